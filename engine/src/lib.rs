@@ -1,0 +1,34 @@
+//! The sans-IO contract every component is written against, and the two drivers that run it.
+//!
+//! A component (ResourceManager, NodeManager, an ApplicationMaster, ...) is a plain struct that
+//! implements [`Node`]. It reacts to inputs (`on_start`, `on_message`, `on_timer`,
+//! `on_process_exit`) and records effects on a [`Cx`]: messages to send, timers to set,
+//! processes to launch or signal, trace events. It never touches a socket, a clock, a thread or
+//! the OS RNG; time and randomness come from the `Cx` too.
+//!
+//! Two drivers run the same nodes:
+//! - [`live`]: one tokio runtime per OS process, messages as JSON over HTTP on 127.0.0.1,
+//!   tokio timers, real child processes;
+//! - [`sim`]: one thread, one event queue ordered by (virtual time, sequence), a seeded network
+//!   model, in-process "processes" looked up in a registry. Same seed, same trace hash.
+//!
+//! Architecture invariant: nothing in `node`, `msg`, `store` or `trace` does IO of its own;
+//! only `live` does, and `sim` only simulates it.
+
+pub mod live;
+pub mod msg;
+pub mod node;
+pub mod sim;
+pub mod store;
+pub mod time;
+pub mod trace;
+
+pub use msg::{Codecs, Msg, Wire};
+pub use node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
+pub use store::{MemStore, Store, StoreError};
+pub use time::Time;
+pub use trace::Trace;
+
+/// The portable, named generator every node draws from (rand's `StdRng` may change its
+/// algorithm between releases; ChaCha8 does not).
+pub type Rng = rand_chacha::ChaCha8Rng;

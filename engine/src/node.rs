@@ -1,0 +1,167 @@
+//! The node contract: inputs in (`on_*`), effects out (recorded on [`Cx`]).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use crate::msg::{Msg, Wire};
+use crate::store::Store;
+use crate::time::Time;
+use crate::Rng;
+
+/// Where a node listens: an IPv4 address and a port. Live nodes are all on 127.0.0.1 with
+/// distinct ports; sim machines get distinct 127.x.y.z addresses (never routed anywhere).
+pub type Addr = std::net::SocketAddrV4;
+
+/// A timer's name, chosen by the node. Setting a timer that is already set re-arms it.
+pub type TimerId = u64;
+
+/// A process handle chosen by the node that launches it (the NodeManager).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct ProcId(pub u64);
+
+/// A process exit code as a shell reports it: the exit status, or 128 + signal number.
+pub type ExitCode = i32;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Signal {
+    Term,
+    Kill,
+    Stop,
+    Cont,
+}
+
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Term => 15,
+            Signal::Kill => 9,
+            Signal::Stop => 19,
+            Signal::Cont => 18,
+        }
+    }
+}
+
+/// What to start: a shell command line with its environment and working directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    pub pid: ProcId,
+    /// A shell command line, run as `bash -c` in live. In the sim its first word names a
+    /// registered program (or the built-in shell handles it).
+    pub command: String,
+    pub env: BTreeMap<String, String>,
+    pub work_dir: String,
+    /// Files the process's stdout and stderr go to (the command may redirect further).
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Resource use of a launched process tree, as the NodeManager's monitor reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcUsage {
+    /// The root process id as the OS (or the sim) numbers it.
+    pub os_pid: u32,
+    pub rss_bytes: u64,
+    pub vmem_bytes: u64,
+    /// One line per process in the tree, YARN's process-tree dump columns.
+    pub tree_dump: Vec<String>,
+}
+
+/// An effect a node asked for; drivers carry them out after the input handler returns.
+#[derive(Debug)]
+pub enum Effect {
+    Send { to: Addr, msg: Msg },
+    SetTimer { id: TimerId, at: Time },
+    CancelTimer { id: TimerId },
+    Launch(LaunchSpec),
+    Signal { pid: ProcId, signal: Signal },
+    Exit { code: ExitCode },
+    Trace { kind: &'static str, detail: String },
+}
+
+/// Synchronous services a driver lends a node during one input: the shared store and process
+/// statistics. Both are deterministic in the sim.
+pub trait Sys {
+    fn store(&mut self) -> &mut dyn Store;
+    fn usage(&mut self, pid: ProcId) -> Option<ProcUsage>;
+    /// Bytes a node writes to its own stdout (the container's log in both drivers).
+    fn stdout(&mut self, bytes: &[u8]);
+}
+
+/// The context of one input: the time, the node's own address and RNG, and the effect list.
+pub struct Cx<'a> {
+    now: Time,
+    me: Addr,
+    rng: &'a mut Rng,
+    effects: &'a mut Vec<Effect>,
+    sys: &'a mut dyn Sys,
+}
+
+impl<'a> Cx<'a> {
+    /// Drivers build one per input.
+    pub fn new(now: Time, me: Addr, rng: &'a mut Rng, effects: &'a mut Vec<Effect>, sys: &'a mut dyn Sys) -> Self {
+        Cx { now, me, rng, effects, sys }
+    }
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    pub fn me(&self) -> Addr {
+        self.me
+    }
+    pub fn rng(&mut self) -> &mut Rng {
+        self.rng
+    }
+    /// 32 lowercase hex digits from the node's RNG: Flink-style ids.
+    pub fn random_hex32(&mut self) -> String {
+        let v: u128 = self.rng.random();
+        format!("{v:032x}")
+    }
+    pub fn send<M: Wire>(&mut self, to: Addr, msg: M) {
+        self.effects.push(Effect::Send { to, msg: Msg::new(msg) });
+    }
+    pub fn set_timer(&mut self, after: Duration, id: TimerId) {
+        let at = self.now + after;
+        self.effects.push(Effect::SetTimer { id, at });
+    }
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+    pub fn launch(&mut self, spec: LaunchSpec) {
+        self.effects.push(Effect::Launch(spec));
+    }
+    pub fn signal(&mut self, pid: ProcId, signal: Signal) {
+        self.effects.push(Effect::Signal { pid, signal });
+    }
+    pub fn exit(&mut self, code: ExitCode) {
+        self.effects.push(Effect::Exit { code });
+    }
+    /// Records an event in the run's trace (and its hash).
+    pub fn trace(&mut self, kind: &'static str, detail: impl fmt::Display) {
+        self.effects.push(Effect::Trace { kind, detail: detail.to_string() });
+    }
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.sys.store()
+    }
+    pub fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
+        self.sys.usage(pid)
+    }
+    /// Writes to this node's stdout (its container log).
+    pub fn print(&mut self, line: &str) {
+        self.sys.stdout(line.as_bytes());
+        self.sys.stdout(b"\n");
+    }
+}
+
+/// A component: a deterministic state machine driven by its inputs.
+pub trait Node: Any + Send {
+    fn on_start(&mut self, cx: &mut Cx);
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg);
+    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId);
+    /// A process this node launched has exited (NodeManagers only).
+    fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
+    fn as_any(&mut self) -> &mut dyn Any;
+}

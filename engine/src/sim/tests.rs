@@ -1,0 +1,197 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::msg::Wire;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Ping {
+    Ping(u32),
+    Pong(u32),
+}
+
+impl Wire for Ping {
+    const FAMILY: &'static str = "test.ping";
+    fn kind(&self) -> &'static str {
+        match self {
+            Ping::Ping(_) => "Ping",
+            Ping::Pong(_) => "Pong",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pinger {
+    peer: Option<Addr>,
+    pongs: u32,
+    lost_timeouts: u32,
+}
+
+impl Node for Pinger {
+    fn on_start(&mut self, cx: &mut Cx) {
+        if let Some(p) = self.peer {
+            cx.send(p, Ping::Ping(0));
+            cx.set_timer(Duration::from_millis(100), 1);
+        }
+    }
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        match msg.downcast::<Ping>() {
+            Ok(Ping::Ping(n)) => cx.send(from, Ping::Pong(n)),
+            Ok(Ping::Pong(n)) => {
+                self.pongs += 1;
+                cx.trace("pong", n);
+                if n < 9 {
+                    cx.send(from, Ping::Ping(n + 1));
+                    cx.set_timer(Duration::from_millis(100), 1);
+                } else {
+                    cx.cancel_timer(1);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    fn on_timer(&mut self, cx: &mut Cx, _t: TimerId) {
+        self.lost_timeouts += 1;
+        if let Some(p) = self.peer {
+            cx.send(p, Ping::Ping(self.pongs));
+            cx.set_timer(Duration::from_millis(100), 1);
+        }
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn pair(seed: u64, loss: f64) -> (Sim, Addr) {
+    let mut cfg = SimConfig::new(seed);
+    cfg.net.loss = loss;
+    let mut sim = Sim::new(cfg);
+    let (a, b) = (sim.add_machine(), sim.add_machine());
+    let server = sim.spawn(b, 9000, Box::new(Pinger::default()));
+    let client = sim.spawn(a, 9000, Box::new(Pinger { peer: Some(server), ..Default::default() }));
+    (sim, client)
+}
+
+#[test]
+fn two_nodes_exchange_messages_in_virtual_time() {
+    let (mut sim, client) = pair(1, 0.0);
+    sim.run_for(Duration::from_secs(1));
+    let c = sim.node::<Pinger>(client).unwrap();
+    assert_eq!(c.pongs, 10);
+    assert_eq!(c.lost_timeouts, 0);
+    // Ten round trips of at most 2 ms each: far less than the second we ran.
+    assert!(sim.now() == EPOCH + Duration::from_secs(1));
+}
+
+#[test]
+fn same_seed_same_trace_hash_and_other_seed_differs() {
+    let run = |seed| {
+        let (mut sim, _) = pair(seed, 0.3);
+        sim.run_for(Duration::from_secs(5));
+        (sim.trace_hash(), sim.events())
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7).0, run(8).0);
+}
+
+#[test]
+fn lossy_network_is_survived_by_retries() {
+    let (mut sim, client) = pair(3, 0.4);
+    sim.run_for(Duration::from_secs(10));
+    let c = sim.node::<Pinger>(client).unwrap();
+    assert!(c.pongs >= 10, "pongs {}", c.pongs);
+    assert!(c.lost_timeouts > 0);
+}
+
+#[test]
+fn partition_blocks_until_healed() {
+    let (mut sim, client) = pair(1, 0.0);
+    let (a, b) = (*client.ip(), Ipv4Addr::new(127, 0, 0, 2));
+    sim.net.partition(a, b);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Pinger>(client).unwrap().pongs, 0);
+    sim.net.heal(a, b);
+    sim.run_for(Duration::from_secs(3));
+    assert!(sim.node::<Pinger>(client).unwrap().pongs >= 10);
+}
+
+/// A parent that launches one command and records its exit code.
+struct Launcher {
+    cmd: String,
+    exit: Option<ExitCode>,
+}
+
+impl Node for Launcher {
+    fn on_start(&mut self, cx: &mut Cx) {
+        cx.launch(LaunchSpec {
+            pid: ProcId(1),
+            command: self.cmd.clone(),
+            env: BTreeMap::from([("X".to_string(), "42".to_string())]),
+            work_dir: "/w".into(),
+            stdout: "/logs/stdout".into(),
+            stderr: "/logs/stderr".into(),
+        });
+    }
+    fn on_message(&mut self, _cx: &mut Cx, _f: Addr, _m: Msg) {}
+    fn on_timer(&mut self, cx: &mut Cx, _t: TimerId) {
+        cx.signal(ProcId(1), Signal::Kill);
+    }
+    fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, code: ExitCode) {
+        self.exit = Some(code);
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn launch(cmd: &str) -> (Sim, Addr) {
+    let mut sim = Sim::new(SimConfig::new(1));
+    let m = sim.add_machine();
+    let a = sim.spawn(m, 1, Box::new(Launcher { cmd: cmd.into(), exit: None }));
+    (sim, a)
+}
+
+#[test]
+fn shell_runs_builtins_and_reports_exit_code() {
+    let (mut sim, a) = launch("hostname; printenv X; sleep 2 && echo done; exit 3");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Launcher>(a).unwrap().exit, None, "still sleeping");
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.node::<Launcher>(a).unwrap().exit, Some(3));
+    let out = String::from_utf8(sim.local_file(*a.ip(), "/logs/stdout").unwrap().to_vec()).unwrap();
+    assert_eq!(out, "127.0.0.1\n42\ndone\n");
+}
+
+#[test]
+fn unknown_command_exits_127_with_bash_message() {
+    let (mut sim, a) = launch("no-such-program --flag");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Launcher>(a).unwrap().exit, Some(127));
+    let err = String::from_utf8(sim.local_file(*a.ip(), "/logs/stderr").unwrap().to_vec()).unwrap();
+    assert!(err.contains("no-such-program: command not found"), "{err}");
+}
+
+#[test]
+fn sigkill_and_stopped_processes() {
+    let (mut sim, a) = launch("sleep 100");
+    sim.run_for(Duration::from_millis(100));
+    let child = sim.processes_on(*a.ip())[1];
+    sim.signal(child, Signal::Stop);
+    sim.signal(child, Signal::Term);
+    assert!(sim.alive(child), "SIGTERM stays pending while stopped");
+    sim.signal(child, Signal::Kill);
+    sim.run_for(Duration::from_millis(1));
+    assert_eq!(sim.node::<Launcher>(a).unwrap().exit, Some(137));
+}
+
+#[test]
+fn machine_loss_takes_every_process_silently() {
+    let (mut sim, a) = launch("sleep 100");
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(sim.processes_on(*a.ip()).len(), 2);
+    sim.kill_machine(*a.ip());
+    assert!(!sim.alive(a));
+    assert!(sim.processes_on(*a.ip()).is_empty());
+    sim.run_for(Duration::from_secs(200));
+}
