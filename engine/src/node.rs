@@ -90,6 +90,13 @@ pub trait Sys {
     fn usage(&mut self, pid: ProcId) -> Option<ProcUsage>;
     /// Bytes a node writes to its own stdout (the container's log in both drivers).
     fn stdout(&mut self, bytes: &[u8]);
+    /// The machine's local disk (container working and log dirs). Paths are absolute.
+    fn local_write(&mut self, path: &str, data: &[u8]) -> Result<(), String>;
+    fn local_read(&mut self, path: &str) -> Option<Vec<u8>>;
+    /// Files (not dirs) under `dir`, recursively, sorted, as absolute paths.
+    fn local_list(&mut self, dir: &str) -> Vec<String>;
+    fn local_mkdir(&mut self, dir: &str) -> Result<(), String>;
+    fn local_remove(&mut self, path: &str);
 }
 
 /// The context of one input: the time, the node's own address and RNG, and the effect list.
@@ -148,6 +155,21 @@ impl<'a> Cx<'a> {
     }
     pub fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
         self.sys.usage(pid)
+    }
+    pub fn local_write(&mut self, path: &str, data: &[u8]) -> Result<(), String> {
+        self.sys.local_write(path, data)
+    }
+    pub fn local_read(&mut self, path: &str) -> Option<Vec<u8>> {
+        self.sys.local_read(path)
+    }
+    pub fn local_list(&mut self, dir: &str) -> Vec<String> {
+        self.sys.local_list(dir)
+    }
+    pub fn local_mkdir(&mut self, dir: &str) -> Result<(), String> {
+        self.sys.local_mkdir(dir)
+    }
+    pub fn local_remove(&mut self, path: &str) {
+        self.sys.local_remove(path)
     }
     /// Writes to this node's stdout (its container log).
     pub fn print(&mut self, line: &str) {

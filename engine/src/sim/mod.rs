@@ -142,6 +142,8 @@ pub struct Sim {
 }
 
 struct SimSys<'a> {
+    host: Ipv4Addr,
+    local: &'a mut BTreeMap<(Ipv4Addr, String), Vec<u8>>,
     store: &'a mut MemStore,
     procs: &'a [Option<Proc>],
     children: &'a BTreeMap<ProcId, usize>,
@@ -164,6 +166,29 @@ impl Sys for SimSys<'_> {
     }
     fn stdout(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+    fn local_write(&mut self, path: &str, data: &[u8]) -> Result<(), String> {
+        self.local.insert((self.host, path.to_string()), data.to_vec());
+        Ok(())
+    }
+    fn local_read(&mut self, path: &str) -> Option<Vec<u8>> {
+        self.local.get(&(self.host, path.to_string())).cloned()
+    }
+    fn local_list(&mut self, dir: &str) -> Vec<String> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        self.local
+            .range((self.host, prefix.clone())..)
+            .take_while(|((h, p), _)| *h == self.host && p.starts_with(&prefix))
+            .map(|((_, p), _)| p.clone())
+            .collect()
+    }
+    fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn local_remove(&mut self, path: &str) {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let host = self.host;
+        self.local.retain(|(h, p), _| *h != host || (p != path && !p.starts_with(&prefix)));
     }
 }
 
@@ -411,7 +436,14 @@ impl Sim {
         let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
-            let mut sys = SimSys { store: &mut self.store, procs: &self.procs, children: &children, out: &mut out };
+            let mut sys = SimSys {
+                host: *addr.ip(),
+                local: &mut self.local_files,
+                store: &mut self.store,
+                procs: &self.procs,
+                children: &children,
+                out: &mut out,
+            };
             let mut cx = Cx::new(self.now, addr, &mut self.spare_rng, &mut effects, &mut sys);
             f(&mut *node, &mut cx);
         }
