@@ -1,1 +1,327 @@
-//! placeholder during bring-up
+//! The live driver: one node per OS process.
+//!
+//! Messages travel as JSON envelopes (`POST /_rpc`) over HTTP on 127.0.0.1, one ordered
+//! queue per destination; timers are tokio timers; `launch` forks `bash -c` in a new process
+//! group; the shared store is a directory. Public HTTP APIs are added by the binary as extra
+//! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
+//! [`LiveNode::read`] — parse, call, render, nothing else.
+
+pub mod proc;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::msg::{Codecs, Msg};
+use crate::node::{Addr, Cx, Effect, ExitCode, Node, ProcId, ProcUsage, Sys, TimerId};
+use crate::store::{DirStore, Store};
+use crate::time::Time;
+use crate::Rng;
+
+/// The wall clock, as live nodes see it through `cx.now()`.
+pub fn wall_now() -> Time {
+    Time(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0))
+}
+
+/// A message on the wire between live processes.
+#[derive(Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: Addr,
+    pub family: String,
+    pub body: serde_json::Value,
+}
+
+struct HostState<N> {
+    node: N,
+    rng: Rng,
+    timers: BTreeMap<TimerId, u64>,
+    timer_gen: u64,
+    children: BTreeMap<ProcId, u32>,
+    store: DirStore,
+}
+
+struct Shared<N> {
+    state: Mutex<HostState<N>>,
+    me: Addr,
+    codecs: Codecs,
+    http: reqwest::Client,
+    outboxes: Mutex<BTreeMap<Addr, mpsc::UnboundedSender<Envelope>>>,
+    in_flight: AtomicUsize,
+    exit: watch::Sender<Option<ExitCode>>,
+}
+
+/// A node hosted by this process.
+pub struct LiveNode<N: Node> {
+    inner: Arc<Shared<N>>,
+}
+
+impl<N: Node> Clone for LiveNode<N> {
+    fn clone(&self) -> Self {
+        LiveNode { inner: self.inner.clone() }
+    }
+}
+
+struct LiveSys<'a> {
+    store: &'a mut DirStore,
+    children: &'a BTreeMap<ProcId, u32>,
+}
+
+impl Sys for LiveSys<'_> {
+    fn store(&mut self) -> &mut dyn Store {
+        self.store
+    }
+    fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
+        proc::usage(*self.children.get(&pid)?)
+    }
+    fn stdout(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+    fn local_write(&mut self, path: &str, data: &[u8]) -> Result<(), String> {
+        let p = std::path::Path::new(path);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        std::fs::write(p, data).map_err(|e| format!("{path}: {e}"))
+    }
+    fn local_read(&mut self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
+    }
+    fn local_list(&mut self, dir: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![PathBuf::from(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+    fn local_mkdir(&mut self, dir: &str) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))
+    }
+    fn local_remove(&mut self, path: &str) {
+        let p = std::path::Path::new(path);
+        let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+    }
+}
+
+impl<N: Node> LiveNode<N> {
+    /// Hosts `node` at `me`. `seed` seeds the node's RNG (live runs need not replay, but the
+    /// same code path is used).
+    pub fn new(node: N, me: Addr, store_root: impl Into<PathBuf>, codecs: Codecs, seed: u64) -> Self {
+        let (exit, _) = watch::channel(None);
+        LiveNode {
+            inner: Arc::new(Shared {
+                state: Mutex::new(HostState {
+                    node,
+                    rng: Rng::seed_from_u64(seed),
+                    timers: BTreeMap::new(),
+                    timer_gen: 0,
+                    children: BTreeMap::new(),
+                    store: DirStore::new(store_root),
+                }),
+                me,
+                codecs,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("http client"),
+                outboxes: Mutex::new(BTreeMap::new()),
+                in_flight: AtomicUsize::new(0),
+                exit,
+            }),
+        }
+    }
+
+    pub fn addr(&self) -> Addr {
+        self.inner.me
+    }
+
+    /// Reads the node's state without a context.
+    pub fn read<R>(&self, f: impl FnOnce(&N) -> R) -> R {
+        let st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&st.node)
+    }
+
+    /// Runs `f` on the node with a context and carries out the effects it recorded.
+    /// Must be called inside the tokio runtime.
+    pub fn with<R>(&self, f: impl FnOnce(&mut N, &mut Cx) -> R) -> R {
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *st;
+        let mut effects = Vec::new();
+        let r = {
+            let mut sys = LiveSys { store: &mut st.store, children: &st.children };
+            let mut cx = Cx::new(wall_now(), self.inner.me, &mut st.rng, &mut effects, &mut sys);
+            f(&mut st.node, &mut cx)
+        };
+        for e in effects {
+            self.apply(st, e);
+        }
+        r
+    }
+
+    fn apply(&self, st: &mut HostState<N>, e: Effect) {
+        match e {
+            Effect::Send { to, msg } => self.send(to, msg),
+            Effect::SetTimer { id, at } => {
+                st.timer_gen += 1;
+                let gen = st.timer_gen;
+                st.timers.insert(id, gen);
+                let delay = Duration::from_micros(at.as_micros().saturating_sub(wall_now().as_micros()));
+                let me = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    me.fire_timer(id, gen);
+                });
+            }
+            Effect::CancelTimer { id } => {
+                st.timers.remove(&id);
+            }
+            Effect::Launch(spec) => {
+                let pid = spec.pid;
+                match proc::spawn(&spec) {
+                    Ok(mut child) => {
+                        let os_pid = child.id().unwrap_or(0);
+                        st.children.insert(pid, os_pid);
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            let code = match child.wait().await {
+                                Ok(s) => {
+                                    use std::os::unix::process::ExitStatusExt;
+                                    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+                                }
+                                Err(_) => 255,
+                            };
+                            me.with(|n, cx| {
+                                n.on_process_exit(cx, pid, code);
+                            });
+                            me.inner.state.lock().unwrap_or_else(|e| e.into_inner()).children.remove(&pid);
+                        });
+                    }
+                    Err(err) => {
+                        let _ = std::fs::write(&spec.stderr, format!("failed to launch: {err}\n"));
+                        let me = self.clone();
+                        tokio::spawn(async move { me.with(|n, cx| n.on_process_exit(cx, pid, 127)) });
+                    }
+                }
+            }
+            Effect::Signal { pid, signal } => {
+                if let Some(os_pid) = st.children.get(&pid) {
+                    proc::signal_group(*os_pid, signal);
+                }
+            }
+            Effect::Exit { code } => {
+                let _ = self.inner.exit.send(Some(code));
+            }
+            Effect::Trace { kind, detail } => {
+                eprintln!("{} {} {kind} {detail}", wall_now(), self.inner.me);
+            }
+        }
+    }
+
+    fn fire_timer(&self, id: TimerId, gen: u64) {
+        {
+            let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.timers.get(&id) != Some(&gen) {
+                return;
+            }
+            st.timers.remove(&id);
+        }
+        self.with(|n, cx| n.on_timer(cx, id));
+    }
+
+    fn send(&self, to: Addr, msg: Msg) {
+        let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_json() };
+        let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = boxes.entry(to).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
+            let shared = self.inner.clone();
+            tokio::spawn(async move {
+                let url = format!("http://{to}/_rpc");
+                while let Some(env) = rx.recv().await {
+                    // A destination that is down loses the message, as a network would.
+                    let _ = shared.http.post(&url).json(&env).send().await;
+                    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+            tx
+        });
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        if tx.send(env).is_err() {
+            self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Delivers an envelope that arrived over HTTP.
+    pub fn deliver(&self, env: Envelope) -> Result<(), String> {
+        let msg = self.inner.codecs.decode(&env.family, env.body)?;
+        self.with(|n, cx| n.on_message(cx, env.from, msg));
+        Ok(())
+    }
+
+    /// The `/_rpc` route; merge it with the node's public routes.
+    pub fn rpc_router(&self) -> Router {
+        async fn rpc<N: Node>(State(host): State<LiveNode<N>>, Json(env): Json<Envelope>) -> (StatusCode, String) {
+            match host.deliver(env) {
+                Ok(()) => (StatusCode::ACCEPTED, String::new()),
+                Err(e) => (StatusCode::BAD_REQUEST, e),
+            }
+        }
+        Router::new().route("/_rpc", post(rpc::<N>)).with_state(self.clone())
+    }
+
+    /// Serves `routes` (plus `/_rpc`) on `listener`, starts the node, and returns the exit
+    /// code once the node calls `cx.exit` or the process gets SIGTERM/SIGINT.
+    pub async fn run(self, listener: tokio::net::TcpListener, routes: Router) -> ExitCode {
+        let app = routes.merge(self.rpc_router());
+        let mut exit_rx = self.inner.exit.subscribe();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        self.with(|n, cx| n.on_start(cx));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let code = tokio::select! {
+            r = exit_rx.wait_for(|c| c.is_some()) => r.map(|c| c.unwrap_or(0)).unwrap_or(0),
+            _ = term.recv() => 143,
+            _ = tokio::signal::ctrl_c() => 130,
+        };
+        // Give queued messages (a final status, an unregister) a moment to leave.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.inner.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.abort();
+        code
+    }
+}
+
+/// Binds 127.0.0.1:`port` (0 = any free port).
+pub async fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListener, Addr)> {
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = match l.local_addr()? {
+        std::net::SocketAddr::V4(a) => a,
+        std::net::SocketAddr::V6(_) => unreachable!("bound an IPv4 address"),
+    };
+    Ok((l, addr))
+}

@@ -1,0 +1,129 @@
+//! Real processes for the live driver: launch in their own process group (so a kill reaches
+//! the whole tree), die with their parent (a lost NodeManager takes its containers along),
+//! and are measured from /proc as YARN's ContainersMonitor does.
+
+use std::fs;
+use std::path::Path;
+
+use crate::node::{LaunchSpec, ProcUsage};
+
+/// Memory page size on the Linux targets this runs on.
+const PAGE_SIZE: u64 = 4096;
+
+/// Starts `bash -c <command>` in `spec.work_dir` with exactly `spec.env` (plus PATH), stdout
+/// and stderr to the spec's files, as the leader of a new process group.
+pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
+    std::fs::create_dir_all(&spec.work_dir)?;
+    for f in [&spec.stdout, &spec.stderr] {
+        if let Some(d) = Path::new(f).parent() {
+            std::fs::create_dir_all(d)?;
+        }
+    }
+    let out = fs::OpenOptions::new().create(true).append(true).open(&spec.stdout)?;
+    let err = fs::OpenOptions::new().create(true).append(true).open(&spec.stderr)?;
+    let mut cmd = tokio::process::Command::new("/bin/bash");
+    cmd.arg("-c").arg(&spec.command).current_dir(&spec.work_dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(&spec.env).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0).kill_on_drop(false);
+    // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn()
+}
+
+/// Sends a signal to a process group.
+pub fn signal_group(pgid: u32, signal: crate::node::Signal) {
+    use nix::sys::signal::Signal as S;
+    let sig = match signal {
+        crate::node::Signal::Term => S::SIGTERM,
+        crate::node::Signal::Kill => S::SIGKILL,
+        crate::node::Signal::Stop => S::SIGSTOP,
+        crate::node::Signal::Cont => S::SIGCONT,
+    };
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), sig);
+}
+
+struct Stat {
+    pid: u32,
+    ppid: u32,
+    pgrp: u32,
+    session: u32,
+    comm: String,
+    utime: u64,
+    stime: u64,
+    vsize: u64,
+    rss_pages: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text[open + 1..close].to_string();
+    let f: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    // Fields after "(comm)": state(0) ppid(1) pgrp(2) session(3) ... utime(11) stime(12) ... vsize(20) rss(21)
+    Some(Stat {
+        pid,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        comm,
+        utime: f.get(11)?.parse().ok()?,
+        stime: f.get(12)?.parse().ok()?,
+        vsize: f.get(20)?.parse().ok()?,
+        rss_pages: f.get(21)?.parse().ok()?,
+    })
+}
+
+/// Usage of every process whose process group is `pgid` (the container's tree).
+pub fn usage(pgid: u32) -> Option<ProcUsage> {
+    let mut stats: Vec<Stat> = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(read_stat)
+        .filter(|s| s.pgrp == pgid)
+        .collect();
+    if stats.is_empty() {
+        return None;
+    }
+    stats.sort_by_key(|s| s.pid);
+    let mut u = ProcUsage { os_pid: pgid, ..ProcUsage::default() };
+    for s in &stats {
+        u.rss_bytes += s.rss_pages * PAGE_SIZE;
+        u.vmem_bytes += s.vsize;
+        let cmdline = fs::read(format!("/proc/{}/cmdline", s.pid))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+            .unwrap_or_default();
+        let ms_per_tick = 10;
+        u.tree_dump.push(format!(
+            "|- {} {} {} {} ({}) {} {} {} {} {}",
+            s.pid,
+            s.ppid,
+            s.pgrp,
+            s.session,
+            s.comm,
+            s.utime * ms_per_tick,
+            s.stime * ms_per_tick,
+            s.vsize,
+            s.rss_pages,
+            cmdline
+        ));
+    }
+    Some(u)
+}
+
+/// Resident memory of this process, for benchmarks.
+pub fn self_rss_bytes() -> u64 {
+    read_stat(std::process::id()).map(|s| s.rss_pages * PAGE_SIZE).unwrap_or(0)
+}
+
+/// Resident memory of another process, for benchmarks.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    read_stat(pid).map(|s| s.rss_pages * PAGE_SIZE)
+}
