@@ -81,9 +81,7 @@ impl Codecs {
         Codecs::default()
     }
     pub fn with<T: Wire>(mut self) -> Codecs {
-        self.decoders.insert(T::FAMILY, |v| {
-            serde_json::from_value::<T>(v).map(Msg::new).map_err(|e| e.to_string())
-        });
+        self.decoders.insert(T::FAMILY, |v| serde_json::from_value::<T>(v).map(Msg::new).map_err(|e| e.to_string()));
         self
     }
     pub fn decode(&self, family: &str, body: serde_json::Value) -> Result<Msg, String> {

@@ -67,7 +67,8 @@ impl Trace {
         self.step(at, b'e', node, node, kind);
         self.hash.write(detail.as_bytes());
         if let Some(w) = self.sink.as_mut() {
-            let line = serde_json::json!({"t_ms": at.as_millis(), "t": at.as_micros(), "node": node.to_string(), "kind": kind, "detail": detail});
+            let line =
+                serde_json::json!({"t_ms": at.as_millis(), "t": at.as_micros(), "node": node.to_string(), "kind": kind, "detail": detail});
             let _ = writeln!(w, "{line}");
         }
     }

@@ -167,9 +167,7 @@ impl Configuration {
 
     /// Comma-separated values, trimmed, empties dropped (`getTrimmedStrings`).
     pub fn get_strings(&self, key: &str) -> Vec<String> {
-        self.get(key)
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default()
+        self.get(key).map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
     }
 
     /// Keys starting with `prefix`, in order.
@@ -260,7 +258,9 @@ mod tests {
     fn malformed_files_are_refused_with_a_reason() {
         assert!(Configuration::parse("<configuration><property>").unwrap_err().contains("bad conf file"));
         assert!(Configuration::parse("<foo/>").is_err());
-        assert!(Configuration::parse("<configuration><property><value>1</value></property></configuration>").unwrap_err().contains("without <name>"));
+        assert!(Configuration::parse("<configuration><property><value>1</value></property></configuration>")
+            .unwrap_err()
+            .contains("without <name>"));
         let c = Configuration::parse("<configuration><property><name>n</name><value>x1</value></property></configuration>").unwrap();
         assert_eq!(c.get_u64("n", 0).unwrap_err(), "For input string: \"x1\" (n)");
     }

@@ -187,7 +187,14 @@ pub struct ResourceRequest {
 impl ResourceRequest {
     pub const ANY: &'static str = "*";
     pub fn any(priority: i32, capability: Resource, num_containers: u32) -> Self {
-        ResourceRequest { priority, resource_name: Self::ANY.into(), capability, num_containers, relax_locality: true, allocation_request_id: -1 }
+        ResourceRequest {
+            priority,
+            resource_name: Self::ANY.into(),
+            capability,
+            num_containers,
+            relax_locality: true,
+            allocation_request_id: -1,
+        }
     }
 }
 
@@ -206,16 +213,8 @@ pub enum YarnApplicationState {
 }
 
 impl YarnApplicationState {
-    pub const ALL: [YarnApplicationState; 8] = [
-        Self::New,
-        Self::NewSaving,
-        Self::Submitted,
-        Self::Accepted,
-        Self::Running,
-        Self::Finished,
-        Self::Failed,
-        Self::Killed,
-    ];
+    pub const ALL: [YarnApplicationState; 8] =
+        [Self::New, Self::NewSaving, Self::Submitted, Self::Accepted, Self::Running, Self::Finished, Self::Failed, Self::Killed];
     pub fn name(self) -> &'static str {
         match self {
             Self::New => "NEW",

@@ -7,6 +7,7 @@
 //! [`LiveNode::read`] — parse, call, render, nothing else.
 
 pub mod proc;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,9 +25,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::msg::{Codecs, Msg};
 use crate::node::{Addr, Cx, Effect, ExitCode, Node, ProcId, ProcUsage, Sys, TimerId};
-use crate::store::{DirStore, Store};
+use crate::store::Store;
 use crate::time::Time;
 use crate::Rng;
+pub use store::DirStore;
 
 /// The wall clock, as live nodes see it through `cx.now()`.
 pub fn wall_now() -> Time {

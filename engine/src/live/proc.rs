@@ -29,9 +29,7 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
     cmd.envs(&spec.env).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0).kill_on_drop(false);
     // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from));
     }
     cmd.spawn()
 }

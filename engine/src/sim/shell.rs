@@ -117,10 +117,7 @@ pub fn is_script(line: &str) -> bool {
 
 impl SimShell {
     pub fn new(script: &str, hostname: String, env: BTreeMap<String, String>) -> SimShell {
-        let steps = split_script(script)
-            .into_iter()
-            .map(|(j, s)| (j, strip_redirects(split_words(&s)).0))
-            .collect();
+        let steps = split_script(script).into_iter().map(|(j, s)| (j, strip_redirects(split_words(&s)).0)).collect();
         SimShell { steps, next: 0, status: 0, hostname, env }
     }
 

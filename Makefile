@@ -1,0 +1,32 @@
+# The README's commands. Everything a fresh machine needs comes from cargo.
+CARGO ?= cargo
+BIN := target/release
+
+.PHONY: all build demo test lint bench scenarios clean
+
+all: build
+
+build:
+	$(CARGO) build --release --bins
+
+# A 3-node cluster, a distributed-shell application, its report and logs, teardown.
+demo: build
+	./scripts/demo.sh
+
+# Unit, property and end-to-end tests (the end-to-end tests drive the debug binaries).
+test:
+	$(CARGO) build --bins
+	$(CARGO) test --workspace --no-fail-fast
+	./scripts/lint-determinism.sh
+
+lint:
+	./scripts/lint-determinism.sh
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Speed and memory, as ratios against baselines measured in the same run.
+bench: build
+	./scripts/bench.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,78 @@
+//! The live shared store: a directory on the local disk (`fs.defaultFS=file:///...`).
+
+use std::path::PathBuf;
+
+use crate::store::{check_path, Store, StoreError};
+
+/// The live store: a directory on the local disk (`fs.defaultFS=file:///...`).
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(root: impl Into<PathBuf>) -> DirStore {
+        DirStore { root: root.into() }
+    }
+    fn full(&self, path: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.root.join(check_path(path)?))
+    }
+}
+
+fn io(e: std::io::Error, p: &std::path::Path) -> StoreError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StoreError::NotFound(p.display().to_string())
+    } else {
+        StoreError::Io(format!("{}: {e}", p.display()))
+    }
+}
+
+impl Store for DirStore {
+    fn read(&self, path: &str) -> Result<Vec<u8>, StoreError> {
+        let f = self.full(path)?;
+        std::fs::read(&f).map_err(|e| io(e, &f))
+    }
+    fn write(&mut self, path: &str, data: &[u8]) -> Result<(), StoreError> {
+        let f = self.full(path)?;
+        if let Some(d) = f.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io(e, d))?;
+        }
+        std::fs::write(&f, data).map_err(|e| io(e, &f))
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        let (f, t) = (self.full(from)?, self.full(to)?);
+        if let Some(d) = t.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io(e, d))?;
+        }
+        std::fs::rename(&f, &t).map_err(|e| io(e, &f))
+    }
+    fn delete(&mut self, path: &str) -> Result<(), StoreError> {
+        let f = self.full(path)?;
+        let r = if f.is_dir() { std::fs::remove_dir_all(&f) } else { std::fs::remove_file(&f) };
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e, &f)),
+            _ => Ok(()),
+        }
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let base = check_path(prefix)?;
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(rel) = stack.pop() {
+            let full = self.root.join(&rel);
+            if full.is_file() {
+                out.push(rel);
+                continue;
+            }
+            let Ok(rd) = std::fs::read_dir(&full) else { continue };
+            for e in rd.flatten() {
+                stack.push(format!("{rel}/{}", e.file_name().to_string_lossy()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+    fn local_path(&self, path: &str) -> Option<PathBuf> {
+        self.full(path).ok()
+    }
+}
