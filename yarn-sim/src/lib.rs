@@ -1,7 +1,9 @@
 //! A miniature YARN: the ResourceManager and NodeManager as sans-IO nodes, their REST
 //! surfaces, the `yarn` and `yarn-sim` CLIs, and a distributed-shell application.
 
+pub mod amrm_client;
 pub mod conf;
+pub mod dshell;
 pub mod ids;
 pub mod proto;
 pub mod records;
