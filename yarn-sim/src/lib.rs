@@ -7,6 +7,7 @@ pub mod dshell;
 pub mod ids;
 pub mod proto;
 pub mod records;
+pub mod rest;
 
 pub use ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
 pub use proto::{RemoteError, YarnMsg};

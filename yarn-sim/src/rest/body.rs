@@ -1,0 +1,264 @@
+//! Request bodies of the RM's writeable REST APIs, read from JSON or from XML (via
+//! [`super::render::xml_to_value`]), so numbers may arrive as strings. Every problem is a
+//! message that names the field.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::ids::ApplicationId;
+use crate::records::{
+    ApplicationSubmissionContext, ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility, Resource,
+};
+
+/// Parses a body by content type: XML when it says so (or looks like it), else JSON.
+pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "request body is not UTF-8".to_string())?;
+    let is_xml = content_type.map(|c| c.contains("xml")).unwrap_or(false) || text.trim_start().starts_with('<');
+    if is_xml {
+        super::render::xml_to_value(text)
+    } else {
+        if text.trim().is_empty() {
+            return Err("request body is empty".into());
+        }
+        serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))
+    }
+}
+
+/// Strips a single XML root (e.g. `<application-submission-context>`) if present.
+fn unwrap_root<'a>(v: &'a Value, root: &str) -> &'a Value {
+    match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key(root) => &m[root],
+        _ => v,
+    }
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
+    v.get(k).filter(|x| !x.is_null())
+}
+
+fn string(v: &Value, k: &str) -> Result<Option<String>, String> {
+    match field(v, k) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(_) => Err(format!("field '{k}' must be a string")),
+    }
+}
+
+fn int(v: &Value, k: &str) -> Result<Option<i64>, String> {
+    match field(v, k) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| format!("field '{k}' must be an integer, got {n}")),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| format!("field '{k}' must be an integer, got \"{s}\"")),
+        Some(other) => Err(format!("field '{k}' must be an integer, got {other}")),
+    }
+}
+
+fn boolean(v: &Value, k: &str) -> Result<Option<bool>, String> {
+    match field(v, k) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(format!("field '{k}' must be true or false, got {other}")),
+    }
+}
+
+/// `{"entry":[{"key":..,"value":..}]}`, a single entry object, or a plain map.
+fn entries(v: &Value, k: &str) -> Result<Vec<(String, Value)>, String> {
+    let Some(x) = field(v, k) else { return Ok(Vec::new()) };
+    if let Value::String(s) = x {
+        if s.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
+    let list = match x.get("entry") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        Some(_) => return Err(format!("field '{k}.entry' must be a list of {{key, value}}")),
+        None => match x {
+            Value::Object(m) => return Ok(m.iter().map(|(a, b)| (a.clone(), b.clone())).collect()),
+            _ => return Err(format!("field '{k}' must be an object with 'entry'")),
+        },
+    };
+    list.iter()
+        .map(|e| {
+            let key = string(e, "key")?.ok_or_else(|| format!("an entry of '{k}' has no key"))?;
+            Ok((key, e.get("value").cloned().unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
+fn resource(v: &Value, k: &str) -> Result<Option<Resource>, String> {
+    let Some(r) = field(v, k) else { return Ok(None) };
+    let memory = int(r, "memory")?.or(int(r, "memory-mb")?).unwrap_or(0);
+    let vcores = int(r, "vCores")?.or(int(r, "vcores")?).unwrap_or(0);
+    if memory < 0 || vcores < 0 {
+        return Err(format!(
+            "Invalid resource request, requested resource type=[{}] < 0 or greater than maximum allowed allocation. Requested resource=<memory:{memory}, vCores:{vcores}>",
+            if memory < 0 { "memory-mb" } else { "vcores" }
+        ));
+    }
+    Ok(Some(Resource::new(memory as u64, vcores as u32)))
+}
+
+fn launch_context(v: &Value) -> Result<ContainerLaunchContext, String> {
+    let mut ctx = ContainerLaunchContext::default();
+    for (key, val) in entries(v, "local-resources")? {
+        let resource = string(&val, "resource")?.ok_or_else(|| format!("local resource '{key}' has no 'resource'"))?;
+        let kind = match string(&val, "type")?.as_deref() {
+            None | Some("FILE") => LocalResourceType::File,
+            Some("ARCHIVE") => LocalResourceType::Archive,
+            Some("PATTERN") => LocalResourceType::Pattern,
+            Some(o) => return Err(format!("local resource '{key}': unknown type {o}")),
+        };
+        let visibility = match string(&val, "visibility")?.as_deref() {
+            None | Some("APPLICATION") => LocalResourceVisibility::Application,
+            Some("PUBLIC") => LocalResourceVisibility::Public,
+            Some("PRIVATE") => LocalResourceVisibility::Private,
+            Some(o) => return Err(format!("local resource '{key}': unknown visibility {o}")),
+        };
+        let size = int(&val, "size")?.unwrap_or(-1);
+        let timestamp = int(&val, "timestamp")?.unwrap_or(-1);
+        ctx.local_resources.insert(key, LocalResource { resource, kind, visibility, size, timestamp });
+    }
+    for (key, val) in entries(v, "environment")? {
+        let s = match val {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        ctx.environment.insert(key, s);
+    }
+    if let Some(c) = field(v, "commands") {
+        let cmd = match c.get("command") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            _ => return Err("field 'commands' must be {\"command\": \"...\"}".into()),
+        };
+        ctx.commands = cmd;
+    }
+    Ok(ctx)
+}
+
+/// `POST /ws/v1/cluster/apps`.
+pub fn submission_context(body: &Value) -> Result<ApplicationSubmissionContext, String> {
+    let v = unwrap_root(body, "application-submission-context");
+    if !v.is_object() {
+        return Err("the body must be an application-submission-context object".into());
+    }
+    let id_text = string(v, "application-id")?.ok_or("Trying to submit an application without an application-id")?;
+    let id: ApplicationId = id_text.parse()?;
+    let mut ctx = ApplicationSubmissionContext::new(id);
+    if let Some(n) = string(v, "application-name")? {
+        ctx.application_name = n;
+    }
+    if let Some(q) = string(v, "queue")? {
+        ctx.queue = q;
+    }
+    if let Some(p) = int(v, "priority")? {
+        ctx.priority = p as i32;
+    }
+    if let Some(spec) = field(v, "am-container-spec") {
+        ctx.am_container_spec = launch_context(spec)?;
+    }
+    if let Some(b) = boolean(v, "unmanaged-AM")? {
+        ctx.unmanaged_am = b;
+    }
+    if let Some(n) = int(v, "max-app-attempts")? {
+        ctx.max_app_attempts = n as i32;
+    }
+    if let Some(r) = resource(v, "resource")? {
+        ctx.resource = r;
+    }
+    if let Some(t) = string(v, "application-type")? {
+        ctx.application_type = t;
+    }
+    if let Some(b) = boolean(v, "keep-containers-across-application-attempts")? {
+        ctx.keep_containers_across_application_attempts = b;
+    }
+    if let Some(t) = field(v, "application-tags") {
+        let tags = match t.get("tag").unwrap_or(t) {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            Value::String(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+            _ => return Err("field 'application-tags' must be a list of tags".into()),
+        };
+        ctx.application_tags = tags;
+    }
+    if let Some(n) = int(v, "attempt-failures-validity-interval")? {
+        ctx.attempt_failures_validity_interval = n;
+    }
+    Ok(ctx)
+}
+
+/// `PUT /apps/{id}/state`: the target state.
+pub fn app_state(body: &Value) -> Result<String, String> {
+    let v = unwrap_root(body, "appstate");
+    string(v, "state")?.ok_or_else(|| "the body must be {\"state\": \"KILLED\"}".to_string())
+}
+
+/// Query-string lists (`states=RUNNING,ACCEPTED`), upper-cased.
+pub fn csv_upper(s: &str) -> Vec<String> {
+    s.split(',').map(|x| x.trim().to_ascii_uppercase()).filter(|x| !x.is_empty()).collect()
+}
+
+pub type EnvMap = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DSHELL: &str = r#"{
+      "application-id":"application_1404203615263_0001",
+      "application-name":"test",
+      "am-container-spec": {
+        "local-resources": {"entry": [{"key":"AppMaster.jar","value":{"resource":"hdfs://nn:9000/x/AppMaster.jar","type":"FILE","visibility":"APPLICATION","size": 43004,"timestamp": 1405452071209}}]},
+        "commands": {"command":"java -Xmx10m Am 1><LOG_DIR>/AppMaster.stdout 2><LOG_DIR>/AppMaster.stderr"},
+        "environment": {"entry": [{"key": "DISTRIBUTEDSHELLSCRIPTTIMESTAMP", "value": "1405459400754"}]}
+      },
+      "unmanaged-AM":false, "max-app-attempts":2, "resource": {"memory":1024, "vCores":1},
+      "application-type":"YARN", "keep-containers-across-application-attempts":false,
+      "attempt-failures-validity-interval":3600000
+    }"#;
+
+    #[test]
+    fn reads_the_documented_json_example() {
+        let ctx = submission_context(&parse(None, DSHELL.as_bytes()).unwrap()).unwrap();
+        assert_eq!(ctx.application_id.to_string(), "application_1404203615263_0001");
+        assert_eq!(ctx.max_app_attempts, 2);
+        assert_eq!(ctx.resource, Resource::new(1024, 1));
+        assert_eq!(ctx.am_container_spec.local_resources["AppMaster.jar"].size, 43004);
+        assert_eq!(ctx.am_container_spec.environment["DISTRIBUTEDSHELLSCRIPTTIMESTAMP"], "1405459400754");
+        assert_eq!(ctx.attempt_failures_validity_interval, 3_600_000);
+    }
+
+    #[test]
+    fn reads_xml_with_string_numbers_and_tags() {
+        let xml = r#"<?xml version="1.0"?><application-submission-context>
+          <application-id>application_1_0002</application-id><application-name>x</application-name>
+          <queue>qa</queue><max-app-attempts>3</max-app-attempts>
+          <resource><memory>2048</memory><vCores>2</vCores></resource>
+          <application-tags><tag>tag 2</tag><tag>tag1</tag></application-tags>
+          <am-container-spec><commands><command>sleep 1</command></commands></am-container-spec>
+        </application-submission-context>"#;
+        let ctx = submission_context(&parse(Some("application/xml"), xml.as_bytes()).unwrap()).unwrap();
+        assert_eq!(ctx.queue, "qa");
+        assert_eq!(ctx.resource, Resource::new(2048, 2));
+        assert_eq!(ctx.application_tags, vec!["tag 2", "tag1"]);
+        assert_eq!(ctx.am_container_spec.commands, vec!["sleep 1"]);
+    }
+
+    #[test]
+    fn bad_bodies_name_the_problem() {
+        let e = |s: &str| parse(None, s.as_bytes()).and_then(|v| submission_context(&v)).unwrap_err();
+        assert!(e("{").starts_with("malformed JSON"));
+        assert!(e("").contains("empty"));
+        assert!(e("{}").contains("without an application-id"));
+        assert_eq!(e(r#"{"application-id":"app_1"}"#), "Invalid ApplicationId: app_1");
+        assert!(e(r#"{"application-id":"application_1_0001","max-app-attempts":"two"}"#).contains("'max-app-attempts' must be an integer"));
+        assert!(e(r#"{"application-id":"application_1_0001","resource":{"memory":-5}}"#).contains("< 0"));
+        assert_eq!(app_state(&serde_json::json!({"state": "KILLED"})).unwrap(), "KILLED");
+    }
+}

@@ -1,0 +1,4 @@
+//! The REST adapters: parse the request, call the node, render the reply. No logic here.
+
+pub mod body;
+pub mod render;
