@@ -2,6 +2,7 @@
 //! surfaces, the `yarn` and `yarn-sim` CLIs, and a distributed-shell application.
 
 pub mod amrm_client;
+pub mod cli;
 pub mod conf;
 pub mod dshell;
 pub mod ids;
