@@ -1,6 +1,8 @@
 //! The command-line tools: `yarn` (Hadoop's client commands) and `yarn-sim` (start, stop and
 //! inspect a cluster, run distributed shell, simulate). Binaries in `src/bin` are one line.
 
+pub mod cluster;
+pub mod dshell;
 pub mod fmt;
 pub mod http;
 pub mod yarn;
