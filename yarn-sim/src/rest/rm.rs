@@ -1,0 +1,432 @@
+//! The ResourceManager's REST API (`/ws/v1/cluster/...`) and web UI (`/cluster`), over a
+//! live-hosted [`ResourceManager`]. Handlers parse, call the node, render.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use engine::live::{wall_now, LiveNode};
+use serde_json::{json, Value};
+
+use super::body;
+use super::render::{bad_request, error, forbidden, not_found, render, Format};
+use crate::ids::{ApplicationAttemptId, ApplicationId, NodeId};
+use crate::proto::RemoteError;
+use crate::records::{NodeState, YarnApplicationState};
+use crate::rm::ResourceManager;
+
+type Host = LiveNode<ResourceManager>;
+type Q = Query<BTreeMap<String, String>>;
+
+pub fn routes(host: Host) -> Router {
+    Router::new()
+        .route("/ws/v1/cluster", get(info))
+        .route("/ws/v1/cluster/info", get(info))
+        .route("/ws/v1/cluster/metrics", get(metrics))
+        .route("/ws/v1/cluster/scheduler", get(scheduler))
+        .route("/ws/v1/cluster/apps", get(apps).post(submit))
+        .route("/ws/v1/cluster/apps/new-application", post(new_application))
+        .route("/ws/v1/cluster/apps/{id}", get(app))
+        .route("/ws/v1/cluster/apps/{id}/appattempts", get(attempts))
+        .route("/ws/v1/cluster/apps/{id}/appattempts/{attempt}/containers", get(containers))
+        .route("/ws/v1/cluster/apps/{id}/state", get(app_state).put(put_state))
+        .route("/ws/v1/cluster/nodes", get(nodes))
+        .route("/ws/v1/cluster/nodes/{id}", get(node))
+        .route("/ws/v1/{*rest}", get(unknown).post(unknown).put(unknown))
+        .route("/", get(|| async { Redirect::to("/cluster") }))
+        .route("/cluster", get(ui_apps))
+        .route("/cluster/apps", get(ui_apps))
+        .route("/cluster/app/{id}", get(ui_app))
+        .route("/cluster/nodes", get(ui_nodes))
+        .route("/proxy/{id}", get(proxy))
+        .route("/proxy/{id}/", get(proxy))
+        .with_state(host)
+}
+
+fn json_of<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("reports serialize")
+}
+
+fn parse_app(fmt: Format, id: &str) -> Result<ApplicationId, Response> {
+    id.parse().map_err(|e: String| bad_request(fmt, e))
+}
+
+fn app_missing(fmt: Format, id: &str) -> Response {
+    not_found(fmt, format!("app with id: {id} not found"))
+}
+
+async fn unknown(h: HeaderMap) -> Response {
+    not_found(Format::from_headers(&h), "Resource not found")
+}
+
+async fn info(State(host): State<Host>, h: HeaderMap) -> Response {
+    let v = host.read(|rm| json_of(&rm.cluster_info()));
+    render(Format::from_headers(&h), StatusCode::OK, "clusterInfo", v)
+}
+
+async fn metrics(State(host): State<Host>, h: HeaderMap) -> Response {
+    let v = host.read(|rm| json_of(&rm.cluster_metrics()));
+    render(Format::from_headers(&h), StatusCode::OK, "clusterMetrics", v)
+}
+
+async fn scheduler(State(host): State<Host>, h: HeaderMap) -> Response {
+    let v = host.read(|rm| rm.scheduler_info());
+    render(Format::from_headers(&h), StatusCode::OK, "scheduler", json!({"schedulerInfo": v}))
+}
+
+/// `GET /apps` with YARN's filters; bad filter values are 400s.
+async fn apps(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
+    let fmt = Format::from_headers(&h);
+    let mut states = Vec::new();
+    for raw in q.get("states").into_iter().chain(q.get("state")) {
+        for st in body::csv_upper(raw) {
+            match st.parse::<YarnApplicationState>() {
+                Ok(s) => states.push(s),
+                Err(_) => {
+                    return bad_request(
+                        fmt,
+                        format!("Invalid application-state {st} specified. It should be one of NEW, NEW_SAVING, SUBMITTED, ACCEPTED, RUNNING, FINISHED, FAILED, KILLED"),
+                    )
+                }
+            }
+        }
+    }
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None => None,
+        Some(Ok(l)) if l > 0 => Some(l as usize),
+        Some(_) => return bad_request(fmt, "limit value must be greater then 0"),
+    };
+    let num = |k: &str| -> Result<Option<u64>, Response> {
+        match q.get(k) {
+            None => Ok(None),
+            Some(v) => v.parse::<u64>().map(Some).map_err(|_| bad_request(fmt, format!("{k} must be a number, got {v}"))),
+        }
+    };
+    let (sb, se, fb, fe) = match (num("startedTimeBegin"), num("startedTimeEnd"), num("finishedTimeBegin"), num("finishedTimeEnd")) {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a.unwrap_or(0), b.unwrap_or(u64::MAX), c.unwrap_or(0), d.unwrap_or(u64::MAX)),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return e,
+    };
+    let types: Vec<String> = q.get("applicationTypes").map(|t| body::csv_upper(t)).unwrap_or_default();
+    let tags: Vec<String> = q.get("applicationTags").map(|t| t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default();
+    let final_status = q.get("finalStatus").map(|f| f.to_ascii_uppercase());
+    let reports = host.read(|rm| rm.app_reports(wall_now()));
+    let mut out = Vec::new();
+    for r in reports {
+        let v = json_of(&r);
+        let st: YarnApplicationState = v["state"].as_str().unwrap_or("").parse().unwrap_or(YarnApplicationState::New);
+        if !states.is_empty() && !states.contains(&st) {
+            continue;
+        }
+        if q.get("user").map(|u| v["user"] != *u).unwrap_or(false) || q.get("queue").map(|u| v["queue"] != *u).unwrap_or(false) {
+            continue;
+        }
+        if final_status.as_ref().map(|f| v["finalStatus"] != *f).unwrap_or(false) {
+            continue;
+        }
+        if !types.is_empty() && !types.iter().any(|t| v["applicationType"].as_str().map(|x| x.eq_ignore_ascii_case(t)).unwrap_or(false)) {
+            continue;
+        }
+        if !tags.is_empty() {
+            let have: Vec<&str> = v["applicationTags"].as_str().unwrap_or("").split(',').collect();
+            if !tags.iter().any(|t| have.contains(&t.as_str())) {
+                continue;
+            }
+        }
+        let started = v["startedTime"].as_u64().unwrap_or(0);
+        let finished = v["finishedTime"].as_u64().unwrap_or(0);
+        if started < sb || started > se || (q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd")) && (finished == 0 || finished < fb || finished > fe) {
+            continue;
+        }
+        out.push(v);
+        if limit.map(|l| out.len() >= l).unwrap_or(false) {
+            break;
+        }
+    }
+    let body = if out.is_empty() { Value::Null } else { json!({"app": out}) };
+    render(fmt, StatusCode::OK, "apps", body)
+}
+
+async fn app(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    let fmt = Format::from_headers(&h);
+    let app = match parse_app(fmt, &id) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match host.read(|rm| rm.app_report(&app, wall_now())) {
+        Some(r) => render(fmt, StatusCode::OK, "app", json_of(&r)),
+        None => app_missing(fmt, &id),
+    }
+}
+
+async fn attempts(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    let fmt = Format::from_headers(&h);
+    let app = match parse_app(fmt, &id) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match host.read(|rm| rm.attempt_reports(&app)) {
+        Some(list) => render(fmt, StatusCode::OK, "appAttempts", json!({"appAttempt": json_of(&list)})),
+        None => app_missing(fmt, &id),
+    }
+}
+
+async fn containers(State(host): State<Host>, h: HeaderMap, Path((id, attempt)): Path<(String, String)>) -> Response {
+    let fmt = Format::from_headers(&h);
+    if let Err(r) = parse_app(fmt, &id) {
+        return r;
+    }
+    let att: ApplicationAttemptId = match attempt.parse() {
+        Ok(a) => a,
+        Err(e) => return bad_request(fmt, e),
+    };
+    match host.read(|rm| rm.container_reports(&att, wall_now())) {
+        Some(list) => render(fmt, StatusCode::OK, "containers", json!({"container": json_of(&list)})),
+        None => not_found(fmt, format!("appattempt with id: {attempt} not found")),
+    }
+}
+
+async fn app_state(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    let fmt = Format::from_headers(&h);
+    let app = match parse_app(fmt, &id) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match host.read(|rm| rm.app_report(&app, wall_now())) {
+        Some(r) => render(fmt, StatusCode::OK, "appstate", json!({"state": json_of(&r)["state"]})),
+        None => app_missing(fmt, &id),
+    }
+}
+
+/// `PUT /apps/{id}/state` with `{"state":"KILLED"}`: 202 while the kill is in progress, 200
+/// once the app is KILLED (or already final).
+async fn put_state(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>, Query(q): Q, bytes: Bytes) -> Response {
+    let fmt = Format::from_headers(&h);
+    let app = match parse_app(fmt, &id) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let target = match body::parse(ct, &bytes).and_then(|v| body::app_state(&v)) {
+        Ok(t) => t,
+        Err(e) => return bad_request(fmt, e),
+    };
+    if target != "KILLED" {
+        return bad_request(fmt, "Only 'KILLED' is allowed as a target state.");
+    }
+    let Some(report) = host.read(|rm| rm.app_report(&app, wall_now())) else { return app_missing(fmt, &id) };
+    let user = q.get("user.name").cloned().unwrap_or_else(crate::cli::current_user);
+    if report.user != user && user != "root" && report.user != crate::cli::current_user() {
+        return forbidden(fmt, format!("Unauthorized: user {user} cannot kill {id}"));
+    }
+    let before = json_of(&report)["state"].clone();
+    if before.as_str().map(|s| s.parse::<YarnApplicationState>().map(|s| s.is_final()).unwrap_or(false)).unwrap_or(false) {
+        return render(fmt, StatusCode::OK, "appstate", json!({"state": before}));
+    }
+    match host.with(|rm, cx| rm.kill_application(cx, app, "Application killed by user.")) {
+        Ok(YarnApplicationState::Killed) => render(fmt, StatusCode::OK, "appstate", json!({"state": "KILLED"})),
+        Ok(_) => {
+            let mut r = render(fmt, StatusCode::ACCEPTED, "appstate", json!({"state": before}));
+            if let Ok(loc) = format!("/ws/v1/cluster/apps/{id}/state").parse() {
+                r.headers_mut().insert(header::LOCATION, loc);
+            }
+            r
+        }
+        Err(e) => error(fmt, status_of(&e), &e),
+    }
+}
+
+fn status_of(e: &RemoteError) -> StatusCode {
+    match e.exception.as_str() {
+        "ApplicationNotFoundException" | "NotFoundException" => StatusCode::NOT_FOUND,
+        "ForbiddenException" | "AccessControlException" => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn new_application(State(host): State<Host>, h: HeaderMap) -> Response {
+    let fmt = Format::from_headers(&h);
+    let (id, max) = host.with(|rm, cx| rm.new_application(cx));
+    let v = json!({"application-id": id.to_string(), "maximum-resource-capability": {"memory": max.memory_mb, "vCores": max.vcores}});
+    // YARN's JSON has no wrapper here; its XML root is <NewApplication>.
+    match fmt {
+        Format::Json => super::render::render_value(fmt, StatusCode::OK, v),
+        Format::Xml => super::render::render_value(fmt, StatusCode::OK, json!({"NewApplication": v})),
+    }
+}
+
+/// `POST /apps`: 202 with `Location`, or a RemoteException; a rejected submission changes
+/// nothing.
+async fn submit(State(host): State<Host>, h: HeaderMap, Query(q): Q, bytes: Bytes) -> Response {
+    let fmt = Format::from_headers(&h);
+    let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let ctx = match body::parse(ct, &bytes).and_then(|v| body::submission_context(&v)) {
+        Ok(c) => c,
+        Err(e) => return bad_request(fmt, e),
+    };
+    let user = q.get("user.name").cloned().unwrap_or_else(crate::cli::current_user);
+    let id = ctx.application_id;
+    match host.with(|rm, cx| rm.submit_application(cx, ctx, &user)) {
+        Ok(()) => {
+            let web = host.read(|rm| rm.web_address().to_string());
+            let loc = format!("http://{web}/ws/v1/cluster/apps/{id}");
+            (StatusCode::ACCEPTED, [(header::LOCATION, loc)]).into_response()
+        }
+        Err(e) => error(fmt, status_of(&e), &e),
+    }
+}
+
+async fn nodes(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
+    let fmt = Format::from_headers(&h);
+    let mut states = Vec::new();
+    if let Some(s) = q.get("states").or(q.get("state")) {
+        for st in body::csv_upper(s) {
+            match st.parse::<NodeState>() {
+                Ok(x) => states.push(x.name().to_string()),
+                Err(_) => return bad_request(fmt, format!("Invalid node state {st}")),
+            }
+        }
+    }
+    let healthy = match q.get("healthy").map(|v| v.to_ascii_lowercase()) {
+        None => None,
+        Some(v) if v == "true" => Some(true),
+        Some(v) if v == "false" => Some(false),
+        Some(v) => return bad_request(fmt, format!("Invalid value for healthy: {v}")),
+    };
+    let list: Vec<Value> = host
+        .read(|rm| rm.node_reports())
+        .iter()
+        .map(json_of)
+        .filter(|n| states.is_empty() || states.iter().any(|s| n["state"] == *s))
+        .filter(|n| healthy.map(|h| (n["healthStatus"] == "Healthy") == h).unwrap_or(true))
+        .collect();
+    let body = if list.is_empty() { Value::Null } else { json!({"node": list}) };
+    render(fmt, StatusCode::OK, "nodes", body)
+}
+
+async fn node(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    let fmt = Format::from_headers(&h);
+    let nid: NodeId = match id.parse() {
+        Ok(n) => n,
+        Err(e) => return bad_request(fmt, e),
+    };
+    match host.read(|rm| rm.node_report(&nid)) {
+        Some(r) => render(fmt, StatusCode::OK, "node", json_of(&r)),
+        None => not_found(fmt, format!("nodeId, {id}, is not found")),
+    }
+}
+
+/// The web proxy: a running AM's own UI when it registered one, else the RM's app page.
+async fn proxy(State(host): State<Host>, Path(id): Path<String>) -> Response {
+    let Ok(app) = id.parse::<ApplicationId>() else { return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response() };
+    match host.read(|rm| rm.am_tracking_url(&app)) {
+        Some(url) if url.starts_with("http") => Redirect::temporary(&url).into_response(),
+        _ => Redirect::temporary(&format!("/cluster/app/{id}")).into_response(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}\
+th{{background:#eee}}nav a{{margin-right:1em}}.RUNNING{{color:#070}}.FAILED,.KILLED,.LOST{{color:#a00}}</style></head>\
+<body><nav><a href=\"/cluster/apps\">Applications</a><a href=\"/cluster/nodes\">Nodes</a><a href=\"/ws/v1/cluster/metrics\">Metrics (REST)</a></nav><h2>{t}</h2>{body}</body></html>",
+        t = esc(title)
+    ))
+}
+
+fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut s = String::from("<table><tr>");
+    for h in head {
+        s.push_str(&format!("<th>{}</th>", esc(h)));
+    }
+    s.push_str("</tr>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            s.push_str(&format!("<td>{c}</td>"));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+    s
+}
+
+async fn ui_apps(State(host): State<Host>) -> Html<String> {
+    let (apps, m) = host.read(|rm| (rm.app_reports(wall_now()), json_of(&rm.cluster_metrics())));
+    let rows = apps
+        .iter()
+        .rev()
+        .map(|a| {
+            let v = json_of(a);
+            let st = v["state"].as_str().unwrap_or("").to_string();
+            vec![
+                format!("<a href=\"/cluster/app/{0}\">{0}</a>", esc(v["id"].as_str().unwrap_or(""))),
+                esc(v["user"].as_str().unwrap_or("")),
+                esc(v["name"].as_str().unwrap_or("")),
+                esc(v["applicationType"].as_str().unwrap_or("")),
+                esc(v["queue"].as_str().unwrap_or("")),
+                format!("<span class=\"{0}\">{0}</span>", esc(&st)),
+                esc(v["finalStatus"].as_str().unwrap_or("")),
+                v["runningContainers"].to_string(),
+                format!("{:.0}%", v["progress"].as_f64().unwrap_or(0.0)),
+            ]
+        })
+        .collect();
+    let summary = format!(
+        "<p>Apps submitted {} · running {} · completed {} · containers {} · memory used {} MB of {} MB · nodes active {} lost {}</p>",
+        m["appsSubmitted"], m["appsRunning"], m["appsCompleted"], m["containersAllocated"], m["allocatedMB"], m["totalMB"], m["activeNodes"], m["lostNodes"]
+    );
+    page("All Applications", &(summary + &table(&["ID", "User", "Name", "Application Type", "Queue", "State", "FinalStatus", "Running Containers", "Progress"], rows)))
+}
+
+async fn ui_app(State(host): State<Host>, Path(id): Path<String>) -> Response {
+    let Ok(app) = id.parse::<ApplicationId>() else { return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response() };
+    let Some((r, atts)) = host.read(|rm| Some((rm.app_report(&app, wall_now())?, rm.attempt_reports(&app).unwrap_or_default()))) else {
+        return (StatusCode::NOT_FOUND, page("Application not found", &format!("<p>Application {} not found.</p>", esc(&id)))).into_response();
+    };
+    let v = json_of(&r);
+    let mut rows = Vec::new();
+    if let Value::Object(m) = &v {
+        for (k, val) in m {
+            rows.push(vec![esc(k), esc(&val.as_str().map(String::from).unwrap_or_else(|| val.to_string()))]);
+        }
+    }
+    let arows = atts
+        .iter()
+        .map(|a| {
+            let x = json_of(a);
+            vec![esc(x["appAttemptId"].as_str().unwrap_or("")), esc(x["appAttemptState"].as_str().unwrap_or("")), esc(x["containerId"].as_str().unwrap_or("")), esc(x["nodeId"].as_str().unwrap_or("")), format!("<a href=\"{0}\">logs</a>", esc(x["logsLink"].as_str().unwrap_or("")))]
+        })
+        .collect();
+    page(&format!("Application {id}"), &(table(&["Field", "Value"], rows) + "<h3>Attempts</h3>" + &table(&["Attempt", "State", "AM Container", "Node", "Logs"], arows))).into_response()
+}
+
+async fn ui_nodes(State(host): State<Host>) -> Html<String> {
+    let rows = host
+        .read(|rm| rm.node_reports())
+        .iter()
+        .map(|n| {
+            let v = json_of(n);
+            let st = v["state"].as_str().unwrap_or("").to_string();
+            vec![
+                esc(v["rack"].as_str().unwrap_or("")),
+                format!("<span class=\"{0}\">{0}</span>", esc(&st)),
+                esc(v["id"].as_str().unwrap_or("")),
+                format!("<a href=\"http://{0}/node\">{0}</a>", esc(v["nodeHTTPAddress"].as_str().unwrap_or(""))),
+                v["numContainers"].to_string(),
+                format!("{} MB / {} MB", v["usedMemoryMB"], v["usedMemoryMB"].as_u64().unwrap_or(0) + v["availMemoryMB"].as_u64().unwrap_or(0)),
+                format!("{} / {}", v["usedVirtualCores"], v["usedVirtualCores"].as_u64().unwrap_or(0) + v["availableVirtualCores"].as_u64().unwrap_or(0)),
+                esc(v["healthReport"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    page("Nodes of the cluster", &table(&["Rack", "Node State", "Node Address", "Node HTTP Address", "Containers", "Mem Used", "VCores Used", "Health-report"], rows))
+}
