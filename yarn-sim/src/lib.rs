@@ -2,6 +2,7 @@
 //! surfaces, the `yarn` and `yarn-sim` CLIs, and a distributed-shell application.
 
 pub mod conf;
+pub mod nm;
 pub mod ids;
 pub mod proto;
 pub mod records;
