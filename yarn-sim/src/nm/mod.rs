@@ -13,6 +13,9 @@ pub mod monitor;
 pub mod status_updater;
 pub mod webapp;
 
+#[cfg(test)]
+mod tests;
+
 use std::any::Any;
 
 use engine::{Addr, Cx, ExitCode, Msg, Node, ProcId, Signal, Time, TimerId};
