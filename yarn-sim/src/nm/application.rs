@@ -79,6 +79,9 @@ impl Application {
 
     /// Ending or ended: new containers for it restart the lifecycle.
     pub fn is_finishing(&self) -> bool {
-        matches!(self.state, ApplicationState::FinishingContainersWait | ApplicationState::ApplicationResourcesCleaningup | ApplicationState::Finished)
+        matches!(
+            self.state,
+            ApplicationState::FinishingContainersWait | ApplicationState::ApplicationResourcesCleaningup | ApplicationState::Finished
+        )
     }
 }

@@ -72,14 +72,22 @@ impl NmConfig {
     /// Reads the NM's keys with yarn-default.xml's defaults, except vmem-check-enabled, which
     /// defaults to false here: the harness's multi-threaded processes reserve far more address
     /// space than they use, and YARN's own docs advise turning the check off for such loads.
-    pub fn from_conf(conf: &Configuration, http_address: impl Into<String>, hadoop_conf_dir: impl Into<String>) -> Result<NmConfig, String> {
+    pub fn from_conf(
+        conf: &Configuration,
+        http_address: impl Into<String>,
+        hadoop_conf_dir: impl Into<String>,
+    ) -> Result<NmConfig, String> {
         let vcores = conf.get_u64(keys::NM_VCORES, 8)?;
-        let resource = Resource::new(conf.get_u64(keys::NM_PMEM_MB, 8192)?, u32::try_from(vcores).map_err(|_| format!("{}: {vcores} is too large", keys::NM_VCORES))?);
+        let resource = Resource::new(
+            conf.get_u64(keys::NM_PMEM_MB, 8192)?,
+            u32::try_from(vcores).map_err(|_| format!("{}: {vcores} is too large", keys::NM_VCORES))?,
+        );
         let vmem_pmem_ratio = conf.get_f64(keys::NM_VMEM_PMEM_RATIO, 2.1)?;
         if vmem_pmem_ratio <= 0.99 {
             return Err(format!("{} should be at least 1.0", keys::NM_VMEM_PMEM_RATIO));
         }
-        let tracker = conf.get(keys::RM_RESOURCE_TRACKER_ADDRESS).ok_or_else(|| format!("{} is not set", keys::RM_RESOURCE_TRACKER_ADDRESS))?;
+        let tracker =
+            conf.get(keys::RM_RESOURCE_TRACKER_ADDRESS).ok_or_else(|| format!("{} is not set", keys::RM_RESOURCE_TRACKER_ADDRESS))?;
         let resource_tracker_address: Addr = tracker
             .trim()
             .parse()

@@ -53,7 +53,10 @@ impl ContainerState {
                 | (Localized, Running | ExitedWithFailure | ContainerResourcesCleaningup)
                 | (Running, ExitedWithSuccess | ExitedWithFailure | Killing)
                 | (Killing, ContainerCleanedupAfterKill | ExitedWithSuccess | ExitedWithFailure)
-                | (LocalizationFailed | ExitedWithSuccess | ExitedWithFailure | ContainerCleanedupAfterKill | ContainerResourcesCleaningup, Done)
+                | (
+                    LocalizationFailed | ExitedWithSuccess | ExitedWithFailure | ContainerCleanedupAfterKill | ContainerResourcesCleaningup,
+                    Done
+                )
         )
     }
 
@@ -137,7 +140,12 @@ impl Container {
     }
 
     pub fn status(&self) -> ContainerStatus {
-        ContainerStatus { container_id: self.id, state: self.state.public(), exit_status: self.exit_status, diagnostics: self.diagnostics.clone() }
+        ContainerStatus {
+            container_id: self.id,
+            state: self.state.public(),
+            exit_status: self.exit_status,
+            diagnostics: self.diagnostics.clone(),
+        }
     }
 }
 
@@ -147,7 +155,16 @@ mod tests {
 
     #[test]
     fn lifecycle_transitions() {
-        for (a, b) in [(New, Localizing), (Localizing, Localized), (Localized, Running), (Running, Killing), (Killing, ContainerCleanedupAfterKill), (ContainerCleanedupAfterKill, Done), (Localizing, LocalizationFailed), (Running, ExitedWithFailure)] {
+        for (a, b) in [
+            (New, Localizing),
+            (Localizing, Localized),
+            (Localized, Running),
+            (Running, Killing),
+            (Killing, ContainerCleanedupAfterKill),
+            (ContainerCleanedupAfterKill, Done),
+            (Localizing, LocalizationFailed),
+            (Running, ExitedWithFailure),
+        ] {
             assert!(a.can_become(b), "{a} -> {b}");
         }
         for (a, b) in [(Done, Running), (ExitedWithSuccess, Killing), (New, Running), (Killing, Running)] {

@@ -60,7 +60,14 @@ pub struct ContainerLaunch {
 }
 
 impl ContainerLaunch {
-    pub fn new(conf: &NmConfig, me: Addr, id: &ContainerId, user: &str, ctx: &ContainerLaunchContext, dirs: &ContainerDirs) -> ContainerLaunch {
+    pub fn new(
+        conf: &NmConfig,
+        me: Addr,
+        id: &ContainerId,
+        user: &str,
+        ctx: &ContainerLaunchContext,
+        dirs: &ContainerDirs,
+    ) -> ContainerLaunch {
         let mut envs: BTreeMap<String, String> = ctx.environment.iter().map(|(k, v)| (k.clone(), expand(v, &dirs.log_dir))).collect();
         // The NM's own variables win over the user's, except whitelisted ones (HADOOP_CONF_DIR).
         let nm_vars = [

@@ -10,7 +10,9 @@ use crate::records::LocalResource;
 /// A link name must stay inside the working dir, as YARN refuses link names with `..`.
 fn check_link_name(key: &str) -> Result<(), String> {
     if key.is_empty() || key.starts_with('/') || key.split('/').any(|s| s == ".." || s.is_empty()) {
-        return Err(format!("Invalid local resource link name '{key}': it must be a relative path inside the container's working directory"));
+        return Err(format!(
+            "Invalid local resource link name '{key}': it must be a relative path inside the container's working directory"
+        ));
     }
     Ok(())
 }

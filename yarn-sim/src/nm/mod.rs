@@ -54,7 +54,14 @@ pub struct NodeManager {
 impl NodeManager {
     pub fn new(conf: NmConfig) -> NodeManager {
         let updater = NodeStatusUpdater::new(conf.resource_tracker_address, conf.heartbeat_interval, conf.register_retry_interval);
-        NodeManager { conf, node_id: None, start_time: Time::ZERO, updater, manager: ContainerManager::new(), monitor: ContainersMonitor::new() }
+        NodeManager {
+            conf,
+            node_id: None,
+            start_time: Time::ZERO,
+            updater,
+            manager: ContainerManager::new(),
+            monitor: ContainersMonitor::new(),
+        }
     }
 
     pub fn config(&self) -> &NmConfig {
@@ -104,7 +111,12 @@ impl NodeManager {
     }
 
     fn app_info(a: &Application) -> NmAppInfo {
-        NmAppInfo { id: a.id.to_string(), state: a.state.name().to_string(), user: a.user.clone(), containerids: a.containers.iter().map(|c| c.to_string()).collect() }
+        NmAppInfo {
+            id: a.id.to_string(),
+            state: a.state.name().to_string(),
+            user: a.user.clone(),
+            containerids: a.containers.iter().map(|c| c.to_string()).collect(),
+        }
     }
 
     /// GET /ws/v1/node/apps, in application id order.
@@ -129,7 +141,10 @@ impl NodeManager {
             total_memory_needed_mb: c.resource.memory_mb,
             total_vcores_needed: c.resource.vcores,
             execution_type: "GUARANTEED".into(),
-            container_log_files: list_dir(&c.log_dir).into_iter().map(|p| p.strip_prefix(&prefix).map(str::to_string).unwrap_or(p)).collect(),
+            container_log_files: list_dir(&c.log_dir)
+                .into_iter()
+                .map(|p| p.strip_prefix(&prefix).map(str::to_string).unwrap_or(p))
+                .collect(),
         }
     }
 
@@ -172,7 +187,17 @@ impl NodeManager {
     }
 
     fn on_heartbeat_response(&mut self, cx: &mut Cx, msg: YarnMsg) {
-        let YarnMsg::NodeHeartbeatResponse { response_id, action, containers_to_cleanup, apps_to_cleanup, containers_to_be_removed, next_heartbeat_ms } = msg else { return };
+        let YarnMsg::NodeHeartbeatResponse {
+            response_id,
+            action,
+            containers_to_cleanup,
+            apps_to_cleanup,
+            containers_to_be_removed,
+            next_heartbeat_ms,
+        } = msg
+        else {
+            return;
+        };
         if !self.updater.accept_response(cx.now(), response_id, next_heartbeat_ms) {
             return;
         }
@@ -181,7 +206,12 @@ impl NodeManager {
                 // Apps first, so their containers get KILLED_AFTER_APP_COMPLETION.
                 self.manager.finish_apps(cx, &self.conf, &apps_to_cleanup);
                 for id in &containers_to_cleanup {
-                    self.manager.kill(cx, &self.conf, id, KillReason { exit_status: exit_status::KILLED_BY_RESOURCEMANAGER, diagnostics: KILLED_BY_RM.into() });
+                    self.manager.kill(
+                        cx,
+                        &self.conf,
+                        id,
+                        KillReason { exit_status: exit_status::KILLED_BY_RESOURCEMANAGER, diagnostics: KILLED_BY_RM.into() },
+                    );
                 }
                 self.manager.forget(&containers_to_be_removed);
             }

@@ -73,7 +73,15 @@ impl ContainersMonitor {
     }
 
     /// One check of one container: vmem first (if enabled), then pmem, as YARN does.
-    pub fn check(&mut self, id: &ContainerId, resource: &Resource, usage: &ProcUsage, pmem_check: bool, vmem_check: bool, vmem_ratio: f64) -> Option<Violation> {
+    pub fn check(
+        &mut self,
+        id: &ContainerId,
+        resource: &Resource,
+        usage: &ProcUsage,
+        pmem_check: bool,
+        vmem_check: bool,
+        vmem_ratio: f64,
+    ) -> Option<Violation> {
         let pmem_limit = resource.memory_mb * 1024 * 1024;
         let vmem_limit = (pmem_limit as f64 * vmem_ratio) as u64;
         let prev = self.previous.get(id).copied().unwrap_or_default();

@@ -36,13 +36,24 @@ pub struct NodeStatusUpdater {
 
 impl NodeStatusUpdater {
     pub fn new(rm: Addr, heartbeat_interval: Duration, retry_interval: Duration) -> NodeStatusUpdater {
-        NodeStatusUpdater { state: UpdaterState::Registering, response_id: 0, heartbeat_interval, rm_identifier: None, last_update: None, rm, retry_interval }
+        NodeStatusUpdater {
+            state: UpdaterState::Registering,
+            response_id: 0,
+            heartbeat_interval,
+            rm_identifier: None,
+            last_update: None,
+            rm,
+            retry_interval,
+        }
     }
 
     /// Sends a registration and arms the retry.
     pub fn register(&mut self, cx: &mut Cx, node_id: &NodeId, http_address: &str, resource: Resource, containers: Vec<ContainerStatus>) {
         self.state = UpdaterState::Registering;
-        cx.send(self.rm, YarnMsg::RegisterNodeManager { node_id: node_id.clone(), http_address: http_address.to_string(), resource, containers });
+        cx.send(
+            self.rm,
+            YarnMsg::RegisterNodeManager { node_id: node_id.clone(), http_address: http_address.to_string(), resource, containers },
+        );
         cx.set_timer(self.retry_interval, STATUS_UPDATER_TIMER);
     }
 
@@ -61,7 +72,16 @@ impl NodeStatusUpdater {
 
     /// Sends one heartbeat and arms the next: heartbeats continue while the RM is silent.
     pub fn heartbeat(&mut self, cx: &mut Cx, node_id: &NodeId, containers: Vec<ContainerStatus>) {
-        cx.send(self.rm, YarnMsg::NodeHeartbeat { node_id: node_id.clone(), response_id: self.response_id, containers, healthy: true, health_report: String::new() });
+        cx.send(
+            self.rm,
+            YarnMsg::NodeHeartbeat {
+                node_id: node_id.clone(),
+                response_id: self.response_id,
+                containers,
+                healthy: true,
+                health_report: String::new(),
+            },
+        );
         cx.set_timer(self.heartbeat_interval, STATUS_UPDATER_TIMER);
     }
 

@@ -52,11 +52,23 @@ impl Node for FakeRm {
                 self.registrations.push((node_id, containers));
                 if self.answer {
                     self.response_id = 0;
-                    cx.send(from, YarnMsg::RegisterNodeManagerResponse { action: NodeAction::Normal, rm_identifier: 1, heartbeat_interval_ms: 1000, diagnostics: String::new() });
+                    cx.send(
+                        from,
+                        YarnMsg::RegisterNodeManagerResponse {
+                            action: NodeAction::Normal,
+                            rm_identifier: 1,
+                            heartbeat_interval_ms: 1000,
+                            diagnostics: String::new(),
+                        },
+                    );
                 }
             }
             Ok(YarnMsg::NodeHeartbeat { response_id, containers, .. }) => {
-                let removed = if self.ack_completed { containers.iter().filter(|s| s.state == Public::Complete).map(|s| s.container_id).collect() } else { Vec::new() };
+                let removed = if self.ack_completed {
+                    containers.iter().filter(|s| s.state == Public::Complete).map(|s| s.container_id).collect()
+                } else {
+                    Vec::new()
+                };
                 self.heartbeats.push((response_id, containers));
                 if self.answer {
                     self.response_id += 1;
@@ -167,7 +179,18 @@ impl World {
         let launch = ContainerLaunchContext {
             local_resources: resources
                 .iter()
-                .map(|(k, p)| (k.to_string(), LocalResource { resource: p.to_string(), kind: Default::default(), visibility: Default::default(), size: 0, timestamp: 0 }))
+                .map(|(k, p)| {
+                    (
+                        k.to_string(),
+                        LocalResource {
+                            resource: p.to_string(),
+                            kind: Default::default(),
+                            visibility: Default::default(),
+                            size: 0,
+                            timestamp: 0,
+                        },
+                    )
+                })
                 .collect(),
             environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             commands: commands.iter().map(|c| c.to_string()).collect(),
@@ -236,14 +259,21 @@ fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
     let c = w.record(&id);
     assert_eq!(c.state, ContainerState::Done);
     assert_eq!(c.exit_status, 3);
-    assert!(c.diagnostics.starts_with(&format!("Exception from container-launch.\nContainer id: {id}\nExit code: 3\n")), "{}", c.diagnostics);
+    assert!(
+        c.diagnostics.starts_with(&format!("Exception from container-launch.\nContainer id: {id}\nExit code: 3\n")),
+        "{}",
+        c.diagnostics
+    );
     assert!(c.diagnostics.contains("Container exited with a non-zero exit code 3. "));
     let log_dir = format!("/nm/logs/application_{TS}_0001/{id}");
     assert_eq!(c.log_dir, log_dir);
     assert_eq!(w.file(&format!("{log_dir}/stdout")), "hello\n");
     let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
     let script = w.file(&format!("{work}/launch_container.sh"));
-    assert!(script.contains(&format!("export CONTAINER_ID=\"{id}\"\n")) && script.contains("exec /bin/bash -c \"echo hello ; exit 3\""), "{script}");
+    assert!(
+        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n")) && script.contains("exec /bin/bash -c \"echo hello ; exit 3\""),
+        "{script}"
+    );
     w.sim.run_for(Duration::from_millis(1100));
     let s = w.rm().last_status(&id).expect("reported");
     assert_eq!((s.state, s.exit_status), (Public::Complete, 3));
@@ -272,7 +302,19 @@ fn environment_and_log_dir_expansion() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
-        vec![id.to_string().as_str(), "127.0.0.2", "8041", "8042", "alice", "alice", work.as_str(), log_dir.as_str(), "/etc/hadoop", &format!("{log_dir}/out"), "a:$PWD/b"]
+        vec![
+            id.to_string().as_str(),
+            "127.0.0.2",
+            "8041",
+            "8042",
+            "alice",
+            "alice",
+            work.as_str(),
+            log_dir.as_str(),
+            "/etc/hadoop",
+            &format!("{log_dir}/out"),
+            "a:$PWD/b"
+        ]
     );
 }
 
@@ -342,7 +384,11 @@ fn a_container_ignoring_sigterm_gets_sigkill_after_the_delay() {
     assert!(!w.sim.alive(proc_addr));
     let c = w.record(&id);
     assert_eq!(c.exit_status, -105);
-    assert!(c.diagnostics.ends_with("Container killed on request. Exit code is 137\nContainer exited with a non-zero exit code 137. "), "{}", c.diagnostics);
+    assert!(
+        c.diagnostics.ends_with("Container killed on request. Exit code is 137\nContainer exited with a non-zero exit code 137. "),
+        "{}",
+        c.diagnostics
+    );
 }
 
 #[test]
@@ -363,7 +409,11 @@ fn the_monitor_kills_a_container_over_its_physical_memory_limit() {
         50u64 << 20
     );
     assert!(c.diagnostics.starts_with(&head), "{}", c.diagnostics);
-    assert!(c.diagnostics.ends_with("\nContainer killed on request. Exit code is 143\nContainer exited with a non-zero exit code 143. "), "{}", c.diagnostics);
+    assert!(
+        c.diagnostics.ends_with("\nContainer killed on request. Exit code is 143\nContainer exited with a non-zero exit code 143. "),
+        "{}",
+        c.diagnostics
+    );
 }
 
 #[test]
@@ -388,7 +438,10 @@ fn rm_cleanup_kills_containers_and_finishes_apps() {
     assert_eq!(w.nm().app(&a.app()).unwrap().state, "RUNNING");
     let files = w.sim.local_files_under(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0002"));
     assert!(files.is_empty(), "{files:?}");
-    assert!(w.sim.local_file(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{a}/launch_container.sh")).is_some());
+    assert!(w
+        .sim
+        .local_file(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{a}/launch_container.sh"))
+        .is_some());
 }
 
 #[test]

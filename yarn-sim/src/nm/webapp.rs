@@ -83,7 +83,9 @@ mod tests {
             container_log_files: vec![],
         };
         let v = serde_json::to_value(&c).unwrap();
-        for k in ["nodeId", "containerLogsLink", "exitCode", "totalMemoryNeededMB", "totalVCoresNeeded", "executionType", "containerLogFiles"] {
+        for k in
+            ["nodeId", "containerLogsLink", "exitCode", "totalMemoryNeededMB", "totalVCoresNeeded", "executionType", "containerLogFiles"]
+        {
             assert!(v.get(k).is_some(), "{k}");
         }
         let a = NmAppInfo { id: "a".into(), state: "RUNNING".into(), user: "u".into(), containerids: vec![] };
