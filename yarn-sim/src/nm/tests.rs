@@ -127,8 +127,11 @@ fn cid(app: u32, seq: u64) -> ContainerId {
     ContainerId::new(ApplicationAttemptId::new(ApplicationId::new(TS, app), 1), seq)
 }
 
-fn conf(rm: Addr, mem_mb: u64) -> NmConfig {
+fn conf(rm: Addr, mem_mb: u64, extra: &[(&str, &str)]) -> NmConfig {
     let mut c = Configuration::new();
+    for (k, v) in extra {
+        c.set(k, v);
+    }
     c.set("yarn.nodemanager.local-dirs", "/nm/local");
     c.set("yarn.nodemanager.log-dirs", "/nm/logs");
     c.set("yarn.nodemanager.resource.memory-mb", mem_mb);
@@ -137,11 +140,15 @@ fn conf(rm: Addr, mem_mb: u64) -> NmConfig {
 }
 
 fn world_with(rm_answers: bool) -> World {
+    world_conf(rm_answers, &[])
+}
+
+fn world_conf(rm_answers: bool, extra: &[(&str, &str)]) -> World {
     let mut sim = Sim::new(SimConfig::new(11));
     let h1 = sim.add_machine();
     let host = sim.add_machine();
     let rm = sim.spawn(h1, 8031, Box::new(FakeRm::new(rm_answers)));
-    let nm = sim.spawn(host, 8041, Box::new(NodeManager::new(conf(rm, 4096))));
+    let nm = sim.spawn(host, 8041, Box::new(NodeManager::new(conf(rm, 4096, extra))));
     let client = sim.spawn(h1, 9000, Box::new(Client::default()));
     sim.run_for(Duration::from_millis(100));
     World { sim, rm, nm, client, host }
@@ -571,4 +578,30 @@ fn same_seed_same_trace() {
         w.sim.trace_hash()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn the_monitor_kills_over_virtual_memory_when_the_check_is_enabled() {
+    let extra = [
+        ("yarn.nodemanager.vmem-check-enabled", "true"),
+        ("yarn.nodemanager.pmem-check-enabled", "false"),
+        ("yarn.nodemanager.vmem-pmem-ratio", "1.0"),
+        ("yarn.nodemanager.container-monitor.interval-ms", "1000"),
+    ];
+    let mut w = world_conf(true, &extra);
+    let id = cid(1, 21);
+    started(&w.start(id, 100, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let proc_addr = w.last_process();
+    // More than twice the limit at once: no second look needed.
+    w.sim.set_rss(proc_addr, 250 << 20);
+    w.sim.run_for(Duration::from_millis(1000));
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -103);
+    assert!(
+        c.diagnostics
+            .contains("beyond the 'VIRTUAL' memory limit. Current usage: 250 MB of 100 MB physical memory used; 250 MB of 100 MB virtual"),
+        "{}",
+        c.diagnostics
+    );
 }
