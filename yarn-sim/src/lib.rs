@@ -6,6 +6,7 @@ pub mod cli;
 pub mod conf;
 pub mod dshell;
 pub mod ids;
+pub mod nm;
 pub mod proto;
 pub mod records;
 pub mod rest;

@@ -1,0 +1,160 @@
+//! The NodeManager's settings, read once from a `Configuration` (yarn-site.xml) plus what the
+//! harness decides per node (its HTTP address, the conf dir its containers see).
+
+use std::time::Duration;
+
+use engine::Addr;
+
+use crate::conf::Configuration;
+use crate::records::Resource;
+
+/// yarn-default.xml keys the NodeManager reads.
+pub mod keys {
+    pub const NM_PMEM_MB: &str = "yarn.nodemanager.resource.memory-mb";
+    pub const NM_VCORES: &str = "yarn.nodemanager.resource.cpu-vcores";
+    pub const NM_LOCAL_DIRS: &str = "yarn.nodemanager.local-dirs";
+    pub const NM_LOG_DIRS: &str = "yarn.nodemanager.log-dirs";
+    pub const NM_PMEM_CHECK_ENABLED: &str = "yarn.nodemanager.pmem-check-enabled";
+    pub const NM_VMEM_CHECK_ENABLED: &str = "yarn.nodemanager.vmem-check-enabled";
+    pub const NM_VMEM_PMEM_RATIO: &str = "yarn.nodemanager.vmem-pmem-ratio";
+    pub const NM_CONTAINER_MON_INTERVAL_MS: &str = "yarn.nodemanager.container-monitor.interval-ms";
+    pub const NM_SLEEP_DELAY_BEFORE_SIGKILL_MS: &str = "yarn.nodemanager.sleep-delay-before-sigkill.ms";
+    pub const RM_RESOURCE_TRACKER_ADDRESS: &str = "yarn.resourcemanager.resource-tracker.address";
+    pub const RM_NM_HEARTBEAT_INTERVAL_MS: &str = "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms";
+    pub const RM_CONNECT_RETRY_INTERVAL_MS: &str = "yarn.resourcemanager.connect.retry-interval.ms";
+    pub const NM_USER_HOME_DIR: &str = "yarn.nodemanager.user-home-dir";
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NmConfig {
+    /// What the node offers to containers.
+    pub resource: Resource,
+    /// Absolute paths; container working dirs live under them.
+    pub local_dirs: Vec<String>,
+    /// Absolute paths; container logs live under them.
+    pub log_dirs: Vec<String>,
+    pub pmem_check_enabled: bool,
+    pub vmem_check_enabled: bool,
+    pub vmem_pmem_ratio: f64,
+    pub monitor_interval: Duration,
+    pub sleep_delay_before_sigkill: Duration,
+    pub resource_tracker_address: Addr,
+    /// `host:port` of the NM's web server, for REST links and NM_HTTP_PORT.
+    pub http_address: String,
+    /// Exported to containers as HADOOP_CONF_DIR.
+    pub hadoop_conf_dir: String,
+    /// Used until the RM dictates its own interval at registration.
+    pub heartbeat_interval: Duration,
+    /// How often an unanswered registration is sent again.
+    pub register_retry_interval: Duration,
+    /// HOME inside containers.
+    pub user_home_dir: String,
+}
+
+fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
+    Ok(Duration::from_millis(conf.get_u64(key, default)?))
+}
+
+fn absolute_dirs(conf: &Configuration, key: &str) -> Result<Vec<String>, String> {
+    let dirs = conf.get_strings(key);
+    if dirs.is_empty() {
+        return Err(format!("{key} is not set: the NodeManager needs at least one directory"));
+    }
+    for d in &dirs {
+        if !d.starts_with('/') {
+            return Err(format!("{key}: '{d}' is not an absolute path"));
+        }
+    }
+    Ok(dirs.into_iter().map(|d| d.trim_end_matches('/').to_string()).collect())
+}
+
+impl NmConfig {
+    /// Reads the NM's keys with yarn-default.xml's defaults, except vmem-check-enabled, which
+    /// defaults to false here: the harness's multi-threaded processes reserve far more address
+    /// space than they use, and YARN's own docs advise turning the check off for such loads.
+    pub fn from_conf(
+        conf: &Configuration,
+        http_address: impl Into<String>,
+        hadoop_conf_dir: impl Into<String>,
+    ) -> Result<NmConfig, String> {
+        let vcores = conf.get_u64(keys::NM_VCORES, 8)?;
+        let resource = Resource::new(
+            conf.get_u64(keys::NM_PMEM_MB, 8192)?,
+            u32::try_from(vcores).map_err(|_| format!("{}: {vcores} is too large", keys::NM_VCORES))?,
+        );
+        let vmem_pmem_ratio = conf.get_f64(keys::NM_VMEM_PMEM_RATIO, 2.1)?;
+        if vmem_pmem_ratio <= 0.99 {
+            return Err(format!("{} should be at least 1.0", keys::NM_VMEM_PMEM_RATIO));
+        }
+        let tracker =
+            conf.get(keys::RM_RESOURCE_TRACKER_ADDRESS).ok_or_else(|| format!("{} is not set", keys::RM_RESOURCE_TRACKER_ADDRESS))?;
+        let resource_tracker_address: Addr = tracker
+            .trim()
+            .parse()
+            .map_err(|_| format!("{}: '{}' is not an IPv4 host:port", keys::RM_RESOURCE_TRACKER_ADDRESS, tracker.trim()))?;
+        Ok(NmConfig {
+            resource,
+            local_dirs: absolute_dirs(conf, keys::NM_LOCAL_DIRS)?,
+            log_dirs: absolute_dirs(conf, keys::NM_LOG_DIRS)?,
+            pmem_check_enabled: conf.get_bool(keys::NM_PMEM_CHECK_ENABLED, true)?,
+            vmem_check_enabled: conf.get_bool(keys::NM_VMEM_CHECK_ENABLED, false)?,
+            vmem_pmem_ratio,
+            monitor_interval: millis(conf, keys::NM_CONTAINER_MON_INTERVAL_MS, 3000)?,
+            sleep_delay_before_sigkill: millis(conf, keys::NM_SLEEP_DELAY_BEFORE_SIGKILL_MS, 250)?,
+            resource_tracker_address,
+            http_address: http_address.into(),
+            hadoop_conf_dir: hadoop_conf_dir.into(),
+            heartbeat_interval: millis(conf, keys::RM_NM_HEARTBEAT_INTERVAL_MS, 1000)?,
+            register_retry_interval: millis(conf, keys::RM_CONNECT_RETRY_INTERVAL_MS, 1000)?,
+            user_home_dir: conf.get_or(keys::NM_USER_HOME_DIR, "/home/"),
+        })
+    }
+
+    /// The port of the web address, as containers see it in NM_HTTP_PORT.
+    pub fn http_port(&self) -> String {
+        self.http_address.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap_or_default()
+    }
+
+    /// Virtual memory the node's containers may use in total (REST's totalVmemAllocatedContainersMB).
+    pub fn vmem_mb(&self) -> u64 {
+        (self.resource.memory_mb as f64 * self.vmem_pmem_ratio) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Configuration {
+        let mut c = Configuration::new();
+        c.set(keys::NM_LOCAL_DIRS, "/a/local, /b/local/");
+        c.set(keys::NM_LOG_DIRS, "/a/logs");
+        c.set(keys::RM_RESOURCE_TRACKER_ADDRESS, "127.0.0.1:8031");
+        c
+    }
+
+    #[test]
+    fn defaults_follow_yarn_default_xml() {
+        let n = NmConfig::from_conf(&base(), "127.0.0.2:8042", "/conf").unwrap();
+        assert_eq!(n.resource, Resource::new(8192, 8));
+        assert_eq!(n.local_dirs, vec!["/a/local", "/b/local"]);
+        assert!(n.pmem_check_enabled && !n.vmem_check_enabled);
+        assert_eq!(n.monitor_interval, Duration::from_millis(3000));
+        assert_eq!(n.sleep_delay_before_sigkill, Duration::from_millis(250));
+        assert_eq!(n.vmem_mb(), 17203);
+        assert_eq!(n.http_port(), "8042");
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        let mut c = base();
+        c.set(keys::NM_LOG_DIRS, "logs");
+        assert!(NmConfig::from_conf(&c, "h:1", "/c").unwrap_err().contains("not an absolute path"));
+        let mut c = base();
+        c.set(keys::NM_VMEM_PMEM_RATIO, "0.5");
+        assert!(NmConfig::from_conf(&c, "h:1", "/c").unwrap_err().contains("at least 1.0"));
+        let mut c = base();
+        c.set(keys::RM_RESOURCE_TRACKER_ADDRESS, "rm:8031");
+        assert!(NmConfig::from_conf(&c, "h:1", "/c").is_err());
+    }
+}

@@ -1,0 +1,607 @@
+//! The NodeManager driven inside the deterministic sim, against a fake ResourceManager that
+//! records what it hears and a client that plays the ApplicationMaster.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use engine::sim::{Sim, SimConfig};
+use engine::{Addr, Cx, Msg, Node, Signal, Store, TimerId};
+
+use super::*;
+use crate::conf::Configuration;
+use crate::ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
+use crate::proto::{NodeAction, StartContainerRequest, YarnMsg};
+use crate::records::{self, ContainerLaunchContext, ContainerState as Public, ContainerStatus, LocalResource, Resource};
+
+struct FakeRm {
+    answer: bool,
+    registrations: Vec<(NodeId, Vec<ContainerStatus>)>,
+    heartbeats: Vec<(u64, Vec<ContainerStatus>)>,
+    response_id: u64,
+    next_action: NodeAction,
+    to_cleanup: Vec<ContainerId>,
+    apps_to_cleanup: Vec<ApplicationId>,
+    ack_completed: bool,
+}
+
+impl FakeRm {
+    fn new(answer: bool) -> FakeRm {
+        FakeRm {
+            answer,
+            registrations: Vec::new(),
+            heartbeats: Vec::new(),
+            response_id: 0,
+            next_action: NodeAction::Normal,
+            to_cleanup: Vec::new(),
+            apps_to_cleanup: Vec::new(),
+            ack_completed: false,
+        }
+    }
+    fn last_status(&self, id: &ContainerId) -> Option<ContainerStatus> {
+        self.heartbeats.last().and_then(|(_, s)| s.iter().find(|s| s.container_id == *id).cloned())
+    }
+}
+
+impl Node for FakeRm {
+    fn on_start(&mut self, _cx: &mut Cx) {}
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        match msg.downcast::<YarnMsg>() {
+            Ok(YarnMsg::RegisterNodeManager { node_id, containers, .. }) => {
+                self.registrations.push((node_id, containers));
+                if self.answer {
+                    self.response_id = 0;
+                    cx.send(
+                        from,
+                        YarnMsg::RegisterNodeManagerResponse {
+                            action: NodeAction::Normal,
+                            rm_identifier: 1,
+                            heartbeat_interval_ms: 1000,
+                            diagnostics: String::new(),
+                        },
+                    );
+                }
+            }
+            Ok(YarnMsg::NodeHeartbeat { response_id, containers, .. }) => {
+                let removed = if self.ack_completed {
+                    containers.iter().filter(|s| s.state == Public::Complete).map(|s| s.container_id).collect()
+                } else {
+                    Vec::new()
+                };
+                self.heartbeats.push((response_id, containers));
+                if self.answer {
+                    self.response_id += 1;
+                    cx.send(
+                        from,
+                        YarnMsg::NodeHeartbeatResponse {
+                            response_id: self.response_id,
+                            action: std::mem::replace(&mut self.next_action, NodeAction::Normal),
+                            containers_to_cleanup: std::mem::take(&mut self.to_cleanup),
+                            apps_to_cleanup: std::mem::take(&mut self.apps_to_cleanup),
+                            containers_to_be_removed: removed,
+                            next_heartbeat_ms: 1000,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    fn on_timer(&mut self, _cx: &mut Cx, _t: TimerId) {}
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Plays the ApplicationMaster: sends what the test asks and keeps the answers.
+#[derive(Default)]
+struct Client {
+    responses: Vec<YarnMsg>,
+}
+
+impl Node for Client {
+    fn on_start(&mut self, _cx: &mut Cx) {}
+    fn on_message(&mut self, _cx: &mut Cx, _from: Addr, msg: Msg) {
+        if let Ok(m) = msg.downcast::<YarnMsg>() {
+            self.responses.push(m);
+        }
+    }
+    fn on_timer(&mut self, _cx: &mut Cx, _t: TimerId) {}
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+struct World {
+    sim: Sim,
+    rm: Addr,
+    nm: Addr,
+    client: Addr,
+    host: Ipv4Addr,
+}
+
+const TS: u64 = 1767225600000;
+
+fn cid(app: u32, seq: u64) -> ContainerId {
+    ContainerId::new(ApplicationAttemptId::new(ApplicationId::new(TS, app), 1), seq)
+}
+
+fn conf(rm: Addr, mem_mb: u64, extra: &[(&str, &str)]) -> NmConfig {
+    let mut c = Configuration::new();
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c.set("yarn.nodemanager.local-dirs", "/nm/local");
+    c.set("yarn.nodemanager.log-dirs", "/nm/logs");
+    c.set("yarn.nodemanager.resource.memory-mb", mem_mb);
+    c.set("yarn.resourcemanager.resource-tracker.address", rm);
+    NmConfig::from_conf(&c, "127.0.0.2:8042", "/etc/hadoop").unwrap()
+}
+
+fn world_with(rm_answers: bool) -> World {
+    world_conf(rm_answers, &[])
+}
+
+fn world_conf(rm_answers: bool, extra: &[(&str, &str)]) -> World {
+    let mut sim = Sim::new(SimConfig::new(11));
+    let h1 = sim.add_machine();
+    let host = sim.add_machine();
+    let rm = sim.spawn(h1, 8031, Box::new(FakeRm::new(rm_answers)));
+    let nm = sim.spawn(host, 8041, Box::new(NodeManager::new(conf(rm, 4096, extra))));
+    let client = sim.spawn(h1, 9000, Box::new(Client::default()));
+    sim.run_for(Duration::from_millis(100));
+    World { sim, rm, nm, client, host }
+}
+
+fn world() -> World {
+    world_with(true)
+}
+
+impl World {
+    fn rm(&mut self) -> &mut FakeRm {
+        self.sim.node::<FakeRm>(self.rm).unwrap()
+    }
+    fn nm(&mut self) -> &mut NodeManager {
+        self.sim.node::<NodeManager>(self.nm).unwrap()
+    }
+    fn send(&mut self, msg: YarnMsg) {
+        let nm = self.nm;
+        self.sim.with_node::<Client, _>(self.client, move |_, cx| cx.send(nm, msg));
+        self.sim.run_for(Duration::from_millis(20));
+    }
+    fn request(&self, id: ContainerId, mem: u64, launch: ContainerLaunchContext) -> StartContainerRequest {
+        let container = records::Container {
+            id,
+            node_id: NodeId::from_addr(self.nm),
+            node_http_address: "127.0.0.2:8042".into(),
+            resource: Resource::new(mem, 1),
+            priority: 0,
+            allocation_request_id: -1,
+        };
+        StartContainerRequest { container, launch, user: "alice".into() }
+    }
+    /// Starts one container and returns the NM's answer.
+    fn start(&mut self, id: ContainerId, mem: u64, commands: &[&str], env: &[(&str, &str)], resources: &[(&str, &str)]) -> YarnMsg {
+        let launch = ContainerLaunchContext {
+            local_resources: resources
+                .iter()
+                .map(|(k, p)| {
+                    (
+                        k.to_string(),
+                        LocalResource {
+                            resource: p.to_string(),
+                            kind: Default::default(),
+                            visibility: Default::default(),
+                            size: 0,
+                            timestamp: 0,
+                        },
+                    )
+                })
+                .collect(),
+            environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            commands: commands.iter().map(|c| c.to_string()).collect(),
+        };
+        let req = self.request(id, mem, launch);
+        self.send(YarnMsg::StartContainers { requests: vec![req] });
+        self.sim.node::<Client>(self.client).unwrap().responses.pop().expect("a StartContainersResponse")
+    }
+    fn record(&mut self, id: &ContainerId) -> Container {
+        self.nm().container_record(id).cloned().expect("the NM knows the container")
+    }
+    fn file(&self, path: &str) -> String {
+        String::from_utf8_lossy(self.sim.local_file(self.host, path).unwrap_or_else(|| panic!("no file {path}"))).into_owned()
+    }
+    /// The sim address of the most recently launched container process.
+    fn last_process(&self) -> Addr {
+        *self.sim.processes_on(self.host).last().filter(|a| **a != self.nm).expect("a container process")
+    }
+}
+
+fn started(r: &YarnMsg, id: ContainerId) {
+    match r {
+        YarnMsg::StartContainersResponse { succeeded, failed } => assert!(succeeded == &vec![id] && failed.is_empty(), "{r:?}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn refused(r: &YarnMsg) -> String {
+    match r {
+        YarnMsg::StartContainersResponse { succeeded, failed } if succeeded.is_empty() && failed.len() == 1 => {
+            assert_eq!(failed[0].1.exception, "YarnException");
+            failed[0].1.message.clone()
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn registration_is_retried_until_the_rm_answers_then_heartbeats_carry_the_last_response_id() {
+    let mut w = world_with(false);
+    w.sim.run_for(Duration::from_millis(3500));
+    assert!(w.rm().registrations.len() >= 4, "{}", w.rm().registrations.len());
+    assert!(!w.nm().is_registered());
+    assert!(w.rm().heartbeats.is_empty());
+    w.rm().answer = true;
+    w.sim.run_for(Duration::from_millis(1100));
+    assert!(w.nm().is_registered());
+    let me = NodeId::from_addr(w.nm);
+    assert_eq!(w.rm().registrations[0].0, me);
+    w.sim.run_for(Duration::from_secs(3));
+    let ids: Vec<u64> = w.rm().heartbeats.iter().map(|(r, _)| *r).collect();
+    assert!(ids.len() >= 3 && ids.windows(2).all(|p| p[1] == p[0] + 1), "{ids:?}");
+    // The RM goes silent: heartbeats continue at the same pace.
+    w.rm().answer = false;
+    let before = w.rm().heartbeats.len();
+    w.sim.run_for(Duration::from_secs(5));
+    assert!(w.rm().heartbeats.len() >= before + 4);
+}
+
+#[test]
+fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
+    let mut w = world();
+    let id = cid(1, 1);
+    started(&w.start(id, 1024, &["echo hello", "exit 3"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(100));
+    let c = w.record(&id);
+    assert_eq!(c.state, ContainerState::Done);
+    assert_eq!(c.exit_status, 3);
+    assert!(
+        c.diagnostics.starts_with(&format!("Exception from container-launch.\nContainer id: {id}\nExit code: 3\n")),
+        "{}",
+        c.diagnostics
+    );
+    assert!(c.diagnostics.contains("Container exited with a non-zero exit code 3. "));
+    let log_dir = format!("/nm/logs/application_{TS}_0001/{id}");
+    assert_eq!(c.log_dir, log_dir);
+    assert_eq!(w.file(&format!("{log_dir}/stdout")), "hello\n");
+    let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
+    let script = w.file(&format!("{work}/launch_container.sh"));
+    assert!(
+        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n")) && script.contains("exec /bin/bash -c \"echo hello ; exit 3\""),
+        "{script}"
+    );
+    w.sim.run_for(Duration::from_millis(1100));
+    let s = w.rm().last_status(&id).expect("reported");
+    assert_eq!((s.state, s.exit_status), (Public::Complete, 3));
+}
+
+#[test]
+fn a_successful_container_exits_with_success() {
+    let mut w = world();
+    let id = cid(1, 2);
+    started(&w.start(id, 512, &["true"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let c = w.record(&id);
+    assert_eq!((c.state, c.exit_status, c.diagnostics.as_str()), (ContainerState::Done, 0, ""));
+}
+
+#[test]
+fn environment_and_log_dir_expansion() {
+    let mut w = world();
+    let id = cid(1, 3);
+    let cmd = "printenv CONTAINER_ID NM_HOST NM_PORT NM_HTTP_PORT USER LOGNAME PWD LOG_DIRS HADOOP_CONF_DIR OUT CP";
+    started(&w.start(id, 512, &[cmd], &[("OUT", "<LOG_DIR>/out"), ("CP", "a<CPS>{{PWD}}/b")], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let log_dir = format!("/nm/logs/application_{TS}_0001/{id}");
+    let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
+    let out = w.file(&format!("{log_dir}/stdout"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            id.to_string().as_str(),
+            "127.0.0.2",
+            "8041",
+            "8042",
+            "alice",
+            "alice",
+            work.as_str(),
+            log_dir.as_str(),
+            "/etc/hadoop",
+            &format!("{log_dir}/out"),
+            "a:$PWD/b"
+        ]
+    );
+}
+
+#[test]
+fn localization_copies_store_files_and_refuses_escapes_and_missing_files() {
+    let mut w = world();
+    w.sim.store().write("apps/app1/job.jar", b"JAR").unwrap();
+    let ok = cid(1, 4);
+    started(&w.start(ok, 512, &["true"], &[], &[("job.jar", "apps/app1/job.jar")]), ok);
+    w.sim.run_for(Duration::from_millis(50));
+    assert_eq!(w.file(&format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{ok}/job.jar")), "JAR");
+    assert_eq!(w.record(&ok).exit_status, 0);
+
+    let escape = cid(1, 5);
+    started(&w.start(escape, 512, &["true"], &[], &[("x", "../x")]), escape);
+    let c = w.record(&escape);
+    assert_eq!((c.state, c.exit_status), (ContainerState::Done, -1000));
+    assert!(c.diagnostics.contains("path '../x' is outside the shared store"), "{}", c.diagnostics);
+
+    let missing = cid(1, 6);
+    started(&w.start(missing, 512, &["true"], &[], &[("y", "apps/nope")]), missing);
+    let c = w.record(&missing);
+    assert_eq!(c.exit_status, -1000);
+    assert!(c.diagnostics.contains("File apps/nope does not exist"), "{}", c.diagnostics);
+    // Nothing was launched for the failed ones.
+    assert_eq!(w.sim.processes_on(w.host), vec![w.nm]);
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().last_status(&missing).unwrap().state, Public::Complete);
+}
+
+#[test]
+fn stop_sends_sigterm_and_reports_killed_by_appmaster() {
+    let mut w = world();
+    let id = cid(1, 7);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    assert_eq!(w.record(&id).state, ContainerState::Running);
+    w.send(YarnMsg::StopContainers { containers: vec![id, cid(9, 9)] });
+    match w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap() {
+        YarnMsg::StopContainersResponse { succeeded, failed } => {
+            assert_eq!(succeeded, vec![id]);
+            assert_eq!(failed[0].1.message, format!("Container {} is not handled by this NodeManager", cid(9, 9)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -105);
+    assert_eq!(c.diagnostics, "Container killed by the ApplicationMaster.\nContainer killed on request. Exit code is 143\nContainer exited with a non-zero exit code 143. ");
+    assert_eq!(c.state, ContainerState::Done);
+}
+
+#[test]
+fn a_container_ignoring_sigterm_gets_sigkill_after_the_delay() {
+    let mut w = world();
+    let id = cid(1, 8);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let proc_addr = w.last_process();
+    // A stopped process keeps SIGTERM pending, as one that traps it would.
+    w.sim.signal(proc_addr, Signal::Stop);
+    let nm = w.nm;
+    w.sim.with_node::<Client, _>(w.client, move |_, cx| cx.send(nm, YarnMsg::StopContainers { containers: vec![id] }));
+    w.sim.run_for(Duration::from_millis(240));
+    assert!(w.sim.alive(proc_addr));
+    assert_eq!(w.record(&id).state, ContainerState::Killing);
+    w.sim.run_for(Duration::from_millis(20));
+    assert!(!w.sim.alive(proc_addr));
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -105);
+    assert!(
+        c.diagnostics.ends_with("Container killed on request. Exit code is 137\nContainer exited with a non-zero exit code 137. "),
+        "{}",
+        c.diagnostics
+    );
+}
+
+#[test]
+fn the_monitor_kills_a_container_over_its_physical_memory_limit() {
+    let mut w = world();
+    let id = cid(1, 9);
+    started(&w.start(id, 100, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let proc_addr = w.last_process();
+    w.sim.set_rss(proc_addr, 150 << 20);
+    w.sim.run_for(Duration::from_millis(3000));
+    assert_eq!(w.record(&id).state, ContainerState::Running, "one pass over the limit is tolerated");
+    w.sim.run_for(Duration::from_millis(3000));
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -104);
+    let head = format!(
+        "Container [pid=1003,containerID={id}] is running {}B beyond the 'PHYSICAL' memory limit. Current usage: 150 MB of 100 MB physical memory used; 150 MB of 210 MB virtual memory used. Killing container.\nDump of the process-tree for {id} :\n\t|- PID PPID PGRPID SESSID CMD_NAME",
+        50u64 << 20
+    );
+    assert!(c.diagnostics.starts_with(&head), "{}", c.diagnostics);
+    assert!(
+        c.diagnostics.ends_with("\nContainer killed on request. Exit code is 143\nContainer exited with a non-zero exit code 143. "),
+        "{}",
+        c.diagnostics
+    );
+}
+
+#[test]
+fn rm_cleanup_kills_containers_and_finishes_apps() {
+    let mut w = world();
+    let (a, b) = (cid(1, 10), cid(2, 1));
+    started(&w.start(a, 512, &["sleep 100"], &[], &[]), a);
+    started(&w.start(b, 512, &["sleep 100"], &[], &[]), b);
+    w.sim.run_for(Duration::from_millis(50));
+    assert_eq!(w.nm().app(&b.app()).unwrap().containerids, vec![b.to_string()]);
+    w.rm().to_cleanup = vec![a, b];
+    w.rm().apps_to_cleanup = vec![b.app()];
+    w.sim.run_for(Duration::from_millis(1100));
+    let ca = w.record(&a);
+    assert_eq!((ca.exit_status, ca.diagnostics.lines().next()), (-106, Some("Container Killed by ResourceManager")));
+    let cb = w.record(&b);
+    assert_eq!(cb.exit_status, -107);
+    assert!(cb.diagnostics.starts_with("Container killed on application-finish event"));
+    let app = w.nm().app(&b.app()).unwrap();
+    assert_eq!(app.state, "FINISHED");
+    assert!(app.containerids.is_empty());
+    assert_eq!(w.nm().app(&a.app()).unwrap().state, "RUNNING");
+    let files = w.sim.local_files_under(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0002"));
+    assert!(files.is_empty(), "{files:?}");
+    assert!(w
+        .sim
+        .local_file(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{a}/launch_container.sh"))
+        .is_some());
+}
+
+#[test]
+fn resync_kills_containers_and_registers_again() {
+    let mut w = world();
+    let id = cid(1, 11);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.rm().next_action = NodeAction::Resync;
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().registrations.len(), 2);
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -106);
+    assert!(c.diagnostics.starts_with("Container Killed on Resync\n"));
+    assert!(w.nm().is_registered());
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().last_status(&id).unwrap().exit_status, -106);
+}
+
+#[test]
+fn shutdown_stops_everything_and_exits() {
+    let mut w = world();
+    let id = cid(1, 12);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    w.rm().next_action = NodeAction::Shutdown;
+    w.sim.run_for(Duration::from_millis(1100));
+    assert!(!w.sim.alive(w.nm));
+    assert!(w.sim.processes_on(w.host).is_empty());
+}
+
+#[test]
+fn losing_the_machine_silences_the_node() {
+    let mut w = world();
+    let id = cid(1, 13);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().last_status(&id).unwrap().state, Public::Running);
+    w.sim.kill_machine(w.host);
+    let n = w.rm().heartbeats.len();
+    w.sim.run_for(Duration::from_secs(5));
+    assert_eq!(w.rm().heartbeats.len(), n);
+    assert!(!w.sim.alive(w.nm));
+}
+
+#[test]
+fn duplicate_and_over_capacity_starts_are_refused() {
+    let mut w = world();
+    let id = cid(1, 14);
+    started(&w.start(id, 3000, &["sleep 100"], &[], &[]), id);
+    assert_eq!(refused(&w.start(id, 512, &["true"], &[], &[])), format!("Container {id} already is running on this node!!"));
+    let big = cid(1, 15);
+    let m = refused(&w.start(big, 2000, &["true"], &[], &[]));
+    assert_eq!(m, format!("Container {big} asks for <memory:2000, vCores:1> but this NodeManager has only <memory:1096, vCores:7> free of <memory:4096, vCores:8>"));
+    let fits = cid(1, 16);
+    started(&w.start(fits, 1096, &["true"], &[], &[]), fits);
+}
+
+#[test]
+fn containers_are_refused_before_registration() {
+    let mut w = world_with(false);
+    let id = cid(1, 17);
+    match w.start(id, 512, &["true"], &[], &[]) {
+        YarnMsg::StartContainersResponse { failed, .. } => assert_eq!(failed[0].1.exception, "NMNotYetReadyException"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn completed_statuses_are_reported_until_acknowledged_then_kept_for_rest_only() {
+    let mut w = world();
+    let id = cid(1, 18);
+    started(&w.start(id, 512, &["exit 1"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(3100));
+    let reported = w.rm().heartbeats.iter().filter(|(_, s)| s.iter().any(|s| s.container_id == id && s.state == Public::Complete)).count();
+    assert!(reported >= 3, "{reported}");
+    w.rm().ack_completed = true;
+    w.sim.run_for(Duration::from_millis(2100));
+    assert!(w.rm().last_status(&id).is_none());
+    assert_eq!(w.record(&id).state, ContainerState::Done);
+    w.send(YarnMsg::GetContainerStatuses { containers: vec![id] });
+    match w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap() {
+        YarnMsg::GetContainerStatusesResponse { statuses, failed } => {
+            assert!(failed.is_empty());
+            assert_eq!((statuses[0].state, statuses[0].exit_status), (Public::Complete, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rest_reports_use_yarn_fields() {
+    let mut w = world();
+    let id = cid(1, 19);
+    started(&w.start(id, 1024, &["echo out", "sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let now = w.sim.now();
+    let (info, c, apps) = w
+        .sim
+        .with_node::<NodeManager, _>(w.nm, move |n, cx| (n.node_info(now), n.container(&id, &mut |d| cx.local_list(d)).unwrap(), n.apps()))
+        .unwrap();
+    let v = serde_json::to_value(&info).unwrap();
+    assert_eq!(v["id"], "127.0.0.2:8041");
+    assert_eq!(v["totalPmemAllocatedContainersMB"], 4096);
+    assert_eq!(v["totalVmemAllocatedContainersMB"], 8601);
+    assert_eq!(v["pmemCheckEnabled"], true);
+    assert_eq!(v["nodeHealthy"], true);
+    assert_eq!(c.state, "RUNNING");
+    assert_eq!(c.exit_code, -1000);
+    assert_eq!(c.container_logs_link, format!("http://127.0.0.2:8042/node/containerlogs/{id}/alice"));
+    assert_eq!(c.container_log_files, vec!["stdout".to_string()]);
+    assert_eq!(apps.len(), 1);
+    assert_eq!((apps[0].state.as_str(), apps[0].containerids.clone()), ("RUNNING", vec![id.to_string()]));
+    let nm = w.nm();
+    assert_eq!(nm.container_log_dir(&id), Some(format!("/nm/logs/application_{TS}_0001/{id}")));
+    assert_eq!(nm.app_log_dirs(&id.app()), vec![format!("/nm/logs/application_{TS}_0001")]);
+    let all: BTreeMap<String, String> = nm.containers(&mut |_| Vec::new()).into_iter().map(|c| (c.id, c.state)).collect();
+    assert_eq!(all.get(&id.to_string()).map(String::as_str), Some("RUNNING"));
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let run = || {
+        let mut w = world();
+        let id = cid(1, 20);
+        started(&w.start(id, 512, &["echo x", "sleep 2"], &[], &[]), id);
+        w.sim.run_for(Duration::from_secs(5));
+        w.sim.trace_hash()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn the_monitor_kills_over_virtual_memory_when_the_check_is_enabled() {
+    let extra = [
+        ("yarn.nodemanager.vmem-check-enabled", "true"),
+        ("yarn.nodemanager.pmem-check-enabled", "false"),
+        ("yarn.nodemanager.vmem-pmem-ratio", "1.0"),
+        ("yarn.nodemanager.container-monitor.interval-ms", "1000"),
+    ];
+    let mut w = world_conf(true, &extra);
+    let id = cid(1, 21);
+    started(&w.start(id, 100, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let proc_addr = w.last_process();
+    // More than twice the limit at once: no second look needed.
+    w.sim.set_rss(proc_addr, 250 << 20);
+    w.sim.run_for(Duration::from_millis(1000));
+    let c = w.record(&id);
+    assert_eq!(c.exit_status, -103);
+    assert!(
+        c.diagnostics
+            .contains("beyond the 'VIRTUAL' memory limit. Current usage: 250 MB of 100 MB physical memory used; 250 MB of 100 MB virtual"),
+        "{}",
+        c.diagnostics
+    );
+}
