@@ -2,6 +2,7 @@
 //! inspect a cluster, run distributed shell, simulate). Binaries in `src/bin` are one line.
 
 pub mod cluster;
+pub mod daemons;
 pub mod dshell;
 pub mod fmt;
 pub mod http;
