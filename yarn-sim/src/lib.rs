@@ -5,6 +5,7 @@ pub mod conf;
 pub mod ids;
 pub mod proto;
 pub mod records;
+pub mod rm;
 
 pub use ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
 pub use proto::{RemoteError, YarnMsg};
