@@ -10,6 +10,8 @@ pub mod nm;
 pub mod proto;
 pub mod records;
 pub mod rest;
+pub mod rm;
+pub mod simcluster;
 
 pub use ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
 pub use proto::{RemoteError, YarnMsg};

@@ -3,3 +3,4 @@
 pub mod body;
 pub mod nm;
 pub mod render;
+pub mod rm;

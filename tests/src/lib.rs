@@ -1,0 +1,120 @@
+//! Helpers for end-to-end tests: find the built binaries, start a cluster in a temp dir on a
+//! free port, run commands against it, and always stop it and remove the dir (on Drop, so a
+//! failing test cleans up too).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub use yarn_sim::cli::http::{list, n, s, Rest};
+
+/// The directory holding the workspace's built binaries (next to this test executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>");
+    dir.to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "{} not built; run `cargo build --bins` (make test does)", p.display());
+    p
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Cluster {
+    pub work: PathBuf,
+    pub rm: String,
+    pub nodes: u32,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    }
+}
+
+impl Cluster {
+    /// `yarn-sim start --detach` with `nodes` NodeManagers and extra `args`.
+    pub fn start(name: &str, nodes: u32, args: &[&str]) -> Cluster {
+        let work = std::env::temp_dir().join(format!("e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        let port = free_port();
+        let c = Cluster { work: work.clone(), rm: format!("127.0.0.1:{port}"), nodes };
+        let out: Run = Command::new(bin("yarn-sim"))
+            .args(["start", "--detach", "--nodes", &nodes.to_string(), "--rm-port", &port.to_string(), "--work-dir"])
+            .arg(&work)
+            .args(args)
+            .output()
+            .expect("run yarn-sim start")
+            .into();
+        assert_eq!(out.code, 0, "yarn-sim start failed:\n{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(&format!("export YARN_CONF_DIR={}", work.join("conf").display())), "{}", out.stdout);
+        c
+    }
+
+    pub fn conf_dir(&self) -> PathBuf {
+        self.work.join("conf")
+    }
+
+    pub fn rest(&self) -> Rest {
+        Rest::new(&self.rm)
+    }
+
+    /// Runs a workspace binary with YARN_CONF_DIR pointing at this cluster.
+    pub fn run(&self, program: &str, args: &[&str]) -> Run {
+        Command::new(bin(program)).args(args).env("YARN_CONF_DIR", self.conf_dir()).env_remove("HADOOP_CONF_DIR").output().expect("run").into()
+    }
+
+    pub fn yarn(&self, args: &[&str]) -> Run {
+        self.run("yarn", args)
+    }
+
+    pub fn pid_of(&self, daemon: &str) -> u32 {
+        std::fs::read_to_string(self.work.join("run").join(format!("{daemon}.pid"))).unwrap().trim().parse().unwrap()
+    }
+
+    /// Polls `f` every 20 ms until it returns Some, or panics after `limit`.
+    pub fn wait_for<T>(&self, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn app(&self, id: &str) -> serde_json::Value {
+        self.rest().get(&format!("/ws/v1/cluster/apps/{id}")).unwrap()["app"].clone()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("yarn-sim")).args(["stop", "--work-dir"]).arg(&self.work).output();
+        if !std::thread::panicking() || std::env::var("E2E_KEEP").is_err() {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+/// The application id a `yarn-sim dshell` run printed.
+pub fn submitted_app(out: &str) -> String {
+    out.lines().find_map(|l| l.strip_prefix("Submitted application ")).map(|s| s.trim().to_string()).unwrap_or_else(|| panic!("no app id in:\n{out}"))
+}
+
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}

@@ -1,0 +1,550 @@
+//! The ResourceManager as a sans-IO node.
+//!
+//! Its services are split as YARN splits them: `client` (ClientRMService: new, submit,
+//! kill), `tracker` (ResourceTrackerService and the NM liveness monitor), `amservice`
+//! (ApplicationMasterService, the AM launcher's replies and the AM liveness monitor) and
+//! `report` (what REST and the CLI read). This module holds the shared state and the
+//! transitions several services drive: container completion, attempt failure, app end.
+
+pub mod config;
+pub mod report;
+pub mod rmapp;
+pub mod rmappattempt;
+pub mod rmcontainer;
+pub mod rmnode;
+pub mod scheduler;
+
+mod amservice;
+mod client;
+mod tracker;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use engine::{Addr, Cx, Msg, Node, Time, TimerId};
+
+use crate::ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
+use crate::proto::{StartContainerRequest, YarnMsg};
+use crate::records::{diagnostics, exit_status, Container, FinalApplicationStatus, Resource};
+
+pub use config::RmConfig;
+pub use report::{AppReport, AttemptReport, ClusterInfo, ClusterMetrics, ContainerReport, NodeReport};
+pub use rmapp::{RMApp, RMAppState};
+pub use rmappattempt::{RMAppAttempt, RMAppAttemptState};
+pub use rmcontainer::{RMContainer, RMContainerState};
+pub use rmnode::RMNode;
+pub use scheduler::CapacityScheduler;
+
+use scheduler::Assignment;
+
+/// NMLivelinessMonitor's periodic check.
+const TIMER_NM_LIVENESS: TimerId = 1;
+/// AMLivelinessMonitor's periodic check.
+const TIMER_AM_LIVENESS: TimerId = 2;
+/// ContainerAllocationExpirer's periodic check.
+const TIMER_CONTAINER_EXPIRY: TimerId = 3;
+
+/// How often a liveness monitor looks: a tenth of its expiry (at least 10 ms), so a check
+/// costs O(watched) a few times per expiry rather than every second on a 10,000-node cluster.
+fn monitor_interval(expiry: Duration) -> Duration {
+    (expiry / 10).max(Duration::from_millis(10))
+}
+
+pub struct ResourceManager {
+    conf: RmConfig,
+    /// `cx.now()` in ms at start: the cluster timestamp in every id.
+    cluster_ts: u64,
+    next_app_seq: u32,
+    /// Ids from new-application not submitted yet.
+    handed_out: BTreeSet<ApplicationId>,
+    apps: BTreeMap<ApplicationId, RMApp>,
+    /// Apps in a final state, oldest first, for max-completed-applications.
+    completed_apps: VecDeque<ApplicationId>,
+    nodes: BTreeMap<NodeId, RMNode>,
+    /// Every container of every app still in memory, live or completed (for reports).
+    containers: BTreeMap<ContainerId, RMContainer>,
+    scheduler: CapacityScheduler,
+    /// Capacity of RUNNING nodes.
+    cluster_total: Resource,
+    /// Resources of live containers.
+    cluster_used: Resource,
+    /// Allocated containers not reported RUNNING yet: watched for allocation expiry.
+    allocated_unlaunched: BTreeMap<ContainerId, Time>,
+    /// Attempts whose AM is watched for liveness, with when it was last heard.
+    am_last_heard: BTreeMap<ApplicationAttemptId, Time>,
+    containers_allocated_total: u64,
+    apps_submitted: u64,
+    apps_finished: u64,
+    apps_failed: u64,
+    apps_killed: u64,
+}
+
+impl ResourceManager {
+    pub fn new(conf: RmConfig) -> Self {
+        let scheduler = CapacityScheduler::new(&conf.root_queue, conf.max_am_resource_percent);
+        ResourceManager {
+            conf,
+            cluster_ts: 0,
+            next_app_seq: 0,
+            handed_out: BTreeSet::new(),
+            apps: BTreeMap::new(),
+            completed_apps: VecDeque::new(),
+            nodes: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            scheduler,
+            cluster_total: Resource::ZERO,
+            cluster_used: Resource::ZERO,
+            allocated_unlaunched: BTreeMap::new(),
+            am_last_heard: BTreeMap::new(),
+            containers_allocated_total: 0,
+            apps_submitted: 0,
+            apps_finished: 0,
+            apps_failed: 0,
+            apps_killed: 0,
+        }
+    }
+
+    pub fn config(&self) -> &RmConfig {
+        &self.conf
+    }
+
+    pub fn cluster_timestamp(&self) -> u64 {
+        self.cluster_ts
+    }
+
+    /// `host:port` of the web UI (tracking URLs point at its proxy).
+    pub fn web_address(&self) -> &str {
+        &self.conf.webapp_address
+    }
+
+    /// Containers the scheduler has placed since start (a cheap benchmark counter).
+    pub fn containers_allocated_total(&self) -> u64 {
+        self.containers_allocated_total
+    }
+
+    /// Outstanding container asks over all apps (AM containers included).
+    pub fn pending_containers(&self) -> u64 {
+        self.scheduler.pending
+    }
+
+    pub fn app(&self, id: &ApplicationId) -> Option<&RMApp> {
+        self.apps.get(id)
+    }
+
+    pub fn node(&self, id: &NodeId) -> Option<&RMNode> {
+        self.nodes.get(id)
+    }
+
+    pub fn container(&self, id: &ContainerId) -> Option<&RMContainer> {
+        self.containers.get(id)
+    }
+
+    /// The YARN proxy URL REST and the AM diagnostics show for an app.
+    pub fn tracking_url(&self, app: &ApplicationId) -> String {
+        format!("http://{}/proxy/{}/", self.conf.webapp_address, app)
+    }
+
+    // ---- transitions shared by the services
+
+    fn app_transition(&mut self, cx: &mut Cx, app: ApplicationId, to: RMAppState) {
+        let Some(a) = self.apps.get_mut(&app) else { return };
+        let from = a.state;
+        debug_assert!(from.can_go(to), "RMApp {app}: {from} -> {to}");
+        if matches!(to, RMAppState::FinalSaving | RMAppState::Killing) && !matches!(from, RMAppState::FinalSaving | RMAppState::Killing) {
+            a.state_before = from;
+        }
+        a.state = to;
+        cx.trace("rm.app.state", format!("{app} {from}->{to}"));
+    }
+
+    fn attempt_transition(&mut self, cx: &mut Cx, attempt: ApplicationAttemptId, to: RMAppAttemptState) {
+        let Some(at) = self.attempt_mut(attempt) else { return };
+        let from = at.state;
+        debug_assert!(from.can_go(to), "RMAppAttempt {attempt}: {from} -> {to}");
+        at.state = to;
+        cx.trace("rm.attempt.state", format!("{attempt} {from}->{to}"));
+    }
+
+    fn attempt_mut(&mut self, id: ApplicationAttemptId) -> Option<&mut RMAppAttempt> {
+        self.apps.get_mut(&id.app)?.attempts.get_mut((id.attempt as usize).checked_sub(1)?)
+    }
+
+    fn attempt(&self, id: ApplicationAttemptId) -> Option<&RMAppAttempt> {
+        self.apps.get(&id.app)?.attempts.get((id.attempt as usize).checked_sub(1)?)
+    }
+
+    /// Starts the next attempt of an app (StartAppAttemptTransition): it asks for its AM
+    /// container, or for an unmanaged AM goes straight to LAUNCHED.
+    fn start_attempt(&mut self, cx: &mut Cx, app_id: ApplicationId) {
+        let now = cx.now();
+        let Some(app) = self.apps.get_mut(&app_id) else { return };
+        let number = app.attempts.len() as u32 + 1;
+        // With kept containers the new attempt continues the id sequence (YARN transfers it).
+        let first_seq = match app.attempts.last() {
+            Some(prev) if app.ctx.keep_containers_across_application_attempts => prev.next_container_seq,
+            _ => 0,
+        };
+        let id = ApplicationAttemptId::new(app_id, number);
+        app.attempts.push(RMAppAttempt::new(id, now, first_seq));
+        let unmanaged = app.ctx.unmanaged_am;
+        let am = app.ctx.resource;
+        self.attempt_transition(cx, id, RMAppAttemptState::Submitted);
+        if unmanaged {
+            self.scheduler.start_attempt(id, None);
+            self.attempt_transition(cx, id, RMAppAttemptState::Launched);
+            self.am_last_heard.insert(id, now);
+        } else {
+            self.scheduler.start_attempt(id, Some(am));
+            self.attempt_transition(cx, id, RMAppAttemptState::Scheduled);
+        }
+    }
+
+    /// Turns the scheduler's assignments on a node into containers; an AM container is
+    /// launched at once (the RM's AMLauncher), others wait for the AM's next allocate.
+    fn place_assignments(&mut self, cx: &mut Cx, node_id: &NodeId, assignments: Vec<Assignment>) {
+        let now = cx.now();
+        for a in assignments {
+            let Some(node) = self.nodes.get(node_id) else { return };
+            let http = node.http_address.clone();
+            let Some(app) = self.apps.get_mut(&a.app) else { continue };
+            let user = app.user.clone();
+            let launch = app.ctx.am_container_spec.clone();
+            let submit_time = app.submit_time;
+            let max_attempts = app.max_attempts;
+            let Some(attempt) = app.attempts.last_mut().filter(|at| at.id == a.attempt) else { continue };
+            let cid = attempt.next_container_id();
+            let container = Container {
+                id: cid,
+                node_id: node_id.clone(),
+                node_http_address: http,
+                resource: a.resource,
+                priority: a.priority,
+                allocation_request_id: a.allocation_request_id,
+            };
+            if a.is_am {
+                attempt.am_container = Some(cid);
+            } else {
+                attempt.new_containers.push(cid);
+            }
+            app.live_containers.insert(cid);
+            app.ran_on.insert(node_id.clone());
+            let mut rc = RMContainer::new(container.clone(), a.is_am, now);
+            if let Some(node) = self.nodes.get_mut(node_id) {
+                node.place(cid, a.resource);
+            }
+            self.cluster_used = self.cluster_used.add(&a.resource);
+            self.allocated_unlaunched.insert(cid, now);
+            self.containers_allocated_total += 1;
+            cx.trace("rm.container.state", format!("{cid} NEW->ALLOCATED on {node_id}"));
+            if a.is_am {
+                // The AM launcher takes the AM container itself.
+                rc.acquire();
+                self.containers.insert(cid, rc);
+                self.attempt_transition(cx, a.attempt, RMAppAttemptState::AllocatedSaving);
+                self.attempt_transition(cx, a.attempt, RMAppAttemptState::Allocated);
+                let mut launch = launch;
+                launch.environment.insert(crate::proto::env::YARN_RM_ADDRESS.into(), cx.me().to_string());
+                launch.environment.insert(crate::proto::env::APP_SUBMIT_TIME_ENV.into(), submit_time.as_millis().to_string());
+                launch.environment.insert(crate::proto::env::MAX_APP_ATTEMPTS.into(), max_attempts.to_string());
+                if let Some(addr) = node_id.addr() {
+                    cx.send(addr, YarnMsg::StartContainers { requests: vec![StartContainerRequest { container, launch, user }] });
+                }
+            } else {
+                self.containers.insert(cid, rc);
+            }
+        }
+    }
+
+    /// A container ends, whatever the cause; everything else follows from here exactly once.
+    /// `kill_on_node`: the RM ended it, so the NM must be told to stop it.
+    fn complete_container(&mut self, cx: &mut Cx, cid: ContainerId, exit: i32, diag: &str, kill_on_node: bool) {
+        let now = cx.now();
+        let Some(c) = self.containers.get_mut(&cid) else { return };
+        let was = c.state;
+        if !c.complete(now, exit, diag) {
+            return;
+        }
+        let (res, is_am, node_id) = (c.resource(), c.is_am, c.node().clone());
+        let (mem_s, vc_s) = c.usage_seconds(now);
+        let status = c.completed_status();
+        let priority = c.container.priority;
+        let alloc_id = c.container.allocation_request_id;
+        cx.trace("rm.container.state", format!("{cid} {was}->COMPLETED exit={exit}"));
+        self.allocated_unlaunched.remove(&cid);
+        self.cluster_used = self.cluster_used.sub(&res);
+        if let Some(node) = self.nodes.get_mut(&node_id) {
+            node.remove(&cid, res);
+            if kill_on_node && node.state.is_active() {
+                node.to_cleanup.insert(cid);
+            }
+        }
+        let app_id = cid.app();
+        let Some(app) = self.apps.get_mut(&app_id) else { return };
+        app.live_containers.remove(&cid);
+        app.memory_seconds_done += mem_s;
+        app.vcore_seconds_done += vc_s;
+        let keep = app.ctx.keep_containers_across_application_attempts;
+        if let Some(q) = self.scheduler.apps.get(&app_id).map(|s| s.queue) {
+            self.scheduler.release(q, &res, is_am);
+        } else if let Ok(q) = self.scheduler.leaf_queue(&app.queue_path) {
+            self.scheduler.release(q, &res, is_am);
+        }
+        if is_am {
+            self.am_container_finished(cx, cid.attempt, exit, diag);
+            return;
+        }
+        let Some(app) = self.apps.get_mut(&app_id) else { return };
+        let Some(current) = app.attempts.last_mut() else { return };
+        if current.id == cid.attempt && was == RMContainerState::Allocated && !current.state.is_final() {
+            // The AM never saw it: take it back silently and ask again in its place, as YARN
+            // recovers the resource request of a container killed before it was acquired.
+            current.new_containers.retain(|c| *c != cid);
+            let outstanding = self.scheduler.apps.get(&app_id).and_then(|s| s.asks.get(&(priority, res)).copied());
+            let num = outstanding.map(|a| a.num).unwrap_or(0) + 1;
+            self.scheduler.set_ask(app_id, priority, res, scheduler::Ask { num, allocation_request_id: alloc_id });
+            return;
+        }
+        // Each completion reaches the AM that owns the container, or the attempt that
+        // inherited it with kept containers.
+        if (current.id == cid.attempt || keep) && !current.state.is_final() && was != RMContainerState::Allocated {
+            current.completed_for_am.push(status);
+        }
+    }
+
+    /// The AM container of `attempt` completed.
+    fn am_container_finished(&mut self, cx: &mut Cx, attempt: ApplicationAttemptId, exit: i32, diag: &str) {
+        let tracking = self.tracking_url(&attempt.app);
+        let Some(at) = self.attempt_mut(attempt) else { return };
+        match at.state {
+            RMAppAttemptState::Finishing => {
+                at.am_exit_status = exit;
+                self.attempt_transition(cx, attempt, RMAppAttemptState::Finished);
+                self.am_last_heard.remove(&attempt);
+                self.finish_unregistered_app(cx, attempt.app);
+            }
+            RMAppAttemptState::AllocatedSaving
+            | RMAppAttemptState::Allocated
+            | RMAppAttemptState::Launched
+            | RMAppAttemptState::Running => {
+                at.am_exit_status = exit;
+                let msg = format!(
+                    "AM Container for {attempt} exited with  exitCode: {exit}\nFailing this attempt.Diagnostics: {diag}\nFor more detailed output, check the application tracking page: {tracking} Then click on links to logs of each attempt.\n"
+                );
+                self.fail_attempt(cx, attempt, msg);
+            }
+            RMAppAttemptState::New
+            | RMAppAttemptState::Submitted
+            | RMAppAttemptState::Scheduled
+            | RMAppAttemptState::FinalSaving
+            | RMAppAttemptState::Finished
+            | RMAppAttemptState::Failed
+            | RMAppAttemptState::Killed => {}
+        }
+    }
+
+    /// An attempt failed (AM exit, launch failure, expiry): retry or fail the app (§3.4).
+    fn fail_attempt(&mut self, cx: &mut Cx, attempt: ApplicationAttemptId, diag: String) {
+        let now = cx.now();
+        let app_id = attempt.app;
+        {
+            let Some(at) = self.attempt_mut(attempt) else { return };
+            if at.state.is_final() {
+                return;
+            }
+            at.diagnostics = diag.clone();
+            at.finish_time = Some(now);
+        }
+        self.attempt_transition(cx, attempt, RMAppAttemptState::FinalSaving);
+        self.attempt_transition(cx, attempt, RMAppAttemptState::Failed);
+        self.am_last_heard.remove(&attempt);
+        self.scheduler.stop_attempt(app_id);
+        let Some(app) = self.apps.get(&app_id) else { return };
+        let failures = app.attempts.iter().filter(|a| a.counts_as_failure(now, app.ctx.attempt_failures_validity_interval)).count() as u32;
+        let retry = app.max_attempts > 1 && failures < app.max_attempts && !app.ctx.unmanaged_am && !app.state.is_final();
+        let keep = app.ctx.keep_containers_across_application_attempts && retry;
+        // The AM container (if it still runs: expiry, launch failure) and, unless kept, the
+        // attempt's other containers are stopped.
+        let doomed: Vec<ContainerId> = app
+            .live_containers
+            .iter()
+            .filter(|cid| {
+                let c = &self.containers[*cid];
+                c.is_am && cid.attempt == attempt || !keep || c.state == RMContainerState::Allocated
+            })
+            .copied()
+            .collect();
+        for cid in doomed {
+            self.complete_container(cx, cid, exit_status::ABORTED, diagnostics::COMPLETED_APPLICATION, true);
+        }
+        let Some(app) = self.apps.get(&app_id) else { return };
+        if retry {
+            cx.trace(
+                "rm.app.retry",
+                format!("{app_id} failed attempts {failures} of max {}; starting attempt {}", app.max_attempts, attempt.attempt + 1),
+            );
+            if app.state == RMAppState::Running {
+                self.app_transition(cx, app_id, RMAppState::Accepted);
+            }
+            self.start_attempt(cx, app_id);
+        } else {
+            let msg = format!(
+                "Application {app_id} failed {} times (global limit ={}; local limit is ={}) due to {diag}. Failing the application.",
+                app.max_attempts, self.conf.am_max_attempts, app.max_attempts
+            );
+            self.end_app(cx, app_id, RMAppState::Failed, FinalApplicationStatus::Failed, msg);
+        }
+    }
+
+    /// After FinishApplicationMaster the app ends once its AM has exited.
+    fn finish_unregistered_app(&mut self, cx: &mut Cx, app_id: ApplicationId) {
+        let Some(app) = self.apps.get(&app_id) else { return };
+        if app.state != RMAppState::Finishing {
+            return;
+        }
+        let (status, diag) = (app.final_status, app.diagnostics.clone());
+        self.end_app(cx, app_id, RMAppState::Finished, status, diag);
+    }
+
+    /// The final transition of an app: FINISHED, FAILED or KILLED. Its containers are
+    /// stopped, the scheduler forgets it and the nodes it ran on are told.
+    fn end_app(&mut self, cx: &mut Cx, app_id: ApplicationId, to: RMAppState, status: FinalApplicationStatus, diag: String) {
+        let now = cx.now();
+        let Some(app) = self.apps.get(&app_id) else { return };
+        if app.state.is_final() {
+            return;
+        }
+        if app.state != RMAppState::Finishing && app.state != RMAppState::FinalSaving {
+            self.app_transition(cx, app_id, RMAppState::FinalSaving);
+        }
+        if let Some(app) = self.apps.get_mut(&app_id) {
+            app.final_status = status;
+            app.diagnostics = diag;
+            app.finish_time.get_or_insert(now);
+        }
+        self.app_transition(cx, app_id, to);
+        self.scheduler.remove_app(app_id);
+        let live: Vec<ContainerId> = self.apps[&app_id].live_containers.iter().copied().collect();
+        for cid in live {
+            self.complete_container(cx, cid, exit_status::ABORTED, diagnostics::COMPLETED_APPLICATION, true);
+        }
+        let app = &self.apps[&app_id];
+        if let Some(at) = app.attempts.last() {
+            if !at.state.is_final() {
+                let attempt = at.id;
+                let end = if to == RMAppState::Killed { RMAppAttemptState::Killed } else { RMAppAttemptState::Finished };
+                if at.state != RMAppAttemptState::FinalSaving && at.state != RMAppAttemptState::Finishing {
+                    self.attempt_transition(cx, attempt, RMAppAttemptState::FinalSaving);
+                }
+                self.attempt_transition(cx, attempt, end);
+                if let Some(at) = self.attempt_mut(attempt) {
+                    at.finish_time.get_or_insert(now);
+                }
+                self.am_last_heard.remove(&attempt);
+            }
+        }
+        for n in self.apps[&app_id].ran_on.clone() {
+            if let Some(node) = self.nodes.get_mut(&n) {
+                node.apps_to_cleanup.insert(app_id);
+            }
+        }
+        match to {
+            RMAppState::Finished => self.apps_finished += 1,
+            RMAppState::Failed => self.apps_failed += 1,
+            _ => self.apps_killed += 1,
+        }
+        self.completed_apps.push_back(app_id);
+        while self.completed_apps.len() > self.conf.max_completed_applications {
+            let Some(old) = self.completed_apps.pop_front() else { break };
+            self.forget_app(old);
+        }
+    }
+
+    /// Drops a completed app from memory (max-completed-applications).
+    fn forget_app(&mut self, app: ApplicationId) {
+        self.apps.remove(&app);
+        let lo = ContainerId::new(ApplicationAttemptId::new(app, 0), 0);
+        let hi = ContainerId::new(ApplicationAttemptId::new(app, u32::MAX), u64::MAX);
+        let ids: Vec<ContainerId> = self.containers.range(lo..=hi).map(|(k, _)| *k).collect();
+        for id in ids {
+            self.containers.remove(&id);
+        }
+    }
+
+    fn on_yarn(&mut self, cx: &mut Cx, from: Addr, msg: YarnMsg) {
+        match msg {
+            YarnMsg::RegisterNodeManager { node_id, http_address, resource, containers } => {
+                let reply = self.register_node(cx, node_id, http_address, resource, containers);
+                cx.send(from, reply);
+            }
+            YarnMsg::NodeHeartbeat { node_id, response_id, containers, healthy, health_report } => {
+                let reply = self.node_heartbeat(cx, node_id, response_id, containers, healthy, &health_report);
+                cx.send(from, reply);
+            }
+            YarnMsg::RegisterApplicationMaster { attempt_id, host, rpc_port, tracking_url } => {
+                let r = self.register_am(cx, attempt_id, host, rpc_port, tracking_url);
+                cx.send(from, YarnMsg::RegisterApplicationMasterResponse(r));
+            }
+            YarnMsg::Allocate(req) => {
+                let r = self.allocate(cx, req);
+                cx.send(from, YarnMsg::AllocateResponse(r));
+            }
+            YarnMsg::FinishApplicationMaster { attempt_id, final_status, diagnostics, tracking_url } => {
+                let r = self.finish_am(cx, attempt_id, final_status, diagnostics, tracking_url);
+                cx.send(from, YarnMsg::FinishApplicationMasterResponse(r));
+            }
+            YarnMsg::StartContainersResponse { succeeded, failed } => self.am_launch_result(cx, succeeded, failed),
+            // Replies to requests the RM never makes, and requests meant for NMs: ignored.
+            YarnMsg::RegisterNodeManagerResponse { .. }
+            | YarnMsg::NodeHeartbeatResponse { .. }
+            | YarnMsg::RegisterApplicationMasterResponse(_)
+            | YarnMsg::AllocateResponse(_)
+            | YarnMsg::FinishApplicationMasterResponse(_)
+            | YarnMsg::StartContainers { .. }
+            | YarnMsg::StopContainers { .. }
+            | YarnMsg::StopContainersResponse { .. }
+            | YarnMsg::GetContainerStatuses { .. }
+            | YarnMsg::GetContainerStatusesResponse { .. } => {}
+        }
+    }
+}
+
+impl Node for ResourceManager {
+    fn on_start(&mut self, cx: &mut Cx) {
+        self.cluster_ts = cx.now().as_millis();
+        cx.trace("rm.start", format!("cluster timestamp {}", self.cluster_ts));
+        cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
+        cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);
+        cx.set_timer(monitor_interval(self.conf.container_alloc_expiry), TIMER_CONTAINER_EXPIRY);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        if let Ok(m) = msg.downcast::<YarnMsg>() {
+            self.on_yarn(cx, from, m);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
+        match timer {
+            TIMER_NM_LIVENESS => {
+                self.check_nm_liveness(cx);
+                cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
+            }
+            TIMER_AM_LIVENESS => {
+                self.check_am_liveness(cx);
+                cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);
+            }
+            TIMER_CONTAINER_EXPIRY => {
+                self.check_allocation_expiry(cx);
+                cx.set_timer(monitor_interval(self.conf.container_alloc_expiry), TIMER_CONTAINER_EXPIRY);
+            }
+            _ => {}
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

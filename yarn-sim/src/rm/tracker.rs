@@ -1,0 +1,190 @@
+//! ResourceTrackerService (NM registration and heartbeats, where the capacity scheduler
+//! allocates) and the NMLivelinessMonitor.
+
+use engine::Cx;
+
+use crate::ids::{ContainerId, NodeId};
+use crate::proto::{NodeAction, YarnMsg};
+use crate::records::{diagnostics, exit_status, ContainerState, ContainerStatus, NodeState, NodeUpdate, Resource};
+
+use super::rmnode::RMNode;
+use super::ResourceManager;
+
+impl ResourceManager {
+    pub(super) fn register_node(
+        &mut self,
+        cx: &mut Cx,
+        node_id: NodeId,
+        http_address: String,
+        resource: Resource,
+        containers: Vec<ContainerStatus>,
+    ) -> YarnMsg {
+        let now = cx.now();
+        let was = self.nodes.get(&node_id).map(|n| n.state);
+        if was.is_some_and(|s| s.is_active()) {
+            // A reconnect (NM restart): containers it no longer runs are gone.
+            let running: std::collections::BTreeSet<ContainerId> =
+                containers.iter().filter(|s| s.state != ContainerState::Complete).map(|s| s.container_id).collect();
+            let gone: Vec<ContainerId> = self.nodes[&node_id].containers.iter().filter(|c| !running.contains(c)).copied().collect();
+            for cid in gone {
+                self.complete_container(cx, cid, exit_status::ABORTED, diagnostics::LOST_CONTAINER, false);
+            }
+            if self.nodes[&node_id].counts_in_cluster() {
+                self.cluster_total = self.cluster_total.sub(&self.nodes[&node_id].total);
+            }
+            let n = self.nodes.get_mut(&node_id).expect("present");
+            n.total = resource;
+            n.http_address = http_address;
+            n.state = NodeState::Running;
+            n.last_heartbeat = now;
+            n.last_response_id = 0;
+        } else {
+            self.nodes.insert(node_id.clone(), RMNode::new(node_id.clone(), http_address, resource, now));
+        }
+        self.cluster_total = self.cluster_total.add(&resource);
+        for s in &containers {
+            if s.state == ContainerState::Running {
+                if let Some(c) = self.containers.get_mut(&s.container_id).filter(|c| c.is_live() && *c.node() == node_id) {
+                    if c.launched(now) {
+                        self.allocated_unlaunched.remove(&s.container_id);
+                    }
+                }
+            }
+        }
+        let from = was.map(|s| s.name()).unwrap_or("NEW");
+        cx.trace("rm.node.state", format!("{node_id} {from}->RUNNING {resource}"));
+        if was == Some(NodeState::Lost) {
+            self.broadcast_node_update(&node_id, NodeState::Running);
+        }
+        YarnMsg::RegisterNodeManagerResponse {
+            action: NodeAction::Normal,
+            rm_identifier: self.cluster_ts,
+            heartbeat_interval_ms: self.conf.nm_heartbeat_interval_ms,
+            diagnostics: String::new(),
+        }
+    }
+
+    /// One NM heartbeat: container statuses in, cleanup orders and new allocations out. With
+    /// nothing pending and nothing changing this is O(containers on the node).
+    pub(super) fn node_heartbeat(
+        &mut self,
+        cx: &mut Cx,
+        node_id: NodeId,
+        response_id: u64,
+        statuses: Vec<ContainerStatus>,
+        healthy: bool,
+        health_report: &str,
+    ) -> YarnMsg {
+        let now = cx.now();
+        let next_heartbeat_ms = self.conf.nm_heartbeat_interval_ms;
+        let resync = YarnMsg::NodeHeartbeatResponse {
+            response_id: response_id + 1,
+            action: NodeAction::Resync,
+            containers_to_cleanup: Vec::new(),
+            apps_to_cleanup: Vec::new(),
+            containers_to_be_removed: Vec::new(),
+            next_heartbeat_ms,
+        };
+        let Some(node) = self.nodes.get_mut(&node_id) else { return resync };
+        if !node.state.is_active() {
+            return resync;
+        }
+        if let Some(state) = node.health_update(healthy, health_report, now) {
+            let total = node.total;
+            cx.trace("rm.node.state", format!("{node_id} ->{state}"));
+            if state == NodeState::Running {
+                self.cluster_total = self.cluster_total.add(&total);
+            } else {
+                self.cluster_total = self.cluster_total.sub(&total);
+            }
+            self.broadcast_node_update(&node_id, state);
+        }
+        let mut acked = Vec::new();
+        let mut kill = Vec::new();
+        for s in statuses {
+            let cid = s.container_id;
+            let known_live = self.containers.get(&cid).filter(|c| c.is_live() && *c.node() == node_id).map(|c| c.state);
+            match (s.state, known_live) {
+                (ContainerState::Complete, Some(_)) => {
+                    self.complete_container(cx, cid, s.exit_status, &s.diagnostics, false);
+                    acked.push(cid);
+                }
+                (ContainerState::Complete, None) => acked.push(cid),
+                (ContainerState::Running | ContainerState::New, Some(_)) => {
+                    if s.state == ContainerState::Running {
+                        let c = self.containers.get_mut(&cid).expect("live");
+                        let was = c.state;
+                        if c.launched(now) {
+                            self.allocated_unlaunched.remove(&cid);
+                            cx.trace("rm.container.state", format!("{cid} {was}->RUNNING"));
+                        }
+                    }
+                }
+                // Ended as far as the RM knows (released, killed, of an ended or unknown app):
+                // the NM must stop it.
+                (ContainerState::Running | ContainerState::New, None) => kill.push(cid),
+            }
+        }
+        let Some(node) = self.nodes.get_mut(&node_id) else { return resync };
+        node.to_cleanup.extend(kill);
+        if node.schedulable() && self.scheduler.pending > 0 {
+            let free = node.available();
+            let assignments = self.scheduler.assign(free, &self.cluster_total, &self.conf.minimum_allocation);
+            if !assignments.is_empty() {
+                self.place_assignments(cx, &node_id, assignments);
+            }
+        }
+        let node = self.nodes.get_mut(&node_id).expect("still registered");
+        node.last_response_id = response_id + 1;
+        YarnMsg::NodeHeartbeatResponse {
+            response_id: response_id + 1,
+            action: NodeAction::Normal,
+            containers_to_cleanup: std::mem::take(&mut node.to_cleanup).into_iter().collect(),
+            apps_to_cleanup: std::mem::take(&mut node.apps_to_cleanup).into_iter().collect(),
+            containers_to_be_removed: acked,
+            next_heartbeat_ms,
+        }
+    }
+
+    /// Every current attempt learns of a node's state change in its next allocate response.
+    fn broadcast_node_update(&mut self, node_id: &NodeId, state: NodeState) {
+        for app in self.apps.values_mut() {
+            if app.state.is_final() {
+                continue;
+            }
+            if let Some(at) = app.attempts.last_mut() {
+                at.updated_nodes.push(NodeUpdate { node_id: node_id.clone(), state });
+            }
+        }
+    }
+
+    pub(super) fn check_nm_liveness(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        let expiry = self.conf.nm_expiry;
+        let lost: Vec<NodeId> =
+            self.nodes.values().filter(|n| n.state.is_active() && now.since(n.last_heartbeat) >= expiry).map(|n| n.id.clone()).collect();
+        for id in lost {
+            self.node_lost(cx, &id);
+        }
+    }
+
+    /// A node fell silent: it leaves the cluster and all its containers are ABORTED.
+    fn node_lost(&mut self, cx: &mut Cx, id: &NodeId) {
+        let Some(node) = self.nodes.get_mut(id) else { return };
+        let from = node.state;
+        let counted = node.counts_in_cluster();
+        node.state = NodeState::Lost;
+        node.to_cleanup.clear();
+        node.apps_to_cleanup.clear();
+        let total = node.total;
+        let containers: Vec<ContainerId> = node.containers.iter().copied().collect();
+        if counted {
+            self.cluster_total = self.cluster_total.sub(&total);
+        }
+        cx.trace("rm.node.state", format!("{id} {from}->LOST"));
+        self.broadcast_node_update(id, NodeState::Lost);
+        for cid in containers {
+            self.complete_container(cx, cid, exit_status::ABORTED, diagnostics::LOST_CONTAINER, false);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! A whole YARN cluster inside the deterministic simulator: an RM, N NodeManagers on their own
+//! machines, and distributed-shell applications, all the same node code as live. Used by the
+//! sim tests, `yarn-sim simulate` and the benchmark.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use engine::sim::{Registry, Sim, SimConfig};
+use engine::{Addr, Store, Time, Trace};
+use rand::{Rng as _, SeedableRng};
+
+use crate::conf::Configuration;
+use crate::dshell::{DistributedShellAm, DshellArgs, SHELL_COMMAND_RESOURCE};
+use crate::ids::ApplicationId;
+use crate::nm::{NmConfig, NodeManager};
+use crate::proto::RemoteError;
+use crate::records::{ApplicationSubmissionContext, ContainerLaunchContext, LocalResource, Resource, YarnApplicationState};
+use crate::rm::{RmConfig, ResourceManager};
+
+pub const RM_PORT: u16 = 8088;
+pub const NM_PORT: u16 = 8041;
+
+#[derive(Clone)]
+pub struct SimClusterConfig {
+    pub seed: u64,
+    pub nodes: u32,
+    pub node_memory_mb: u64,
+    pub node_vcores: u32,
+    /// yarn-site.xml overrides (queues, intervals, ...).
+    pub conf: Configuration,
+}
+
+impl SimClusterConfig {
+    pub fn new(seed: u64, nodes: u32) -> Self {
+        SimClusterConfig { seed, nodes, node_memory_mb: 8192, node_vcores: 8, conf: Configuration::new() }
+    }
+}
+
+/// Registers the programs YARN containers may run in the sim.
+pub fn register_programs(reg: &mut Registry) {
+    reg.register(
+        "yarn-sim",
+        Box::new(|env| match env.argv.get(1).map(|s| s.as_str()) {
+            Some("dshell-am") => {
+                let args = DshellArgs::parse(&env.argv[2..])?;
+                Ok(Box::new(DistributedShellAm::new(args, env.spec.env.clone())))
+            }
+            other => Err(format!("yarn-sim: unknown subcommand {other:?}")),
+        }),
+    );
+}
+
+pub struct SimCluster {
+    pub sim: Sim,
+    pub rm: Addr,
+    pub nms: Vec<Addr>,
+    pub user: String,
+}
+
+/// One distributed-shell application to submit.
+#[derive(Clone, Debug)]
+pub struct DshellApp {
+    pub shell_command: String,
+    pub num_containers: u32,
+    pub container_memory_mb: u64,
+    pub master_memory_mb: u64,
+    pub queue: String,
+    pub max_app_attempts: i32,
+    pub heartbeat_ms: u64,
+}
+
+impl DshellApp {
+    pub fn new(cmd: &str, n: u32) -> DshellApp {
+        DshellApp { shell_command: cmd.into(), num_containers: n, container_memory_mb: 1024, master_memory_mb: 1024, queue: "default".into(), max_app_attempts: 0, heartbeat_ms: 1000 }
+    }
+}
+
+impl SimCluster {
+    pub fn new(cfg: SimClusterConfig) -> Result<SimCluster, String> {
+        SimCluster::with_trace(cfg, Trace::new())
+    }
+
+    pub fn with_trace(cfg: SimClusterConfig, trace: Trace) -> Result<SimCluster, String> {
+        let mut sim = Sim::with_trace(SimConfig::new(cfg.seed), trace);
+        register_programs(sim.registry());
+        let mut conf = cfg.conf.clone();
+        let rm_host = sim.add_machine();
+        let rm = Addr::new(rm_host, RM_PORT);
+        conf.set("yarn.resourcemanager.webapp.address", rm);
+        conf.set("yarn.resourcemanager.resource-tracker.address", rm);
+        conf.set("yarn.nodemanager.resource.memory-mb", cfg.node_memory_mb);
+        conf.set("yarn.nodemanager.resource.cpu-vcores", cfg.node_vcores);
+        conf.set("yarn.nodemanager.local-dirs", "/yarn/local");
+        conf.set("yarn.nodemanager.log-dirs", "/yarn/logs");
+        let rm_conf = RmConfig::from_conf(&conf)?;
+        sim.spawn(rm_host, RM_PORT, Box::new(ResourceManager::new(rm_conf)));
+        let mut nms = Vec::new();
+        for _ in 0..cfg.nodes {
+            let host = sim.add_machine();
+            let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
+            nms.push(sim.spawn(host, NM_PORT, Box::new(NodeManager::new(nm_conf))));
+        }
+        Ok(SimCluster { sim, rm, nms, user: "sim".into() })
+    }
+
+    pub fn rm(&mut self) -> &mut ResourceManager {
+        self.sim.node::<ResourceManager>(self.rm).expect("the RM is never removed")
+    }
+
+    pub fn nm_host(&self, i: usize) -> Ipv4Addr {
+        *self.nms[i].ip()
+    }
+
+    /// What a client does: new-application, stage the command, submit.
+    pub fn submit_dshell(&mut self, app: &DshellApp) -> Result<ApplicationId, RemoteError> {
+        let rm = self.rm;
+        let (id, _max) = self.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.new_application(cx)).expect("RM is up");
+        let rel = format!(".yarn-sim/dshell/{id}/{SHELL_COMMAND_RESOURCE}");
+        self.sim.store().write(&rel, app.shell_command.as_bytes()).map_err(|e| RemoteError::yarn(e.to_string()))?;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.application_name = "DistributedShell".into();
+        ctx.queue = app.queue.clone();
+        ctx.max_app_attempts = app.max_app_attempts;
+        ctx.resource = Resource::new(app.master_memory_mb, 1);
+        let mut launch = ContainerLaunchContext::default();
+        launch.local_resources.insert(
+            SHELL_COMMAND_RESOURCE.into(),
+            LocalResource { resource: rel, kind: Default::default(), visibility: Default::default(), size: app.shell_command.len() as i64, timestamp: 0 },
+        );
+        launch.commands.push(format!(
+            "yarn-sim dshell-am --num_containers {} --container_memory {} --heartbeat_ms {} 1><LOG_DIR>/AppMaster.stdout 2><LOG_DIR>/AppMaster.stderr",
+            app.num_containers, app.container_memory_mb, app.heartbeat_ms
+        ));
+        ctx.am_container_spec = launch;
+        let user = self.user.clone();
+        self.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.submit_application(cx, ctx, &user)).expect("RM is up")?;
+        Ok(id)
+    }
+
+    pub fn state(&mut self, id: &ApplicationId) -> Option<(YarnApplicationState, String)> {
+        let now = self.sim.now();
+        self.rm().app_report(id, now).map(|r| (r.state, r.final_status.to_string()))
+    }
+
+    /// Runs until the app is FINISHED, FAILED or KILLED, or `limit` of virtual time passes.
+    pub fn run_until_done(&mut self, id: &ApplicationId, limit: Duration) -> Option<(YarnApplicationState, String)> {
+        let rm = self.rm;
+        let id = *id;
+        self.sim.run_until_true(limit, |sim| {
+            let now = sim.now();
+            sim.node::<ResourceManager>(rm).and_then(|r| r.app_report(&id, now)).map(|r| r.state.is_final()).unwrap_or(false)
+        });
+        self.state(&id)
+    }
+}
+
+/// `yarn-sim simulate`: many nodes, many dshell apps with lifetimes drawn from the seed.
+pub struct SimulateOpts {
+    pub seed: u64,
+    pub nodes: u32,
+    pub apps: u32,
+    /// Apps arrive uniformly over this window.
+    pub arrival_window: Duration,
+    /// Stop after this much virtual time even if apps remain (and when `apps` is 0).
+    pub max_time: Duration,
+    pub max_containers_per_app: u32,
+    pub max_container_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulateReport {
+    pub simulated: Duration,
+    pub events: u64,
+    pub containers_allocated: u64,
+    pub apps_finished: u32,
+    pub apps_succeeded: u32,
+    pub trace_hash: u64,
+}
+
+pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
+    let mut cfg = SimClusterConfig::new(o.seed, o.nodes);
+    // YARN's own defaults for intervals: the sim has no reason to hurry.
+    cfg.conf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "0.5");
+    let mut c = SimCluster::new(cfg)?;
+    let mut rng = engine::Rng::seed_from_u64(o.seed ^ 0x5151);
+    let start = c.sim.now();
+    let mut arrivals: Vec<(Time, DshellApp)> = (0..o.apps)
+        .map(|_| {
+            let at = start + Duration::from_millis(rng.random_range(0..=o.arrival_window.as_millis().max(1) as u64));
+            let n = rng.random_range(1..=o.max_containers_per_app.max(1));
+            let secs = rng.random_range(1..=o.max_container_secs.max(1));
+            let mem = [512u64, 1024, 2048][rng.random_range(0..3usize)];
+            let mut app = DshellApp::new(&format!("sleep {secs}"), n);
+            app.container_memory_mb = mem;
+            (at, app)
+        })
+        .collect();
+    arrivals.sort_by_key(|(t, _)| *t);
+    let mut ids = Vec::new();
+    for (at, app) in arrivals {
+        c.sim.run_until(at);
+        if let Ok(id) = c.submit_dshell(&app) {
+            ids.push(id);
+        }
+    }
+    let limit = start + o.max_time;
+    let rm = c.rm;
+    while c.sim.now() < limit {
+        let step_to = (c.sim.now() + Duration::from_secs(10)).min(limit);
+        c.sim.run_until(step_to);
+        let now = c.sim.now();
+        let done = ids.iter().all(|id| c.sim.node::<ResourceManager>(rm).and_then(|r| r.app_report(id, now)).map(|r| r.state.is_final()).unwrap_or(true));
+        if done && !ids.is_empty() {
+            break;
+        }
+    }
+    let now = c.sim.now();
+    let reports: Vec<_> = ids.iter().filter_map(|id| c.rm().app_report(id, now)).collect();
+    Ok(SimulateReport {
+        simulated: now.since(start),
+        events: c.sim.events(),
+        containers_allocated: c.rm().containers_allocated_total(),
+        apps_finished: reports.iter().filter(|r| r.state.is_final()).count() as u32,
+        apps_succeeded: reports.iter().filter(|r| r.final_status.to_string() == "SUCCEEDED").count() as u32,
+        trace_hash: c.sim.trace_hash(),
+    })
+}
