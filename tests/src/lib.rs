@@ -40,7 +40,11 @@ pub struct Run {
 
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 }
 
@@ -73,7 +77,13 @@ impl Cluster {
 
     /// Runs a workspace binary with YARN_CONF_DIR pointing at this cluster.
     pub fn run(&self, program: &str, args: &[&str]) -> Run {
-        Command::new(bin(program)).args(args).env("YARN_CONF_DIR", self.conf_dir()).env_remove("HADOOP_CONF_DIR").output().expect("run").into()
+        Command::new(bin(program))
+            .args(args)
+            .env("YARN_CONF_DIR", self.conf_dir())
+            .env_remove("HADOOP_CONF_DIR")
+            .output()
+            .expect("run")
+            .into()
     }
 
     pub fn yarn(&self, args: &[&str]) -> Run {
@@ -112,7 +122,10 @@ impl Drop for Cluster {
 
 /// The application id a `yarn-sim dshell` run printed.
 pub fn submitted_app(out: &str) -> String {
-    out.lines().find_map(|l| l.strip_prefix("Submitted application ")).map(|s| s.trim().to_string()).unwrap_or_else(|| panic!("no app id in:\n{out}"))
+    out.lines()
+        .find_map(|l| l.strip_prefix("Submitted application "))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("no app id in:\n{out}"))
 }
 
 pub fn read(p: &Path) -> String {

@@ -22,7 +22,11 @@ fn dshell_succeeds_and_its_output_reaches_yarn_logs() {
     assert!(logs.stdout.contains("127.0.0.1\n"));
 
     let list_out = c.yarn(&["application", "-list", "-appStates", "FINISHED"]);
-    assert!(list_out.stdout.starts_with("Total number of applications (application-types: [], states: [FINISHED] and tags: []):1\n"), "{}", list_out.stdout);
+    assert!(
+        list_out.stdout.starts_with("Total number of applications (application-types: [], states: [FINISHED] and tags: []):1\n"),
+        "{}",
+        list_out.stdout
+    );
     assert!(list_out.stdout.contains(&format!("{id:>30}\t{:>20}\t{:>20}", "DistributedShell", "YARN")), "{}", list_out.stdout);
     assert!(list_out.stdout.contains("SUCCEEDED\t           100%"), "{}", list_out.stdout);
 
@@ -40,7 +44,8 @@ fn dshell_succeeds_and_its_output_reaches_yarn_logs() {
 #[test]
 fn dshell_fails_when_a_container_fails() {
     let c = Cluster::start("dshell-fail", 2, &[]);
-    let r = c.run("yarn-sim", &["dshell", "--num-containers", "2", "--shell-command", "echo $CONTAINER_ID | grep -q 000002 && exit 3; exit 0"]);
+    let r =
+        c.run("yarn-sim", &["dshell", "--num-containers", "2", "--shell-command", "echo $CONTAINER_ID | grep -q 000002 && exit 3; exit 0"]);
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("DSFinalStatus=FAILED"), "{}", r.stdout);
     let id = submitted_app(&r.stdout);
@@ -109,7 +114,9 @@ fn kill_9_of_a_nodemanager_makes_it_lost_and_its_containers_aborted() {
     });
     // Each NodeManager logs its node id when it starts.
     let nm = (0..3)
-        .find(|i| e2e::read(&c.work.join("logs").join(format!("nodemanager-{i}.log"))).contains(&format!("NodeManager {victim_node} starting")))
+        .find(|i| {
+            e2e::read(&c.work.join("logs").join(format!("nodemanager-{i}.log"))).contains(&format!("NodeManager {victim_node} starting"))
+        })
         .expect("the victim's NodeManager");
     let nm_pid = c.pid_of(&format!("nodemanager-{nm}"));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(nm_pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();

@@ -68,12 +68,28 @@ fn rest_in_json_and_xml_with_yarns_shapes_and_errors() {
     let (_, body) = curl(&[&format!("{base}/ws/v1/cluster/apps?applicationTypes=MAPREDUCE")]);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"apps": null}));
 
-    let (code, body) = curl(&["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"state":"RUNNING"}"#, &format!("{base}/ws/v1/cluster/apps/{id}/state")]);
+    let (code, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"state":"RUNNING"}"#,
+        &format!("{base}/ws/v1/cluster/apps/{id}/state"),
+    ]);
     assert_eq!(code, 400);
     assert!(body.contains("Only 'KILLED' is allowed as a target state."), "{body}");
     let mut last = 0;
     for _ in 0..100 {
-        let (code, body) = curl(&["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"state":"KILLED"}"#, &format!("{base}/ws/v1/cluster/apps/{id}/state")]);
+        let (code, body) = curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"state":"KILLED"}"#,
+            &format!("{base}/ws/v1/cluster/apps/{id}/state"),
+        ]);
         last = code;
         if code == 200 {
             assert!(body.contains("KILLED"));
@@ -104,24 +120,45 @@ fn bad_input_gets_yarns_errors_and_changes_nothing() {
     assert_eq!(code, 400);
     assert!(body.contains("<RemoteException") && body.contains("<exception>BadRequestException</exception>"), "{body}");
 
-    let (code, body) = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", "{not json", &format!("{base}/ws/v1/cluster/apps")]);
+    let (code, body) =
+        curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", "{not json", &format!("{base}/ws/v1/cluster/apps")]);
     assert_eq!(code, 400);
     assert!(body.contains("malformed JSON"), "{body}");
 
-    let new = |c: &Cluster| c.rest().post("/ws/v1/cluster/apps/new-application", json!({})).unwrap().1["application-id"].as_str().unwrap().to_string();
+    let new = |c: &Cluster| {
+        c.rest().post("/ws/v1/cluster/apps/new-application", json!({})).unwrap().1["application-id"].as_str().unwrap().to_string()
+    };
     let id = new(&c);
-    let submit = |body: Value| curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &body.to_string(), &format!("{base}/ws/v1/cluster/apps")]);
-    let (code, body) = submit(json!({"application-id": id, "queue": "nosuchqueue", "am-container-spec": {"commands": {"command": "true"}}}));
+    let submit = |body: Value| {
+        curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &body.to_string(), &format!("{base}/ws/v1/cluster/apps")])
+    };
+    let (code, body) =
+        submit(json!({"application-id": id, "queue": "nosuchqueue", "am-container-spec": {"commands": {"command": "true"}}}));
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("to unknown queue: nosuchqueue"), "{body}");
-    let (code, body) = submit(json!({"application-id": id, "resource": {"memory": 100000, "vCores": 1}, "am-container-spec": {"commands": {"command": "true"}}}));
+    let (code, body) = submit(
+        json!({"application-id": id, "resource": {"memory": 100000, "vCores": 1}, "am-container-spec": {"commands": {"command": "true"}}}),
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("InvalidResourceRequestException"), "{body}");
-    assert!(body.contains("Invalid resource request! Cannot allocate containers as requested resource is greater than maximum allowed allocation."), "{body}");
+    assert!(
+        body.contains(
+            "Invalid resource request! Cannot allocate containers as requested resource is greater than maximum allowed allocation."
+        ),
+        "{body}"
+    );
     let (code, body) = submit(json!({"application-id": "application_1_0001", "am-container-spec": {"commands": {"command": "true"}}}));
     assert_eq!(code, 400, "{body}");
 
-    let (code, _) = curl(&["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"state":"KILLED"}"#, &format!("{base}/ws/v1/cluster/apps/application_1_4242/state")]);
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"state":"KILLED"}"#,
+        &format!("{base}/ws/v1/cluster/apps/application_1_4242/state"),
+    ]);
     assert_eq!(code, 404);
     let (code, _) = curl(&[&format!("{base}/ws/v1/cluster/nodes/nosuchhost:1")]);
     assert_eq!(code, 404);

@@ -15,7 +15,7 @@ use crate::ids::ApplicationId;
 use crate::nm::{NmConfig, NodeManager};
 use crate::proto::RemoteError;
 use crate::records::{ApplicationSubmissionContext, ContainerLaunchContext, LocalResource, Resource, YarnApplicationState};
-use crate::rm::{RmConfig, ResourceManager};
+use crate::rm::{ResourceManager, RmConfig};
 
 pub const RM_PORT: u16 = 8088;
 pub const NM_PORT: u16 = 8041;
@@ -71,7 +71,15 @@ pub struct DshellApp {
 
 impl DshellApp {
     pub fn new(cmd: &str, n: u32) -> DshellApp {
-        DshellApp { shell_command: cmd.into(), num_containers: n, container_memory_mb: 1024, master_memory_mb: 1024, queue: "default".into(), max_app_attempts: 0, heartbeat_ms: 1000 }
+        DshellApp {
+            shell_command: cmd.into(),
+            num_containers: n,
+            container_memory_mb: 1024,
+            master_memory_mb: 1024,
+            queue: "default".into(),
+            max_app_attempts: 0,
+            heartbeat_ms: 1000,
+        }
     }
 }
 
@@ -125,7 +133,13 @@ impl SimCluster {
         let mut launch = ContainerLaunchContext::default();
         launch.local_resources.insert(
             SHELL_COMMAND_RESOURCE.into(),
-            LocalResource { resource: rel, kind: Default::default(), visibility: Default::default(), size: app.shell_command.len() as i64, timestamp: 0 },
+            LocalResource {
+                resource: rel,
+                kind: Default::default(),
+                visibility: Default::default(),
+                size: app.shell_command.len() as i64,
+                timestamp: 0,
+            },
         );
         launch.commands.push(format!(
             "yarn-sim dshell-am --num_containers {} --container_memory {} --heartbeat_ms {} 1><LOG_DIR>/AppMaster.stdout 2><LOG_DIR>/AppMaster.stderr",
@@ -209,7 +223,9 @@ pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
         let step_to = (c.sim.now() + Duration::from_secs(10)).min(limit);
         c.sim.run_until(step_to);
         let now = c.sim.now();
-        let done = ids.iter().all(|id| c.sim.node::<ResourceManager>(rm).and_then(|r| r.app_report(id, now)).map(|r| r.state.is_final()).unwrap_or(true));
+        let done = ids
+            .iter()
+            .all(|id| c.sim.node::<ResourceManager>(rm).and_then(|r| r.app_report(id, now)).map(|r| r.state.is_final()).unwrap_or(true));
         if done && !ids.is_empty() {
             break;
         }

@@ -87,3 +87,26 @@ pub fn dshell_am(args: Vec<String>) -> Result<i32, String> {
         Ok(host.run(listener, axum::Router::new()).await)
     })
 }
+
+pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>) -> Result<i32, String> {
+    let mut conf = load_conf(conf_dir.as_deref())?;
+    let configured = conf.get("yarn.resourcemanager.webapp.address").unwrap_or_else(|| "127.0.0.1:8088".into());
+    let port = match port {
+        Some(p) => p,
+        None => configured
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| format!("bad yarn.resourcemanager.webapp.address: {configured}"))?,
+    };
+    let store = store_root(&conf, Path::new("./dfs"));
+    runtime().block_on(async move {
+        let (listener, addr) = bind_loopback(port).await.map_err(|e| format!("Port in use: 127.0.0.1:{port} ({e})"))?;
+        // Servers bind loopback whatever the file says; tracking URLs use the bound address.
+        conf.set("yarn.resourcemanager.webapp.address", addr);
+        let cfg = crate::rm::RmConfig::from_conf(&conf)?;
+        eprintln!("ResourceManager starting on http://{addr}");
+        let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed());
+        let routes = crate::rest::rm::routes(host.clone());
+        Ok(host.run(listener, routes).await)
+    })
+}

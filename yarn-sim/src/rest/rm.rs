@@ -111,7 +111,10 @@ async fn apps(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return e,
     };
     let types: Vec<String> = q.get("applicationTypes").map(|t| body::csv_upper(t)).unwrap_or_default();
-    let tags: Vec<String> = q.get("applicationTags").map(|t| t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default();
+    let tags: Vec<String> = q
+        .get("applicationTags")
+        .map(|t| t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
     let final_status = q.get("finalStatus").map(|f| f.to_ascii_uppercase());
     let reports = host.read(|rm| rm.app_reports(wall_now()));
     let mut out = Vec::new();
@@ -138,7 +141,11 @@ async fn apps(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
         }
         let started = v["startedTime"].as_u64().unwrap_or(0);
         let finished = v["finishedTime"].as_u64().unwrap_or(0);
-        if started < sb || started > se || (q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd")) && (finished == 0 || finished < fb || finished > fe) {
+        if started < sb
+            || started > se
+            || (q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd"))
+                && (finished == 0 || finished < fb || finished > fe)
+        {
             continue;
         }
         out.push(v);
@@ -321,7 +328,9 @@ async fn node(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) ->
 
 /// The web proxy: a running AM's own UI when it registered one, else the RM's app page.
 async fn proxy(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let Ok(app) = id.parse::<ApplicationId>() else { return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response() };
+    let Ok(app) = id.parse::<ApplicationId>() else {
+        return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response();
+    };
     match host.read(|rm| rm.am_tracking_url(&app)) {
         Some(url) if url.starts_with("http") => Redirect::temporary(&url).into_response(),
         _ => Redirect::temporary(&format!("/cluster/app/{id}")).into_response(),
@@ -382,15 +391,29 @@ async fn ui_apps(State(host): State<Host>) -> Html<String> {
         .collect();
     let summary = format!(
         "<p>Apps submitted {} · running {} · completed {} · containers {} · memory used {} MB of {} MB · nodes active {} lost {}</p>",
-        m["appsSubmitted"], m["appsRunning"], m["appsCompleted"], m["containersAllocated"], m["allocatedMB"], m["totalMB"], m["activeNodes"], m["lostNodes"]
+        m["appsSubmitted"],
+        m["appsRunning"],
+        m["appsCompleted"],
+        m["containersAllocated"],
+        m["allocatedMB"],
+        m["totalMB"],
+        m["activeNodes"],
+        m["lostNodes"]
     );
-    page("All Applications", &(summary + &table(&["ID", "User", "Name", "Application Type", "Queue", "State", "FinalStatus", "Running Containers", "Progress"], rows)))
+    page(
+        "All Applications",
+        &(summary
+            + &table(&["ID", "User", "Name", "Application Type", "Queue", "State", "FinalStatus", "Running Containers", "Progress"], rows)),
+    )
 }
 
 async fn ui_app(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let Ok(app) = id.parse::<ApplicationId>() else { return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response() };
+    let Ok(app) = id.parse::<ApplicationId>() else {
+        return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response();
+    };
     let Some((r, atts)) = host.read(|rm| Some((rm.app_report(&app, wall_now())?, rm.attempt_reports(&app).unwrap_or_default()))) else {
-        return (StatusCode::NOT_FOUND, page("Application not found", &format!("<p>Application {} not found.</p>", esc(&id)))).into_response();
+        return (StatusCode::NOT_FOUND, page("Application not found", &format!("<p>Application {} not found.</p>", esc(&id))))
+            .into_response();
     };
     let v = json_of(&r);
     let mut rows = Vec::new();
@@ -403,10 +426,20 @@ async fn ui_app(State(host): State<Host>, Path(id): Path<String>) -> Response {
         .iter()
         .map(|a| {
             let x = json_of(a);
-            vec![esc(x["appAttemptId"].as_str().unwrap_or("")), esc(x["appAttemptState"].as_str().unwrap_or("")), esc(x["containerId"].as_str().unwrap_or("")), esc(x["nodeId"].as_str().unwrap_or("")), format!("<a href=\"{0}\">logs</a>", esc(x["logsLink"].as_str().unwrap_or("")))]
+            vec![
+                esc(x["appAttemptId"].as_str().unwrap_or("")),
+                esc(x["appAttemptState"].as_str().unwrap_or("")),
+                esc(x["containerId"].as_str().unwrap_or("")),
+                esc(x["nodeId"].as_str().unwrap_or("")),
+                format!("<a href=\"{0}\">logs</a>", esc(x["logsLink"].as_str().unwrap_or(""))),
+            ]
         })
         .collect();
-    page(&format!("Application {id}"), &(table(&["Field", "Value"], rows) + "<h3>Attempts</h3>" + &table(&["Attempt", "State", "AM Container", "Node", "Logs"], arows))).into_response()
+    page(
+        &format!("Application {id}"),
+        &(table(&["Field", "Value"], rows) + "<h3>Attempts</h3>" + &table(&["Attempt", "State", "AM Container", "Node", "Logs"], arows)),
+    )
+    .into_response()
 }
 
 async fn ui_nodes(State(host): State<Host>) -> Html<String> {
@@ -422,11 +455,25 @@ async fn ui_nodes(State(host): State<Host>) -> Html<String> {
                 esc(v["id"].as_str().unwrap_or("")),
                 format!("<a href=\"http://{0}/node\">{0}</a>", esc(v["nodeHTTPAddress"].as_str().unwrap_or(""))),
                 v["numContainers"].to_string(),
-                format!("{} MB / {} MB", v["usedMemoryMB"], v["usedMemoryMB"].as_u64().unwrap_or(0) + v["availMemoryMB"].as_u64().unwrap_or(0)),
-                format!("{} / {}", v["usedVirtualCores"], v["usedVirtualCores"].as_u64().unwrap_or(0) + v["availableVirtualCores"].as_u64().unwrap_or(0)),
+                format!(
+                    "{} MB / {} MB",
+                    v["usedMemoryMB"],
+                    v["usedMemoryMB"].as_u64().unwrap_or(0) + v["availMemoryMB"].as_u64().unwrap_or(0)
+                ),
+                format!(
+                    "{} / {}",
+                    v["usedVirtualCores"],
+                    v["usedVirtualCores"].as_u64().unwrap_or(0) + v["availableVirtualCores"].as_u64().unwrap_or(0)
+                ),
                 esc(v["healthReport"].as_str().unwrap_or("")),
             ]
         })
         .collect();
-    page("Nodes of the cluster", &table(&["Rack", "Node State", "Node Address", "Node HTTP Address", "Containers", "Mem Used", "VCores Used", "Health-report"], rows))
+    page(
+        "Nodes of the cluster",
+        &table(
+            &["Rack", "Node State", "Node Address", "Node HTTP Address", "Containers", "Mem Used", "VCores Used", "Health-report"],
+            rows,
+        ),
+    )
 }

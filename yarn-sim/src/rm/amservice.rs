@@ -80,7 +80,11 @@ impl ResourceManager {
         } else {
             Vec::new()
         };
-        Ok(RegisterResponse { maximum_capability: self.conf.maximum_allocation, queue: app.queue.clone(), containers_from_previous_attempts: previous })
+        Ok(RegisterResponse {
+            maximum_capability: self.conf.maximum_allocation,
+            queue: app.queue.clone(),
+            containers_from_previous_attempts: previous,
+        })
     }
 
     pub(super) fn allocate(&mut self, cx: &mut Cx, req: AllocateRequest) -> Result<AllocateResponse, RemoteError> {
@@ -113,7 +117,12 @@ impl ResourceManager {
         if !finishing {
             for ask in req.asks.iter().filter(|a| a.resource_name == ResourceRequest::ANY) {
                 let cap = normalize(ask.capability, min, max);
-                self.scheduler.set_ask(id.app, ask.priority, cap, Ask { num: ask.num_containers, allocation_request_id: ask.allocation_request_id });
+                self.scheduler.set_ask(
+                    id.app,
+                    ask.priority,
+                    cap,
+                    Ask { num: ask.num_containers, allocation_request_id: ask.allocation_request_id },
+                );
             }
         }
         for cid in &req.releases {
@@ -156,9 +165,7 @@ impl ResourceManager {
         let now = cx.now();
         let at = self.attempt_mut(id).ok_or_else(|| not_found(id))?;
         if !at.registered {
-            return Err(RemoteError::am_not_registered(format!(
-                "Application Master is trying to unregister before registering for: {id}"
-            )));
+            return Err(RemoteError::am_not_registered(format!("Application Master is trying to unregister before registering for: {id}")));
         }
         if at.state == RMAppAttemptState::Finishing {
             return Ok(true);

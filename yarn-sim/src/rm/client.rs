@@ -21,10 +21,7 @@ pub fn normalize(r: Resource, min: Resource, max: Resource) -> Resource {
         let v = if min > 0 { v.div_ceil(min) * min } else { v };
         v.min(max)
     }
-    Resource::new(
-        dim(r.memory_mb, min.memory_mb, max.memory_mb),
-        dim(r.vcores as u64, min.vcores as u64, max.vcores as u64) as u32,
-    )
+    Resource::new(dim(r.memory_mb, min.memory_mb, max.memory_mb), dim(r.vcores as u64, min.vcores as u64, max.vcores as u64) as u32)
 }
 
 /// `SchedulerUtils.validateResourceRequest`'s "greater than maximum" check, YARN 3's text.
@@ -54,7 +51,9 @@ impl ResourceManager {
     /// Validates and accepts a submission; on error nothing changes.
     pub fn submit_application(&mut self, cx: &mut Cx, mut ctx: ApplicationSubmissionContext, user: &str) -> Result<(), RemoteError> {
         let id = ctx.application_id;
-        if self.apps.contains_key(&id) || (!self.handed_out.contains(&id) && id.cluster_timestamp == self.cluster_ts && id.id <= self.next_app_seq) {
+        if self.apps.contains_key(&id)
+            || (!self.handed_out.contains(&id) && id.cluster_timestamp == self.cluster_ts && id.id <= self.next_app_seq)
+        {
             return Err(RemoteError::yarn(format!("Application with id {id} is already present! Cannot add a duplicate!")));
         }
         if !self.handed_out.contains(&id) {
@@ -83,7 +82,8 @@ impl ResourceManager {
         }
         // §3.5: an out-of-range per-app limit falls back to the global one.
         let global = self.conf.am_max_attempts;
-        let max_attempts = if ctx.max_app_attempts <= 0 || ctx.max_app_attempts as u32 > global { global } else { ctx.max_app_attempts as u32 };
+        let max_attempts =
+            if ctx.max_app_attempts <= 0 || ctx.max_app_attempts as u32 > global { global } else { ctx.max_app_attempts as u32 };
         self.handed_out.remove(&id);
         self.apps_submitted += 1;
         let priority = ctx.priority;

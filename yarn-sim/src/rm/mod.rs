@@ -143,6 +143,11 @@ impl ResourceManager {
     }
 
     /// The YARN proxy URL REST and the AM diagnostics show for an app.
+    /// The URL the current attempt's AM registered (its own web UI), if any.
+    pub fn am_tracking_url(&self, app: &ApplicationId) -> Option<String> {
+        self.app(app)?.current_attempt().map(|a| a.am_tracking_url.clone()).filter(|u| !u.is_empty())
+    }
+
     pub fn tracking_url(&self, app: &ApplicationId) -> String {
         format!("http://{}/proxy/{}/", self.conf.webapp_address, app)
     }

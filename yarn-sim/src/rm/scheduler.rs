@@ -315,11 +315,7 @@ impl CapacityScheduler {
             self.charge(leaf, &am, true);
             return Some(Assignment { app, attempt, priority: 0, resource: am, allocation_request_id: -1, is_am: true });
         }
-        let pick = sa
-            .asks
-            .iter()
-            .find(|((_, cap), _)| cap.fits_in(free) && self.within_max(leaf, cap, cluster))
-            .map(|(k, a)| (*k, *a))?;
+        let pick = sa.asks.iter().find(|((_, cap), _)| cap.fits_in(free) && self.within_max(leaf, cap, cluster)).map(|(k, a)| (*k, *a))?;
         let ((priority, cap), ask) = pick;
         self.with_pending(app, |sa| {
             if ask.num <= 1 {
@@ -392,10 +388,7 @@ impl CapacityScheduler {
             m.insert("userLimitFactor".into(), json!(1.0));
             m.insert("users".into(), Value::Null);
         } else {
-            m.insert(
-                "queues".into(),
-                json!({ "queue": q.children.iter().map(|c| self.queue_info(*c, cluster)).collect::<Vec<_>>() }),
-            );
+            m.insert("queues".into(), json!({ "queue": q.children.iter().map(|c| self.queue_info(*c, cluster)).collect::<Vec<_>>() }));
         }
         v
     }

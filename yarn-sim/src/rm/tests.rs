@@ -12,9 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::conf::Configuration;
 use crate::proto::{AllocateRequest, AllocateResponse, NodeAction, RegisterResponse, RemoteError, StartContainerRequest, YarnMsg};
-use crate::records::{
-    ApplicationSubmissionContext, ContainerState, ContainerStatus, NodeState, ResourceRequest, YarnApplicationState,
-};
+use crate::records::{ApplicationSubmissionContext, ContainerState, ContainerStatus, NodeState, ResourceRequest, YarnApplicationState};
 
 /// Answers StartContainers like a NodeManager that starts everything (or nothing).
 struct FakeNm {
@@ -100,7 +98,14 @@ impl H {
         let nid = id.clone();
         let r = self.call(|rm, cx| rm.node_heartbeat(cx, nid, rid, statuses, true, ""));
         match r {
-            YarnMsg::NodeHeartbeatResponse { response_id, action, containers_to_cleanup, apps_to_cleanup, containers_to_be_removed, .. } => {
+            YarnMsg::NodeHeartbeatResponse {
+                response_id,
+                action,
+                containers_to_cleanup,
+                apps_to_cleanup,
+                containers_to_be_removed,
+                ..
+            } => {
                 assert_eq!(response_id, rid + 1);
                 self.hb_ids.insert(id.clone(), response_id);
                 (action, containers_to_cleanup, apps_to_cleanup, containers_to_be_removed)
@@ -146,7 +151,13 @@ impl H {
         self.call(|rm, cx| rm.register_am(cx, id, "amhost".into(), 7000, "http://amhost:7001".into()))
     }
 
-    fn alloc(&mut self, id: ApplicationAttemptId, rid: i32, asks: Vec<ResourceRequest>, releases: Vec<ContainerId>) -> Result<AllocateResponse, RemoteError> {
+    fn alloc(
+        &mut self,
+        id: ApplicationAttemptId,
+        rid: i32,
+        asks: Vec<ResourceRequest>,
+        releases: Vec<ContainerId>,
+    ) -> Result<AllocateResponse, RemoteError> {
         let req = AllocateRequest { attempt_id: id, response_id: rid, asks, releases, progress: 0.5 };
         self.call(|rm, cx| rm.allocate(cx, req))
     }
@@ -312,7 +323,9 @@ fn response_ids() {
     assert_eq!(e.exception, "ApplicationMasterNotRegisteredException");
     assert_eq!(
         e.message,
-        format!("AM is not registered for known application attempt: {at} or RM had restarted after AM registered.  AM should re-register.")
+        format!(
+            "AM is not registered for known application attempt: {at} or RM had restarted after AM registered.  AM should re-register."
+        )
     );
     h.register(at).unwrap();
     let r1 = h.alloc(at, 0, vec![gb(2)], vec![]).unwrap();
@@ -323,7 +336,10 @@ fn response_ids() {
     assert_eq!(h.rm().scheduler.outstanding(app), 2);
     let e = h.alloc(at, 7, vec![], vec![]).unwrap_err();
     assert_eq!(e.exception, "InvalidApplicationMasterRequestException");
-    assert_eq!(e.message, format!("Invalid responseId in AllocateRequest from application attempt: {at}, expect responseId to be 1, but get 7"));
+    assert_eq!(
+        e.message,
+        format!("Invalid responseId in AllocateRequest from application attempt: {at}, expect responseId to be 1, but get 7")
+    );
     let r2 = h.alloc(at, 1, vec![], vec![]).unwrap();
     assert_eq!(r2.response_id, 2);
     let e = h.alloc(at, 0, vec![], vec![]).unwrap_err();
@@ -376,10 +392,8 @@ fn release_completes_once_and_cleans_up_on_the_node() {
 
 #[test]
 fn lost_node_aborts_its_containers() {
-    let mut h = H::new(&[
-        ("yarn.nm.liveness-monitor.expiry-interval-ms", "3000"),
-        ("yarn.am.liveness-monitor.expiry-interval-ms", "100000"),
-    ]);
+    let mut h =
+        H::new(&[("yarn.nm.liveness-monitor.expiry-interval-ms", "3000"), ("yarn.am.liveness-monitor.expiry-interval-ms", "100000")]);
     let a = h.add_nm(8192, 8);
     let app = h.submit();
     let at = h.run_am(app, &a);
@@ -639,7 +653,8 @@ fn unregister_then_finished_and_reports() {
     assert_eq!(running_report.am_rpc_address, "amhost:7000");
     assert!(running_report.memory_seconds >= 2 * 1024 * 10);
     let json = serde_json::to_value(&running_report).unwrap();
-    for k in ["trackingUI", "trackingUrl", "amRPCAddress", "allocatedMB", "allocatedVCores", "finalStatus", "clusterId", "amContainerLogs"] {
+    for k in ["trackingUI", "trackingUrl", "amRPCAddress", "allocatedMB", "allocatedVCores", "finalStatus", "clusterId", "amContainerLogs"]
+    {
         assert!(json.get(k).is_some(), "{k}");
     }
     assert!(json.get("currentAppAttemptId").is_none());
@@ -733,7 +748,8 @@ fn check_invariants(h: &mut H, seen_completed: &BTreeSet<ContainerId>) {
         assert_eq!(sum, n.used);
     }
     for a in rm.apps.values() {
-        let failures = a.attempts.iter().filter(|x| x.counts_as_failure(h_now(rm), a.ctx.attempt_failures_validity_interval)).count() as u32;
+        let failures =
+            a.attempts.iter().filter(|x| x.counts_as_failure(h_now(rm), a.ctx.attempt_failures_validity_interval)).count() as u32;
         assert!(failures <= a.max_attempts);
         assert!(a.max_attempts >= 1 && a.max_attempts <= rm.conf.am_max_attempts);
         assert!(a.attempts.iter().rev().skip(1).all(|x| x.state.is_final()), "only the last attempt may be live");
