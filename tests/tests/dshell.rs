@@ -19,7 +19,8 @@ fn dshell_succeeds_and_its_output_reaches_yarn_logs() {
     // One AM container plus three workers, each printing its own id.
     assert_eq!(logs.stdout.matches("hello from container_").count(), 3, "{}", logs.stdout);
     assert!(logs.stdout.contains("LogType:AppMaster.stdout"));
-    assert!(logs.stdout.contains("127.0.0.1\n"));
+    let host = String::from_utf8(std::process::Command::new("hostname").output().unwrap().stdout).unwrap();
+    assert_eq!(logs.stdout.matches(host.as_str()).count(), 3, "each container ran `hostname`");
 
     let list_out = c.yarn(&["application", "-list", "-appStates", "FINISHED"]);
     assert!(
@@ -100,12 +101,13 @@ fn kill_9_of_a_container_reaches_the_am_with_its_exit_status() {
 
 #[test]
 fn kill_9_of_a_nodemanager_makes_it_lost_and_its_containers_aborted() {
-    let c = Cluster::start("kill-nm", 3, &[]);
-    let (mut client, id) = long_dshell(&c, "3", "sleep 3", &[]);
+    // 1024 MB nodes and 512 MB workers: at most one worker shares the AM's node.
+    let c = Cluster::start("kill-nm", 3, &["--node-memory-mb", "1024"]);
+    let (mut client, id) = long_dshell(&c, "3", "sleep 6", &["--container-memory", "512"]);
     // Wait until all four containers (AM + 3) run, then take a node without the AM.
     let (victim_node, victim) = c.wait_for("workers running", Duration::from_secs(20), || {
-        let cs = running_containers(&c, &id);
-        if cs.len() < 4 || cs.iter().any(|x| s(x, "containerState") != "RUNNING") {
+        let cs: Vec<_> = running_containers(&c, &id).into_iter().filter(|x| s(x, "containerState") == "RUNNING").collect();
+        if cs.len() < 4 {
             return None;
         }
         let am_node = s(cs.iter().find(|x| s(x, "containerId").ends_with("_000001"))?, "nodeId");

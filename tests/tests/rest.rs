@@ -60,7 +60,8 @@ fn rest_in_json_and_xml_with_yarns_shapes_and_errors() {
     assert_eq!(s(&app, "name"), "sleeper");
     assert_eq!(s(&app, "applicationType"), "TEST");
     assert_eq!(s(&app, "applicationTags"), "a,b");
-    assert_eq!(s(&app, "allocatedMB"), "256");
+    // The AM container is allocated on the next NodeManager heartbeat.
+    c.wait_for("the AM container", std::time::Duration::from_secs(10), || (s(&c.app(&id), "allocatedMB") == "256").then_some(()));
 
     let (code, body) = curl(&[&format!("{base}/ws/v1/cluster/apps?applicationTypes=test&states=accepted,running")]);
     assert_eq!(code, 200);

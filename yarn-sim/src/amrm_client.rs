@@ -3,7 +3,7 @@
 //! pending releases, the responseId handshake, and one allocate in flight at a time. It is a
 //! helper owned by an AM node, not a node itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use engine::{Addr, Cx, Time};
@@ -43,6 +43,12 @@ pub struct AmRmClient {
     response_id: i32,
     in_flight_since: Option<Time>,
     asks: BTreeMap<(i32, Resource), u32>,
+    /// Asks changed since the RM last acknowledged an allocate. Like AMRMClient, only these
+    /// are sent: re-sending an unchanged total would undo the RM's own decrements as it
+    /// allocates, and the cluster would over-allocate (YARN-1902).
+    changed: BTreeSet<(i32, Resource)>,
+    /// The asks the allocate in flight carries.
+    changed_sent: BTreeSet<(i32, Resource)>,
     releases: Vec<ContainerId>,
     /// How many of `releases` the allocate in flight carries.
     releases_sent: usize,
@@ -65,6 +71,8 @@ impl AmRmClient {
             response_id: 0,
             in_flight_since: None,
             asks: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            changed_sent: BTreeSet::new(),
             releases: Vec::new(),
             releases_sent: 0,
             progress: 0.0,
@@ -107,12 +115,14 @@ impl AmRmClient {
     /// Adds `n` containers to the outstanding total for (priority, capability).
     pub fn add_container_request(&mut self, priority: i32, capability: Resource, n: u32) {
         *self.asks.entry((priority, capability)).or_insert(0) += n;
+        self.changed.insert((priority, capability));
     }
 
     /// Takes `n` containers off the outstanding total (after a match, or when no longer needed).
     pub fn remove_container_request(&mut self, priority: i32, capability: Resource, n: u32) {
         if let Some(v) = self.asks.get_mut(&(priority, capability)) {
             *v = v.saturating_sub(n);
+            self.changed.insert((priority, capability));
         }
     }
 
@@ -151,7 +161,10 @@ impl AmRmClient {
     }
 
     fn send_allocate(&mut self, cx: &mut Cx) {
-        let asks = self.asks.iter().map(|((priority, cap), n)| ResourceRequest::any(*priority, *cap, *n)).collect();
+        // A retry of an unanswered call carries what the lost one carried, plus newer changes.
+        self.changed_sent.extend(self.changed.iter().copied());
+        self.changed.clear();
+        let asks = self.changed_sent.iter().map(|k| ResourceRequest::any(k.0, k.1, self.asks.get(k).copied().unwrap_or(0))).collect();
         let req = AllocateRequest {
             attempt_id: self.attempt,
             response_id: self.response_id,
@@ -237,6 +250,7 @@ impl AmRmClient {
         let sent = self.releases_sent.min(self.releases.len());
         self.releases.drain(..sent);
         self.releases_sent = 0;
+        self.changed_sent.clear();
         self.last_headroom = resp.headroom;
         self.num_cluster_nodes = resp.num_cluster_nodes;
         let mut out = Vec::new();

@@ -326,7 +326,7 @@ fn container(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
                 times(n(&c, "finishedTime") as i64),
                 s(&c, "containerState"),
                 s(&c, "nodeId"),
-                format!("http://{}", s(&c, "nodeHttpAddress")),
+                s(&c, "nodeHttpAddress"),
                 s(&c, "logUrl"),
             ];
             w(out, &row(&cells.iter().zip(cols).map(|(h, c)| (h.as_str(), c)).collect::<Vec<_>>()));
@@ -347,7 +347,7 @@ fn container(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
             ("Execution-Type", "GUARANTEED".into()),
             ("LOG-URL", s(&c, "logUrl")),
             ("Host", s(&c, "nodeId")),
-            ("NodeHttpAddress", format!("http://{}", s(&c, "nodeHttpAddress"))),
+            ("NodeHttpAddress", s(&c, "nodeHttpAddress")),
             ("Diagnostics", s(&c, "diagnosticsInfo")),
         ] {
             w(out, &format!("\t{k} : {v}"));

@@ -90,11 +90,15 @@ pub struct ContainerReport {
     pub finished_time: u64,
     pub elapsed_time: u64,
     /// NEW until the NM reports it, RUNNING, then COMPLETE.
+    #[serde(rename = "containerState")]
     pub state: ContainerState,
+    #[serde(rename = "containerExitStatus")]
     pub exit_status: i32,
     pub diagnostics_info: String,
     pub log_url: String,
     pub node_http_address: String,
+    /// Hadoop's ContainerInfo repeats the node as `nodeId`.
+    pub node_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -320,6 +324,7 @@ impl ResourceManager {
                         diagnostics_info: c.diagnostics.clone(),
                         log_url: container_logs(&c.container.node_http_address, c, &app.user),
                         node_http_address: format!("http://{}", c.container.node_http_address),
+                        node_id: c.node().to_string(),
                     }
                 })
                 .collect(),

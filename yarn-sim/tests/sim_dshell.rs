@@ -1,0 +1,20 @@
+//! Distributed shell in the deterministic simulator: same RM, NM and AM code as live.
+
+use std::time::Duration;
+
+use yarn_sim::records::YarnApplicationState;
+use yarn_sim::simcluster::{DshellApp, SimCluster, SimClusterConfig};
+use yarn_sim::ApplicationAttemptId;
+
+#[test]
+fn dshell_succeeds_in_the_sim_with_exactly_the_containers_it_asked_for() {
+    let mut c = SimCluster::new(SimClusterConfig::new(1, 3)).unwrap();
+    c.sim.run_for(Duration::from_secs(2));
+    let id = c.submit_dshell(&DshellApp::new("hostname; echo hello", 3)).unwrap();
+    let (state, fin) = c.run_until_done(&id, Duration::from_secs(120)).unwrap();
+    assert_eq!((state, fin.as_str()), (YarnApplicationState::Finished, "SUCCEEDED"));
+    let now = c.sim.now();
+    let cs = c.rm().container_reports(&ApplicationAttemptId::new(id, 1), now).unwrap();
+    let ids: Vec<_> = cs.iter().map(|c| (c.container_id.clone(), c.exit_status, c.diagnostics_info.clone())).collect();
+    assert_eq!(cs.len(), 4, "AM + 3 workers, nothing excess: {ids:?}");
+}
