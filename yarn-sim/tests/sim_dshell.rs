@@ -18,3 +18,26 @@ fn dshell_succeeds_in_the_sim_with_exactly_the_containers_it_asked_for() {
     let ids: Vec<_> = cs.iter().map(|c| (c.container_id.clone(), c.exit_status, c.diagnostics_info.clone())).collect();
     assert_eq!(cs.len(), 4, "AM + 3 workers, nothing excess: {ids:?}");
 }
+
+fn simulate(seed: u64) -> yarn_sim::simcluster::SimulateReport {
+    yarn_sim::simcluster::simulate(&yarn_sim::simcluster::SimulateOpts {
+        seed,
+        nodes: 50,
+        apps: 20,
+        arrival_window: Duration::from_secs(60),
+        max_time: Duration::from_secs(1800),
+        max_containers_per_app: 5,
+        max_container_secs: 30,
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_same_seed_replays_to_the_same_trace_hash() {
+    let (a, b) = (simulate(7), simulate(7));
+    assert_eq!(a, b);
+    assert_eq!(a.apps_finished, 20);
+    assert_eq!(a.apps_succeeded, 20);
+    assert!(a.containers_allocated >= 40, "{a:?}");
+    assert_ne!(simulate(8).trace_hash, a.trace_hash);
+}

@@ -10,8 +10,8 @@ pub mod net;
 pub mod shell;
 
 use std::any::Any;
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashMap}; // lint: allow lookup-only
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ use crate::Rng;
 
 pub use net::NetModel;
 pub use shell::SimShell;
+
+/// The pid a simulated process shows in usage reports.
+fn os_pid(slot: usize) -> u32 {
+    1000 + slot as u32
+}
 
 /// The virtual epoch every simulation starts at (2026-01-01T00:00:00Z): the same seed gives the
 /// same cluster timestamp and so the same ids.
@@ -75,25 +80,94 @@ enum Event {
     Call(Box<dyn FnOnce(&mut Sim) + Send>),
 }
 
+/// A queue entry: (time, sequence) packed into one integer plus the event's slot in the slab.
+/// Small entries keep the heap's sifting cheap at tens of thousands of pending events.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Scheduled {
-    key: (Time, u64),
-    ev: Event,
+    key: u128,
+    slot: u32,
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        self.key == o.key
+impl Scheduled {
+    fn time(&self) -> Time {
+        Time((self.key >> 64) as u64)
     }
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
+
+/// Events waiting in the queue, by slot; freed slots are reused.
+#[derive(Default)]
+struct Slab {
+    events: Vec<Option<Event>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn put(&mut self, ev: Event) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.events[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.events.push(Some(ev));
+                (self.events.len() - 1) as u32
+            }
+        }
+    }
+    fn take(&mut self, i: u32) -> Event {
+        self.free.push(i);
+        self.events[i as usize].take().expect("a queued slot holds its event")
     }
 }
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key.cmp(&o.key)
+
+/// Process slots by address without hashing: sim machines are numbered 127.0.0.1, .2, ...,
+/// so the IP indexes a list and a machine's few ports are scanned.
+#[derive(Default)]
+struct AddrIndex {
+    hosts: Vec<Vec<(u16, usize)>>,
+}
+
+impl AddrIndex {
+    fn host(ip: &Ipv4Addr) -> usize {
+        (u32::from(*ip).wrapping_sub(0x7f00_0001)) as usize
+    }
+    fn get(&self, a: &Addr) -> Option<&usize> {
+        self.hosts.get(Self::host(a.ip()))?.iter().find(|(p, _)| *p == a.port()).map(|(_, s)| s)
+    }
+    fn contains_key(&self, a: &Addr) -> bool {
+        self.get(a).is_some()
+    }
+    fn insert(&mut self, a: Addr, slot: usize) {
+        let h = Self::host(a.ip());
+        if h >= self.hosts.len() {
+            self.hosts.resize_with(h + 1, Vec::new);
+        }
+        self.hosts[h].retain(|(p, _)| *p != a.port());
+        self.hosts[h].push((a.port(), slot));
+    }
+    fn remove(&mut self, a: &Addr) {
+        if let Some(v) = self.hosts.get_mut(Self::host(a.ip())) {
+            v.retain(|(p, _)| *p != a.port());
+        }
+    }
+}
+
+/// A process's armed timers with their generations; a handful at most, so a list.
+#[derive(Default)]
+struct Timers(Vec<(TimerId, u64)>);
+
+impl Timers {
+    fn get(&self, id: &TimerId) -> Option<&u64> {
+        self.0.iter().find(|(t, _)| t == id).map(|(_, g)| g)
+    }
+    fn insert(&mut self, id: TimerId, gen: u64) {
+        match self.0.iter_mut().find(|(t, _)| *t == id) {
+            Some(e) => e.1 = gen,
+            None => self.0.push((id, gen)),
+        }
+    }
+    fn remove(&mut self, id: &TimerId) {
+        self.0.retain(|(t, _)| t != id);
     }
 }
 
@@ -101,7 +175,7 @@ struct Proc {
     addr: Addr,
     node: Option<Box<dyn Node>>,
     rng: Rng,
-    timers: HashMap<TimerId, u64>, // lint: allow lookup-only
+    timers: Timers,
     timer_gen: u64,
     stopped: bool,
     parked: Vec<Event>,
@@ -110,7 +184,6 @@ struct Proc {
     children: BTreeMap<ProcId, usize>,
     stdout: Option<String>,
     os_pid: u32,
-    rss_bytes: u64,
 }
 
 struct Machine {
@@ -124,8 +197,9 @@ pub struct Sim {
     now: Time,
     seq: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
+    slab: Slab,
     procs: Vec<Option<Proc>>,
-    by_addr: HashMap<Addr, usize>, // lint: allow lookup-only: never iterated
+    by_addr: AddrIndex,
     machines: BTreeMap<Ipv4Addr, Machine>,
     pub net: NetModel,
     net_rng: Rng,
@@ -137,7 +211,8 @@ pub struct Sim {
     trace: Trace,
     config: SimConfig,
     effects: Vec<Effect>,
-    spare_rng: Rng,
+    /// Resident memory each process reports to its NodeManager's monitor, by slot.
+    rss: Vec<u64>,
     events: u64,
 }
 
@@ -145,7 +220,7 @@ struct SimSys<'a> {
     host: Ipv4Addr,
     local: &'a mut BTreeMap<(Ipv4Addr, String), Vec<u8>>,
     store: &'a mut MemStore,
-    procs: &'a [Option<Proc>],
+    rss: &'a [u64],
     children: &'a BTreeMap<ProcId, usize>,
     out: &'a mut Vec<u8>,
 }
@@ -156,12 +231,12 @@ impl Sys for SimSys<'_> {
     }
     fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
         let slot = *self.children.get(&pid)?;
-        let p = self.procs[slot].as_ref()?;
+        let (os_pid, rss) = (os_pid(slot), *self.rss.get(slot)?);
         Some(ProcUsage {
-            os_pid: p.os_pid,
-            rss_bytes: p.rss_bytes,
-            vmem_bytes: p.rss_bytes,
-            tree_dump: vec![format!("|- {} 1 {} {} sim 0 0 {} {} sim", p.os_pid, p.os_pid, p.os_pid, p.rss_bytes, p.rss_bytes / 4096)],
+            os_pid,
+            rss_bytes: rss,
+            vmem_bytes: rss,
+            tree_dump: vec![format!("|- {os_pid} 1 {os_pid} {os_pid} sim 0 0 {rss} {} sim", rss / 4096)],
         })
     }
     fn stdout(&mut self, bytes: &[u8]) {
@@ -203,8 +278,9 @@ impl Sim {
             now: EPOCH,
             seq: 0,
             queue: BinaryHeap::new(),
+            slab: Slab::default(),
             procs: Vec::new(),
-            by_addr: HashMap::new(), // lint: allow lookup-only
+            by_addr: AddrIndex::default(),
             machines: BTreeMap::new(),
             net: config.net.clone(),
             net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
@@ -215,7 +291,7 @@ impl Sim {
             trace,
             config,
             effects: Vec::new(),
-            spare_rng: Rng::seed_from_u64(0),
+            rss: Vec::new(),
             events: 0,
         }
     }
@@ -276,16 +352,16 @@ impl Sim {
             addr,
             node: Some(node),
             rng,
-            timers: HashMap::new(), // lint: allow lookup-only
+            timers: Timers::default(),
             timer_gen: 0,
             stopped: false,
             parked: Vec::new(),
             parent,
             children: BTreeMap::new(),
             stdout: None,
-            os_pid: 1000 + slot as u32,
-            rss_bytes: 0,
+            os_pid: os_pid(slot),
         }));
+        self.rss.push(0);
         self.by_addr.insert(addr, slot);
         if let Some(m) = self.machines.get_mut(addr.ip()) {
             m.procs.push(slot);
@@ -295,7 +371,8 @@ impl Sim {
 
     fn schedule(&mut self, at: Time, ev: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { key: (at, self.seq), ev }));
+        let slot = self.slab.put(ev);
+        self.queue.push(Reverse(Scheduled { key: ((at.as_micros() as u128) << 64) | self.seq as u128, slot }));
     }
 
     /// Runs `f` against the simulation at virtual time `at` (a scenario step, a fault).
@@ -337,16 +414,17 @@ impl Sim {
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
         let Some(Reverse(s)) = self.queue.pop() else { return false };
-        self.now = s.key.0;
+        self.now = s.time();
         self.events += 1;
-        self.handle(s.ev);
+        let ev = self.slab.take(s.slot);
+        self.handle(ev);
         true
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
         while let Some(Reverse(s)) = self.queue.peek() {
-            if s.key.0 > until {
+            if s.time() > until {
                 break;
             }
             self.step();
@@ -368,7 +446,7 @@ impl Sim {
                 return true;
             }
             match self.queue.peek() {
-                Some(Reverse(s)) if s.key.0 <= until => {
+                Some(Reverse(s)) if s.time() <= until => {
                     self.step();
                 }
                 _ => {
@@ -430,27 +508,18 @@ impl Sim {
     fn dispatch(&mut self, slot: usize, f: impl FnOnce(&mut dyn Node, &mut Cx)) {
         let Some(p) = self.procs[slot].as_mut() else { return };
         let Some(mut node) = p.node.take() else { return };
-        std::mem::swap(&mut self.spare_rng, &mut p.rng);
         let addr = p.addr;
-        let children = std::mem::take(&mut p.children);
         let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
-            let mut sys = SimSys {
-                host: *addr.ip(),
-                local: &mut self.local_files,
-                store: &mut self.store,
-                procs: &self.procs,
-                children: &children,
-                out: &mut out,
-            };
-            let mut cx = Cx::new(self.now, addr, &mut self.spare_rng, &mut effects, &mut sys);
+            let Proc { rng, children, .. } = p;
+            let mut sys =
+                SimSys { host: *addr.ip(), local: &mut self.local_files, store: &mut self.store, rss: &self.rss, children, out: &mut out };
+            let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
             f(&mut *node, &mut cx);
         }
         let p = self.procs[slot].as_mut().expect("a dispatched process is not removed during dispatch");
         p.node = Some(node);
-        p.children = children;
-        std::mem::swap(&mut self.spare_rng, &mut p.rng);
         if !out.is_empty() {
             let path = p.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", p.os_pid));
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
@@ -589,8 +658,8 @@ impl Sim {
     /// Sets the resident memory a process reports to its NodeManager's monitor.
     pub fn set_rss(&mut self, addr: Addr, bytes: u64) {
         if let Some(&slot) = self.by_addr.get(&addr) {
-            if let Some(p) = self.procs[slot].as_mut() {
-                p.rss_bytes = bytes;
+            if self.procs[slot].is_some() {
+                self.rss[slot] = bytes;
             }
         }
     }

@@ -97,6 +97,26 @@ enum Cmd {
         #[arg(long)]
         rm: Option<String>,
     },
+    /// Simulate a cluster in virtual time: NodeManagers heartbeating, dshell apps with
+    /// container lifetimes drawn from the seed. Prints speed and the trace hash.
+    Simulate {
+        #[arg(long, default_value_t = 1000)]
+        nodes: u32,
+        #[arg(long, default_value_t = 200)]
+        apps: u32,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Apps arrive uniformly over this many simulated seconds.
+        #[arg(long, default_value_t = 600)]
+        arrival_secs: u64,
+        /// Simulated seconds to run at most (the run ends earlier when every app is done).
+        #[arg(long, default_value_t = 3600)]
+        duration_secs: u64,
+        #[arg(long, default_value_t = 10)]
+        max_containers_per_app: u32,
+        #[arg(long, default_value_t = 120)]
+        max_container_secs: u32,
+    },
     /// The distributed-shell ApplicationMaster (launched by a NodeManager).
     #[command(name = "dshell-am", hide = true)]
     DshellAm {
@@ -153,6 +173,33 @@ fn main() {
             &mut out,
         ),
         Cmd::DshellAm { args } => daemons::dshell_am(args),
+        Cmd::Simulate { nodes, apps, seed, arrival_secs, duration_secs, max_containers_per_app, max_container_secs } => {
+            let o = yarn_sim::simcluster::SimulateOpts {
+                seed,
+                nodes,
+                apps,
+                arrival_window: Duration::from_secs(arrival_secs),
+                max_time: Duration::from_secs(duration_secs),
+                max_containers_per_app,
+                max_container_secs,
+            };
+            let t0 = std::time::Instant::now();
+            yarn_sim::simcluster::simulate(&o).map(|r| {
+                let wall = t0.elapsed().as_secs_f64();
+                println!("nodes: {nodes}  apps: {apps}  seed: {seed}");
+                println!("simulated time: {:.1} s", r.simulated.as_secs_f64());
+                println!("wall time: {wall:.2} s  ({:.0}x real time)", r.simulated.as_secs_f64() / wall.max(1e-9));
+                println!("events: {}  ({:.0} events/s)", r.events, r.events as f64 / wall.max(1e-9));
+                println!(
+                    "containers allocated: {}  ({:.0} allocations per wall second)",
+                    r.containers_allocated,
+                    r.containers_allocated as f64 / wall.max(1e-9)
+                );
+                println!("apps finished: {} of {apps}, succeeded: {}", r.apps_finished, r.apps_succeeded);
+                println!("trace hash: {:016x}", r.trace_hash);
+                0
+            })
+        }
     };
     match r {
         Ok(code) => std::process::exit(code),
