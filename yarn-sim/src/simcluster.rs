@@ -55,6 +55,8 @@ pub struct SimCluster {
     pub rm: Addr,
     pub nms: Vec<Addr>,
     pub user: String,
+    /// The cluster's yarn-site settings, for NodeManagers started later.
+    conf: Configuration,
 }
 
 /// One distributed-shell application to submit.
@@ -108,11 +110,20 @@ impl SimCluster {
             let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
             nms.push(sim.spawn(host, NM_PORT, Box::new(NodeManager::new(nm_conf))));
         }
-        Ok(SimCluster { sim, rm, nms, user: "sim".into() })
+        Ok(SimCluster { sim, rm, nms, user: "sim".into(), conf })
     }
 
     pub fn rm(&mut self) -> &mut ResourceManager {
         self.sim.node::<ResourceManager>(self.rm).expect("the RM is never removed")
+    }
+
+    /// Brings machine `i` back (after a loss) with a new NodeManager at the same address.
+    pub fn restart_nodemanager(&mut self, i: usize) -> Result<(), String> {
+        let host = self.nm_host(i);
+        self.sim.restart_machine(host);
+        let nm_conf = NmConfig::from_conf(&self.conf, format!("{host}:8042"), "/etc/hadoop")?;
+        self.sim.spawn(host, NM_PORT, Box::new(NodeManager::new(nm_conf)));
+        Ok(())
     }
 
     pub fn nm_host(&self, i: usize) -> Ipv4Addr {

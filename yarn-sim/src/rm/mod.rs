@@ -367,7 +367,7 @@ impl ResourceManager {
         self.am_last_heard.remove(&attempt);
         self.scheduler.stop_attempt(app_id);
         let Some(app) = self.apps.get(&app_id) else { return };
-        let failures = app.attempts.iter().filter(|a| a.counts_as_failure(now, app.ctx.attempt_failures_validity_interval)).count() as u32;
+        let failures = app.counted_failures(now);
         let retry = app.max_attempts > 1 && failures < app.max_attempts && !app.ctx.unmanaged_am && !app.state.is_final();
         let keep = app.ctx.keep_containers_across_application_attempts && retry;
         // The AM container (if it still runs: expiry, launch failure) and, unless kept, the

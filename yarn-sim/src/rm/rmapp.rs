@@ -103,6 +103,11 @@ impl RMApp {
         self.attempts.last()
     }
 
+    /// Failed attempts that count toward the maximum (RMAppImpl.getNumFailedAppAttempts).
+    pub fn counted_failures(&self, now: Time) -> u32 {
+        self.attempts.iter().filter(|a| a.counts_as_failure(now, self.ctx.attempt_failures_validity_interval)).count() as u32
+    }
+
     pub fn current_attempt_mut(&mut self) -> Option<&mut RMAppAttempt> {
         self.attempts.last_mut()
     }

@@ -934,7 +934,11 @@ fn scripted_workload_exercises_the_model() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        rng_seed: std::env::var("PROPTEST_RNG_SEED").ok().and_then(|v| v.parse().ok()).map(proptest::test_runner::RngSeed::Fixed).unwrap_or(proptest::test_runner::RngSeed::Fixed(7)),
+        .. ProptestConfig::default()
+    })]
     #[test]
     fn random_workloads_keep_invariants(keep in any::<bool>(), ops in proptest::collection::vec(op(), 20..80)) {
         // Two apps from the start so most cases reach allocation.
