@@ -101,7 +101,7 @@ pub fn list<'a>(v: &'a Value, outer: &str, inner: &str) -> Vec<&'a Value> {
     }
 }
 
-pub fn s<'a>(v: &'a Value, k: &str) -> String {
+pub fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Null) | None => String::new(),

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make bench: speed and memory, each next to its target and a baseline measured in this run.
+# Writes the table to target/bench.md (the README carries the latest one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release
+OUT=target/bench.md
+WORK=$(mktemp -d /tmp/yarn-sim-bench.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() { "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+ms() { date +%s%3N; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-58s %-22s target %-14s baseline %s\n' "$1" "$2" "$3" "$4"; }
+
+echo "== sim: 10,000 NodeManagers heartbeating (1 s, YARN's default) for one simulated hour"
+SIM_HOURS=${BENCH_SIM_SECS:-3600}
+out=$("$BIN/yarn-sim" simulate --nodes 10000 --apps 0 --duration-secs "$SIM_HOURS")
+wall=$(sed -n 's/^wall time: \([0-9.]*\) s.*/\1/p' <<<"$out")
+ratio=$(sed -n 's/.*(\([0-9]*\)x real time).*/\1/p' <<<"$out")
+evs=$(sed -n 's/.*(\([0-9]*\) events\/s).*/\1/p' <<<"$out")
+row "sim: 10k NMs x ${SIM_HOURS} s of heartbeats, wall time" "${wall} s (${ratio}x real time)" "< 10 s (>= 360x)" "${evs} events/s"
+
+echo "== sim: allocation throughput, 10,000 nodes, 2,000 dshell apps"
+out=$("$BIN/yarn-sim" simulate --nodes 10000 --apps 2000 --seed 7 --arrival-secs 60 --max-container-secs 60 --duration-secs 1200)
+allocs=$(sed -n 's/.*(\([0-9]*\) allocations per wall second).*/\1/p' <<<"$out")
+total=$(sed -n 's/^containers allocated: \([0-9]*\).*/\1/p' <<<"$out")
+w2=$(sed -n 's/^wall time: \([0-9.]*\) s.*/\1/p' <<<"$out")
+hash=$(sed -n 's/^trace hash: //p' <<<"$out")
+row "sim: container allocations per wall second" "${allocs}/s (${total} in ${w2} s)" ">= 100,000/s" "trace ${hash}"
+
+echo "== live: yarn-sim start --nodes 3 until every node is RUNNING"
+t0=$(ms); for _ in 1 2 3 4; do /bin/true & done; wait; t1=$(ms); spawn=$((t1 - t0))
+t0=$(ms)
+start_out=$("$BIN/yarn-sim" start --nodes 3 --detach --work-dir "$WORK" --rm-port "$PORT")
+t1=$(ms)
+internal=$(sed -n 's/^NodeManagers: 3 RUNNING in \([0-9]*\) ms/\1/p' <<<"$start_out")
+row "live: start --nodes 3 to all nodes RUNNING" "$((t1 - t0)) ms (${internal} ms after spawn)" "<= 300 ms" "${spawn} ms to spawn 4 x /bin/true"
+
+echo "== live: submit to AM container RUNNING (median of 5)"
+RM="http://127.0.0.1:$PORT/ws/v1/cluster"
+lat=()
+for _ in 1 2 3 4 5; do
+  id=$(curl -s -X POST "$RM/apps/new-application" | python3 -c 'import json,sys; print(json.load(sys.stdin)["application-id"])')
+  att=${id/application_/appattempt_}_000001
+  body="{\"application-id\":\"$id\",\"application-name\":\"bench\",\"resource\":{\"memory\":128,\"vCores\":1},\"am-container-spec\":{\"commands\":{\"command\":\"sleep 30\"}}}"
+  t0=$(ms)
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$RM/apps"
+  until curl -s "$RM/apps/$id/appattempts/$att/containers" | grep -q '"containerState":"RUNNING"'; do :; done
+  t1=$(ms)
+  lat+=($((t1 - t0)))
+  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d '{"state":"KILLED"}' "$RM/apps/$id/state"
+done
+med=$(printf '%s\n' "${lat[@]}" | sort -n | sed -n 3p)
+t0=$(ms); for _ in 1 2 3 4 5; do curl -s -o /dev/null "$RM/info"; done; t1=$(ms)
+row "live: submit to AM container RUNNING (median of 5)" "${med} ms" "<= 150 ms" "$(((t1 - t0) / 5)) ms per REST round trip"
+
+echo "== live: idle resident memory"
+sleep 1
+rm_rss=$(rss_kib "$(cat "$WORK/run/resourcemanager.pid")")
+nm_rss=$(rss_kib "$(cat "$WORK/run/nodemanager-0.pid")")
+sleep 5 & sp=$!; sleep 0.2; base=$(rss_kib $sp); kill $sp
+row "live: ResourceManager RSS, idle" "$((rm_rss / 1024)).$(((rm_rss % 1024) * 10 / 1024)) MiB" "<= 20 MiB" "$((base)) KiB for /bin/sleep"
+row "live: NodeManager RSS, idle" "$((nm_rss / 1024)).$(((nm_rss % 1024) * 10 / 1024)) MiB" "<= 10 MiB" "$((base)) KiB for /bin/sleep"
+
+{
+  echo "| measure | result | target | baseline (same run) |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores by \`make bench\`."
+} > "$OUT"
+echo; cat "$OUT"
