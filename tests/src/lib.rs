@@ -106,6 +106,27 @@ impl Cluster {
         }
     }
 
+    /// Processes whose working directory is inside this cluster's work dir (containers).
+    pub fn processes_inside(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
+                if cwd.starts_with(&self.work) {
+                    out.push(pid);
+                }
+            }
+        }
+        out
+    }
+
+    /// `yarn-sim stop`, then the pids of anything of the cluster's still alive.
+    pub fn stop_and_list_leftovers(&self) -> Vec<u32> {
+        let _ = Command::new(bin("yarn-sim")).args(["stop", "--work-dir"]).arg(&self.work).output();
+        std::thread::sleep(Duration::from_millis(300));
+        self.processes_inside()
+    }
+
     pub fn app(&self, id: &str) -> serde_json::Value {
         self.rest().get(&format!("/ws/v1/cluster/apps/{id}")).unwrap()["app"].clone()
     }
@@ -114,6 +135,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new(bin("yarn-sim")).args(["stop", "--work-dir"]).arg(&self.work).output();
+        // Whatever a failed test left behind goes too.
+        for pid in self.processes_inside() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
         if !std::thread::panicking() || std::env::var("E2E_KEEP").is_err() {
             let _ = std::fs::remove_dir_all(&self.work);
         }

@@ -97,6 +97,7 @@ fn kill_9_of_a_container_reaches_the_am_with_its_exit_status() {
     assert_eq!(s(&app, "finalStatus"), "FAILED");
     let logs = c.yarn(&["logs", "-applicationId", &id, "-log_files", "AppMaster.stdout"]);
     assert!(logs.stdout.contains("exitStatus=137"), "{}", logs.stdout);
+    assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new(), "the orphaned `sleep` went with its container's group");
 }
 
 #[test]
@@ -137,6 +138,7 @@ fn kill_9_of_a_nodemanager_makes_it_lost_and_its_containers_aborted() {
     // The AM asks again for the aborted container; the app still succeeds on the other nodes.
     let status = client.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{:?}", c.app(&id));
+    assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new(), "no container outlives the cluster");
 }
 
 #[test]

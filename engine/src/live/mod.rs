@@ -314,6 +314,11 @@ impl<N: Node> LiveNode<N> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         server.abort();
+        // Processes this node launched end with it (a NodeManager's containers).
+        let children: Vec<u32> = self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).children.values().copied().collect();
+        for pgid in children {
+            proc::signal_group(pgid, crate::node::Signal::Kill);
+        }
         code
     }
 }

@@ -22,7 +22,10 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
     let out = fs::OpenOptions::new().create(true).append(true).open(&spec.stdout)?;
     let err = fs::OpenOptions::new().create(true).append(true).open(&spec.stderr)?;
     let mut cmd = tokio::process::Command::new("/bin/bash");
-    cmd.arg("-c").arg(&spec.command).current_dir(&spec.work_dir).env_clear();
+    // A single program runs as `exec prog`, so it is the group leader that carries the
+    // parent-death signal (bash would otherwise fork it and only bash would die with us).
+    let line = if is_simple(&spec.command) { format!("exec {}", spec.command) } else { spec.command.clone() };
+    cmd.arg("-c").arg(&line).current_dir(&spec.work_dir).env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
     }
@@ -32,6 +35,23 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
         cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from));
     }
     cmd.spawn()
+}
+
+/// True for one command without shell operators (`;`, `&`, `|`, newlines) outside quotes.
+pub fn is_simple(cmd: &str) -> bool {
+    let mut quote: Option<char> = None;
+    for c in cmd.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';' | '&' | '|' | '\n' | '(' | ')' | '`') => return false,
+            (None, '$') => return false,
+            _ => {}
+        }
+    }
+    let first = cmd.split_whitespace().next().unwrap_or("");
+    !first.is_empty() && !first.contains('=') && !matches!(first, "exec" | "if" | "for" | "while" | "case" | "{" | "!")
 }
 
 /// Sends a signal to a process group.
@@ -124,4 +144,16 @@ pub fn self_rss_bytes() -> u64 {
 /// Resident memory of another process, for benchmarks.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     read_stat(pid).map(|s| s.rss_pages * PAGE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn single_programs_are_exec_candidates() {
+        assert!(super::is_simple("/bin/yarn-sim dshell-am --num_containers 3 1><LOG_DIR>/x 2>/y"));
+        assert!(super::is_simple("sleep 30"));
+        for s in ["hostname; echo hi", "a && b", "a | b", "x=1 prog", "echo $HOME", "sleep 1 &", "exec foo"] {
+            assert!(!super::is_simple(s), "{s}");
+        }
+    }
 }
