@@ -152,6 +152,16 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
         spawn_daemon(&["resourcemanager".into(), "--conf-dir".into(), conf_arg.clone()], &work.join("logs/resourcemanager.log"), o.detach)?;
     write_pid(work, "resourcemanager", rm_pid)?;
     let mut pids = vec![rm_pid];
+    // NodeManagers register at once; an RM not yet listening would cost them a retry interval.
+    let rest = Rest::new(&rm_addr);
+    let rm_deadline = Instant::now() + Duration::from_secs(10);
+    while rest.get("/ws/v1/cluster/info").is_err() {
+        if Instant::now() > rm_deadline || !alive(rm_pid) {
+            let _ = stop(work, &mut std::io::sink());
+            return Err(format!("the ResourceManager did not start; see {}/logs/resourcemanager.log", work.display()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     for i in 0..o.nodes {
         let nm_dir = work.join(format!("nm-{i}"));
         let args = vec![
@@ -167,7 +177,6 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
         write_pid(work, &format!("nodemanager-{i}"), pid)?;
         pids.push(pid);
     }
-    let rest = Rest::new(&rm_addr);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let running = rest
