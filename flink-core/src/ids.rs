@@ -1,0 +1,87 @@
+//! Flink's ids: 32 lowercase hex digits (JobID, JobVertexID, ExecutionAttemptID,
+//! AllocationID), drawn from the node's seeded RNG so simulated runs replay.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! hex_id {
+    ($(#[$m:meta])* $name:ident, $what:literal) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+        pub struct $name(pub u128);
+
+        impl $name {
+            pub fn random(cx: &mut engine::Cx) -> Self {
+                use rand::Rng as _;
+                $name(cx.rng().random())
+            }
+            /// A fixed id from a seed-like number (tests, derived ids).
+            pub fn from_u128(v: u128) -> Self {
+                $name(v)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:032x}", self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("Cannot parse {} '{}': it must be 32 hexadecimal characters.", $what, s));
+                }
+                u128::from_str_radix(s, 16).map($name).map_err(|e| e.to_string())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+hex_id!(
+    /// A job.
+    JobId, "JobID"
+);
+hex_id!(
+    /// A vertex of a JobGraph (an operator chain).
+    JobVertexId, "JobVertexID"
+);
+hex_id!(
+    /// One execution attempt of one subtask.
+    ExecutionAttemptId, "ExecutionAttemptID"
+);
+hex_id!(
+    /// A slot allocation (JobMaster <- ResourceManager <- TaskExecutor).
+    AllocationId, "AllocationID"
+);
+
+/// A TaskExecutor's id. On YARN it is the container id (`container_..._000002`).
+pub type ResourceId = String;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_32_hex_and_parse_back() {
+        let j = JobId(0xabc);
+        assert_eq!(j.to_string(), "00000000000000000000000000000abc");
+        assert_eq!(j.to_string().parse::<JobId>().unwrap(), j);
+        assert!("xyz".parse::<JobId>().unwrap_err().contains("32 hexadecimal"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Flink's shared model: what a program is (operators, StreamGraph -> JobGraph), how its
+//! operators run (`runtime`, sans-IO), the records they exchange, and the messages between the
+//! JobManager's components and the TaskExecutors.
+
+pub mod graph;
+pub mod ids;
+pub mod operator;
+pub mod protocol;
+pub mod record;
+pub mod state;
+
+pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
+pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
+pub use operator::OperatorSpec;
+pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
+pub use record::{Record, Value};
+pub use state::{ExecutionState, JobStatus};
