@@ -7,6 +7,7 @@ pub mod ids;
 pub mod operator;
 pub mod protocol;
 pub mod record;
+pub mod runtime;
 pub mod state;
 
 pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
@@ -14,4 +15,5 @@ pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 pub use operator::OperatorSpec;
 pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
 pub use record::{Record, Value};
+pub use runtime::{select_channel, OperatorChain, Output, SourceStatus};
 pub use state::{ExecutionState, JobStatus};
