@@ -5,10 +5,12 @@
 pub mod graph;
 pub mod ids;
 pub mod operator;
+pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod runtime;
 pub mod state;
+pub mod streamgraph;
 
 pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
 pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
