@@ -6,6 +6,7 @@ pub mod graph;
 pub mod ids;
 pub mod operator;
 pub mod plan;
+pub mod program;
 pub mod protocol;
 pub mod record;
 pub mod runtime;
