@@ -2,6 +2,7 @@
 //! operators run (`runtime`, sans-IO), the records they exchange, and the messages between the
 //! JobManager's components and the TaskExecutors.
 
+pub mod config;
 pub mod graph;
 pub mod ids;
 pub mod operator;
