@@ -14,10 +14,14 @@ pub mod runtime;
 pub mod state;
 pub mod streamgraph;
 
+pub use config::FlinkConfig;
 pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
 pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 pub use operator::OperatorSpec;
+pub use plan::plan_json;
+pub use program::Program;
 pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
 pub use record::{Record, Value};
 pub use runtime::{select_channel, OperatorChain, Output, SourceStatus};
 pub use state::{ExecutionState, JobStatus};
+pub use streamgraph::StreamGraph;
