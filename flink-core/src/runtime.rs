@@ -156,7 +156,8 @@ struct Ctx {
 // Sources
 
 enum Source {
-    Sequence { next: i64, to: i64, step: i64 },
+    /// `next` is None once the range is done (also when stepping would overflow).
+    Sequence { next: Option<i64>, to: i64, step: i64 },
     /// Lines already selected for this subtask.
     Lines { lines: Vec<String>, pos: usize },
     /// A text file read from the store on the first poll.
@@ -249,7 +250,7 @@ impl Source {
     fn new(spec: &SourceSpec, ctx: Ctx) -> Source {
         match spec {
             SourceSpec::Sequence { from, to } => {
-                Source::Sequence { next: from.saturating_add(i64::from(ctx.subtask)), to: *to, step: i64::from(ctx.parallelism) }
+                Source::Sequence { next: from.checked_add(i64::from(ctx.subtask)), to: *to, step: i64::from(ctx.parallelism) }
             }
             SourceSpec::Words { repeat } => {
                 let all = (0..*repeat).flat_map(|_| WORDS.iter().copied());
@@ -273,19 +274,13 @@ impl Source {
             *self = Source::Lines { lines: my_lines(text.lines(), ctx), pos: 0 };
         }
         let rec = match self {
-            Source::Sequence { next, to, step } => {
-                if *next > *to {
-                    None
-                } else {
-                    let r = Record::new(vec![Value::Int(*next)]);
-                    *next = next.saturating_add(*step);
-                    if *next == i64::MAX && *to == i64::MAX {
-                        // Saturated at the end of the range: stop instead of repeating.
-                        *to = i64::MAX - 1;
-                    }
-                    Some(r)
+            Source::Sequence { next, to, step } => match *next {
+                Some(n) if n <= *to => {
+                    *next = n.checked_add(*step);
+                    Some(Record::new(vec![Value::Int(n)]))
                 }
-            }
+                _ => None,
+            },
             Source::Lines { lines, pos } => {
                 let r = lines.get(*pos).map(|l| Record::new(vec![Value::Str(l.clone())]));
                 *pos += 1;
@@ -313,7 +308,7 @@ impl Source {
 
     fn finished(&self) -> bool {
         match self {
-            Source::Sequence { next, to, .. } => next > to,
+            Source::Sequence { next, to, .. } => next.is_none_or(|n| n > *to),
             Source::Lines { lines, pos } => *pos >= lines.len(),
             Source::Datagen(g) => g.exhausted(),
             Source::File { .. } => false,
@@ -1055,6 +1050,8 @@ mod tests {
         }
         all.sort();
         assert_eq!(all, (1..=10).collect::<Vec<_>>());
+        let mut top = OperatorChain::new(&[src(SourceSpec::Sequence { from: i64::MAX - 2, to: i64::MAX })], 0, 1).unwrap();
+        assert_eq!(records(&drain(&mut top, &store)).len(), 3);
         let mut c = OperatorChain::new(&[src(SourceSpec::Words { repeat: 1 })], 1, 2).unwrap();
         let lines = records(&drain(&mut c, &store));
         assert_eq!(lines[0].to_string(), WORDS[1]);
