@@ -66,9 +66,8 @@ impl TaskExecutorConfig {
         let require = |name: &str| get(name).ok_or_else(|| format!("Missing environment variable {name}"));
         let resource_id = require(CONTAINER_ID)?.to_string();
         let rm_raw = require(env::FLINK_RM_ADDRESS)?;
-        let resource_manager: Addr = rm_raw
-            .parse()
-            .map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?;
+        let resource_manager: Addr =
+            rm_raw.parse().map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?;
         let slots_raw = require(env::FLINK_NUM_SLOTS)?;
         let num_slots: u32 = match slots_raw.parse() {
             Ok(n) if n > 0 => n,

@@ -23,8 +23,13 @@ const WORK_TIMER: TimerId = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResourceManagerConnection {
     /// Sending RegisterTaskExecutor every `registration_retry` until an answer comes.
-    Registering { attempts: u32 },
-    Registered { resource_manager: Addr, last_heard: Time },
+    Registering {
+        attempts: u32,
+    },
+    Registered {
+        resource_manager: Addr,
+        last_heard: Time,
+    },
 }
 
 /// A job master this TaskExecutor holds slots or runs tasks for.
@@ -149,7 +154,10 @@ impl TaskExecutor {
 
     fn heartbeat_rm(&mut self, cx: &mut Cx) {
         if let ResourceManagerConnection::Registered { resource_manager, .. } = self.rm {
-            cx.send(resource_manager, FlinkMsg::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() });
+            cx.send(
+                resource_manager,
+                FlinkMsg::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() },
+            );
         }
     }
 
@@ -531,11 +539,7 @@ impl Node for TaskExecutor {
 
     fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
         match timer {
-            REGISTRATION_TIMER => {
-                if !self.is_registered() {
-                    self.register(cx);
-                }
-            }
+            REGISTRATION_TIMER if !self.is_registered() => self.register(cx),
             HEARTBEAT_TIMER => self.heartbeat_tick(cx),
             WORK_TIMER => self.work(cx),
             _ => {}

@@ -13,3 +13,6 @@ pub use config::TaskExecutorConfig;
 pub use executor::TaskExecutor;
 pub use info::{SlotInfo, TaskExecutorInfo, TaskInfo};
 pub use slot_table::{TaskSlotState, TaskSlotTable};
+
+#[cfg(test)]
+mod tests;

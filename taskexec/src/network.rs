@@ -317,7 +317,10 @@ mod tests {
     }
 
     fn spec(n: u128) -> OutputSpec {
-        OutputSpec { ship: ShipStrategy::Forward, consumers: (0..n).map(|i| (ExecutionAttemptId(i + 1), "127.0.0.1:9".parse().unwrap())).collect() }
+        OutputSpec {
+            ship: ShipStrategy::Forward,
+            consumers: (0..n).map(|i| (ExecutionAttemptId(i + 1), "127.0.0.1:9".parse().unwrap())).collect(),
+        }
     }
 
     #[test]
@@ -365,14 +368,16 @@ mod tests {
         assert!(!g.is_finished());
         assert_eq!(g.on_end_of_partition(b), None);
         assert!(g.is_finished());
-        let stranger = InputBatch { source: ExecutionAttemptId(3), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
+        let stranger =
+            InputBatch { source: ExecutionAttemptId(3), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
         assert!(g.push(stranger).is_err());
     }
 
     #[test]
     fn pending_data_is_bounded_and_expires() {
         let mut p = PendingData::default();
-        let b = InputBatch { source: ExecutionAttemptId(1), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
+        let b =
+            InputBatch { source: ExecutionAttemptId(1), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
         assert!(p.hold(ExecutionAttemptId(5), b.clone(), Time(10), 2));
         assert!(p.hold(ExecutionAttemptId(5), b.clone(), Time(11), 2));
         assert!(!p.hold(ExecutionAttemptId(5), b.clone(), Time(12), 2));

@@ -37,11 +37,20 @@ pub struct SlotAllocation {
 /// Why a slot request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotRefusal {
-    NoSuchSlot { index: u32, slots: u32 },
+    NoSuchSlot {
+        index: u32,
+        slots: u32,
+    },
     /// Another allocation holds the slot; the RM learns the truth from the next slot report.
-    Occupied { index: u32, by: AllocationId },
+    Occupied {
+        index: u32,
+        by: AllocationId,
+    },
     /// The allocation already holds a different slot here.
-    AllocationElsewhere { allocation_id: AllocationId, index: u32 },
+    AllocationElsewhere {
+        allocation_id: AllocationId,
+        index: u32,
+    },
 }
 
 impl std::fmt::Display for SlotRefusal {

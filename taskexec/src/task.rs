@@ -61,7 +61,8 @@ impl Task {
     /// Builds the task's runtime; an error is the reason the deployment FAILED.
     pub fn new(tdd: TaskDeploymentDescriptor, config: &TaskExecutorConfig, now: Time) -> Result<Task, String> {
         let chain = OperatorChain::new(&tdd.operators, tdd.subtask_index, tdd.parallelism)?;
-        let partition = tdd.output.as_ref().map(|o| ResultPartition::new(o, tdd.subtask_index, config.batch_size, config.credits_per_channel));
+        let partition =
+            tdd.output.as_ref().map(|o| ResultPartition::new(o, tdd.subtask_index, config.batch_size, config.credits_per_channel));
         let source = if chain.is_source() { SourcePoll::At(now) } else { SourcePoll::None };
         if !chain.is_source() && tdd.producers.is_empty() {
             return Err(format!("Task {} has neither a source nor producers", tdd.vertex_name));
