@@ -5,13 +5,18 @@
 pub mod graph;
 pub mod ids;
 pub mod operator;
+pub mod plan;
+pub mod program;
 pub mod protocol;
 pub mod record;
+pub mod runtime;
 pub mod state;
+pub mod streamgraph;
 
 pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
 pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 pub use operator::OperatorSpec;
 pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
 pub use record::{Record, Value};
+pub use runtime::{select_channel, OperatorChain, Output, SourceStatus};
 pub use state::{ExecutionState, JobStatus};
