@@ -7,11 +7,11 @@
 //! can apply at any time. Every event is hashed into the [`Trace`]: one seed, one hash.
 
 pub mod net;
+mod queue;
 pub mod shell;
 
 use std::any::Any;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use crate::trace::Trace;
 use crate::Rng;
 
 pub use net::NetModel;
+use queue::EventQueue;
 pub use shell::SimShell;
 
 /// The pid a simulated process shows in usage reports.
@@ -78,46 +79,6 @@ enum Event {
     Timer { slot: usize, id: TimerId, gen: u64 },
     Exited { parent: usize, pid: ProcId, code: ExitCode },
     Call(Box<dyn FnOnce(&mut Sim) + Send>),
-}
-
-/// A queue entry: (time, sequence) packed into one integer plus the event's slot in the slab.
-/// Small entries keep the heap's sifting cheap at tens of thousands of pending events.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Scheduled {
-    key: u128,
-    slot: u32,
-}
-
-impl Scheduled {
-    fn time(&self) -> Time {
-        Time((self.key >> 64) as u64)
-    }
-}
-
-/// Events waiting in the queue, by slot; freed slots are reused.
-#[derive(Default)]
-struct Slab {
-    events: Vec<Option<Event>>,
-    free: Vec<u32>,
-}
-
-impl Slab {
-    fn put(&mut self, ev: Event) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.events[i as usize] = Some(ev);
-                i
-            }
-            None => {
-                self.events.push(Some(ev));
-                (self.events.len() - 1) as u32
-            }
-        }
-    }
-    fn take(&mut self, i: u32) -> Event {
-        self.free.push(i);
-        self.events[i as usize].take().expect("a queued slot holds its event")
-    }
 }
 
 /// Process slots by address without hashing: sim machines are numbered 127.0.0.1, .2, ...,
@@ -196,8 +157,7 @@ struct Machine {
 pub struct Sim {
     now: Time,
     seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
-    slab: Slab,
+    queue: EventQueue<Event>,
     procs: Vec<Option<Proc>>,
     by_addr: AddrIndex,
     machines: BTreeMap<Ipv4Addr, Machine>,
@@ -277,8 +237,7 @@ impl Sim {
         Sim {
             now: EPOCH,
             seq: 0,
-            queue: BinaryHeap::new(),
-            slab: Slab::default(),
+            queue: EventQueue::default(),
             procs: Vec::new(),
             by_addr: AddrIndex::default(),
             machines: BTreeMap::new(),
@@ -371,8 +330,7 @@ impl Sim {
 
     fn schedule(&mut self, at: Time, ev: Event) {
         self.seq += 1;
-        let slot = self.slab.put(ev);
-        self.queue.push(Reverse(Scheduled { key: ((at.as_micros() as u128) << 64) | self.seq as u128, slot }));
+        self.queue.push(at.as_micros(), self.seq, ev);
     }
 
     /// Runs `f` against the simulation at virtual time `at` (a scenario step, a fault).
@@ -413,18 +371,17 @@ impl Sim {
 
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
-        let Some(Reverse(s)) = self.queue.pop() else { return false };
-        self.now = s.time();
+        let Some((at, ev)) = self.queue.pop() else { return false };
+        self.now = Time(at);
         self.events += 1;
-        let ev = self.slab.take(s.slot);
         self.handle(ev);
         true
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(Reverse(s)) = self.queue.peek() {
-            if s.time() > until {
+        while let Some(at) = self.queue.peek_time() {
+            if Time(at) > until {
                 break;
             }
             self.step();
@@ -445,8 +402,8 @@ impl Sim {
             if pred(self) {
                 return true;
             }
-            match self.queue.peek() {
-                Some(Reverse(s)) if s.time() <= until => {
+            match self.queue.peek_time() {
+                Some(at) if Time(at) <= until => {
                     self.step();
                 }
                 _ => {
