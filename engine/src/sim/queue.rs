@@ -2,8 +2,8 @@
 //!
 //! Why not a binary heap: at 10,000 NodeManagers the queue holds tens of thousands of events
 //! and every pop sifts through log2(n) levels of cache misses. Nearly every event is due
-//! within a couple of seconds (heartbeat timers at +1 s, messages at +0.2..1 ms), so a ring of
-//! narrow time buckets covering a little over two seconds takes them in O(1): a push appends
+//! within a few seconds (heartbeat timers at +1 s, container monitor passes at +3 s, messages
+//! at +0.2..1 ms), so a ring of narrow time buckets covering four seconds takes them in O(1): a push appends
 //! to its bucket unsorted, and a bucket is sorted once, when it becomes the earliest. Events
 //! due further out wait in an overflow heap and move into the ring as it turns.
 //!
@@ -18,8 +18,9 @@ use std::collections::BinaryHeap;
 /// Bucket width: 64 µs. Heartbeats of 10,000 nodes bunch into a few milliseconds of each
 /// second, a few hundred events per bucket: sorting those is cheap and contiguous.
 const SHIFT: u32 = 6;
-/// Ring length: 2^15 buckets of 64 µs, about 2.1 s.
-const BUCKETS: u64 = 1 << 15;
+/// Ring length: 2^16 buckets of 64 µs, about 4.2 s: past the NodeManagers' 3 s monitor
+/// interval, which would otherwise send a third of all timers through the overflow heap.
+const BUCKETS: u64 = 1 << 16;
 
 struct Entry<E> {
     time: u64,
@@ -64,6 +65,9 @@ pub(crate) struct EventQueue<E> {
     in_ring: usize,
     /// Entries due at bucket `cur + BUCKETS` or later.
     overflow: BinaryHeap<Reverse<Entry<E>>>,
+    /// Emptied bucket buffers, reused by buckets that fill up again: a heartbeat burst fills
+    /// some dozens of buckets a second, and allocating each afresh shows up in profiles.
+    spare: Vec<Vec<Entry<E>>>,
     len: usize,
 }
 
@@ -76,6 +80,7 @@ impl<E> Default for EventQueue<E> {
             current: Vec::new(),
             in_ring: 0,
             overflow: BinaryHeap::new(),
+            spare: Vec::new(),
             len: 0,
         }
     }
@@ -122,6 +127,11 @@ impl<E> EventQueue<E> {
 
     fn ring_put(&mut self, b: u64, e: Entry<E>) {
         let i = (b % BUCKETS) as usize;
+        if self.ring[i].capacity() == 0 {
+            if let Some(v) = self.spare.pop() {
+                self.ring[i] = v;
+            }
+        }
         self.ring[i].push(e);
         self.occupied[i / 64] |= 1 << (i % 64);
         self.in_ring += 1;
@@ -145,9 +155,12 @@ impl<E> EventQueue<E> {
             self.ring_put(bucket(e.time), e);
         }
         let i = (self.cur % BUCKETS) as usize;
-        // Taken, not swapped: a burst bucket's capacity leaves with it instead of staying
-        // behind in every slot the ring ever passed.
-        self.current = std::mem::take(&mut self.ring[i]);
+        // The drained buffer goes to the spares rather than staying in its slot: slots the
+        // ring passes keep no capacity, so memory follows the busiest moment, not the ring.
+        let drained = std::mem::replace(&mut self.current, std::mem::take(&mut self.ring[i]));
+        if drained.capacity() > 0 {
+            self.spare.push(drained);
+        }
         self.occupied[i / 64] &= !(1 << (i % 64));
         self.in_ring -= self.current.len();
         self.current.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
