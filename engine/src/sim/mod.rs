@@ -7,11 +7,11 @@
 //! can apply at any time. Every event is hashed into the [`Trace`]: one seed, one hash.
 
 pub mod net;
+mod queue;
 pub mod shell;
 
 use std::any::Any;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use crate::trace::Trace;
 use crate::Rng;
 
 pub use net::NetModel;
+use queue::EventQueue;
 pub use shell::SimShell;
 
 /// The pid a simulated process shows in usage reports.
@@ -80,59 +81,31 @@ enum Event {
     Call(Box<dyn FnOnce(&mut Sim) + Send>),
 }
 
-/// A queue entry: (time, sequence) packed into one integer plus the event's slot in the slab.
-/// Small entries keep the heap's sifting cheap at tens of thousands of pending events.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Scheduled {
-    key: u128,
-    slot: u32,
-}
-
-impl Scheduled {
-    fn time(&self) -> Time {
-        Time((self.key >> 64) as u64)
-    }
-}
-
-/// Events waiting in the queue, by slot; freed slots are reused.
-#[derive(Default)]
-struct Slab {
-    events: Vec<Option<Event>>,
-    free: Vec<u32>,
-}
-
-impl Slab {
-    fn put(&mut self, ev: Event) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.events[i as usize] = Some(ev);
-                i
-            }
-            None => {
-                self.events.push(Some(ev));
-                (self.events.len() - 1) as u32
-            }
-        }
-    }
-    fn take(&mut self, i: u32) -> Event {
-        self.free.push(i);
-        self.events[i as usize].take().expect("a queued slot holds its event")
-    }
-}
-
 /// Process slots by address without hashing: sim machines are numbered 127.0.0.1, .2, ...,
-/// so the IP indexes a list and a machine's few ports are scanned.
+/// so the IP indexes a list and a machine's few ports are scanned. A machine's first process
+/// (the NodeManager, on most) sits inline in that list: a delivery finds its slot without
+/// chasing a pointer.
 #[derive(Default)]
 struct AddrIndex {
-    hosts: Vec<Vec<(u16, usize)>>,
+    hosts: Vec<HostPorts>,
+}
+
+#[derive(Default)]
+struct HostPorts {
+    first: Option<(u16, usize)>,
+    more: Vec<(u16, usize)>,
 }
 
 impl AddrIndex {
     fn host(ip: &Ipv4Addr) -> usize {
         (u32::from(*ip).wrapping_sub(0x7f00_0001)) as usize
     }
-    fn get(&self, a: &Addr) -> Option<&usize> {
-        self.hosts.get(Self::host(a.ip()))?.iter().find(|(p, _)| *p == a.port()).map(|(_, s)| s)
+    fn get(&self, a: &Addr) -> Option<usize> {
+        let h = self.hosts.get(Self::host(a.ip()))?;
+        match h.first {
+            Some((p, s)) if p == a.port() => Some(s),
+            _ => h.more.iter().find(|(p, _)| *p == a.port()).map(|(_, s)| *s),
+        }
     }
     fn contains_key(&self, a: &Addr) -> bool {
         self.get(a).is_some()
@@ -140,41 +113,61 @@ impl AddrIndex {
     fn insert(&mut self, a: Addr, slot: usize) {
         let h = Self::host(a.ip());
         if h >= self.hosts.len() {
-            self.hosts.resize_with(h + 1, Vec::new);
+            self.hosts.resize_with(h + 1, HostPorts::default);
         }
-        self.hosts[h].retain(|(p, _)| *p != a.port());
-        self.hosts[h].push((a.port(), slot));
+        self.remove(&a);
+        let h = &mut self.hosts[h];
+        match h.first {
+            None => h.first = Some((a.port(), slot)),
+            Some(_) => h.more.push((a.port(), slot)),
+        }
     }
     fn remove(&mut self, a: &Addr) {
-        if let Some(v) = self.hosts.get_mut(Self::host(a.ip())) {
-            v.retain(|(p, _)| *p != a.port());
+        let Some(h) = self.hosts.get_mut(Self::host(a.ip())) else { return };
+        match h.first {
+            Some((p, _)) if p == a.port() => h.first = h.more.pop(),
+            _ => h.more.retain(|(p, _)| *p != a.port()),
         }
     }
 }
 
-/// A process's armed timers with their generations; a handful at most, so a list.
+/// A process's armed timers with their generations. Daemons arm two or three, so the first
+/// few sit inline in the process record and firing a timer chases no pointer; a generation of
+/// 0 (never issued) marks a free inline entry.
 #[derive(Default)]
-struct Timers(Vec<(TimerId, u64)>);
+struct Timers {
+    inline: [(TimerId, u64); 3],
+    more: Vec<(TimerId, u64)>,
+}
 
 impl Timers {
     fn get(&self, id: &TimerId) -> Option<&u64> {
-        self.0.iter().find(|(t, _)| t == id).map(|(_, g)| g)
+        self.inline.iter().chain(&self.more).find(|(t, g)| *g != 0 && t == id).map(|(_, g)| g)
     }
     fn insert(&mut self, id: TimerId, gen: u64) {
-        match self.0.iter_mut().find(|(t, _)| *t == id) {
-            Some(e) => e.1 = gen,
-            None => self.0.push((id, gen)),
+        debug_assert!(gen != 0, "generations start at 1");
+        if let Some(e) = self.inline.iter_mut().chain(&mut self.more).find(|(t, g)| *g != 0 && *t == id) {
+            e.1 = gen;
+        } else if let Some(e) = self.inline.iter_mut().find(|(_, g)| *g == 0) {
+            *e = (id, gen);
+        } else {
+            self.more.push((id, gen));
         }
     }
     fn remove(&mut self, id: &TimerId) {
-        self.0.retain(|(t, _)| t != id);
+        for e in self.inline.iter_mut().filter(|(t, g)| *g != 0 && t == id) {
+            e.1 = 0;
+        }
+        self.more.retain(|(t, _)| t != id);
     }
 }
 
 struct Proc {
     addr: Addr,
     node: Option<Box<dyn Node>>,
-    rng: Rng,
+    /// Boxed: a ChaCha state is ~300 bytes that every event would otherwise skip over to
+    /// reach the fields it reads.
+    rng: Box<Rng>,
     timers: Timers,
     timer_gen: u64,
     stopped: bool,
@@ -196,8 +189,7 @@ struct Machine {
 pub struct Sim {
     now: Time,
     seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
-    slab: Slab,
+    queue: EventQueue<Event>,
     procs: Vec<Option<Proc>>,
     by_addr: AddrIndex,
     machines: BTreeMap<Ipv4Addr, Machine>,
@@ -277,8 +269,7 @@ impl Sim {
         Sim {
             now: EPOCH,
             seq: 0,
-            queue: BinaryHeap::new(),
-            slab: Slab::default(),
+            queue: EventQueue::default(),
             procs: Vec::new(),
             by_addr: AddrIndex::default(),
             machines: BTreeMap::new(),
@@ -351,7 +342,7 @@ impl Sim {
         self.procs.push(Some(Proc {
             addr,
             node: Some(node),
-            rng,
+            rng: Box::new(rng),
             timers: Timers::default(),
             timer_gen: 0,
             stopped: false,
@@ -371,8 +362,7 @@ impl Sim {
 
     fn schedule(&mut self, at: Time, ev: Event) {
         self.seq += 1;
-        let slot = self.slab.put(ev);
-        self.queue.push(Reverse(Scheduled { key: ((at.as_micros() as u128) << 64) | self.seq as u128, slot }));
+        self.queue.push(at.as_micros(), self.seq, ev);
     }
 
     /// Runs `f` against the simulation at virtual time `at` (a scenario step, a fault).
@@ -395,13 +385,13 @@ impl Sim {
 
     /// Borrows a node for reading its state.
     pub fn node<N: Node>(&mut self, addr: Addr) -> Option<&mut N> {
-        let slot = *self.by_addr.get(&addr)?;
+        let slot = self.by_addr.get(&addr)?;
         self.procs[slot].as_mut()?.node.as_mut()?.as_any().downcast_mut::<N>()
     }
 
     /// Runs `f` on a node with a context, as a client call does, and applies its effects.
     pub fn with_node<N: Node, R>(&mut self, addr: Addr, f: impl FnOnce(&mut N, &mut Cx) -> R) -> Option<R> {
-        let slot = *self.by_addr.get(&addr)?;
+        let slot = self.by_addr.get(&addr)?;
         let mut out = None;
         self.dispatch(slot, |node, cx| {
             if let Some(n) = node.as_any().downcast_mut::<N>() {
@@ -413,18 +403,17 @@ impl Sim {
 
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
-        let Some(Reverse(s)) = self.queue.pop() else { return false };
-        self.now = s.time();
+        let Some((at, ev)) = self.queue.pop() else { return false };
+        self.now = Time(at);
         self.events += 1;
-        let ev = self.slab.take(s.slot);
         self.handle(ev);
         true
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(Reverse(s)) = self.queue.peek() {
-            if s.time() > until {
+        while let Some(at) = self.queue.peek_time() {
+            if Time(at) > until {
                 break;
             }
             self.step();
@@ -445,8 +434,8 @@ impl Sim {
             if pred(self) {
                 return true;
             }
-            match self.queue.peek() {
-                Some(Reverse(s)) if s.time() <= until => {
+            match self.queue.peek_time() {
+                Some(at) if Time(at) <= until => {
                     self.step();
                 }
                 _ => {
@@ -465,7 +454,7 @@ impl Sim {
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
             Event::Deliver { from, to, msg } => {
-                let Some(&slot) = self.by_addr.get(&to) else {
+                let Some(slot) = self.by_addr.get(&to) else {
                     self.trace.step(self.now, b'x', from, to, msg.kind());
                     return;
                 };
@@ -646,7 +635,7 @@ impl Sim {
 
     /// Sends a signal to the process at `addr` from outside (a scenario's `kill -9`).
     pub fn signal(&mut self, addr: Addr, signal: Signal) -> bool {
-        match self.by_addr.get(&addr).copied() {
+        match self.by_addr.get(&addr) {
             Some(slot) => {
                 self.signal_slot(slot, signal);
                 true
@@ -657,7 +646,7 @@ impl Sim {
 
     /// Sets the resident memory a process reports to its NodeManager's monitor.
     pub fn set_rss(&mut self, addr: Addr, bytes: u64) {
-        if let Some(&slot) = self.by_addr.get(&addr) {
+        if let Some(slot) = self.by_addr.get(&addr) {
             if self.procs[slot].is_some() {
                 self.rss[slot] = bytes;
             }

@@ -16,6 +16,7 @@ pub mod scheduler;
 
 mod amservice;
 mod client;
+mod nodes;
 mod tracker;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use rmcontainer::{RMContainer, RMContainerState};
 pub use rmnode::RMNode;
 pub use scheduler::CapacityScheduler;
 
+use nodes::NodeTable;
 use scheduler::Assignment;
 
 /// NMLivelinessMonitor's periodic check.
@@ -63,7 +65,7 @@ pub struct ResourceManager {
     apps: BTreeMap<ApplicationId, RMApp>,
     /// Apps in a final state, oldest first, for max-completed-applications.
     completed_apps: VecDeque<ApplicationId>,
-    nodes: BTreeMap<NodeId, RMNode>,
+    nodes: NodeTable,
     /// Every container of every app still in memory, live or completed (for reports).
     containers: BTreeMap<ContainerId, RMContainer>,
     scheduler: CapacityScheduler,
@@ -92,7 +94,7 @@ impl ResourceManager {
             handed_out: BTreeSet::new(),
             apps: BTreeMap::new(),
             completed_apps: VecDeque::new(),
-            nodes: BTreeMap::new(),
+            nodes: NodeTable::default(),
             containers: BTreeMap::new(),
             scheduler,
             cluster_total: Resource::ZERO,

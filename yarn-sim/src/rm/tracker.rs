@@ -85,7 +85,8 @@ impl ResourceManager {
             containers_to_be_removed: Vec::new(),
             next_heartbeat_ms,
         };
-        let Some(node) = self.nodes.get_mut(&node_id) else { return resync };
+        let Some(slot) = self.nodes.slot(&node_id) else { return resync };
+        let node = self.nodes.at_mut(slot);
         if !node.state.is_active() {
             return resync;
         }
@@ -125,7 +126,8 @@ impl ResourceManager {
                 (ContainerState::Running | ContainerState::New, None) => kill.push(cid),
             }
         }
-        let Some(node) = self.nodes.get_mut(&node_id) else { return resync };
+        // Nodes are never removed: the slot still holds this node.
+        let node = self.nodes.at_mut(slot);
         node.to_cleanup.extend(kill);
         if node.schedulable() && self.scheduler.pending > 0 {
             let free = node.available();
@@ -134,7 +136,7 @@ impl ResourceManager {
                 self.place_assignments(cx, &node_id, assignments);
             }
         }
-        let node = self.nodes.get_mut(&node_id).expect("still registered");
+        let node = self.nodes.at_mut(slot);
         node.last_response_id = response_id + 1;
         YarnMsg::NodeHeartbeatResponse {
             response_id: response_id + 1,
