@@ -11,5 +11,8 @@ pub mod jobmaster;
 pub mod resourcemanager;
 pub mod webmonitor;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{AmConfig, AmMode};
 pub use entrypoint::{AmPhase, FlinkAppMaster};
