@@ -56,7 +56,8 @@ pub struct AmConfig {
     pub start_worker_max_failure_rate: f64,
     /// `resourcemanager.start-worker.retry-interval`.
     pub start_worker_retry_interval_ms: u64,
-    /// Used for jobs whose JobGraph does not choose one (`restart-strategy.type`).
+    /// The cluster's `restart-strategy.type`: what clients should put into JobGraphs that do
+    /// not choose one (a JobGraph always carries its strategy; the JobMaster uses the graph's).
     pub restart_strategy: RestartStrategy,
     /// The REST endpoint's URL, registered with YARN as the tracking URL (empty in the sim).
     pub tracking_url: String,
