@@ -159,6 +159,10 @@ impl Node for FakeTaskExecutor {
 }
 
 fn graph(id: u128, name: &str, parallelism: u32, restart: RestartStrategy) -> JobGraph {
+    graph_from(id, name, parallelism, restart, SourceSpec::Sequence { from: 1, to: 1000 })
+}
+
+fn graph_from(id: u128, name: &str, parallelism: u32, restart: RestartStrategy, source: SourceSpec) -> JobGraph {
     let src = JobVertexId::from_u128(id * 100 + 1);
     let vertex = |vid: JobVertexId, name: &str, op: OperatorSpec, inputs: Vec<JobEdge>| JobVertex {
         id: vid,
@@ -174,7 +178,7 @@ fn graph(id: u128, name: &str, parallelism: u32, restart: RestartStrategy) -> Jo
         name: name.into(),
         job_type: JobType::Streaming,
         vertices: vec![
-            vertex(src, "Source: Sequence Source", OperatorSpec::Source { source: SourceSpec::Sequence { from: 1, to: 1000 } }, vec![]),
+            vertex(src, "Source: Sequence Source", OperatorSpec::Source { source }, vec![]),
             vertex(
                 JobVertexId::from_u128(id * 100 + 2),
                 "Sink: Discard",
@@ -504,4 +508,62 @@ fn shutdown_cluster_stops_taskmanagers_and_unregisters() {
     assert!(d.run_until(60, |d| d.yarn_state().0.is_final()), "{}", d.log());
     assert_eq!(d.yarn_state(), (YarnApplicationState::Finished, "SUCCEEDED".to_string()));
     assert!(d.run_until(10, |d| d.am().is_none() && d.task_executors().is_empty()), "{}", d.log());
+}
+
+/// The same deployment with the real TaskExecutor from the `taskexec` crate.
+fn deploy_real(seed: u64, mode: AmMode, slots: u32) -> Deployment {
+    let mut d = deploy(seed, mode, slots, 2048, UNBOUNDED);
+    d.c.sim.registry().register(
+        "taskexec",
+        Box::new(|env| Ok(Box::new(taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?)))),
+    );
+    d
+}
+
+#[test]
+fn real_taskexecutors_run_a_bounded_job_to_finished() {
+    let mut d = deploy_real(20, AmMode::Session, 2);
+    assert!(d.run_until(60, |d| d.am().is_some_and(|a| d
+        .c
+        .sim
+        .node::<FlinkAppMaster>(a)
+        .is_some_and(|am| am.resource_manager().is_some_and(|r| r.is_registered_with_yarn())))));
+    let id = d.with_am(|am, cx| am.submit_job(cx, graph(71, "Real", 4, RestartStrategy::NoRestart))).unwrap().unwrap();
+    assert!(d.run_until(120, |d| d.job_status(id).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
+    assert_eq!(d.job_status(id), Some(JobStatus::Finished), "{}", d.log());
+    let now = d.c.sim.now();
+    let details = d.with_am(|am, _| am.job_details(&id, now)).unwrap().unwrap();
+    let written: u64 = details["vertices"][0]["metrics"]["write-records"].as_u64().unwrap();
+    assert_eq!(written, 1000, "{details}");
+}
+
+#[test]
+fn real_taskexecutors_application_mode_with_a_killed_taskmanager_still_succeeds() {
+    // 2000 records per subtask at 500/s: about four seconds of work.
+    let slow = SourceSpec::Datagen { kind: flink_core::operator::DatagenKind::Numbers, rate_per_sec: 500, count: Some(2000), seed: 7 };
+    let jobs = vec![graph_from(81, "A", 4, RestartStrategy::FixedDelay { attempts: 2, delay_ms: 300 }, slow)];
+    let mut d = deploy_real(21, AmMode::Application { jobs }, 2);
+    let id = JobId::from_u128(81);
+    assert!(d.run_until(60, |d| all_tasks_running(d, id)), "{}", d.log());
+    let victim = d.task_executor_addrs_real()[0];
+    assert!(d.c.sim.signal(victim, Signal::Kill));
+    assert!(d.run_until(120, |d| d.yarn_state().0.is_final()), "{}", d.log());
+    let log = d.log();
+    assert_eq!(d.yarn_state().1, "SUCCEEDED", "{log}");
+    assert!(log.contains("switched from state RUNNING to RESTARTING."), "{log}");
+}
+
+impl Deployment {
+    fn task_executor_addrs_real(&mut self) -> Vec<Addr> {
+        let hosts: Vec<_> = (0..self.c.nms.len()).map(|i| self.c.nm_host(i)).collect();
+        let mut out = Vec::new();
+        for h in hosts {
+            for a in self.c.sim.processes_on(h) {
+                if self.c.sim.node::<taskexec::TaskExecutor>(a).is_some() {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
 }
