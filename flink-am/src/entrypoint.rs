@@ -1,0 +1,418 @@
+//! The cluster entrypoint as one YARN ApplicationMaster node: YarnSessionClusterEntrypoint,
+//! YarnApplicationClusterEntrypoint or YarnJobClusterEntrypoint by [`AmMode`]. It hosts the
+//! Dispatcher (with its JobMasters) and the ResourceManager in one process and routes what
+//! one component tells another explicitly, in the order it was said (JobMaster declarations
+//! to the ResourceManager; lost TaskManagers and unavailable resources to JobMasters).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use engine::{Addr, Cx, Msg, Node, Time, TimerId};
+use flink_core::{FlinkMsg, JobGraph, JobId, JobStatus, JobVertexId};
+use serde_json::Value;
+use yarn_sim::ids::ContainerId;
+use yarn_sim::proto::{env as yarn_env, YarnMsg};
+use yarn_sim::records::FinalApplicationStatus;
+
+use crate::config::{AmConfig, AmMode};
+use crate::dispatcher::Dispatcher;
+use crate::jobmaster::JmEvent;
+use crate::resourcemanager::yarn_driver::{user_of, DriverConfig, WorkerResourceSpec, YarnResourceManagerDriver};
+use crate::resourcemanager::{ActiveResourceManager, RmConfig, RmEvent};
+use crate::webmonitor;
+
+const T_YARN_HEARTBEAT: TimerId = 1;
+const T_RM_TICK: TimerId = 2;
+
+/// Where the AM is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AmPhase {
+    /// Not started (or the start failed).
+    New,
+    Running,
+    /// Deregistering from YARN with this final status; exits when YARN acknowledges.
+    Unregistering {
+        status: FinalApplicationStatus,
+        diagnostics: String,
+    },
+    Exited,
+}
+
+pub struct FlinkAppMaster {
+    cfg: AmConfig,
+    phase: AmPhase,
+    dispatcher: Dispatcher,
+    rm: Option<ActiveResourceManager>,
+    /// The interval the AMRM heartbeat timer is armed with.
+    armed_yarn_interval: u64,
+    startup_error: Option<String>,
+}
+
+impl FlinkAppMaster {
+    pub fn new(cfg: AmConfig) -> FlinkAppMaster {
+        let dispatcher = Dispatcher::new(cfg.heartbeat_interval_ms, cfg.heartbeat_timeout_ms);
+        FlinkAppMaster { cfg, phase: AmPhase::New, dispatcher, rm: None, armed_yarn_interval: 0, startup_error: None }
+    }
+
+    pub fn config(&self) -> &AmConfig {
+        &self.cfg
+    }
+
+    pub fn phase(&self) -> &AmPhase {
+        &self.phase
+    }
+
+    pub fn startup_error(&self) -> Option<&str> {
+        self.startup_error.as_deref()
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    pub fn resource_manager(&self) -> Option<&ActiveResourceManager> {
+        self.rm.as_ref()
+    }
+
+    /// This AM's YARN container id (its attempt's AM container).
+    pub fn container_id(&self) -> Option<&str> {
+        self.cfg.env.get(yarn_env::CONTAINER_ID).map(|s| s.as_str())
+    }
+
+    fn start(&mut self, cx: &mut Cx) -> Result<(), String> {
+        self.cfg.validate()?;
+        let cid: ContainerId = self.cfg.env.get(yarn_env::CONTAINER_ID).ok_or("CONTAINER_ID not set in the environment")?.parse()?;
+        let yarn_rm: Addr = self
+            .cfg
+            .env
+            .get(yarn_env::YARN_RM_ADDRESS)
+            .ok_or("YARN_RM_ADDRESS not set in the environment")?
+            .parse()
+            .map_err(|e| format!("bad YARN_RM_ADDRESS: {e}"))?;
+        let host = self.cfg.env.get(yarn_env::NM_HOST).cloned().unwrap_or_else(|| cx.me().ip().to_string());
+        cx.print(&format!("INFO  Starting {}.", self.cfg.mode.name()));
+        let driver_cfg = DriverConfig {
+            taskexec_command: self.cfg.taskexec_command.clone(),
+            heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+            heartbeat_timeout_ms: self.cfg.heartbeat_timeout_ms,
+            yarn_heartbeat_ms: self.cfg.yarn_heartbeat_ms,
+            container_request_heartbeat_ms: self.cfg.container_request_heartbeat_ms,
+            user: user_of(&self.cfg.env),
+        };
+        let mut driver = YarnResourceManagerDriver::new(driver_cfg, yarn_rm, cid.attempt);
+        driver.register(cx, &host, cx.me().port() as i32, &self.cfg.tracking_url.clone());
+        let rm_cfg = RmConfig {
+            spec: WorkerResourceSpec { memory_mb: self.cfg.tm_memory_mb, vcores: self.cfg.tm_vcores, num_slots: self.cfg.slots_per_tm },
+            heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+            heartbeat_timeout_ms: self.cfg.heartbeat_timeout_ms,
+            registration_timeout_ms: self.cfg.registration_timeout_ms,
+            idle_tm_timeout_ms: self.cfg.idle_tm_timeout_ms,
+            start_worker_max_failure_rate: self.cfg.start_worker_max_failure_rate,
+            start_worker_retry_interval_ms: self.cfg.start_worker_retry_interval_ms,
+        };
+        self.rm = Some(ActiveResourceManager::new(rm_cfg, driver));
+        self.phase = AmPhase::Running;
+        self.armed_yarn_interval = self.cfg.yarn_heartbeat_ms;
+        cx.set_timer(Duration::from_millis(self.armed_yarn_interval), T_YARN_HEARTBEAT);
+        cx.set_timer(Duration::from_millis(self.tick_ms()), T_RM_TICK);
+        match self.cfg.mode.clone() {
+            AmMode::Session => {}
+            AmMode::PerJob { job } => self.dispatcher.run_in_order(cx, vec![job])?,
+            AmMode::Application { jobs } => {
+                if jobs.is_empty() {
+                    return Err("The application contains no jobs.".into());
+                }
+                self.dispatcher.run_in_order(cx, jobs)?
+            }
+        }
+        Ok(())
+    }
+
+    fn tick_ms(&self) -> u64 {
+        self.cfg.heartbeat_interval_ms.clamp(1, 1_000)
+    }
+
+    /// Submits a job (session mode REST `POST /jobs`; any mode accepts it while running).
+    pub fn submit_job(&mut self, cx: &mut Cx, graph: JobGraph) -> Result<JobId, String> {
+        if self.phase != AmPhase::Running {
+            return Err("The cluster is shutting down; no jobs are accepted.".into());
+        }
+        let r = self.dispatcher.submit_job(cx, graph);
+        self.route(cx);
+        r
+    }
+
+    /// Cancels a job (`PATCH /jobs/:id?mode=cancel`).
+    pub fn cancel_job(&mut self, cx: &mut Cx, id: JobId) -> Result<(), String> {
+        let r = self.dispatcher.cancel_job(cx, &id);
+        self.route(cx);
+        r
+    }
+
+    /// Shuts the cluster down (`DELETE /cluster`): cancels running jobs, stops the
+    /// TaskManagers, deregisters from YARN and exits once YARN acknowledges.
+    pub fn shutdown_cluster(&mut self, cx: &mut Cx) {
+        if self.phase != AmPhase::Running {
+            return;
+        }
+        cx.print("INFO  Shutting down the cluster.");
+        self.dispatcher.clear_queue();
+        self.dispatcher.cancel_all(cx);
+        let (status, diagnostics) = match self.cfg.mode {
+            AmMode::Session => (FinalApplicationStatus::Succeeded, String::new()),
+            _ => self.application_outcome(true),
+        };
+        self.finish(cx, status, diagnostics);
+        self.route(cx);
+    }
+
+    /// The application's final status from its jobs: FAILED if any failed, KILLED if any was
+    /// canceled (or is being canceled by a shutdown), SUCCEEDED otherwise.
+    fn application_outcome(&self, shutting_down: bool) -> (FinalApplicationStatus, String) {
+        let jobs: Vec<_> = self.dispatcher.jobs().collect();
+        if let Some(j) = jobs.iter().find(|j| j.status == JobStatus::Failed) {
+            let cause = j.failure_cause.clone().unwrap_or_default();
+            return (FinalApplicationStatus::Failed, format!("Job {} ({}) failed.\n{cause}", j.graph.name, j.graph.job_id));
+        }
+        if let Some(j) = jobs.iter().find(|j| j.status == JobStatus::Canceled || (shutting_down && !j.status.is_globally_terminal())) {
+            return (FinalApplicationStatus::Killed, format!("Job {} ({}) was canceled.", j.graph.name, j.graph.job_id));
+        }
+        (FinalApplicationStatus::Succeeded, String::new())
+    }
+
+    fn finish(&mut self, cx: &mut Cx, status: FinalApplicationStatus, diagnostics: String) {
+        if self.phase != AmPhase::Running {
+            return;
+        }
+        if let Some(rm) = self.rm.as_mut() {
+            rm.stop_all_workers(cx);
+            rm.deregister(cx, status, &diagnostics);
+        }
+        self.phase = AmPhase::Unregistering { status, diagnostics };
+    }
+
+    fn on_job_terminated(&mut self, cx: &mut Cx, job_id: JobId, status: JobStatus) {
+        cx.print(&format!("INFO  Job {job_id} reached terminal state {}.", status.name()));
+        if self.cfg.mode == AmMode::Session || self.phase != AmPhase::Running {
+            return;
+        }
+        if status == JobStatus::Finished && self.dispatcher.has_queued() {
+            if let Err(e) = self.dispatcher.submit_next(cx) {
+                cx.print(&format!("ERROR Could not submit the application's next job: {e}"));
+                self.finish(cx, FinalApplicationStatus::Failed, e);
+            }
+            return;
+        }
+        let dropped = self.dispatcher.clear_queue();
+        if dropped > 0 {
+            cx.print(&format!("INFO  {dropped} remaining jobs of the application will not run."));
+        }
+        if self.dispatcher.all_terminal() {
+            let (st, diag) = self.application_outcome(false);
+            cx.print(&format!("INFO  Application completed. Final status {st}."));
+            self.finish(cx, st, diag);
+        }
+    }
+
+    /// Delivers what the components told each other until nothing is left to say.
+    fn route(&mut self, cx: &mut Cx) {
+        loop {
+            let jm_events = self.dispatcher.take_events();
+            let rm_events = self.rm.as_mut().map(|r| r.take_events()).unwrap_or_default();
+            if jm_events.is_empty() && rm_events.is_empty() {
+                break;
+            }
+            for ev in jm_events {
+                match ev {
+                    JmEvent::Declare { job_id, job_master, slots } => {
+                        if let Some(rm) = self.rm.as_mut() {
+                            rm.declare_resource_requirements(cx, job_id, job_master, slots);
+                        }
+                    }
+                    JmEvent::Terminated { job_id, status } => self.on_job_terminated(cx, job_id, status),
+                }
+            }
+            for ev in rm_events {
+                match ev {
+                    RmEvent::Registered => cx.print("INFO  ResourceManager registered with YARN and is ready to serve."),
+                    RmEvent::ResourcesUnavailable { job_id, reason } => {
+                        if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                            jm.resources_unavailable(cx, &reason);
+                        }
+                    }
+                    RmEvent::TaskManagerLost { resource_id, cause } => {
+                        for jm in self.dispatcher.jobs_mut() {
+                            jm.task_manager_lost(cx, &resource_id, &cause);
+                        }
+                    }
+                    RmEvent::Fatal(e) => {
+                        cx.print(&format!("ERROR Fatal error occurred in the cluster entrypoint: {e}"));
+                        self.phase = AmPhase::Exited;
+                        cx.exit(1);
+                    }
+                    RmEvent::Unregistered => {
+                        cx.print("INFO  Terminating cluster entrypoint process with exit code 0.");
+                        self.phase = AmPhase::Exited;
+                        cx.exit(0);
+                    }
+                }
+            }
+        }
+        // Requests just went pending: heartbeat fast now rather than at the old pace.
+        if let Some(rm) = self.rm.as_ref() {
+            let want = rm.driver.heartbeat_interval_ms();
+            if want < self.armed_yarn_interval {
+                self.armed_yarn_interval = want;
+                cx.set_timer(Duration::from_millis(want), T_YARN_HEARTBEAT);
+            }
+        }
+    }
+
+    fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: FlinkMsg) {
+        match msg {
+            FlinkMsg::RegisterTaskExecutor { .. }
+            | FlinkMsg::TaskExecutorHeartbeat { .. }
+            | FlinkMsg::DeclareResourceRequirements { .. } => {
+                if let Some(rm) = self.rm.as_mut() {
+                    rm.on_flink(cx, from, msg);
+                }
+            }
+            FlinkMsg::OfferSlots { job_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
+                Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
+                None => cx.send(from, FlinkMsg::AcceptSlots { job_id, accepted: Vec::new() }),
+            },
+            FlinkMsg::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out));
+                }
+            }
+            FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.task_executor_heartbeat(cx, &resource_id, &tasks);
+                }
+            }
+            FlinkMsg::ResourcesUnavailable { job_id, reason } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.resources_unavailable(cx, &reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- Reports for REST (Flink's serializer field names).
+
+    pub fn overview(&self, now: Time) -> Value {
+        webmonitor::overview(&self.dispatcher, self.rm.as_ref(), now)
+    }
+    pub fn jobs_overview(&self, now: Time) -> Value {
+        webmonitor::jobs_overview(&self.dispatcher, now)
+    }
+    pub fn jobs(&self, _now: Time) -> Value {
+        webmonitor::jobs(&self.dispatcher)
+    }
+    pub fn job_details(&self, id: &JobId, now: Time) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| webmonitor::job_details(j, now))
+    }
+    pub fn job_exceptions(&self, id: &JobId) -> Option<Value> {
+        self.dispatcher.job(id).map(webmonitor::job_exceptions)
+    }
+    pub fn execution_result(&self, id: &JobId) -> Option<Value> {
+        self.dispatcher.job(id).map(webmonitor::execution_result)
+    }
+    pub fn job_config(&self, id: &JobId) -> Option<Value> {
+        self.dispatcher.job(id).map(webmonitor::job_config)
+    }
+    pub fn job_plan(&self, id: &JobId) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| serde_json::json!({ "plan": webmonitor::plan(&j.graph) }))
+    }
+    pub fn vertex_details(&self, id: &JobId, vertex: &JobVertexId, now: Time) -> Option<Value> {
+        self.dispatcher.job(id).and_then(|j| webmonitor::vertex_details(j, vertex, now))
+    }
+    pub fn taskmanagers(&self, now: Time) -> Value {
+        webmonitor::taskmanagers(self.rm.as_ref(), now)
+    }
+    pub fn taskmanager(&self, id: &str, now: Time) -> Option<Value> {
+        self.rm.as_ref().and_then(|rm| webmonitor::taskmanager(rm, &self.dispatcher, id, now))
+    }
+    pub fn job_graph(&self, id: &JobId) -> Option<&JobGraph> {
+        self.dispatcher.job(id).map(|j| &j.graph)
+    }
+    /// `GET /jobmanager/config`: the options this AM runs with, as Flink's key/value list.
+    pub fn jobmanager_config(&self) -> Value {
+        webmonitor::jobmanager_config(&self.cfg)
+    }
+    /// Job ids with their status, submission order.
+    pub fn job_statuses(&self) -> BTreeMap<JobId, JobStatus> {
+        self.dispatcher.jobs().map(|j| (j.job_id(), j.status)).collect()
+    }
+}
+
+impl Node for FlinkAppMaster {
+    fn on_start(&mut self, cx: &mut Cx) {
+        if let Err(e) = self.start(cx) {
+            cx.print(&format!("ERROR Could not start cluster entrypoint {}: {e}", self.cfg.mode.name()));
+            self.startup_error = Some(e.clone());
+            if let Some(rm) = self.rm.as_mut() {
+                // Registered (or registering): tell YARN why, then exit when it acknowledges.
+                rm.deregister(cx, FinalApplicationStatus::Failed, &e);
+                self.phase = AmPhase::Unregistering { status: FinalApplicationStatus::Failed, diagnostics: e };
+            } else {
+                self.phase = AmPhase::Exited;
+                cx.exit(1);
+            }
+        }
+        self.route(cx);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        if self.phase == AmPhase::Exited {
+            return;
+        }
+        match msg.downcast::<YarnMsg>() {
+            Ok(y) => {
+                if let Some(rm) = self.rm.as_mut() {
+                    rm.on_yarn(cx, y);
+                }
+            }
+            Err(msg) => {
+                if let Ok(f) = msg.downcast::<FlinkMsg>() {
+                    self.on_flink(cx, from, f);
+                }
+            }
+        }
+        self.route(cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
+        if self.phase == AmPhase::Exited {
+            return;
+        }
+        match timer {
+            T_YARN_HEARTBEAT => {
+                if let Some(rm) = self.rm.as_mut() {
+                    rm.driver.heartbeat(cx);
+                    self.armed_yarn_interval = rm.driver.heartbeat_interval_ms();
+                }
+                cx.set_timer(Duration::from_millis(self.armed_yarn_interval), T_YARN_HEARTBEAT);
+            }
+            T_RM_TICK => {
+                if let Some(rm) = self.rm.as_mut() {
+                    rm.on_tick(cx);
+                }
+                cx.set_timer(Duration::from_millis(self.tick_ms()), T_RM_TICK);
+            }
+            t => {
+                if let Some(jm) = self.dispatcher.job_for_timer(t) {
+                    jm.on_timer(cx, t);
+                }
+            }
+        }
+        self.route(cx);
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,363 @@
+//! Flink's ResourceManager in its active form (ActiveResourceManager): TaskExecutor
+//! registration and heartbeats, the declarative SlotManager, and worker accounting that turns
+//! missing slots into YARN containers through the YarnResourceManagerDriver. It lives in the
+//! AM process next to the Dispatcher; what it has to tell JobMasters comes out as [`RmEvent`]s
+//! the entrypoint routes (Flink calls the JobMaster gateway; here it is one process).
+
+pub mod slot_manager;
+pub mod yarn_driver;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use engine::{Addr, Cx, Time};
+use flink_core::protocol::SlotStatus;
+use flink_core::{FlinkMsg, JobId, ResourceId};
+use yarn_sim::proto::YarnMsg;
+use yarn_sim::records::{Container, FinalApplicationStatus};
+
+use slot_manager::{SlotManager, SlotState, TaskExecutorRegistration};
+use yarn_driver::{DriverEvent, WorkerResourceSpec, YarnResourceManagerDriver};
+
+/// What the ResourceManager tells the rest of the JobManager.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RmEvent {
+    /// Registered with YARN: jobs may now get workers.
+    Registered,
+    /// A job's declared slots cannot be provided (e.g. a TaskManager larger than YARN allows).
+    ResourcesUnavailable { job_id: JobId, reason: String },
+    /// A TaskExecutor is gone (heartbeat timeout, container completed or stopped).
+    TaskManagerLost { resource_id: ResourceId, cause: String },
+    /// YARN refused this attempt for good.
+    Fatal(String),
+    /// The application is unregistered from YARN.
+    Unregistered,
+}
+
+/// Where a worker (a TaskManager container this attempt started or recovered) is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Allocated and started (or recovered), its TaskExecutor has not registered yet.
+    Starting {
+        since: Time,
+    },
+    Registered,
+}
+
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub container: Container,
+    pub state: WorkerState,
+}
+
+/// The ResourceManager's settings (from AmConfig).
+#[derive(Clone, Debug)]
+pub struct RmConfig {
+    pub spec: WorkerResourceSpec,
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    pub registration_timeout_ms: u64,
+    pub idle_tm_timeout_ms: u64,
+    pub start_worker_max_failure_rate: f64,
+    pub start_worker_retry_interval_ms: u64,
+}
+
+pub struct ActiveResourceManager {
+    cfg: RmConfig,
+    pub driver: YarnResourceManagerDriver,
+    pub slot_manager: SlotManager,
+    workers: BTreeMap<ResourceId, Worker>,
+    registered_with_yarn: bool,
+    /// Start-worker failures in the last minute (ThresholdMeter over one minute).
+    start_failures: Vec<Time>,
+    /// New workers are not requested before this (start-worker retry interval).
+    cooldown_until: Option<Time>,
+    /// Set when YARN can never grant our spec: no new requests until a job re-declares.
+    unavailable: bool,
+    shutting_down: bool,
+    events: Vec<RmEvent>,
+}
+
+impl ActiveResourceManager {
+    pub fn new(cfg: RmConfig, driver: YarnResourceManagerDriver) -> Self {
+        let grace = cfg.heartbeat_timeout_ms;
+        ActiveResourceManager {
+            cfg,
+            driver,
+            slot_manager: SlotManager::new(grace),
+            workers: BTreeMap::new(),
+            registered_with_yarn: false,
+            start_failures: Vec::new(),
+            cooldown_until: None,
+            unavailable: false,
+            shutting_down: false,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn take_events(&mut self) -> Vec<RmEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn workers(&self) -> &BTreeMap<ResourceId, Worker> {
+        &self.workers
+    }
+
+    pub fn spec(&self) -> WorkerResourceSpec {
+        self.cfg.spec
+    }
+
+    pub fn is_registered_with_yarn(&self) -> bool {
+        self.registered_with_yarn
+    }
+
+    /// A JobMaster's DeclareResourceRequirements.
+    pub fn declare_resource_requirements(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr, slots: u32) {
+        cx.print(&format!("INFO  Received resource requirements from job {job_id}: {slots} slots."));
+        self.slot_manager.declare(job_id, job_master, slots);
+        // A new declaration (a restarted job) may try YARN again.
+        self.unavailable = false;
+        self.check_resource_declarations(cx);
+    }
+
+    /// Handles a Flink message addressed to the ResourceManager.
+    pub fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: FlinkMsg) {
+        match msg {
+            FlinkMsg::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address } => {
+                self.register_task_executor(cx, from, resource_id, num_slots, memory_mb, data_address)
+            }
+            FlinkMsg::TaskExecutorHeartbeat { resource_id, slots } => self.on_heartbeat(cx, from, &resource_id, &slots),
+            FlinkMsg::DeclareResourceRequirements { job_id, job_master, slots } => {
+                self.declare_resource_requirements(cx, job_id, job_master, slots)
+            }
+            _ => {}
+        }
+    }
+
+    fn register_task_executor(
+        &mut self,
+        cx: &mut Cx,
+        from: Addr,
+        resource_id: ResourceId,
+        num_slots: u32,
+        memory_mb: u64,
+        data_address: Addr,
+    ) {
+        if self.shutting_down {
+            cx.send(from, FlinkMsg::RegistrationRejected { reason: "The ResourceManager is shutting down.".into() });
+            return;
+        }
+        cx.print(&format!("INFO  Registering TaskManager with ResourceID {resource_id} ({from}) at ResourceManager"));
+        match self.workers.get_mut(&resource_id) {
+            Some(w) => {
+                if w.state != WorkerState::Registered {
+                    w.state = WorkerState::Registered;
+                    cx.print(&format!("INFO  Worker {resource_id} is registered."));
+                }
+            }
+            None => {
+                // Not one of ours (started by hand or by an earlier attempt YARN did not report):
+                // Flink accepts any TaskExecutor that knows the RM's address.
+                cx.print(&format!("WARN  TaskManager {resource_id} was not started by this ResourceManager; registering it anyway."))
+            }
+        }
+        let now = cx.now();
+        // A re-registration keeps what the slot reports will tell again; start all free.
+        self.slot_manager.register(TaskExecutorRegistration {
+            resource_id,
+            address: from,
+            data_address,
+            memory_mb,
+            slots: vec![SlotState::Free; num_slots as usize],
+            registered_at: now,
+            last_heartbeat: now,
+            idle_since: Some(now),
+        });
+        cx.send(from, FlinkMsg::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: self.cfg.heartbeat_interval_ms });
+        self.check_resource_declarations(cx);
+    }
+
+    fn on_heartbeat(&mut self, cx: &mut Cx, from: Addr, resource_id: &str, slots: &[SlotStatus]) {
+        if self.slot_manager.report(resource_id, slots, cx.now()) {
+            cx.send(from, FlinkMsg::HeartbeatAck);
+            self.check_resource_declarations(cx);
+        }
+    }
+
+    /// Handles a YARN message (AMRM replies, NodeManager replies).
+    pub fn on_yarn(&mut self, cx: &mut Cx, msg: YarnMsg) {
+        let me = cx.me();
+        for ev in self.driver.handle(cx, msg, me) {
+            match ev {
+                DriverEvent::Registered { recovered } => {
+                    self.registered_with_yarn = true;
+                    if !recovered.is_empty() {
+                        let ids: Vec<String> = recovered.iter().map(|c| c.id.to_string()).collect();
+                        cx.print(&format!("INFO  Recovered {} containers from previous attempts ({}).", recovered.len(), ids.join(", ")));
+                    }
+                    let now = cx.now();
+                    for c in recovered {
+                        self.workers.insert(c.id.to_string(), Worker { container: c, state: WorkerState::Starting { since: now } });
+                    }
+                    self.events.push(RmEvent::Registered);
+                    self.check_resource_declarations(cx);
+                }
+                DriverEvent::WorkerAllocated(c) => {
+                    let now = cx.now();
+                    self.workers.insert(c.id.to_string(), Worker { container: c, state: WorkerState::Starting { since: now } });
+                }
+                DriverEvent::WorkerTerminated { id, diagnostics } => self.on_worker_terminated(cx, &id, &diagnostics),
+                DriverEvent::Fatal(e) => self.events.push(RmEvent::Fatal(e)),
+                DriverEvent::Unregistered => self.events.push(RmEvent::Unregistered),
+            }
+        }
+        self.check_resource_declarations(cx);
+    }
+
+    fn on_worker_terminated(&mut self, cx: &mut Cx, id: &str, diagnostics: &str) {
+        let Some(w) = self.workers.remove(id) else { return };
+        if let WorkerState::Starting { .. } = w.state {
+            self.record_start_worker_failure(cx);
+        }
+        cx.print(&format!("INFO  Worker {id} is terminated. Diagnostics: {diagnostics}"));
+        if self.slot_manager.unregister(id).is_some() || w.state == WorkerState::Registered {
+            self.events.push(RmEvent::TaskManagerLost {
+                resource_id: id.to_string(),
+                cause: format!("Worker {id} is terminated. Diagnostics: {diagnostics}"),
+            });
+        }
+    }
+
+    fn record_start_worker_failure(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        self.start_failures.retain(|t| now.since(*t) < Duration::from_secs(60));
+        self.start_failures.push(now);
+        if self.start_failures.len() as f64 >= self.cfg.start_worker_max_failure_rate {
+            cx.print(&format!("WARN  Reaching max start worker failure rate: {}", self.cfg.start_worker_max_failure_rate));
+            cx.print(&format!("INFO  Will not retry creating worker in {} ms.", self.cfg.start_worker_retry_interval_ms));
+            self.cooldown_until = Some(now + Duration::from_millis(self.cfg.start_worker_retry_interval_ms));
+        }
+    }
+
+    /// Periodic checks: TaskExecutor heartbeats, worker registration timeouts, idle
+    /// TaskManagers, and the end of a start-worker cool-down.
+    pub fn on_tick(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        let timeout = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+        let timed_out: Vec<ResourceId> =
+            self.slot_manager.task_executors().filter(|t| now.since(t.last_heartbeat) > timeout).map(|t| t.resource_id.clone()).collect();
+        for id in timed_out {
+            let cause = format!("The heartbeat of TaskManager with id {id} timed out.");
+            cx.print(&format!("INFO  {cause}"));
+            self.slot_manager.unregister(&id);
+            self.events.push(RmEvent::TaskManagerLost { resource_id: id.clone(), cause });
+            self.stop_worker(cx, &id);
+        }
+        let reg_timeout = Duration::from_millis(self.cfg.registration_timeout_ms);
+        let unregistered: Vec<ResourceId> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| matches!(w.state, WorkerState::Starting { since } if now.since(since) >= reg_timeout))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in unregistered {
+            cx.print(&format!(
+                "WARN  Worker {id} did not register in {} ms, will stop it and request a new one if needed.",
+                self.cfg.registration_timeout_ms
+            ));
+            self.stop_worker(cx, &id);
+        }
+        let idle = Duration::from_millis(self.cfg.idle_tm_timeout_ms);
+        let idle_ids: Vec<ResourceId> = self
+            .slot_manager
+            .task_executors()
+            .filter(|t| t.idle_since.map(|s| now.since(s) >= idle).unwrap_or(false))
+            .map(|t| t.resource_id.clone())
+            .collect();
+        for id in idle_ids {
+            cx.print(&format!("INFO  Stopping worker {id}."));
+            if let Some(te) = self.slot_manager.unregister(&id) {
+                if !self.workers.contains_key(&id) {
+                    // Not a container of ours: ask the TaskExecutor itself to stop.
+                    cx.send(te.address, FlinkMsg::Shutdown { reason: "TaskExecutor exceeded the idle timeout.".into() });
+                }
+            }
+            self.stop_worker(cx, &id);
+        }
+        if self.cooldown_until.map(|t| now >= t).unwrap_or(false) {
+            self.cooldown_until = None;
+        }
+        self.check_resource_declarations(cx);
+    }
+
+    /// Stops a worker's container and forgets it (its completion will not be reported again).
+    fn stop_worker(&mut self, cx: &mut Cx, id: &str) {
+        self.workers.remove(id);
+        self.driver.release_resource(cx, id);
+    }
+
+    /// checkResourceDeclarations: compares the workers there are (and coming) with the slots
+    /// jobs declared, requests new workers for a deficit and cancels pending requests for a
+    /// surplus.
+    pub fn check_resource_declarations(&mut self, cx: &mut Cx) {
+        if !self.registered_with_yarn || self.shutting_down {
+            return;
+        }
+        let (missing, missing_jobs) = self.slot_manager.check_resource_requirements(cx);
+        let spt = self.cfg.spec.num_slots.max(1);
+        let pending = self.driver.num_requested_not_allocated();
+        let starting = self.workers.values().filter(|w| matches!(w.state, WorkerState::Starting { .. })).count() as u32;
+        let coming = (pending + starting) * spt;
+        if missing > coming {
+            if self.unavailable || self.cooldown_until.is_some() {
+                return;
+            }
+            let need = (missing - coming).div_ceil(spt);
+            let current = self.workers.len() as u32 + pending;
+            cx.print(&format!(
+                "INFO  need request {need} new workers, current worker number {current}, declared worker number {}",
+                current + need
+            ));
+            for _ in 0..need {
+                let spec = self.cfg.spec;
+                let pending_now = self.driver.num_requested_not_allocated();
+                cx.print(&format!("INFO  Requesting new worker with resource spec {spec}, current pending count: {}.", pending_now + 1));
+                if let Err(reason) = self.driver.request_resource(cx, spec) {
+                    cx.print(&format!("WARN  Failed requesting worker with resource spec {spec}, current pending count: {pending_now}"));
+                    self.unavailable = true;
+                    for job_id in &missing_jobs {
+                        self.events.push(RmEvent::ResourcesUnavailable { job_id: *job_id, reason: reason.clone() });
+                    }
+                    return;
+                }
+            }
+        } else {
+            let surplus = ((coming - missing) / spt).min(pending);
+            for _ in 0..surplus {
+                if !self.driver.cancel_pending_request(cx, self.cfg.spec) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Stops every TaskManager (cluster shutdown); no new workers are requested afterwards.
+    pub fn stop_all_workers(&mut self, cx: &mut Cx) {
+        self.shutting_down = true;
+        let tes: Vec<(ResourceId, Addr)> = self.slot_manager.task_executors().map(|t| (t.resource_id.clone(), t.address)).collect();
+        for (id, addr) in tes {
+            cx.send(addr, FlinkMsg::Shutdown { reason: "The cluster is shutting down.".into() });
+            self.slot_manager.unregister(&id);
+        }
+        let ids: Vec<ResourceId> = self.workers.keys().cloned().collect();
+        for id in ids {
+            cx.print(&format!("INFO  Stopping worker {id}."));
+            self.stop_worker(cx, &id);
+        }
+        while self.driver.cancel_pending_request(cx, self.cfg.spec) {}
+    }
+
+    pub fn deregister(&mut self, cx: &mut Cx, status: FinalApplicationStatus, diagnostics: &str) {
+        self.driver.deregister(cx, status, diagnostics);
+    }
+}
