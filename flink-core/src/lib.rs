@@ -2,16 +2,26 @@
 //! operators run (`runtime`, sans-IO), the records they exchange, and the messages between the
 //! JobManager's components and the TaskExecutors.
 
+pub mod config;
 pub mod graph;
 pub mod ids;
 pub mod operator;
+pub mod plan;
+pub mod program;
 pub mod protocol;
 pub mod record;
+pub mod runtime;
 pub mod state;
+pub mod streamgraph;
 
+pub use config::FlinkConfig;
 pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
 pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 pub use operator::OperatorSpec;
+pub use plan::plan_json;
+pub use program::Program;
 pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
 pub use record::{Record, Value};
+pub use runtime::{select_channel, OperatorChain, Output, SourceStatus};
 pub use state::{ExecutionState, JobStatus};
+pub use streamgraph::StreamGraph;

@@ -1,0 +1,1242 @@
+//! Executes one subtask's operator chain, sans-IO: the task (in the TaskExecutor) hands it
+//! upstream elements, the current time and the shared store; it hands back what leaves the
+//! chain (records and watermarks for downstream, printed lines, file lines).
+//!
+//! Metrics follow Flink's task metrics: `records_in` counts records received from upstream
+//! (a source task receives none), `records_out` counts records sent downstream (a chain ending
+//! in a sink sends none).
+
+use std::collections::BTreeMap;
+
+use engine::{Store, StoreError, Time};
+use rand::SeedableRng as _;
+
+use crate::graph::{JobType, ShipStrategy};
+use crate::operator::{Aggregate, DatagenKind, FilterFn, FlatMapFn, MapFn, OperatorSpec, SinkSpec, SourceSpec, TimeCharacteristic};
+use crate::protocol::Element;
+use crate::record::{Record, Value};
+
+/// Flink's WordCountData: Hamlet's soliloquy (public domain), the built-in `words` corpus.
+pub const WORDS: &[&str] = &[
+    "To be, or not to be,--that is the question:--",
+    "Whether 'tis nobler in the mind to suffer",
+    "The slings and arrows of outrageous fortune",
+    "Or to take arms against a sea of troubles,",
+    "And by opposing end them?--To die,--to sleep,--",
+    "No more; and by a sleep to say we end",
+    "The heartache, and the thousand natural shocks",
+    "That flesh is heir to,--'tis a consummation",
+    "Devoutly to be wish'd. To die,--to sleep;--",
+    "To sleep! perchance to dream:--ay, there's the rub;",
+    "For in that sleep of death what dreams may come,",
+    "When we have shuffled off this mortal coil,",
+    "Must give us pause: there's the respect",
+    "That makes calamity of so long life;",
+    "For who would bear the whips and scorns of time,",
+    "The oppressor's wrong, the proud man's contumely,",
+    "The pangs of despis'd love, the law's delay,",
+    "The insolence of office, and the spurns",
+    "That patient merit of the unworthy takes,",
+    "When he himself might his quietus make",
+    "With a bare bodkin? who would these fardels bear,",
+    "To grunt and sweat under a weary life,",
+    "But that the dread of something after death,--",
+    "The undiscover'd country, from whose bourn",
+    "No traveller returns,--puzzles the will,",
+    "And makes us rather bear those ills we have",
+    "Than fly to others that we know not of?",
+    "Thus conscience does make cowards of us all;",
+    "And thus the native hue of resolution",
+    "Is sicklied o'er with the pale cast of thought;",
+    "And enterprises of great pith and moment,",
+    "With this regard, their currents turn awry,",
+    "And lose the name of action.--Soft you now!",
+    "The fair Ophelia!--Nymph, in thy orisons",
+    "Be all my sins remember'd.",
+];
+
+/// Cars per source subtask, Flink's TopSpeedWindowing default (`numOfCars = 2`).
+pub const NUM_CARS: i64 = 2;
+
+/// Flink's default auto-watermark interval (`pipeline.auto-watermark-interval`), used both as
+/// event-time distance between watermarks and as the processing-time period off sources.
+const WATERMARK_INTERVAL_MS: i64 = 200;
+
+/// What one call produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    /// Records and watermarks for the downstream vertex, in order.
+    pub elements: Vec<Element>,
+    /// Lines for the TaskManager's stdout (print sink).
+    pub printed: Vec<String>,
+    /// (store path `<dir>/part-<subtask>`, line) for the file sink.
+    pub files: Vec<(String, String)>,
+}
+
+impl Output {
+    pub fn new() -> Output {
+        Output::default()
+    }
+    pub fn clear(&mut self) {
+        self.elements.clear();
+        self.printed.clear();
+        self.files.clear();
+    }
+}
+
+/// What a source chain says after a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// More records are available right away.
+    More,
+    /// Rate-limited: nothing more before this time.
+    IdleUntil(Time),
+    /// The bounded source is exhausted; the caller now calls `end_of_input`.
+    Finished,
+}
+
+/// A Value usable as an ordered map key (Value holds floats, so it is not `Ord`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl Key {
+    fn of(v: &Value) -> Key {
+        match v {
+            Value::Int(i) => Key::Int(*i),
+            Value::Float(f) => Key::Float(f.to_bits()),
+            Value::Str(s) => Key::Str(s.clone()),
+        }
+    }
+    fn value(&self) -> Value {
+        match self {
+            Key::Int(i) => Value::Int(*i),
+            Key::Float(b) => Value::Float(f64::from_bits(*b)),
+            Key::Str(s) => Value::Str(s.clone()),
+        }
+    }
+}
+
+fn key_of(record: &Record, key: usize) -> Result<Key, String> {
+    record.field(key).map(Key::of).ok_or_else(|| format!("Key field {key} is out of range for record {record}"))
+}
+
+fn numeric(record: &Record, field: usize) -> Result<&Value, String> {
+    match record.field(field) {
+        Some(v @ (Value::Int(_) | Value::Float(_))) => Ok(v),
+        Some(Value::Str(_)) => Err(format!("Aggregation field {field} of record {record} is not numeric")),
+        None => Err(format!("Aggregation field {field} is out of range for record {record}")),
+    }
+}
+
+fn add(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(*y)),
+        _ => Value::Float(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+    }
+}
+
+/// Numeric comparison (fields are checked numeric before).
+fn greater(a: &Value, b: &Value) -> bool {
+    a.as_f64().unwrap_or(0.0) > b.as_f64().unwrap_or(0.0)
+}
+
+/// Per-subtask facts every operator may need.
+#[derive(Clone, Copy, Debug)]
+struct Ctx {
+    subtask: u32,
+    parallelism: u32,
+    batch: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+enum Source {
+    /// `next` is None once the range is done (also when stepping would overflow).
+    Sequence { next: Option<i64>, to: i64, step: i64 },
+    /// Lines already selected for this subtask.
+    Lines { lines: Vec<String>, pos: usize },
+    /// A text file read from the store on the first poll.
+    File { path: String },
+    Datagen(Box<Datagen>),
+    Done,
+}
+
+struct Datagen {
+    kind: DatagenKind,
+    rate_per_sec: u64,
+    count: Option<u64>,
+    emitted: u64,
+    rng: engine::Rng,
+    /// First poll: the rate limit is relative to it.
+    started: Option<Time>,
+    speeds: [i64; NUM_CARS as usize],
+    distances: [f64; NUM_CARS as usize],
+    first_car: i64,
+}
+
+impl Datagen {
+    fn new(kind: DatagenKind, rate_per_sec: u64, count: Option<u64>, seed: u64, subtask: u32) -> Datagen {
+        // Each subtask draws its own stream; mixing keeps nearby seeds/subtasks apart.
+        let rng = engine::Rng::seed_from_u64(seed ^ (u64::from(subtask) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Datagen {
+            kind,
+            rate_per_sec,
+            count,
+            emitted: 0,
+            rng,
+            started: None,
+            speeds: [50; NUM_CARS as usize],
+            distances: [0.0; NUM_CARS as usize],
+            first_car: i64::from(subtask) * NUM_CARS,
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.count.is_some_and(|c| self.emitted >= c)
+    }
+
+    /// When the next record may be emitted under the rate limit (None = now).
+    fn not_before(&mut self, now: Time) -> Option<Time> {
+        if self.rate_per_sec == 0 {
+            return None;
+        }
+        let start = *self.started.get_or_insert(now);
+        // Record k is due k/rate seconds after the first poll.
+        let due = Time(start.0 + self.emitted.saturating_mul(1_000_000).div_ceil(self.rate_per_sec));
+        (due > now).then_some(due)
+    }
+
+    fn next_record(&mut self) -> Record {
+        use rand::Rng as _;
+        let k = self.emitted;
+        self.emitted += 1;
+        match self.kind {
+            DatagenKind::Cars => {
+                // Flink's CarSource: each step a car speeds up or slows down by 5 (kept within
+                // 50..=100 here), and covers speed/3.6 metres per 100 ms step.
+                let car = (k % NUM_CARS as u64) as usize;
+                let up: bool = self.rng.random();
+                let s = self.speeds[car];
+                self.speeds[car] = if up { (s + 5).min(100) } else { (s - 5).max(50) };
+                self.distances[car] += self.speeds[car] as f64 / 3.6;
+                let ts = (k / NUM_CARS as u64) as i64 * 100;
+                Record::new(vec![
+                    Value::Int(self.first_car + car as i64),
+                    Value::Int(self.speeds[car]),
+                    Value::Float(self.distances[car]),
+                    Value::Int(ts),
+                ])
+            }
+            DatagenKind::Numbers => Record::new(vec![Value::Int(i64::from(self.rng.random::<u32>()))]),
+        }
+    }
+}
+
+/// Lines `j` with `j % p == subtask`.
+fn my_lines<'a>(lines: impl Iterator<Item = &'a str>, ctx: Ctx) -> Vec<String> {
+    lines
+        .enumerate()
+        .filter(|(j, _)| *j as u64 % u64::from(ctx.parallelism) == u64::from(ctx.subtask))
+        .map(|(_, l)| l.to_string())
+        .collect()
+}
+
+impl Source {
+    fn new(spec: &SourceSpec, ctx: Ctx) -> Source {
+        match spec {
+            SourceSpec::Sequence { from, to } => {
+                Source::Sequence { next: from.checked_add(i64::from(ctx.subtask)), to: *to, step: i64::from(ctx.parallelism) }
+            }
+            SourceSpec::Words { repeat } => {
+                let all = (0..*repeat).flat_map(|_| WORDS.iter().copied());
+                Source::Lines { lines: my_lines(all, ctx), pos: 0 }
+            }
+            SourceSpec::TextFile { path } => Source::File { path: path.clone() },
+            SourceSpec::Datagen { kind, rate_per_sec, count, seed } => {
+                Source::Datagen(Box::new(Datagen::new(*kind, *rate_per_sec, *count, *seed, ctx.subtask)))
+            }
+        }
+    }
+
+    /// The next record, or why there is none.
+    fn next(&mut self, now: Time, store: &dyn Store, ctx: Ctx) -> Result<Result<Record, SourceStatus>, String> {
+        if let Source::File { path } = self {
+            let text = match store.read(path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(StoreError::NotFound(_)) => return Err(format!("File {path} does not exist")),
+                Err(e) => return Err(format!("Cannot read {path}: {e}")),
+            };
+            *self = Source::Lines { lines: my_lines(text.lines(), ctx), pos: 0 };
+        }
+        let rec = match self {
+            Source::Sequence { next, to, step } => match *next {
+                Some(n) if n <= *to => {
+                    *next = n.checked_add(*step);
+                    Some(Record::new(vec![Value::Int(n)]))
+                }
+                _ => None,
+            },
+            Source::Lines { lines, pos } => {
+                let r = lines.get(*pos).map(|l| Record::new(vec![Value::Str(l.clone())]));
+                *pos += 1;
+                r
+            }
+            Source::Datagen(g) => {
+                if g.exhausted() {
+                    None
+                } else if let Some(t) = g.not_before(now) {
+                    return Ok(Err(SourceStatus::IdleUntil(t)));
+                } else {
+                    Some(g.next_record())
+                }
+            }
+            Source::File { .. } | Source::Done => None,
+        };
+        match rec {
+            Some(r) => Ok(Ok(r)),
+            None => {
+                *self = Source::Done;
+                Ok(Err(SourceStatus::Finished))
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self {
+            Source::Sequence { next, to, .. } => next.is_none_or(|n| n > *to),
+            Source::Lines { lines, pos } => *pos >= lines.len(),
+            Source::Datagen(g) => g.exhausted(),
+            Source::File { .. } => false,
+            Source::Done => true,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operators after the source
+
+/// Timestamps/Watermarks with Flink's bounded-out-of-orderness generator: watermark =
+/// max timestamp seen - out-of-orderness - 1.
+struct Timestamps {
+    field: usize,
+    out_of_orderness: i64,
+    max_ts: Option<i64>,
+    emitted: i64,
+    /// Processing time at which a pending watermark is emitted (non-source chains).
+    periodic_due: Option<Time>,
+}
+
+impl Timestamps {
+    fn candidate(&self) -> Option<i64> {
+        self.max_ts.map(|m| m.saturating_sub(self.out_of_orderness).saturating_sub(1))
+    }
+    /// The watermark to emit now, if it advanced.
+    fn take(&mut self) -> Option<Element> {
+        self.periodic_due = None;
+        match self.candidate() {
+            Some(w) if w > self.emitted => {
+                self.emitted = w;
+                Some(Element::Watermark(w))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Running aggregate per key, Flink's `keyBy(k).sum(f)` / `max(f)` / `min(f)`: the first
+/// record of a key is kept and only the aggregated field changes.
+struct KeyedAgg {
+    key: usize,
+    aggregate: Aggregate,
+    state: BTreeMap<Key, Record>,
+}
+
+impl KeyedAgg {
+    fn update(&mut self, r: Record) -> Result<Record, String> {
+        let k = key_of(&r, self.key)?;
+        if let Aggregate::Sum { field } | Aggregate::Max { field } | Aggregate::Min { field } = self.aggregate {
+            numeric(&r, field)?;
+        }
+        let updated = match (self.state.get_mut(&k), &self.aggregate) {
+            (None, Aggregate::Count) => {
+                let c = Record { fields: vec![k.value(), Value::Int(1)], timestamp: r.timestamp };
+                self.state.insert(k, c.clone());
+                c
+            }
+            (None, _) => {
+                self.state.insert(k, r.clone());
+                r
+            }
+            (Some(acc), agg) => {
+                match *agg {
+                    Aggregate::Sum { field } => acc.fields[field] = add(&acc.fields[field], &r.fields[field]),
+                    Aggregate::Max { field } => {
+                        if greater(&r.fields[field], &acc.fields[field]) {
+                            acc.fields[field] = r.fields[field].clone();
+                        }
+                    }
+                    Aggregate::Min { field } => {
+                        if greater(&acc.fields[field], &r.fields[field]) {
+                            acc.fields[field] = r.fields[field].clone();
+                        }
+                    }
+                    Aggregate::Count => acc.fields[1] = add(&acc.fields[1], &Value::Int(1)),
+                }
+                acc.timestamp = r.timestamp;
+                acc.clone()
+            }
+        };
+        Ok(updated)
+    }
+}
+
+/// One key's contents of one window.
+struct WindowAcc {
+    record: Record,
+    count: i64,
+}
+
+struct WindowOp {
+    key: usize,
+    size: i64,
+    slide: i64,
+    time: TimeCharacteristic,
+    aggregate: Aggregate,
+    /// (window end, key) -> accumulator; ordered so windows fire by end, then key.
+    windows: BTreeMap<(i64, Key), WindowAcc>,
+    watermark: i64,
+}
+
+impl WindowOp {
+    /// Window ends containing `ts` (start = end - size, start <= ts < end).
+    fn ends(&self, ts: i64) -> Vec<i64> {
+        let last_start = ts - ts.rem_euclid(self.slide);
+        let mut ends = Vec::new();
+        let mut start = last_start;
+        while start > ts - self.size {
+            ends.push(start + self.size);
+            start -= self.slide;
+        }
+        ends.reverse();
+        ends
+    }
+
+    fn add(&mut self, r: Record, now: Time) -> Result<(), String> {
+        let ts = match self.time {
+            TimeCharacteristic::ProcessingTime => now.as_millis() as i64,
+            TimeCharacteristic::EventTime => r.timestamp.ok_or_else(|| {
+                format!(
+                    "Record {r} has no timestamp. Is the time characteristic set to 'ProcessingTime', or did you forget to call 'assignTimestampsAndWatermarks(...)'?"
+                )
+            })?,
+        };
+        let k = key_of(&r, self.key)?;
+        if let Aggregate::Sum { field } | Aggregate::Max { field } | Aggregate::Min { field } = self.aggregate {
+            numeric(&r, field)?;
+        }
+        for end in self.ends(ts) {
+            // Flink drops an element for windows whose max timestamp the watermark passed.
+            if self.time == TimeCharacteristic::EventTime && end - 1 <= self.watermark {
+                continue;
+            }
+            match self.windows.get_mut(&(end, k.clone())) {
+                None => {
+                    self.windows.insert((end, k.clone()), WindowAcc { record: r.clone(), count: 1 });
+                }
+                Some(acc) => {
+                    acc.count += 1;
+                    match self.aggregate {
+                        Aggregate::Sum { field } => {
+                            acc.record.fields[field] = add(&acc.record.fields[field], &r.fields[field]);
+                        }
+                        // maxBy/minBy: the whole record that carried the extreme; ties keep the first.
+                        Aggregate::Max { field } => {
+                            if greater(&r.fields[field], &acc.record.fields[field]) {
+                                acc.record = r.clone();
+                            }
+                        }
+                        Aggregate::Min { field } => {
+                            if greater(&acc.record.fields[field], &r.fields[field]) {
+                                acc.record = r.clone();
+                            }
+                        }
+                        Aggregate::Count => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires (in end, key order) every window whose end - 1 <= `upto`.
+    fn fire(&mut self, upto: i64) -> Vec<Element> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.windows.first_entry() {
+            let end = entry.key().0;
+            if end - 1 > upto {
+                break;
+            }
+            let ((end, key), acc) = entry.remove_entry();
+            let mut r = match self.aggregate {
+                Aggregate::Count => Record::new(vec![key.value(), Value::Int(acc.count)]),
+                _ => acc.record,
+            };
+            r.timestamp = Some(end - 1);
+            out.push(Element::Record(r));
+        }
+        out
+    }
+
+    fn next_timer(&self) -> Option<Time> {
+        if self.time != TimeCharacteristic::ProcessingTime {
+            return None;
+        }
+        self.windows.keys().next().map(|(end, _)| Time::from_millis((end - 1).max(0) as u64))
+    }
+}
+
+enum Op {
+    Map(MapFn),
+    FlatMap(FlatMapFn),
+    Filter(FilterFn),
+    Timestamps(Timestamps),
+    KeyedAgg(KeyedAgg),
+    Window(WindowOp),
+    Sink(SinkSpec),
+}
+
+fn parse_field(s: &str) -> Value {
+    if let Ok(i) = s.parse::<i64>() {
+        Value::Int(i)
+    } else if let Ok(f) = s.parse::<f64>() {
+        Value::Float(f)
+    } else {
+        Value::Str(s.to_string())
+    }
+}
+
+/// The text a line-oriented function works on: the single field, or the printed tuple.
+fn text_of(r: &Record) -> String {
+    match r.fields.as_slice() {
+        [Value::Str(s)] => s.clone(),
+        _ => r.to_string(),
+    }
+}
+
+impl Op {
+    fn new(spec: &OperatorSpec) -> Result<Op, String> {
+        Ok(match spec {
+            OperatorSpec::Source { .. } => return Err("A source can only be the head of a chain".into()),
+            OperatorSpec::Map { map } => Op::Map(map.clone()),
+            OperatorSpec::FlatMap { flat_map } => Op::FlatMap(flat_map.clone()),
+            OperatorSpec::Filter { filter } => Op::Filter(filter.clone()),
+            OperatorSpec::AssignTimestamps { field, max_out_of_orderness_ms } => {
+                if *max_out_of_orderness_ms < 0 {
+                    return Err(format!("max out-of-orderness must not be negative, got {max_out_of_orderness_ms}"));
+                }
+                Op::Timestamps(Timestamps {
+                    field: *field,
+                    out_of_orderness: *max_out_of_orderness_ms,
+                    max_ts: None,
+                    emitted: i64::MIN,
+                    periodic_due: None,
+                })
+            }
+            OperatorSpec::KeyedAggregate { key, aggregate } => {
+                Op::KeyedAgg(KeyedAgg { key: *key, aggregate: aggregate.clone(), state: BTreeMap::new() })
+            }
+            OperatorSpec::Window { key, size_ms, slide_ms, time, aggregate } => {
+                if *size_ms <= 0 || *slide_ms <= 0 {
+                    return Err(format!("Window size and slide must be positive, got size {size_ms} ms, slide {slide_ms} ms"));
+                }
+                Op::Window(WindowOp {
+                    key: *key,
+                    size: *size_ms,
+                    slide: *slide_ms,
+                    time: *time,
+                    aggregate: aggregate.clone(),
+                    windows: BTreeMap::new(),
+                    watermark: i64::MIN,
+                })
+            }
+            OperatorSpec::Sink { sink } => Op::Sink(sink.clone()),
+        })
+    }
+
+    /// Handles one element; returns what goes on to the next operator.
+    fn process(&mut self, el: Element, now: Time, ctx: Ctx, out: &mut Output) -> Result<Vec<Element>, String> {
+        let r = match el {
+            Element::Watermark(w) => return Ok(self.on_watermark(w)),
+            Element::Record(r) => r,
+        };
+        Ok(match self {
+            Op::Map(f) => {
+                let mut r = r;
+                match f {
+                    MapFn::PairWithOne => r.fields.push(Value::Int(1)),
+                    MapFn::Lowercase => {
+                        for v in &mut r.fields {
+                            if let Value::Str(s) = v {
+                                *s = s.to_lowercase();
+                            }
+                        }
+                    }
+                    MapFn::ParseFields { separator } => {
+                        let text = text_of(&r);
+                        r.fields = if separator.is_empty() {
+                            vec![parse_field(text.trim())]
+                        } else {
+                            text.split(separator.as_str()).map(|s| parse_field(s.trim())).collect()
+                        };
+                    }
+                    MapFn::Project { fields } => {
+                        let mut projected = Vec::with_capacity(fields.len());
+                        for &i in fields.iter() {
+                            projected.push(r.field(i).cloned().ok_or_else(|| format!("Cannot project field {i} of record {r}"))?);
+                        }
+                        r.fields = projected;
+                    }
+                }
+                vec![Element::Record(r)]
+            }
+            Op::FlatMap(FlatMapFn::Tokenize) => {
+                // Flink's Tokenizer: lower-case, split on non-word characters, drop empties.
+                let text = text_of(&r).to_lowercase();
+                text.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(|w| Element::Record(Record { fields: vec![Value::Str(w.to_string())], timestamp: r.timestamp }))
+                    .collect()
+            }
+            Op::Filter(f) => {
+                let keep = match f {
+                    FilterFn::NonEmpty => match r.fields.first() {
+                        None => false,
+                        Some(Value::Str(s)) => !s.trim().is_empty(),
+                        Some(_) => true,
+                    },
+                    FilterFn::GreaterThan { field, value } => r.field(*field).and_then(Value::as_f64).is_some_and(|x| x > *value),
+                };
+                if keep {
+                    vec![Element::Record(r)]
+                } else {
+                    vec![]
+                }
+            }
+            Op::Timestamps(t) => {
+                let ts = r
+                    .field(t.field)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| format!("Timestamp field {} of record {r} is missing or not a number", t.field))?;
+                let mut r = r;
+                r.timestamp = Some(ts);
+                t.max_ts = Some(t.max_ts.map_or(ts, |m| m.max(ts)));
+                let mut outs = vec![Element::Record(r)];
+                let cand = t.candidate().unwrap_or(i64::MIN);
+                if t.emitted == i64::MIN || cand.saturating_sub(t.emitted) >= WATERMARK_INTERVAL_MS {
+                    outs.extend(t.take());
+                } else if cand > t.emitted && t.periodic_due.is_none() {
+                    t.periodic_due = Some(now + std::time::Duration::from_millis(WATERMARK_INTERVAL_MS as u64));
+                }
+                outs
+            }
+            Op::KeyedAgg(a) => {
+                let updated = a.update(r)?;
+                // Batch execution emits only the final value per key, at end of input.
+                if ctx.batch {
+                    vec![]
+                } else {
+                    vec![Element::Record(updated)]
+                }
+            }
+            Op::Window(w) => {
+                w.add(r, now)?;
+                vec![]
+            }
+            Op::Sink(sink) => {
+                match sink {
+                    SinkSpec::Print => out.printed.push(if ctx.parallelism > 1 {
+                        format!("{}> {r}", ctx.subtask + 1)
+                    } else {
+                        r.to_string()
+                    }),
+                    SinkSpec::File { path } => out.files.push((format!("{}/part-{}", path.trim_end_matches('/'), ctx.subtask), r.to_string())),
+                    SinkSpec::Discard => {}
+                }
+                vec![]
+            }
+        })
+    }
+
+    fn on_watermark(&mut self, w: i64) -> Vec<Element> {
+        match self {
+            // The assigner makes its own watermarks; only the end-of-input one passes.
+            Op::Timestamps(t) => {
+                if w == i64::MAX && t.emitted < i64::MAX {
+                    t.emitted = i64::MAX;
+                    t.periodic_due = None;
+                    vec![Element::Watermark(w)]
+                } else {
+                    vec![]
+                }
+            }
+            Op::Window(win) => {
+                if w <= win.watermark {
+                    return vec![];
+                }
+                win.watermark = w;
+                let mut outs = if win.time == TimeCharacteristic::EventTime { win.fire(w) } else { vec![] };
+                outs.push(Element::Watermark(w));
+                outs
+            }
+            Op::Sink(_) => vec![],
+            _ => vec![Element::Watermark(w)],
+        }
+    }
+
+    fn on_processing_time(&mut self, now: Time) -> Vec<Element> {
+        match self {
+            Op::Window(w) if w.time == TimeCharacteristic::ProcessingTime => w.fire(now.as_millis() as i64),
+            Op::Timestamps(t) if t.periodic_due.is_some_and(|d| d <= now) => t.take().into_iter().collect(),
+            _ => vec![],
+        }
+    }
+
+    fn next_timer(&self) -> Option<Time> {
+        match self {
+            Op::Window(w) => w.next_timer(),
+            Op::Timestamps(t) => t.periodic_due,
+            _ => None,
+        }
+    }
+
+    fn end_of_input(&mut self, ctx: Ctx) -> Vec<Element> {
+        match self {
+            Op::Timestamps(t) if t.emitted < i64::MAX => {
+                t.emitted = i64::MAX;
+                t.periodic_due = None;
+                vec![Element::Watermark(i64::MAX)]
+            }
+            Op::Window(w) => w.fire(i64::MAX),
+            Op::KeyedAgg(a) if ctx.batch => std::mem::take(&mut a.state).into_values().map(Element::Record).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chain
+
+/// One subtask's chain: an optional source head and the operators after it.
+pub struct OperatorChain {
+    source: Option<Source>,
+    ops: Vec<Op>,
+    ctx: Ctx,
+    records_in: u64,
+    records_out: u64,
+    /// Last watermark sent downstream: watermarks leave the chain strictly increasing.
+    last_watermark: i64,
+    ended: bool,
+    failure: Option<String>,
+}
+
+impl OperatorChain {
+    pub fn new(ops: &[OperatorSpec], subtask: u32, parallelism: u32) -> Result<OperatorChain, String> {
+        if parallelism == 0 || subtask >= parallelism {
+            return Err(format!("Subtask {subtask} is out of range for parallelism {parallelism}"));
+        }
+        let ctx = Ctx { subtask, parallelism, batch: false };
+        let (source, rest) = match ops.split_first() {
+            None => return Err("An operator chain needs at least one operator".into()),
+            Some((OperatorSpec::Source { source }, rest)) => (Some(Source::new(source, ctx)), rest),
+            Some(_) => (None, ops),
+        };
+        let ops = rest.iter().map(Op::new).collect::<Result<Vec<_>, _>>()?;
+        Ok(OperatorChain { source, ops, ctx, records_in: 0, records_out: 0, last_watermark: i64::MIN, ended: false, failure: None })
+    }
+
+    /// Batch jobs (JobType::Batch) emit keyed aggregates once per key at end of input, as
+    /// Flink's BATCH execution mode does; streaming (the default) emits every update.
+    pub fn set_job_type(&mut self, job_type: JobType) {
+        self.ctx.batch = job_type == JobType::Batch;
+    }
+
+    pub fn is_source(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Pushes `el` into operator `idx` (`ops.len()` = out of the chain).
+    fn push(&mut self, idx: usize, el: Element, now: Time, out: &mut Output) -> Result<(), String> {
+        if idx == self.ops.len() {
+            match el {
+                Element::Record(_) => {
+                    self.records_out += 1;
+                    out.elements.push(el);
+                }
+                Element::Watermark(w) => {
+                    if w > self.last_watermark {
+                        self.last_watermark = w;
+                        out.elements.push(el);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        for e in self.ops[idx].process(el, now, ctx, out)? {
+            self.push(idx + 1, e, now, out)?;
+        }
+        Ok(())
+    }
+
+    /// Pushes elements an operator produced on its own (timers, end of input) into operator
+    /// `target`. These calls cannot return errors, so the first failure is kept: `error()`
+    /// reports it and the next `process`/`poll_source` returns it.
+    fn push_into(&mut self, target: usize, els: Vec<Element>, now: Time, out: &mut Output) {
+        for e in els {
+            if let Err(err) = self.push(target, e, now, out) {
+                self.failure.get_or_insert(err);
+            }
+        }
+    }
+
+    /// A failure raised while firing timers or ending the input (the task fails with it).
+    pub fn error(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    fn check_failed(&self) -> Result<(), String> {
+        self.failure.clone().map_or(Ok(()), Err)
+    }
+
+    /// Source chains: emit up to `max` source records through the chain. TextFile reads its
+    /// file from `store` on the first call.
+    pub fn poll_source(&mut self, now: Time, max: usize, store: &dyn Store, out: &mut Output) -> Result<SourceStatus, String> {
+        self.check_failed()?;
+        if self.source.is_none() {
+            return Err("poll_source called on a chain without a source".into());
+        }
+        let ctx = self.ctx;
+        let mut status = SourceStatus::More;
+        for _ in 0..max {
+            let Some(source) = self.source.as_mut() else { break };
+            match source.next(now, store, ctx)? {
+                Ok(r) => self.push(0, Element::Record(r), now, out)?,
+                Err(s) => {
+                    status = s;
+                    break;
+                }
+            }
+        }
+        if status == SourceStatus::More && self.source.as_ref().is_some_and(Source::finished) {
+            status = SourceStatus::Finished;
+        }
+        // Periodic watermarks: at least one per poll when event time advanced.
+        for idx in 0..self.ops.len() {
+            if let Op::Timestamps(t) = &mut self.ops[idx] {
+                let wm: Vec<Element> = t.take().into_iter().collect();
+                self.push_into(idx + 1, wm, now, out);
+            }
+        }
+        self.check_failed()?;
+        Ok(status)
+    }
+
+    /// One element from upstream; watermarks are already the minimum over the task's input
+    /// channels.
+    pub fn process(&mut self, element: Element, now: Time, out: &mut Output) -> Result<(), String> {
+        self.check_failed()?;
+        if matches!(element, Element::Record(_)) {
+            self.records_in += 1;
+        }
+        self.push(0, element, now, out)
+    }
+
+    /// Fires due processing-time windows and pending periodic watermarks; returns when it
+    /// next needs calling.
+    pub fn on_processing_time(&mut self, now: Time, out: &mut Output) -> Option<Time> {
+        for idx in 0..self.ops.len() {
+            let els = self.ops[idx].on_processing_time(now);
+            self.push_into(idx + 1, els, now, out);
+        }
+        self.next_timer()
+    }
+
+    pub fn next_timer(&self) -> Option<Time> {
+        self.ops.iter().filter_map(Op::next_timer).min()
+    }
+
+    /// Bounded input ended: the source (if any) emits the final watermark, event-time windows
+    /// fire as if the watermark were +inf, processing-time windows fire too (nothing is left
+    /// behind), and batch keyed aggregates emit their final value per key. Idempotent.
+    pub fn end_of_input(&mut self, now: Time, out: &mut Output) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if self.source.is_some() {
+            // Flink's sources emit MAX_WATERMARK when they finish.
+            self.push_into(0, vec![Element::Watermark(i64::MAX)], now, out);
+        }
+        let ctx = self.ctx;
+        for idx in 0..self.ops.len() {
+            let els = self.ops[idx].end_of_input(ctx);
+            self.push_into(idx + 1, els, now, out);
+        }
+    }
+
+    pub fn records_in(&self) -> u64 {
+        self.records_in
+    }
+    pub fn records_out(&self) -> u64 {
+        self.records_out
+    }
+}
+
+/// Which consumer subtask a record goes to on an edge. Hash: the stable `Value::key_hash` of
+/// the key field mod `consumers`; Rebalance: round-robin starting at `producer_subtask`;
+/// Forward: `producer_subtask`.
+pub fn select_channel(ship: &ShipStrategy, record: &Record, producer_subtask: u32, round_robin: &mut u64, consumers: u32) -> u32 {
+    let n = u64::from(consumers.max(1));
+    match ship {
+        ShipStrategy::Hash { key } => (record.field(*key).map_or(0, Value::key_hash) % n) as u32,
+        ShipStrategy::Rebalance => {
+            let c = (u64::from(producer_subtask) + *round_robin) % n;
+            *round_robin = round_robin.wrapping_add(1);
+            c as u32
+        }
+        ShipStrategy::Forward => (u64::from(producer_subtask) % n) as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use engine::{MemStore, Store as _, Time};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::operator::{Aggregate, DatagenKind, FlatMapFn, MapFn, OperatorSpec as O, SinkSpec, SourceSpec, TimeCharacteristic};
+
+    fn src(source: SourceSpec) -> O {
+        O::Source { source }
+    }
+    fn rec(fields: Vec<Value>) -> Record {
+        Record::new(fields)
+    }
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+
+    /// Drains a source chain completely (then ends its input).
+    fn drain(chain: &mut OperatorChain, store: &dyn engine::Store) -> Output {
+        let mut out = Output::new();
+        let mut now = Time::ZERO;
+        loop {
+            match chain.poll_source(now, 7, store, &mut out).unwrap() {
+                SourceStatus::More => {}
+                SourceStatus::IdleUntil(t) => now = t,
+                SourceStatus::Finished => break,
+            }
+        }
+        chain.end_of_input(now, &mut out);
+        out
+    }
+
+    fn records(out: &Output) -> Vec<Record> {
+        out.elements
+            .iter()
+            .filter_map(|e| match e {
+                Element::Record(r) => Some(r.clone()),
+                Element::Watermark(_) => None,
+            })
+            .collect()
+    }
+
+    fn word_count_ops() -> (Vec<O>, Vec<O>) {
+        let head = vec![src(SourceSpec::Words { repeat: 2 }), O::FlatMap { flat_map: FlatMapFn::Tokenize }, O::Map { map: MapFn::PairWithOne }];
+        let tail = vec![O::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } }, O::Sink { sink: SinkSpec::Discard }];
+        (head, tail)
+    }
+
+    #[test]
+    fn word_count_matches_a_straightforward_count() {
+        let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+        for _ in 0..2 {
+            for line in WORDS {
+                for w in line.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                    *expected.entry(w.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let (head, mut tail) = word_count_ops();
+        tail.pop();
+        let p = 3;
+        let store = MemStore::default();
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        let mut sums: Vec<OperatorChain> = (0..p).map(|i| OperatorChain::new(&tail, i, p).unwrap()).collect();
+        for i in 0..p {
+            let mut chain = OperatorChain::new(&head, i, p).unwrap();
+            assert!(chain.is_source());
+            let out = drain(&mut chain, &store);
+            assert_eq!(chain.records_in(), 0);
+            assert_eq!(chain.records_out() as usize, records(&out).len());
+            let mut rr = 0;
+            for r in records(&out) {
+                let c = select_channel(&ShipStrategy::Hash { key: 0 }, &r, i, &mut rr, p);
+                let mut o = Output::new();
+                sums[c as usize].process(Element::Record(r), Time::ZERO, &mut o).unwrap();
+                for r in records(&o) {
+                    counts.insert(r.fields[0].to_string(), r.fields[1].as_i64().unwrap());
+                }
+            }
+        }
+        assert_eq!(counts, expected);
+        assert_eq!(counts["to"], 2 * 15);
+    }
+
+    #[test]
+    fn batch_word_count_emits_once_per_key_at_end() {
+        let ops = vec![
+            src(SourceSpec::Words { repeat: 1 }),
+            O::FlatMap { flat_map: FlatMapFn::Tokenize },
+            O::Map { map: MapFn::PairWithOne },
+            O::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } },
+        ];
+        let mut chain = OperatorChain::new(&ops, 0, 1).unwrap();
+        chain.set_job_type(JobType::Batch);
+        let out = drain(&mut chain, &MemStore::default());
+        let recs = records(&out);
+        let keys: Vec<String> = recs.iter().map(|r| r.fields[0].to_string()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(keys, sorted, "one record per key, in key order");
+        assert!(recs.iter().any(|r| r.to_string() == "(to,15)"));
+    }
+
+    #[test]
+    fn partitioning_is_stable_and_covers_all_channels() {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let r = rec(vec![s(&format!("w{i}")), Value::Int(1)]);
+            let mut rr = 0;
+            let a = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 0, &mut rr, 4);
+            let b = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 3, &mut rr, 4);
+            assert_eq!(a, b);
+            assert!(a < 4);
+            seen.insert(a);
+        }
+        assert_eq!(seen.len(), 4);
+        let mut rr = 0;
+        let r = rec(vec![Value::Int(1)]);
+        let rb: Vec<u32> = (0..5).map(|_| select_channel(&ShipStrategy::Rebalance, &r, 1, &mut rr, 3)).collect();
+        assert_eq!(rb, vec![1, 2, 0, 1, 2]);
+        assert_eq!(select_channel(&ShipStrategy::Forward, &r, 2, &mut rr, 3), 2);
+    }
+
+    #[test]
+    fn sequence_and_words_split_across_subtasks() {
+        let store = MemStore::default();
+        let mut all = Vec::new();
+        for i in 0..3 {
+            let mut c = OperatorChain::new(&[src(SourceSpec::Sequence { from: 1, to: 10 })], i, 3).unwrap();
+            all.extend(records(&drain(&mut c, &store)).into_iter().map(|r| r.fields[0].as_i64().unwrap()));
+        }
+        all.sort();
+        assert_eq!(all, (1..=10).collect::<Vec<_>>());
+        let mut top = OperatorChain::new(&[src(SourceSpec::Sequence { from: i64::MAX - 2, to: i64::MAX })], 0, 1).unwrap();
+        assert_eq!(records(&drain(&mut top, &store)).len(), 3);
+        let mut c = OperatorChain::new(&[src(SourceSpec::Words { repeat: 1 })], 1, 2).unwrap();
+        let lines = records(&drain(&mut c, &store));
+        assert_eq!(lines[0].to_string(), WORDS[1]);
+        assert_eq!(lines.len(), WORDS.len() / 2);
+    }
+
+    #[test]
+    fn text_file_is_read_from_the_store_or_fails_clearly() {
+        let mut store = MemStore::default();
+        let ops = [src(SourceSpec::TextFile { path: "in/a.txt".into() }), O::Sink { sink: SinkSpec::File { path: "out".into() } }];
+        let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+        let err = c.poll_source(Time::ZERO, 10, &store, &mut Output::new()).unwrap_err();
+        assert_eq!(err, "File in/a.txt does not exist");
+        store.write("in/a.txt", b"x\ny\n").unwrap();
+        let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+        let out = drain(&mut c, &store);
+        assert_eq!(out.files, vec![("out/part-0".to_string(), "x".to_string()), ("out/part-0".to_string(), "y".to_string())]);
+        assert_eq!(c.records_out(), 0);
+    }
+
+    #[test]
+    fn print_format_with_and_without_subtask_prefix() {
+        let ops = [O::Sink { sink: SinkSpec::Print }];
+        let r = rec(vec![s("hello"), Value::Int(3)]);
+        let mut one = OperatorChain::new(&ops, 0, 1).unwrap();
+        let mut out = Output::new();
+        one.process(Element::Record(r.clone()), Time::ZERO, &mut out).unwrap();
+        assert_eq!(out.printed, vec!["(hello,3)"]);
+        let mut par = OperatorChain::new(&ops, 1, 2).unwrap();
+        out.clear();
+        par.process(Element::Record(r), Time::ZERO, &mut out).unwrap();
+        par.process(Element::Watermark(5), Time::ZERO, &mut out).unwrap();
+        assert_eq!(out.printed, vec!["2> (hello,3)"]);
+        assert!(out.elements.is_empty());
+        assert_eq!(par.records_in(), 1);
+    }
+
+    fn window(time: TimeCharacteristic, size: i64, slide: i64, aggregate: Aggregate) -> O {
+        O::Window { key: 0, size_ms: size, slide_ms: slide, time, aggregate }
+    }
+
+    fn timed(k: &str, v: i64, ts: i64) -> Element {
+        Element::Record(Record { fields: vec![s(k), Value::Int(v)], timestamp: Some(ts) })
+    }
+
+    #[test]
+    fn event_time_windows_fire_on_watermarks_and_at_end() {
+        let mut c = OperatorChain::new(&[window(TimeCharacteristic::EventTime, 1000, 1000, Aggregate::Sum { field: 1 })], 0, 1).unwrap();
+        let mut out = Output::new();
+        let now = Time::ZERO;
+        c.process(timed("a", 1, 10), now, &mut out).unwrap();
+        c.process(timed("a", 2, 999), now, &mut out).unwrap();
+        c.process(timed("b", 5, 1500), now, &mut out).unwrap();
+        c.process(Element::Watermark(998), now, &mut out).unwrap();
+        assert!(records(&out).is_empty());
+        c.process(Element::Watermark(999), now, &mut out).unwrap();
+        let r = records(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].to_string(), "(a,3)");
+        assert_eq!(r[0].timestamp, Some(999));
+        assert_eq!(out.elements.last(), Some(&Element::Watermark(999)));
+        // Late: its window [0, 1000) is past the watermark.
+        c.process(timed("a", 100, 500), now, &mut out).unwrap();
+        out.clear();
+        c.end_of_input(now, &mut out);
+        assert_eq!(records(&out).iter().map(|r| r.to_string()).collect::<Vec<_>>(), vec!["(b,5)"]);
+        assert_eq!(c.next_timer(), None);
+    }
+
+    #[test]
+    fn sliding_windows_count_each_record_in_every_window() {
+        let mut c = OperatorChain::new(&[window(TimeCharacteristic::EventTime, 1000, 500, Aggregate::Count)], 0, 1).unwrap();
+        let mut out = Output::new();
+        c.process(timed("a", 1, 700), Time::ZERO, &mut out).unwrap();
+        c.end_of_input(Time::ZERO, &mut out);
+        let r = records(&out);
+        assert_eq!(r.iter().map(|r| (r.to_string(), r.timestamp)).collect::<Vec<_>>(), vec![("(a,1)".into(), Some(999)), ("(a,1)".into(), Some(1499))]);
+    }
+
+    #[test]
+    fn processing_time_windows_fire_by_now() {
+        let mut c = OperatorChain::new(&[window(TimeCharacteristic::ProcessingTime, 1000, 1000, Aggregate::Max { field: 1 })], 0, 1).unwrap();
+        let mut out = Output::new();
+        let t0 = Time::from_millis(10_200);
+        c.process(Element::Record(rec(vec![s("a"), Value::Int(4)])), t0, &mut out).unwrap();
+        c.process(Element::Record(rec(vec![s("a"), Value::Int(9)])), t0, &mut out).unwrap();
+        c.process(Element::Record(rec(vec![s("a"), Value::Int(2)])), t0, &mut out).unwrap();
+        assert_eq!(c.next_timer(), Some(Time::from_millis(10_999)));
+        assert_eq!(c.on_processing_time(Time::from_millis(10_998), &mut out), Some(Time::from_millis(10_999)));
+        assert!(out.elements.is_empty());
+        assert_eq!(c.on_processing_time(Time::from_millis(11_000), &mut out), None);
+        assert_eq!(records(&out).iter().map(|r| r.to_string()).collect::<Vec<_>>(), vec!["(a,9)"]);
+    }
+
+    fn top_speed(seed: u64, subtask: u32) -> Vec<String> {
+        let ops = [
+            src(SourceSpec::Datagen { kind: DatagenKind::Cars, rate_per_sec: 0, count: Some(400), seed }),
+            O::AssignTimestamps { field: 3, max_out_of_orderness_ms: 0 },
+            window(TimeCharacteristic::EventTime, 10_000, 10_000, Aggregate::Max { field: 1 }),
+            O::Sink { sink: SinkSpec::Print },
+        ];
+        let mut c = OperatorChain::new(&ops, subtask, 2).unwrap();
+        drain(&mut c, &MemStore::default()).printed
+    }
+
+    #[test]
+    fn top_speed_cars_are_deterministic_per_seed() {
+        let a = top_speed(7, 0);
+        assert_eq!(a, top_speed(7, 0));
+        assert_ne!(a, top_speed(8, 0));
+        assert_ne!(a, top_speed(7, 1));
+        // 400 records = 200 per car = 20 s of event time: two windows per car.
+        assert_eq!(a.len(), 4, "{a:?}");
+        assert!(a.iter().all(|l| l.starts_with("1> (")));
+        let mut g = Datagen::new(DatagenKind::Cars, 0, Some(100), 1, 0);
+        for k in 0..100u64 {
+            let r = g.next_record();
+            let speed = r.fields[1].as_i64().unwrap();
+            assert!((50..=100).contains(&speed));
+            assert_eq!(r.fields[3], Value::Int((k / 2) as i64 * 100));
+        }
+    }
+
+    #[test]
+    fn datagen_rate_limits_relative_to_now_and_watermarks_advance() {
+        let ops = [
+            src(SourceSpec::Datagen { kind: DatagenKind::Cars, rate_per_sec: 10, count: None, seed: 1 }),
+            O::AssignTimestamps { field: 3, max_out_of_orderness_ms: 0 },
+        ];
+        let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+        let mut out = Output::new();
+        let t0 = Time::from_millis(5_000);
+        let st = c.poll_source(t0, 100, &MemStore::default(), &mut out).unwrap();
+        assert_eq!(st, SourceStatus::IdleUntil(Time::from_millis(5_100)));
+        assert_eq!(records(&out).len(), 1);
+        let st = c.poll_source(Time::from_millis(6_000), 100, &MemStore::default(), &mut out).unwrap();
+        assert_eq!(st, SourceStatus::IdleUntil(Time::from_millis(6_100)));
+        assert_eq!(records(&out).len(), 11);
+        let wms: Vec<i64> = out.elements.iter().filter_map(|e| if let Element::Watermark(w) = e { Some(*w) } else { None }).collect();
+        assert!(wms.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(*wms.last().unwrap(), 500 - 1);
+        c.end_of_input(Time::from_millis(6_000), &mut out);
+        assert_eq!(out.elements.last(), Some(&Element::Watermark(i64::MAX)));
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert!(OperatorChain::new(&[], 0, 1).is_err());
+        assert!(OperatorChain::new(&[O::Sink { sink: SinkSpec::Print }, src(SourceSpec::Words { repeat: 1 })], 0, 1).is_err());
+        let mut c = OperatorChain::new(&[window(TimeCharacteristic::EventTime, 10, 10, Aggregate::Count)], 0, 1).unwrap();
+        let e = c.process(Element::Record(rec(vec![s("a")])), Time::ZERO, &mut Output::new()).unwrap_err();
+        assert!(e.contains("no timestamp"), "{e}");
+        let mut c = OperatorChain::new(&[O::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } }], 0, 1).unwrap();
+        let e = c.process(Element::Record(rec(vec![s("a"), s("b")])), Time::ZERO, &mut Output::new()).unwrap_err();
+        assert!(e.contains("not numeric"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn parallel_hash_partitioned_sums_equal_a_single_subtask(
+            input in proptest::collection::vec((0i64..8, -50i64..50), 0..120),
+            p in 1u32..5,
+        ) {
+            let agg = [O::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } }];
+            let final_sums = |chains: &mut Vec<OperatorChain>, routed: Vec<(u32, Record)>| {
+                let mut last = BTreeMap::new();
+                for (c, r) in routed {
+                    let mut o = Output::new();
+                    chains[c as usize].process(Element::Record(r), Time::ZERO, &mut o).unwrap();
+                    for r in records(&o) {
+                        last.insert(r.fields[0].as_i64().unwrap(), r.fields[1].as_i64().unwrap());
+                    }
+                }
+                last
+            };
+            let recs: Vec<Record> = input.iter().map(|(k, v)| rec(vec![Value::Int(*k), Value::Int(*v)])).collect();
+            let mut one = vec![OperatorChain::new(&agg, 0, 1).unwrap()];
+            let single = final_sums(&mut one, recs.iter().map(|r| (0, r.clone())).collect());
+            let mut many: Vec<OperatorChain> = (0..p).map(|i| OperatorChain::new(&agg, i, p).unwrap()).collect();
+            let mut rr = vec![0u64; p as usize];
+            let routed = recs.iter().enumerate().map(|(i, r)| {
+                let producer = i as u32 % p;
+                (select_channel(&ShipStrategy::Hash { key: 0 }, r, producer, &mut rr[producer as usize], p), r.clone())
+            }).collect();
+            prop_assert_eq!(final_sums(&mut many, routed), single);
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The TaskExecutor node: the ResourceManager connection (registration, heartbeats with slot
+//! reports), job master connections (slot offers, task deployment, heartbeats), and the task
+//! runtime driven by messages and one work timer.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+
+use engine::{Addr, Cx, Msg, Node, Time, TimerId};
+use flink_core::protocol::SlotOffer;
+use flink_core::{ExecutionAttemptId, ExecutionState, FlinkMsg, JobId, TaskDeploymentDescriptor};
+
+use crate::config::TaskExecutorConfig;
+use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
+use crate::network::{InputBatch, PendingData};
+use crate::slot_table::{SlotAllocation, TaskSlotTable};
+use crate::task::{CreditReturn, Task};
+
+const REGISTRATION_TIMER: TimerId = 1;
+const HEARTBEAT_TIMER: TimerId = 2;
+const WORK_TIMER: TimerId = 3;
+
+/// The connection to the ResourceManager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceManagerConnection {
+    /// Sending RegisterTaskExecutor every `registration_retry` until an answer comes.
+    Registering {
+        attempts: u32,
+    },
+    Registered {
+        resource_manager: Addr,
+        last_heard: Time,
+    },
+}
+
+/// A job master this TaskExecutor holds slots or runs tasks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct JobManagerConnection {
+    job_master: Addr,
+    last_heard: Time,
+}
+
+pub struct TaskExecutor {
+    config: TaskExecutorConfig,
+    rm: ResourceManagerConnection,
+    slots: TaskSlotTable,
+    tasks: BTreeMap<ExecutionAttemptId, Task>,
+    jobs: BTreeMap<JobId, JobManagerConnection>,
+    /// Batches for consumers not deployed yet.
+    pending: PendingData,
+    /// Executions whose early data had to be dropped: they fail when deployed rather than
+    /// compute a wrong result.
+    lost_input: BTreeSet<ExecutionAttemptId>,
+    /// Executions that ended here: late batches and credits for them are dropped.
+    ended: BTreeSet<ExecutionAttemptId>,
+    /// When the work timer is set for.
+    work_at: Option<Time>,
+    me: Option<Addr>,
+}
+
+impl TaskExecutor {
+    pub fn new(config: TaskExecutorConfig) -> TaskExecutor {
+        let slots = TaskSlotTable::new(config.num_slots);
+        TaskExecutor {
+            config,
+            rm: ResourceManagerConnection::Registering { attempts: 0 },
+            slots,
+            tasks: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            pending: PendingData::default(),
+            lost_input: BTreeSet::new(),
+            ended: BTreeSet::new(),
+            work_at: None,
+            me: None,
+        }
+    }
+
+    pub fn config(&self) -> &TaskExecutorConfig {
+        &self.config
+    }
+    pub fn resource_manager_connection(&self) -> ResourceManagerConnection {
+        self.rm
+    }
+    pub fn is_registered(&self) -> bool {
+        matches!(self.rm, ResourceManagerConnection::Registered { .. })
+    }
+    pub fn slot_table(&self) -> &TaskSlotTable {
+        &self.slots
+    }
+    pub fn task(&self, id: ExecutionAttemptId) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+    pub fn num_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+    /// Jobs whose job master this TaskExecutor is connected to.
+    pub fn connected_jobs(&self) -> Vec<JobId> {
+        self.jobs.keys().copied().collect()
+    }
+
+    pub fn info(&self) -> TaskExecutorInfo {
+        TaskExecutorInfo {
+            resource_id: self.config.resource_id.clone(),
+            address: self.me.map(|a| a.to_string()).unwrap_or_default(),
+            registered: self.is_registered(),
+            memory_mb: self.config.memory_mb,
+            slots_total: self.config.num_slots,
+            slots_free: self.slots.num_free(),
+            slots: self
+                .slots
+                .slots()
+                .iter()
+                .map(|s| SlotInfo {
+                    index: s.index,
+                    state: slot_state_name(s.state).to_string(),
+                    allocation_id: s.allocation.as_ref().map(|a| a.allocation_id),
+                    job_id: s.allocation.as_ref().map(|a| a.job_id),
+                })
+                .collect(),
+            tasks: self
+                .tasks
+                .values()
+                .map(|t| TaskInfo {
+                    execution_id: t.execution_id(),
+                    job_id: t.tdd.job_id,
+                    allocation_id: t.tdd.allocation_id,
+                    name: t.name(),
+                    state: t.state,
+                    records_in: t.records_in(),
+                    records_out: t.records_out(),
+                })
+                .collect(),
+        }
+    }
+
+    // ---- ResourceManager side
+
+    fn register(&mut self, cx: &mut Cx) {
+        let attempts = match self.rm {
+            ResourceManagerConnection::Registering { attempts } => attempts + 1,
+            ResourceManagerConnection::Registered { .. } => 1,
+        };
+        self.rm = ResourceManagerConnection::Registering { attempts };
+        cx.send(
+            self.config.resource_manager,
+            FlinkMsg::RegisterTaskExecutor {
+                resource_id: self.config.resource_id.clone(),
+                num_slots: self.config.num_slots,
+                memory_mb: self.config.memory_mb,
+                data_address: cx.me(),
+            },
+        );
+        cx.set_timer(self.config.registration_retry, REGISTRATION_TIMER);
+    }
+
+    fn heartbeat_rm(&mut self, cx: &mut Cx) {
+        if let ResourceManagerConnection::Registered { resource_manager, .. } = self.rm {
+            cx.send(
+                resource_manager,
+                FlinkMsg::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() },
+            );
+        }
+    }
+
+    fn heard_from_rm(&mut self, cx: &Cx, from: Addr) {
+        if let ResourceManagerConnection::Registered { resource_manager, last_heard } = &mut self.rm {
+            if *resource_manager == from {
+                *last_heard = cx.now();
+            }
+        }
+    }
+
+    fn request_slot(&mut self, cx: &mut Cx, slot_index: u32, allocation: SlotAllocation) {
+        let (allocation_id, job_id, job_master) = (allocation.allocation_id, allocation.job_id, allocation.job_master);
+        match self.slots.allocate(slot_index, allocation) {
+            Ok(_) => {
+                cx.trace("slot.allocated", format!("{slot_index} {allocation_id} {job_id}"));
+                let now = cx.now();
+                let conn = self.jobs.entry(job_id).or_insert(JobManagerConnection { job_master, last_heard: now });
+                conn.job_master = job_master;
+                conn.last_heard = now;
+                cx.send(
+                    job_master,
+                    FlinkMsg::OfferSlots {
+                        job_id,
+                        resource_id: self.config.resource_id.clone(),
+                        slots: vec![SlotOffer { allocation_id, slot_index }],
+                    },
+                );
+            }
+            // The RM's view is corrected by the slot report of the next heartbeat.
+            Err(refusal) => {
+                cx.print(&format!("Refusing slot request for allocation {allocation_id} of job {job_id}: {refusal}"));
+                cx.trace("slot.refused", refusal);
+            }
+        }
+    }
+
+    fn free_slot(&mut self, cx: &mut Cx, allocation_id: flink_core::AllocationId, reason: &str) {
+        let doomed: Vec<ExecutionAttemptId> =
+            self.tasks.values().filter(|t| t.tdd.allocation_id == allocation_id).map(|t| t.execution_id()).collect();
+        for id in doomed {
+            self.end_task(cx, id, ExecutionState::Canceled, None);
+        }
+        if let Some(index) = self.slots.free(allocation_id) {
+            cx.trace("slot.freed", format!("{index} {allocation_id} {reason}"));
+            // Flink tells the RM about a freed slot at once rather than at the next heartbeat.
+            self.heartbeat_rm(cx);
+        }
+        self.forget_idle_jobs();
+    }
+
+    // ---- JobMaster side
+
+    fn touch_job(&mut self, cx: &Cx, job_id: JobId) {
+        if let Some(c) = self.jobs.get_mut(&job_id) {
+            c.last_heard = cx.now();
+        }
+    }
+
+    /// Drops job master connections with neither slots nor tasks here.
+    fn forget_idle_jobs(&mut self) {
+        let idle: Vec<JobId> = self
+            .jobs
+            .keys()
+            .filter(|j| self.slots.allocations_of(**j).is_empty() && !self.tasks.values().any(|t| t.tdd.job_id == **j))
+            .copied()
+            .collect();
+        for j in idle {
+            self.jobs.remove(&j);
+        }
+    }
+
+    fn report(cx: &mut Cx, task: &Task, state: ExecutionState, error: Option<String>) {
+        cx.trace("task.state", format!("{} {} {}", task.execution_id(), task.name(), state.name()));
+        cx.send(
+            task.tdd.job_master,
+            FlinkMsg::UpdateTaskExecutionState {
+                job_id: task.tdd.job_id,
+                execution_id: task.execution_id(),
+                state,
+                error,
+                records_in: task.records_in(),
+                records_out: task.records_out(),
+            },
+        );
+    }
+
+    fn submit_task(&mut self, cx: &mut Cx, tdd: TaskDeploymentDescriptor) {
+        self.touch_job(cx, tdd.job_id);
+        let id = tdd.execution_id;
+        if self.tasks.contains_key(&id) {
+            return;
+        }
+        let refuse = |cx: &mut Cx, tdd: &TaskDeploymentDescriptor, error: String| {
+            cx.print(&format!("{} ({}/{}) switched to FAILED: {error}", tdd.vertex_name, tdd.subtask_index + 1, tdd.parallelism));
+            cx.trace("task.state", format!("{} FAILED", tdd.execution_id));
+            cx.send(
+                tdd.job_master,
+                FlinkMsg::UpdateTaskExecutionState {
+                    job_id: tdd.job_id,
+                    execution_id: tdd.execution_id,
+                    state: ExecutionState::Failed,
+                    error: Some(error),
+                    records_in: 0,
+                    records_out: 0,
+                },
+            );
+        };
+        if !self.slots.is_allocated(tdd.allocation_id, tdd.job_id) {
+            let error = format!("No task slot allocated for job ID {} and allocation ID {}.", tdd.job_id, tdd.allocation_id);
+            return refuse(cx, &tdd, error);
+        }
+        if self.lost_input.remove(&id) {
+            let error = format!("Input data for {id} arrived before the task was deployed and had to be dropped.");
+            return refuse(cx, &tdd, error);
+        }
+        let mut task = match Task::new(tdd.clone(), &self.config, cx.now()) {
+            Ok(t) => t,
+            Err(e) => return refuse(cx, &tdd, e),
+        };
+        for state in [ExecutionState::Deploying, ExecutionState::Initializing, ExecutionState::Running] {
+            task.state = state;
+            Self::report(cx, &task, state, None);
+        }
+        for batch in self.pending.take(id) {
+            if let Err(e) = task.gate.push(batch) {
+                cx.trace("data.dropped", e);
+            }
+        }
+        self.tasks.insert(id, task);
+        self.drive(cx);
+    }
+
+    /// Removes a task in a terminal state and reports it.
+    fn end_task(&mut self, cx: &mut Cx, id: ExecutionAttemptId, state: ExecutionState, error: Option<String>) {
+        let Some(mut task) = self.tasks.remove(&id) else { return };
+        let line = match &error {
+            Some(e) => format!("{} switched from {} to {} with failure cause: {e}", task.name(), task.state.name(), state.name()),
+            None => format!("{} switched from {} to {}.", task.name(), task.state.name(), state.name()),
+        };
+        cx.print(&line);
+        task.state = state;
+        Self::report(cx, &task, state, error);
+        self.ended.insert(id);
+    }
+
+    fn heartbeat_tick(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        let timeout = self.config.heartbeat_timeout;
+        if let ResourceManagerConnection::Registered { resource_manager, last_heard } = self.rm {
+            if now.since(last_heard) > timeout {
+                cx.print(&format!("The heartbeat of ResourceManager with id {resource_manager} timed out. Reconnecting."));
+                cx.trace("rm.lost", resource_manager);
+                self.register(cx);
+            } else {
+                self.heartbeat_rm(cx);
+            }
+        }
+        let lost: Vec<(JobId, Addr)> =
+            self.jobs.iter().filter(|(_, c)| now.since(c.last_heard) > timeout).map(|(j, c)| (*j, c.job_master)).collect();
+        for (job_id, job_master) in lost {
+            self.job_master_lost(cx, job_id, job_master);
+        }
+        for (job_id, conn) in &self.jobs {
+            let tasks = self
+                .tasks
+                .values()
+                .filter(|t| t.tdd.job_id == *job_id)
+                .map(|t| (t.execution_id(), t.records_in(), t.records_out()))
+                .collect();
+            cx.send(
+                conn.job_master,
+                FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id: *job_id, resource_id: self.config.resource_id.clone(), tasks },
+            );
+        }
+        for (target, n) in self.pending.expire(now - timeout) {
+            cx.print(&format!("Dropped {n} batches for {target}: the task was not deployed here within {} ms.", timeout.as_millis()));
+            self.lost_input.insert(target);
+        }
+        cx.set_timer(self.config.heartbeat_interval, HEARTBEAT_TIMER);
+    }
+
+    /// Flink: the JobLeaderService lost the job master; its tasks fail and its slots are freed.
+    fn job_master_lost(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr) {
+        cx.print(&format!("The heartbeat of JobManager with id {job_master} timed out."));
+        cx.trace("jm.lost", format!("{job_id} {job_master}"));
+        let error = format!("JobManager for job {job_id} with leader address {job_master} lost leadership (heartbeat timed out).");
+        let doomed: Vec<ExecutionAttemptId> = self.tasks.values().filter(|t| t.tdd.job_id == job_id).map(|t| t.execution_id()).collect();
+        for id in doomed {
+            self.end_task(cx, id, ExecutionState::Failed, Some(error.clone()));
+        }
+        for allocation_id in self.slots.allocations_of(job_id) {
+            self.slots.free(allocation_id);
+        }
+        self.jobs.remove(&job_id);
+        self.heartbeat_rm(cx);
+    }
+
+    // ---- data plane
+
+    fn receive_data(&mut self, cx: &mut Cx, target: ExecutionAttemptId, batch: InputBatch) {
+        if let Some(task) = self.tasks.get_mut(&target) {
+            if let Err(e) = task.gate.push(batch) {
+                cx.trace("data.dropped", e);
+            }
+        } else if self.ended.contains(&target) {
+            cx.trace("data.dropped", format!("{target} already ended"));
+        } else if !self.pending.hold(target, batch, cx.now(), self.config.max_pending_batches_per_target) {
+            if self.lost_input.insert(target) {
+                cx.print(&format!("Too much data for {target}, which is not deployed here; dropping it."));
+            }
+            cx.trace("data.dropped", format!("{target} not deployed"));
+        }
+    }
+
+    fn return_credit(&mut self, cx: &mut Cx, consumer: ExecutionAttemptId, credit: CreditReturn) {
+        if credit.address == cx.me() {
+            if let Some(t) = self.tasks.get_mut(&credit.producer) {
+                if let Some(p) = t.partition.as_mut() {
+                    p.add_credit(consumer, 1);
+                }
+            }
+        } else {
+            cx.send(credit.address, FlinkMsg::Credit { target: credit.producer, source: consumer, credits: 1 });
+        }
+    }
+
+    /// One pass over a task: process its input, return credits, ship its output, and end it
+    /// if it finished. Returns whether anything happened.
+    fn step_task(&mut self, cx: &mut Cx, id: ExecutionAttemptId) -> bool {
+        let Some(task) = self.tasks.get_mut(&id) else { return false };
+        let (credits, mut progress) = match task.process_input(cx) {
+            Ok(r) => r,
+            Err(e) => {
+                self.end_task(cx, id, ExecutionState::Failed, Some(e));
+                return true;
+            }
+        };
+        let batches = task.partition.as_mut().map(|p| p.take_sendable()).unwrap_or_default();
+        let done = task.is_done();
+        for c in credits {
+            self.return_credit(cx, id, c);
+        }
+        let me = cx.me();
+        for (consumer, address, batch) in batches {
+            progress = true;
+            if address == me {
+                // A local channel: the consumer is right here, no network hop.
+                let input = InputBatch { source: id, from: me, elements: batch.elements, end_of_partition: batch.end_of_partition };
+                self.receive_data(cx, consumer, input);
+            } else {
+                cx.send(
+                    address,
+                    FlinkMsg::Data { target: consumer, source: id, elements: batch.elements, end_of_partition: batch.end_of_partition },
+                );
+            }
+        }
+        if done {
+            self.end_task(cx, id, ExecutionState::Finished, None);
+            self.forget_idle_jobs();
+            progress = true;
+        }
+        progress
+    }
+
+    /// Runs every task until none can make progress, then arms the work timer for the next
+    /// source poll or processing-time timer.
+    fn drive(&mut self, cx: &mut Cx) {
+        loop {
+            let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
+            let mut progress = false;
+            for id in ids {
+                progress |= self.step_task(cx, id);
+            }
+            if !progress {
+                break;
+            }
+        }
+        let next = self.tasks.values().filter_map(|t| t.next_wake()).min();
+        if next != self.work_at {
+            match next {
+                Some(t) => cx.set_timer(t.since(cx.now()), WORK_TIMER),
+                None => cx.cancel_timer(WORK_TIMER),
+            }
+            self.work_at = next;
+        }
+    }
+
+    fn work(&mut self, cx: &mut Cx) {
+        self.work_at = None;
+        let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            let Some(task) = self.tasks.get_mut(&id) else { continue };
+            let result = task.poll_source(cx, &self.config).and_then(|_| task.fire_timers(cx, &self.config));
+            if let Err(e) = result {
+                self.end_task(cx, id, ExecutionState::Failed, Some(e));
+            }
+        }
+        self.drive(cx);
+    }
+
+    fn shutdown(&mut self, cx: &mut Cx, reason: &str) {
+        cx.print(&format!("Stopping TaskExecutor {}: {reason}", self.config.resource_id));
+        let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            self.end_task(cx, id, ExecutionState::Canceled, None);
+        }
+        cx.exit(0);
+    }
+}
+
+impl Node for TaskExecutor {
+    fn on_start(&mut self, cx: &mut Cx) {
+        self.me = Some(cx.me());
+        cx.print(&format!(
+            "Starting TaskExecutor {} with {} slots ({} MB), ResourceManager at {}",
+            self.config.resource_id, self.config.num_slots, self.config.memory_mb, self.config.resource_manager
+        ));
+        self.register(cx);
+        cx.set_timer(self.config.heartbeat_interval, HEARTBEAT_TIMER);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        let Ok(msg) = msg.downcast::<FlinkMsg>() else { return };
+        match msg {
+            FlinkMsg::RegistrationSuccess { resource_manager, .. } => {
+                if !self.is_registered() {
+                    cx.print(&format!("Successful registration at resource manager {resource_manager}"));
+                }
+                cx.cancel_timer(REGISTRATION_TIMER);
+                self.rm = ResourceManagerConnection::Registered { resource_manager, last_heard: cx.now() };
+                self.heartbeat_rm(cx);
+            }
+            FlinkMsg::RegistrationRejected { reason } => {
+                cx.print(&format!("The registration at ResourceManager {from} was rejected: {reason}"));
+                cx.exit(1);
+            }
+            FlinkMsg::HeartbeatAck => self.heard_from_rm(cx, from),
+            FlinkMsg::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
+                self.heard_from_rm(cx, from);
+                self.request_slot(cx, slot_index, SlotAllocation { allocation_id, job_id, job_master });
+            }
+            FlinkMsg::Shutdown { reason } => self.shutdown(cx, &reason),
+            FlinkMsg::AcceptSlots { job_id, accepted } => {
+                self.touch_job(cx, job_id);
+                for a in accepted {
+                    if self.slots.mark_active(a, job_id) {
+                        cx.trace("slot.active", a);
+                    }
+                }
+            }
+            FlinkMsg::SubmitTask(tdd) => self.submit_task(cx, *tdd),
+            FlinkMsg::CancelTask { execution_id } => {
+                if let Some(job) = self.tasks.get(&execution_id).map(|t| t.tdd.job_id) {
+                    self.touch_job(cx, job);
+                    self.end_task(cx, execution_id, ExecutionState::Canceled, None);
+                    self.drive(cx);
+                }
+            }
+            FlinkMsg::FreeSlot { allocation_id, reason } => {
+                self.free_slot(cx, allocation_id, &reason);
+                self.drive(cx);
+            }
+            FlinkMsg::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
+            FlinkMsg::Data { target, source, elements, end_of_partition } => {
+                self.receive_data(cx, target, InputBatch { source, from, elements, end_of_partition });
+                self.drive(cx);
+            }
+            FlinkMsg::Credit { target, source, credits } => {
+                if let Some(p) = self.tasks.get_mut(&target).and_then(|t| t.partition.as_mut()) {
+                    p.add_credit(source, credits);
+                    self.drive(cx);
+                }
+            }
+            // Messages for other components.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
+        match timer {
+            REGISTRATION_TIMER if !self.is_registered() => self.register(cx),
+            HEARTBEAT_TIMER => self.heartbeat_tick(cx),
+            WORK_TIMER => self.work(cx),
+            _ => {}
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
