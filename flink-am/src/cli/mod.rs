@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod flink;
+pub mod launcher;
 pub mod yarn_session;
 
 use std::path::PathBuf;
