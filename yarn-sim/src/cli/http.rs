@@ -77,6 +77,12 @@ impl Rest {
     pub fn put(&self, path: &str, body: Value) -> Result<(u16, Value), RestError> {
         self.call(reqwest::Method::PUT, path, Some(body))
     }
+    pub fn delete(&self, path: &str) -> Result<(u16, Value), RestError> {
+        self.call(reqwest::Method::DELETE, path, None)
+    }
+    pub fn patch(&self, path: &str) -> Result<(u16, Value), RestError> {
+        self.call(reqwest::Method::PATCH, path, None)
+    }
 
     /// GET of a plain-text resource (container logs).
     pub fn get_text(&self, url: &str) -> Result<String, RestError> {

@@ -1,0 +1,367 @@
+//! `flink`: CliFrontend. `run` (into a session, or `-t yarn-per-job`), `run-application -t
+//! yarn-application`, `list`, `cancel`, `info`, printing Flink's lines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use flink_core::config::FlinkConfig;
+use flink_core::program::Program;
+use flink_core::JobGraph;
+use serde_json::Value;
+use yarn_sim::cli::http::{n, s, Rest};
+
+use super::deploy::{deploy, ClusterMode, DeploySpec};
+use super::{load_config, read_properties, Yarn};
+
+const USAGE: &str = "./flink <ACTION> [OPTIONS] [ARGUMENTS]
+
+The following actions are available:
+
+Action \"run\" compiles and runs a program.
+  Syntax: run [OPTIONS] <program.toml> <arguments>
+     -d,--detached                  If present, runs the job in detached mode
+     -D <property=value>            Allows specifying multiple generic configuration options.
+     -m,--jobmanager <arg>          Address of the JobManager to which to connect.
+     -p,--parallelism <parallelism> The parallelism with which to run the program.
+     -t,--target <arg>              The deployment target: \"remote\", \"yarn-session\", \"yarn-per-job\" (deprecated).
+
+Action \"run-application\" runs an application in Application Mode.
+  Syntax: run-application -t yarn-application [OPTIONS] <program.toml> <arguments>
+
+Action \"info\" shows the optimized execution plan of the program (JSON).
+  Syntax: info [OPTIONS] <program.toml> <arguments>
+
+Action \"list\" lists running and scheduled programs.
+  Syntax: list [OPTIONS]
+     -a,--all        Show all programs and their JobIDs
+     -r,--running    Show only running programs and their JobIDs
+     -s,--scheduled  Show only scheduled programs and their JobIDs
+
+Action \"cancel\" cancels a running program.
+  Syntax: cancel [OPTIONS] <Job ID>";
+
+struct Opts {
+    detached: bool,
+    parallelism: Option<u32>,
+    jobmanager: Option<String>,
+    target: Option<String>,
+    dynamic: Vec<String>,
+    flags: Vec<String>,
+    positional: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts { detached: false, parallelism: None, jobmanager: None, target: None, dynamic: Vec::new(), flags: Vec::new(), positional: Vec::new() };
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        let mut val = || -> Result<String, String> {
+            i += 1;
+            args.get(i).cloned().ok_or_else(|| format!("Missing argument for option: {}", a.trim_start_matches('-')))
+        };
+        if !o.positional.is_empty() {
+            // Everything after the program belongs to the program.
+            o.positional.push(a.to_string());
+        } else {
+            match a {
+                "-d" | "--detached" => o.detached = true,
+                "-p" | "--parallelism" => {
+                    let v = val()?;
+                    o.parallelism = Some(v.parse().map_err(|_| format!("The parallelism must be a positive number: {v}"))?);
+                }
+                "-m" | "--jobmanager" => o.jobmanager = Some(val()?),
+                "-t" | "--target" | "-e" | "--executor" => o.target = Some(val()?),
+                "-D" => o.dynamic.push(val()?),
+                d if d.starts_with("-D") && d.len() > 2 => o.dynamic.push(d[2..].to_string()),
+                "-a" | "--all" | "-r" | "--running" | "-s" | "--scheduled" => o.flags.push(a.to_string()),
+                f if f.starts_with('-') => return Err(format!("Unrecognized option: {f}")),
+                p => o.positional.push(p.to_string()),
+            }
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let Some(action) = args.first().cloned() else {
+        let _ = writeln!(err, "Please specify an action.\n{USAGE}");
+        return 1;
+    };
+    let r = parse(&args[1..]).and_then(|o| match action.as_str() {
+        "run" => run(o, out),
+        "run-application" => run_application(o, out),
+        "info" => info(o, out),
+        "list" => list(o, out),
+        "cancel" => cancel(o, out),
+        "-h" | "--help" => {
+            let _ = writeln!(out, "{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("\"{other}\" is not a valid action.\n\nValid actions are \"run\", \"run-application\", \"list\", \"info\", \"cancel\".")),
+    });
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "\n------------------------------------------------------------\n The program finished with the following exception:\n\n{e}");
+            1
+        }
+    }
+}
+
+fn read_program(o: &Opts) -> Result<(PathBuf, String, Vec<String>), String> {
+    let path = o.positional.first().ok_or("No program specified. Please specify a program file (.toml) to run.")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("Could not read the program file {path}: {e}"))?;
+    Ok((PathBuf::from(path), text, o.positional[1..].to_vec()))
+}
+
+/// Builds the program's JobGraphs in the client, shipping local input files it names to the
+/// shared store so TaskManagers can read them.
+fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&str>) -> Result<Vec<JobGraph>, String> {
+    let (_, text, mut args) = read_program(o)?;
+    // `--input <local file>`: ship it and point the program at the staged copy.
+    let mut k = 0;
+    while k + 1 < args.len() {
+        if args[k] == "--input" && Path::new(&args[k + 1]).is_file() {
+            if let (Some(y), Some(dir)) = (y, app_dir) {
+                let local = PathBuf::from(&args[k + 1]);
+                let name = local.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let rel = format!("{dir}/inputs/{name}");
+                let dst = y.store()?.join(&rel);
+                std::fs::create_dir_all(dst.parent().expect("has parent")).map_err(|e| e.to_string())?;
+                std::fs::copy(&local, &dst).map_err(|e| format!("{}: {e}", local.display()))?;
+                args[k + 1] = rel;
+            }
+        }
+        k += 1;
+    }
+    let program = Program::parse(&text, &args)?;
+    let p = o.parallelism.unwrap_or(conf.get_u32("parallelism.default", 1)?);
+    let mut ids = || {
+        let mut b = [0u8; 16];
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).map(|_| u128::from_le_bytes(b)).unwrap_or(super::now_ms() as u128)
+    };
+    program.job_graphs(p, &mut ids)
+}
+
+/// Where a session job goes: `-m host:port`, `-t yarn-session -Dyarn.application.id=..`, or
+/// the YARN properties file.
+fn session_target(o: &Opts, conf: &FlinkConfig, out: &mut dyn Write) -> Result<(String, Option<(Yarn, String)>), String> {
+    if let Some(m) = &o.jobmanager {
+        if m != "yarn-cluster" {
+            return Ok((m.clone(), None));
+        }
+    }
+    let y = Yarn::connect()?;
+    let app = match conf.get("yarn.application.id") {
+        Some(id) => id,
+        None => match read_properties(conf)? {
+            Some((path, id)) => {
+                let _ = writeln!(out, "Found Yarn properties file under {}.", path.display());
+                id
+            }
+            None => {
+                return Err("No cluster to submit to: start one with yarn-session, or pass -m host:port / -t yarn-session -Dyarn.application.id=<id>".into())
+            }
+        },
+    };
+    let rest = super::rest_address_of(&y.rm, &app)?;
+    let _ = writeln!(out, "Found Web Interface {rest} of application '{app}'.");
+    Ok((rest, Some((y, app))))
+}
+
+fn run(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    if o.target.as_deref() == Some("yarn-per-job") {
+        return run_per_job(&o, conf, out);
+    }
+    if let Some(t) = o.target.as_deref().filter(|t| !matches!(*t, "yarn-session" | "remote")) {
+        return Err(format!("Unknown target '{t}' for run: use remote, yarn-session or yarn-per-job (or run-application -t yarn-application)."));
+    }
+    let (rest, yarn) = session_target(&o, &conf, out)?;
+    let dir = yarn.as_ref().map(|(_, app)| format!(".flink/{app}"));
+    let graphs = job_graphs(&o, &conf, yarn.as_ref().map(|(y, _)| y), dir.as_deref())?;
+    let am = Rest::new(&rest);
+    for g in graphs {
+        let id = g.job_id.to_string();
+        let body = serde_json::to_value(&g).map_err(|e| e.to_string())?;
+        am.post("/jobs", body).map_err(|e| format!("org.apache.flink.client.program.ProgramInvocationException: Could not submit job {id}.\n{}", e.message))?;
+        let _ = writeln!(out, "Job has been submitted with JobID {id}");
+        if o.detached {
+            continue;
+        }
+        wait_for_result(&am, &id, out)?;
+    }
+    Ok(0)
+}
+
+/// Attached mode: poll the execution result, then Flink's closing lines.
+fn wait_for_result(am: &Rest, id: &str, out: &mut dyn Write) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let r = am.get(&format!("/jobs/{id}/execution-result")).map_err(|e| e.message)?;
+        if s(&r["status"], "id") == "COMPLETED" {
+            let res = &r["job-execution-result"];
+            let status = s(res, "application-status");
+            if status != "SUCCEEDED" {
+                let cause = res["failure-cause"]["stack-trace"].as_str().or(res["failure-cause"]["class"].as_str()).unwrap_or("").to_string();
+                return Err(format!("org.apache.flink.client.program.ProgramInvocationException: Job failed (JobID: {id})\nJob status: {status}\n{cause}"));
+            }
+            let _ = writeln!(out, "Program execution finished");
+            let _ = writeln!(out, "Job with JobID {id} has finished.");
+            let _ = writeln!(out, "Job Runtime: {} ms", n(res, "net-runtime") as i64);
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(3600) {
+            return Err(format!("Timed out waiting for job {id}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_per_job(o: &Opts, conf: FlinkConfig, out: &mut dyn Write) -> Result<i32, String> {
+    let _ = writeln!(out, "WARNING: Per-job mode is deprecated in Flink 1.15 and will be removed. Use application mode (run-application -t yarn-application) instead.");
+    let y = Yarn::connect()?;
+    let graphs = job_graphs(o, &conf, None, None)?;
+    if graphs.len() != 1 {
+        return Err(format!("Per-job mode runs exactly one job; the program defines {}.", graphs.len()));
+    }
+    let g = &graphs[0];
+    let json = serde_json::to_vec_pretty(g).map_err(|e| e.to_string())?;
+    let d = deploy(&y, DeploySpec { mode: ClusterMode::PerJob, conf, files: vec![("job-graph.json".into(), json)], ship: Vec::new() }, out)?;
+    let _ = writeln!(out, "Job has been submitted with JobID {}", g.job_id);
+    if o.detached {
+        return Ok(0);
+    }
+    wait_for_app(&y, &d.app_id, out)
+}
+
+fn run_application(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    match o.target.as_deref() {
+        Some("yarn-application") => {}
+        Some(t) => return Err(format!("No ClusterClientFactory found. If you were targeting a Yarn cluster, please make sure to export the HADOOP_CLASSPATH environment variable or have hadoop in your classpath. Unsupported target for run-application: {t}")),
+        None => return Err("run-application needs a target: -t yarn-application".into()),
+    }
+    let conf = load_config(&o.dynamic)?;
+    let (path, text, args) = read_program(&o)?;
+    // Fail fast on a bad program, in the client, before anything is deployed.
+    Program::parse(&text, &args)?;
+    let mut conf = conf;
+    conf.set("$internal.application.program-args", &args.join("\u{1f}"));
+    if let Some(p) = o.parallelism {
+        conf.set("parallelism.default", &p.to_string());
+    }
+    let y = Yarn::connect()?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let d = deploy(&y, DeploySpec { mode: ClusterMode::Application, conf, files: vec![("program.toml".into(), text.into_bytes())], ship: Vec::new() }, out)?;
+    let _ = writeln!(out, "Submitted application {} running {name} in application mode.", d.app_id);
+    if o.detached {
+        return Ok(0);
+    }
+    wait_for_app(&y, &d.app_id, out)
+}
+
+/// Waits for the YARN application of an application/per-job cluster to end.
+fn wait_for_app(y: &Yarn, app: &str, out: &mut dyn Write) -> Result<i32, String> {
+    loop {
+        let v = y.rm.get(&format!("/ws/v1/cluster/apps/{app}")).map_err(|e| e.message)?;
+        let (st, fin) = (s(&v["app"], "state"), s(&v["app"], "finalStatus"));
+        if matches!(st.as_str(), "FINISHED" | "FAILED" | "KILLED") {
+            let _ = writeln!(out, "Application {app} finished with state {st} and final state {fin}");
+            return Ok(if fin == "SUCCEEDED" { 0 } else { 1 });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn info(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    let graphs = job_graphs(&o, &conf, None, None)?;
+    for g in graphs {
+        let plan = serde_json::to_string_pretty(&flink_core::plan::plan_json(&g)).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "----------------------- Execution Plan -----------------------");
+        let _ = writeln!(out, "{plan}");
+        let _ = writeln!(out, "--------------------------------------------------------------");
+    }
+    let _ = writeln!(out, "\nNo description provided.");
+    Ok(0)
+}
+
+/// "30.11.2020 16:02:29" (UTC).
+fn flink_date(ms: i64) -> String {
+    let t = yarn_sim::cli::fmt::times(ms);
+    // "Wed Jun 12 08:40:17 +0000 2019" -> pieces
+    let p: Vec<&str> = t.split(' ').collect();
+    if p.len() < 6 {
+        return t;
+    }
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == p[1]).unwrap_or(0) + 1;
+    format!("{}.{month:02}.{} {}", p[2], p[5], p[3])
+}
+
+fn list(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    let (rest, _) = session_target(&o, &conf, out)?;
+    let _ = writeln!(out, "Waiting for response...");
+    let v = Rest::new(&rest).get("/jobs/overview").map_err(|e| e.message)?;
+    let jobs: Vec<Value> = v["jobs"].as_array().cloned().unwrap_or_default();
+    let line = |j: &Value| format!("{} : {} : {} ({})", flink_date(n(j, "start-time") as i64), s(j, "jid"), s(j, "name"), s(j, "state"));
+    let all = o.flags.iter().any(|f| f == "-a" || f == "--all");
+    let running_only = o.flags.iter().any(|f| f == "-r" || f == "--running");
+    let scheduled_only = o.flags.iter().any(|f| f == "-s" || f == "--scheduled");
+    let running: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CANCELLING")).collect();
+    let scheduled: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "CREATED" | "INITIALIZING")).collect();
+    let terminated: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "FINISHED" | "CANCELED" | "FAILED")).collect();
+    if !scheduled_only {
+        if running.is_empty() {
+            let _ = writeln!(out, "No running jobs.");
+        } else {
+            let _ = writeln!(out, "------------------ Running/Restarting Jobs -------------------");
+            for j in &running {
+                let _ = writeln!(out, "{}", line(j));
+            }
+            let _ = writeln!(out, "--------------------------------------------------------------");
+        }
+    }
+    if !running_only {
+        if scheduled.is_empty() {
+            let _ = writeln!(out, "No scheduled jobs.");
+        } else {
+            let _ = writeln!(out, "----------------------- Scheduled Jobs -----------------------");
+            for j in &scheduled {
+                let _ = writeln!(out, "{}", line(j));
+            }
+            let _ = writeln!(out, "--------------------------------------------------------------");
+        }
+    }
+    if all && !terminated.is_empty() {
+        let _ = writeln!(out, "---------------------- Terminated Jobs -----------------------");
+        for j in &terminated {
+            let _ = writeln!(out, "{}", line(j));
+        }
+        let _ = writeln!(out, "--------------------------------------------------------------");
+    }
+    Ok(0)
+}
+
+fn cancel(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    let id = o.positional.first().ok_or("Missing JobID. Specify a Job ID to cancel a job.")?.clone();
+    if id.parse::<flink_core::JobId>().is_err() {
+        return Err(format!("Error: The value for the Job ID is not a valid ID. Specify a Job ID to cancel a job. ({id})"));
+    }
+    let (rest, _) = session_target(&Opts { positional: Vec::new(), ..o }, &conf, out)?;
+    let _ = writeln!(out, "Cancelling job {id}.");
+    Rest::new(&rest).patch(&format!("/jobs/{id}?mode=cancel")).map_err(|e| format!("Could not cancel job {id}.\n{}", e.message))?;
+    let _ = writeln!(out, "Cancelled job {id}.");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_print_like_flinks_list() {
+        assert_eq!(super::flink_date(1560328817000), "12.06.2019 08:40:17");
+    }
+}

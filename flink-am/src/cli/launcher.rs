@@ -1,0 +1,106 @@
+//! `flink-am <session|application|per-job>`: the ApplicationMaster process a NodeManager
+//! starts. It reads the staged `config.yaml` (and `program.toml` / `job-graph.json`) from its
+//! working directory, binds the REST endpoint on loopback and runs the AM node.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use engine::live::{bind_loopback, LiveNode};
+use engine::Codecs;
+use flink_core::config::FlinkConfig;
+use flink_core::program::Program;
+use flink_core::{FlinkMsg, JobGraph};
+use yarn_sim::YarnMsg;
+
+use crate::{AmConfig, AmMode, FlinkAppMaster};
+
+fn random_u128() -> u128 {
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).is_ok();
+    if ok {
+        u128::from_le_bytes(b)
+    } else {
+        super::now_ms() as u128 ^ ((std::process::id() as u128) << 64)
+    }
+}
+
+/// The AM's configuration from Flink's options (harness defaults where unset).
+pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>) -> Result<AmConfig, String> {
+    let mut c = AmConfig::new(mode, env).with_slots(conf.u32("taskmanager.numberOfTaskSlots", 1)?);
+    if let Some(mb) = conf.memory_mb("taskmanager.memory.process.size")? {
+        c.tm_memory_mb = mb;
+    }
+    let vcores = conf.string("yarn.containers.vcores", "-1");
+    if let Ok(v) = vcores.trim().parse::<i64>() {
+        if v > 0 {
+            c.tm_vcores = v as u32;
+        }
+    }
+    c.heartbeat_interval_ms = conf.duration_ms("heartbeat.interval", c.heartbeat_interval_ms)?;
+    c.heartbeat_timeout_ms = conf.duration_ms("heartbeat.timeout", c.heartbeat_timeout_ms)?;
+    c.yarn_heartbeat_ms = conf.duration_ms("yarn.heartbeat.interval", c.yarn_heartbeat_ms)?;
+    c.container_request_heartbeat_ms = conf.duration_ms("yarn.heartbeat.container-request-interval", c.container_request_heartbeat_ms)?;
+    c.registration_timeout_ms = conf.duration_ms("resourcemanager.taskmanager-registration.timeout", c.registration_timeout_ms)?;
+    c.idle_tm_timeout_ms = conf.duration_ms("resourcemanager.taskmanager-timeout", c.idle_tm_timeout_ms)?;
+    c.start_worker_retry_interval_ms = conf.duration_ms("resourcemanager.start-worker.retry-interval", c.start_worker_retry_interval_ms)?;
+    if let Some(r) = conf.get("resourcemanager.start-worker.max-failure-rate") {
+        c.start_worker_max_failure_rate = r.trim().parse().map_err(|_| format!("Invalid value for resourcemanager.start-worker.max-failure-rate: {r}"))?;
+    }
+    c.restart_strategy = conf.restart_strategy(false)?;
+    c.validate()?;
+    Ok(c)
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    match run(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Could not start cluster entrypoint: {e}");
+            println!("Could not start cluster entrypoint: {e}");
+            1
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<i32, String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let conf = FlinkConfig::load(&cwd)?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let p = conf.u32("parallelism.default", 1)?;
+    let restart = conf.restart_strategy(false)?;
+    let mode = match args.first().map(|s| s.as_str()) {
+        Some("session") => AmMode::Session,
+        Some("application") => {
+            let text = std::fs::read_to_string(cwd.join("program.toml")).map_err(|e| format!("program.toml: {e}"))?;
+            let pargs: Vec<String> = conf.get("$internal.application.program-args").map(|a| a.split('\u{1f}').filter(|x| !x.is_empty()).map(String::from).collect()).unwrap_or_default();
+            let program = Program::parse(&text, &pargs)?;
+            AmMode::Application { jobs: program.job_graphs_with(p, &restart, &mut random_u128)? }
+        }
+        Some("per-job") => {
+            let text = std::fs::read(cwd.join("job-graph.json")).map_err(|e| format!("job-graph.json: {e}"))?;
+            let job: JobGraph = serde_json::from_slice(&text).map_err(|e| format!("job-graph.json: {e}"))?;
+            AmMode::PerJob { job }
+        }
+        other => return Err(format!("unknown entrypoint {other:?}: use session, application or per-job")),
+    };
+    let store = env
+        .get("HADOOP_CONF_DIR")
+        .and_then(|d| yarn_sim::conf::Configuration::load(&Path::new(d).join("yarn-site.xml")).ok())
+        .and_then(|c| c.get("fs.defaultFS"))
+        .and_then(|f| f.strip_prefix("file://").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| cwd.clone());
+    let taskexec = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("taskexec");
+    let port = conf.u32("rest.port", 0)? as u16;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let (listener, addr) = bind_loopback(port).await.map_err(|e| format!("Could not bind the REST endpoint to 127.0.0.1:{port}: {e}"))?;
+        let mut cfg = am_config(mode, &conf, env)?;
+        cfg.taskexec_command = taskexec.display().to_string();
+        cfg.tracking_url = format!("http://{addr}");
+        println!("Starting {} (REST endpoint http://{addr})", cfg.mode.name());
+        let codecs = Codecs::new().with::<YarnMsg>().with::<FlinkMsg>();
+        let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64);
+        let routes = crate::rest::routes(host.clone());
+        Ok(host.run(listener, routes).await)
+    })
+}
