@@ -4,11 +4,13 @@
 //! ResourceManager (declarative SlotManager, worker accounting, YarnResourceManagerDriver).
 //! All node code is sans-IO and deterministic; `rest`, `cli` and `bin` adapt it to the world.
 
+pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod entrypoint;
 pub mod jobmaster;
 pub mod resourcemanager;
+pub mod rest;
 pub mod webmonitor;
 
 #[cfg(test)]
@@ -16,3 +18,8 @@ mod tests;
 
 pub use config::{AmConfig, AmMode};
 pub use entrypoint::{AmPhase, FlinkAppMaster};
+
+/// The Flink version this miniature reports (REST `/config`, `/overview`).
+pub const FLINK_VERSION: &str = "1.20.0";
+/// The revision it reports: this crate's version.
+pub const FLINK_REVISION: &str = concat!("yarn-sim-", env!("CARGO_PKG_VERSION"));

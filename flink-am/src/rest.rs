@@ -129,7 +129,10 @@ async fn patch_job(State(host): State<Host>, Path(id): Path<String>, Query(q): Q
         Err(r) => return r,
     };
     if let Some(mode) = q.get("mode").filter(|m| !m.eq_ignore_ascii_case("cancel")) {
-        return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Invalid value for mode: {mode}. The only supported value is: cancel"));
+        return errors(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request received. Invalid value for mode: {mode}. The only supported value is: cancel"),
+        );
     }
     match host.with(|am, cx| am.cancel_job(cx, job)) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
@@ -193,7 +196,9 @@ async fn vertex(State(host): State<Host>, Path((id, vid)): Path<(String, String)
     };
     match host.read(|am| am.vertex_details(&job, &v, wall_now()).map(value)) {
         Some(x) => ok(x),
-        None => errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.NotFoundException: Vertex {vid} of job {id} not found")),
+        None => {
+            errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.NotFoundException: Vertex {vid} of job {id} not found"))
+        }
     }
 }
 
@@ -202,12 +207,19 @@ async fn subtask(State(host): State<Host>, Path((id, vid, index)): Path<(String,
         Ok(j) => j,
         Err(r) => return r,
     };
-    let Ok(v) = vid.parse::<JobVertexId>() else { return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Cannot parse JobVertexID {vid}")) };
-    let Ok(i) = index.parse::<usize>() else { return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Invalid subtask index {index}")) };
+    let Ok(v) = vid.parse::<JobVertexId>() else {
+        return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Cannot parse JobVertexID {vid}"));
+    };
+    let Ok(i) = index.parse::<usize>() else {
+        return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Invalid subtask index {index}"));
+    };
     let found = host.read(|am| am.vertex_details(&job, &v, wall_now()).map(value)).and_then(|x| x["subtasks"].get(i).cloned());
     match found {
         Some(s) => ok(s),
-        None => errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.NotFoundException: Subtask {index} of vertex {vid} not found")),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            format!("org.apache.flink.runtime.rest.NotFoundException: Subtask {index} of vertex {vid} not found"),
+        ),
     }
 }
 
@@ -218,13 +230,15 @@ async fn taskmanagers(State(host): State<Host>) -> Response {
 async fn taskmanager(State(host): State<Host>, Path(id): Path<String>) -> Response {
     match host.read(|am| am.taskmanager(&id, wall_now()).map(value)) {
         Some(v) => ok(v),
-        None => errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.handler.taskmanager.TaskManagerNotFoundException: Could not find TaskManager {id}")),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            format!("org.apache.flink.runtime.rest.handler.taskmanager.TaskManagerNotFoundException: Could not find TaskManager {id}"),
+        ),
     }
 }
 
 async fn jobmanager_config(State(host): State<Host>) -> Response {
-    let entries: Vec<Value> = host.read(|am| am.configuration().into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect());
-    ok(Value::Array(entries))
+    ok(host.read(|am| am.jobmanager_config()))
 }
 
 /// The AM container's log files (its working dir's `<LOG_DIR>`), as Flink lists them.
@@ -234,7 +248,12 @@ async fn jobmanager_logs(State(_host): State<Host>) -> Response {
     if let Ok(rd) = std::fs::read_dir(dir.split(',').next().unwrap_or("")) {
         for e in rd.flatten() {
             let md = e.metadata().ok();
-            let mtime = md.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let mtime = md
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
             logs.push(json!({"name": e.file_name().to_string_lossy(), "size": md.map(|m| m.len()).unwrap_or(0), "mtime": mtime}));
         }
     }

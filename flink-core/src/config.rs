@@ -248,7 +248,9 @@ impl FlinkConfig {
     pub fn load(dir: &Path) -> Result<FlinkConfig, String> {
         for name in [CONFIG_FILE, LEGACY_CONFIG_FILE] {
             let path = dir.join(name);
-            match std::fs::read_to_string(&path) { // lint: allow config loading is start-up IO, not node code
+            // Config loading is start-up IO in the binaries, never called by node code.
+            let read = std::fs::read_to_string(&path); // lint: allow start-up IO
+            match read {
                 Ok(text) => return Self::parse(&text).map_err(|e| format!("Invalid configuration {}: {e}", path.display())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(format!("Cannot read {}: {e}", path.display())),

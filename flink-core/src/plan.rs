@@ -72,7 +72,11 @@ mod tests {
             restart_strategy: RestartStrategy::NoRestart,
             vertices: vec![
                 v(2, OperatorSpec::Source { source: SourceSpec::Words { repeat: 1 } }, vec![]),
-                v(3, OperatorSpec::Sink { sink: SinkSpec::Print }, vec![JobEdge { source: JobVertexId(2), ship: ShipStrategy::Hash { key: 0 } }]),
+                v(
+                    3,
+                    OperatorSpec::Sink { sink: SinkSpec::Print },
+                    vec![JobEdge { source: JobVertexId(2), ship: ShipStrategy::Hash { key: 0 } }],
+                ),
             ],
         };
         let p = plan_json(&g);

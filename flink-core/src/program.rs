@@ -247,7 +247,12 @@ fn parse_source(v: &toml::Value, at: &At, args: &BTreeMap<String, String>) -> Re
             let non_neg = |key: &str| -> Result<Option<u64>, String> {
                 f.int(key)?.map(|v| u64::try_from(v).map_err(|_| at.err(format!("'{key}' must be >= 0, got {v}")))).transpose()
             };
-            SourceSpec::Datagen { kind, rate_per_sec: non_neg("rate-per-sec")?.unwrap_or(0), count: non_neg("count")?, seed: non_neg("seed")?.unwrap_or(0) }
+            SourceSpec::Datagen {
+                kind,
+                rate_per_sec: non_neg("rate-per-sec")?.unwrap_or(0),
+                count: non_neg("count")?,
+                seed: non_neg("seed")?.unwrap_or(0),
+            }
         }
         other => return Err(at.err(format!("unknown source type '{other}' (expected words, sequence, text-file or datagen)"))),
     })
@@ -354,7 +359,11 @@ fn parse_step(
                     };
                     MapFn::Project { fields }
                 }
-                other => return Err(at.err(format!("unknown map function '{other}' (expected pair-with-one, lowercase, parse-fields or project)"))),
+                other => {
+                    return Err(
+                        at.err(format!("unknown map function '{other}' (expected pair-with-one, lowercase, parse-fields or project)"))
+                    )
+                }
             };
             op(OperatorSpec::Map { map })
         }
@@ -489,7 +498,9 @@ fn parse_job(t: &Table, index: usize, program_name: Option<&str>, args: &BTreeMa
     let probe = At { job: &label, step: None };
     let name = match t.get("name") {
         None => program_name.unwrap_or(DEFAULT_JOB_NAME).to_string(),
-        Some(toml::Value::String(s)) => substitute(s, args).map_err(|n| probe.err(format!("'name' uses ${{{n}}} but no --{n} argument was given")))?,
+        Some(toml::Value::String(s)) => {
+            substitute(s, args).map_err(|n| probe.err(format!("'name' uses ${{{n}}} but no --{n} argument was given")))?
+        }
         Some(v) => return Err(probe.err(format!("'name' must be a string, got {v}"))),
     };
     let mut at = At { job: &name, step: None };
@@ -525,7 +536,9 @@ fn parse_job(t: &Table, index: usize, program_name: Option<&str>, args: &BTreeMa
         if matches!(steps.last().map(|s| &s.kind), Some(StepKind::Operator(OperatorSpec::Sink { .. }))) {
             return Err(at.err("a step after the sink: the sink ends the pipeline"));
         }
-        if let (JobType::Batch, StepKind::Operator(OperatorSpec::Source { source: SourceSpec::Datagen { count: None, .. } })) = (job_type, first) {
+        if let (JobType::Batch, StepKind::Operator(OperatorSpec::Source { source: SourceSpec::Datagen { count: None, .. } })) =
+            (job_type, first)
+        {
             return Err(at.err("a batch job needs bounded sources: give the datagen source a 'count'"));
         }
         steps.extend(new);

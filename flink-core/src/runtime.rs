@@ -157,11 +157,20 @@ struct Ctx {
 
 enum Source {
     /// `next` is None once the range is done (also when stepping would overflow).
-    Sequence { next: Option<i64>, to: i64, step: i64 },
+    Sequence {
+        next: Option<i64>,
+        to: i64,
+        step: i64,
+    },
     /// Lines already selected for this subtask.
-    Lines { lines: Vec<String>, pos: usize },
+    Lines {
+        lines: Vec<String>,
+        pos: usize,
+    },
     /// A text file read from the store on the first poll.
-    File { path: String },
+    File {
+        path: String,
+    },
     Datagen(Box<Datagen>),
     Done,
 }
@@ -659,12 +668,12 @@ impl Op {
             }
             Op::Sink(sink) => {
                 match sink {
-                    SinkSpec::Print => out.printed.push(if ctx.parallelism > 1 {
-                        format!("{}> {r}", ctx.subtask + 1)
-                    } else {
-                        r.to_string()
-                    }),
-                    SinkSpec::File { path } => out.files.push((format!("{}/part-{}", path.trim_end_matches('/'), ctx.subtask), r.to_string())),
+                    SinkSpec::Print => {
+                        out.printed.push(if ctx.parallelism > 1 { format!("{}> {r}", ctx.subtask + 1) } else { r.to_string() })
+                    }
+                    SinkSpec::File { path } => {
+                        out.files.push((format!("{}/part-{}", path.trim_end_matches('/'), ctx.subtask), r.to_string()))
+                    }
                     SinkSpec::Discard => {}
                 }
                 vec![]
@@ -959,7 +968,8 @@ mod tests {
     }
 
     fn word_count_ops() -> (Vec<O>, Vec<O>) {
-        let head = vec![src(SourceSpec::Words { repeat: 2 }), O::FlatMap { flat_map: FlatMapFn::Tokenize }, O::Map { map: MapFn::PairWithOne }];
+        let head =
+            vec![src(SourceSpec::Words { repeat: 2 }), O::FlatMap { flat_map: FlatMapFn::Tokenize }, O::Map { map: MapFn::PairWithOne }];
         let tail = vec![O::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } }, O::Sink { sink: SinkSpec::Discard }];
         (head, tail)
     }
@@ -1128,12 +1138,16 @@ mod tests {
         c.process(timed("a", 1, 700), Time::ZERO, &mut out).unwrap();
         c.end_of_input(Time::ZERO, &mut out);
         let r = records(&out);
-        assert_eq!(r.iter().map(|r| (r.to_string(), r.timestamp)).collect::<Vec<_>>(), vec![("(a,1)".into(), Some(999)), ("(a,1)".into(), Some(1499))]);
+        assert_eq!(
+            r.iter().map(|r| (r.to_string(), r.timestamp)).collect::<Vec<_>>(),
+            vec![("(a,1)".into(), Some(999)), ("(a,1)".into(), Some(1499))]
+        );
     }
 
     #[test]
     fn processing_time_windows_fire_by_now() {
-        let mut c = OperatorChain::new(&[window(TimeCharacteristic::ProcessingTime, 1000, 1000, Aggregate::Max { field: 1 })], 0, 1).unwrap();
+        let mut c =
+            OperatorChain::new(&[window(TimeCharacteristic::ProcessingTime, 1000, 1000, Aggregate::Max { field: 1 })], 0, 1).unwrap();
         let mut out = Output::new();
         let t0 = Time::from_millis(10_200);
         c.process(Element::Record(rec(vec![s("a"), Value::Int(4)])), t0, &mut out).unwrap();

@@ -112,11 +112,8 @@ impl StreamGraph {
                 chain_of[i] = v;
                 continue;
             }
-            let inputs = n
-                .inputs
-                .iter()
-                .map(|e| JobEdge { source: vertices[chain_of[e.source]].id, ship: self.ship_strategy(i, e) })
-                .collect();
+            let inputs =
+                n.inputs.iter().map(|e| JobEdge { source: vertices[chain_of[e.source]].id, ship: self.ship_strategy(i, e) }).collect();
             chain_of[i] = vertices.len();
             vertices.push(JobVertex {
                 id: JobVertexId(next_id()),

@@ -18,10 +18,7 @@ fn main() {
         }
     };
     // The shared store, for file sources and sinks: fs.defaultFS of the cluster's yarn-site.
-    let store = env
-        .get("HADOOP_CONF_DIR")
-        .and_then(|d| yarn_conf_store(d))
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let store = env.get("HADOOP_CONF_DIR").and_then(|d| yarn_conf_store(d)).unwrap_or_else(|| std::path::PathBuf::from("."));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let code = rt.block_on(async move {
         let (listener, addr) = match bind_loopback(0).await {

@@ -43,9 +43,15 @@ impl Flink {
         args.extend_from_slice(extra);
         let r = self.run("yarn-session", &args);
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        assert!(r.stdout.contains("Deploying cluster, current state ACCEPTED") || r.stdout.contains("YARN application has been deployed successfully."), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("Deploying cluster, current state ACCEPTED")
+                || r.stdout.contains("YARN application has been deployed successfully."),
+            "{}",
+            r.stdout
+        );
         assert!(r.stdout.contains("YARN application has been deployed successfully."), "{}", r.stdout);
-        let web = r.stdout.lines().find_map(|l| l.strip_prefix("JobManager Web Interface: http://")).expect("web interface line").to_string();
+        let web =
+            r.stdout.lines().find_map(|l| l.strip_prefix("JobManager Web Interface: http://")).expect("web interface line").to_string();
         let app = r.stdout.lines().find_map(|l| l.strip_prefix("Submitted application ")).expect("app id").trim().to_string();
         (app, web)
     }
@@ -104,7 +110,10 @@ fn session_wordcount_gives_exact_counts_on_two_taskmanagers() {
     assert_eq!(tms, 2);
     let counts = final_counts(&f.printed(&app));
     let expected: BTreeMap<String, i64> =
-        [("to", 3), ("be", 3), ("or", 1), ("not", 1), ("that", 1), ("is", 1), ("the", 1), ("question", 1)].iter().map(|(w, c)| (w.to_string(), *c)).collect();
+        [("to", 3), ("be", 3), ("or", 1), ("not", 1), ("that", 1), ("is", 1), ("the", 1), ("question", 1)]
+            .iter()
+            .map(|(w, c)| (w.to_string(), *c))
+            .collect();
     assert_eq!(counts, expected);
     // The REST API and `flink list` see the finished job.
     let ov = e2e::Rest::new(&web).get("/jobs/overview").unwrap();
@@ -129,7 +138,10 @@ fn cancel_ends_the_job_canceled_and_bad_requests_get_flink_errors() {
     assert!(l.stdout.contains(&format!(" : {id} : Endless (RUNNING)")), "{}", l.stdout);
     let c = f.run("flink", &["cancel", &id]);
     assert_eq!(c.code, 0, "{}", c.stderr);
-    assert_eq!(c.stdout.lines().filter(|l| l.starts_with("Cancel")).collect::<Vec<_>>(), vec![format!("Cancelling job {id}."), format!("Cancelled job {id}.")]);
+    assert_eq!(
+        c.stdout.lines().filter(|l| l.starts_with("Cancel")).collect::<Vec<_>>(),
+        vec![format!("Cancelling job {id}."), format!("Cancelled job {id}.")]
+    );
     f.c.wait_for("CANCELED", Duration::from_secs(20), || (am.get(&format!("/jobs/{id}")).ok()?["state"] == "CANCELED").then_some(()));
     // Bad input, Flink's error format, nothing changes.
     let (code, body) = curl(&["-X", "POST", "-d", "not a job graph", &format!("http://{web}/jobs")]);
@@ -165,9 +177,17 @@ fn killing_a_taskmanager_restarts_the_job_and_it_still_finishes() {
     let am = e2e::Rest::new(&web);
     f.c.wait_for("RUNNING", Duration::from_secs(20), || (am.get(&format!("/jobs/{id}")).ok()?["state"] == "RUNNING").then_some(()));
     // kill -9 a TaskManager process: find it by its container's working directory.
-    let tm = f.containers(&app).into_iter().find(|c| !s(c, "containerId").ends_with("_000001") && s(c, "containerState") == "RUNNING").unwrap();
-    let cid = s(&tm, "containerId");
-    let pid = f.c.processes_inside().into_iter().find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map(|d| d.ends_with(&cid)).unwrap_or(false)).expect("the TM process");
+    let (cid, pid) = f.c.wait_for("a running TaskManager process", Duration::from_secs(10), || {
+        let tm =
+            f.containers(&app).into_iter().find(|c| !s(c, "containerId").ends_with("_000001") && s(c, "containerState") == "RUNNING")?;
+        let cid = s(&tm, "containerId");
+        let pid =
+            f.c.processes_inside()
+                .into_iter()
+                .find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map(|d| d.ends_with(&cid)).unwrap_or(false))?;
+        Some((cid, pid))
+    });
+    let _ = cid;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     f.c.wait_for("FINISHED", Duration::from_secs(60), || {
         let st = am.get(&format!("/jobs/{id}")).ok()?["state"].as_str()?.to_string();
@@ -183,11 +203,18 @@ fn application_mode_runs_topspeedwindowing_to_completion() {
     let f = Flink::start("flink-app", 2);
     let r = f.run("flink", &["run-application", "-t", "yarn-application", &example("streaming/TopSpeedWindowing.toml")]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let app = r.stdout.lines().find_map(|l| l.strip_prefix("Submitted application ")).map(|l| l.split_whitespace().next().unwrap().to_string()).unwrap();
+    let app = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted application "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .unwrap();
     let v = f.c.app(&app);
     assert_eq!((s(&v, "state"), s(&v, "finalStatus")), ("FINISHED".into(), "SUCCEEDED".into()));
     // No containers left.
-    f.c.wait_for("containers released", Duration::from_secs(10), || f.containers(&app).iter().all(|c| s(c, "containerState") == "COMPLETE").then_some(()));
+    f.c.wait_for("containers released", Duration::from_secs(10), || {
+        f.containers(&app).iter().all(|c| s(c, "containerState") == "COMPLETE").then_some(())
+    });
     assert!(!f.printed(&app).is_empty(), "TopSpeedWindowing printed its windows");
 }
 
@@ -203,7 +230,13 @@ fn per_job_mode_runs_one_job_and_warns() {
 #[test]
 fn attached_session_stops_from_stdin_and_removes_the_properties_file() {
     let f = Flink::start("flink-attached", 1);
-    let mut child = f.cmd("yarn-session", &["-jm", "256m", "-tm", "512m"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = f
+        .cmd("yarn-session", &["-jm", "256m", "-tm", "512m"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     f.c.wait_for("the properties file", Duration::from_secs(20), || f.properties().exists().then_some(()));
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "help").unwrap();

@@ -63,12 +63,15 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
     let conf = &spec.conf;
     let jm_mb = memory_mb(conf, "jobmanager.memory.process.size", 1600)?;
     let tm_mb = memory_mb(conf, "taskmanager.memory.process.size", 1728)?;
-    let slots = conf.get_u32("taskmanager.numberOfTaskSlots", 1)?;
-    let name = conf.get("yarn.application.name").unwrap_or_else(|| "Flink session cluster".into());
-    let queue = conf.get("yarn.application.queue").unwrap_or_else(|| "default".into());
-    let app_type = conf.get("yarn.application.type").unwrap_or_else(|| "Apache Flink".into());
-    let attempts = conf.get_u32("yarn.application-attempts", 1)?;
-    let _ = writeln!(out, "Cluster specification: ClusterSpecification{{masterMemoryMB={jm_mb}, taskManagerMemoryMB={tm_mb}, slotsPerTaskManager={slots}}}");
+    let slots = conf.u32("taskmanager.numberOfTaskSlots", 1)?;
+    let name = conf.string("yarn.application.name", "Flink session cluster");
+    let queue = conf.string("yarn.application.queue", "default");
+    let app_type = conf.string("yarn.application.type", "Apache Flink");
+    let attempts = conf.u32("yarn.application-attempts", 1)?;
+    let _ = writeln!(
+        out,
+        "Cluster specification: ClusterSpecification{{masterMemoryMB={jm_mb}, taskManagerMemoryMB={tm_mb}, slotsPerTaskManager={slots}}}"
+    );
     let store = y.store()?.clone();
     for p in &spec.ship {
         if !p.exists() {
@@ -108,7 +111,8 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
     }
     for p in &spec.ship {
         let files: Vec<PathBuf> = if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let mut v: Vec<PathBuf> =
+                std::fs::read_dir(p).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
             v.sort();
             v
         } else {
@@ -130,7 +134,7 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         "application-name": name,
         "queue": queue,
         "max-app-attempts": attempts,
-        "resource": {"memory": jm_mb, "vCores": conf.get_u32("yarn.appmaster.vcores", 1)?},
+        "resource": {"memory": jm_mb, "vCores": conf.u32("yarn.appmaster.vcores", 1)?},
         "application-type": app_type,
         "application-tags": conf.get("yarn.tags").map(|t| t.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
         "am-container-spec": {"local-resources": {"entry": entries}, "commands": {"command": cmd}, "environment": {"entry": []}},
@@ -176,7 +180,11 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         }
         if start.elapsed() > Duration::from_secs(60 * (warned + 1)) {
             warned += 1;
-            let _ = writeln!(out, "Deployment took more than {} seconds. Please check if the requested resources are available in the YARN cluster", 60 * warned);
+            let _ = writeln!(
+                out,
+                "Deployment took more than {} seconds. Please check if the requested resources are available in the YARN cluster",
+                60 * warned
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -52,7 +52,15 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts { detached: false, parallelism: None, jobmanager: None, target: None, dynamic: Vec::new(), flags: Vec::new(), positional: Vec::new() };
+    let mut o = Opts {
+        detached: false,
+        parallelism: None,
+        jobmanager: None,
+        target: None,
+        dynamic: Vec::new(),
+        flags: Vec::new(),
+        positional: Vec::new(),
+    };
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -99,7 +107,9 @@ pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
             let _ = writeln!(out, "{USAGE}");
             Ok(0)
         }
-        other => Err(format!("\"{other}\" is not a valid action.\n\nValid actions are \"run\", \"run-application\", \"list\", \"info\", \"cancel\".")),
+        other => Err(format!(
+            "\"{other}\" is not a valid action.\n\nValid actions are \"run\", \"run-application\", \"list\", \"info\", \"cancel\"."
+        )),
     });
     match r {
         Ok(c) => c,
@@ -137,12 +147,15 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
         k += 1;
     }
     let program = Program::parse(&text, &args)?;
-    let p = o.parallelism.unwrap_or(conf.get_u32("parallelism.default", 1)?);
+    let p = o.parallelism.unwrap_or(conf.u32("parallelism.default", 1)?);
     let mut ids = || {
         let mut b = [0u8; 16];
-        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).map(|_| u128::from_le_bytes(b)).unwrap_or(super::now_ms() as u128)
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+            .map(|_| u128::from_le_bytes(b))
+            .unwrap_or(super::now_ms() as u128)
     };
-    program.job_graphs(p, &mut ids)
+    program.job_graphs_with(p, &conf.restart_strategy(false)?, &mut ids)
 }
 
 /// Where a session job goes: `-m host:port`, `-t yarn-session -Dyarn.application.id=..`, or
@@ -155,15 +168,16 @@ fn session_target(o: &Opts, conf: &FlinkConfig, out: &mut dyn Write) -> Result<(
     }
     let y = Yarn::connect()?;
     let app = match conf.get("yarn.application.id") {
-        Some(id) => id,
+        Some(id) => id.to_string(),
         None => match read_properties(conf)? {
             Some((path, id)) => {
                 let _ = writeln!(out, "Found Yarn properties file under {}.", path.display());
                 id
             }
-            None => {
-                return Err("No cluster to submit to: start one with yarn-session, or pass -m host:port / -t yarn-session -Dyarn.application.id=<id>".into())
-            }
+            None => return Err(
+                "No cluster to submit to: start one with yarn-session, or pass -m host:port / -t yarn-session -Dyarn.application.id=<id>"
+                    .into(),
+            ),
         },
     };
     let rest = super::rest_address_of(&y.rm, &app)?;
@@ -177,7 +191,9 @@ fn run(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
         return run_per_job(&o, conf, out);
     }
     if let Some(t) = o.target.as_deref().filter(|t| !matches!(*t, "yarn-session" | "remote")) {
-        return Err(format!("Unknown target '{t}' for run: use remote, yarn-session or yarn-per-job (or run-application -t yarn-application)."));
+        return Err(format!(
+            "Unknown target '{t}' for run: use remote, yarn-session or yarn-per-job (or run-application -t yarn-application)."
+        ));
     }
     let (rest, yarn) = session_target(&o, &conf, out)?;
     let dir = yarn.as_ref().map(|(_, app)| format!(".flink/{app}"));
@@ -186,7 +202,9 @@ fn run(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
     for g in graphs {
         let id = g.job_id.to_string();
         let body = serde_json::to_value(&g).map_err(|e| e.to_string())?;
-        am.post("/jobs", body).map_err(|e| format!("org.apache.flink.client.program.ProgramInvocationException: Could not submit job {id}.\n{}", e.message))?;
+        am.post("/jobs", body).map_err(|e| {
+            format!("org.apache.flink.client.program.ProgramInvocationException: Could not submit job {id}.\n{}", e.message)
+        })?;
         let _ = writeln!(out, "Job has been submitted with JobID {id}");
         if o.detached {
             continue;
@@ -205,8 +223,11 @@ fn wait_for_result(am: &Rest, id: &str, out: &mut dyn Write) -> Result<(), Strin
             let res = &r["job-execution-result"];
             let status = s(res, "application-status");
             if status != "SUCCEEDED" {
-                let cause = res["failure-cause"]["stack-trace"].as_str().or(res["failure-cause"]["class"].as_str()).unwrap_or("").to_string();
-                return Err(format!("org.apache.flink.client.program.ProgramInvocationException: Job failed (JobID: {id})\nJob status: {status}\n{cause}"));
+                let cause =
+                    res["failure-cause"]["stack-trace"].as_str().or(res["failure-cause"]["class"].as_str()).unwrap_or("").to_string();
+                return Err(format!(
+                    "org.apache.flink.client.program.ProgramInvocationException: Job failed (JobID: {id})\nJob status: {status}\n{cause}"
+                ));
             }
             let _ = writeln!(out, "Program execution finished");
             let _ = writeln!(out, "Job with JobID {id} has finished.");
@@ -229,7 +250,8 @@ fn run_per_job(o: &Opts, conf: FlinkConfig, out: &mut dyn Write) -> Result<i32, 
     }
     let g = &graphs[0];
     let json = serde_json::to_vec_pretty(g).map_err(|e| e.to_string())?;
-    let d = deploy(&y, DeploySpec { mode: ClusterMode::PerJob, conf, files: vec![("job-graph.json".into(), json)], ship: Vec::new() }, out)?;
+    let d =
+        deploy(&y, DeploySpec { mode: ClusterMode::PerJob, conf, files: vec![("job-graph.json".into(), json)], ship: Vec::new() }, out)?;
     let _ = writeln!(out, "Job has been submitted with JobID {}", g.job_id);
     if o.detached {
         return Ok(0);
@@ -254,7 +276,11 @@ fn run_application(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
     }
     let y = Yarn::connect()?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let d = deploy(&y, DeploySpec { mode: ClusterMode::Application, conf, files: vec![("program.toml".into(), text.into_bytes())], ship: Vec::new() }, out)?;
+    let d = deploy(
+        &y,
+        DeploySpec { mode: ClusterMode::Application, conf, files: vec![("program.toml".into(), text.into_bytes())], ship: Vec::new() },
+        out,
+    )?;
     let _ = writeln!(out, "Submitted application {} running {name} in application mode.", d.app_id);
     if o.detached {
         return Ok(0);
@@ -296,7 +322,9 @@ fn flink_date(ms: i64) -> String {
     if p.len() < 6 {
         return t;
     }
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == p[1]).unwrap_or(0) + 1;
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == p[1]).unwrap_or(0)
+            + 1;
     format!("{}.{month:02}.{} {}", p[2], p[5], p[3])
 }
 
@@ -310,7 +338,8 @@ fn list(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
     let all = o.flags.iter().any(|f| f == "-a" || f == "--all");
     let running_only = o.flags.iter().any(|f| f == "-r" || f == "--running");
     let scheduled_only = o.flags.iter().any(|f| f == "-s" || f == "--scheduled");
-    let running: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CANCELLING")).collect();
+    let running: Vec<&Value> =
+        jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CANCELLING")).collect();
     let scheduled: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "CREATED" | "INITIALIZING")).collect();
     let terminated: Vec<&Value> = jobs.iter().filter(|j| matches!(s(j, "state").as_str(), "FINISHED" | "CANCELED" | "FAILED")).collect();
     if !scheduled_only {

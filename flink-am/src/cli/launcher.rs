@@ -44,7 +44,8 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
     c.idle_tm_timeout_ms = conf.duration_ms("resourcemanager.taskmanager-timeout", c.idle_tm_timeout_ms)?;
     c.start_worker_retry_interval_ms = conf.duration_ms("resourcemanager.start-worker.retry-interval", c.start_worker_retry_interval_ms)?;
     if let Some(r) = conf.get("resourcemanager.start-worker.max-failure-rate") {
-        c.start_worker_max_failure_rate = r.trim().parse().map_err(|_| format!("Invalid value for resourcemanager.start-worker.max-failure-rate: {r}"))?;
+        c.start_worker_max_failure_rate =
+            r.trim().parse().map_err(|_| format!("Invalid value for resourcemanager.start-worker.max-failure-rate: {r}"))?;
     }
     c.restart_strategy = conf.restart_strategy(false)?;
     c.validate()?;
@@ -72,7 +73,10 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         Some("session") => AmMode::Session,
         Some("application") => {
             let text = std::fs::read_to_string(cwd.join("program.toml")).map_err(|e| format!("program.toml: {e}"))?;
-            let pargs: Vec<String> = conf.get("$internal.application.program-args").map(|a| a.split('\u{1f}').filter(|x| !x.is_empty()).map(String::from).collect()).unwrap_or_default();
+            let pargs: Vec<String> = conf
+                .get("$internal.application.program-args")
+                .map(|a| a.split('\u{1f}').filter(|x| !x.is_empty()).map(String::from).collect())
+                .unwrap_or_default();
             let program = Program::parse(&text, &pargs)?;
             AmMode::Application { jobs: program.job_graphs_with(p, &restart, &mut random_u128)? }
         }
@@ -93,7 +97,8 @@ fn run(args: Vec<String>) -> Result<i32, String> {
     let port = conf.u32("rest.port", 0)? as u16;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let (listener, addr) = bind_loopback(port).await.map_err(|e| format!("Could not bind the REST endpoint to 127.0.0.1:{port}: {e}"))?;
+        let (listener, addr) =
+            bind_loopback(port).await.map_err(|e| format!("Could not bind the REST endpoint to 127.0.0.1:{port}: {e}"))?;
         let mut cfg = am_config(mode, &conf, env)?;
         cfg.taskexec_command = taskexec.display().to_string();
         cfg.tracking_url = format!("http://{addr}");

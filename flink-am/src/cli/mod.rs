@@ -32,8 +32,13 @@ pub fn read_properties(conf: &FlinkConfig) -> Result<Option<(PathBuf, String)>, 
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
     let id = text.lines().find_map(|l| l.trim().strip_prefix("applicationID=")).map(|s| s.trim().to_string());
     match id {
-        None => Err(format!("Yarn properties file found but doesn't contain a Yarn application id. Please delete the file at {}", path.display())),
-        Some(id) if id.parse::<yarn_sim::ApplicationId>().is_err() => Err(format!("YARN properties contain an invalid entry for application id: {id}. Please delete the file at {}", path.display())),
+        None => Err(format!(
+            "Yarn properties file found but doesn't contain a Yarn application id. Please delete the file at {}",
+            path.display()
+        )),
+        Some(id) if id.parse::<yarn_sim::ApplicationId>().is_err() => {
+            Err(format!("YARN properties contain an invalid entry for application id: {id}. Please delete the file at {}", path.display()))
+        }
         Some(id) => Ok(Some((path, id))),
     }
 }
@@ -63,7 +68,10 @@ pub fn rest_address_of(rm: &yarn_sim::cli::http::Rest, app_id: &str) -> Result<S
     };
     let state = yarn_sim::cli::http::s(&app, "state");
     if state != "RUNNING" {
-        return Err(format!("The Yarn application {app_id} doesn't run anymore. It has previously completed with final status: {}", yarn_sim::cli::http::s(&app, "finalStatus")));
+        return Err(format!(
+            "The Yarn application {app_id} doesn't run anymore. It has previously completed with final status: {}",
+            yarn_sim::cli::http::s(&app, "finalStatus")
+        ));
     }
     let rpc = yarn_sim::cli::http::s(&app, "amRPCAddress");
     match rpc.rsplit_once(':') {
@@ -90,6 +98,8 @@ impl Yarn {
     }
 
     pub fn store(&self) -> Result<&PathBuf, String> {
-        self.store_root.as_ref().ok_or_else(|| "fs.defaultFS is not set: export YARN_CONF_DIR=<the dir 'yarn-sim start' printed>".to_string())
+        self.store_root
+            .as_ref()
+            .ok_or_else(|| "fs.defaultFS is not set: export YARN_CONF_DIR=<the dir 'yarn-sim start' printed>".to_string())
     }
 }

@@ -50,7 +50,7 @@ fn with_unit(v: &str) -> String {
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts::default();
     let mut i = 0;
-    let mut val = |i: &mut usize, flag: &str| -> Result<String, String> {
+    let val = |i: &mut usize, flag: &str| -> Result<String, String> {
         *i += 1;
         args.get(*i).cloned().ok_or_else(|| format!("Missing argument for option: {}", flag.trim_start_matches('-')))
     };
@@ -105,7 +105,8 @@ fn run(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<
             (id.clone(), rest)
         }
         None => {
-            let d = deploy(&y, DeploySpec { mode: ClusterMode::Session, conf: conf.clone(), files: Vec::new(), ship: o.ship.clone() }, out)?;
+            let d =
+                deploy(&y, DeploySpec { mode: ClusterMode::Session, conf: conf.clone(), files: Vec::new(), ship: o.ship.clone() }, out)?;
             let path = write_properties(&conf, &d.app_id, &o.dynamic)?;
             let _ = writeln!(out, "Writing YARN properties file {}", path.display());
             (d.app_id, d.rest)
@@ -123,14 +124,22 @@ fn run(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<
 }
 
 /// The interactive loop: `help`, `stop`/`quit`; EOF keeps the session running and detaches.
-fn attached(y: &Yarn, conf: &flink_core::config::FlinkConfig, app_id: &str, rest: &str, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<i32, String> {
+fn attached(
+    y: &Yarn,
+    conf: &flink_core::config::FlinkConfig,
+    app_id: &str,
+    rest: &str,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
     let _ = writeln!(out, "{INTERACTIVE_HELP}");
     let mut line = String::new();
     loop {
         line.clear();
         let n = stdin.read_line(&mut line).map_err(|e| e.to_string())?;
         if n == 0 {
-            let _ = writeln!(out, "Standard input closed; the session keeps running. Stop it with: echo \"stop\" | yarn-session -id {app_id}");
+            let _ =
+                writeln!(out, "Standard input closed; the session keeps running. Stop it with: echo \"stop\" | yarn-session -id {app_id}");
             return Ok(0);
         }
         match line.trim() {
@@ -161,7 +170,13 @@ fn attached(y: &Yarn, conf: &flink_core::config::FlinkConfig, app_id: &str, rest
     if std::fs::remove_file(&path).is_ok() {
         let _ = writeln!(out, "Deleted Yarn properties file at {}", path.display());
     }
-    let _ = writeln!(out, "Application {app_id} finished with state {} and final state {} at {}", final_state.0, final_state.1, super::now_ms());
+    let _ = writeln!(
+        out,
+        "Application {app_id} finished with state {} and final state {} at {}",
+        final_state.0,
+        final_state.1,
+        super::now_ms()
+    );
     Ok(0)
 }
 
