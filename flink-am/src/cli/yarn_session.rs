@@ -29,7 +29,7 @@ const HELP: &str = "Usage:
 
 const INTERACTIVE_HELP: &str = "Available commands:\nhelp - show these commands\nstop - stop the YARN session";
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Opts {
     detached: bool,
     query: bool,
