@@ -163,7 +163,7 @@ impl<E> EventQueue<E> {
         }
         self.occupied[i / 64] &= !(1 << (i % 64));
         self.in_ring -= self.current.len();
-        self.current.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        self.current.sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
     }
 
     /// The first occupied bucket after `cur` (some ring slot is occupied).
