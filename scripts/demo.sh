@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: a 3-node cluster, a distributed-shell application, what YARN shows of it, teardown.
+# make demo: a 3-node YARN cluster, a distributed-shell app, a Flink session running a
+# streaming WordCount, its output, and teardown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
@@ -12,21 +13,32 @@ say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 say yarn-sim start --nodes 3 --detach
 "$BIN/yarn-sim" start --nodes 3 --detach --work-dir "$WORK" --rm-port "$PORT"
 export YARN_CONF_DIR="$WORK/conf"
-
-say "yarn node -list -all"
-"$BIN/yarn" node -list -all
+# Keep this demo's .yarn-properties file inside its work dir.
+mkdir -p "$WORK/flink-conf"
+echo "yarn.properties-file.location: $WORK" > "$WORK/flink-conf/config.yaml"
+export FLINK_CONF_DIR="$WORK/flink-conf"
 
 say "yarn-sim dshell --num-containers 3 --shell-command 'hostname; echo hello'"
-"$BIN/yarn-sim" dshell --num-containers 3 --shell-command 'hostname; echo hello' | tee "$WORK/dshell.out"
-APP=$(sed -n 's/^Submitted application //p' "$WORK/dshell.out")
+"$BIN/yarn-sim" dshell --num-containers 3 --shell-command 'hostname; echo hello' | tail -2
+
+say "yarn-session -jm 1024m -tm 2048m -s 2 -nm demo -d"
+"$BIN/yarn-session" -jm 1024m -tm 2048m -s 2 -nm demo -d | tee "$WORK/session.out" | grep -v '^\$\|^If this\|^Note that\|^The Flink YARN'
+APP=$(sed -n 's/^Submitted application //p' "$WORK/session.out")
+
+say "flink run -p 4 examples/streaming/WordCount.toml --input README.md"
+"$BIN/flink" run -p 4 examples/streaming/WordCount.toml --input README.md
+
+say "flink list -a"
+"$BIN/flink" list -a
+
+say "yarn logs -applicationId $APP -log_files taskmanager.out | grep '> (' | tail"
+"$BIN/yarn" logs -applicationId "$APP" -log_files taskmanager.out | grep '> (' | tail -8
 
 say "yarn application -list -appStates ALL"
 "$BIN/yarn" application -list -appStates ALL
-say "yarn application -status $APP"
-"$BIN/yarn" application -status "$APP"
-say "yarn logs -applicationId $APP -log_files stdout"
-"$BIN/yarn" logs -applicationId "$APP" -log_files stdout
-say "curl -H 'Accept: application/xml' 127.0.0.1:$PORT/ws/v1/cluster/apps"
-curl -s -H 'Accept: application/xml' "127.0.0.1:$PORT/ws/v1/cluster/apps"; echo
+
+say "echo stop | yarn-session -id $APP"
+echo stop | "$BIN/yarn-session" -id "$APP" | tail -2
+
 say yarn-sim stop
 "$BIN/yarn-sim" stop --work-dir "$WORK"
