@@ -63,6 +63,9 @@ pub struct AmConfig {
     pub tracking_url: String,
     /// The container environment YARN gave the AM (CONTAINER_ID, YARN_RM_ADDRESS, NM_HOST, ...).
     pub env: BTreeMap<String, String>,
+    /// Files every TaskManager container localizes (the shipped config and `-t` ship files):
+    /// name in the working dir -> path in the shared store.
+    pub tm_local_resources: BTreeMap<String, String>,
 }
 
 impl AmConfig {
@@ -85,6 +88,7 @@ impl AmConfig {
             restart_strategy: RestartStrategy::FixedDelay { attempts: 1, delay_ms: 1_000 },
             tracking_url: String::new(),
             env,
+            tm_local_resources: BTreeMap::new(),
         }
     }
 

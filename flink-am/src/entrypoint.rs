@@ -99,6 +99,7 @@ impl FlinkAppMaster {
             yarn_heartbeat_ms: self.cfg.yarn_heartbeat_ms,
             container_request_heartbeat_ms: self.cfg.container_request_heartbeat_ms,
             user: user_of(&self.cfg.env),
+            tm_local_resources: self.cfg.tm_local_resources.clone(),
         };
         let mut driver = YarnResourceManagerDriver::new(driver_cfg, yarn_rm, cid.attempt);
         driver.register(cx, &host, cx.me().port() as i32, &self.cfg.tracking_url.clone());

@@ -95,7 +95,10 @@ fn example(p: &str) -> String {
 #[test]
 fn session_wordcount_gives_exact_counts_on_two_taskmanagers() {
     let f = Flink::start("flink-wc", 3);
-    let (app, web) = f.session(&[]);
+    let ship = f.c.work.join("ship");
+    std::fs::create_dir_all(&ship).unwrap();
+    std::fs::write(ship.join("lookup.csv"), "a,1\n").unwrap();
+    let (app, web) = f.session(&["-t", ship.to_str().unwrap()]);
     assert!(f.properties().exists());
     let input = f.c.work.join("input.txt");
     std::fs::write(&input, "to be or not to be\nthat is the question\nto be\n").unwrap();
@@ -108,6 +111,18 @@ fn session_wordcount_gives_exact_counts_on_two_taskmanagers() {
     // -p 4 with 2 slots per TaskManager: exactly two TaskManager containers.
     let tms = f.containers(&app).into_iter().filter(|c| !s(c, "containerId").ends_with("_000001")).count();
     assert_eq!(tms, 2);
+    // Ship files (-t) reach the AM's and every TaskManager's working dir.
+    let shipped: Vec<String> = (0..3)
+        .flat_map(|i| {
+            std::fs::read_dir(f.c.work.join(format!("nm-{i}/local/usercache/{}/appcache/{app}", yarn_sim::cli::current_user())))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.path().join("lookup.csv").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(shipped.len(), 3, "AM + 2 TaskManagers: {shipped:?}");
     let counts = final_counts(&f.printed(&app));
     let expected: BTreeMap<String, i64> =
         [("to", 3), ("be", 3), ("or", 1), ("not", 1), ("that", 1), ("is", 1), ("the", 1), ("question", 1)]

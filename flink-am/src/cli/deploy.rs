@@ -29,6 +29,9 @@ impl ClusterMode {
     }
 }
 
+/// The staged files TaskManagers localize, as `name=store-path;...` in the shipped config.
+pub const SHIP_RESOURCES_KEY: &str = "$internal.yarn.taskmanager-resources";
+
 pub struct DeploySpec {
     pub mode: ClusterMode,
     pub conf: FlinkConfig,
@@ -57,6 +60,23 @@ fn flink_am_exe() -> Result<PathBuf, String> {
 /// Memory in MB of a Flink memory setting, with Flink's "m" default unit for bare CLI numbers.
 pub fn memory_mb(conf: &FlinkConfig, key: &str, default_mb: u64) -> Result<u64, String> {
     Ok(conf.memory_mb(key)?.unwrap_or(default_mb))
+}
+
+/// Writes one staged file under `.flink/<appId>/` and records it as a local resource.
+fn stage_file(
+    dir: &std::path::Path,
+    rel_dir: &str,
+    staged: &mut Vec<(String, String, usize)>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+    staged.push((name.to_string(), format!("{rel_dir}/{name}"), bytes.len()));
+    Ok(())
 }
 
 pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deployed, String> {
@@ -96,18 +116,8 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
     let dir = store.join(&rel_dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut staged: Vec<(String, String, usize)> = Vec::new();
-    let mut stage = |name: &str, bytes: &[u8]| -> Result<(), String> {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-        staged.push((name.to_string(), format!("{rel_dir}/{name}"), bytes.len()));
-        Ok(())
-    };
-    stage("config.yaml", conf.to_yaml().as_bytes())?;
     for (name, bytes) in &spec.files {
-        stage(name, bytes)?;
+        stage_file(&dir, &rel_dir, &mut staged, name, bytes)?;
     }
     for p in &spec.ship {
         let files: Vec<PathBuf> = if p.is_dir() {
@@ -121,9 +131,15 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         for f in files {
             let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
             let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            stage(&name, &bytes)?;
+            stage_file(&dir, &rel_dir, &mut staged, &name, &bytes)?;
         }
     }
+    // Ship files and the configuration reach every TaskManager too: the AM reads this list.
+    let mut conf = conf.clone();
+    let ship_list: Vec<String> =
+        staged.iter().filter(|(n, _, _)| !spec.files.iter().any(|(f, _)| f == n)).map(|(n, p, _)| format!("{n}={p}")).collect();
+    conf.set(SHIP_RESOURCES_KEY, &[vec![format!("config.yaml={rel_dir}/config.yaml")], ship_list].concat().join(";"));
+    stage_file(&dir, &rel_dir, &mut staged, "config.yaml", conf.to_yaml().as_bytes())?;
     let entries: Vec<_> = staged
         .iter()
         .map(|(key, res, size)| json!({"key": key, "value": {"resource": res, "type": "FILE", "visibility": "APPLICATION", "size": size, "timestamp": 0}}))

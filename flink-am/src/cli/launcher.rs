@@ -101,6 +101,10 @@ fn run(args: Vec<String>) -> Result<i32, String> {
             bind_loopback(port).await.map_err(|e| format!("Could not bind the REST endpoint to 127.0.0.1:{port}: {e}"))?;
         let mut cfg = am_config(mode, &conf, env)?;
         cfg.taskexec_command = taskexec.display().to_string();
+        cfg.tm_local_resources = conf
+            .get(super::deploy::SHIP_RESOURCES_KEY)
+            .map(|v| v.split(';').filter_map(|e| e.split_once('=')).map(|(n, p)| (n.to_string(), p.to_string())).collect())
+            .unwrap_or_default();
         cfg.tracking_url = format!("http://{addr}");
         println!("Starting {} (REST endpoint http://{addr})", cfg.mode.name());
         let codecs = Codecs::new().with::<YarnMsg>().with::<FlinkMsg>();

@@ -11,7 +11,7 @@ use flink_core::protocol::env as flink_env;
 use yarn_sim::amrm_client::{AmRmClient, AmRmEvent};
 use yarn_sim::ids::{ApplicationAttemptId, ContainerId};
 use yarn_sim::proto::{env as yarn_env, StartContainerRequest, YarnMsg};
-use yarn_sim::records::{exit_status, Container, ContainerLaunchContext, ContainerStatus, FinalApplicationStatus, Resource};
+use yarn_sim::records::{exit_status, Container, ContainerLaunchContext, ContainerStatus, FinalApplicationStatus, LocalResource, Resource};
 
 /// Env names the TaskExecutor reads for heartbeat overrides.
 pub const FLINK_HEARTBEAT_INTERVAL_MS: &str = "FLINK_HEARTBEAT_INTERVAL_MS";
@@ -63,6 +63,8 @@ pub struct DriverConfig {
     pub yarn_heartbeat_ms: u64,
     pub container_request_heartbeat_ms: u64,
     pub user: String,
+    /// Localized into every TaskManager container: name -> shared-store path.
+    pub tm_local_resources: BTreeMap<String, String>,
 }
 
 pub struct YarnResourceManagerDriver {
@@ -268,8 +270,23 @@ impl YarnResourceManagerDriver {
         environment.insert(flink_env::FLINK_NODE_ID.to_string(), host);
         environment.insert(FLINK_HEARTBEAT_INTERVAL_MS.to_string(), self.cfg.heartbeat_interval_ms.to_string());
         environment.insert(FLINK_HEARTBEAT_TIMEOUT_MS.to_string(), self.cfg.heartbeat_timeout_ms.to_string());
+        let local_resources = self
+            .cfg
+            .tm_local_resources
+            .iter()
+            .map(|(name, path)| {
+                let r = LocalResource {
+                    resource: path.clone(),
+                    kind: Default::default(),
+                    visibility: Default::default(),
+                    size: -1,
+                    timestamp: -1,
+                };
+                (name.clone(), r)
+            })
+            .collect();
         let launch = ContainerLaunchContext {
-            local_resources: BTreeMap::new(),
+            local_resources,
             environment,
             commands: vec![format!("{} 1><LOG_DIR>/taskmanager.out 2><LOG_DIR>/taskmanager.err", self.cfg.taskexec_command)],
         };
