@@ -64,6 +64,88 @@ sleep 5 & sp=$!; sleep 0.2; base=$(rss_kib $sp); kill $sp
 row "live: ResourceManager RSS, idle" "$((rm_rss / 1024)).$(((rm_rss % 1024) * 10 / 1024)) MiB" "<= 20 MiB" "$((base)) KiB for /bin/sleep"
 row "live: NodeManager RSS, idle" "$((nm_rss / 1024)).$(((nm_rss % 1024) * 10 / 1024)) MiB" "<= 10 MiB" "$((base)) KiB for /bin/sleep"
 
+echo "== flink: yarn-session -d until the JobManager Web Interface line"
+export YARN_CONF_DIR="$WORK/conf"
+mkdir -p "$WORK/flink-conf"
+printf 'yarn.properties-file.location: %s\n' "$WORK" > "$WORK/flink-conf/config.yaml"
+export FLINK_CONF_DIR="$WORK/flink-conf"
+t0=$(ms)
+"$BIN/yarn-session" -jm 256m -tm 256m -s 1 -d > "$WORK/session.out"
+t1=$(ms)
+WEB=$(sed -n 's/^JobManager Web Interface: http:\/\///p' "$WORK/session.out")
+APP=$(sed -n 's/^Submitted application //p' "$WORK/session.out")
+row "flink: yarn-session -d to JobManager Web Interface" "$((t1 - t0)) ms" "<= 300 ms (Flink on YARN: tens of s)" "${med} ms submit-to-AM-running (above)"
+
+echo "== flink: job submit until all tasks RUNNING on 4 new TaskManagers"
+cat > "$WORK/endless.toml" <<'TOML'
+[[job]]
+name = "Endless"
+[[job.step]]
+source = { type = "datagen", kind = "numbers", rate-per-sec = 10, seed = 1 }
+[[job.step]]
+sink = "discard"
+TOML
+t0=$(ms)
+jid=$("$BIN/flink" run -d -p 4 "$WORK/endless.toml" | sed -n 's/^Job has been submitted with JobID //p')
+until curl -s "http://$WEB/jobs/$jid" | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d.get("status-counts",{}); sys.exit(0 if c.get("RUNNING",0)==sum(c.values())>0 and d["state"]=="RUNNING" else 1)' 2>/dev/null; do :; done
+t1=$(ms)
+tms=$(curl -s "http://$WEB/taskmanagers" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["taskmanagers"]))')
+row "flink: submit to all tasks RUNNING on ${tms} new TaskManagers" "$((t1 - t0)) ms" "<= 500 ms" "includes the flink CLI's own start"
+
+echo "== flink: idle resident memory"
+sleep 1
+am_pid=""; tm_pid=""
+for p in $(ls /proc | grep -E '^[0-9]+$'); do
+  cmd=$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null || true)
+  case "$cmd" in *"/flink-am session"*) am_pid=$p;; *"/taskexec"*) tm_pid=${tm_pid:-$p};; esac
+done
+curl -s -o /dev/null -X PATCH "http://$WEB/jobs/$jid?mode=cancel"
+sleep 1
+[ -n "$tm_pid" ] && tm_rss=$(rss_kib "$tm_pid") || tm_rss=0
+am_rss=$(rss_kib "$am_pid")
+row "flink: TaskManager RSS" "$((tm_rss / 1024)).$(((tm_rss % 1024) * 10 / 1024)) MiB" "<= 10 MiB (Flink: 1728 MiB)" "$((base)) KiB for /bin/sleep"
+row "flink: JobManager (AM) RSS" "$((am_rss / 1024)).$(((am_rss % 1024) * 10 / 1024)) MiB" "<= 20 MiB (Flink: 1600 MiB)" "$((base)) KiB for /bin/sleep"
+
+echo "== flink: keyed shuffle between two TaskManagers"
+N=${BENCH_SHUFFLE_RECORDS:-2000000}
+cat > "$WORK/shuffle.toml" <<TOML
+[[job]]
+name = "Shuffle"
+parallelism = 2
+[[job.step]]
+source = { type = "sequence", from = 1, to = $N }
+[[job.step]]
+key-by = 0
+[[job.step]]
+sum = 0
+[[job.step]]
+sink = "discard"
+TOML
+sid=$("$BIN/flink" run -p 2 "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')
+dur=$(curl -s "http://$WEB/jobs/$sid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["duration"])')
+rps=$((N * 1000 / (dur > 0 ? dur : 1)))
+loop=$(python3 - <<'PY'
+import socket, threading, time
+N = 512 * 1024 * 1024
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def sink():
+    c, _ = srv.accept(); got = 0
+    while got < N:
+        b = c.recv(1 << 20)
+        if not b: break
+        got += len(b)
+t = threading.Thread(target=sink); t.start()
+c = socket.create_connection(srv.getsockname()); buf = b"x" * (1 << 20)
+t0 = time.time()
+for _ in range(N >> 20): c.sendall(buf)
+t.join(); print(int(N / (time.time() - t0)))
+PY
+)
+# A record on the wire is ~32 bytes in a frame; the fraction compares like with like.
+frac=$(python3 -c "print(f'{$rps * 32 / $loop * 100:.2f}')")
+row "flink: keyed shuffle, 2 TaskManagers on loopback" "${rps} records/s (${N} in ${dur} ms)" ">= 2,000,000 records/s" "raw loopback TCP $((loop / 1048576)) MiB/s; ${frac}% of it at 32 B/record"
+echo stop | "$BIN/yarn-session" -id "$APP" > /dev/null
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"

@@ -224,6 +224,20 @@ impl NodeManager {
         }
     }
 
+    fn send_heartbeat(&mut self, cx: &mut Cx) {
+        let node_id = self.node_id_or_me(cx);
+        let statuses = self.manager.statuses();
+        self.updater.heartbeat(cx, &node_id, statuses);
+    }
+
+    /// NodeStatusUpdater.sendOutofBandHeartBeat: a container started or ended, so tell the RM
+    /// now rather than at the next interval (the RM allocates and AMs learn on heartbeats).
+    fn out_of_band_heartbeat(&mut self, cx: &mut Cx) {
+        if self.updater.state == UpdaterState::Registered {
+            self.send_heartbeat(cx);
+        }
+    }
+
     fn start_containers(&mut self, cx: &mut Cx, from: Addr, requests: Vec<crate::proto::StartContainerRequest>) {
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
         for req in &requests {
@@ -241,7 +255,11 @@ impl NodeManager {
                 Err(e) => failed.push((id, e)),
             }
         }
+        let started = !succeeded.is_empty();
         cx.send(from, YarnMsg::StartContainersResponse { succeeded, failed });
+        if started {
+            self.out_of_band_heartbeat(cx);
+        }
     }
 
     fn stop_containers(&mut self, cx: &mut Cx, from: Addr, ids: Vec<ContainerId>) {
@@ -324,11 +342,7 @@ impl Node for NodeManager {
         match timer {
             STATUS_UPDATER_TIMER => match self.updater.state {
                 UpdaterState::Registering => self.register(cx),
-                UpdaterState::Registered => {
-                    let node_id = self.node_id_or_me(cx);
-                    let statuses = self.manager.statuses();
-                    self.updater.heartbeat(cx, &node_id, statuses);
-                }
+                UpdaterState::Registered => self.send_heartbeat(cx),
                 UpdaterState::Stopped => {}
             },
             MONITOR_TIMER => self.monitor_pass(cx),
@@ -339,6 +353,7 @@ impl Node for NodeManager {
 
     fn on_process_exit(&mut self, cx: &mut Cx, pid: ProcId, code: ExitCode) {
         self.manager.on_process_exit(cx, &self.conf, pid, code);
+        self.out_of_band_heartbeat(cx);
     }
 
     fn as_any(&mut self) -> &mut dyn Any {
