@@ -61,7 +61,7 @@ async fn wait_until(mut f: impl FnMut() -> bool) -> bool {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn messages_keep_order_over_http_and_processes_report_exit_codes() {
+async fn messages_keep_order_and_processes_report_exit_codes() {
     let dir = std::env::temp_dir().join(format!("engine-live-{}", std::process::id()));
     let codecs = Codecs::new().with::<Echo>();
     let (l1, a1) = bind_loopback(0).await.unwrap();
@@ -102,4 +102,197 @@ fn usage_reads_the_process_tree() {
     let me = std::process::id();
     assert!(engine::live::proc::self_rss_bytes() > 0);
     assert!(engine::live::proc::rss_bytes(me).unwrap() > 0);
+}
+
+/// A windowed stream: the sender keeps at most `window` unacknowledged messages in flight
+/// (as Flink's credits do), the receiver checks order and acknowledges every `ack_every`.
+#[derive(Debug, Serialize, Deserialize)]
+enum Flow {
+    Seq { n: u32, pad: String },
+    Ack(u32),
+}
+impl Wire for Flow {
+    const FAMILY: &'static str = "test.flow";
+    fn kind(&self) -> &'static str {
+        match self {
+            Flow::Seq { .. } => "Seq",
+            Flow::Ack(_) => "Ack",
+        }
+    }
+}
+
+const ACK_EVERY: u32 = 128;
+
+#[derive(Default)]
+struct Streamer {
+    // Sender side.
+    target: Option<Addr>,
+    total: u32,
+    window: u32,
+    pad: String,
+    sent: u32,
+    // Receiver side.
+    next: u32,
+    unacked: u32,
+    out_of_order: u32,
+}
+
+impl Streamer {
+    fn pump(&mut self, cx: &mut Cx, acked: u32) {
+        let Some(t) = self.target else { return };
+        let limit = (acked + self.window).min(self.total);
+        while self.sent < limit {
+            cx.send(t, Flow::Seq { n: self.sent, pad: self.pad.clone() });
+            self.sent += 1;
+        }
+    }
+}
+
+impl Node for Streamer {
+    fn on_start(&mut self, cx: &mut Cx) {
+        self.pump(cx, 0);
+    }
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        match msg.downcast::<Flow>().unwrap() {
+            Flow::Seq { n, .. } => {
+                if n != self.next {
+                    self.out_of_order += 1;
+                }
+                self.next = n + 1;
+                self.unacked += 1;
+                if self.unacked == ACK_EVERY {
+                    self.unacked = 0;
+                    cx.send(from, Flow::Ack(self.next));
+                }
+            }
+            Flow::Ack(k) => self.pump(cx, k),
+        }
+    }
+    fn on_timer(&mut self, _cx: &mut Cx, _t: TimerId) {}
+    fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Starts a receiver (with a `/hello` route) and a sender streaming `total` messages to it;
+/// returns both hosts once the receiver has seen the last one, and the time that took.
+async fn stream(total: u32, window: u32, pad_bytes: usize) -> (LiveNode<Streamer>, LiveNode<Streamer>, Duration) {
+    let dir = std::env::temp_dir().join(format!("engine-live-stream-{}-{total}-{pad_bytes}", std::process::id()));
+    let codecs = Codecs::new().with::<Flow>();
+    let (l1, a1) = bind_loopback(0).await.unwrap();
+    let rx = LiveNode::new(Streamer::default(), a1, &dir, codecs.clone(), 1);
+    let routes = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello from the node port" }));
+    tokio::spawn(rx.clone().run(l1, routes));
+    let (l2, a2) = bind_loopback(0).await.unwrap();
+    let streamer = Streamer { target: Some(a1), total, window, pad: "x".repeat(pad_bytes), ..Default::default() };
+    let tx = LiveNode::new(streamer, a2, &dir, codecs, 2);
+    let start = std::time::Instant::now();
+    tokio::spawn(tx.clone().run(l2, axum::Router::new()));
+    for _ in 0..60_000 {
+        if rx.read(|s| s.next == total) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    (rx, tx, took)
+}
+
+/// A raw HTTP/1.1 request on `addr`; returns the whole response.
+async fn http(addr: Addr, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_messages_arrive_complete_and_in_order_and_http_shares_the_port() {
+    let total = 20_000;
+    let (rx, tx, _) = stream(total, 2_000, 16).await;
+    assert_eq!(rx.read(|s| (s.next, s.out_of_order)), (total, 0));
+    assert_eq!(tx.read(|s| s.sent), total);
+
+    // The node's public routes answer on the same port.
+    let addr = rx.addr();
+    let r = http(addr, format!("GET /hello HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.ends_with("hello from the node port"), "{r}");
+
+    // Envelopes can still be posted over HTTP.
+    let body = serde_json::json!({"from": tx.addr(), "family": "test.flow", "body": {"Seq": {"n": total, "pad": ""}}}).to_string();
+    let post = format!(
+        "POST /_rpc HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let r = http(addr, post).await;
+    assert!(r.starts_with("HTTP/1.1 202"), "{r}");
+    assert_eq!(rx.read(|s| (s.next, s.out_of_order)), (total + 1, 0));
+}
+
+/// Throughput between two live nodes on loopback. Run with
+/// `cargo test --release -p engine --test live -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_live_message_throughput() {
+    let total: u32 = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    for pad in [16, 1024] {
+        let (rx, _tx, took) = stream(total, 2_000, pad).await;
+        assert_eq!(rx.read(|s| (s.next, s.out_of_order)), (total, 0));
+        let rate = total as f64 / took.as_secs_f64();
+        println!("live transport: {total} messages of ~{pad} B payload in {took:.2?}: {rate:.0} msg/s");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_that_is_down_loses_messages_and_a_later_one_gets_them() {
+    let dir = std::env::temp_dir().join(format!("engine-live-down-{}", std::process::id()));
+    let codecs = Codecs::new().with::<Echo>();
+    // Nothing listens at a1 yet: the client's five opening messages are lost.
+    let (l1, a1) = bind_loopback(0).await.unwrap();
+    drop(l1);
+    let (l2, a2) = bind_loopback(0).await.unwrap();
+    let client = LiveNode::new(Peer { target: Some(a1), ..Default::default() }, a2, &dir, codecs.clone(), 2);
+    tokio::spawn(client.clone().run(l2, axum::Router::new()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Once a node listens there, the next message connects again and gets through.
+    let (l1, _) = bind_loopback(a1.port()).await.unwrap();
+    let server = LiveNode::new(Peer::default(), a1, &dir, codecs, 1);
+    tokio::spawn(server.clone().run(l1, axum::Router::new()));
+    client.with(|_, cx| cx.send(a1, Echo(7)));
+    assert!(wait_until(|| client.read(|p| p.got.len() == 1)).await);
+    assert_eq!(server.read(|p| p.got.clone()), vec![7]);
+    assert_eq!(client.read(|p| p.got.clone()), vec![70]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_oversized_or_garbled_frame_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("engine-live-big-{}", std::process::id()));
+    let (l1, a1) = bind_loopback(0).await.unwrap();
+    let server = LiveNode::new(Peer::default(), a1, &dir, Codecs::new().with::<Echo>(), 1);
+    tokio::spawn(server.clone().run(l1, axum::Router::new()));
+
+    // A frame that does not decode is dropped; the stream goes on.
+    let mut s = tokio::net::TcpStream::connect(a1).await.unwrap();
+    let mut bytes = engine::live::net::MAGIC.to_vec();
+    for body in [&b"not json"[..], br#"{"from":"127.0.0.1:1","family":"test.echo","body":7}"#] {
+        bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(body);
+    }
+    s.write_all(&bytes).await.unwrap();
+    assert!(wait_until(|| server.read(|p| p.got == vec![7])).await);
+
+    // A frame over the limit closes the connection.
+    s.write_all(&(engine::live::net::MAX_FRAME as u32 + 1).to_be_bytes()).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await.expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

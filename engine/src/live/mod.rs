@@ -1,17 +1,19 @@
 //! The live driver: one node per OS process.
 //!
-//! Messages travel as JSON envelopes (`POST /_rpc`) over HTTP on 127.0.0.1, one ordered
-//! queue per destination; timers are tokio timers; `launch` forks `bash -c` in a new process
-//! group; the shared store is a directory. Public HTTP APIs are added by the binary as extra
+//! Messages travel as length-delimited JSON envelopes over one persistent TCP connection per
+//! destination on 127.0.0.1, on the same port as the node's HTTP routes (see [`net`]); timers
+//! are tokio timers; `launch` forks `bash -c` in a new process group; the shared store is a
+//! directory. Public HTTP APIs are added by the binary as extra
 //! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
 //! [`LiveNode::read`] — parse, call, render, nothing else.
 
+pub mod net;
 pub mod proc;
 pub mod store;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,9 +58,8 @@ struct Shared<N> {
     state: Mutex<HostState<N>>,
     me: Addr,
     codecs: Codecs,
-    http: reqwest::Client,
-    outboxes: Mutex<BTreeMap<Addr, mpsc::UnboundedSender<Envelope>>>,
-    in_flight: AtomicUsize,
+    outboxes: Mutex<BTreeMap<Addr, mpsc::Sender<Envelope>>>,
+    stats: Arc<net::Stats>,
     exit: watch::Sender<Option<ExitCode>>,
 }
 
@@ -144,13 +145,8 @@ impl<N: Node> LiveNode<N> {
                 }),
                 me,
                 codecs,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build()
-                    .expect("http client"),
                 outboxes: Mutex::new(BTreeMap::new()),
-                in_flight: AtomicUsize::new(0),
+                stats: Arc::new(net::Stats::default()),
                 exit,
             }),
         }
@@ -255,27 +251,34 @@ impl<N: Node> LiveNode<N> {
 
     fn send(&self, to: Addr, msg: Msg) {
         let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_json() };
+        let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = boxes.entry(to).or_insert_with(|| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
-            let shared = self.inner.clone();
-            tokio::spawn(async move {
-                let url = format!("http://{to}/_rpc");
-                while let Some(env) = rx.recv().await {
-                    // A destination that is down loses the message, as a network would.
-                    let _ = shared.http.post(&url).json(&env).send().await;
-                    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone()));
+        stats.in_flight.fetch_add(1, Ordering::SeqCst);
+        // Never blocks: a full queue drops the message (see `net` for the policy).
+        match tx.try_send(env) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(env)) => {
+                stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let n = stats.dropped_full.fetch_add(1, Ordering::SeqCst) + 1;
+                if n.is_power_of_two() {
+                    eprintln!(
+                        "{} {}: queue to {to} full, dropped a {} message ({n} dropped so far)",
+                        wall_now(),
+                        self.inner.me,
+                        env.family
+                    );
                 }
-            });
-            tx
-        });
-        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        if tx.send(env).is_err() {
-            self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The writer is gone (it panicked): the next message starts a new one.
+                stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                boxes.remove(&to);
+            }
         }
     }
 
-    /// Delivers an envelope that arrived over HTTP.
+    /// Delivers an envelope that arrived from another node (a frame or `POST /_rpc`).
     pub fn deliver(&self, env: Envelope) -> Result<(), String> {
         let msg = self.inner.codecs.decode(&env.family, env.body)?;
         self.with(|n, cx| n.on_message(cx, env.from, msg));
@@ -293,14 +296,13 @@ impl<N: Node> LiveNode<N> {
         Router::new().route("/_rpc", post(rpc::<N>)).with_state(self.clone())
     }
 
-    /// Serves `routes` (plus `/_rpc`) on `listener`, starts the node, and returns the exit
-    /// code once the node calls `cx.exit` or the process gets SIGTERM/SIGINT.
+    /// Serves `routes` (plus `/_rpc`) and node-to-node frame streams on `listener`, starts
+    /// the node, and returns the exit code once the node calls `cx.exit` or the process gets
+    /// SIGTERM/SIGINT.
     pub async fn run(self, listener: tokio::net::TcpListener, routes: Router) -> ExitCode {
         let app = routes.merge(self.rpc_router());
         let mut exit_rx = self.inner.exit.subscribe();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = tokio::spawn(net::serve(self.clone(), listener, app));
         self.with(|n, cx| n.on_start(cx));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         let code = tokio::select! {
@@ -310,7 +312,7 @@ impl<N: Node> LiveNode<N> {
         };
         // Give queued messages (a final status, an unregister) a moment to leave.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while self.inner.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        while self.inner.stats.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         server.abort();

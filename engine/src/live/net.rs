@@ -1,0 +1,235 @@
+//! The live transport: one port per node, shared by HTTP and node-to-node frames.
+//!
+//! A node listens on a single `127.0.0.1:port`. Every accepted connection is sniffed: one that
+//! opens with [`MAGIC`] is a frame stream from another node, anything else is HTTP/1 served by
+//! hyper with the node's axum `Router` (public REST/web routes and `POST /_rpc`).
+//!
+//! A frame is a big-endian `u32` length followed by that many bytes of a JSON [`Envelope`];
+//! a frame longer than [`MAX_FRAME`] closes the connection.
+//!
+//! Sending: each destination has one writer task that owns one connection (opened lazily, the
+//! preface written once) and a bounded queue of [`OUTBOX_FRAMES`] envelopes, so per-destination
+//! order is kept and memory stays bounded. The writer drains whatever is queued (up to
+//! [`WRITE_BATCH_BYTES`]) into one write. If the connection cannot be opened or a write fails
+//! or stalls past [`IO_TIMEOUT`], that batch is dropped and the next message reconnects: a
+//! peer that is down loses messages, as a network would, and the protocols tolerate it. A
+//! connection the peer closed (it exited or restarted) is noticed by a watcher on its read
+//! half and replaced before the next write.
+//!
+//! Overflow policy: `send` is called under the node's mutex from sync code and must not block,
+//! so when a destination's queue is full the new message is dropped (tail drop, as a router
+//! queue would) and counted; the count is reported on stderr at every power of two. The nodes'
+//! own flow control (Flink credits, request/response protocols) keeps real traffic far below
+//! the bound; hitting it means the peer stopped reading.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Envelope, LiveNode};
+use crate::node::{Addr, Node};
+
+/// The preface that marks a connection as a node-to-node frame stream.
+pub const MAGIC: &[u8; 8] = b"YSIMRPC1";
+/// Largest frame accepted or sent (bytes of JSON).
+pub const MAX_FRAME: usize = 64 << 20;
+/// Envelopes queued per destination before `send` starts dropping.
+pub const OUTBOX_FRAMES: usize = 4096;
+/// A writer coalesces queued frames into one write of up to about this many bytes.
+const WRITE_BATCH_BYTES: usize = 256 << 10;
+/// Connect and write timeout of a writer.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may take to send enough bytes to be told apart.
+const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Appends one frame holding `env` to `buf`; false (and `buf` unchanged) if it is too large.
+pub fn encode(env: &Envelope, buf: &mut Vec<u8>) -> bool {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut *buf, env).expect("an envelope serializes");
+    let len = buf.len() - start - 4;
+    if len > MAX_FRAME {
+        buf.truncate(start);
+        return false;
+    }
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    true
+}
+
+/// Counters shared by a node's writers.
+#[derive(Default)]
+pub(super) struct Stats {
+    /// Envelopes accepted by `send` and not yet written or dropped (`run` drains it on exit).
+    pub in_flight: AtomicUsize,
+    /// Envelopes dropped because a destination's queue was full.
+    pub dropped_full: AtomicU64,
+}
+
+/// The queue of one destination; spawns its writer task.
+pub(super) fn outbox(to: Addr, stats: Arc<Stats>) -> mpsc::Sender<Envelope> {
+    let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
+    tokio::spawn(write_loop(to, rx, stats));
+    tx
+}
+
+/// An open connection to a peer, with a watcher that flags it once the peer closes it.
+struct Conn {
+    w: OwnedWriteHalf,
+    closed: Arc<AtomicBool>,
+    watcher: JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+async fn connect(to: Addr) -> std::io::Result<Conn> {
+    let s = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(to))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    s.set_nodelay(true)?;
+    let (mut r, mut w) = s.into_split();
+    tokio::time::timeout(IO_TIMEOUT, w.write_all(MAGIC))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
+    let closed = Arc::new(AtomicBool::new(false));
+    let flag = closed.clone();
+    // Peers never write on a frame stream: any read result means the connection is gone.
+    let watcher = tokio::spawn(async move {
+        let mut b = [0u8; 64];
+        let _ = r.read(&mut b).await;
+        flag.store(true, Ordering::SeqCst);
+    });
+    Ok(Conn { w, closed, watcher })
+}
+
+async fn write_loop(to: Addr, mut rx: mpsc::Receiver<Envelope>, stats: Arc<Stats>) {
+    let mut conn: Option<Conn> = None;
+    let mut buf = Vec::with_capacity(64 << 10);
+    while let Some(first) = rx.recv().await {
+        buf.clear();
+        let mut taken = 1;
+        if !encode(&first, &mut buf) {
+            eprintln!("live: dropped a {} message to {to}: frame over {MAX_FRAME} bytes", first.family);
+        }
+        while buf.len() < WRITE_BATCH_BYTES {
+            let Ok(env) = rx.try_recv() else { break };
+            taken += 1;
+            if !encode(&env, &mut buf) {
+                eprintln!("live: dropped a {} message to {to}: frame over {MAX_FRAME} bytes", env.family);
+            }
+        }
+        if conn.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
+            conn = None;
+        }
+        if !buf.is_empty() {
+            if conn.is_none() {
+                // A destination that is down loses the batch, as a network would.
+                conn = connect(to).await.ok();
+            }
+            if let Some(c) = conn.as_mut() {
+                if !matches!(tokio::time::timeout(IO_TIMEOUT, c.w.write_all(&buf)).await, Ok(Ok(()))) {
+                    conn = None;
+                }
+            }
+        }
+        stats.in_flight.fetch_sub(taken, Ordering::SeqCst);
+        if buf.capacity() > 4 * WRITE_BATCH_BYTES {
+            buf = Vec::with_capacity(64 << 10);
+        }
+    }
+}
+
+/// Accepts connections on `listener` forever, telling frame streams from HTTP.
+pub(super) async fn serve<N: Node>(host: LiveNode<N>, listener: TcpListener, app: Router) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(_) => {
+                // Out of file descriptors or a connection reset before accept: try again soon.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let host = host.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(SNIFF_TIMEOUT, is_frame_stream(&stream)).await {
+                Ok(Some(true)) => read_loop(host, stream).await,
+                Ok(Some(false)) => serve_http(stream, app).await,
+                _ => {}
+            }
+        });
+    }
+}
+
+/// Some(true) if the connection opens with [`MAGIC`], Some(false) if it opens with anything
+/// else, None if it closes first.
+async fn is_frame_stream(s: &TcpStream) -> Option<bool> {
+    let mut b = [0u8; MAGIC.len()];
+    loop {
+        let n = s.peek(&mut b).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if b[..n] != MAGIC[..n] {
+            return Some(false);
+        }
+        if n == MAGIC.len() {
+            return Some(true);
+        }
+        // A prefix of the preface so far: wait for the rest.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn serve_http(stream: TcpStream, app: Router) {
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let svc = hyper_util::service::TowerToHyperService::new(app);
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+}
+
+/// Reads frames until the peer closes, delivering each in order. Frames already buffered are
+/// decoded and delivered without going back to the socket.
+async fn read_loop<N: Node>(host: LiveNode<N>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mut r = BufReader::with_capacity(256 << 10, stream);
+    let mut preface = [0u8; MAGIC.len()];
+    if r.read_exact(&mut preface).await.is_err() {
+        return;
+    }
+    let mut frame = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        if r.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_FRAME {
+            eprintln!("live: {peer} sent a frame of {len} bytes (max {MAX_FRAME}); closing");
+            return;
+        }
+        frame.resize(len, 0);
+        if r.read_exact(&mut frame).await.is_err() {
+            return;
+        }
+        let delivered = serde_json::from_slice::<Envelope>(&frame).map_err(|e| e.to_string()).and_then(|env| host.deliver(env));
+        if let Err(e) = delivered {
+            eprintln!("live: dropped a frame from {peer}: {e}");
+        }
+        if frame.capacity() > (1 << 20) {
+            frame = Vec::new();
+        }
+    }
+}
