@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// A protocol family: one message enum, one name on the wire.
 pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static {
@@ -22,7 +23,7 @@ pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static
 trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
     fn kind(&self) -> &'static str;
-    fn to_json(&self) -> serde_json::Value;
+    fn to_raw(&self) -> Box<RawValue>;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -33,8 +34,9 @@ impl<T: Wire> Payload for T {
     fn kind(&self) -> &'static str {
         Wire::kind(self)
     }
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("wire messages serialize")
+    fn to_raw(&self) -> Box<RawValue> {
+        // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
+        serde_json::value::to_raw_value(self).expect("wire messages serialize")
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
@@ -63,12 +65,13 @@ impl Msg {
             Err(self)
         }
     }
-    pub fn to_json(&self) -> serde_json::Value {
-        self.0.to_json()
+    /// The message as JSON text (what the live driver puts on the wire).
+    pub fn to_raw(&self) -> Box<RawValue> {
+        self.0.to_raw()
     }
 }
 
-type Decoder = fn(serde_json::Value) -> Result<Msg, String>;
+type Decoder = fn(&RawValue) -> Result<Msg, String>;
 
 /// The families a live process accepts, by wire name.
 #[derive(Default, Clone)]
@@ -81,10 +84,10 @@ impl Codecs {
         Codecs::default()
     }
     pub fn with<T: Wire>(mut self) -> Codecs {
-        self.decoders.insert(T::FAMILY, |v| serde_json::from_value::<T>(v).map(Msg::new).map_err(|e| e.to_string()));
+        self.decoders.insert(T::FAMILY, |v| serde_json::from_str::<T>(v.get()).map(Msg::new).map_err(|e| e.to_string()));
         self
     }
-    pub fn decode(&self, family: &str, body: serde_json::Value) -> Result<Msg, String> {
+    pub fn decode(&self, family: &str, body: &RawValue) -> Result<Msg, String> {
         match self.decoders.get(family) {
             Some(d) => d(body),
             None => Err(format!("unknown message family '{family}'")),

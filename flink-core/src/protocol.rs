@@ -13,12 +13,70 @@ use crate::operator::OperatorSpec;
 use crate::record::Record;
 use crate::state::ExecutionState;
 
-/// What flows on a data channel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What flows on a data channel. On the wire a record without a timestamp is a bare JSON
+/// array of its fields, one with a timestamp `{"t":ts,"f":[..]}`, a watermark `{"w":ms}`:
+/// records are most of the data plane's bytes, so they carry no field names.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Element {
     Record(Record),
     /// Event time, ms: no later record on this channel has a smaller timestamp.
     Watermark(i64),
+}
+
+impl Serialize for Element {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Element::Record(Record { fields, timestamp: None }) => fields.serialize(s),
+            Element::Record(Record { fields, timestamp: Some(t) }) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("t", t)?;
+                m.serialize_entry("f", fields)?;
+                m.end()
+            }
+            Element::Watermark(w) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("w", w)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Element, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Element;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a record (array of fields or {t, f}) or a watermark {w}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
+                let mut fields = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(v) = seq.next_element()? {
+                    fields.push(v);
+                }
+                Ok(Element::Record(Record { fields, timestamp: None }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
+                let (mut t, mut f, mut w) = (None, None, None);
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "t" => t = Some(map.next_value::<i64>()?),
+                        "f" => f = Some(map.next_value::<Vec<crate::record::Value>>()?),
+                        "w" => w = Some(map.next_value::<i64>()?),
+                        other => return Err(serde::de::Error::unknown_field(other, &["t", "f", "w"])),
+                    }
+                }
+                match (w, f) {
+                    (Some(w), None) => Ok(Element::Watermark(w)),
+                    (None, Some(fields)) => Ok(Element::Record(Record { fields, timestamp: t })),
+                    _ => Err(serde::de::Error::custom("an element is either {w} or {t?, f}")),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A slot in a TaskExecutor's slot report.
@@ -199,4 +257,23 @@ pub mod env {
     pub const FLINK_TM_MEMORY_MB: &str = "FLINK_TM_MEMORY_MB";
     /// Flink's own: the host of the NodeManager.
     pub const FLINK_NODE_ID: &str = "_FLINK_NODE_ID";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Value;
+
+    #[test]
+    fn elements_round_trip_in_their_compact_form() {
+        let els = vec![
+            Element::Record(Record::new(vec![Value::Str("to".into()), Value::Int(2)])),
+            Element::Record(Record { fields: vec![Value::Float(1.5)], timestamp: Some(42) }),
+            Element::Watermark(-7),
+        ];
+        let text = serde_json::to_string(&els).unwrap();
+        assert_eq!(text, r#"[["to",2],{"t":42,"f":[1.5]},{"w":-7}]"#);
+        assert_eq!(serde_json::from_str::<Vec<Element>>(&text).unwrap(), els);
+        assert!(serde_json::from_str::<Element>(r#"{"x":1}"#).is_err());
+    }
 }

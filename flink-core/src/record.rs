@@ -4,12 +4,43 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+/// Serialized as a bare JSON number or string. Deserialized by a visitor that looks at the
+/// JSON type once: serde's `untagged` buffers and retries every variant, which made record
+/// batches the data plane's bottleneck.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+                i64::try_from(v).map(Value::Int).map_err(|_| E::custom(format!("integer {v} is out of range")))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Str(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Value {
@@ -100,5 +131,8 @@ mod tests {
         assert_eq!(Record::new(vec![Value::Int(7)]).to_string(), "7");
         assert_eq!(Value::Float(2.0).to_string(), "2.0");
         assert_eq!(Value::Str("a".into()).key_hash(), Value::Str("a".into()).key_hash());
+        let back: Vec<Value> = serde_json::from_str(r#"[1, -2, 2.5, "x"]"#).unwrap();
+        assert_eq!(back, vec![Value::Int(1), Value::Int(-2), Value::Float(2.5), Value::Str("x".into())]);
+        assert_eq!(serde_json::to_string(&back).unwrap(), r#"[1,-2,2.5,"x"]"#);
     }
 }

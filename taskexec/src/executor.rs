@@ -15,6 +15,8 @@ use crate::network::{InputBatch, PendingData};
 use crate::slot_table::{SlotAllocation, TaskSlotTable};
 use crate::task::{CreditReturn, Task};
 
+/// Source polls per wake-up before other inputs get a turn (x source_step_budget records).
+const SOURCE_ROUNDS_PER_WAKE: usize = 32;
 const REGISTRATION_TIMER: TimerId = 1;
 const HEARTBEAT_TIMER: TimerId = 2;
 const WORK_TIMER: TimerId = 3;
@@ -426,6 +428,11 @@ impl TaskExecutor {
     /// Runs every task until none can make progress, then arms the work timer for the next
     /// source poll or processing-time timer.
     fn drive(&mut self, cx: &mut Cx) {
+        self.run_until_idle(cx);
+        self.arm_work_timer(cx);
+    }
+
+    fn run_until_idle(&mut self, cx: &mut Cx) {
         loop {
             let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
             let mut progress = false;
@@ -436,6 +443,9 @@ impl TaskExecutor {
                 break;
             }
         }
+    }
+
+    fn arm_work_timer(&mut self, cx: &mut Cx) {
         let next = self.tasks.values().filter_map(|t| t.next_wake()).min();
         if next != self.work_at {
             match next {
@@ -446,17 +456,28 @@ impl TaskExecutor {
         }
     }
 
+    /// A wake-up: poll due sources and fire timers, letting local consumers run between
+    /// rounds, until nothing is due or the round budget is spent (then the work timer brings
+    /// us back right away, after whatever messages arrived meanwhile).
     fn work(&mut self, cx: &mut Cx) {
         self.work_at = None;
-        let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
-        for id in ids {
-            let Some(task) = self.tasks.get_mut(&id) else { continue };
-            let result = task.poll_source(cx, &self.config).and_then(|_| task.fire_timers(cx, &self.config));
-            if let Err(e) = result {
-                self.end_task(cx, id, ExecutionState::Failed, Some(e));
+        for _ in 0..SOURCE_ROUNDS_PER_WAKE {
+            let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
+            let mut polled = false;
+            for id in ids {
+                let Some(task) = self.tasks.get_mut(&id) else { continue };
+                let result = task.poll_source(cx, &self.config).and_then(|p| task.fire_timers(cx, &self.config).map(|t| p | t));
+                match result {
+                    Ok(p) => polled |= p,
+                    Err(e) => self.end_task(cx, id, ExecutionState::Failed, Some(e)),
+                }
+            }
+            self.run_until_idle(cx);
+            if !polled {
+                break;
             }
         }
-        self.drive(cx);
+        self.arm_work_timer(cx);
     }
 
     fn shutdown(&mut self, cx: &mut Cx, reason: &str) {

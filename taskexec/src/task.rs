@@ -166,7 +166,8 @@ impl Task {
         let status = self.chain.poll_source(now, config.source_step_budget, &*cx.store(), &mut self.out)?;
         self.absorb(cx)?;
         match status {
-            SourceStatus::More => self.source = SourcePoll::At(now + config.source_poll_interval),
+            // More to emit: due again at once; the executor bounds how often per wake-up.
+            SourceStatus::More => self.source = SourcePoll::At(now),
             SourceStatus::IdleUntil(t) => self.source = SourcePoll::At(t.max(now + config.source_poll_interval)),
             SourceStatus::Finished => {
                 self.source = SourcePoll::Exhausted;

@@ -42,7 +42,8 @@ pub fn wall_now() -> Time {
 pub struct Envelope {
     pub from: Addr,
     pub family: String,
-    pub body: serde_json::Value,
+    /// The message's own JSON, decoded straight into its family's type on arrival.
+    pub body: Box<serde_json::value::RawValue>,
 }
 
 struct HostState<N> {
@@ -250,7 +251,7 @@ impl<N: Node> LiveNode<N> {
     }
 
     fn send(&self, to: Addr, msg: Msg) {
-        let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_json() };
+        let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_raw() };
         let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone()));
@@ -280,7 +281,7 @@ impl<N: Node> LiveNode<N> {
 
     /// Delivers an envelope that arrived from another node (a frame or `POST /_rpc`).
     pub fn deliver(&self, env: Envelope) -> Result<(), String> {
-        let msg = self.inner.codecs.decode(&env.family, env.body)?;
+        let msg = self.inner.codecs.decode(&env.family, &env.body)?;
         self.with(|n, cx| n.on_message(cx, env.from, msg));
         Ok(())
     }
