@@ -65,6 +65,19 @@ fn job_missing(id: &JobId) -> Response {
     errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.NotFoundException: Job {id} not found"))
 }
 
+/// Parses the job id, reads one report of the job, renders it: 400 for a malformed id, 404 for
+/// an unknown job.
+fn job_report(host: &Host, id: &str, f: impl FnOnce(&FlinkAppMaster, &JobId) -> Option<Value>) -> Response {
+    let job = match parse_job(id) {
+        Ok(j) => j,
+        Err(r) => return r,
+    };
+    match host.read(|am| f(am, &job)) {
+        Some(v) => ok(v),
+        None => job_missing(&job),
+    }
+}
+
 fn value<T: serde::Serialize>(t: T) -> Value {
     serde_json::to_value(t).expect("reports serialize")
 }
@@ -104,25 +117,11 @@ async fn submit(State(host): State<Host>, bytes: Bytes) -> Response {
 }
 
 async fn job(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.job_details(&job, wall_now()).map(value)) {
-        Some(v) => ok(v),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.job_details(j, wall_now()))
 }
 
 async fn job_status(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.job_details(&job, wall_now()).map(value)) {
-        Some(v) => ok(json!({"status": v["state"]})),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.job_details(j, wall_now()).map(|v| json!({"status": v["state"]})))
 }
 
 /// `PATCH /jobs/{id}?mode=cancel` — 202 with an empty body.
@@ -145,47 +144,19 @@ async fn patch_job(State(host): State<Host>, Path(id): Path<String>, Query(q): Q
 }
 
 async fn plan(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.job_graph(&job).map(flink_core::plan::plan_json)) {
-        Some(p) => ok(json!({"plan": p})),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.job_plan(j))
 }
 
 async fn job_config(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.job_config(&job).map(value)) {
-        Some(v) => ok(v),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.job_config(j))
 }
 
 async fn exceptions(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.job_exceptions(&job).map(value)) {
-        Some(v) => ok(v),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.job_exceptions(j))
 }
 
 async fn execution_result(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let job = match parse_job(&id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    match host.read(|am| am.execution_result(&job).map(value)) {
-        Some(v) => ok(v),
-        None => job_missing(&job),
-    }
+    job_report(&host, &id, |am, j| am.execution_result(j))
 }
 
 async fn vertex(State(host): State<Host>, Path((id, vid)): Path<(String, String)>) -> Response {

@@ -129,35 +129,9 @@ fn vertex_summary(j: &JobMaster, vi: usize, now: Time) -> Value {
     })
 }
 
-/// The JSON plan Flink's web UI draws (JsonPlanGenerator's shape).
+/// The JSON plan Flink's web UI draws: flink-core's, the one `flink info` prints too.
 pub fn plan(g: &JobGraph) -> Value {
-    let nodes: Vec<Value> = g
-        .vertices
-        .iter()
-        .map(|v| {
-            let inputs: Vec<Value> = v
-                .inputs
-                .iter()
-                .enumerate()
-                .map(
-                    |(n, e)| json!({"num": n, "id": e.source.to_string(), "ship_strategy": e.ship.name(), "exchange": "pipelined_bounded"}),
-                )
-                .collect();
-            let mut node = json!({
-                "id": v.id.to_string(),
-                "parallelism": v.parallelism,
-                "operator": "",
-                "operator_strategy": "",
-                "description": v.name,
-                "optimizer_properties": {},
-            });
-            if !inputs.is_empty() {
-                node["inputs"] = json!(inputs);
-            }
-            node
-        })
-        .collect();
-    json!({"jid": g.job_id.to_string(), "name": g.name, "type": g.job_type, "nodes": nodes})
+    flink_core::plan::plan_json(g)
 }
 
 pub fn job_details(j: &JobMaster, now: Time) -> Value {
