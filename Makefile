@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench scenarios clean
+.PHONY: all build demo test lint bench compat clean
 
 all: build
 
@@ -27,6 +27,10 @@ lint:
 # Speed and memory, as ratios against baselines measured in the same run.
 bench: build
 	./scripts/bench.sh
+
+# The real Apache Flink CLI (from PyPI, run with Java) against a yarn-sim session.
+compat: build
+	./scripts/flink-cli-compat.sh
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make compat: the real Apache Flink CLI (1.20.3, from PyPI's apache-flink packages, run with
+# the machine's Java) against a yarn-sim Flink session: `flink list -m` and `flink cancel -m`
+# must work unmodified. Downloads ~230 MB once into target/flink-dist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release
+DIST=target/flink-dist
+VER=1.20.3
+command -v java >/dev/null || { echo "compat: java is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
+if [ ! -x "$DIST/home/bin/flink" ]; then
+  rm -rf "$DIST"; mkdir -p "$DIST/dl" "$DIST/ex" "$DIST/home"
+  python3 -m pip download --no-deps -q -d "$DIST/dl" "apache-flink==$VER" "apache-flink-libraries==$VER"
+  (cd "$DIST/ex" && python3 -m zipfile -e ../dl/apache_flink-$VER-*.whl . && tar xzf ../dl/apache-flink-libraries-$VER.tar.gz)
+  cp -r "$DIST/ex/pyflink/bin" "$DIST/ex/pyflink/conf" "$DIST/home/"
+  cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/lib" "$DIST/home/lib"
+  cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/bin/." "$DIST/home/bin/"
+  mkdir -p "$DIST/home/plugins" "$DIST/home/log"
+  chmod +x "$DIST/home/bin/"*
+fi
+REAL="$PWD/$DIST/home/bin/flink"
+WORK=$(mktemp -d /tmp/yarn-sim-compat.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() { "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+"$BIN/yarn-sim" start --nodes 2 --detach --work-dir "$WORK" --rm-port "$PORT" >/dev/null
+export YARN_CONF_DIR="$WORK/conf"
+mkdir -p "$WORK/fc"; echo "yarn.properties-file.location: $WORK" > "$WORK/fc/config.yaml"
+FLINK_CONF_DIR="$WORK/fc" "$BIN/yarn-session" -jm 256m -tm 256m -d > "$WORK/session.out"
+WEB=$(sed -n 's/^JobManager Web Interface: http:\/\///p' "$WORK/session.out")
+printf '[[job]]\nname = "Endless"\n[[job.step]]\nsource = { type = "datagen", kind = "numbers", rate-per-sec = 10, seed = 1 }\n[[job.step]]\nsink = "discard"\n' > "$WORK/e.toml"
+JID=$(FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run -d "$WORK/e.toml" | sed -n 's/^Job has been submitted with JobID //p')
+until curl -s "http://$WEB/jobs/$JID" | grep -q '"state":"RUNNING"'; do sleep 0.1; done
+export FLINK_HOME="$PWD/$DIST/home"
+fail=0
+out=$("$REAL" list -m "$WEB" 2>&1) || true
+echo "$out"
+grep -q " : $JID : Endless (RUNNING)" <<<"$out" || { echo "compat: real 'flink list -m' did not show the job"; fail=1; }
+out=$("$REAL" cancel -m "$WEB" "$JID" 2>&1) || true
+echo "$out"
+grep -q "Cancelled job $JID." <<<"$out" || { echo "compat: real 'flink cancel -m' did not cancel"; fail=1; }
+until curl -s "http://$WEB/jobs/$JID" | grep -q '"state":"CANCELED"'; do sleep 0.1; done
+[ $fail -eq 0 ] && echo "compat: the real Flink $VER CLI lists and cancels jobs on yarn-sim unmodified"
+exit $fail
