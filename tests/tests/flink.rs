@@ -191,18 +191,18 @@ fn killing_a_taskmanager_restarts_the_job_and_it_still_finishes() {
     let id = r.stdout.lines().find_map(|l| l.strip_prefix("Job has been submitted with JobID ")).unwrap().trim().to_string();
     let am = e2e::Rest::new(&web);
     f.c.wait_for("RUNNING", Duration::from_secs(20), || (am.get(&format!("/jobs/{id}")).ok()?["state"] == "RUNNING").then_some(()));
-    // kill -9 a TaskManager process: find it by its container's working directory.
-    let (cid, pid) = f.c.wait_for("a running TaskManager process", Duration::from_secs(10), || {
-        let tm =
-            f.containers(&app).into_iter().find(|c| !s(c, "containerId").ends_with("_000001") && s(c, "containerState") == "RUNNING")?;
-        let cid = s(&tm, "containerId");
-        let pid =
-            f.c.processes_inside()
-                .into_iter()
-                .find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map(|d| d.ends_with(&cid)).unwrap_or(false))?;
-        Some((cid, pid))
+    // kill -9 the TaskManager that runs the job's first subtask (its id is its container id),
+    // found by the container's working directory. Another, idle TaskManager may exist.
+    let pid = f.c.wait_for("the job's TaskManager process", Duration::from_secs(10), || {
+        let job = am.get(&format!("/jobs/{id}")).ok()?;
+        let vid = job["vertices"][0]["id"].as_str()?.to_string();
+        let vertex = am.get(&format!("/jobs/{id}/vertices/{vid}")).ok()?;
+        let cid = vertex["subtasks"][0]["taskmanager-id"].as_str().filter(|c| c.starts_with("container_"))?.to_string();
+        f.c.processes_inside()
+            .into_iter()
+            .find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map(|d| d.ends_with(&cid)).unwrap_or(false))
     });
-    let _ = cid;
+    let _ = &app;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     f.c.wait_for("FINISHED", Duration::from_secs(60), || {
         let st = am.get(&format!("/jobs/{id}")).ok()?["state"].as_str()?.to_string();
