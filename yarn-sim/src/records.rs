@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
+use crate::ids::{ApplicationId, ContainerId, NodeId};
 
 /// Memory in MB and virtual cores. Serialized as YARN's REST writes it: `{memory, vCores}`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
@@ -325,9 +325,4 @@ impl std::str::FromStr for NodeState {
 pub struct NodeUpdate {
     pub node_id: NodeId,
     pub state: NodeState,
-}
-
-/// Used by attempt ids in reports.
-pub fn attempt_of(c: &ContainerId) -> ApplicationAttemptId {
-    c.attempt
 }

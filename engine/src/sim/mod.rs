@@ -10,7 +10,6 @@ pub mod net;
 mod queue;
 pub mod shell;
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -677,10 +676,6 @@ impl Sim {
         if let Some(m) = self.machines.get_mut(&host) {
             m.up = true;
         }
-    }
-
-    pub fn as_any(&mut self) -> &mut dyn Any {
-        self
     }
 }
 
