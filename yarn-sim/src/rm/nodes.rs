@@ -17,23 +17,19 @@ use crate::ids::NodeId;
 
 use super::rmnode::RMNode;
 
-/// FNV-1a: host strings are short, and a fixed hash keeps lookups free of per-process seeds.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
+/// The engine's stable hash: a fixed hash keeps lookups free of per-process seeds.
+#[derive(Default)]
+struct Fnv(engine::trace::Fnv64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        self.0.write(bytes);
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.0.write_u64(v as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        self.0.finish()
     }
 }
 
