@@ -150,7 +150,7 @@ impl Fields<'_> {
             Some(v) => Err(self.at.err(format!("'{key}' in {} must be a number, got {v}", self.what))),
         }
     }
-    /// A string with placeholders left as they are.
+    /// A string whose `${arg}` references are kept for substitution by program arguments.
     fn raw_str(&self, key: &str) -> Result<Option<&str>, String> {
         match self.table.get(key) {
             None => Ok(None),
