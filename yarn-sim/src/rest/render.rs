@@ -124,6 +124,11 @@ fn write_elem(w: &mut Writer<Vec<u8>>, name: &str, v: &Value, root: bool) {
 
 /// XML request body -> JSON value: elements with children become objects, repeated names
 /// become arrays, text stays a string (the body readers accept numbers as strings).
+/// How deep a request body's elements may nest. YARN's deepest record (a submission context's
+/// `am-container-spec/local-resources/entry/value/resource`) is 6 levels; anything far deeper is
+/// an attack on the stack (the tree below and its drop are recursive), refused with a 400.
+pub const MAX_XML_DEPTH: usize = 64;
+
 pub fn xml_to_value(xml: &str) -> Result<Value, String> {
     use quick_xml::Reader;
     let mut r = Reader::from_str(xml);
@@ -131,7 +136,12 @@ pub fn xml_to_value(xml: &str) -> Result<Value, String> {
     let mut stack: Vec<(String, Map<String, Value>, String)> = vec![("#doc".into(), Map::new(), String::new())];
     loop {
         match r.read_event() {
-            Ok(Event::Start(e)) => stack.push((String::from_utf8_lossy(e.name().as_ref()).into_owned(), Map::new(), String::new())),
+            Ok(Event::Start(e)) => {
+                if stack.len() > MAX_XML_DEPTH {
+                    return Err(format!("malformed XML: elements nested deeper than {MAX_XML_DEPTH} levels"));
+                }
+                stack.push((String::from_utf8_lossy(e.name().as_ref()).into_owned(), Map::new(), String::new()))
+            }
             Ok(Event::Empty(e)) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 insert(&mut stack.last_mut().expect("document frame").1, name, Value::String(String::new()));
@@ -207,6 +217,12 @@ mod tests {
         assert_eq!(v, json!({"a": {"tag": ["x", "y & z"], "n": "1"}}));
         assert!(xml_to_value("<a><b></a>").is_err());
         assert!(xml_to_value("").is_err());
+        // 149,000 levels once overflowed the RM's stack; now a clear error, quickly.
+        let deep = "<a>".repeat(149_000) + &"</a>".repeat(149_000);
+        let err = xml_to_value(&deep).unwrap_err();
+        assert!(err.contains("nested deeper than 64"), "{err}");
+        let ok = "<a>".repeat(MAX_XML_DEPTH) + "x" + &"</a>".repeat(MAX_XML_DEPTH);
+        assert!(xml_to_value(&ok).is_ok());
     }
 
     #[test]
