@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
-use flink_core::{FlinkMsg, JobGraph, JobId, JobStatus, JobVertexId};
+use flink_core::{JobGraph, JobId, JobMasterGateway, JobStatus, JobVertexId, ResourceManagerGateway, TaskExecutorGateway};
 use serde_json::Value;
 use yarn_sim::ids::ContainerId;
 use yarn_sim::proto::{env as yarn_env, YarnMsg};
@@ -270,35 +270,31 @@ impl FlinkAppMaster {
         }
     }
 
-    fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: FlinkMsg) {
+    /// Messages to a JobMaster, routed by job id (the Dispatcher's role for RPC addressing).
+    fn on_job_master_gateway(&mut self, cx: &mut Cx, from: Addr, msg: JobMasterGateway) {
         match msg {
-            FlinkMsg::RegisterTaskExecutor { .. }
-            | FlinkMsg::TaskExecutorHeartbeat { .. }
-            | FlinkMsg::DeclareResourceRequirements { .. } => {
-                if let Some(rm) = self.rm.as_mut() {
-                    rm.on_flink(cx, from, msg);
-                }
-            }
-            FlinkMsg::OfferSlots { job_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
+            JobMasterGateway::OfferSlots { job_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
-                None => cx.send(from, FlinkMsg::AcceptSlots { job_id, accepted: Vec::new() }),
+                None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
             },
-            FlinkMsg::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out } => {
+            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out));
                 }
             }
-            FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {
+            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.task_executor_heartbeat(cx, &resource_id, &tasks);
                 }
             }
-            FlinkMsg::ResourcesUnavailable { job_id, reason } => {
+            JobMasterGateway::ResourcesUnavailable { job_id, reason } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.resources_unavailable(cx, &reason);
                 }
             }
-            _ => {}
+            JobMasterGateway::AcknowledgeCheckpoint { .. } | JobMasterGateway::DeclineCheckpoint { .. } => {
+                todo!("route to the job's CheckpointCoordinator")
+            }
         }
     }
 
@@ -377,11 +373,18 @@ impl Node for FlinkAppMaster {
                     rm.on_yarn(cx, y);
                 }
             }
-            Err(msg) => {
-                if let Ok(f) = msg.downcast::<FlinkMsg>() {
-                    self.on_flink(cx, from, f);
+            Err(msg) => match msg.downcast::<ResourceManagerGateway>() {
+                Ok(m) => {
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.on_flink(cx, from, m);
+                    }
                 }
-            }
+                Err(msg) => {
+                    if let Ok(m) = msg.downcast::<JobMasterGateway>() {
+                        self.on_job_master_gateway(cx, from, m);
+                    }
+                }
+            },
         }
         self.route(cx);
     }

@@ -11,8 +11,8 @@ use flink_core::graph::JobEdge;
 use flink_core::operator::{SinkSpec, SourceSpec};
 use flink_core::protocol::{env as fenv, SlotOffer, SlotStatus};
 use flink_core::{
-    AllocationId, ExecutionAttemptId, ExecutionState, FlinkMsg, JobGraph, JobId, JobStatus, JobType, JobVertex, JobVertexId, OperatorSpec,
-    RestartStrategy, ShipStrategy,
+    AllocationId, ExecutionAttemptId, ExecutionState, JobGraph, JobId, JobMasterGateway, JobStatus, JobType, JobVertex, JobVertexId,
+    OperatorSpec, ResourceManagerGateway, RestartStrategy, ShipStrategy, TaskExecutorGateway,
 };
 use yarn_sim::ids::ApplicationId;
 use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, Resource, YarnApplicationState};
@@ -62,7 +62,7 @@ impl FakeTaskExecutor {
     }
 
     fn report(&self, cx: &mut Cx, to: Addr, job_id: JobId, execution_id: ExecutionAttemptId, state: ExecutionState, error: Option<String>) {
-        cx.send(to, FlinkMsg::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in: 10, records_out: 10 });
+        cx.send(to, JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in: 10, records_out: 10 });
     }
 }
 
@@ -70,7 +70,7 @@ impl Node for FakeTaskExecutor {
     fn on_start(&mut self, cx: &mut Cx) {
         cx.send(
             self.rm,
-            FlinkMsg::RegisterTaskExecutor {
+            ResourceManagerGateway::RegisterTaskExecutor {
                 resource_id: self.id.clone(),
                 num_slots: self.slots.len() as u32,
                 memory_mb: self.memory,
@@ -81,30 +81,34 @@ impl Node for FakeTaskExecutor {
     }
 
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        let Ok(m) = msg.downcast::<FlinkMsg>() else { return };
+        let Ok(m) = msg.downcast::<TaskExecutorGateway>() else { return };
         match m {
-            FlinkMsg::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
+            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
                 self.slots[slot_index as usize] = Some((allocation_id, job_id, job_master));
                 cx.send(
                     job_master,
-                    FlinkMsg::OfferSlots { job_id, resource_id: self.id.clone(), slots: vec![SlotOffer { allocation_id, slot_index }] },
+                    JobMasterGateway::OfferSlots {
+                        job_id,
+                        resource_id: self.id.clone(),
+                        slots: vec![SlotOffer { allocation_id, slot_index }],
+                    },
                 );
             }
-            FlinkMsg::AcceptSlots { accepted, job_id } => {
+            TaskExecutorGateway::AcceptSlots { accepted, job_id } => {
                 for s in self.slots.iter_mut() {
                     if matches!(s, Some((a, j, _)) if *j == job_id && !accepted.contains(a)) {
                         *s = None;
                     }
                 }
             }
-            FlinkMsg::FreeSlot { allocation_id, .. } => {
+            TaskExecutorGateway::FreeSlot { allocation_id, .. } => {
                 for s in self.slots.iter_mut() {
                     if matches!(s, Some((a, _, _)) if *a == allocation_id) {
                         *s = None;
                     }
                 }
             }
-            FlinkMsg::SubmitTask(tdd) => {
+            TaskExecutorGateway::SubmitTask(tdd) => {
                 self.report(cx, tdd.job_master, tdd.job_id, tdd.execution_id, ExecutionState::Running, None);
                 let after = self.script.fail_ms.or(self.script.task_ms);
                 let t = self.next_timer;
@@ -115,17 +119,17 @@ impl Node for FakeTaskExecutor {
                     cx.set_timer(Duration::from_millis(ms), t);
                 }
             }
-            FlinkMsg::CancelTask { execution_id } => {
+            TaskExecutorGateway::CancelTask { execution_id } => {
                 if let Some((job, jm, t)) = self.tasks.remove(&execution_id) {
                     self.timers.remove(&t);
                     self.report(cx, jm, job, execution_id, ExecutionState::Canceled, None);
                 }
             }
-            FlinkMsg::JobManagerHeartbeat { job_id } => {
+            TaskExecutorGateway::JobManagerHeartbeat { job_id } => {
                 let tasks = self.tasks.iter().filter(|(_, v)| v.0 == job_id).map(|(k, _)| (*k, 10, 10)).collect();
-                cx.send(from, FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks });
+                cx.send(from, JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks });
             }
-            FlinkMsg::Shutdown { .. } => cx.exit(0),
+            TaskExecutorGateway::Shutdown { .. } => cx.exit(0),
             _ => {}
         }
     }
@@ -138,7 +142,7 @@ impl Node for FakeTaskExecutor {
                 .enumerate()
                 .map(|(i, s)| SlotStatus { slot_index: i as u32, allocation: s.map(|(a, j, _)| (a, j)) })
                 .collect();
-            cx.send(self.rm, FlinkMsg::TaskExecutorHeartbeat { resource_id: self.id.clone(), slots });
+            cx.send(self.rm, ResourceManagerGateway::TaskExecutorHeartbeat { resource_id: self.id.clone(), slots });
             cx.set_timer(Duration::from_millis(self.hb_ms), T_HB);
             return;
         }
@@ -187,6 +191,9 @@ fn graph_from(id: u128, name: &str, parallelism: u32, restart: RestartStrategy, 
             ),
         ],
         restart_strategy: restart,
+        failover_strategy: Default::default(),
+        checkpointing: None,
+        savepoint_restore: None,
     }
 }
 

@@ -237,6 +237,12 @@ pub fn job_config(j: &JobMaster) -> Value {
         flink_core::RestartStrategy::FixedDelay { attempts, delay_ms } => {
             format!("Restart with fixed delay ({delay_ms} ms). #{attempts} restart attempts.")
         }
+        flink_core::RestartStrategy::FailureRate { max_failures, interval_ms, delay_ms } => {
+            format!("Failure rate restart with maximum of {max_failures} failures within interval {interval_ms} ms and fixed delay {delay_ms} ms.")
+        }
+        flink_core::RestartStrategy::ExponentialDelay { initial_backoff_ms, max_backoff_ms, multiplier, .. } => {
+            format!("Restart with exponential delay: starting at {initial_backoff_ms} ms, increasing by {multiplier}, with maximum {max_backoff_ms} ms.")
+        }
     };
     let par = j.graph.vertices.first().map(|v| v.parallelism).unwrap_or(1);
     json!({

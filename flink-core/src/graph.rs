@@ -55,7 +55,7 @@ pub struct JobVertex {
     pub slot_sharing_group: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum RestartStrategy {
     NoRestart,
@@ -64,6 +64,34 @@ pub enum RestartStrategy {
         attempts: u32,
         delay_ms: u64,
     },
+    /// At most `max_failures` per `interval_ms`, each restart after `delay_ms`.
+    FailureRate {
+        max_failures: u32,
+        interval_ms: u64,
+        delay_ms: u64,
+    },
+    /// delay(k) = min(initial * multiplier^(k-1), max) +- jitter; reset after
+    /// `reset_threshold_ms` without failure; FAILED after more than `attempts_before_reset`
+    /// consecutive restarts.
+    ExponentialDelay {
+        initial_backoff_ms: u64,
+        max_backoff_ms: u64,
+        multiplier: f64,
+        reset_threshold_ms: u64,
+        jitter: f64,
+        attempts_before_reset: u32,
+    },
+}
+
+/// `jobmanager.execution.failover-strategy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverStrategy {
+    /// Restart the failed task's pipelined region (and the regions it must take with it).
+    #[default]
+    Region,
+    /// Restart every task.
+    Full,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +102,23 @@ pub struct JobGraph {
     /// In topological order: every vertex comes after its inputs.
     pub vertices: Vec<JobVertex>,
     pub restart_strategy: RestartStrategy,
+    #[serde(default)]
+    pub failover_strategy: FailoverStrategy,
+    /// Flink's JobCheckpointingSettings; None = checkpointing off.
+    #[serde(default)]
+    pub checkpointing: Option<crate::checkpoint::CheckpointConfig>,
+    /// `execution.state-recovery.path` / `flink run -s`: a savepoint or retained checkpoint to
+    /// start from, and `--allowNonRestoredState`.
+    #[serde(default)]
+    pub savepoint_restore: Option<SavepointRestoreSettings>,
+}
+
+/// Flink's `SavepointRestoreSettings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointRestoreSettings {
+    /// Store path of the savepoint (or `chk-<n>`) directory or its `_metadata` file.
+    pub path: String,
+    pub allow_non_restored_state: bool,
 }
 
 impl JobGraph {

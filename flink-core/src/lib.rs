@@ -2,6 +2,7 @@
 //! operators run (`runtime`, sans-IO), the records they exchange, and the messages between the
 //! JobManager's components and the TaskExecutors.
 
+pub mod checkpoint;
 pub mod config;
 pub mod graph;
 pub mod ids;
@@ -14,13 +15,14 @@ pub mod runtime;
 pub mod state;
 pub mod streamgraph;
 
+pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointKind, CheckpointingMode, KeyGroupRange};
 pub use config::FlinkConfig;
-pub use graph::{JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, ShipStrategy};
+pub use graph::{FailoverStrategy, JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, SavepointRestoreSettings, ShipStrategy};
 pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 pub use operator::OperatorSpec;
 pub use plan::plan_json;
 pub use program::Program;
-pub use protocol::{Element, FlinkMsg, TaskDeploymentDescriptor};
+pub use protocol::{Element, JobMasterGateway, NetworkMsg, ResourceManagerGateway, TaskDeploymentDescriptor, TaskExecutorGateway};
 pub use record::{Record, Value};
 pub use runtime::{select_channel, OperatorChain, Output, SourceStatus};
 pub use state::{ExecutionState, JobStatus};

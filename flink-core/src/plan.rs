@@ -70,6 +70,9 @@ mod tests {
             name: "j".into(),
             job_type: JobType::Batch,
             restart_strategy: RestartStrategy::NoRestart,
+            failover_strategy: Default::default(),
+            checkpointing: None,
+            savepoint_restore: None,
             vertices: vec![
                 v(2, OperatorSpec::Source { source: SourceSpec::Words { repeat: 1 } }, vec![]),
                 v(

@@ -1,12 +1,15 @@
-//! The messages between Flink's components, one [`engine::Wire`] family: TaskExecutor <->
-//! ResourceManager (registration, slot reports, slot requests), TaskExecutor <-> JobMaster
-//! (slot offers, task deployment and state, heartbeats), JobMaster <-> ResourceManager
-//! (declared requirements), and TaskExecutor <-> TaskExecutor (records with credit-based flow
-//! control).
+//! The messages between Flink's components, one [`engine::Wire`] family per recipient, so each
+//! recipient matches its own enum exhaustively and a new message kind cannot fall into a
+//! catch-all arm: [`ResourceManagerGateway`] (registration, slot reports, declared
+//! requirements), [`TaskExecutorGateway`] (slot requests, task deployment, checkpoint triggers
+//! and notifications), [`JobMasterGateway`] (slot offers, task states, heartbeats, checkpoint
+//! acknowledgements and declines) and [`NetworkMsg`] (records between TaskExecutors with
+//! credit-based flow control and sequence numbers).
 
 use engine::Addr;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{CheckpointId, CheckpointMetrics, CheckpointOptions, DeclineReason, TaskRestore, TaskStateSnapshot};
 use crate::graph::ShipStrategy;
 use crate::ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
 use crate::operator::OperatorSpec;
@@ -21,6 +24,17 @@ pub enum Element {
     Record(Record),
     /// Event time, ms: no later record on this channel has a smaller timestamp.
     Watermark(i64),
+    /// A checkpoint barrier, in line with the records: everything before it belongs to the
+    /// checkpoint, everything after to the next.
+    Barrier(Box<CheckpointBarrier>),
+}
+
+/// Flink's `CheckpointBarrier`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointBarrier {
+    pub id: CheckpointId,
+    pub timestamp: u64,
+    pub options: CheckpointOptions,
 }
 
 impl Serialize for Element {
@@ -39,6 +53,11 @@ impl Serialize for Element {
                 m.serialize_entry("w", w)?;
                 m.end()
             }
+            Element::Barrier(b) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("b", b)?;
+                m.end()
+            }
         }
     }
 }
@@ -49,7 +68,7 @@ impl<'de> Deserialize<'de> for Element {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Element;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a record (array of fields or {t, f}) or a watermark {w}")
+                f.write_str("a record (array of fields or {t, f}), a watermark {w} or a barrier {b}")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
                 let mut fields = Vec::with_capacity(seq.size_hint().unwrap_or(2));
@@ -59,19 +78,21 @@ impl<'de> Deserialize<'de> for Element {
                 Ok(Element::Record(Record { fields, timestamp: None }))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
-                let (mut t, mut f, mut w) = (None, None, None);
+                let (mut t, mut f, mut w, mut b) = (None, None, None, None);
                 while let Some(k) = map.next_key::<String>()? {
                     match k.as_str() {
                         "t" => t = Some(map.next_value::<i64>()?),
                         "f" => f = Some(map.next_value::<Vec<crate::record::Value>>()?),
                         "w" => w = Some(map.next_value::<i64>()?),
-                        other => return Err(serde::de::Error::unknown_field(other, &["t", "f", "w"])),
+                        "b" => b = Some(map.next_value::<CheckpointBarrier>()?),
+                        other => return Err(serde::de::Error::unknown_field(other, &["t", "f", "w", "b"])),
                     }
                 }
-                match (w, f) {
-                    (Some(w), None) => Ok(Element::Watermark(w)),
-                    (None, Some(fields)) => Ok(Element::Record(Record { fields, timestamp: t })),
-                    _ => Err(serde::de::Error::custom("an element is either {w} or {t?, f}")),
+                match (w, f, b) {
+                    (Some(w), None, None) if t.is_none() => Ok(Element::Watermark(w)),
+                    (None, Some(fields), None) => Ok(Element::Record(Record { fields, timestamp: t })),
+                    (None, None, Some(b)) if t.is_none() => Ok(Element::Barrier(Box::new(b))),
+                    _ => Err(serde::de::Error::custom("an element is either {w}, {b} or {t?, f}")),
                 }
             }
         }
@@ -98,6 +119,8 @@ pub struct SlotOffer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
     pub ship: ShipStrategy,
+    /// The consumer vertex's max parallelism: hash partitioning routes by key group.
+    pub max_parallelism: u32,
     pub consumers: Vec<(ExecutionAttemptId, Addr)>,
 }
 
@@ -111,6 +134,8 @@ pub struct TaskDeploymentDescriptor {
     pub execution_id: ExecutionAttemptId,
     pub subtask_index: u32,
     pub parallelism: u32,
+    /// The vertex's max parallelism (number of key groups).
+    pub max_parallelism: u32,
     pub attempt_number: u32,
     pub allocation_id: AllocationId,
     pub operators: Vec<OperatorSpec>,
@@ -120,11 +145,16 @@ pub struct TaskDeploymentDescriptor {
     pub output: Option<OutputSpec>,
     /// The JobMaster to report states to.
     pub job_master: Addr,
+    /// Set when the task resumes from a checkpoint or savepoint.
+    pub restore: Option<TaskRestore>,
+    /// The job's checkpointing mode (alignment), when checkpointing is on.
+    pub checkpointing: Option<crate::checkpoint::CheckpointingMode>,
 }
 
+/// Messages to the Flink ResourceManager (Flink's `ResourceManagerGateway`).
 #[derive(Debug, Serialize, Deserialize)]
-pub enum FlinkMsg {
-    // ---- TaskExecutor -> ResourceManager
+pub enum ResourceManagerGateway {
+    // ---- from a TaskExecutor
     RegisterTaskExecutor {
         resource_id: ResourceId,
         num_slots: u32,
@@ -136,7 +166,20 @@ pub enum FlinkMsg {
         resource_id: ResourceId,
         slots: Vec<SlotStatus>,
     },
-    // ---- ResourceManager -> TaskExecutor
+    // ---- from a JobMaster
+    DeclareResourceRequirements {
+        job_id: JobId,
+        job_master: Addr,
+        /// Slots the job needs in total (0 when it ended).
+        slots: u32,
+    },
+}
+
+/// Messages to a TaskExecutor from the ResourceManager and JobMasters (Flink's
+/// `TaskExecutorGateway`).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum TaskExecutorGateway {
+    // ---- from the ResourceManager
     RegistrationSuccess {
         resource_manager: Addr,
         heartbeat_interval_ms: u64,
@@ -155,20 +198,57 @@ pub enum FlinkMsg {
     Shutdown {
         reason: String,
     },
-    // ---- JobMaster -> ResourceManager
-    DeclareResourceRequirements {
+    // ---- from a JobMaster
+    AcceptSlots {
         job_id: JobId,
-        job_master: Addr,
-        /// Slots the job needs in total (0 when it ended).
-        slots: u32,
+        accepted: Vec<AllocationId>,
     },
-    // ---- ResourceManager -> JobMaster
+    SubmitTask(Box<TaskDeploymentDescriptor>),
+    CancelTask {
+        execution_id: ExecutionAttemptId,
+    },
+    FreeSlot {
+        allocation_id: AllocationId,
+        reason: String,
+    },
+    JobManagerHeartbeat {
+        job_id: JobId,
+    },
+    /// To a source task: snapshot now and emit barrier `checkpoint_id` downstream.
+    TriggerCheckpoint {
+        job_id: JobId,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: CheckpointId,
+        /// Trigger time at the JobMaster (ms).
+        timestamp: u64,
+        options: CheckpointOptions,
+    },
+    /// Flink's `confirmCheckpoint` -> `notifyCheckpointComplete`: the task commits side effects
+    /// (the file sink renames its pending part files) up to `checkpoint_id`.
+    NotifyCheckpointComplete {
+        job_id: JobId,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: CheckpointId,
+    },
+    /// Flink's `abortCheckpoint` -> `notifyCheckpointAborted`.
+    NotifyCheckpointAborted {
+        job_id: JobId,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: CheckpointId,
+    },
+}
+
+/// Messages to a JobMaster (Flink's `JobMasterGateway`, plus the RM's answer to a
+/// declaration).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum JobMasterGateway {
+    // ---- from the ResourceManager
     /// The RM cannot provide what the job declared (e.g. a TaskManager larger than YARN allows).
     ResourcesUnavailable {
         job_id: JobId,
         reason: String,
     },
-    // ---- TaskExecutor -> JobMaster
+    // ---- from a TaskExecutor
     OfferSlots {
         job_id: JobId,
         resource_id: ResourceId,
@@ -189,26 +269,33 @@ pub enum FlinkMsg {
         /// (execution, records in, records out) of its running tasks.
         tasks: Vec<(ExecutionAttemptId, u64, u64)>,
     },
-    // ---- JobMaster -> TaskExecutor
-    AcceptSlots {
+    AcknowledgeCheckpoint {
         job_id: JobId,
-        accepted: Vec<AllocationId>,
-    },
-    SubmitTask(Box<TaskDeploymentDescriptor>),
-    CancelTask {
         execution_id: ExecutionAttemptId,
+        checkpoint_id: CheckpointId,
+        metrics: CheckpointMetrics,
+        state: TaskStateSnapshot,
     },
-    FreeSlot {
-        allocation_id: AllocationId,
-        reason: String,
-    },
-    JobManagerHeartbeat {
+    DeclineCheckpoint {
         job_id: JobId,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: CheckpointId,
+        reason: DeclineReason,
+        message: String,
     },
-    // ---- TaskExecutor <-> TaskExecutor
+}
+
+/// TaskExecutor <-> TaskExecutor: records with credit-based flow control (Flink's netty
+/// partition requests and buffers). Each direction of each channel numbers its messages from 0:
+/// a gap means a message was lost, and the receiving task fails as Flink's does on a network
+/// error, instead of stalling the channel for ever.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum NetworkMsg {
     Data {
         target: ExecutionAttemptId,
         source: ExecutionAttemptId,
+        /// Sequence number on the channel source -> target.
+        seq: u64,
         elements: Vec<Element>,
         end_of_partition: bool,
     },
@@ -216,35 +303,71 @@ pub enum FlinkMsg {
     Credit {
         target: ExecutionAttemptId,
         source: ExecutionAttemptId,
+        /// Sequence number of credit messages on the channel target -> source.
+        seq: u64,
         credits: u32,
     },
 }
 
-impl engine::Wire for FlinkMsg {
-    const FAMILY: &'static str = "flink";
+impl engine::Wire for ResourceManagerGateway {
+    const FAMILY: &'static str = "flink-rm";
     fn kind(&self) -> &'static str {
         match self {
-            FlinkMsg::RegisterTaskExecutor { .. } => "RegisterTaskExecutor",
-            FlinkMsg::TaskExecutorHeartbeat { .. } => "TaskExecutorHeartbeat",
-            FlinkMsg::RegistrationSuccess { .. } => "RegistrationSuccess",
-            FlinkMsg::RegistrationRejected { .. } => "RegistrationRejected",
-            FlinkMsg::HeartbeatAck => "HeartbeatAck",
-            FlinkMsg::RequestSlot { .. } => "RequestSlot",
-            FlinkMsg::Shutdown { .. } => "Shutdown",
-            FlinkMsg::DeclareResourceRequirements { .. } => "DeclareResourceRequirements",
-            FlinkMsg::ResourcesUnavailable { .. } => "ResourcesUnavailable",
-            FlinkMsg::OfferSlots { .. } => "OfferSlots",
-            FlinkMsg::UpdateTaskExecutionState { .. } => "UpdateTaskExecutionState",
-            FlinkMsg::TaskExecutorToJobManagerHeartbeat { .. } => "TaskExecutorToJobManagerHeartbeat",
-            FlinkMsg::AcceptSlots { .. } => "AcceptSlots",
-            FlinkMsg::SubmitTask(_) => "SubmitTask",
-            FlinkMsg::CancelTask { .. } => "CancelTask",
-            FlinkMsg::FreeSlot { .. } => "FreeSlot",
-            FlinkMsg::JobManagerHeartbeat { .. } => "JobManagerHeartbeat",
-            FlinkMsg::Data { .. } => "Data",
-            FlinkMsg::Credit { .. } => "Credit",
+            ResourceManagerGateway::RegisterTaskExecutor { .. } => "RegisterTaskExecutor",
+            ResourceManagerGateway::TaskExecutorHeartbeat { .. } => "TaskExecutorHeartbeat",
+            ResourceManagerGateway::DeclareResourceRequirements { .. } => "DeclareResourceRequirements",
         }
     }
+}
+
+impl engine::Wire for TaskExecutorGateway {
+    const FAMILY: &'static str = "flink-te";
+    fn kind(&self) -> &'static str {
+        match self {
+            TaskExecutorGateway::RegistrationSuccess { .. } => "RegistrationSuccess",
+            TaskExecutorGateway::RegistrationRejected { .. } => "RegistrationRejected",
+            TaskExecutorGateway::HeartbeatAck => "HeartbeatAck",
+            TaskExecutorGateway::RequestSlot { .. } => "RequestSlot",
+            TaskExecutorGateway::Shutdown { .. } => "Shutdown",
+            TaskExecutorGateway::AcceptSlots { .. } => "AcceptSlots",
+            TaskExecutorGateway::SubmitTask(_) => "SubmitTask",
+            TaskExecutorGateway::CancelTask { .. } => "CancelTask",
+            TaskExecutorGateway::FreeSlot { .. } => "FreeSlot",
+            TaskExecutorGateway::JobManagerHeartbeat { .. } => "JobManagerHeartbeat",
+            TaskExecutorGateway::TriggerCheckpoint { .. } => "TriggerCheckpoint",
+            TaskExecutorGateway::NotifyCheckpointComplete { .. } => "NotifyCheckpointComplete",
+            TaskExecutorGateway::NotifyCheckpointAborted { .. } => "NotifyCheckpointAborted",
+        }
+    }
+}
+
+impl engine::Wire for JobMasterGateway {
+    const FAMILY: &'static str = "flink-jm";
+    fn kind(&self) -> &'static str {
+        match self {
+            JobMasterGateway::ResourcesUnavailable { .. } => "ResourcesUnavailable",
+            JobMasterGateway::OfferSlots { .. } => "OfferSlots",
+            JobMasterGateway::UpdateTaskExecutionState { .. } => "UpdateTaskExecutionState",
+            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { .. } => "TaskExecutorToJobManagerHeartbeat",
+            JobMasterGateway::AcknowledgeCheckpoint { .. } => "AcknowledgeCheckpoint",
+            JobMasterGateway::DeclineCheckpoint { .. } => "DeclineCheckpoint",
+        }
+    }
+}
+
+impl engine::Wire for NetworkMsg {
+    const FAMILY: &'static str = "flink-data";
+    fn kind(&self) -> &'static str {
+        match self {
+            NetworkMsg::Data { .. } => "Data",
+            NetworkMsg::Credit { .. } => "Credit",
+        }
+    }
+}
+
+/// Every Flink family, for a live node's codec table.
+pub fn codecs(c: engine::Codecs) -> engine::Codecs {
+    c.with::<ResourceManagerGateway>().with::<TaskExecutorGateway>().with::<JobMasterGateway>().with::<NetworkMsg>()
 }
 
 /// Environment variables the AM gives TaskManager containers (besides YARN's own).

@@ -69,8 +69,12 @@ pub struct Output {
     pub elements: Vec<Element>,
     /// Lines for the TaskManager's stdout (print sink).
     pub printed: Vec<String>,
-    /// (store path `<dir>/part-<subtask>`, line) for the file sink.
+    /// (store path, line) appended by a file sink (its in-progress part file).
     pub files: Vec<(String, String)>,
+    /// (staging path, final path): part files to commit by rename, in order. The task flushes
+    /// `files` first. A commit whose staging file is gone and whose final file exists was done
+    /// before (idempotent, as Flink's `commitAfterRecovery`).
+    pub commits: Vec<(String, String)>,
 }
 
 impl Output {
@@ -81,6 +85,7 @@ impl Output {
         self.elements.clear();
         self.printed.clear();
         self.files.clear();
+        self.commits.clear();
     }
 }
 
@@ -582,6 +587,8 @@ impl Op {
         let r = match el {
             Element::Watermark(w) => return Ok(self.on_watermark(w)),
             Element::Record(r) => r,
+            // The task aligns barriers and snapshots the chain; they never enter operators.
+            Element::Barrier(b) => return Err(format!("Checkpoint barrier {} reached an operator", b.id)),
         };
         Ok(match self {
             Op::Map(f) => {
@@ -778,6 +785,45 @@ impl OperatorChain {
         self.source.is_some()
     }
 
+    /// The number of key groups (the vertex's max parallelism); keyed state is partitioned by
+    /// key group so it can be redistributed on rescale. Call before processing.
+    pub fn set_max_parallelism(&mut self, max_parallelism: u32) {
+        let _ = max_parallelism;
+        todo!("keyed state by key group")
+    }
+
+    /// The synchronous part of a checkpoint, taken when the barrier is aligned (or, for a
+    /// source, between two polls): every operator's state (keyed state by key group, source
+    /// positions, a file sink's in-progress file closed into a pending committable) in a
+    /// serializable form. Output the chain must emit before the barrier (a sink's final
+    /// appends) goes to `out`.
+    pub fn snapshot_state(&mut self, checkpoint_id: crate::CheckpointId, out: &mut Output) -> Result<ChainState, String> {
+        let _ = (checkpoint_id, out);
+        todo!("snapshot")
+    }
+
+    /// Restores from the snapshots of the old subtasks: keyed state for the key groups of this
+    /// subtask only, operator (source) state from `operator_states` (the snapshots whose
+    /// operator state this subtask takes, round-robin). A file sink first re-commits what the
+    /// restored checkpoint had pending (`out.commits`). Call before processing.
+    pub fn restore_state(&mut self, keyed: &[ChainState], operator_states: &[ChainState], out: &mut Output) -> Result<(), String> {
+        let _ = (keyed, operator_states, out);
+        todo!("restore")
+    }
+
+    /// Checkpoint `checkpoint_id` completed: a file sink commits (renames) its part files
+    /// pending up to that checkpoint (`out.commits`).
+    pub fn notify_checkpoint_complete(&mut self, checkpoint_id: crate::CheckpointId, out: &mut Output) {
+        let _ = (checkpoint_id, out);
+        todo!("commit")
+    }
+
+    /// The pending part files not yet committed (after `end_of_input`, the final ones, which
+    /// the JobMaster commits once every task of the job finished).
+    pub fn pending_commits(&self) -> Vec<(String, String)> {
+        todo!("pending commits")
+    }
+
     /// Pushes `el` into operator `idx` (`ops.len()` = out of the chain).
     fn push(&mut self, idx: usize, el: Element, now: Time, out: &mut Output) -> Result<(), String> {
         if idx == self.ops.len() {
@@ -792,6 +838,7 @@ impl OperatorChain {
                         out.elements.push(el);
                     }
                 }
+                Element::Barrier(b) => return Err(format!("Checkpoint barrier {} was emitted by an operator", b.id)),
             }
             return Ok(());
         }
@@ -906,10 +953,24 @@ impl OperatorChain {
     }
 }
 
+/// A chain's snapshot, as written to the store (JSON). Opaque outside the runtime.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChainState {
+    pub operators: Vec<serde_json::Value>,
+}
+
 /// Which consumer subtask a record goes to on an edge. Hash: the stable `Value::key_hash` of
 /// the key field mod `consumers`; Rebalance: round-robin starting at `producer_subtask`;
 /// Forward: `producer_subtask`.
-pub fn select_channel(ship: &ShipStrategy, record: &Record, producer_subtask: u32, round_robin: &mut u64, consumers: u32) -> u32 {
+pub fn select_channel(
+    ship: &ShipStrategy,
+    record: &Record,
+    producer_subtask: u32,
+    round_robin: &mut u64,
+    consumers: u32,
+    max_parallelism: u32,
+) -> u32 {
+    let _ = max_parallelism;
     let n = u64::from(consumers.max(1));
     match ship {
         ShipStrategy::Hash { key } => (record.field(*key).map_or(0, Value::key_hash) % n) as u32,
@@ -962,7 +1023,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 Element::Record(r) => Some(r.clone()),
-                Element::Watermark(_) => None,
+                Element::Watermark(_) | Element::Barrier(_) => None,
             })
             .collect()
     }
@@ -998,7 +1059,7 @@ mod tests {
             assert_eq!(chain.records_out() as usize, records(&out).len());
             let mut rr = 0;
             for r in records(&out) {
-                let c = select_channel(&ShipStrategy::Hash { key: 0 }, &r, i, &mut rr, p);
+                let c = select_channel(&ShipStrategy::Hash { key: 0 }, &r, i, &mut rr, p, 128);
                 let mut o = Output::new();
                 sums[c as usize].process(Element::Record(r), Time::ZERO, &mut o).unwrap();
                 for r in records(&o) {
@@ -1036,8 +1097,8 @@ mod tests {
         for i in 0..200 {
             let r = rec(vec![s(&format!("w{i}")), Value::Int(1)]);
             let mut rr = 0;
-            let a = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 0, &mut rr, 4);
-            let b = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 3, &mut rr, 4);
+            let a = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 0, &mut rr, 4, 128);
+            let b = select_channel(&ShipStrategy::Hash { key: 0 }, &r, 3, &mut rr, 4, 128);
             assert_eq!(a, b);
             assert!(a < 4);
             seen.insert(a);
@@ -1045,9 +1106,9 @@ mod tests {
         assert_eq!(seen.len(), 4);
         let mut rr = 0;
         let r = rec(vec![Value::Int(1)]);
-        let rb: Vec<u32> = (0..5).map(|_| select_channel(&ShipStrategy::Rebalance, &r, 1, &mut rr, 3)).collect();
+        let rb: Vec<u32> = (0..5).map(|_| select_channel(&ShipStrategy::Rebalance, &r, 1, &mut rr, 3, 128)).collect();
         assert_eq!(rb, vec![1, 2, 0, 1, 2]);
-        assert_eq!(select_channel(&ShipStrategy::Forward, &r, 2, &mut rr, 3), 2);
+        assert_eq!(select_channel(&ShipStrategy::Forward, &r, 2, &mut rr, 3, 128), 2);
     }
 
     #[test]
@@ -1248,7 +1309,7 @@ mod tests {
             let mut rr = vec![0u64; p as usize];
             let routed = recs.iter().enumerate().map(|(i, r)| {
                 let producer = i as u32 % p;
-                (select_channel(&ShipStrategy::Hash { key: 0 }, r, producer, &mut rr[producer as usize], p), r.clone())
+                (select_channel(&ShipStrategy::Hash { key: 0 }, r, producer, &mut rr[producer as usize], p, 128), r.clone())
             }).collect();
             prop_assert_eq!(final_sums(&mut many, routed), single);
         }

@@ -135,6 +135,9 @@ impl StreamGraph {
             job_type: self.job_type,
             vertices,
             restart_strategy: self.restart_strategy.clone(),
+            failover_strategy: crate::graph::FailoverStrategy::default(),
+            checkpointing: None,
+            savepoint_restore: None,
         };
         graph.validate()?;
         Ok(graph)

@@ -73,10 +73,10 @@ fn run(g: &JobGraph, now: Time) -> (Vec<String>, Vec<(String, String)>) {
                 for el in out.elements {
                     match &el {
                         Element::Record(r) => {
-                            let c = select_channel(ship, r, i, &mut rr, *cp);
+                            let c = select_channel(ship, r, i, &mut rr, *cp, 128);
                             inbox.entry((*cid, c)).or_default().push(el);
                         }
-                        Element::Watermark(_) => {
+                        Element::Watermark(_) | Element::Barrier(_) => {
                             for c in 0..*cp {
                                 inbox.entry((*cid, c)).or_default().push(el.clone());
                             }

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
 use flink_core::protocol::SlotOffer;
-use flink_core::{ExecutionAttemptId, ExecutionState, FlinkMsg, JobId, TaskDeploymentDescriptor};
+use flink_core::{
+    ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, NetworkMsg, ResourceManagerGateway, TaskDeploymentDescriptor,
+    TaskExecutorGateway,
+};
 
 use crate::config::TaskExecutorConfig;
 use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
@@ -144,7 +147,7 @@ impl TaskExecutor {
         self.rm = ResourceManagerConnection::Registering { attempts };
         cx.send(
             self.config.resource_manager,
-            FlinkMsg::RegisterTaskExecutor {
+            ResourceManagerGateway::RegisterTaskExecutor {
                 resource_id: self.config.resource_id.clone(),
                 num_slots: self.config.num_slots,
                 memory_mb: self.config.memory_mb,
@@ -158,7 +161,7 @@ impl TaskExecutor {
         if let ResourceManagerConnection::Registered { resource_manager, .. } = self.rm {
             cx.send(
                 resource_manager,
-                FlinkMsg::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() },
+                ResourceManagerGateway::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() },
             );
         }
     }
@@ -182,7 +185,7 @@ impl TaskExecutor {
                 conn.last_heard = now;
                 cx.send(
                     job_master,
-                    FlinkMsg::OfferSlots {
+                    JobMasterGateway::OfferSlots {
                         job_id,
                         resource_id: self.config.resource_id.clone(),
                         slots: vec![SlotOffer { allocation_id, slot_index }],
@@ -236,7 +239,7 @@ impl TaskExecutor {
         cx.trace("task.state", format!("{} {} {}", task.execution_id(), task.name(), state.name()));
         cx.send(
             task.tdd.job_master,
-            FlinkMsg::UpdateTaskExecutionState {
+            JobMasterGateway::UpdateTaskExecutionState {
                 job_id: task.tdd.job_id,
                 execution_id: task.execution_id(),
                 state,
@@ -258,7 +261,7 @@ impl TaskExecutor {
             cx.trace("task.state", format!("{} FAILED", tdd.execution_id));
             cx.send(
                 tdd.job_master,
-                FlinkMsg::UpdateTaskExecutionState {
+                JobMasterGateway::UpdateTaskExecutionState {
                     job_id: tdd.job_id,
                     execution_id: tdd.execution_id,
                     state: ExecutionState::Failed,
@@ -332,7 +335,11 @@ impl TaskExecutor {
                 .collect();
             cx.send(
                 conn.job_master,
-                FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id: *job_id, resource_id: self.config.resource_id.clone(), tasks },
+                JobMasterGateway::TaskExecutorToJobManagerHeartbeat {
+                    job_id: *job_id,
+                    resource_id: self.config.resource_id.clone(),
+                    tasks,
+                },
             );
         }
         for (target, n) in self.pending.expire(now - timeout) {
@@ -383,7 +390,7 @@ impl TaskExecutor {
                 }
             }
         } else {
-            cx.send(credit.address, FlinkMsg::Credit { target: credit.producer, source: consumer, credits: 1 });
+            cx.send(credit.address, NetworkMsg::Credit { target: credit.producer, source: consumer, seq: 0, credits: 1 });
         }
     }
 
@@ -413,7 +420,13 @@ impl TaskExecutor {
             } else {
                 cx.send(
                     address,
-                    FlinkMsg::Data { target: consumer, source: id, elements: batch.elements, end_of_partition: batch.end_of_partition },
+                    NetworkMsg::Data {
+                        target: consumer,
+                        source: id,
+                        seq: 0,
+                        elements: batch.elements,
+                        end_of_partition: batch.end_of_partition,
+                    },
                 );
             }
         }
@@ -490,6 +503,24 @@ impl TaskExecutor {
     }
 }
 
+impl TaskExecutor {
+    /// Records and credits from other TaskExecutors.
+    fn on_network(&mut self, cx: &mut Cx, from: Addr, msg: NetworkMsg) {
+        match msg {
+            NetworkMsg::Data { target, source, seq: _, elements, end_of_partition } => {
+                self.receive_data(cx, target, InputBatch { source, from, elements, end_of_partition });
+                self.drive(cx);
+            }
+            NetworkMsg::Credit { target, source, seq: _, credits } => {
+                if let Some(p) = self.tasks.get_mut(&target).and_then(|t| t.partition.as_mut()) {
+                    p.add_credit(source, credits);
+                    self.drive(cx);
+                }
+            }
+        }
+    }
+}
+
 impl Node for TaskExecutor {
     fn on_start(&mut self, cx: &mut Cx) {
         self.me = Some(cx.me());
@@ -502,9 +533,13 @@ impl Node for TaskExecutor {
     }
 
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        let Ok(msg) = msg.downcast::<FlinkMsg>() else { return };
+        let msg = match msg.downcast::<NetworkMsg>() {
+            Ok(net) => return self.on_network(cx, from, net),
+            Err(other) => other,
+        };
+        let Ok(msg) = msg.downcast::<TaskExecutorGateway>() else { return };
         match msg {
-            FlinkMsg::RegistrationSuccess { resource_manager, .. } => {
+            TaskExecutorGateway::RegistrationSuccess { resource_manager, .. } => {
                 if !self.is_registered() {
                     cx.print(&format!("Successful registration at resource manager {resource_manager}"));
                 }
@@ -512,17 +547,17 @@ impl Node for TaskExecutor {
                 self.rm = ResourceManagerConnection::Registered { resource_manager, last_heard: cx.now() };
                 self.heartbeat_rm(cx);
             }
-            FlinkMsg::RegistrationRejected { reason } => {
+            TaskExecutorGateway::RegistrationRejected { reason } => {
                 cx.print(&format!("The registration at ResourceManager {from} was rejected: {reason}"));
                 cx.exit(1);
             }
-            FlinkMsg::HeartbeatAck => self.heard_from_rm(cx, from),
-            FlinkMsg::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
+            TaskExecutorGateway::HeartbeatAck => self.heard_from_rm(cx, from),
+            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
                 self.heard_from_rm(cx, from);
                 self.request_slot(cx, slot_index, SlotAllocation { allocation_id, job_id, job_master });
             }
-            FlinkMsg::Shutdown { reason } => self.shutdown(cx, &reason),
-            FlinkMsg::AcceptSlots { job_id, accepted } => {
+            TaskExecutorGateway::Shutdown { reason } => self.shutdown(cx, &reason),
+            TaskExecutorGateway::AcceptSlots { job_id, accepted } => {
                 self.touch_job(cx, job_id);
                 for a in accepted {
                     if self.slots.mark_active(a, job_id) {
@@ -530,31 +565,22 @@ impl Node for TaskExecutor {
                     }
                 }
             }
-            FlinkMsg::SubmitTask(tdd) => self.submit_task(cx, *tdd),
-            FlinkMsg::CancelTask { execution_id } => {
+            TaskExecutorGateway::SubmitTask(tdd) => self.submit_task(cx, *tdd),
+            TaskExecutorGateway::CancelTask { execution_id } => {
                 if let Some(job) = self.tasks.get(&execution_id).map(|t| t.tdd.job_id) {
                     self.touch_job(cx, job);
                     self.end_task(cx, execution_id, ExecutionState::Canceled, None);
                     self.drive(cx);
                 }
             }
-            FlinkMsg::FreeSlot { allocation_id, reason } => {
+            TaskExecutorGateway::FreeSlot { allocation_id, reason } => {
                 self.free_slot(cx, allocation_id, &reason);
                 self.drive(cx);
             }
-            FlinkMsg::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
-            FlinkMsg::Data { target, source, elements, end_of_partition } => {
-                self.receive_data(cx, target, InputBatch { source, from, elements, end_of_partition });
-                self.drive(cx);
-            }
-            FlinkMsg::Credit { target, source, credits } => {
-                if let Some(p) = self.tasks.get_mut(&target).and_then(|t| t.partition.as_mut()) {
-                    p.add_credit(source, credits);
-                    self.drive(cx);
-                }
-            }
-            // Messages for other components.
-            _ => {}
+            TaskExecutorGateway::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
+            TaskExecutorGateway::TriggerCheckpoint { .. }
+            | TaskExecutorGateway::NotifyCheckpointComplete { .. }
+            | TaskExecutorGateway::NotifyCheckpointAborted { .. } => todo!("checkpoints in the TaskExecutor"),
         }
     }
 

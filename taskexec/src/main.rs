@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use engine::live::{bind_loopback, LiveNode};
 use engine::Codecs;
-use flink_core::FlinkMsg;
 use taskexec::{TaskExecutor, TaskExecutorConfig};
 
 fn main() {
@@ -30,7 +29,7 @@ fn main() {
         };
         println!("Starting TaskExecutor {} at {addr} with {} slots", cfg.resource_id, cfg.num_slots);
         let seed = std::process::id() as u64;
-        let host = LiveNode::new(TaskExecutor::new(cfg), addr, store, Codecs::new().with::<FlinkMsg>(), seed);
+        let host = LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed);
         host.run(listener, axum::Router::new()).await
     });
     std::process::exit(code);

@@ -55,6 +55,7 @@ impl OutputChannel {
 #[derive(Debug)]
 pub struct ResultPartition {
     ship: ShipStrategy,
+    max_parallelism: u32,
     producer_subtask: u32,
     round_robin: u64,
     batch_size: usize,
@@ -79,6 +80,7 @@ impl ResultPartition {
             .collect();
         ResultPartition {
             ship: spec.ship.clone(),
+            max_parallelism: spec.max_parallelism,
             producer_subtask,
             round_robin: 0,
             batch_size: batch_size.max(1),
@@ -100,10 +102,10 @@ impl ResultPartition {
         match &element {
             Element::Record(r) => {
                 let n = self.channels.len() as u32;
-                let c = select_channel(&self.ship, r, self.producer_subtask, &mut self.round_robin, n).min(n - 1);
+                let c = select_channel(&self.ship, r, self.producer_subtask, &mut self.round_robin, n, self.max_parallelism).min(n - 1);
                 self.push(c as usize, element);
             }
-            Element::Watermark(_) => {
+            Element::Watermark(_) | Element::Barrier(_) => {
                 for c in 0..self.channels.len() {
                     self.push(c, element.clone());
                 }
@@ -319,6 +321,7 @@ mod tests {
     fn spec(n: u128) -> OutputSpec {
         OutputSpec {
             ship: ShipStrategy::Forward,
+            max_parallelism: 128,
             consumers: (0..n).map(|i| (ExecutionAttemptId(i + 1), "127.0.0.1:9".parse().unwrap())).collect(),
         }
     }

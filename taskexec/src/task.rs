@@ -134,6 +134,7 @@ impl Task {
                             self.chain.process(Element::Watermark(combined), now, &mut self.out)?;
                         }
                     }
+                    Element::Barrier(_) => todo!("barrier alignment"),
                 }
             }
             if batch.end_of_partition {

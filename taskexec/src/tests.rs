@@ -12,8 +12,8 @@ use flink_core::operator::{Aggregate, FlatMapFn, MapFn, SinkSpec, SourceSpec};
 use flink_core::protocol::{OutputSpec, SlotOffer, SlotStatus};
 use flink_core::runtime::{OperatorChain, Output, SourceStatus};
 use flink_core::{
-    AllocationId, Element, ExecutionAttemptId, ExecutionState, FlinkMsg, JobId, JobVertexId, OperatorSpec, ShipStrategy,
-    TaskDeploymentDescriptor,
+    AllocationId, Element, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, JobVertexId, NetworkMsg, OperatorSpec,
+    ResourceManagerGateway, ShipStrategy, TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
 use crate::{TaskExecutor, TaskExecutorConfig};
@@ -34,21 +34,21 @@ struct FakeRm {
 impl Node for FakeRm {
     fn on_start(&mut self, _cx: &mut Cx) {}
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        match msg.downcast::<FlinkMsg>() {
-            Ok(FlinkMsg::RegisterTaskExecutor { .. }) => {
+        match msg.downcast::<ResourceManagerGateway>() {
+            Ok(ResourceManagerGateway::RegisterTaskExecutor { .. }) => {
                 self.registrations += 1;
                 if self.ignore_first > 0 {
                     self.ignore_first -= 1;
                 } else if let Some(reason) = self.reject.clone() {
-                    cx.send(from, FlinkMsg::RegistrationRejected { reason });
+                    cx.send(from, TaskExecutorGateway::RegistrationRejected { reason });
                 } else {
-                    cx.send(from, FlinkMsg::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: 1000 });
+                    cx.send(from, TaskExecutorGateway::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: 1000 });
                 }
             }
-            Ok(FlinkMsg::TaskExecutorHeartbeat { slots, .. }) => {
+            Ok(ResourceManagerGateway::TaskExecutorHeartbeat { slots, .. }) => {
                 self.last_report.insert(from, slots);
                 if !self.silent {
-                    cx.send(from, FlinkMsg::HeartbeatAck);
+                    cx.send(from, TaskExecutorGateway::HeartbeatAck);
                 }
             }
             _ => {}
@@ -90,17 +90,19 @@ impl FakeJm {
 impl Node for FakeJm {
     fn on_start(&mut self, _cx: &mut Cx) {}
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        match msg.downcast::<FlinkMsg>() {
-            Ok(FlinkMsg::OfferSlots { job_id, slots, .. }) => {
+        match msg.downcast::<JobMasterGateway>() {
+            Ok(JobMasterGateway::OfferSlots { job_id, slots, .. }) => {
                 let accepted = slots.iter().map(|s| s.allocation_id).collect();
                 self.offers.extend(slots.into_iter().map(|s| (from, s)));
-                cx.send(from, FlinkMsg::AcceptSlots { job_id, accepted });
+                cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted });
             }
-            Ok(FlinkMsg::UpdateTaskExecutionState { execution_id, state, error, .. }) => self.states.push((execution_id, state, error)),
-            Ok(FlinkMsg::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
+            Ok(JobMasterGateway::UpdateTaskExecutionState { execution_id, state, error, .. }) => {
+                self.states.push((execution_id, state, error))
+            }
+            Ok(JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
                 self.heartbeats += 1;
                 if !self.silent {
-                    cx.send(from, FlinkMsg::JobManagerHeartbeat { job_id });
+                    cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id });
                 }
             }
             _ => {}
@@ -126,7 +128,7 @@ struct FakeConsumer {
 impl Node for FakeConsumer {
     fn on_start(&mut self, _cx: &mut Cx) {}
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        if let Ok(FlinkMsg::Data { target, source, elements, end_of_partition }) = msg.downcast::<FlinkMsg>() {
+        if let Ok(NetworkMsg::Data { target, source, elements, end_of_partition, .. }) = msg.downcast::<NetworkMsg>() {
             self.records += elements.iter().filter(|e| matches!(e, Element::Record(_))).count() as u64;
             if end_of_partition {
                 self.end_of_partition = true;
@@ -136,7 +138,7 @@ impl Node for FakeConsumer {
             self.max_outstanding = self.max_outstanding.max(self.batches - self.credited);
             if self.auto_credit {
                 self.credited += 1;
-                cx.send(from, FlinkMsg::Credit { target: source, source: target, credits: 1 });
+                cx.send(from, NetworkMsg::Credit { target: source, source: target, seq: 0, credits: 1 });
             }
         }
     }
@@ -186,14 +188,14 @@ impl Cluster {
     fn request_slot(&mut self, te: usize, slot_index: u32, allocation: AllocationId) {
         let (to, jm) = (self.tes[te].1, self.jm);
         self.sim.with_node::<FakeRm, _>(self.rm, move |_, cx| {
-            cx.send(to, FlinkMsg::RequestSlot { slot_index, allocation_id: allocation, job_id: JOB, job_master: jm })
+            cx.send(to, TaskExecutorGateway::RequestSlot { slot_index, allocation_id: allocation, job_id: JOB, job_master: jm })
         });
     }
     fn submit(&mut self, te: usize, tdd: TaskDeploymentDescriptor) {
         let to = self.tes[te].1;
-        self.sim.with_node::<FakeJm, _>(self.jm, move |_, cx| cx.send(to, FlinkMsg::SubmitTask(Box::new(tdd))));
+        self.sim.with_node::<FakeJm, _>(self.jm, move |_, cx| cx.send(to, TaskExecutorGateway::SubmitTask(Box::new(tdd))));
     }
-    fn jm_send(&mut self, te: usize, msg: FlinkMsg) {
+    fn jm_send(&mut self, te: usize, msg: TaskExecutorGateway) {
         let to = self.tes[te].1;
         self.sim.with_node::<FakeJm, _>(self.jm, move |_, cx| cx.send(to, msg));
     }
@@ -243,6 +245,9 @@ fn tdd(
         producers: producers.into_iter().map(ExecutionAttemptId).collect(),
         output,
         job_master: jm,
+        max_parallelism: 128,
+        restore: None,
+        checkpointing: None,
     }
 }
 
@@ -293,8 +298,11 @@ fn word_count(seed: u64) -> (Cluster, u64) {
     let jm = c.jm;
     let (te0, te1) = (c.tes[0].1, c.tes[1].1);
     let source = SourceSpec::Words { repeat: 20 };
-    let output =
-        OutputSpec { ship: ShipStrategy::Hash { key: 0 }, consumers: vec![(ExecutionAttemptId(21), te0), (ExecutionAttemptId(22), te1)] };
+    let output = OutputSpec {
+        max_parallelism: 128,
+        ship: ShipStrategy::Hash { key: 0 },
+        consumers: vec![(ExecutionAttemptId(21), te0), (ExecutionAttemptId(22), te1)],
+    };
     // Sources first: their first batches reach consumers not deployed yet and are held.
     c.submit(0, tdd((11, 0, 2, 1), source_chain(source.clone()), vec![], Some(output.clone()), jm));
     c.submit(1, tdd((12, 1, 2, 2), source_chain(source.clone()), vec![], Some(output), jm));
@@ -384,7 +392,7 @@ fn slots_are_offered_accepted_refused_and_freed() {
     assert_eq!(c.jm().offers.len(), 1);
     let te = c.tes[0].1;
     assert_eq!(c.rm().last_report[&te][0].allocation, Some((AllocationId(1), JOB)));
-    c.jm_send(0, FlinkMsg::FreeSlot { allocation_id: AllocationId(1), reason: "job finished".into() });
+    c.jm_send(0, TaskExecutorGateway::FreeSlot { allocation_id: AllocationId(1), reason: "job finished".into() });
     c.sim.run_for(Duration::from_millis(10));
     assert_eq!(c.te(0).slot_table().num_free(), 2);
     assert_eq!(c.rm().last_report[&te][0].allocation, None, "freed slots are reported at once");
@@ -405,7 +413,7 @@ fn a_task_without_an_allocated_slot_fails() {
 fn sequence_to(c: &mut Cluster, consumer: Addr, to: i64) {
     let jm = c.jm;
     let ops = vec![OperatorSpec::Source { source: SourceSpec::Sequence { from: 1, to } }];
-    let output = OutputSpec { ship: ShipStrategy::Forward, consumers: vec![(ExecutionAttemptId(50), consumer)] };
+    let output = OutputSpec { max_parallelism: 128, ship: ShipStrategy::Forward, consumers: vec![(ExecutionAttemptId(50), consumer)] };
     c.submit(0, tdd((5, 0, 1, 1), ops, vec![], Some(output), jm));
 }
 
@@ -430,7 +438,7 @@ fn a_consumer_without_credit_stops_the_producer() {
     });
     let te = c.tes[0].1;
     c.sim.with_node::<FakeConsumer, _>(consumer, move |_, cx| {
-        cx.send(te, FlinkMsg::Credit { target: ExecutionAttemptId(5), source: ExecutionAttemptId(50), credits })
+        cx.send(te, NetworkMsg::Credit { target: ExecutionAttemptId(5), source: ExecutionAttemptId(50), seq: 0, credits })
     });
     let jm = c.jm;
     assert!(c.sim.run_until_true(Duration::from_secs(30), |s| s.node::<FakeJm>(jm).unwrap().state_of(ExecutionAttemptId(5))
@@ -449,7 +457,7 @@ fn cancel_stops_the_task() {
     sequence_to(&mut c, consumer, i64::MAX);
     c.sim.run_for(Duration::from_millis(200));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Running));
-    c.jm_send(0, FlinkMsg::CancelTask { execution_id: ExecutionAttemptId(5) });
+    c.jm_send(0, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(5) });
     c.sim.run_for(Duration::from_millis(10));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Canceled));
     assert_eq!(c.te(0).num_tasks(), 0);
@@ -483,7 +491,7 @@ fn shutdown_cancels_tasks_and_exits() {
     sequence_to(&mut c, consumer, i64::MAX);
     c.sim.run_for(Duration::from_millis(100));
     let te = c.tes[0].1;
-    c.sim.with_node::<FakeRm, _>(c.rm, move |_, cx| cx.send(te, FlinkMsg::Shutdown { reason: "idle timeout".into() }));
+    c.sim.with_node::<FakeRm, _>(c.rm, move |_, cx| cx.send(te, TaskExecutorGateway::Shutdown { reason: "idle timeout".into() }));
     c.sim.run_for(Duration::from_millis(100));
     assert!(!c.sim.alive(te));
     assert!(c.stdout(0).contains("idle timeout"));

@@ -9,7 +9,7 @@ use engine::live::{bind_loopback, LiveNode};
 use engine::Codecs;
 use flink_core::config::FlinkConfig;
 use flink_core::program::Program;
-use flink_core::{FlinkMsg, JobGraph};
+use flink_core::JobGraph;
 use yarn_sim::YarnMsg;
 
 use crate::{AmConfig, AmMode, FlinkAppMaster};
@@ -107,7 +107,7 @@ fn run(args: Vec<String>) -> Result<i32, String> {
             .unwrap_or_default();
         cfg.tracking_url = format!("http://{addr}");
         println!("Starting {} (REST endpoint http://{addr})", cfg.mode.name());
-        let codecs = Codecs::new().with::<YarnMsg>().with::<FlinkMsg>();
+        let codecs = flink_core::protocol::codecs(Codecs::new().with::<YarnMsg>());
         let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64);
         let routes = crate::rest::routes(host.clone());
         Ok(host.run(listener, routes).await)

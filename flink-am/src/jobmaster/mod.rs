@@ -13,7 +13,7 @@ use std::time::Duration;
 use engine::{Addr, Cx, TimerId};
 use flink_core::protocol::{OutputSpec, SlotOffer};
 use flink_core::{
-    AllocationId, ExecutionAttemptId, ExecutionState, FlinkMsg, JobGraph, JobId, JobStatus, ResourceId, TaskDeploymentDescriptor,
+    AllocationId, ExecutionAttemptId, ExecutionState, JobGraph, JobId, JobStatus, ResourceId, TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
 use execution_graph::{ExecutionGraph, Location};
@@ -182,7 +182,7 @@ impl JobMaster {
             let now = cx.now().as_millis();
             self.task_managers.entry(resource_id).or_insert((from, now)).1 = now;
         }
-        cx.send(from, FlinkMsg::AcceptSlots { job_id: self.graph.job_id, accepted });
+        cx.send(from, TaskExecutorGateway::AcceptSlots { job_id: self.graph.job_id, accepted });
         self.maybe_deploy(cx);
     }
 
@@ -205,6 +205,7 @@ impl JobMaster {
                 let ci = eg.vertices.iter().position(|x| x.vertex.id == cv.id).expect("consumer is a vertex of the graph");
                 OutputSpec {
                     ship: edge.ship.clone(),
+                    max_parallelism: cv.max_parallelism,
                     consumers: eg.vertices[ci]
                         .subtasks
                         .iter()
@@ -231,12 +232,15 @@ impl JobMaster {
                     execution_id: ev.current.attempt_id,
                     subtask_index: ev.subtask,
                     parallelism: v.parallelism,
+                    max_parallelism: v.max_parallelism,
                     attempt_number: ev.current.attempt_number,
                     allocation_id: slot.allocation_id,
                     operators: v.operators.clone(),
                     producers,
                     output: output.clone(),
                     job_master: me,
+                    restore: None,
+                    checkpointing: self.graph.checkpointing.as_ref().map(|c| c.mode),
                 };
                 tdds.push((vi, i, slot.clone(), tdd));
             }
@@ -250,7 +254,7 @@ impl JobMaster {
                 "INFO  Deploying {name} (attempt #{}) with attempt id {} to {} with allocation id {}",
                 tdd.attempt_number, tdd.execution_id, slot.resource_id, slot.allocation_id
             ));
-            cx.send(slot.address, FlinkMsg::SubmitTask(Box::new(tdd)));
+            cx.send(slot.address, TaskExecutorGateway::SubmitTask(Box::new(tdd)));
         }
     }
 
@@ -398,7 +402,7 @@ impl JobMaster {
             }
             match (&e.location, e.state) {
                 (Some(loc), ExecutionState::Deploying | ExecutionState::Initializing | ExecutionState::Running) => {
-                    cx.send(loc.address, FlinkMsg::CancelTask { execution_id: e.attempt_id });
+                    cx.send(loc.address, TaskExecutorGateway::CancelTask { execution_id: e.attempt_id });
                     e.transition(ExecutionState::Canceling, now);
                 }
                 (_, ExecutionState::Canceling) => {}
@@ -446,7 +450,7 @@ impl JobMaster {
         for s in std::mem::take(&mut self.slots) {
             cx.send(
                 s.address,
-                FlinkMsg::FreeSlot {
+                TaskExecutorGateway::FreeSlot {
                     allocation_id: s.allocation_id,
                     reason: format!("Job {} reached terminal state {}.", self.graph.job_id, status.name()),
                 },
@@ -499,7 +503,7 @@ impl JobMaster {
             self.task_manager_lost(cx, &id, &cause);
         }
         for (addr, _) in self.task_managers.values() {
-            cx.send(*addr, FlinkMsg::JobManagerHeartbeat { job_id: self.graph.job_id });
+            cx.send(*addr, TaskExecutorGateway::JobManagerHeartbeat { job_id: self.graph.job_id });
         }
         if !self.status.is_globally_terminal() {
             cx.set_timer(Duration::from_millis(self.heartbeat_interval_ms), self.timer(T_HEARTBEAT));

@@ -3,7 +3,7 @@
 
 use flink_core::RestartStrategy;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RestartBackoffTimeStrategy {
     pub strategy: RestartStrategy,
     /// Restarts done so far.
@@ -20,6 +20,7 @@ impl RestartBackoffTimeStrategy {
         match self.strategy {
             RestartStrategy::NoRestart => false,
             RestartStrategy::FixedDelay { attempts, .. } => self.restarts < attempts,
+            RestartStrategy::FailureRate { .. } | RestartStrategy::ExponentialDelay { .. } => todo!(),
         }
     }
 
@@ -27,6 +28,7 @@ impl RestartBackoffTimeStrategy {
         match self.strategy {
             RestartStrategy::NoRestart => 0,
             RestartStrategy::FixedDelay { delay_ms, .. } => delay_ms,
+            RestartStrategy::FailureRate { .. } | RestartStrategy::ExponentialDelay { .. } => todo!(),
         }
     }
 
@@ -37,6 +39,7 @@ impl RestartBackoffTimeStrategy {
             RestartStrategy::FixedDelay { attempts, delay_ms } => {
                 format!("FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts={attempts}, backoffTimeMS={delay_ms})")
             }
+            RestartStrategy::FailureRate { .. } | RestartStrategy::ExponentialDelay { .. } => todo!(),
         }
     }
 }

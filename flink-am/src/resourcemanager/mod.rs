@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use engine::{Addr, Cx, Time};
 use flink_core::protocol::SlotStatus;
-use flink_core::{FlinkMsg, JobId, ResourceId};
+use flink_core::{JobId, ResourceId, ResourceManagerGateway, TaskExecutorGateway};
 use yarn_sim::proto::YarnMsg;
 use yarn_sim::records::{Container, FinalApplicationStatus};
 
@@ -121,16 +121,15 @@ impl ActiveResourceManager {
     }
 
     /// Handles a Flink message addressed to the ResourceManager.
-    pub fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: FlinkMsg) {
+    pub fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: ResourceManagerGateway) {
         match msg {
-            FlinkMsg::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address } => {
+            ResourceManagerGateway::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address } => {
                 self.register_task_executor(cx, from, resource_id, num_slots, memory_mb, data_address)
             }
-            FlinkMsg::TaskExecutorHeartbeat { resource_id, slots } => self.on_heartbeat(cx, from, &resource_id, &slots),
-            FlinkMsg::DeclareResourceRequirements { job_id, job_master, slots } => {
+            ResourceManagerGateway::TaskExecutorHeartbeat { resource_id, slots } => self.on_heartbeat(cx, from, &resource_id, &slots),
+            ResourceManagerGateway::DeclareResourceRequirements { job_id, job_master, slots } => {
                 self.declare_resource_requirements(cx, job_id, job_master, slots)
             }
-            _ => {}
         }
     }
 
@@ -144,7 +143,7 @@ impl ActiveResourceManager {
         data_address: Addr,
     ) {
         if self.shutting_down {
-            cx.send(from, FlinkMsg::RegistrationRejected { reason: "The ResourceManager is shutting down.".into() });
+            cx.send(from, TaskExecutorGateway::RegistrationRejected { reason: "The ResourceManager is shutting down.".into() });
             return;
         }
         cx.print(&format!("INFO  Registering TaskManager with ResourceID {resource_id} ({from}) at ResourceManager"));
@@ -173,13 +172,16 @@ impl ActiveResourceManager {
             last_heartbeat: now,
             idle_since: Some(now),
         });
-        cx.send(from, FlinkMsg::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: self.cfg.heartbeat_interval_ms });
+        cx.send(
+            from,
+            TaskExecutorGateway::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: self.cfg.heartbeat_interval_ms },
+        );
         self.check_resource_declarations(cx);
     }
 
     fn on_heartbeat(&mut self, cx: &mut Cx, from: Addr, resource_id: &str, slots: &[SlotStatus]) {
         if self.slot_manager.report(resource_id, slots, cx.now()) {
-            cx.send(from, FlinkMsg::HeartbeatAck);
+            cx.send(from, TaskExecutorGateway::HeartbeatAck);
             self.check_resource_declarations(cx);
         }
     }
@@ -279,7 +281,7 @@ impl ActiveResourceManager {
             if let Some(te) = self.slot_manager.unregister(&id) {
                 if !self.workers.contains_key(&id) {
                     // Not a container of ours: ask the TaskExecutor itself to stop.
-                    cx.send(te.address, FlinkMsg::Shutdown { reason: "TaskExecutor exceeded the idle timeout.".into() });
+                    cx.send(te.address, TaskExecutorGateway::Shutdown { reason: "TaskExecutor exceeded the idle timeout.".into() });
                 }
             }
             self.stop_worker(cx, &id);
@@ -346,7 +348,7 @@ impl ActiveResourceManager {
         self.shutting_down = true;
         let tes: Vec<(ResourceId, Addr)> = self.slot_manager.task_executors().map(|t| (t.resource_id.clone(), t.address)).collect();
         for (id, addr) in tes {
-            cx.send(addr, FlinkMsg::Shutdown { reason: "The cluster is shutting down.".into() });
+            cx.send(addr, TaskExecutorGateway::Shutdown { reason: "The cluster is shutting down.".into() });
             self.slot_manager.unregister(&id);
         }
         let ids: Vec<ResourceId> = self.workers.keys().cloned().collect();

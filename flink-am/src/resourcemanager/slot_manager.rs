@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use engine::{Addr, Cx, Time};
 use flink_core::protocol::SlotStatus;
-use flink_core::{AllocationId, FlinkMsg, JobId, ResourceId};
+use flink_core::{AllocationId, JobId, ResourceId, TaskExecutorGateway};
 
 /// One slot as the SlotManager sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl SlotManager {
                         have += 1;
                         cx.send(
                             te.address,
-                            FlinkMsg::RequestSlot { slot_index: i as u32, allocation_id, job_id, job_master: req.job_master },
+                            TaskExecutorGateway::RequestSlot { slot_index: i as u32, allocation_id, job_id, job_master: req.job_master },
                         );
                     }
                 }
