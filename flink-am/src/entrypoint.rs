@@ -277,7 +277,7 @@ impl FlinkAppMaster {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
                 None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
             },
-            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out } => {
+            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out, committables: _ } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out));
                 }
@@ -292,8 +292,15 @@ impl FlinkAppMaster {
                     jm.resources_unavailable(cx, &reason);
                 }
             }
-            JobMasterGateway::AcknowledgeCheckpoint { .. } | JobMasterGateway::DeclineCheckpoint { .. } => {
-                todo!("route to the job's CheckpointCoordinator")
+            JobMasterGateway::AcknowledgeCheckpoint { job_id, execution_id, checkpoint_id, metrics, state } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.acknowledge_checkpoint(cx, execution_id, checkpoint_id, metrics, state);
+                }
+            }
+            JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.decline_checkpoint(cx, execution_id, checkpoint_id, reason, message);
+                }
             }
         }
     }

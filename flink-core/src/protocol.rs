@@ -262,6 +262,11 @@ pub enum JobMasterGateway {
         error: Option<String>,
         records_in: u64,
         records_out: u64,
+        /// With FINISHED: the file sink's part files written after the last checkpoint,
+        /// (staging path, final path). The JobMaster commits them once every task of the job
+        /// finished (the job's final commit), so a restart before that cannot duplicate them.
+        #[serde(default)]
+        committables: Vec<(String, String)>,
     },
     TaskExecutorToJobManagerHeartbeat {
         job_id: JobId,

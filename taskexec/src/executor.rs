@@ -246,6 +246,7 @@ impl TaskExecutor {
                 error,
                 records_in: task.records_in(),
                 records_out: task.records_out(),
+                committables: Vec::new(),
             },
         );
     }
@@ -268,6 +269,7 @@ impl TaskExecutor {
                     error: Some(error),
                     records_in: 0,
                     records_out: 0,
+                    committables: Vec::new(),
                 },
             );
         };

@@ -4,6 +4,7 @@
 //! heartbeats its TaskExecutors, and on a failure restarts the whole graph as the restart
 //! strategy allows (Flink's full failover) or fails the job.
 
+pub mod checkpoint_stats;
 pub mod execution_graph;
 pub mod restart;
 
@@ -526,6 +527,65 @@ impl JobMaster {
         self.deployed = false;
         self.transition_job(cx, JobStatus::Running);
         self.schedule(cx);
+    }
+
+    // ---- Checkpoints (the CheckpointCoordinator's face to the rest of the JobManager)
+
+    /// The job's checkpoint statistics; None when checkpointing is off (REST answers 404
+    /// `Checkpointing has not been enabled.`).
+    pub fn checkpoint_stats(&self) -> Option<&checkpoint_stats::CheckpointStatsTracker> {
+        todo!("CheckpointCoordinator")
+    }
+
+    /// `flink savepoint` / `flink stop` (kind SyncSavepoint): triggers a savepoint into
+    /// `target_dir` (a shared-store path); its id, or Flink's error text.
+    pub fn trigger_savepoint(
+        &mut self,
+        cx: &mut Cx,
+        target_dir: &str,
+        kind: flink_core::CheckpointKind,
+    ) -> Result<flink_core::CheckpointId, String> {
+        let _ = (cx, target_dir, kind);
+        todo!("CheckpointCoordinator")
+    }
+
+    /// `flink checkpoint` (POST /jobs/:id/checkpoints): a manual checkpoint; its id.
+    pub fn trigger_checkpoint(&mut self, cx: &mut Cx) -> Result<flink_core::CheckpointId, String> {
+        let _ = cx;
+        todo!("CheckpointCoordinator")
+    }
+
+    /// The outcome of a checkpoint or savepoint triggered through the two calls above: None
+    /// while in progress, Ok(external path `file:/...`) or Err(failure message).
+    pub fn snapshot_outcome(&self, id: flink_core::CheckpointId) -> Option<Result<String, String>> {
+        let _ = id;
+        todo!("CheckpointCoordinator")
+    }
+
+    /// AcknowledgeCheckpoint from a task.
+    pub fn acknowledge_checkpoint(
+        &mut self,
+        cx: &mut Cx,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: flink_core::CheckpointId,
+        metrics: flink_core::checkpoint::CheckpointMetrics,
+        state: flink_core::checkpoint::TaskStateSnapshot,
+    ) {
+        let _ = (cx, execution_id, checkpoint_id, metrics, state);
+        todo!("CheckpointCoordinator")
+    }
+
+    /// DeclineCheckpoint from a task.
+    pub fn decline_checkpoint(
+        &mut self,
+        cx: &mut Cx,
+        execution_id: ExecutionAttemptId,
+        checkpoint_id: flink_core::CheckpointId,
+        reason: flink_core::checkpoint::DeclineReason,
+        message: String,
+    ) {
+        let _ = (cx, execution_id, checkpoint_id, reason, message);
+        todo!("CheckpointCoordinator")
     }
 
     /// Records in/out per vertex (sums over the current attempts).
