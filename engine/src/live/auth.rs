@@ -111,6 +111,14 @@ impl ClusterSecret {
         }
     }
 
+    /// The secret of a process a NodeManager launched (an ApplicationMaster, a TaskManager):
+    /// [`SECRET_ENV`], which must be set; a container process never runs open.
+    pub fn for_container() -> Result<ClusterSecret, String> {
+        ClusterSecret::from_env()?.ok_or_else(|| {
+            format!("{SECRET_ENV} is not set: this process authenticates to the cluster with the secret its NodeManager puts in the container's environment")
+        })
+    }
+
     /// Reads a secret file; one that others can read is refused, as ssh refuses such keys.
     pub fn read_file(path: &Path) -> Result<ClusterSecret, String> {
         use std::os::unix::fs::PermissionsExt;
