@@ -313,8 +313,8 @@ async fn only_nodes_that_prove_the_cluster_secret_exchange_messages() {
     tokio::spawn(server.clone().run(l1, axum::Router::new()));
     for (i, other) in [secret("cd"), ClusterSecret::open()].into_iter().enumerate() {
         let (l, a) = bind_loopback(0).await.unwrap();
-        let intruder = LiveNode::new(Peer { target: Some(a1), ..Default::default() }, a, &dir, codecs.clone(), 10 + i as u64)
-            .with_secret(other);
+        let intruder =
+            LiveNode::new(Peer { target: Some(a1), ..Default::default() }, a, &dir, codecs.clone(), 10 + i as u64).with_secret(other);
         tokio::spawn(intruder.clone().run(l, axum::Router::new()));
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(server.read(|p| p.got.len()), 0, "intruder {i} got through");

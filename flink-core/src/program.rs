@@ -798,7 +798,7 @@ mod fuzz {
     use super::*;
 
     fn cases() -> u32 {
-        std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
+        ["FUZZ_CASES", "PROPTEST_CASES"].iter().find_map(|k| std::env::var(k).ok()?.parse().ok()).unwrap_or(128)
     }
 
     /// Parses and, when that works, builds the job graphs: neither may panic.

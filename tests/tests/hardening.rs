@@ -57,7 +57,8 @@ fn sleeper(c: &Cluster) -> String {
     let id = serde_json::from_str::<Value>(&body).unwrap()["application-id"].as_str().unwrap().to_string();
     let ctx = json!({"application-id": id, "application-name": "sleeper",
         "am-container-spec": {"commands": {"command": "sleep 60"}}, "resource": {"memory": 128, "vCores": 1}});
-    let (code, _) = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &ctx.to_string(), &format!("{base}/ws/v1/cluster/apps")]);
+    let (code, _) =
+        curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &ctx.to_string(), &format!("{base}/ws/v1/cluster/apps")]);
     assert_eq!(code, 202);
     id
 }
@@ -107,8 +108,15 @@ fn nested_bodies_of_149000_levels_are_400s_and_the_rm_lives() {
     assert_eq!(apps(&c), before, "a refused request changed the applications");
     assert_eq!(node_ids(&c), nodes);
     // And the kill API still works for a well-formed request.
-    let (code, _) =
-        curl(&["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"state":"KILLED"}"#, &format!("{base}/ws/v1/cluster/apps/{id}/state")]);
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"state":"KILLED"}"#,
+        &format!("{base}/ws/v1/cluster/apps/{id}/state"),
+    ]);
     assert!(code == 200 || code == 202, "{code}");
 }
 
@@ -243,15 +251,8 @@ fn forged_node_messages_are_refused_logged_and_change_nothing() {
 
     // The same envelopes with the cluster's secret are delivered: the refusals above were the
     // authentication's doing, not a malformed message's.
-    let (code, body) = curl(&[
-        "-X",
-        "POST",
-        "-H",
-        &format!("x-yarn-sim-auth: {}", key.rpc_header(&forged)),
-        "--data-binary",
-        &forged_file,
-        &rpc,
-    ]);
+    let (code, body) =
+        curl(&["-X", "POST", "-H", &format!("x-yarn-sim-auth: {}", key.rpc_header(&forged)), "--data-binary", &forged_file, &rpc]);
     assert_eq!(code, 202, "{body}");
     let mut s = frame_stream(&c.rm, &key, true).unwrap();
     s.write_all(&frame(&fake_registration(2))).unwrap();
@@ -265,14 +266,7 @@ fn daemons_and_containers_refuse_to_run_without_a_secret() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let run = |program: &str, args: &[&str]| -> e2e::Run {
-        Command::new(bin(program))
-            .args(args)
-            .current_dir(&dir)
-            .env_remove(SECRET_ENV)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run")
-            .into()
+        Command::new(bin(program)).args(args).current_dir(&dir).env_remove(SECRET_ENV).stdin(Stdio::null()).output().expect("run").into()
     };
     let nm = run("yarn-sim", &["nodemanager", "--rm", "127.0.0.1:1", "--work-dir", dir.join("nm").to_str().unwrap()]);
     assert_ne!(nm.code, 0);

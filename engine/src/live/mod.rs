@@ -316,7 +316,11 @@ impl<N: Node> LiveNode<N> {
                 if log {
                     let who = peer.map(|Extension(ConnectInfo(a))| a.to_string()).unwrap_or_else(|| "?".into());
                     let why = if proof.is_some() { "a wrong proof" } else { "no proof" };
-                    eprintln!("{} {}: refused a POST /_rpc from {who}: {why} of the cluster secret (refusal {n})", wall_now(), host.inner.me);
+                    eprintln!(
+                        "{} {}: refused a POST /_rpc from {who}: {why} of the cluster secret (refusal {n})",
+                        wall_now(),
+                        host.inner.me
+                    );
                 }
                 return (StatusCode::UNAUTHORIZED, "the envelope does not prove the cluster secret".into());
             }

@@ -352,7 +352,7 @@ mod fuzz {
     }
 
     fn cases() -> u32 {
-        std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+        ["FUZZ_CASES", "PROPTEST_CASES"].iter().find_map(|k| std::env::var(k).ok()?.parse().ok()).unwrap_or(64)
     }
 
     fn frame(body: &[u8]) -> Vec<u8> {
@@ -413,10 +413,21 @@ mod fuzz {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..300),
             "[\\[\\]{}\":,0-9a-z ]{0,300}".prop_map(String::into_bytes),
-            (1usize..20_000).prop_map(|d| format!(r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}{}}}"#, "[".repeat(d), "]".repeat(d)).into_bytes()),
-            (1usize..20_000).prop_map(|d| format!(r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}1{}}}"#, "{\"a\":".repeat(d), "}".repeat(d)).into_bytes()),
+            (1usize..20_000).prop_map(|d| format!(
+                r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}{}}}"#,
+                "[".repeat(d),
+                "]".repeat(d)
+            )
+            .into_bytes()),
+            (1usize..20_000).prop_map(|d| format!(
+                r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}1{}}}"#,
+                "{\"a\":".repeat(d),
+                "}".repeat(d)
+            )
+            .into_bytes()),
             (1usize..200_000).prop_map(|n| format!(r#"{{"from":"127.0.0.1:1","family":"{}","body":[1]}}"#, "f".repeat(n)).into_bytes()),
-            (1usize..200_000).prop_map(|n| format!(r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":[{}]}}"#, "9".repeat(n)).into_bytes()),
+            (1usize..200_000)
+                .prop_map(|n| format!(r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":[{}]}}"#, "9".repeat(n)).into_bytes()),
             proptest::collection::vec(0u32..1000, 0..20)
                 .prop_map(|v| serde_json::to_vec(&serde_json::json!({"from": "127.0.0.1:1", "family": "fuzz.num", "body": v})).unwrap()),
         ]

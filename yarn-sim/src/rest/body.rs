@@ -284,36 +284,68 @@ mod fuzz {
     use super::*;
 
     fn cases() -> u32 {
-        std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
+        ["FUZZ_CASES", "PROPTEST_CASES"].iter().find_map(|k| std::env::var(k).ok()?.parse().ok()).unwrap_or(128)
     }
 
     /// Submission contexts and kill requests with fields moved, mistyped, repeated, nested.
     fn structured() -> impl Strategy<Value = (Option<&'static str>, String)> {
         let field = prop_oneof![
-            Just("application-id"), Just("application-name"), Just("queue"), Just("priority"),
-            Just("am-container-spec"), Just("local-resources"), Just("entry"), Just("key"), Just("value"),
-            Just("environment"), Just("commands"), Just("command"), Just("resource"), Just("memory"),
-            Just("vCores"), Just("application-tags"), Just("tag"), Just("max-app-attempts"), Just("state"),
-            Just("unmanaged-AM"), Just("application-submission-context"), Just("appstate"),
+            Just("application-id"),
+            Just("application-name"),
+            Just("queue"),
+            Just("priority"),
+            Just("am-container-spec"),
+            Just("local-resources"),
+            Just("entry"),
+            Just("key"),
+            Just("value"),
+            Just("environment"),
+            Just("commands"),
+            Just("command"),
+            Just("resource"),
+            Just("memory"),
+            Just("vCores"),
+            Just("application-tags"),
+            Just("tag"),
+            Just("max-app-attempts"),
+            Just("state"),
+            Just("unmanaged-AM"),
+            Just("application-submission-context"),
+            Just("appstate"),
         ];
         let leaf = prop_oneof![
-            Just("application_1_0001".to_string()), Just("KILLED".to_string()), Just("-5".to_string()),
-            Just("true".to_string()), any::<i64>().prop_map(|n| n.to_string()), "[a-z0-9 &<>]{0,12}",
+            Just("application_1_0001".to_string()),
+            Just("KILLED".to_string()),
+            Just("-5".to_string()),
+            Just("true".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-z0-9 &<>]{0,12}",
         ];
         // Each value is one element, rendered.
         let tree = (field.clone(), leaf).prop_map(|(k, v)| format!("<{k}>{v}</{k}>")).prop_recursive(6, 48, 6, move |inner| {
             (field.clone(), proptest::collection::vec(inner, 0..6)).prop_map(|(k, kids)| format!("<{k}>{}</{k}>", kids.concat()))
         });
-        let as_xml = tree.prop_map(|x| (Some("application/xml"), format!("<application-submission-context>{x}</application-submission-context>")));
+        let as_xml =
+            tree.prop_map(|x| (Some("application/xml"), format!("<application-submission-context>{x}</application-submission-context>")));
         let json_value = any::<i64>().prop_map(serde_json::Value::from).prop_recursive(6, 48, 6, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
                 proptest::collection::btree_map(
-                    prop_oneof![Just("application-id".to_string()), Just("resource".to_string()), Just("memory".to_string()),
-                        Just("am-container-spec".to_string()), Just("environment".to_string()), Just("entry".to_string()),
-                        Just("commands".to_string()), Just("state".to_string()), "[a-z-]{1,8}"],
-                    inner, 0..5,
-                ).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                    prop_oneof![
+                        Just("application-id".to_string()),
+                        Just("resource".to_string()),
+                        Just("memory".to_string()),
+                        Just("am-container-spec".to_string()),
+                        Just("environment".to_string()),
+                        Just("entry".to_string()),
+                        Just("commands".to_string()),
+                        Just("state".to_string()),
+                        "[a-z-]{1,8}"
+                    ],
+                    inner,
+                    0..5,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         });
         let as_json = json_value.prop_map(|v| (Some("application/json"), v.to_string()));
