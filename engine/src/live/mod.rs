@@ -1,7 +1,8 @@
 //! The live driver: one node per OS process.
 //!
 //! Messages travel as length-delimited JSON envelopes over one persistent TCP connection per
-//! destination on 127.0.0.1, on the same port as the node's HTTP routes (see [`net`]); timers
+//! destination on 127.0.0.1, on the same port as the node's HTTP routes (see [`net`]), and a
+//! node with a cluster secret accepts only peers that prove it (see [`auth`]); timers
 //! are tokio timers; `launch` forks `bash -c` in a new process group; the shared store is a
 //! directory. Public HTTP APIs are added by the binary as extra
 //! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
