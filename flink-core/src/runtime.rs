@@ -12,6 +12,7 @@ use engine::{Store, StoreError, Time};
 use rand::SeedableRng as _;
 
 use crate::graph::{JobType, ShipStrategy};
+use crate::keygroup;
 use crate::operator::{Aggregate, DatagenKind, FilterFn, FlatMapFn, MapFn, OperatorSpec, SinkSpec, SourceSpec, TimeCharacteristic};
 use crate::protocol::Element;
 use crate::record::{Record, Value};
@@ -959,9 +960,10 @@ pub struct ChainState {
     pub operators: Vec<serde_json::Value>,
 }
 
-/// Which consumer subtask a record goes to on an edge. Hash: the stable `Value::key_hash` of
-/// the key field mod `consumers`; Rebalance: round-robin starting at `producer_subtask`;
-/// Forward: `producer_subtask`.
+/// Which consumer subtask a record goes to on an edge. Hash: Flink's `KeyGroupStreamPartitioner`
+/// - the key field's key group (of `max_parallelism`) -> the consumer owning it; a record without
+/// the key field goes to 0 (the keyed operator then fails on it with a clear message).
+/// Rebalance: round-robin starting at `producer_subtask`; Forward: `producer_subtask`.
 pub fn select_channel(
     ship: &ShipStrategy,
     record: &Record,
@@ -970,16 +972,20 @@ pub fn select_channel(
     consumers: u32,
     max_parallelism: u32,
 ) -> u32 {
-    let _ = max_parallelism;
-    let n = u64::from(consumers.max(1));
+    let n = consumers.max(1);
     match ship {
-        ShipStrategy::Hash { key } => (record.field(*key).map_or(0, Value::key_hash) % n) as u32,
+        ShipStrategy::Hash { key } => {
+            // A max parallelism below the consumer count cannot come from a valid JobGraph;
+            // derive Flink's default rather than leave channels unreachable.
+            let max_p = if max_parallelism < n { keygroup::default_max_parallelism(n) } else { max_parallelism };
+            record.field(*key).map_or(0, |v| keygroup::operator_index_for_key_group(max_p, n, keygroup::assign_to_key_group(v, max_p)))
+        }
         ShipStrategy::Rebalance => {
-            let c = (u64::from(producer_subtask) + *round_robin) % n;
+            let c = (u64::from(producer_subtask) + *round_robin) % u64::from(n);
             *round_robin = round_robin.wrapping_add(1);
             c as u32
         }
-        ShipStrategy::Forward => (u64::from(producer_subtask) % n) as u32,
+        ShipStrategy::Forward => producer_subtask % n,
     }
 }
 
@@ -1104,7 +1110,11 @@ mod tests {
             seen.insert(a);
         }
         assert_eq!(seen.len(), 4);
+        // Key group -> operator index (reference vectors, maxP 128, p 3: [0,42] [43,85] [86,127]).
         let mut rr = 0;
+        let hash = |v: Value| select_channel(&ShipStrategy::Hash { key: 0 }, &rec(vec![v]), 0, &mut 0, 3, 128);
+        assert_eq!([0, 1, 2, 3, 42].map(|i| hash(Value::Int(i))), [2, 2, 2, 2, 0]);
+        assert_eq!([hash(s("a")), hash(s("hello")), hash(s("key-1"))], [1, 0, 1]);
         let r = rec(vec![Value::Int(1)]);
         let rb: Vec<u32> = (0..5).map(|_| select_channel(&ShipStrategy::Rebalance, &r, 1, &mut rr, 3, 128)).collect();
         assert_eq!(rb, vec![1, 2, 0, 1, 2]);
