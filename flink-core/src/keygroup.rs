@@ -82,7 +82,7 @@ impl KeyGroupRange {
     /// (the JobGraph checks it), so the range is never empty.
     pub fn of_subtask(max_parallelism: u32, parallelism: u32, index: u32) -> KeyGroupRange {
         let (m, p, i) = (u64::from(max_parallelism), u64::from(parallelism.max(1)), u64::from(index));
-        let start = (i * m + p - 1) / p;
+        let start = (i * m).div_ceil(p);
         let end = ((i + 1) * m - 1) / p;
         KeyGroupRange { start: start as u32, end: end as u32 }
     }

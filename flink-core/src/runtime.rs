@@ -960,8 +960,8 @@ pub struct ChainState {
     pub operators: Vec<serde_json::Value>,
 }
 
-/// Which consumer subtask a record goes to on an edge. Hash: Flink's `KeyGroupStreamPartitioner`
-/// - the key field's key group (of `max_parallelism`) -> the consumer owning it; a record without
+/// Which consumer subtask a record goes to on an edge. Hash: Flink's `KeyGroupStreamPartitioner`,
+/// the key field's key group (of `max_parallelism`) -> the consumer owning it; a record without
 /// the key field goes to 0 (the keyed operator then fails on it with a clear message).
 /// Rebalance: round-robin starting at `producer_subtask`; Forward: `producer_subtask`.
 pub fn select_channel(
