@@ -841,6 +841,9 @@ impl Op {
     fn new(spec: &OperatorSpec, ctx: Ctx) -> Result<Op, String> {
         Ok(match spec {
             OperatorSpec::Source { .. } => return Err("A source can only be the head of a chain".into()),
+            OperatorSpec::Map { map: MapFn::Modulo { by, .. } } if *by <= 0 => {
+                return Err(format!("The modulo map needs a positive 'by', got {by}"));
+            }
             OperatorSpec::Map { map } => Op::Map(map.clone()),
             OperatorSpec::FlatMap { flat_map } => Op::FlatMap(flat_map.clone()),
             OperatorSpec::Filter { filter } => Op::Filter(filter.clone()),
@@ -916,6 +919,10 @@ impl Op {
                         }
                         r.fields = projected;
                     }
+                    MapFn::Modulo { field, by } => match r.fields.get_mut(*field) {
+                        Some(Value::Int(i)) => *i = i.rem_euclid(*by),
+                        _ => return Err(format!("Modulo field {field} of record {r} is missing or not an integer")),
+                    },
                 }
                 vec![Element::Record(r)]
             }
