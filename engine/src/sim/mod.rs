@@ -929,3 +929,5 @@ impl Sim {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod fault_tests;
