@@ -325,6 +325,20 @@ impl<'a, 'b> serde::Serializer for &'b mut HashSer<'a> {
         self.0.write(v);
         Ok(())
     }
+    /// Ids and addresses serialize through `Display`: formatted straight into the hash, not
+    /// into a `String` first (serde's default).
+    fn collect_str<T: ?Sized + fmt::Display>(self, value: &T) -> Result<(), HashSerError> {
+        struct Into<'h>(&'h mut Fnv64);
+        impl fmt::Write for Into<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        fmt::write(&mut Into(self.0), format_args!("{value}")).map_err(|_| HashSerError("Display failed".into()))?;
+        self.w(MARK_END);
+        Ok(())
+    }
     fn serialize_none(self) -> Result<(), HashSerError> {
         self.w(MARK_NONE);
         Ok(())
@@ -441,5 +455,69 @@ impl<'a, 'b> serde::ser::SerializeMap for &'b mut HashSer<'a> {
     fn end(self) -> Result<(), HashSerError> {
         self.w(MARK_END);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::msg::Wire;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    enum Probe {
+        Status {
+            node: SocketAddrV4,
+            containers: Vec<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            a: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            b: Option<u32>,
+        },
+        Nested(Vec<Vec<u8>>),
+        Map(BTreeMap<String, f64>),
+    }
+
+    impl Wire for Probe {
+        const FAMILY: &'static str = "test.probe";
+        fn kind(&self) -> &'static str {
+            "Probe"
+        }
+    }
+
+    fn digest(p: Probe) -> u64 {
+        message_digest(&Msg::new(p))
+    }
+
+    fn status(port: u16, containers: &[&str], a: Option<u32>, b: Option<u32>) -> Probe {
+        let node = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        Probe::Status { node, containers: containers.iter().map(|s| s.to_string()).collect(), a, b }
+    }
+
+    #[test]
+    fn message_digests_see_every_field_and_boundary() {
+        let base = digest(status(1, &["c1", "c2"], None, None));
+        assert_eq!(base, digest(status(1, &["c1", "c2"], None, None)));
+        let others = [
+            digest(status(2, &["c1", "c2"], None, None)),
+            digest(status(1, &["c1", "c3"], None, None)),
+            digest(status(1, &["c1c2"], None, None)),
+            digest(status(1, &["c1", "c2", ""], None, None)),
+            digest(status(1, &["c1", "c2"], Some(1), None)),
+            digest(status(1, &["c1", "c2"], None, Some(1))),
+            digest(status(1, &["c1", "c2"], Some(0), None)),
+        ];
+        for (i, d) in others.iter().enumerate() {
+            assert_ne!(*d, base, "variant {i}");
+        }
+        assert_ne!(digest(status(1, &[], Some(1), None)), digest(status(1, &[], None, Some(1))), "a skipped field keeps its place");
+        assert_ne!(digest(Probe::Nested(vec![vec![1], vec![2]])), digest(Probe::Nested(vec![vec![1, 2]])));
+        let m = |k: &str, v| Probe::Map(BTreeMap::from([(k.to_string(), v)]));
+        assert_ne!(digest(m("x", 1.0)), digest(m("x", 1.5)));
+        assert_ne!(digest(m("x", 1.0)), digest(m("y", 1.0)));
     }
 }

@@ -200,21 +200,22 @@ impl Timers {
     }
 }
 
-/// When the last message a process sent on each of its links arrives: FIFO order. Most
-/// processes talk to a few peers (a list); a ResourceManager talks to every NodeManager (a
-/// map). Kept per sender, so a process's links close with it.
+/// When the last message a process sent on each of its links arrives: FIFO order. Links are
+/// keyed by the receiver's slot (slots are never reused, so a restarted process is a new
+/// connection). Most processes talk to a few peers (a list); a ResourceManager talks to every
+/// NodeManager (a table by slot). Kept per sender, so a process's links close with it.
 #[derive(Default)]
 struct LinkClock {
-    few: Vec<(Addr, Time)>,
-    many: BTreeMap<Addr, Time>,
+    few: Vec<(usize, Time)>,
+    many: Vec<Time>,
 }
 
 impl LinkClock {
     const FEW: usize = 16;
-    /// The arrival time of a message to `to` that would arrive at `at`: never before the
+    /// The arrival time of a message to slot `to` that would arrive at `at`: never before the
     /// previous one on the link (equal times pop in send order).
-    fn arrival(&mut self, to: Addr, at: Time) -> Time {
-        if let Some(e) = self.few.iter_mut().find(|(a, _)| *a == to) {
+    fn arrival(&mut self, to: usize, at: Time) -> Time {
+        if let Some(e) = self.few.iter_mut().find(|(s, _)| *s == to) {
             e.1 = e.1.max(at);
             return e.1;
         }
@@ -222,7 +223,10 @@ impl LinkClock {
             self.few.push((to, at));
             return at;
         }
-        let last = self.many.entry(to).or_insert(at);
+        if to >= self.many.len() {
+            self.many.resize(to + 1, Time::ZERO);
+        }
+        let last = &mut self.many[to];
         *last = (*last).max(at);
         *last
     }
@@ -931,8 +935,9 @@ impl Sim {
         };
         let mut at = self.now + d + extra;
         if !self.net.reorder {
-            if let Some(p) = self.procs[slot].as_mut() {
-                at = p.links.arrival(to, at);
+            // A message to no one (yet) needs no order: it will find no process.
+            if let (Some(dest), Some(p)) = (self.by_addr.get(&to), self.procs[slot].as_mut()) {
+                at = p.links.arrival(dest, at);
             }
         }
         self.schedule(at, Event::Deliver { from, to, msg });
