@@ -244,7 +244,7 @@ impl serde::ser::Error for HashSerError {
 const MARK_NONE: u64 = 0x6e6f_6e65;
 const MARK_SOME: u64 = 0x736f_6d65;
 const MARK_UNIT: u64 = 0x756e_6974;
-const MARK_END: u64 = 0x656e_64;
+const MARK_END: u64 = 0x0065_6e64;
 const MARK_SKIP: u64 = 0x736b_6970;
 
 impl<'a> HashSer<'a> {
