@@ -27,8 +27,8 @@ for item in std::collections::HashMap std::collections::HashSet std::time::Insta
 done
 
 if ! $CARGO clippy -q --workspace --all-targets -- "${only[@]}"; then
-  echo "determinism lint: node code above uses a clock, OS randomness, threads, IO or an unordered map"
-  echo "(use cx.now(), cx.rng(), effects, cx.store(), BTreeMap; see clippy.toml)"
+  echo "determinism lint: failed (clippy's output above). A 'disallowed' error is node code using a clock,"
+  echo "OS randomness, threads, IO or an unordered map: use cx.now(), cx.rng(), effects, cx.store(), BTreeMap"
   exit 1
 fi
 echo "determinism lint: workspace clean (clippy disallowed-types/methods, clippy.toml)"
