@@ -1,6 +1,4 @@
 //! `yarn-session`: start (or attach to) a Flink session cluster on yarn-sim.
-// A process main and CLI (live driver glue, wall-clock timing): not node code.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let stdin = std::io::stdin();
