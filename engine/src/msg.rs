@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::trace::{Fnv64, HashSer};
+
 /// A protocol family: one message enum, one name on the wire.
 pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static {
     const FAMILY: &'static str;
@@ -24,6 +26,7 @@ trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
     fn kind(&self) -> &'static str;
     fn to_raw(&self) -> Box<RawValue>;
+    fn hash_contents(&self, h: &mut Fnv64);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -37,6 +40,9 @@ impl<T: Wire> Payload for T {
     fn to_raw(&self) -> Box<RawValue> {
         // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
         serde_json::value::to_raw_value(self).expect("wire messages serialize")
+    }
+    fn hash_contents(&self, h: &mut Fnv64) {
+        self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
@@ -68,6 +74,11 @@ impl Msg {
     /// The message as JSON text (what the live driver puts on the wire).
     pub fn to_raw(&self) -> Box<RawValue> {
         self.0.to_raw()
+    }
+    /// Feeds the message's contents into `h` (the sim's trace hashes every message this
+    /// way, without formatting it).
+    pub fn hash_contents(&self, h: &mut Fnv64) {
+        self.0.hash_contents(h)
     }
 }
 

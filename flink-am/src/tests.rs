@@ -590,6 +590,7 @@ impl Deployment {
 /// with real TaskExecutors; returns every printed running count per word, in print order, and
 /// the trace hash.
 fn sim_wordcount(seed: u64) -> (BTreeMap<String, Vec<i64>>, u64) {
+    #[allow(clippy::disallowed_methods)] // the test reads the example program from disk
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/streaming/WordCount.toml")).unwrap();
     let program = flink_core::program::Program::parse(&text, &[]).unwrap();
     let mut next = 100u128;

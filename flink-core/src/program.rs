@@ -850,9 +850,10 @@ mod fuzz {
 
     use super::*;
 
+    // The test harness's case count from the environment, not node code.
+    #[allow(clippy::disallowed_methods)]
     fn cases() -> u32 {
-        // The test harness's case count, not node code.
-        let from_env = |k: &str| std::env::var(k).ok()?.parse().ok(); // lint: allow test-only
+        let from_env = |k: &str| std::env::var(k).ok()?.parse().ok();
         from_env("FUZZ_CASES").or_else(|| from_env("PROPTEST_CASES")).unwrap_or(128)
     }
 
