@@ -62,7 +62,18 @@ impl FakeTaskExecutor {
     }
 
     fn report(&self, cx: &mut Cx, to: Addr, job_id: JobId, execution_id: ExecutionAttemptId, state: ExecutionState, error: Option<String>) {
-        cx.send(to, JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in: 10, records_out: 10, committables: Vec::new() });
+        cx.send(
+            to,
+            JobMasterGateway::UpdateTaskExecutionState {
+                job_id,
+                execution_id,
+                state,
+                error,
+                records_in: 10,
+                records_out: 10,
+                committables: Vec::new(),
+            },
+        );
     }
 }
 
@@ -176,6 +187,7 @@ fn graph_from(id: u128, name: &str, parallelism: u32, restart: RestartStrategy, 
         operators: vec![op],
         inputs,
         slot_sharing_group: "default".into(),
+        uid: String::new(),
     };
     JobGraph {
         job_id: JobId::from_u128(id),
