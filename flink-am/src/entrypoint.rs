@@ -71,6 +71,12 @@ impl FlinkAppMaster {
         &self.dispatcher
     }
 
+    /// For tests that drive a JobMaster directly (savepoints); callers route nothing.
+    #[cfg(test)]
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        &mut self.dispatcher
+    }
+
     pub fn resource_manager(&self) -> Option<&ActiveResourceManager> {
         self.rm.as_ref()
     }
