@@ -765,6 +765,22 @@ struct WindowEntry {
     count: i64,
 }
 
+/// The entries of one key group, as Flink writes keyed state key group by key group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct KeyGroupEntries<T> {
+    key_group: u32,
+    entries: Vec<T>,
+}
+
+/// Groups keyed entries by key group, in key-group order.
+fn by_key_group<T>(entries: impl Iterator<Item = (u32, T)>) -> Vec<KeyGroupEntries<T>> {
+    let mut groups: BTreeMap<u32, Vec<T>> = BTreeMap::new();
+    for (kg, e) in entries {
+        groups.entry(kg).or_default().push(e);
+    }
+    groups.into_iter().map(|(key_group, entries)| KeyGroupEntries { key_group, entries }).collect()
+}
+
 /// One operator's snapshot. Keyed state is grouped by key group (Flink's
 /// `KeyGroupsStateHandle`) so a restore takes exactly the key groups of its new range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -774,10 +790,10 @@ enum OperatorState {
     /// from Long.MIN_VALUE).
     Stateless,
     /// Running aggregate per key.
-    KeyedAggregate { key_groups: BTreeMap<u32, Vec<(Key, Record)>> },
+    KeyedAggregate { key_groups: Vec<KeyGroupEntries<(Key, Record)>> },
     /// Open windows per key (their ends are the timers) and the operator's watermark, so
     /// records that were late before the snapshot stay late after it.
-    Window { watermark: i64, key_groups: BTreeMap<u32, Vec<WindowEntry>> },
+    Window { watermark: i64, key_groups: Vec<KeyGroupEntries<WindowEntry>> },
     /// Operator state: the committables not yet committed when the snapshot was taken.
     FileSink { pending: Vec<Committable> },
 }
@@ -1032,20 +1048,14 @@ impl Op {
         let group = |k: &Key| keygroup::assign_to_key_group(&k.value(), max_parallelism);
         match self {
             Op::KeyedAgg(a) => {
-                let mut key_groups: BTreeMap<u32, Vec<(Key, Record)>> = BTreeMap::new();
-                for (k, r) in &a.state {
-                    key_groups.entry(group(k)).or_default().push((k.clone(), r.clone()));
-                }
-                OperatorState::KeyedAggregate { key_groups }
+                OperatorState::KeyedAggregate { key_groups: by_key_group(a.state.iter().map(|(k, r)| (group(k), (k.clone(), r.clone())))) }
             }
-            Op::Window(w) => {
-                let mut key_groups: BTreeMap<u32, Vec<WindowEntry>> = BTreeMap::new();
-                for ((end, k), acc) in &w.windows {
-                    let e = WindowEntry { end: *end, key: k.clone(), record: acc.record.clone(), count: acc.count };
-                    key_groups.entry(group(k)).or_default().push(e);
-                }
-                OperatorState::Window { watermark: w.watermark, key_groups }
-            }
+            Op::Window(w) => OperatorState::Window {
+                watermark: w.watermark,
+                key_groups: by_key_group(w.windows.iter().map(|((end, k), acc)| {
+                    (group(k), WindowEntry { end: *end, key: k.clone(), record: acc.record.clone(), count: acc.count })
+                })),
+            },
             Op::Sink(Sink::File(f)) => {
                 f.close_for(checkpoint_id);
                 let pending = f
@@ -1083,16 +1093,16 @@ impl Op {
     fn restore_keyed(&mut self, st: &OperatorState, range: KeyGroupRange, first: bool) {
         match (self, st) {
             (Op::KeyedAgg(a), OperatorState::KeyedAggregate { key_groups }) => {
-                for (_, entries) in key_groups.iter().filter(|(kg, _)| range.contains(**kg)) {
-                    for (k, r) in entries {
+                for g in key_groups.iter().filter(|g| range.contains(g.key_group)) {
+                    for (k, r) in &g.entries {
                         a.state.insert(k.clone(), r.clone());
                     }
                 }
             }
             (Op::Window(w), OperatorState::Window { watermark, key_groups }) => {
                 w.watermark = if first { *watermark } else { w.watermark.min(*watermark) };
-                for (_, entries) in key_groups.iter().filter(|(kg, _)| range.contains(**kg)) {
-                    for e in entries {
+                for g in key_groups.iter().filter(|g| range.contains(g.key_group)) {
+                    for e in &g.entries {
                         w.windows.insert((e.end, e.key.clone()), WindowAcc { record: e.record.clone(), count: e.count });
                     }
                 }
@@ -1800,6 +1810,454 @@ mod tests {
                 (select_channel(&ShipStrategy::Hash { key: 0 }, r, producer, &mut rr[producer as usize], p, 128), r.clone())
             }).collect();
             prop_assert_eq!(final_sums(&mut many, routed), single);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Checkpoint state
+
+    /// JSON round trip, as the task writes and reads its state file.
+    fn through_json(st: ChainState) -> ChainState {
+        serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap()
+    }
+
+    /// `new_p` subtasks of `ops` restored from `old` (old subtask i's state at index i) the way
+    /// the JobMaster assigns state: keyed = the snapshots whose key groups intersect the new
+    /// range, operator state round-robin (old i -> new i % new_p).
+    fn restored(ops: &[O], old: &[ChainState], new_p: u32, max_p: u32, out: &mut Output) -> Vec<OperatorChain> {
+        (0..new_p)
+            .map(|j| {
+                let mut c = OperatorChain::new(ops, j, new_p).unwrap();
+                c.set_max_parallelism(max_p);
+                let range = c.key_group_range();
+                let keyed: Vec<ChainState> = old.iter().filter(|s| s.key_groups().intersects(&range)).cloned().collect();
+                let mine: Vec<ChainState> =
+                    old.iter().enumerate().filter(|(i, _)| *i as u32 % new_p == j).map(|(_, s)| s.clone()).collect();
+                c.restore_state(&keyed, &mine, out).unwrap();
+                c
+            })
+            .collect()
+    }
+
+    fn fresh(ops: &[O], p: u32, max_p: u32) -> Vec<OperatorChain> {
+        (0..p)
+            .map(|i| {
+                let mut c = OperatorChain::new(ops, i, p).unwrap();
+                c.set_max_parallelism(max_p);
+                c
+            })
+            .collect()
+    }
+
+    fn snapshot_all(chains: &mut [OperatorChain], id: u64) -> Vec<ChainState> {
+        chains.iter_mut().map(|c| through_json(c.snapshot_state(id, &mut Output::new()).unwrap())).collect()
+    }
+
+    /// Feeds `els` to hash-partitioned `chains` (records by key 0, watermarks to all); returns
+    /// every record they emit (as "record@timestamp").
+    fn feed(chains: &mut [OperatorChain], els: &[Element], max_p: u32) -> Vec<String> {
+        let mut emitted = Vec::new();
+        let p = chains.len() as u32;
+        for el in els {
+            let targets: Vec<u32> = match el {
+                Element::Record(r) => vec![select_channel(&ShipStrategy::Hash { key: 0 }, r, 0, &mut 0, p, max_p)],
+                _ => (0..p).collect(),
+            };
+            for t in targets {
+                let mut o = Output::new();
+                chains[t as usize].process(el.clone(), Time::ZERO, &mut o).unwrap();
+                emitted.extend(records(&o).iter().map(|r| format!("{r}@{:?}", r.timestamp)));
+            }
+        }
+        emitted
+    }
+
+    fn end_all(chains: &mut [OperatorChain]) -> Vec<String> {
+        let mut o = Output::new();
+        for c in chains.iter_mut() {
+            c.end_of_input(Time::ZERO, &mut o);
+            assert_eq!(c.error(), None);
+        }
+        records(&o).iter().map(|r| format!("{r}@{:?}", r.timestamp)).collect()
+    }
+
+    /// Per key (field 0), the records emitted for it, in order.
+    fn per_key(lines: &[String]) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in lines {
+            let key = l.trim_start_matches('(').split(',').next().unwrap().to_string();
+            m.entry(key).or_default().push(l.clone());
+        }
+        m
+    }
+
+    /// Drains one source subtask, returning its records in order.
+    fn drain_records(chain: &mut OperatorChain) -> Vec<String> {
+        records(&drain(chain, &MemStore::default())).iter().map(|r| r.to_string()).collect()
+    }
+
+    fn source_spec(which: u8, seed: u64) -> SourceSpec {
+        match which {
+            0 => SourceSpec::Sequence { from: 1, to: 60 },
+            1 => SourceSpec::Words { repeat: 2 },
+            2 => SourceSpec::Datagen { kind: DatagenKind::Numbers, rate_per_sec: 0, count: Some(25), seed },
+            _ => SourceSpec::Datagen { kind: DatagenKind::Cars, rate_per_sec: 0, count: Some(25), seed },
+        }
+    }
+
+    #[test]
+    fn restored_datagen_continues_exactly_and_restarts_its_rate_limit() {
+        let spec = SourceSpec::Datagen { kind: DatagenKind::Cars, rate_per_sec: 10, count: Some(40), seed: 3 };
+        let whole = drain_records(&mut OperatorChain::new(&[src(spec.clone())], 0, 1).unwrap());
+        let mut c = OperatorChain::new(&[src(spec.clone())], 0, 1).unwrap();
+        let mut out = Output::new();
+        let store = MemStore::default();
+        let mut now = Time::ZERO;
+        while records(&out).len() < 13 {
+            if let SourceStatus::IdleUntil(t) = c.poll_source(now, 1, &store, &mut out).unwrap() {
+                now = t;
+            }
+        }
+        let st = through_json(c.snapshot_state(1, &mut Output::new()).unwrap());
+        let mut r = OperatorChain::new(&[src(spec)], 0, 1).unwrap();
+        r.restore_state(std::slice::from_ref(&st), std::slice::from_ref(&st), &mut Output::new()).unwrap();
+        // 13 records emitted at 10/s: the restored split does not wait 1.3 s for its rate.
+        let mut o = Output::new();
+        let t = Time::from_millis(100_000);
+        assert_eq!(r.poll_source(t, 5, &store, &mut o).unwrap(), SourceStatus::IdleUntil(Time::from_millis(100_100)));
+        assert_eq!(records(&o).len(), 1);
+        let mut rest: Vec<String> = records(&out).iter().chain(&records(&o)).map(|r| r.to_string()).collect();
+        rest.extend(drain_records(&mut r));
+        assert_eq!(rest, whole);
+    }
+
+    #[test]
+    fn rescaled_sources_read_every_split_once() {
+        // 2 -> 4: subtasks 2 and 3 get no split and finish at once; 2 -> 1 reads both.
+        let spec = src(SourceSpec::Sequence { from: 1, to: 20 });
+        let mut old = fresh(std::slice::from_ref(&spec), 2, 128);
+        let mut first = Vec::new();
+        for c in old.iter_mut() {
+            let mut o = Output::new();
+            c.poll_source(Time::ZERO, 3, &MemStore::default(), &mut o).unwrap();
+            first.extend(records(&o).iter().map(|r| r.fields[0].as_i64().unwrap()));
+        }
+        let states = snapshot_all(&mut old, 1);
+        let mut four = restored(std::slice::from_ref(&spec), &states, 4, 128, &mut Output::new());
+        assert!(drain_records(&mut four[2]).is_empty() && drain_records(&mut four[3]).is_empty());
+        let mut all = first.clone();
+        for c in four.iter_mut().take(2) {
+            all.extend(drain_records(c).iter().map(|s| s.parse::<i64>().unwrap()));
+        }
+        all.sort();
+        assert_eq!(all, (1..=20).collect::<Vec<_>>());
+        let mut one = restored(std::slice::from_ref(&spec), &states, 1, 128, &mut Output::new());
+        let mut all: Vec<i64> = first.into_iter().chain(drain_records(&mut one[0]).iter().map(|s| s.parse().unwrap())).collect();
+        all.sort();
+        assert_eq!(all, (1..=20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn restore_rejects_state_that_does_not_fit() {
+        let agg = [O::KeyedAggregate { key: 0, aggregate: Aggregate::Count }];
+        let mut c = fresh(&agg, 1, 128);
+        let st = snapshot_all(&mut c, 1);
+        let mut other = OperatorChain::new(&agg, 0, 1).unwrap();
+        other.set_max_parallelism(256);
+        let e = other.restore_state(&st, &st, &mut Output::new()).unwrap_err();
+        assert!(e.contains("Max parallelism mismatch"), "{e}");
+        let mut other = OperatorChain::new(&[O::Sink { sink: SinkSpec::Print }], 0, 1).unwrap();
+        let e = other.restore_state(&st, &st, &mut Output::new()).unwrap_err();
+        assert!(e.contains("does not fit"), "{e}");
+    }
+
+    #[test]
+    fn stop_without_drain_keeps_windows_and_sends_no_final_watermark() {
+        let mut w = OperatorChain::new(&[window(TimeCharacteristic::EventTime, 1000, 1000, Aggregate::Sum { field: 1 })], 0, 1).unwrap();
+        let mut out = Output::new();
+        w.process(timed("a", 1, 10), Time::ZERO, &mut out).unwrap();
+        let st = through_json(w.snapshot_state(7, &mut out).unwrap());
+        w.end_of_input_without_flush();
+        w.end_of_input(Time::ZERO, &mut out);
+        assert!(out.elements.is_empty(), "{:?}", out.elements);
+        // The window lives on in the savepoint and fires after a restore.
+        let mut r = OperatorChain::new(&[window(TimeCharacteristic::EventTime, 1000, 1000, Aggregate::Sum { field: 1 })], 0, 1).unwrap();
+        r.restore_state(std::slice::from_ref(&st), std::slice::from_ref(&st), &mut out).unwrap();
+        r.end_of_input(Time::ZERO, &mut out);
+        assert_eq!(records(&out).iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["(a,1)"]);
+        let mut s = OperatorChain::new(&[src(SourceSpec::Sequence { from: 1, to: 5 })], 0, 1).unwrap();
+        let mut out = Output::new();
+        s.poll_source(Time::ZERO, 2, &MemStore::default(), &mut out).unwrap();
+        s.end_of_input_without_flush();
+        assert!(!out.elements.iter().any(|e| matches!(e, Element::Watermark(_))));
+    }
+
+    /// What the task and JobMaster do with a file sink's output, on a map of store files:
+    /// append lines, commit by rename (idempotent: a commit whose staging file is gone must
+    /// find its final file).
+    #[derive(Default)]
+    struct Files(BTreeMap<String, Vec<String>>);
+
+    impl Files {
+        fn apply(&mut self, out: &mut Output) {
+            for (p, l) in out.files.drain(..) {
+                self.0.entry(p).or_default().push(l);
+            }
+            let commits: Vec<(String, String)> = out.commits.drain(..).collect();
+            self.commit(&commits);
+            out.clear();
+        }
+        fn commit(&mut self, commits: &[(String, String)]) {
+            for (staging, fin) in commits {
+                match self.0.remove(staging) {
+                    Some(lines) => assert!(self.0.insert(fin.clone(), lines).is_none(), "{fin} committed twice"),
+                    None => assert!(self.0.contains_key(fin), "commit {staging} -> {fin}: the data is lost"),
+                }
+            }
+        }
+        /// Lines a reader sees: files whose name does not start with '.' or '_'.
+        fn visible(&self) -> Vec<String> {
+            let visible = |p: &str| !p.rsplit('/').next().unwrap().starts_with(['.', '_']);
+            let mut all: Vec<String> = self.0.iter().filter(|(p, _)| visible(p)).flat_map(|(_, l)| l.clone()).collect();
+            all.sort();
+            all
+        }
+    }
+
+    #[test]
+    fn file_sink_commits_on_notify_and_hides_uncommitted_lines() {
+        let ops = [O::Sink { sink: SinkSpec::File { path: "out/".into() } }];
+        let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+        c.set_writer_uid("w".into());
+        let mut files = Files::default();
+        let mut out = Output::new();
+        c.process(Element::Record(rec(vec![s("a")])), Time::ZERO, &mut out).unwrap();
+        files.apply(&mut out);
+        assert!(files.visible().is_empty());
+        c.snapshot_state(1, &mut out).unwrap();
+        c.process(Element::Record(rec(vec![s("b")])), Time::ZERO, &mut out).unwrap();
+        c.snapshot_state(2, &mut out).unwrap();
+        c.process(Element::Record(rec(vec![s("c")])), Time::ZERO, &mut out).unwrap();
+        files.apply(&mut out);
+        c.notify_checkpoint_complete(1, &mut out);
+        assert_eq!(out.commits.len(), 1);
+        files.apply(&mut out);
+        assert_eq!(files.visible(), ["a"]);
+        assert!(files.0.contains_key("out/part-w-0"));
+        assert_eq!(c.pending_commits().len(), 1, "checkpoint 2's file");
+        c.end_of_input(Time::ZERO, &mut out);
+        let pending = c.pending_commits();
+        assert_eq!(pending.iter().map(|(_, f)| f.as_str()).collect::<Vec<_>>(), ["out/part-w-1", "out/part-w-2"]);
+        files.commit(&pending);
+        assert_eq!(files.visible(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn rescaled_file_sinks_commit_each_old_pending_file_once() {
+        let ops = [O::Sink { sink: SinkSpec::File { path: "out".into() } }];
+        for new_p in [1, 2, 4] {
+            let mut old = fresh(&ops, 2, 128);
+            let mut files = Files::default();
+            for (i, c) in old.iter_mut().enumerate() {
+                c.set_writer_uid(format!("old{i}"));
+                let mut out = Output::new();
+                c.process(Element::Record(rec(vec![Value::Int(i as i64)])), Time::ZERO, &mut out).unwrap();
+                files.apply(&mut out);
+            }
+            let states = snapshot_all(&mut old, 4);
+            let mut out = Output::new();
+            let _ = restored(&ops, &states, new_p, 128, &mut out);
+            assert_eq!(out.commits.len(), 2, "new_p {new_p}: {:?}", out.commits);
+            files.apply(&mut out);
+            assert_eq!(files.visible(), ["0", "1"]);
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum SinkAction {
+        Process(usize),
+        Snapshot,
+        /// The newest in-flight checkpoint completes (older in-flight ones were aborted);
+        /// `notify`: the task hears of it before anything else happens.
+        Complete {
+            notify: bool,
+        },
+        /// The task fails; a new attempt restores the latest completed checkpoint.
+        Fail,
+    }
+
+    fn sink_action() -> impl Strategy<Value = SinkAction> {
+        prop_oneof![
+            3 => (1usize..6).prop_map(SinkAction::Process),
+            2 => Just(SinkAction::Snapshot),
+            2 => any::<bool>().prop_map(|notify| SinkAction::Complete { notify }),
+            1 => Just(SinkAction::Fail),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn keyed_state_survives_snapshot_and_rescale(
+            input in proptest::collection::vec((0i64..12, -50i64..50), 0..100),
+            cut in 0usize..100,
+            old_p in 1u32..5,
+            new_p in 1u32..5,
+            string_keys in any::<bool>(),
+            agg in 0u8..3,
+        ) {
+            let aggregate = match agg { 0 => Aggregate::Sum { field: 1 }, 1 => Aggregate::Count, _ => Aggregate::Max { field: 1 } };
+            let ops = [O::KeyedAggregate { key: 0, aggregate }];
+            let key = |k: i64| if string_keys { s(&format!("key-{k}")) } else { Value::Int(k) };
+            let els: Vec<Element> = input.iter().map(|(k, v)| Element::Record(rec(vec![key(*k), Value::Int(*v)]))).collect();
+            let cut = cut.min(els.len());
+            let single = feed(&mut fresh(&ops, 1, 128), &els, 128);
+            let mut old = fresh(&ops, old_p, 128);
+            let mut split = feed(&mut old, &els[..cut], 128);
+            let states = snapshot_all(&mut old, 1);
+            let mut new = restored(&ops, &states, new_p, 128, &mut Output::new());
+            split.extend(feed(&mut new, &els[cut..], 128));
+            // Per key, the same running values in the same order as without the restore.
+            prop_assert_eq!(per_key(&split), per_key(&single));
+        }
+
+        #[test]
+        fn windows_survive_snapshot_and_rescale(
+            events in proptest::collection::vec((0i64..6, 0i64..20, 0i64..4000, any::<bool>()), 0..80),
+            cut in 0usize..120,
+            old_p in 1u32..4,
+            new_p in 1u32..4,
+            sliding in any::<bool>(),
+        ) {
+            let ops = [window(TimeCharacteristic::EventTime, 1000, if sliding { 500 } else { 1000 }, Aggregate::Sum { field: 1 })];
+            let mut els = Vec::new();
+            let mut max_ts = i64::MIN;
+            for (k, v, ts, wm) in &events {
+                els.push(timed(&format!("k{k}"), *v, *ts));
+                max_ts = max_ts.max(*ts);
+                if *wm {
+                    els.push(Element::Watermark(max_ts - 700));
+                }
+            }
+            let cut = cut.min(els.len());
+            let mut one = fresh(&ops, 1, 128);
+            let mut single = feed(&mut one, &els, 128);
+            single.extend(end_all(&mut one));
+            let mut old = fresh(&ops, old_p, 128);
+            let mut split = feed(&mut old, &els[..cut], 128);
+            let states = snapshot_all(&mut old, 1);
+            let mut new = restored(&ops, &states, new_p, 128, &mut Output::new());
+            split.extend(feed(&mut new, &els[cut..], 128));
+            split.extend(end_all(&mut new));
+            single.sort();
+            split.sort();
+            prop_assert_eq!(split, single);
+        }
+
+        #[test]
+        fn sources_survive_snapshot_and_rescale(
+            which in 0u8..4,
+            seed in 0u64..1000,
+            old_p in 1u32..4,
+            new_p in 1u32..4,
+            cuts in proptest::collection::vec(0usize..40, 3),
+        ) {
+            let ops = [src(source_spec(which, seed))];
+            let whole: Vec<Vec<String>> = fresh(&ops, old_p, 128).iter_mut().map(drain_records).collect();
+            let mut old = fresh(&ops, old_p, 128);
+            let mut before: Vec<Vec<String>> = Vec::new();
+            for (i, c) in old.iter_mut().enumerate() {
+                let mut o = Output::new();
+                for _ in 0..cuts[i] {
+                    if c.poll_source(Time::ZERO, 1, &MemStore::default(), &mut o).unwrap() == SourceStatus::Finished {
+                        break;
+                    }
+                }
+                before.push(records(&o).iter().map(|r| r.to_string()).collect());
+            }
+            let states = snapshot_all(&mut old, 1);
+            let mut new = restored(&ops, &states, new_p, 128, &mut Output::new());
+            let after: Vec<Vec<String>> = new.iter_mut().map(drain_records).collect();
+            if old_p == new_p {
+                // Same parallelism: every subtask continues exactly where it was.
+                for i in 0..old_p as usize {
+                    let mut cont = before[i].clone();
+                    cont.extend(after[i].clone());
+                    prop_assert_eq!(&cont, &whole[i]);
+                }
+            }
+            let mut a: Vec<String> = before.into_iter().chain(after).flatten().collect();
+            let mut b: Vec<String> = whole.into_iter().flatten().collect();
+            a.sort();
+            b.sort();
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn file_sink_commits_every_line_exactly_once(
+            n in 0usize..60,
+            actions in proptest::collection::vec(sink_action(), 0..40),
+        ) {
+            let ops = [O::Sink { sink: SinkSpec::File { path: "out".into() } }];
+            let lines: Vec<String> = (0..n).map(|i| format!("line-{i}")).collect();
+            let mut files = Files::default();
+            let mut attempt = 0;
+            let new_attempt = |attempt: u32| {
+                let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+                c.set_writer_uid(format!("a{attempt}"));
+                c
+            };
+            let mut chain = new_attempt(attempt);
+            let mut pos = 0;
+            let mut next_id = 1;
+            let mut in_flight: Vec<(u64, usize, ChainState)> = Vec::new();
+            let mut completed: Option<(usize, ChainState)> = None;
+            let mut out = Output::new();
+            for a in actions {
+                match a {
+                    SinkAction::Process(k) => {
+                        for l in &lines[pos..(pos + k).min(n)] {
+                            chain.process(Element::Record(rec(vec![s(l)])), Time::ZERO, &mut out).unwrap();
+                        }
+                        pos = (pos + k).min(n);
+                    }
+                    SinkAction::Snapshot => {
+                        let st = through_json(chain.snapshot_state(next_id, &mut out).unwrap());
+                        in_flight.push((next_id, pos, st));
+                        next_id += 1;
+                    }
+                    SinkAction::Complete { notify } => {
+                        if let Some((id, p, st)) = in_flight.pop() {
+                            in_flight.clear();
+                            completed = Some((p, st));
+                            if notify {
+                                chain.notify_checkpoint_complete(id, &mut out);
+                            }
+                        }
+                    }
+                    SinkAction::Fail => {
+                        // Lines the failed attempt wrote stay behind in hidden files.
+                        files.apply(&mut out);
+                        attempt += 1;
+                        chain = new_attempt(attempt);
+                        in_flight.clear();
+                        pos = 0;
+                        if let Some((p, st)) = &completed {
+                            chain.restore_state(std::slice::from_ref(st), std::slice::from_ref(st), &mut out).unwrap();
+                            pos = *p;
+                        }
+                    }
+                }
+                files.apply(&mut out);
+            }
+            for l in &lines[pos..] {
+                chain.process(Element::Record(rec(vec![s(l)])), Time::ZERO, &mut out).unwrap();
+            }
+            chain.end_of_input(Time::ZERO, &mut out);
+            files.apply(&mut out);
+            files.commit(&chain.pending_commits());
+            let mut want = lines.clone();
+            want.sort();
+            prop_assert_eq!(files.visible(), want);
         }
     }
 }
