@@ -41,12 +41,7 @@ pub struct StreamGraph {
     pub restart_strategy: RestartStrategy,
 }
 
-/// Flink's default max parallelism: 1.5 x parallelism rounded up to a power of two, at least
-/// 128, at most 32768 (`KeyGroupRangeAssignment.computeDefaultMaxParallelism`).
-pub fn default_max_parallelism(parallelism: u32) -> u32 {
-    let p = u64::from(parallelism);
-    (p + p / 2).next_power_of_two().clamp(128, 32768) as u32
-}
+pub use crate::keygroup::default_max_parallelism;
 
 impl StreamGraph {
     /// The ship strategy an edge resolves to.
