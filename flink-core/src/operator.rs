@@ -37,6 +37,9 @@ pub enum MapFn {
     ParseFields { separator: String },
     /// Keeps the listed fields, in order.
     Project { fields: Vec<usize> },
+    /// Replaces integer field `field` by its non-negative remainder modulo `by` (a key of at
+    /// most `by` values, e.g. for keyed counts over generated numbers).
+    Modulo { field: usize, by: i64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,7 +81,8 @@ pub enum Aggregate {
 pub enum SinkSpec {
     /// Flink's print sink: `N> record` on stdout (N = subtask index + 1 when parallelism > 1).
     Print,
-    /// Lines into `<path>/part-<subtask>` in the shared store.
+    /// Flink's FileSink (row format, exactly-once): lines into part files
+    /// `<path>/part-<uid>-<n>` in the shared store, visible once committed (see the runtime).
     File {
         path: String,
     },
