@@ -471,7 +471,7 @@ impl Task {
     fn end_input(&mut self, cx: &mut Cx, mode: EndOfInput) -> Result<(), String> {
         match mode {
             EndOfInput::Drain => self.chain.end_of_input(cx.now(), &mut self.out),
-            EndOfInput::NoDrain => self.chain.end_of_input_without_flush(),
+            EndOfInput::NoDrain => self.chain.end_of_input_without_flush(cx.now(), &mut self.out),
         }
         self.absorb(cx)?;
         self.flush_files(cx, 0)?;
