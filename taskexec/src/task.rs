@@ -279,11 +279,6 @@ impl Task {
                 Ok(())
             }
             BarrierEvent::Aligned(aligned) => {
-                if aligned.barrier.options.kind == (CheckpointKind::SyncSavepoint { drain: false }) {
-                    // Flink's stop without drain: the input ends after this barrier and
-                    // nothing is flushed (windows stay in the savepoint).
-                    self.end_mode = EndOfInput::NoDrain;
-                }
                 let stats = AlignmentStats { duration: aligned.duration, bytes: aligned.bytes };
                 self.checkpoint(cx, aligned.barrier, stats)
             }
@@ -340,6 +335,12 @@ impl Task {
         let id = barrier.id;
         let name = self.name();
         let snapshot = self.chain.snapshot_state(id, &mut self.out);
+        if barrier.options.kind == (CheckpointKind::SyncSavepoint { drain: false }) {
+            // Flink's stop without drain: the input ends after this barrier and nothing is
+            // flushed from now on (no timers, no final watermark): windows stay in the savepoint.
+            self.chain.stop_without_drain();
+            self.end_mode = EndOfInput::NoDrain;
+        }
         // What the chain emitted before the barrier goes before it.
         self.absorb(cx)?;
         let location = barrier.options.location.trim_end_matches('/').to_string();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engine::sim::{Sim, SimConfig};
 use engine::{Addr, Cx, MemStore, Msg, Node, Store as _, TimerId};
-use flink_core::checkpoint::{CheckpointMetrics, CheckpointOptions, DeclineReason, TaskStateSnapshot};
+use flink_core::checkpoint::{CheckpointMetrics, CheckpointOptions, DeclineReason, TaskRestore, TaskStateSnapshot};
 use flink_core::operator::{Aggregate, FlatMapFn, MapFn, SinkSpec, SourceSpec};
 use flink_core::protocol::{CheckpointBarrier, OutputSpec, SlotOffer, SlotStatus};
 use flink_core::runtime::{OperatorChain, Output, SourceStatus};
@@ -964,4 +964,209 @@ fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
     expected.sort();
     assert_eq!(expected.len(), 1000);
     assert_eq!(c.committed_lines("out"), expected);
+}
+
+/// Cars (400 per source subtask at 400/s) -> hash by car -> keyed sum of speeds -> file sink;
+/// two sources and two sums, one of each per TaskExecutor, execution ids `base + 1..=4`.
+/// `restore`: the acknowledged snapshots to resume from.
+fn deploy_cars(c: &mut Cluster, base: u128, restore: Option<(CheckpointId, &[Ack])>) -> Vec<u128> {
+    let jm = c.jm;
+    let (te0, te1) = (c.tes[0].1, c.tes[1].1);
+    let (s0, s1, k0, k1) = (base + 1, base + 2, base + 3, base + 4);
+    let source = vec![OperatorSpec::Source {
+        source: SourceSpec::Datagen { kind: flink_core::operator::DatagenKind::Cars, rate_per_sec: 400, count: Some(400), seed: 9 },
+    }];
+    let sums = vec![
+        OperatorSpec::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } },
+        OperatorSpec::Sink { sink: SinkSpec::File { path: "out".into() } },
+    ];
+    let output = OutputSpec {
+        max_parallelism: 128,
+        ship: ShipStrategy::Hash { key: 0 },
+        consumers: vec![(ExecutionAttemptId(k0), te0), (ExecutionAttemptId(k1), te1)],
+    };
+    let restore_for = |vertex: u128, subtask: u32| {
+        restore.map(|(id, acks)| {
+            let mut states: Vec<TaskStateSnapshot> =
+                acks.iter().filter(|a| a.state.vertex_id == JobVertexId(vertex)).map(|a| a.state.clone()).collect();
+            states.sort_by_key(|s| s.subtask_index);
+            TaskRestore { checkpoint_id: id, external_path: format!("checkpoints/{JOB}/chk-{id}"), states, operator_states: vec![subtask] }
+        })
+    };
+    let mut place = |te: usize, t: TaskDeploymentDescriptor| {
+        let mut t = t;
+        t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+        t.attempt_number = u32::from(restore.is_some());
+        t.restore = restore_for(t.vertex_id.0, t.subtask_index);
+        c.submit(te, t);
+    };
+    place(0, tdd((s0, 0, 2, 1), source.clone(), vec![], Some(output.clone()), jm));
+    place(1, tdd((s1, 1, 2, 2), source, vec![], Some(output), jm));
+    place(0, tdd((k0, 0, 2, 1), sums.clone(), vec![s0, s1], None, jm));
+    place(1, tdd((k1, 1, 2, 2), sums, vec![s0, s1], None, jm));
+    vec![s0, s1, k0, k1]
+}
+
+#[test]
+fn a_job_restored_from_a_checkpoint_commits_exactly_what_a_fault_free_run_does() {
+    // The reference: the same job without failure.
+    let mut reference = cluster(30, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let execs = deploy_cars(&mut reference, 10, None);
+    reference.await_finished(&execs);
+    reference.final_commit(&execs);
+    let expected = reference.committed_lines("out");
+    assert_eq!(expected.len(), 800, "one line per record");
+
+    let mut c = cluster(30, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let first = deploy_cars(&mut c, 10, None);
+    c.sim.run_for(Duration::from_millis(400));
+    c.trigger(0, first[0], 1, CheckpointKind::Checkpoint);
+    c.trigger(1, first[1], 1, CheckpointKind::Checkpoint);
+    let acks = c.await_acks(1, 4);
+    for (te, exec) in [(0, first[0]), (1, first[1]), (0, first[2]), (1, first[3])] {
+        c.notify(te, exec, 1);
+    }
+    c.sim.run_for(Duration::from_millis(5));
+    let at_checkpoint = c.committed_lines("out");
+    assert!(!at_checkpoint.is_empty() && at_checkpoint.len() < 800, "{} lines committed by checkpoint 1", at_checkpoint.len());
+    // More records go through, then every task fails (as when a TaskManager is lost) and the
+    // job restarts from checkpoint 1 with new attempts.
+    c.sim.run_for(Duration::from_millis(300));
+    for (te, exec) in [(0, first[0]), (1, first[1]), (0, first[2]), (1, first[3])] {
+        c.jm_send(te, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(exec) });
+    }
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(first.iter().all(|e| c.jm().state_of(ExecutionAttemptId(*e)) == Some(ExecutionState::Canceled)));
+    let second = deploy_cars(&mut c, 20, Some((1, &acks)));
+    c.await_finished(&second);
+    c.final_commit(&second);
+    let got = c.committed_lines("out");
+    let first_difference = got.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(got == expected, "{} lines committed, {} expected; first difference at {first_difference:?}", got.len(), expected.len());
+    let logs = c.stdout(0) + &c.stdout(1);
+    assert!(logs.contains("Restoring state for 1 split(s) to reader."), "{logs}");
+    assert!(logs.contains("restores its state from checkpoint 1 at checkpoints/"), "{logs}");
+}
+
+#[test]
+fn a_missing_or_corrupt_state_file_fails_the_restoring_task() {
+    let mut c = cluster(31, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let snapshot = |path: &str| TaskStateSnapshot {
+        vertex_id: JobVertexId(2),
+        subtask_index: 0,
+        key_groups: flink_core::KeyGroupRange { start: 0, end: 127 },
+        handle: Some(flink_core::checkpoint::StateHandle { path: path.into(), size: 3 }),
+    };
+    c.sim.store().write("checkpoints/x/chk-3/bad", b"{no").unwrap();
+    for (exec, path) in [(21u128, "checkpoints/x/chk-3/gone"), (22, "checkpoints/x/chk-3/bad")] {
+        let mut t = tdd((exec, 0, 1, 1), sum_chain(), vec![60], None, jm);
+        t.restore = Some(TaskRestore {
+            checkpoint_id: 3,
+            external_path: "checkpoints/x/chk-3".into(),
+            states: vec![snapshot(path)],
+            operator_states: vec![0],
+        });
+        c.submit(0, t);
+    }
+    c.sim.run_for(Duration::from_millis(10));
+    for (exec, what) in [(21u128, "cannot read the state file checkpoints/x/chk-3/gone"), (22, "is corrupt")] {
+        assert_eq!(c.jm().state_of(ExecutionAttemptId(exec)), Some(ExecutionState::Failed));
+        let err = c.jm().error_of(ExecutionAttemptId(exec)).unwrap();
+        assert!(err.starts_with("Could not restore Keyed Aggregation -> Sink (1/1)#0 from checkpoint 3"), "{err}");
+        assert!(err.contains(what), "{err}");
+        let states: Vec<ExecutionState> = c.jm().states.iter().filter(|s| s.0 == ExecutionAttemptId(exec)).map(|s| s.1).collect();
+        assert!(!states.contains(&ExecutionState::Running), "it fails while INITIALIZING: {states:?}");
+    }
+    assert_eq!(c.te(0).num_tasks(), 0);
+}
+
+/// Unbounded cars with event time -> hash -> 1000 s event-time windows (max speed) -> print:
+/// nothing fires on its own within the test. Returns the execution ids.
+fn deploy_windows(c: &mut Cluster) -> Vec<u128> {
+    let jm = c.jm;
+    let (te0, te1) = (c.tes[0].1, c.tes[1].1);
+    let source = vec![
+        OperatorSpec::Source {
+            source: SourceSpec::Datagen { kind: flink_core::operator::DatagenKind::Cars, rate_per_sec: 400, count: None, seed: 4 },
+        },
+        OperatorSpec::AssignTimestamps { field: 3, max_out_of_orderness_ms: 0 },
+    ];
+    let windows = vec![
+        OperatorSpec::Window {
+            key: 0,
+            size_ms: 1_000_000,
+            slide_ms: 1_000_000,
+            time: flink_core::operator::TimeCharacteristic::EventTime,
+            aggregate: Aggregate::Max { field: 1 },
+        },
+        OperatorSpec::Sink { sink: SinkSpec::Print },
+    ];
+    let output = OutputSpec {
+        max_parallelism: 128,
+        ship: ShipStrategy::Hash { key: 0 },
+        consumers: vec![(ExecutionAttemptId(21), te0), (ExecutionAttemptId(22), te1)],
+    };
+    let mut place = |te: usize, mut t: TaskDeploymentDescriptor| {
+        t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+        c.submit(te, t);
+    };
+    place(0, tdd((11, 0, 2, 1), source.clone(), vec![], Some(output.clone()), jm));
+    place(1, tdd((12, 1, 2, 2), source, vec![], Some(output), jm));
+    place(0, tdd((21, 0, 2, 1), windows.clone(), vec![11, 12], None, jm));
+    place(1, tdd((22, 1, 2, 2), windows, vec![11, 12], None, jm));
+    vec![11, 12, 21, 22]
+}
+
+fn stop_with_savepoint(drain: bool) -> (Cluster, String, Vec<Ack>) {
+    let mut c = cluster(32, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let execs = deploy_windows(&mut c);
+    c.sim.run_for(Duration::from_millis(300));
+    assert!(!c.stdout(0).contains("> (") && !c.stdout(1).contains("> ("), "no window fired yet");
+    c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain });
+    c.trigger(1, 12, 7, CheckpointKind::SyncSavepoint { drain });
+    // The savepoint is acknowledged by every task and the job then finishes on its own.
+    c.await_finished(&execs);
+    let acks = c.acks_of(7);
+    assert_eq!(acks.len(), 4, "{acks:?}");
+    let out = c.stdout(0) + &c.stdout(1);
+    (c, out, acks)
+}
+
+#[test]
+fn stop_with_savepoint_and_drain_fires_the_windows_before_the_barrier() {
+    let (_, out, _) = stop_with_savepoint(true);
+    let fired: Vec<&str> = out.lines().filter(|l| l.contains("> (")).collect();
+    assert_eq!(fired.len(), 4, "one window per car (4 cars): {out}");
+    assert!(out.contains("stops after savepoint 7"), "{out}");
+}
+
+#[test]
+fn stop_with_savepoint_without_drain_keeps_the_windows_in_the_savepoint() {
+    let (mut c, out, acks) = stop_with_savepoint(false);
+    assert!(!out.lines().any(|l| l.contains("> (")), "nothing flushed at the end: {out}");
+    // The windows live on in the savepoint: a chain restored from it fires them at its end.
+    let windows: Vec<Ack> = acks.into_iter().filter(|a| a.state.vertex_id == JobVertexId(2)).collect();
+    let mut fired = 0;
+    for a in &windows {
+        let bytes = c.sim.store().read(&a.state.handle.clone().unwrap().path).unwrap();
+        let state: flink_core::runtime::ChainState = serde_json::from_slice(&bytes).unwrap();
+        let ops = vec![
+            OperatorSpec::Window {
+                key: 0,
+                size_ms: 1_000_000,
+                slide_ms: 1_000_000,
+                time: flink_core::operator::TimeCharacteristic::EventTime,
+                aggregate: Aggregate::Max { field: 1 },
+            },
+            OperatorSpec::Sink { sink: SinkSpec::Print },
+        ];
+        let mut chain = OperatorChain::new(&ops, a.state.subtask_index, 2).unwrap();
+        chain.set_max_parallelism(128);
+        chain.restore_state(&[state], &[], &mut Output::new()).unwrap();
+        let mut o = Output::new();
+        chain.end_of_input(engine::Time::ZERO, &mut o);
+        fired += o.printed.len();
+    }
+    assert_eq!(fired, 4, "the four cars' open windows are in the savepoint");
 }
