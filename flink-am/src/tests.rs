@@ -1244,3 +1244,51 @@ fn a_restarted_job_continues_its_counts_from_the_checkpoint() {
     let log = d.log();
     assert!(log.contains("switched from state RESTARTING to RUNNING."), "{log}");
 }
+
+/// Stop-with-savepoint at p=2, resume at `p`: the committed output of both runs together equals
+/// one fault-free run's (keyed counts continue across the rescale, sources resume their splits).
+fn stop_and_resume_at(p: u32, seed: u64) {
+    let (count, rate) = (2_000, 1_000);
+    let expected = fault_free_output(seed, count, rate);
+    let mut d = real_session(seed + 1);
+    let a = d.with_am(|am, cx| am.submit_job(cx, stateful_count(500, 2, count, rate, "resc"))).unwrap().unwrap();
+    assert!(d.run_until(120, |d| completed_checkpoints(d, a) >= 2 && running_count(d, a) == 4), "{}", d.log());
+    let sp = d
+        .with_am(|am, cx| {
+            am.dispatcher_mut().job_mut(&a).unwrap().trigger_savepoint(
+                cx,
+                "sps",
+                flink_core::CheckpointKind::SyncSavepoint { drain: false },
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let mut outcome = None;
+    assert!(d.run_until(60, |d| {
+        outcome = d.with_am(|am, _| am.dispatcher().job(&a).unwrap().snapshot_outcome(sp)).flatten();
+        outcome.is_some()
+    }));
+    let path = outcome.unwrap().unwrap();
+    assert!(d.run_until(60, |d| d.job_status(a) == Some(JobStatus::Finished)), "stop ends the job FINISHED: {}", d.log());
+    let first = committed_lines(&mut d, "resc").len();
+    assert!(first > 0 && first < expected.len(), "the first run did part of the work: {first} of {}", expected.len());
+    let mut g = stateful_count(501, p, count, rate, "resc");
+    g.savepoint_restore = Some(flink_core::graph::SavepointRestoreSettings { path: path.clone(), allow_non_restored_state: false });
+    let b = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(300, |d| d.job_status(b).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
+    assert_eq!(d.job_status(b), Some(JobStatus::Finished), "{}", d.log());
+    let log = d.log();
+    assert!(log.contains(&format!("Reset the checkpoint ID of job {b} to {}.", sp + 1)), "{log}");
+    assert!(log.contains(&format!("Restoring job {b} from Savepoint {sp} @ ")), "{log}");
+    assert_eq!(committed_lines(&mut d, "resc"), expected, "resumed at p={p}");
+}
+
+#[test]
+fn a_stop_with_savepoint_resumes_at_parallelism_one() {
+    stop_and_resume_at(1, 70);
+}
+
+#[test]
+fn a_stop_with_savepoint_resumes_at_parallelism_four() {
+    stop_and_resume_at(4, 71);
+}
