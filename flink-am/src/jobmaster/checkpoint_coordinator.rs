@@ -218,14 +218,11 @@ pub fn external_path(store_path: &str) -> String {
     format!("file:/{store_path}")
 }
 
-/// How checkpoint and savepoint paths are shown (REST, CLI, logs): fully qualified like
-/// Flink's, `file:<absolute path>` when the store is a local directory (live), else
-/// `file:/<store path>` (sim).
-pub fn external_path_in(store: &mut dyn engine::Store, store_path: &str) -> String {
-    match store.local_path(store_path) {
-        Some(abs) => format!("file:{}", abs.display()),
-        None => external_path(store_path),
-    }
+/// How the JobMaster shows checkpoint and savepoint paths: `file:/<store path>`, in the sim
+/// and live alike. The REST layer qualifies it with the store's directory for clients
+/// (`file:<store root>/<store path>`, as Flink prints fully qualified paths).
+pub fn external_path_in(_store: &mut dyn engine::Store, store_path: &str) -> String {
+    external_path(store_path)
 }
 
 /// A user-given checkpoint/savepoint pointer (`file:/..`, `file://..`, a store path, with or
@@ -1497,9 +1494,9 @@ mod tests {
     }
 
     #[test]
-    fn live_paths_are_fully_qualified_and_read_back() {
+    fn live_paths_read_back_from_absolute_and_relative_pointers() {
         let mut s = LocalStore(MemStore::default());
-        assert_eq!(external_path_in(&mut s, "sps/savepoint-abcdef-0123456789ab"), "file:/srv/dfs/sps/savepoint-abcdef-0123456789ab");
+        assert_eq!(external_path_in(&mut s, "sps/savepoint-abcdef-0123456789ab"), "file:/sps/savepoint-abcdef-0123456789ab");
         for shown in ["file:/srv/dfs/sps/x", "file:///srv/dfs/sps/x/_metadata", "/srv/dfs/sps/x", "sps/x"] {
             assert_eq!(pointer_to_store_path_in(Some(&mut s), shown).unwrap(), "sps/x", "{shown}");
         }
