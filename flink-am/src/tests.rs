@@ -1292,3 +1292,33 @@ fn a_stop_with_savepoint_resumes_at_parallelism_one() {
 fn a_stop_with_savepoint_resumes_at_parallelism_four() {
     stop_and_resume_at(4, 71);
 }
+
+#[test]
+fn a_failure_after_the_stop_with_savepoint_completed_fails_the_job() {
+    // The fakes keep running after the synchronous savepoint; a lost TaskManager then is not
+    // recoverable (Flink's StopWithSavepointStoppingException).
+    let (mut d, _) = session_seen(37, CHECKPOINTING);
+    let g = cp_graph(110, 2, ShipStrategy::Rebalance, RestartStrategy::FixedDelay { attempts: 5, delay_ms: 100 });
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(60, |d| running_count(d, id) == 4), "{}", d.log());
+    let sp = d
+        .with_am(|am, cx| {
+            am.dispatcher_mut().job_mut(&id).unwrap().trigger_savepoint(
+                cx,
+                "sps",
+                flink_core::CheckpointKind::SyncSavepoint { drain: true },
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert!(d.run_until(30, |d| d.with_am(|am, _| am.dispatcher().job(&id).unwrap().snapshot_outcome(sp)).flatten().is_some()));
+    assert!(d.log().contains("type=SavepointType{name='Terminate Savepoint', postCheckpointAction=TERMINATE, formatType=CANONICAL}"));
+    let victim = d.task_executors()[0];
+    assert!(d.c.sim.signal(victim, Signal::Kill));
+    assert!(d.run_until(60, |d| d.job_status(id) == Some(JobStatus::Failed)), "{}", d.log());
+    let cause = d.with_am(|am, _| am.dispatcher().job(&id).unwrap().failure_cause.clone()).unwrap().unwrap();
+    assert!(cause.contains("A savepoint has been created at: file:/sps/savepoint-"), "{cause}");
+    assert!(cause.contains("but the corresponding job"), "{cause}");
+    // The savepoint stays.
+    assert!(!d.c.sim.store().list("sps").unwrap().is_empty());
+}

@@ -323,6 +323,8 @@ pub struct CheckpointCoordinator {
     queued_periodic: bool,
     pub failure_manager: CheckpointFailureManager,
     pub stats: CheckpointStatsTracker,
+    /// A completed stop-with-savepoint's external path: the job is stopping.
+    stopped_at: Option<String>,
 }
 
 impl CheckpointCoordinator {
@@ -346,6 +348,7 @@ impl CheckpointCoordinator {
             periodic: false,
             queued_periodic: false,
             stats: CheckpointStatsTracker::default(),
+            stopped_at: None,
         }
     }
 
@@ -368,6 +371,11 @@ impl CheckpointCoordinator {
     /// The newest completed checkpoint or savepoint to recover from.
     pub fn latest_completed(&self) -> Option<&CompletedCheckpoint> {
         self.completed.back()
+    }
+
+    /// The external path of a completed stop-with-savepoint (the job's tasks are finishing).
+    pub fn stopped_at(&self) -> Option<&str> {
+        self.stopped_at.as_deref()
     }
 
     pub fn snapshot_outcome(&self, id: CheckpointId) -> Option<Result<String, String>> {
@@ -660,6 +668,9 @@ impl CheckpointCoordinator {
         ));
         if p.requested {
             self.outcomes.insert(id, Ok(external.clone()));
+        }
+        if let CheckpointKind::SyncSavepoint { .. } = p.kind {
+            self.stopped_at = Some(external.clone());
         }
         // Stats.
         self.stats.num_in_progress = self.stats.num_in_progress.saturating_sub(1);
