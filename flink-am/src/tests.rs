@@ -1159,7 +1159,7 @@ fn fault_strategy() -> impl proptest::strategy::Strategy<Value = Vec<(u64, Fault
         Just(Fault::HangTaskManager),
         Just(Fault::LoseNodeManager)
     ];
-    proptest::collection::vec((300u64..2_500, fault, 0usize..8), 1..4)
+    proptest::collection::vec((150u64..2_500, fault, 0usize..8), 1..6)
 }
 
 fn am_host(d: &mut Deployment) -> Option<std::net::Ipv4Addr> {
