@@ -840,6 +840,14 @@ fn checkpoints_complete_and_a_restart_restores_the_latest_one() {
     let st = stats_of(&mut d, id);
     let restored = st.latest_restored.clone().expect("restored");
     assert_eq!(st.num_restored, 1);
+    // The lost TaskManager ran four tasks (two slots, two vertices): one root failure with
+    // three concurrent ones, all naming the TaskManager.
+    let history = d.with_am(|am, _| am.dispatcher().job(&id).map(|j| j.exception_history.clone())).unwrap().unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].concurrent.len(), 3, "{history:?}");
+    let tm = history[0].root.task_manager_id.clone().expect("task manager id");
+    assert!(history[0].concurrent.iter().all(|e| e.task_manager_id.as_ref() == Some(&tm) && e.endpoint.is_some()));
+    assert!(history[0].root.stacktrace.contains(&format!("TaskManager {tm} is lost")), "{:?}", history[0].root);
     let log = d.log();
     assert!(log.contains(&format!("Restoring job {id} from Checkpoint {} @ ", restored.id)), "{log}");
     assert!(log.contains(&format!("for {id} located at file:/ckpts/{id}/chk-{}.", restored.id)), "{log}");
