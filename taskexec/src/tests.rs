@@ -942,7 +942,11 @@ fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
     assert!(staging.starts_with("out/.part-") && final_path.starts_with("out/part-"), "{staging} {final_path}");
     assert!(c.sim.store().exists(staging) && !c.sim.store().exists(final_path), "the JobMaster commits it, not the task");
     c.final_commit(&[5]);
-    // Exactly what the source produces, each record once.
+    assert_eq!(c.committed_lines("out"), expected_numbers());
+}
+
+/// Exactly what the numbers source produces, each record once, sorted.
+fn expected_numbers() -> Vec<String> {
     let mut chain = OperatorChain::new(&numbers_to_files()[..1], 0, 1).unwrap();
     let mut out = Output::new();
     let mut now = engine::Time::ZERO;
@@ -963,7 +967,41 @@ fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
         .collect();
     expected.sort();
     assert_eq!(expected.len(), 1000);
-    assert_eq!(c.committed_lines("out"), expected);
+    expected
+}
+
+#[test]
+fn a_restored_task_commits_what_its_checkpoint_had_pending_before_it_runs() {
+    let mut c = cluster(28, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((5, 0, 1, 1), numbers_to_files(), vec![], None, jm));
+    c.sim.run_for(Duration::from_millis(300));
+    c.trigger(0, 5, 1, CheckpointKind::Checkpoint);
+    let acks = c.await_acks(1, 1);
+    // The checkpoint completes at the JobMaster but the task is gone before it hears so.
+    c.sim.run_for(Duration::from_millis(200));
+    c.jm_send(0, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(5) });
+    c.sim.run_for(Duration::from_millis(5));
+    assert!(c.committed_lines("out").is_empty());
+    let mut t = tdd((6, 0, 1, 1), numbers_to_files(), vec![], None, jm);
+    t.attempt_number = 1;
+    t.restore = Some(TaskRestore {
+        checkpoint_id: 1,
+        external_path: format!("checkpoints/{JOB}/chk-1"),
+        states: vec![acks[0].state.clone()],
+        operator_states: vec![0],
+    });
+    c.submit(0, t);
+    // Deployment is one message: by the time RUNNING is reported the re-commit is done.
+    let jm_addr = c.jm;
+    assert!(c.sim.run_until_true(Duration::from_secs(1), |s| s.node::<FakeJm>(jm_addr).unwrap().state_of(ExecutionAttemptId(6))
+        == Some(ExecutionState::Running)));
+    let recommitted = c.committed_lines("out");
+    assert!(!recommitted.is_empty() && recommitted.len() < 1000, "{} lines", recommitted.len());
+    c.await_finished(&[6]);
+    c.final_commit(&[6]);
+    assert_eq!(c.committed_lines("out"), expected_numbers(), "each record exactly once across both attempts");
+    assert!(c.stdout(0).contains("Restoring state for 1 split(s) to reader."));
 }
 
 /// Cars (400 per source subtask at 400/s) -> hash by car -> keyed sum of speeds -> file sink;
