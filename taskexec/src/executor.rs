@@ -654,7 +654,9 @@ impl Node for TaskExecutor {
             TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
                 self.touch_job(cx, job_id);
                 if let Some(task) = self.tasks.get_mut(&execution_id) {
-                    task.notify_checkpoint_aborted(cx, checkpoint_id);
+                    if let Err(e) = task.notify_checkpoint_aborted(cx, checkpoint_id) {
+                        self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+                    }
                 }
                 self.drive(cx);
             }
