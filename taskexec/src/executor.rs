@@ -6,7 +6,8 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
-use flink_core::protocol::SlotOffer;
+use flink_core::checkpoint::DeclineReason;
+use flink_core::protocol::{CheckpointBarrier, SlotOffer};
 use flink_core::{
     ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, NetworkMsg, ResourceManagerGateway, TaskDeploymentDescriptor,
     TaskExecutorGateway,
@@ -14,7 +15,7 @@ use flink_core::{
 
 use crate::config::TaskExecutorConfig;
 use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
-use crate::network::{InputBatch, PendingData};
+use crate::network::{InputBatch, OutOfSequence, PendingData, PushError};
 use crate::slot_table::{SlotAllocation, TaskSlotTable};
 use crate::task::{CreditReturn, Task};
 
@@ -23,6 +24,17 @@ const SOURCE_ROUNDS_PER_WAKE: usize = 32;
 const REGISTRATION_TIMER: TimerId = 1;
 const HEARTBEAT_TIMER: TimerId = 2;
 const WORK_TIMER: TimerId = 3;
+
+/// Flink's failure when a channel's connection to another TaskManager broke; here a message
+/// missing (or repeated) on a channel, which on FIFO links only a lost connection explains.
+fn lost_connection(peer_task_manager: Addr, kind: &str, o: OutOfSequence) -> String {
+    format!(
+        "org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException: Lost connection to task manager \
+         '{peer_task_manager}'. This indicates that the remote task manager was lost. (Expected {kind} message #{} on the \
+         channel with {}, got #{}.)",
+        o.expected, o.peer, o.got
+    )
+}
 
 /// The connection to the ResourceManager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,7 +247,7 @@ impl TaskExecutor {
         }
     }
 
-    fn report(cx: &mut Cx, task: &Task, state: ExecutionState, error: Option<String>) {
+    fn report(cx: &mut Cx, task: &Task, state: ExecutionState, error: Option<String>, committables: Vec<(String, String)>) {
         cx.trace("task.state", format!("{} {} {}", task.execution_id(), task.name(), state.name()));
         cx.send(
             task.tdd.job_master,
@@ -246,7 +258,7 @@ impl TaskExecutor {
                 error,
                 records_in: task.records_in(),
                 records_out: task.records_out(),
-                committables: Vec::new(),
+                committables,
             },
         );
     }
@@ -285,16 +297,24 @@ impl TaskExecutor {
             Ok(t) => t,
             Err(e) => return refuse(cx, &tdd, e),
         };
-        for state in [ExecutionState::Deploying, ExecutionState::Initializing, ExecutionState::Running] {
+        for state in [ExecutionState::Deploying, ExecutionState::Initializing] {
             task.state = state;
-            Self::report(cx, &task, state, None);
+            Self::report(cx, &task, state, None, Vec::new());
         }
-        for batch in self.pending.take(id) {
-            if let Err(e) = task.gate.push(batch) {
-                cx.trace("data.dropped", e);
-            }
+        let held = self.pending.take(id);
+        // INITIALIZING: restore (and re-commit) before anything is processed.
+        if let Err(e) = task.initialize(cx) {
+            self.tasks.insert(id, task);
+            // Its held input goes with it.
+            self.end_task(cx, id, ExecutionState::Failed, Some(e));
+            return;
         }
+        task.state = ExecutionState::Running;
+        Self::report(cx, &task, ExecutionState::Running, None, Vec::new());
         self.tasks.insert(id, task);
+        for batch in held {
+            self.receive_data(cx, id, batch);
+        }
         self.drive(cx);
     }
 
@@ -307,7 +327,9 @@ impl TaskExecutor {
         };
         cx.print(&line);
         task.state = state;
-        Self::report(cx, &task, state, error);
+        // A finished task hands the JobMaster its last part files for the job's final commit.
+        let committables = if state == ExecutionState::Finished { task.pending_commits() } else { Vec::new() };
+        Self::report(cx, &task, state, error, committables);
         self.ended.insert(id);
     }
 
@@ -371,8 +393,13 @@ impl TaskExecutor {
 
     fn receive_data(&mut self, cx: &mut Cx, target: ExecutionAttemptId, batch: InputBatch) {
         if let Some(task) = self.tasks.get_mut(&target) {
-            if let Err(e) = task.gate.push(batch) {
-                cx.trace("data.dropped", e);
+            let from = batch.from;
+            match task.gate.push(batch) {
+                Ok(()) => {}
+                Err(PushError::UnknownProducer(p)) => cx.trace("data.dropped", format!("{target}: {p} is not a producer")),
+                Err(PushError::OutOfSequence(o)) => {
+                    self.end_task(cx, target, ExecutionState::Failed, Some(lost_connection(from, "data", o)));
+                }
             }
         } else if self.ended.contains(&target) {
             cx.trace("data.dropped", format!("{target} already ended"));
@@ -385,14 +412,32 @@ impl TaskExecutor {
     }
 
     fn return_credit(&mut self, cx: &mut Cx, consumer: ExecutionAttemptId, credit: CreditReturn) {
-        if credit.address == cx.me() {
-            if let Some(t) = self.tasks.get_mut(&credit.producer) {
-                if let Some(p) = t.partition.as_mut() {
-                    p.add_credit(consumer, 1);
-                }
-            }
+        let me = cx.me();
+        if credit.address == me {
+            self.receive_credit(cx, me, credit.producer, consumer, credit.seq, 1);
         } else {
-            cx.send(credit.address, NetworkMsg::Credit { target: credit.producer, source: consumer, seq: 0, credits: 1 });
+            cx.send(credit.address, NetworkMsg::Credit { target: credit.producer, source: consumer, seq: credit.seq, credits: 1 });
+        }
+    }
+
+    /// Credits for `producer` from its consumer's TaskExecutor `from`; a credit out of sequence
+    /// fails the producer. Returns whether the producer's partition took them.
+    fn receive_credit(
+        &mut self,
+        cx: &mut Cx,
+        from: Addr,
+        producer: ExecutionAttemptId,
+        consumer: ExecutionAttemptId,
+        seq: u64,
+        credits: u32,
+    ) -> bool {
+        let Some(p) = self.tasks.get_mut(&producer).and_then(|t| t.partition.as_mut()) else { return false };
+        match p.add_credit(consumer, seq, credits) {
+            Ok(took) => took,
+            Err(o) => {
+                self.end_task(cx, producer, ExecutionState::Failed, Some(lost_connection(from, "credit", o)));
+                true
+            }
         }
     }
 
@@ -413,23 +458,15 @@ impl TaskExecutor {
             self.return_credit(cx, id, c);
         }
         let me = cx.me();
-        for (consumer, address, batch) in batches {
+        for s in batches {
             progress = true;
-            if address == me {
+            let (elements, end_of_partition) = (s.batch.elements, s.batch.end_of_partition);
+            if s.address == me {
                 // A local channel: the consumer is right here, no network hop.
-                let input = InputBatch { source: id, from: me, elements: batch.elements, end_of_partition: batch.end_of_partition };
-                self.receive_data(cx, consumer, input);
+                let input = InputBatch { source: id, from: me, seq: s.seq, elements, end_of_partition };
+                self.receive_data(cx, s.consumer, input);
             } else {
-                cx.send(
-                    address,
-                    NetworkMsg::Data {
-                        target: consumer,
-                        source: id,
-                        seq: 0,
-                        elements: batch.elements,
-                        end_of_partition: batch.end_of_partition,
-                    },
-                );
+                cx.send(s.address, NetworkMsg::Data { target: s.consumer, source: id, seq: s.seq, elements, end_of_partition });
             }
         }
         if done {
@@ -495,6 +532,22 @@ impl TaskExecutor {
         self.arm_work_timer(cx);
     }
 
+    /// TriggerCheckpoint for one of our tasks; one that is not here (finished, failed, never
+    /// deployed) declines as not ready, as Flink's TaskExecutor does.
+    fn trigger_checkpoint(&mut self, cx: &mut Cx, from: Addr, job_id: JobId, execution_id: ExecutionAttemptId, barrier: CheckpointBarrier) {
+        let checkpoint_id = barrier.id;
+        let Some(task) = self.tasks.get_mut(&execution_id) else {
+            let reason = DeclineReason::CheckpointDeclinedTaskNotReady;
+            let message = format!("{} Task {execution_id} is not running on TaskExecutor {}.", reason.message(), self.config.resource_id);
+            cx.trace("checkpoint.decline", format!("{execution_id} {checkpoint_id} {reason:?}"));
+            cx.send(from, JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message });
+            return;
+        };
+        if let Err(e) = task.trigger_checkpoint(cx, barrier) {
+            self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+        }
+    }
+
     fn shutdown(&mut self, cx: &mut Cx, reason: &str) {
         cx.print(&format!("Stopping TaskExecutor {}: {reason}", self.config.resource_id));
         let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
@@ -509,13 +562,12 @@ impl TaskExecutor {
     /// Records and credits from other TaskExecutors.
     fn on_network(&mut self, cx: &mut Cx, from: Addr, msg: NetworkMsg) {
         match msg {
-            NetworkMsg::Data { target, source, seq: _, elements, end_of_partition } => {
-                self.receive_data(cx, target, InputBatch { source, from, elements, end_of_partition });
+            NetworkMsg::Data { target, source, seq, elements, end_of_partition } => {
+                self.receive_data(cx, target, InputBatch { source, from, seq, elements, end_of_partition });
                 self.drive(cx);
             }
-            NetworkMsg::Credit { target, source, seq: _, credits } => {
-                if let Some(p) = self.tasks.get_mut(&target).and_then(|t| t.partition.as_mut()) {
-                    p.add_credit(source, credits);
+            NetworkMsg::Credit { target, source, seq, credits } => {
+                if self.receive_credit(cx, from, target, source, seq, credits) {
                     self.drive(cx);
                 }
             }
@@ -580,9 +632,34 @@ impl Node for TaskExecutor {
                 self.drive(cx);
             }
             TaskExecutorGateway::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
-            TaskExecutorGateway::TriggerCheckpoint { .. }
-            | TaskExecutorGateway::NotifyCheckpointComplete { .. }
-            | TaskExecutorGateway::NotifyCheckpointAborted { .. } => todo!("checkpoints in the TaskExecutor"),
+            TaskExecutorGateway::TriggerCheckpoint { job_id, execution_id, checkpoint_id, timestamp, options } => {
+                self.touch_job(cx, job_id);
+                let barrier = CheckpointBarrier { id: checkpoint_id, timestamp, options };
+                self.trigger_checkpoint(cx, from, job_id, execution_id, barrier);
+                self.drive(cx);
+            }
+            TaskExecutorGateway::NotifyCheckpointComplete { job_id, execution_id, checkpoint_id } => {
+                self.touch_job(cx, job_id);
+                match self.tasks.get_mut(&execution_id) {
+                    Some(task) => {
+                        if let Err(e) = task.notify_checkpoint_complete(cx, checkpoint_id) {
+                            self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+                        }
+                    }
+                    // It finished: its pending files went to the JobMaster with FINISHED.
+                    None => cx.trace("checkpoint.notify.ignored", format!("{execution_id} {checkpoint_id}")),
+                }
+                self.drive(cx);
+            }
+            TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
+                self.touch_job(cx, job_id);
+                if let Some(task) = self.tasks.get_mut(&execution_id) {
+                    if let Err(e) = task.notify_checkpoint_aborted(cx, checkpoint_id) {
+                        self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+                    }
+                }
+                self.drive(cx);
+            }
         }
     }
 
