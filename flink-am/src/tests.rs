@@ -1046,6 +1046,7 @@ fn a_savepoint_that_does_not_fit_fails_the_job_at_submission() {
 
 /// StatefulCount at parallelism `p`, `count` records per source subtask at `rate`/s, output
 /// into `out`, checkpoints every 200 ms into `ckpts`, generous fixed-delay restarts.
+#[allow(clippy::disallowed_methods)] // the test reads the example program from disk
 fn stateful_count(job: u128, p: u32, count: u64, rate: u64, out: &str) -> JobGraph {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/streaming/StatefulCount.toml")).unwrap();
     let args: Vec<String> =
