@@ -40,6 +40,8 @@ pub struct FaultTable {
     pub drops: Vec<(Ipv4Addr, Option<Ipv4Addr>, String)>,
     /// Container processes by address: (container id, "AM" or "TaskManager").
     pub procs: BTreeMap<Addr, (String, &'static str)>,
+    /// TaskManager launches fail (the command cannot start) while set.
+    pub fail_launch: bool,
 }
 
 pub type Shared = Arc<Mutex<FaultTable>>;
@@ -320,6 +322,9 @@ impl<'a> SimRun<'a> {
         self.sim.registry().register(
             "taskexec",
             Box::new(move |env| {
+                if faults.lock().expect("fault table").fail_launch {
+                    return Err("taskexec: cannot execute: Input/output error (fault: fail-launch)".into());
+                }
                 let te = taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?);
                 let cid = env.spec.env.get("CONTAINER_ID").cloned().unwrap_or_default();
                 Ok(Box::new(Wrapped::new(Box::new(te), faults.clone(), Some((cid, "TaskManager")))))
@@ -386,6 +391,9 @@ impl<'a> SimRun<'a> {
                 ctx.application_type = "Apache Flink".into();
                 ctx.queue = queue;
                 ctx.max_app_attempts = attempts as i32;
+                // Flink's YarnClusterDescriptor sets a 10 s failure validity interval by default.
+                ctx.attempt_failures_validity_interval =
+                    conf.duration_ms("yarn.application-attempt-failures-validity-interval", 10_000)? as i64;
                 ctx.resource = Resource::new(jm_mb, 1);
                 let mode = match d.kind {
                     DeployKind::YarnSession => "session",
@@ -628,6 +636,17 @@ impl<'a> SimRun<'a> {
                 let am = self.am_addr(s).ok_or("no JobManager to cancel the job on")?;
                 self.sim.with_node::<FlinkAppMaster, _>(am, |am, cx| am.cancel_job(cx, id)).ok_or("the JobManager is gone")??;
                 self.event("action", format!("flink cancel {id}"));
+            }
+            Action::FailLaunch { heal_after } => {
+                self.faults.lock().expect("fault table").fail_launch = true;
+                self.event("fault", "TaskManager containers fail to start (exit 127)".into());
+                if let Some(after) = heal_after {
+                    self.heals.push((now + *after, Action::RestoreLaunch));
+                }
+            }
+            Action::RestoreLaunch => {
+                self.faults.lock().expect("fault table").fail_launch = false;
+                self.event("heal", "TaskManager containers start again".into());
             }
             Action::FailStore { .. } | Action::Savepoint(_) | Action::StopJob(_) => {
                 return Err("this action needs a feature that is not in this build".into());

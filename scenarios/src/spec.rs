@@ -373,6 +373,10 @@ pub enum Action {
     /// Drop messages of a kind arriving at `at` (from anyone, or from `from`).
     Drop { at: Role, from: Option<Role>, rpc: String, heal_after: Option<Duration> },
     FailStore { heal_after: Option<Duration> },
+    /// TaskManager containers fail to start (exit 127) while set.
+    FailLaunch { heal_after: Option<Duration> },
+    /// Ends `FailLaunch`.
+    RestoreLaunch,
     Submit(String),
     Cancel(String),
     Savepoint(String),
@@ -831,6 +835,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 allowed = &["for"];
                 Action::FailStore { heal_after }
             }
+            "fail-launch" => {
+                allowed = &["for"];
+                Action::FailLaunch { heal_after }
+            }
+            "restore-launch" => {
+                allowed = &[];
+                Action::RestoreLaunch
+            }
             "submit" | "cancel" | "savepoint" | "stop-job" => {
                 allowed = &["deploy"];
                 let ix = job_deploy(&s.deploy, aspan.clone())?;
@@ -851,7 +863,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 return Err(cx.err(
                     aspan,
                     format!(
-                        "unknown action '{other}' (expected kill, term, stop, continue, lose-machine, restart, partition, heal, clog, drop, fail-store, submit, cancel, savepoint, stop-job)"
+                        "unknown action '{other}' (expected kill, term, stop, continue, lose-machine, restart, partition, heal, clog, drop, fail-store, fail-launch, restore-launch, submit, cancel, savepoint, stop-job)"
                     ),
                 ))
             }
