@@ -11,7 +11,7 @@ const USAGE: &str = "usage:
   scenario run FILE... [--mode sim|live] [--seed N] [--quiet]
   scenario list [DIR]
   scenario replay TRACE.jsonl
-  scenario fuzz [--seeds A..B] [--dir DIR] [--faults N]";
+  scenario fuzz [--seeds A..B] [--dir DIR] [--faults N] [--kinds process|all]";
 
 fn library_dir() -> PathBuf {
     for c in ["scenarios/library", "library", "../scenarios/library"] {
@@ -164,10 +164,105 @@ fn cmd_list(args: &[String]) -> u8 {
     }
 }
 
-fn cmd_replay(_args: &[String]) -> u8 {
-    2
+fn cmd_replay(args: &[String]) -> u8 {
+    let [trace] = args else {
+        eprintln!("scenario replay: give one trace file\n{USAGE}");
+        return 2;
+    };
+    match scenarios::replay::replay(Path::new(trace)) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+        Ok(r) => match r.divergence {
+            None => {
+                println!("replayed {} events: identical (trace hash {} = {})", r.events, r.recorded_hash, r.replayed_hash);
+                0
+            }
+            Some((i, a, b)) => {
+                println!("diverged at event {} of {}:", i + 1, r.events);
+                println!("  recorded: {}", a.as_deref().unwrap_or("(end of trace)"));
+                println!("  replayed: {}", b.as_deref().unwrap_or("(end of run)"));
+                println!("trace hash recorded {} replayed {}", r.recorded_hash, r.replayed_hash);
+                1
+            }
+        },
+    }
 }
 
-fn cmd_fuzz(_args: &[String]) -> u8 {
-    2
+/// `A..B` (B exclusive) or `N` (just N).
+fn parse_range(s: &str) -> Option<std::ops::Range<u64>> {
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            (a < b).then_some(a..b)
+        }
+        None => s.parse().ok().map(|n: u64| n..n + 1),
+    }
+}
+
+fn cmd_fuzz(args: &[String]) -> u8 {
+    let mut range = 1..101u64;
+    let mut dir = library_dir();
+    let mut max_faults = 3usize;
+    let mut hooks = scenarios::fuzz::FuzzHooks { network: true, ..Default::default() };
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1);
+        match (args[i].as_str(), v) {
+            ("--seeds", Some(v)) => match parse_range(v) {
+                Some(r) => range = r,
+                None => {
+                    eprintln!("scenario fuzz: --seeds takes A..B (B exclusive, A < B) or N, got '{v}'");
+                    return 2;
+                }
+            },
+            ("--dir", Some(v)) => dir = PathBuf::from(v),
+            ("--kinds", Some(v)) => match v.as_str() {
+                "process" => hooks.network = false,
+                "all" => hooks.network = true,
+                _ => {
+                    eprintln!("scenario fuzz: --kinds takes process or all, got '{v}'");
+                    return 2;
+                }
+            },
+            ("--faults", Some(v)) => match v.parse() {
+                Ok(n) if n >= 1 => max_faults = n,
+                _ => {
+                    eprintln!("scenario fuzz: --faults takes a number >= 1");
+                    return 2;
+                }
+            },
+            (o, _) => {
+                eprintln!("scenario fuzz: unknown or incomplete option '{o}'\n{USAGE}");
+                return 2;
+            }
+        }
+        i += 2;
+    }
+    let mut lib = Vec::new();
+    for f in files_in(&dir) {
+        match spec::load(&f) {
+            Ok(s) => lib.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    let out = report::out_dir().join("fuzz");
+    let start = std::time::Instant::now();
+    let (a, b) = (range.start, range.end);
+    let rep = scenarios::fuzz::fuzz(&lib, range, max_faults, &hooks, &out, &mut |l| println!("{l}"));
+    println!(
+        "fuzz: seeds {a}..{b}: {} runs, {} violations, {:.1}s wall",
+        rep.seeds,
+        rep.violations.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if rep.violations.is_empty() {
+        0
+    } else {
+        1
+    }
 }
