@@ -15,6 +15,7 @@
 //! Architecture invariant: nothing in `node`, `msg`, `store` or `trace` does IO of its own;
 //! only `live` does, and `sim` only simulates it.
 
+pub mod fault;
 pub mod live;
 pub mod msg;
 pub mod node;
@@ -23,6 +24,7 @@ pub mod store;
 pub mod time;
 pub mod trace;
 
+pub use fault::{DropRule, Endpoint, Fault, Link, StoreFaultKind};
 pub use msg::{Codecs, Msg, Wire};
 pub use node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
 pub use store::{MemStore, Store, StoreError};

@@ -24,6 +24,7 @@ trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
     fn kind(&self) -> &'static str;
     fn to_raw(&self) -> Box<RawValue>;
+    fn write_json(&self, w: &mut dyn std::io::Write);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -37,6 +38,9 @@ impl<T: Wire> Payload for T {
     fn to_raw(&self) -> Box<RawValue> {
         // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
         serde_json::value::to_raw_value(self).expect("wire messages serialize")
+    }
+    fn write_json(&self, w: &mut dyn std::io::Write) {
+        serde_json::to_writer(w, self).expect("wire messages serialize");
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
@@ -68,6 +72,11 @@ impl Msg {
     /// The message as JSON text (what the live driver puts on the wire).
     pub fn to_raw(&self) -> Box<RawValue> {
         self.0.to_raw()
+    }
+    /// Streams the message's JSON into `w` without building it in memory (the sim's trace
+    /// hashes every delivered message's contents this way).
+    pub fn write_json(&self, w: &mut dyn std::io::Write) {
+        self.0.write_json(w)
     }
 }
 

@@ -3,8 +3,14 @@
 //! One thread, one priority queue of events ordered by (virtual time, sequence number).
 //! Machines hold processes; a process is a [`Node`]. Launching a container looks its command
 //! up in a [`Registry`] of node constructors (or runs it in the built-in [`shell`]). Process
-//! death, SIGSTOP/SIGCONT, machine loss and network faults are driver operations a scenario
-//! can apply at any time. Every event is hashed into the [`Trace`]: one seed, one hash.
+//! death, SIGSTOP/SIGCONT, machine loss, network and store faults are [`Fault`]s a scenario
+//! applies with [`Sim::apply`], each traced. Every event is hashed into the [`Trace`],
+//! delivered messages with their contents: one seed, one hash.
+//!
+//! Links are FIFO: messages from one process to another arrive in send order, as over one TCP
+//! connection, whatever latency each draws (a message never arrives before the one sent
+//! before it on the same link). `NetModel::reorder` turns that off, for tests of code that
+//! must survive reordering.
 
 pub mod net;
 mod queue;
@@ -16,6 +22,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 
+use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults, Verdict};
 use crate::msg::Msg;
 use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
 use crate::store::{MemStore, Store};
@@ -45,6 +52,38 @@ pub struct ProcEnv<'a> {
 }
 
 pub type Program = Box<dyn Fn(&ProcEnv) -> Result<Box<dyn Node>, String> + Send>;
+
+/// Builds a machine's boot daemon (its NodeManager) each time the machine starts.
+pub type Boot = Box<dyn Fn() -> Box<dyn Node> + Send>;
+
+/// A running process as a scenario runner looks for it: "the process of container_X", "the
+/// processes on host H".
+#[derive(Clone, Debug)]
+pub struct ProcInfo {
+    pub addr: Addr,
+    /// The pid usage reports show.
+    pub os_pid: u32,
+    /// The process that launched it (its NodeManager), if any.
+    pub parent: Option<Addr>,
+    /// The program its command ran (`flink-am`, `taskexec`, ...), for launched processes.
+    pub program: Option<String>,
+    /// How it was launched (command, environment with `CONTAINER_ID`), for launched processes.
+    pub launch: Option<LaunchSpec>,
+    pub stopped: bool,
+}
+
+impl ProcInfo {
+    pub fn host(&self) -> Ipv4Addr {
+        *self.addr.ip()
+    }
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    /// The YARN container this process runs, from its launch environment.
+    pub fn container_id(&self) -> Option<&str> {
+        self.launch.as_ref()?.env.get("CONTAINER_ID").map(|s| s.as_str())
+    }
+}
 
 /// Container commands the sim can start, by program name (the basename of the first word).
 #[derive(Default)]
@@ -170,7 +209,12 @@ struct Proc {
     timers: Timers,
     timer_gen: u64,
     stopped: bool,
+    /// A SIGTERM that arrived while stopped: it takes effect on SIGCONT.
+    pending_term: bool,
+    /// Inputs that came due while stopped, in arrival order.
     parked: Vec<Event>,
+    /// Launched processes: the spec and the program name.
+    launch: Option<Box<(LaunchSpec, String)>>,
     /// (parent slot, the parent's handle for this process)
     parent: Option<(usize, ProcId)>,
     children: BTreeMap<ProcId, usize>,
@@ -194,6 +238,14 @@ pub struct Sim {
     machines: BTreeMap<Ipv4Addr, Machine>,
     pub net: NetModel,
     net_rng: Rng,
+    faults: NetFaults,
+    store_faults: StoreFaults,
+    /// Messages a `Hold` kept, in arrival order.
+    held: Vec<(Addr, Addr, Msg)>,
+    /// The latest delivery time on each (from, to) link: FIFO order.
+    links: BTreeMap<(Addr, Addr), Time>,
+    /// Daemons each machine starts when it (re)boots.
+    boot: BTreeMap<Ipv4Addr, Vec<(u16, Boot)>>,
     seed: u64,
     registry: Registry,
     store: MemStore,
@@ -210,7 +262,7 @@ pub struct Sim {
 struct SimSys<'a> {
     host: Ipv4Addr,
     local: &'a mut BTreeMap<(Ipv4Addr, String), Vec<u8>>,
-    store: &'a mut MemStore,
+    store: FaultyStore<'a>,
     rss: &'a [u64],
     children: &'a BTreeMap<ProcId, usize>,
     out: &'a mut Vec<u8>,
@@ -218,7 +270,7 @@ struct SimSys<'a> {
 
 impl Sys for SimSys<'_> {
     fn store(&mut self) -> &mut dyn Store {
-        self.store
+        &mut self.store
     }
     fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
         let slot = *self.children.get(&pid)?;
@@ -274,6 +326,11 @@ impl Sim {
             machines: BTreeMap::new(),
             net: config.net.clone(),
             net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
+            faults: NetFaults::default(),
+            store_faults: StoreFaults::default(),
+            held: Vec::new(),
+            links: BTreeMap::new(),
+            boot: BTreeMap::new(),
             seed,
             registry: Registry::default(),
             store: MemStore::default(),
@@ -305,6 +362,7 @@ impl Sim {
     pub fn events(&self) -> u64 {
         self.events
     }
+    /// The shared store as the test harness sees it: without the store faults nodes see.
     pub fn store(&mut self) -> &mut MemStore {
         &mut self.store
     }
@@ -345,7 +403,9 @@ impl Sim {
             timers: Timers::default(),
             timer_gen: 0,
             stopped: false,
+            pending_term: false,
             parked: Vec::new(),
+            launch: None,
             parent,
             children: BTreeMap::new(),
             stdout: None,
@@ -453,16 +513,28 @@ impl Sim {
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
             Event::Deliver { from, to, msg } => {
+                if !self.faults.is_empty() {
+                    if self.faults.is_cut(from, to) {
+                        self.trace.message(self.now, b'l', from, to, &msg);
+                        return;
+                    }
+                    if self.faults.is_held(from, to) {
+                        self.trace.message(self.now, b'h', from, to, &msg);
+                        self.held.push((from, to, msg));
+                        return;
+                    }
+                }
                 let Some(slot) = self.by_addr.get(&to) else {
-                    self.trace.step(self.now, b'x', from, to, msg.kind());
+                    self.trace.message(self.now, b'x', from, to, &msg);
                     return;
                 };
                 let p = self.procs[slot].as_mut().expect("indexed processes exist");
                 if p.stopped {
+                    // In the socket's receive queue until SIGCONT.
                     p.parked.push(Event::Deliver { from, to, msg });
                     return;
                 }
-                self.trace.step(self.now, b'm', from, to, msg.kind());
+                self.trace.message(self.now, b'm', from, to, &msg);
                 self.dispatch(slot, move |n, cx| n.on_message(cx, from, msg));
             }
             Event::Timer { slot, id, gen } => {
@@ -501,8 +573,8 @@ impl Sim {
         let mut out = Vec::new();
         {
             let Proc { rng, children, .. } = p;
-            let mut sys =
-                SimSys { host: *addr.ip(), local: &mut self.local_files, store: &mut self.store, rss: &self.rss, children, out: &mut out };
+            let store = self.store_faults.wrap(&mut self.store);
+            let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
             let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
             f(&mut *node, &mut cx);
         }
@@ -513,17 +585,14 @@ impl Sim {
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
         }
         for e in effects.drain(..) {
-            self.apply(slot, addr, e);
+            self.apply_effect(slot, addr, e);
         }
         self.effects = effects;
     }
 
-    fn apply(&mut self, slot: usize, addr: Addr, e: Effect) {
+    fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {
         match e {
-            Effect::Send { to, msg } => match self.net.delay(&mut self.net_rng, *addr.ip(), *to.ip()) {
-                Some(d) => self.schedule(self.now + d, Event::Deliver { from: addr, to, msg }),
-                None => self.trace.step(self.now, b'l', addr, to, msg.kind()),
-            },
+            Effect::Send { to, msg } => self.send(addr, to, msg),
             Effect::SetTimer { id, at } => {
                 let Some(p) = self.procs[slot].as_mut() else { return };
                 p.timer_gen += 1;
@@ -575,7 +644,9 @@ impl Sim {
                 };
                 let child = self.new_proc(SocketAddrV4::new(host, port), node, Some((parent, pid)));
                 let stdout = out.unwrap_or_else(|| spec.stdout.clone());
-                self.procs[child].as_mut().expect("just created").stdout = Some(stdout);
+                let c = self.procs[child].as_mut().expect("just created");
+                c.stdout = Some(stdout);
+                c.launch = Some(Box::new((spec, program)));
                 self.procs[parent].as_mut().expect("parent is dispatching").children.insert(pid, child);
                 let at = self.now + self.config.process_start;
                 self.schedule(at, Event::Start { slot: child });
@@ -594,15 +665,25 @@ impl Sim {
         match signal {
             Signal::Stop => p.stopped = true,
             Signal::Cont => {
+                if !p.stopped {
+                    return;
+                }
                 p.stopped = false;
+                // Pending signals are delivered first: a SIGTERM that waited ends it now.
+                if std::mem::take(&mut p.pending_term) {
+                    self.end_process(slot, 128 + Signal::Term.number());
+                    return;
+                }
+                // Handled now, not queued again: anything already queued for this instant
+                // (a later message on the same link) must not overtake them.
                 let parked = std::mem::take(&mut p.parked);
-                let now = self.now;
                 for ev in parked {
-                    self.schedule(now, ev);
+                    self.handle(ev);
                 }
             }
-            // A stopped process keeps SIGTERM pending; SIGKILL always ends it.
-            Signal::Term if p.stopped => {}
+            // Our daemons handle SIGTERM (as the JVM does); a stopped process cannot run its
+            // handler, so the signal waits, as Linux keeps it pending.
+            Signal::Term if p.stopped => p.pending_term = true,
             Signal::Term | Signal::Kill => self.end_process(slot, 128 + signal.number()),
         }
     }
@@ -612,6 +693,7 @@ impl Sim {
     fn end_process(&mut self, slot: usize, code: ExitCode) {
         let Some(p) = self.procs[slot].take() else { return };
         self.by_addr.remove(&p.addr);
+        self.forget_links(p.addr);
         self.trace.step(self.now, b'd', p.addr, p.addr, "end");
         for (_, c) in p.children {
             self.remove_silently(c);
@@ -626,21 +708,23 @@ impl Sim {
     fn remove_silently(&mut self, slot: usize) {
         if let Some(p) = self.procs[slot].take() {
             self.by_addr.remove(&p.addr);
+            self.forget_links(p.addr);
             for (_, c) in p.children {
                 self.remove_silently(c);
             }
         }
     }
 
-    /// Sends a signal to the process at `addr` from outside (a scenario's `kill -9`).
+    /// Sends a signal to the process at `addr` from outside (a scenario's `kill -9`), as the
+    /// matching [`Fault`]. False if no process is there.
     pub fn signal(&mut self, addr: Addr, signal: Signal) -> bool {
-        match self.by_addr.get(&addr) {
-            Some(slot) => {
-                self.signal_slot(slot, signal);
-                true
-            }
-            None => false,
-        }
+        let fault = match signal {
+            Signal::Kill => Fault::Kill { process: addr },
+            Signal::Term => Fault::Terminate { process: addr },
+            Signal::Stop => Fault::Stop { process: addr },
+            Signal::Cont => Fault::Continue { process: addr },
+        };
+        self.apply(fault).is_ok()
     }
 
     /// Sets the resident memory a process reports to its NodeManager's monitor.
@@ -654,30 +738,196 @@ impl Sim {
 
     /// The machine is gone: every process on it stops at once, nobody is told.
     pub fn kill_machine(&mut self, host: Ipv4Addr) {
-        let slots = match self.machines.get_mut(&host) {
-            Some(m) => {
-                m.up = false;
-                std::mem::take(&mut m.procs)
-            }
-            None => return,
-        };
-        for s in slots {
-            self.remove_silently(s);
-        }
-        self.trace.event(self.now, SocketAddrV4::new(host, 0), "machine.lost", "");
+        let _ = self.apply(Fault::MachineLoss { host });
     }
 
     pub fn machine_up(&self, host: Ipv4Addr) -> bool {
         self.machines.get(&host).map(|m| m.up).unwrap_or(false)
     }
 
-    /// Brings a lost machine back, empty.
+    /// Brings a lost machine back with its boot daemons (see [`Sim::set_boot`]).
     pub fn restart_machine(&mut self, host: Ipv4Addr) {
-        if let Some(m) = self.machines.get_mut(&host) {
-            m.up = true;
+        let _ = self.apply(Fault::MachineRestart { host });
+    }
+
+    /// Registers a daemon `host` starts at `port` whenever it boots (`MachineRestart`). Does
+    /// not start it now: see [`Sim::spawn_boot`].
+    pub fn set_boot(&mut self, host: Ipv4Addr, port: u16, boot: Boot) {
+        let list = self.boot.entry(host).or_default();
+        list.retain(|(p, _)| *p != port);
+        list.push((port, boot));
+    }
+
+    /// Starts a daemon now and again whenever its machine restarts.
+    pub fn spawn_boot(&mut self, host: Ipv4Addr, port: u16, boot: Boot) -> Addr {
+        let addr = self.spawn(host, port, boot());
+        self.set_boot(host, port, boot);
+        addr
+    }
+
+    /// Applies a fault now and records it in the trace. An error (no such process, no such
+    /// machine) changes nothing and is not traced.
+    pub fn apply(&mut self, fault: Fault) -> Result<(), String> {
+        let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        let node = match &fault {
+            Fault::Kill { process } | Fault::Terminate { process } | Fault::Stop { process } | Fault::Continue { process } => {
+                let Some(slot) = self.by_addr.get(process) else {
+                    return Err(format!("no process at {process}"));
+                };
+                let signal = match &fault {
+                    Fault::Kill { .. } => Signal::Kill,
+                    Fault::Terminate { .. } => Signal::Term,
+                    Fault::Stop { .. } => Signal::Stop,
+                    _ => Signal::Cont,
+                };
+                // Traced before it acts: what a SIGCONT delivers comes after it in the trace.
+                self.trace.fault(self.now, *process, &fault);
+                self.signal_slot(slot, signal);
+                return Ok(());
+            }
+            Fault::MachineLoss { host } => {
+                let Some(m) = self.machines.get_mut(host) else { return Err(format!("no machine {host}")) };
+                m.up = false;
+                let slots = std::mem::take(&mut m.procs);
+                for s in slots {
+                    self.remove_silently(s);
+                }
+                SocketAddrV4::new(*host, 0)
+            }
+            Fault::MachineRestart { host } => {
+                if !self.machines.contains_key(host) {
+                    return Err(format!("no machine {host}"));
+                }
+                // A machine that is up reboots: everything on it goes first.
+                let slots = std::mem::take(&mut self.machines.get_mut(host).expect("checked").procs);
+                for s in slots {
+                    self.remove_silently(s);
+                }
+                self.machines.get_mut(host).expect("checked").up = true;
+                self.trace.fault(self.now, SocketAddrV4::new(*host, 0), &fault);
+                let nodes: Vec<(u16, Box<dyn Node>)> =
+                    self.boot.get(host).map(|l| l.iter().map(|(port, b)| (*port, b())).collect()).unwrap_or_default();
+                for (port, node) in nodes {
+                    self.spawn(*host, port, node);
+                }
+                return Ok(());
+            }
+            Fault::StoreFault { .. } | Fault::ClearStoreFault { .. } => {
+                self.store_faults.apply(&fault);
+                unspecified
+            }
+            Fault::Partition { .. }
+            | Fault::Heal { .. }
+            | Fault::HealAll
+            | Fault::Hold { .. }
+            | Fault::Release { .. }
+            | Fault::Clog { .. }
+            | Fault::Unclog { .. }
+            | Fault::DropMessages(_) => {
+                if let Fault::DropMessages(r) = &fault {
+                    if !(0.0..=1.0).contains(&r.probability) {
+                        return Err(format!("drop probability {} is not between 0 and 1", r.probability));
+                    }
+                }
+                self.faults.apply(&fault);
+                self.trace.fault(self.now, unspecified, &fault);
+                self.release_unheld();
+                return Ok(());
+            }
+        };
+        self.trace.fault(self.now, node, &fault);
+        Ok(())
+    }
+
+    /// Delivers, in the order they arrived, the held messages no hold covers any more.
+    fn release_unheld(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, _)| !self.faults.is_held(*f, *t));
+        self.held = keep;
+        for (from, to, msg) in go {
+            self.handle(Event::Deliver { from, to, msg });
+        }
+    }
+
+    /// Every process alive, in start order.
+    pub fn processes(&self) -> Vec<ProcInfo> {
+        self.procs.iter().flatten().map(|p| self.info(p)).collect()
+    }
+
+    /// The process at `addr`, if alive.
+    pub fn process(&self, addr: Addr) -> Option<ProcInfo> {
+        let slot = self.by_addr.get(&addr)?;
+        self.procs[slot].as_ref().map(|p| self.info(p))
+    }
+
+    /// The process running YARN container `container_id` (by its launch environment).
+    pub fn find_container(&self, container_id: &str) -> Option<Addr> {
+        self.procs
+            .iter()
+            .flatten()
+            .find(|p| p.launch.as_ref().and_then(|l| l.0.env.get("CONTAINER_ID")).is_some_and(|c| c == container_id))
+            .map(|p| p.addr)
+    }
+
+    /// Every machine with whether it is up, in address order.
+    pub fn machines(&self) -> Vec<(Ipv4Addr, bool)> {
+        self.machines.iter().map(|(h, m)| (*h, m.up)).collect()
+    }
+
+    /// Messages a `Hold` keeps now.
+    pub fn held_messages(&self) -> usize {
+        self.held.len()
+    }
+
+    fn info(&self, p: &Proc) -> ProcInfo {
+        ProcInfo {
+            addr: p.addr,
+            os_pid: p.os_pid,
+            parent: p.parent.and_then(|(s, _)| self.procs[s].as_ref().map(|q| q.addr)),
+            program: p.launch.as_ref().map(|l| l.1.clone()),
+            launch: p.launch.as_ref().map(|l| l.0.clone()),
+            stopped: p.stopped,
+        }
+    }
+
+    /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
+    fn send(&mut self, from: Addr, to: Addr, msg: Msg) {
+        let mut extra = Duration::ZERO;
+        if !self.faults.is_empty() {
+            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind()) {
+                Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),
+                Verdict::Pass { extra: e } => extra = e,
+            }
+        }
+        let Some(d) = self.net.delay(&mut self.net_rng, *from.ip(), *to.ip()) else {
+            return self.trace.message(self.now, b'l', from, to, &msg);
+        };
+        let mut at = self.now + d + extra;
+        if !self.net.reorder {
+            // Equal times pop in sequence order, so arriving with the previous message keeps
+            // the order too.
+            let last = self.links.entry((from, to)).or_insert(at);
+            at = at.max(*last);
+            *last = at;
+        }
+        self.schedule(at, Event::Deliver { from, to, msg });
+    }
+
+    /// A process is gone: its outgoing links close (a new process at the address opens new
+    /// connections).
+    fn forget_links(&mut self, addr: Addr) {
+        let lo = (addr, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let hi = (addr, SocketAddrV4::new(Ipv4Addr::BROADCAST, u16::MAX));
+        let keys: Vec<_> = self.links.range(lo..=hi).map(|(k, _)| *k).collect();
+        for k in keys {
+            self.links.remove(&k);
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod fault_tests;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::fault::{Endpoint, Fault};
 use crate::msg::Wire;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -109,10 +110,10 @@ fn lossy_network_is_survived_by_retries() {
 fn partition_blocks_until_healed() {
     let (mut sim, client) = pair(1, 0.0);
     let (a, b) = (*client.ip(), Ipv4Addr::new(127, 0, 0, 2));
-    sim.net.partition(a, b);
+    sim.apply(Fault::Partition { a: Endpoint::Host(a), b: Endpoint::Host(b), one_way: false }).unwrap();
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.node::<Pinger>(client).unwrap().pongs, 0);
-    sim.net.heal(a, b);
+    sim.apply(Fault::Heal { a: Endpoint::Host(a), b: Endpoint::Host(b) }).unwrap();
     sim.run_for(Duration::from_secs(3));
     assert!(sim.node::<Pinger>(client).unwrap().pongs >= 10);
 }
