@@ -33,7 +33,12 @@ fn draw_fault(rng: &mut engine::Rng, network: bool) -> Action {
         2 => Action::Stop(tm, heal),
         3 => Action::Partition { a: Role::Am, b: Role::RemoteTaskManager(1), one_way: false, heal_after: heal },
         4 => Action::Partition { a: Role::RemoteTaskManager(1), b: Role::Am, one_way: true, heal_after: heal },
-        5 => Action::Clog { a: Role::RemoteTaskManager(1), b: Role::Am, delay: Duration::from_millis(rng.random_range(100..=2_000)), heal_after: heal },
+        5 => Action::Clog {
+            a: Role::RemoteTaskManager(1),
+            b: Role::Am,
+            delay: Duration::from_millis(rng.random_range(100..=2_000)),
+            heal_after: heal,
+        },
         _ => Action::Drop { at: Role::Am, from: None, rpc: "TaskExecutorHeartbeat".into(), heal_after: heal },
     }
 }
@@ -306,12 +311,7 @@ pub fn fuzz(
         let _ = std::fs::create_dir_all(out);
         let path = out.join(format!("{}.toml", small.name));
         let _ = std::fs::write(&path, render(&small, seed));
-        progress(&format!(
-            "seed {seed}: {first}\n  shrunk from {} to {} faults: {}",
-            spec.steps.len(),
-            small.steps.len(),
-            path.display()
-        ));
+        progress(&format!("seed {seed}: {first}\n  shrunk from {} to {} faults: {}", spec.steps.len(), small.steps.len(), path.display()));
         rep.violations.push((seed, first, path));
     }
     rep

@@ -254,12 +254,7 @@ fn cmd_fuzz(args: &[String]) -> u8 {
     let start = std::time::Instant::now();
     let (a, b) = (range.start, range.end);
     let rep = scenarios::fuzz::fuzz(&lib, range, max_faults, &hooks, &out, &mut |l| println!("{l}"));
-    println!(
-        "fuzz: seeds {a}..{b}: {} runs, {} violations, {:.1}s wall",
-        rep.seeds,
-        rep.violations.len(),
-        start.elapsed().as_secs_f64()
-    );
+    println!("fuzz: seeds {a}..{b}: {} runs, {} violations, {:.1}s wall", rep.seeds, rep.violations.len(), start.elapsed().as_secs_f64());
     if rep.violations.is_empty() {
         0
     } else {

@@ -6,17 +6,13 @@ use std::path::{Path, PathBuf};
 use crate::simrun::{SimOptions, SimRun};
 use crate::spec;
 
-/// Where two event streams first differ: (index, recorded, replayed). None: identical.
-pub fn first_divergence<'a>(recorded: &'a [String], replayed: &'a [String]) -> Option<(usize, Option<&'a str>, Option<&'a str>)> {
-    let n = recorded.len().max(replayed.len());
-    (0..n).find_map(|i| {
-        let (a, b) = (recorded.get(i).map(String::as_str), replayed.get(i).map(String::as_str));
-        if a != b {
-            Some((i, a, b))
-        } else {
-            None
-        }
-    })
+/// Where two traces' lines first differ: (index, recorded, replayed), by the engine's
+/// `first_divergence` (each line carries the running hash, so a difference in a message's
+/// contents shows at the next written line). None: identical.
+pub fn first_divergence(recorded: &[String], replayed: &[String]) -> Option<(usize, Option<String>, Option<String>)> {
+    let join = |v: &[String]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (a, b) = (join(recorded), join(replayed));
+    engine::trace::first_divergence(a.as_bytes(), b.as_bytes()).ok().flatten().map(|d| (d.index, d.left, d.right))
 }
 
 pub struct Replay {
@@ -34,8 +30,8 @@ pub fn replay(trace: &Path) -> Result<Replay, String> {
     }
     let header: serde_json::Value =
         serde_json::from_str(&lines[0]).map_err(|e| format!("{}:1: the header is not JSON: {e}", trace.display()))?;
-    let footer: serde_json::Value =
-        serde_json::from_str(lines.last().expect("2+ lines")).map_err(|e| format!("{}: the last line is not JSON: {e}", trace.display()))?;
+    let footer: serde_json::Value = serde_json::from_str(lines.last().expect("2+ lines"))
+        .map_err(|e| format!("{}: the last line is not JSON: {e}", trace.display()))?;
     let (Some(stext), Some(seed), Some(file), Some(mode)) =
         (header["text"].as_str(), header["seed"].as_u64(), header["file"].as_str(), header["mode"].as_str())
     else {
@@ -49,7 +45,7 @@ pub fn replay(trace: &Path) -> Result<Replay, String> {
     lines.pop();
     let mut run = SimRun::new(&spec, seed, SimOptions { keep_trace: true, ..Default::default() })?;
     let res = run.run();
-    let d = first_divergence(&lines, &run.lines).map(|(i, a, b)| (i, a.map(str::to_string), b.map(str::to_string)));
+    let d = first_divergence(&lines, &run.lines);
     Ok(Replay {
         events: lines.len(),
         divergence: d,

@@ -127,7 +127,13 @@ pub fn html(spec: &Spec, r: &RunResult) -> String {
                     esc(what),
                     esc(&c.state)
                 );
-                let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="#fff">{}</text>"##, x(c.t) + 2.0, y + 11.0, esc(c.state.split('/').next().unwrap_or("")));
+                let _ = write!(
+                    svg,
+                    r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="#fff">{}</text>"##,
+                    x(c.t) + 2.0,
+                    y + 11.0,
+                    esc(c.state.split('/').next().unwrap_or(""))
+                );
             }
             y += row;
         }

@@ -6,11 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engine::fault::{DropRule, Endpoint, Fault, Link, StoreFaultKind};
 use engine::sim::{Sim, SimConfig};
-use engine::{Addr, Cx, ExitCode, Msg, Node, ProcId, Signal, Store, Time, TimerId, Trace};
+use engine::{Addr, Node, Store, Time, Trace};
 use flink_am::{AmMode, FlinkAppMaster};
 use flink_core::config::FlinkConfig;
 use flink_core::operator::{OperatorSpec, SinkSpec};
@@ -29,66 +31,9 @@ use crate::spec::{Action, DeployKind, Expect, Role, Spec, Trigger, When};
 pub const RM_PORT: u16 = 8088;
 pub const NM_PORT: u16 = 8041;
 
-/// Receiver-side network faults the engine's net model has no verb for (one-way partitions,
-/// dropping one kind of message), applied by a thin wrapper around every node; plus which
-/// process is which container.
-#[derive(Default)]
-pub struct FaultTable {
-    /// (from machine, to machine): messages on this direction are dropped.
-    pub one_way: BTreeSet<(Ipv4Addr, Ipv4Addr)>,
-    /// (at machine, from machine or any, message kind)
-    pub drops: Vec<(Ipv4Addr, Option<Ipv4Addr>, String)>,
-    /// Container processes by address: (container id, "AM" or "TaskManager").
-    pub procs: BTreeMap<Addr, (String, &'static str)>,
-    /// TaskManager launches fail (the command cannot start) while set.
-    pub fail_launch: bool,
-}
-
-pub type Shared = Arc<Mutex<FaultTable>>;
-
-/// A node with the fault table in front of its inbox.
-pub struct Wrapped {
-    inner: Box<dyn Node>,
-    faults: Shared,
-    label: Option<(String, &'static str)>,
-}
-
-impl Wrapped {
-    pub fn new(inner: Box<dyn Node>, faults: Shared, label: Option<(String, &'static str)>) -> Wrapped {
-        Wrapped { inner, faults, label }
-    }
-}
-
-impl Node for Wrapped {
-    fn on_start(&mut self, cx: &mut Cx) {
-        if let Some(l) = self.label.take() {
-            self.faults.lock().expect("fault table").procs.insert(cx.me(), l);
-        }
-        self.inner.on_start(cx)
-    }
-    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        let drop = {
-            let t = self.faults.lock().expect("fault table");
-            let (src, dst) = (*from.ip(), *cx.me().ip());
-            (src != dst && t.one_way.contains(&(src, dst)))
-                || t.drops.iter().any(|(at, f, k)| *at == dst && f.is_none_or(|f| f == src) && k == msg.kind())
-        };
-        if drop {
-            cx.trace("fault.dropped", format!("{} from {from}", msg.kind()));
-            return;
-        }
-        self.inner.on_message(cx, from, msg)
-    }
-    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
-        self.inner.on_timer(cx, timer)
-    }
-    fn on_process_exit(&mut self, cx: &mut Cx, pid: ProcId, code: ExitCode) {
-        self.inner.on_process_exit(cx, pid, code)
-    }
-    fn as_any(&mut self) -> &mut dyn std::any::Any {
-        self.inner.as_any()
-    }
-}
+/// Whether TaskManager launches fail (the `fail-launch` verb: the command cannot start, as
+/// on a node whose disk or image is broken). The registered program reads it.
+pub type LaunchFault = Arc<AtomicBool>;
 
 /// Collects the trace's JSON lines.
 #[derive(Clone, Default)]
@@ -211,8 +156,7 @@ pub struct SimRun<'a> {
     pub sim: Sim,
     rm: Addr,
     nms: Vec<Addr>,
-    conf: Configuration,
-    faults: Shared,
+    launch_fault: LaunchFault,
     sink: SinkBuf,
     pending: Vec<u8>,
     /// Every trace line, when kept.
@@ -226,6 +170,8 @@ pub struct SimRun<'a> {
     due: Vec<Option<Time>>,
     /// Faults healed later: (when, what).
     heals: Vec<(Time, Action)>,
+    /// Engine faults that undo a fault later: (when, fault, what the log says).
+    engine_heals: Vec<(Time, Fault, String)>,
     /// Jobs (by id) -> deployment.
     job_owner: BTreeMap<JobId, usize>,
     pub violations: Vec<Violation>,
@@ -241,17 +187,17 @@ impl<'a> SimRun<'a> {
     pub fn new(spec: &'a Spec, seed: u64, opts: SimOptions) -> Result<SimRun<'a>, String> {
         let sink = SinkBuf::default();
         let mut sim = Sim::with_trace(SimConfig::new(seed), Trace::with_sink(Box::new(sink.clone())));
-        let faults: Shared = Arc::default();
         let rm_host = sim.add_machine();
         let rm = Addr::new(rm_host, RM_PORT);
         let conf = yarn_conf(spec, rm);
+        // Daemons are the machines' boot daemons: a restarted machine starts them again.
         let rm_conf = RmConfig::from_conf(&conf)?;
-        sim.spawn(rm_host, RM_PORT, Box::new(Wrapped::new(Box::new(ResourceManager::new(rm_conf)), faults.clone(), None)));
+        sim.spawn_boot(rm_host, RM_PORT, Box::new(move || Box::new(ResourceManager::new(rm_conf.clone()))));
         let mut nms = Vec::new();
         for _ in 0..spec.cluster.nodes {
             let host = sim.add_machine();
             let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
-            nms.push(sim.spawn(host, NM_PORT, Box::new(Wrapped::new(Box::new(NodeManager::new(nm_conf)), faults.clone(), None))));
+            nms.push(sim.spawn_boot(host, NM_PORT, Box::new(move || Box::new(NodeManager::new(nm_conf.clone())))));
         }
         // The cluster is up when every NodeManager has registered (as `yarn-sim start` waits).
         let up = sim.run_until_true(Duration::from_secs(60), |sim| {
@@ -268,8 +214,7 @@ impl<'a> SimRun<'a> {
             sim,
             rm,
             nms,
-            conf,
-            faults,
+            launch_fault: LaunchFault::default(),
             sink,
             pending: Vec::new(),
             lines: Vec::new(),
@@ -280,6 +225,7 @@ impl<'a> SimRun<'a> {
             fired: vec![false; spec.steps.len()],
             due: vec![None; spec.steps.len()],
             heals: Vec::new(),
+            engine_heals: Vec::new(),
             job_owner: BTreeMap::new(),
             violations: Vec::new(),
             acquired: BTreeMap::new(),
@@ -305,7 +251,6 @@ impl<'a> SimRun<'a> {
                 DeployKind::Run => None,
             });
         }
-        let faults = self.faults.clone();
         let wrap = self.opts.wrap_am;
         self.sim.registry().register(
             "flink-am",
@@ -314,25 +259,21 @@ impl<'a> SimRun<'a> {
                 let i: usize = env.argv.get(3).and_then(|s| s.parse().ok()).ok_or("flink-am: --deploy <index> missing")?;
                 let (mode, conf) = modes.get(i).cloned().flatten().ok_or("flink-am: no such deployment")?;
                 let cfg = flink_am::cli::launcher::am_config(mode, &conf, env.spec.env.clone())?;
-                let cid = env.spec.env.get("CONTAINER_ID").cloned().unwrap_or_default();
                 let am: Box<dyn Node> = Box::new(FlinkAppMaster::new(cfg));
-                let am = match wrap {
+                Ok(match wrap {
                     Some(w) => w(am),
                     None => am,
-                };
-                Ok(Box::new(Wrapped::new(am, faults.clone(), Some((cid, "AM")))))
+                })
             }),
         );
-        let faults = self.faults.clone();
+        let failing = self.launch_fault.clone();
         self.sim.registry().register(
             "taskexec",
             Box::new(move |env| {
-                if faults.lock().expect("fault table").fail_launch {
+                if failing.load(Ordering::Relaxed) {
                     return Err("taskexec: cannot execute: Input/output error (fault: fail-launch)".into());
                 }
-                let te = taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?);
-                let cid = env.spec.env.get("CONTAINER_ID").cloned().unwrap_or_default();
-                Ok(Box::new(Wrapped::new(Box::new(te), faults.clone(), Some((cid, "TaskManager")))))
+                Ok(Box::new(taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?)))
             }),
         );
         Ok(())
@@ -428,9 +369,24 @@ impl<'a> SimRun<'a> {
         }
     }
 
+    /// Container processes: (address, container id, "AM" or "TaskManager").
     fn procs(&self) -> Vec<(Addr, String, &'static str)> {
-        let t = self.faults.lock().expect("fault table");
-        t.procs.iter().filter(|(a, _)| self.sim.alive(**a)).map(|(a, (c, l))| (*a, c.clone(), *l)).collect()
+        self.sim
+            .processes()
+            .into_iter()
+            .filter_map(|p| {
+                let label = match p.program.as_deref() {
+                    Some("flink-am") => "AM",
+                    Some("taskexec") => "TaskManager",
+                    _ => return None,
+                };
+                Some((p.addr, p.container_id()?.to_string(), label))
+            })
+            .collect()
+    }
+
+    fn container_of(&self, a: Addr) -> String {
+        self.sim.process(a).and_then(|p| p.container_id().map(str::to_string)).unwrap_or_default()
     }
 
     fn am_addr(&mut self, d: usize) -> Option<Addr> {
@@ -477,7 +433,13 @@ impl<'a> SimRun<'a> {
         let Some(am) = self.sim.node::<FlinkAppMaster>(am) else { return 0 };
         let Some(jm) = am.dispatcher().job(&id) else { return 0 };
         let n = jm.graph.vertices.len();
-        (0..n).map(|v| { let (i, o) = jm.vertex_records(v); i.max(o) }).max().unwrap_or(0)
+        (0..n)
+            .map(|v| {
+                let (i, o) = jm.vertex_records(v);
+                i.max(o)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     // ---- roles ----
@@ -486,7 +448,7 @@ impl<'a> SimRun<'a> {
         match role {
             Role::Am => {
                 let a = self.am_addr(d).ok_or("no running AM")?;
-                let cid = self.faults.lock().expect("fault table").procs.get(&a).map(|p| p.0.clone()).unwrap_or_default();
+                let cid = self.container_of(a);
                 Ok((*a.ip(), Some(a), format!("{cid} (JobManager)")))
             }
             Role::TaskManager(n) | Role::RemoteTaskManager(n) => {
@@ -517,118 +479,109 @@ impl<'a> SimRun<'a> {
         self.spec.deploys.iter().position(|d| d.kind.is_app()).unwrap_or(0)
     }
 
+    /// Applies an engine fault (traced by the engine) and logs it with `what` it hit.
+    fn fault(&mut self, f: Fault, what: String) -> Result<(), String> {
+        self.sim.apply(f)?;
+        self.event("fault", what);
+        Ok(())
+    }
+
+    /// Two roles' machines, for a link fault between them.
+    fn link(&mut self, a: &Role, b: &Role, d: usize) -> Result<(Ipv4Addr, Ipv4Addr, String, String), String> {
+        let (ha, _, wa) = self.host_of_role(a, d)?;
+        let (hb, _, wb) = self.host_of_role(b, d)?;
+        if ha == hb {
+            return Err(format!("{a} and {b} share machine {ha}: no network between them"));
+        }
+        Ok((ha, hb, wa, wb))
+    }
+
     /// Applies an action now. Err: the step cannot be applied (the run fails, naming it).
     fn apply(&mut self, action: &Action) -> Result<(), String> {
         let d = self.default_deploy();
         let now = self.sim.now();
+        let host = Endpoint::Host;
         match action {
             Action::Kill(r) | Action::Term(r) | Action::Stop(r, _) | Action::Continue(r) => {
                 let (_, addr, what) = self.host_of_role(r, d)?;
-                let addr = addr.expect("process roles have addresses");
-                let (sig, verb) = match action {
-                    Action::Kill(_) => (Signal::Kill, "kill -9"),
-                    Action::Term(_) => (Signal::Term, "kill -15"),
-                    Action::Stop(_, _) => (Signal::Stop, "kill -STOP"),
-                    _ => (Signal::Cont, "kill -CONT"),
+                let process = addr.expect("process roles have addresses");
+                let (f, verb) = match action {
+                    Action::Kill(_) => (Fault::Kill { process }, "kill -9"),
+                    Action::Term(_) => (Fault::Terminate { process }, "kill -TERM"),
+                    Action::Stop(_, _) => (Fault::Stop { process }, "kill -STOP"),
+                    _ => (Fault::Continue { process }, "kill -CONT"),
                 };
-                if !self.sim.signal(addr, sig) {
-                    return Err(format!("{what} is not running"));
-                }
-                self.event("fault", format!("{verb} {what}"));
+                self.fault(f, format!("{verb} {what}")).map_err(|e| format!("{what}: {e}"))?;
                 if let Action::Stop(r, Some(after)) = action {
                     self.heals.push((now + *after, Action::Continue(r.clone())));
+                    self.sim.at(now + *after, |_| {});
                 }
             }
             Action::LoseMachine(r) => {
-                let (host, _, what) = self.host_of_role(r, d)?;
-                self.sim.kill_machine(host);
-                self.event("fault", format!("machine {host} lost ({what} and everything on it)"));
+                let (h, _, what) = self.host_of_role(r, d)?;
+                self.fault(Fault::MachineLoss { host: h }, format!("machine {h} lost ({what} and everything on it)"))?;
             }
-            Action::Restart(r) => match r {
-                Role::Nm(_) | Role::NmOfAm => {
-                    let (host, addr, what) = self.host_of_role(r, d)?;
-                    let addr = addr.expect("nm");
-                    if self.sim.alive(addr) {
-                        self.sim.signal(addr, Signal::Kill);
-                    }
-                    self.sim.restart_machine(host);
-                    let nm_conf = NmConfig::from_conf(&self.conf, format!("{host}:8042"), "/etc/hadoop")?;
-                    self.sim.spawn(host, NM_PORT, Box::new(Wrapped::new(Box::new(NodeManager::new(nm_conf)), self.faults.clone(), None)));
-                    self.event("fault", format!("restart {what}"));
-                }
-                Role::Rm => {
-                    if self.sim.alive(self.rm) {
-                        self.sim.signal(self.rm, Signal::Kill);
-                    }
-                    let rm_conf = RmConfig::from_conf(&self.conf)?;
-                    let rm = self.rm;
-                    self.sim.spawn(*rm.ip(), RM_PORT, Box::new(Wrapped::new(Box::new(ResourceManager::new(rm_conf)), self.faults.clone(), None)));
-                    self.event("fault", "restart ResourceManager (no state store: applications are forgotten)".into());
-                }
-                other => return Err(format!("cannot restart {other}")),
-            },
+            Action::Restart(r) => {
+                let (h, _, what) = match r {
+                    Role::Nm(_) | Role::NmOfAm | Role::Rm => self.host_of_role(r, d)?,
+                    other => return Err(format!("cannot restart {other}")),
+                };
+                let note = if *r == Role::Rm { " (no RM state store: applications are forgotten)" } else { "" };
+                self.fault(Fault::MachineRestart { host: h }, format!("restart {what}: machine {h} reboots{note}"))?;
+            }
             Action::Partition { a, b, one_way, heal_after } => {
-                let (ha, _, wa) = self.host_of_role(a, d)?;
-                let (hb, _, wb) = self.host_of_role(b, d)?;
-                if ha == hb {
-                    return Err(format!("{a} and {b} share machine {ha}: nothing to partition"));
-                }
-                if *one_way {
-                    self.faults.lock().expect("fault table").one_way.insert((ha, hb));
-                    self.event("fault", format!("partition one-way {wa} -> {wb}"));
-                } else {
-                    self.sim.net.partition(ha, hb);
-                    self.event("fault", format!("partition {wa} <-> {wb}"));
-                }
+                let (ha, hb, wa, wb) = self.link(a, b, d)?;
+                let arrow = if *one_way { "->" } else { "<->" };
+                self.fault(Fault::Partition { a: host(ha), b: host(hb), one_way: *one_way }, format!("partition {wa} {arrow} {wb}"))?;
                 if let Some(after) = heal_after {
                     self.heals.push((now + *after, Action::Heal { a: a.clone(), b: b.clone() }));
+                    self.sim.at(now + *after, |_| {});
                 }
             }
             Action::Heal { a, b } => {
-                let (ha, _, wa) = self.host_of_role(a, d)?;
-                let (hb, _, wb) = self.host_of_role(b, d)?;
-                self.sim.net.heal(ha, hb);
-                {
-                    let mut t = self.faults.lock().expect("fault table");
-                    t.one_way.remove(&(ha, hb));
-                    t.one_way.remove(&(hb, ha));
-                    t.drops.retain(|(at, f, _)| !((*at == ha && f.is_none_or(|f| f == hb)) || (*at == hb && f.is_none_or(|f| f == ha))));
-                }
+                let (ha, hb, wa, wb) = self.link(a, b, d)?;
+                self.sim.apply(Fault::Heal { a: host(ha), b: host(hb) })?;
                 self.event("heal", format!("heal {wa} <-> {wb}"));
             }
             Action::HealAll => {
-                self.sim.net.heal_all();
-                let mut t = self.faults.lock().expect("fault table");
-                t.one_way.clear();
-                t.drops.clear();
-                drop(t);
+                self.sim.apply(Fault::HealAll)?;
                 self.event("heal", "heal all links".into());
             }
             Action::Clog { a, b, delay, heal_after } => {
-                let (ha, _, wa) = self.host_of_role(a, d)?;
-                let (hb, _, wb) = self.host_of_role(b, d)?;
-                if ha == hb {
-                    return Err(format!("{a} and {b} share machine {ha}: no link to clog"));
-                }
-                self.sim.net.clog(ha, hb, *delay);
-                self.event("fault", format!("clog {wa} <-> {wb} (+{} ms)", delay.as_millis()));
+                let (ha, hb, wa, wb) = self.link(a, b, d)?;
+                let delay_ms = delay.as_millis() as u64;
+                self.sim.apply(Fault::Clog { link: Link::hosts(ha, hb), delay_ms })?;
+                self.fault(Fault::Clog { link: Link::hosts(hb, ha), delay_ms }, format!("clog {wa} <-> {wb} (+{delay_ms} ms)"))?;
                 if let Some(after) = heal_after {
                     self.heals.push((now + *after, Action::Heal { a: a.clone(), b: b.clone() }));
+                    self.sim.at(now + *after, |_| {});
                 }
             }
             Action::Drop { at, from, rpc, heal_after } => {
                 let (h, _, w) = self.host_of_role(at, d)?;
-                let f = match from {
+                let src = match from {
                     Some(f) => Some(self.host_of_role(f, d)?),
                     None => None,
                 };
-                self.faults.lock().expect("fault table").drops.push((h, f.as_ref().map(|x| x.0), rpc.clone()));
-                let src = f.as_ref().map(|x| format!(" from {}", x.2)).unwrap_or_default();
-                self.event("fault", format!("drop {rpc} arriving at {w}{src}"));
+                let link = Link::new(src.as_ref().map(|s| host(s.0)).unwrap_or(Endpoint::Any), host(h));
+                let by = src.as_ref().map(|x| format!(" from {}", x.2)).unwrap_or_default();
+                self.fault(Fault::DropMessages(DropRule::kind(link, rpc)), format!("drop {rpc} arriving at {w}{by}"))?;
                 if let Some(after) = heal_after {
-                    let peer = from.clone().unwrap_or(Role::Rm);
-                    self.heals.push((now + *after, Action::Heal { a: at.clone(), b: peer }));
+                    let (a, b) = (link.from, link.to);
+                    self.engine_heals.push((now + *after, Fault::Heal { a, b }, format!("{rpc} reaches {w}{by} again")));
+                    self.sim.at(now + *after, |_| {});
                 }
+            }
+            Action::FailStore { heal_after } => {
+                self.fault(Fault::StoreFault { prefix: String::new(), kind: StoreFaultKind::Io }, "shared store writes fail (EIO)".into())?;
+                if let Some(after) = heal_after {
+                    self.heals.push((now + *after, Action::RestoreStore));
+                    self.sim.at(now + *after, |_| {});
+                }
+            }
+            Action::RestoreStore => {
+                self.sim.apply(Fault::ClearStoreFault { prefix: String::new() })?;
+                self.event("heal", "shared store healthy".into());
             }
             Action::Submit(name) => {
                 let i = self.spec.deploys.iter().position(|x| &x.name == name).expect("validated");
@@ -643,17 +596,18 @@ impl<'a> SimRun<'a> {
                 self.event("action", format!("flink cancel {id}"));
             }
             Action::FailLaunch { heal_after } => {
-                self.faults.lock().expect("fault table").fail_launch = true;
+                self.launch_fault.store(true, Ordering::Relaxed);
                 self.event("fault", "TaskManager containers fail to start (exit 127)".into());
                 if let Some(after) = heal_after {
                     self.heals.push((now + *after, Action::RestoreLaunch));
+                    self.sim.at(now + *after, |_| {});
                 }
             }
             Action::RestoreLaunch => {
-                self.faults.lock().expect("fault table").fail_launch = false;
+                self.launch_fault.store(false, Ordering::Relaxed);
                 self.event("heal", "TaskManager containers start again".into());
             }
-            Action::FailStore { .. } | Action::Savepoint(_) | Action::StopJob(_) => {
+            Action::Savepoint(_) | Action::StopJob(_) => {
                 return Err("this action needs a feature that is not in this build".into());
             }
         }
@@ -799,8 +753,7 @@ impl<'a> SimRun<'a> {
             When::Attempt { deploy, n } => self.observed.last(*deploy, "attempt").and_then(|s| s.parse::<u32>().ok()) >= Some(*n),
             When::Container { deploy, role, state } => {
                 let Ok((_, Some(a), _)) = self.host_of_role(role, *deploy) else { return false };
-                let cid = self.faults.lock().expect("fault table").procs.get(&a).map(|p| p.0.clone());
-                let Some(cid) = cid else { return false };
+                let cid = self.container_of(a);
                 let c = self.observed.containers.get(&cid);
                 match state.as_str() {
                     "NEW" => c.is_some_and(|c| c.running.is_none()),
@@ -849,7 +802,10 @@ impl<'a> SimRun<'a> {
         let nodes = spec.cluster.nodes;
         self.event(
             "cluster",
-            format!("cluster up: RM {} + {} NMs ({} MB, {} vcores each)", self.rm, nodes, spec.cluster.node_memory_mb, spec.cluster.node_vcores),
+            format!(
+                "cluster up: RM {} + {} NMs ({} MB, {} vcores each)",
+                self.rm, nodes, spec.cluster.node_memory_mb, spec.cluster.node_vcores
+            ),
         );
         let deadline = self.start + spec.timeout;
         self.sim.at(deadline, |_| {});
@@ -908,6 +864,14 @@ impl<'a> SimRun<'a> {
                     self.event("note", format!("heal skipped: {e}"));
                 }
             }
+            let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.engine_heals).into_iter().partition(|(t, _, _)| *t <= now);
+            self.engine_heals = keep;
+            for (_, f, what) in due {
+                match self.sim.apply(f) {
+                    Ok(()) => self.event("heal", what),
+                    Err(e) => self.event("note", format!("heal skipped: {e}")),
+                }
+            }
             // Steps.
             let polling = now >= next_poll;
             if polling {
@@ -958,7 +922,7 @@ impl<'a> SimRun<'a> {
                 break;
             }
             let steps_done = self.opts.no_steps || self.fired.iter().all(|f| *f);
-            if steps_done && self.heals.is_empty() && self.settled() {
+            if steps_done && self.heals.is_empty() && self.engine_heals.is_empty() && self.settled() {
                 match settled_at {
                     None => {
                         settled_at = Some(now);
@@ -981,13 +945,15 @@ impl<'a> SimRun<'a> {
                         Trigger::At(t) => format!("step at line {} (at {:?}) never ran", s.line, t),
                     })
                     .collect();
-                let what =
-                    if waiting.is_empty() { "the expected end states were not reached".to_string() } else { waiting.join("; ") };
+                let what = if waiting.is_empty() { "the expected end states were not reached".to_string() } else { waiting.join("; ") };
                 failure = Some(format!("timed out after {:?}: {what}", spec.timeout));
                 break;
             }
             // A pending poll-only predicate needs wake-ups while nothing else happens.
-            if polling && !self.opts.no_steps && spec.steps.iter().enumerate().any(|(i, s)| !self.fired[i] && matches!(s.trigger, Trigger::When(_))) {
+            if polling
+                && !self.opts.no_steps
+                && spec.steps.iter().enumerate().any(|(i, s)| !self.fired[i] && matches!(s.trigger, Trigger::When(_)))
+            {
                 self.sim.at(next_poll, |_| {});
             }
             if !self.sim.step() {

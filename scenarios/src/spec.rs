@@ -41,7 +41,7 @@ pub const FEATURES: &[(&str, Option<&str>)] = &[
     ("checkpoints", Some("checkpoints and exactly-once sinks (issue 6) are not in this build")),
     ("ha", Some("JobManager high availability (issue 9) is not in this build")),
     ("rm-recovery", Some("ResourceManager work-preserving restart (RM state store) is not in this build")),
-    ("store-faults", Some("shared-store fault injection needs the engine's store fault verb (issue 7 part 2), not in this build")),
+    ("store-faults", None),
 ];
 
 pub fn feature_missing(name: &str) -> Option<&'static str> {
@@ -343,11 +343,7 @@ pub fn parse_role(s: &str, nodes: u32) -> Result<Role, String> {
         Some("nm-of-am") if words.len() == 1 => Role::NmOfAm,
         Some("rm") if words.len() == 1 => Role::Rm,
         Some("zookeeper" | "zk") if words.len() == 1 => Role::ZooKeeper,
-        _ => {
-            return Err(format!(
-                "unknown role '{s}' (expected am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, rm or zookeeper)"
-            ))
-        }
+        _ => return Err(format!("unknown role '{s}' (expected am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, rm or zookeeper)")),
     };
     Ok(r)
 }
@@ -366,17 +362,41 @@ pub enum Action {
     LoseMachine(Role),
     /// Start a NodeManager again on machine N (after a kill or loss).
     Restart(Role),
-    Partition { a: Role, b: Role, one_way: bool, heal_after: Option<Duration> },
-    Heal { a: Role, b: Role },
+    Partition {
+        a: Role,
+        b: Role,
+        one_way: bool,
+        heal_after: Option<Duration>,
+    },
+    Heal {
+        a: Role,
+        b: Role,
+    },
     HealAll,
-    Clog { a: Role, b: Role, delay: Duration, heal_after: Option<Duration> },
+    Clog {
+        a: Role,
+        b: Role,
+        delay: Duration,
+        heal_after: Option<Duration>,
+    },
     /// Drop messages of a kind arriving at `at` (from anyone, or from `from`).
-    Drop { at: Role, from: Option<Role>, rpc: String, heal_after: Option<Duration> },
-    FailStore { heal_after: Option<Duration> },
+    Drop {
+        at: Role,
+        from: Option<Role>,
+        rpc: String,
+        heal_after: Option<Duration>,
+    },
+    FailStore {
+        heal_after: Option<Duration>,
+    },
     /// TaskManager containers fail to start (exit 127) while set.
-    FailLaunch { heal_after: Option<Duration> },
+    FailLaunch {
+        heal_after: Option<Duration>,
+    },
     /// Ends `FailLaunch`.
     RestoreLaunch,
+    /// Ends `FailStore`.
+    RestoreStore,
     Submit(String),
     Cancel(String),
     Savepoint(String),
@@ -729,10 +749,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 .filter(|b| **b)
                 .count();
                 if set != 1 {
-                    return Err(cx.err(
-                        wspan,
-                        "'when' needs exactly one of job, taskmanagers, app, attempt, container, checkpoint, records",
-                    ));
+                    return Err(
+                        cx.err(wspan, "'when' needs exactly one of job, taskmanagers, app, attempt, container, checkpoint, records")
+                    );
                 }
                 if w.role.is_some() && w.container.is_none() {
                     return Err(cx.err(wspan, "'role' in 'when' is only for 'container'"));
@@ -1005,8 +1024,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     })
 }
 
-pub const JOB_STATUSES: &[&str] =
-    &["INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "FINISHED", "RESTARTING", "SUSPENDED", "RECONCILING"];
+pub const JOB_STATUSES: &[&str] = &[
+    "INITIALIZING",
+    "CREATED",
+    "RUNNING",
+    "FAILING",
+    "FAILED",
+    "CANCELLING",
+    "CANCELED",
+    "FINISHED",
+    "RESTARTING",
+    "SUSPENDED",
+    "RECONCILING",
+];
 pub const APP_STATES: &[&str] = &["NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING", "FINISHED", "FAILED", "KILLED"];
 
 fn check_job_status(s: &str) -> Result<(), String> {
