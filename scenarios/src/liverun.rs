@@ -155,6 +155,8 @@ struct LiveRun<'a> {
     restarts: BTreeMap<usize, usize>,
     /// NodeManager ids in the order containers were first seen on them (timeline lanes).
     nodes: Vec<String>,
+    /// Each container's NodeManager id.
+    node_of: BTreeMap<String, String>,
 }
 
 impl LiveRun<'_> {
@@ -259,6 +261,9 @@ impl LiveRun<'_> {
                             let state = s(&c, "containerState");
                             let node = s(&c, "assignedNodeId");
                             let role = if id.ends_with("_000001") { "AM" } else { "TaskManager" };
+                            if !node.is_empty() {
+                                self.node_of.insert(id.clone(), node.clone());
+                            }
                             let e = self.observed.containers.entry(id.clone()).or_insert(ContainerSpan {
                                 id: id.clone(),
                                 node: -1,
@@ -380,9 +385,30 @@ impl LiveRun<'_> {
                 let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
                 Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
             }
+            Role::RemoteTaskManager(n) => {
+                let am_node = self.containers(d, true).pop().and_then(|c| self.node_of.get(&c).cloned());
+                let tms: Vec<String> =
+                    self.containers(d, false).into_iter().filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref())).collect();
+                let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
+                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
+            }
             Role::Nm(n) => Ok((self.c.daemon_pid(&format!("nodemanager-{}", n - 1)).ok_or("no pid file")?, format!("NodeManager {n}"))),
+            Role::NmOfAm => {
+                let am = self.containers(d, true).pop().ok_or("no running AM, so no NodeManager hosting it")?;
+                let node = self.node_of.get(&am).cloned().ok_or("the AM's node is not known yet")?;
+                // Each NodeManager's log names its node id when it starts.
+                let line = format!("NodeManager {node} starting");
+                let i = (0..self.spec.cluster.nodes)
+                    .find(|i| {
+                        std::fs::read_to_string(self.c.work.join("logs").join(format!("nodemanager-{i}.log")))
+                            .is_ok_and(|l| l.lines().rev().find(|x| x.starts_with("NodeManager ")).is_some_and(|x| x.starts_with(&line)))
+                    })
+                    .ok_or(format!("no NodeManager log names {node}"))?;
+                let pid = self.c.daemon_pid(&format!("nodemanager-{i}")).ok_or("no pid file")?;
+                Ok((pid, format!("NodeManager {} ({node}, hosting the AM)", i + 1)))
+            }
             Role::Rm => Ok((self.c.daemon_pid("resourcemanager").ok_or("no pid file")?, "ResourceManager".into())),
-            Role::NmOfAm | Role::RemoteTaskManager(_) | Role::ZooKeeper => Err(format!("role {role} is not available live")),
+            Role::ZooKeeper => Err("there is no ZooKeeper (HA is not in this build)".into()),
         }
     }
 
@@ -648,6 +674,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
         observed: Observed::default(),
         restarts: BTreeMap::new(),
         nodes: Vec::new(),
+        node_of: BTreeMap::new(),
     };
     run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
     let mut fired = vec![false; spec.steps.len()];
