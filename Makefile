@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean
+.PHONY: all build demo test lint bench compat clean scenarios fuzz
 
 all: build
 
@@ -18,6 +18,26 @@ test:
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
+	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
+	$(SCENARIO) fuzz --seeds 1..201 --kinds process
+
+# Failure scenarios (scenarios/library): all in the simulator, the live subset against real
+# processes, and a slice of fault search. Reports go to target/scenarios/.
+SCENARIO := target/debug/scenario
+LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-and-restarted \
+	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
+	cancel-releases-taskmanagers fault-free-output-baseline
+scenarios:
+	$(CARGO) build --bins
+	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
+	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
+	$(SCENARIO) fuzz --seeds 1..101 --kinds process
+
+# Fault search with network faults too (partitions, clogs, dropped heartbeats): prints each
+# violation's seed and writes a shrunk scenario to target/scenarios/fuzz/.
+fuzz:
+	$(CARGO) build --bins
+	$(SCENARIO) fuzz --seeds 1..201 --kinds all
 
 lint:
 	./scripts/lint-determinism.sh

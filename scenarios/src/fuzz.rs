@@ -83,7 +83,7 @@ pub fn schedule(base: &Spec, seed: u64, max_faults: usize, network: bool) -> Spe
 pub struct FuzzHooks {
     /// Draw network faults (partitions, clogs, drops) too, not only process faults.
     pub network: bool,
-    pub wrap_am: Option<fn(Box<dyn engine::Node>) -> Box<dyn engine::Node>>,
+    pub wrap_am: Option<crate::simrun::WrapNode>,
 }
 
 /// Runs a fuzz scenario with invariants on. A step that cannot apply (its target is gone)
@@ -117,23 +117,16 @@ pub fn shrink(spec: &Spec, seed: u64, hooks: &FuzzHooks, kind: &str) -> Spec {
     let mut n = 2usize;
     while steps.len() >= 2 {
         let chunk = steps.len().div_ceil(n);
-        let mut reduced = false;
-        for i in 0..n {
-            let lo = i * chunk;
-            if lo >= steps.len() {
-                break;
-            }
+        // The first chunk whose complement still fails.
+        let smaller = (0..n).map(|i| i * chunk).take_while(|lo| *lo < steps.len()).find_map(|lo| {
             let hi = (lo + chunk).min(steps.len());
-            // Try the complement of this chunk.
             let complement: Vec<Step> = steps[..lo].iter().chain(steps[hi..].iter()).cloned().collect();
-            if !complement.is_empty() && fails(&complement) {
-                steps = complement;
-                n = (n - 1).max(2);
-                reduced = true;
-                break;
-            }
-        }
-        if !reduced {
+            (!complement.is_empty() && fails(&complement)).then_some(complement)
+        });
+        if let Some(c) = smaller {
+            steps = c;
+            n = (n - 1).max(2);
+        } else {
             if n >= steps.len() {
                 break;
             }

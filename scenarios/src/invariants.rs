@@ -25,6 +25,9 @@ impl fmt::Display for Violation {
 /// (YARN's own expiry, 10 minutes, would only hide it).
 pub const UNUSED_CONTAINER_LIMIT: Duration = Duration::from_secs(20);
 
+/// One container on a NodeManager: (id, NM state, memory MB, vcores).
+pub type ContainerRow = (String, String, u64, u32);
+
 /// NodeManager container states that hold the node's resources (ContainerImpl's).
 fn active(state: &str) -> bool {
     matches!(state, "NEW" | "LOCALIZING" | "LOCALIZED" | "RUNNING" | "KILLING")
@@ -35,7 +38,7 @@ fn active(state: &str) -> bool {
 /// and not yet running or completed, with how long ago. `live_apps`: applications not final.
 pub fn check(
     t: u64,
-    per_node: &[(String, Vec<(String, String, u64, u32)>)],
+    per_node: &[(String, Vec<ContainerRow>)],
     capacity: (u64, u32),
     acquired: &[(String, Duration)],
     live_apps: &BTreeSet<String>,
@@ -79,7 +82,7 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn c(id: &str, state: &str, mb: u64, vc: u32) -> (String, String, u64, u32) {
+    fn c(id: &str, state: &str, mb: u64, vc: u32) -> ContainerRow {
         (id.into(), state.into(), mb, vc)
     }
 

@@ -181,7 +181,8 @@ impl LiveRun<'_> {
     }
 
     fn dynamic(&self, d: usize) -> Vec<String> {
-        let mut v: Vec<String> = self.spec.cluster.flink.iter().chain(self.spec.deploys[d].flink.iter()).map(|(k, v)| format!("-D{k}={v}")).collect();
+        let mut v: Vec<String> =
+            self.spec.cluster.flink.iter().chain(self.spec.deploys[d].flink.iter()).map(|(k, v)| format!("-D{k}={v}")).collect();
         v.push(format!("-Dyarn.properties-file.location={}", self.c.work.display()));
         v
     }
@@ -228,12 +229,16 @@ impl LiveRun<'_> {
         if !out.status.success() {
             return Err(format!("{program} {} exited {}: {}", args.join(" "), out.status, text.trim()));
         }
-        let find = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(|r| r.split_whitespace().next().unwrap_or("").to_string());
+        let find =
+            |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(|r| r.split_whitespace().next().unwrap_or("").to_string());
         if d.kind.is_app() {
             self.deps[i].app = find("Submitted application ");
         }
         self.deps[i].job = find("Job has been submitted with JobID ");
-        self.event("deploy", format!("{program} {} ({})", d.name, self.deps[i].app.clone().or(self.deps[i].job.clone()).unwrap_or_default()));
+        self.event(
+            "deploy",
+            format!("{program} {} ({})", d.name, self.deps[i].app.clone().or(self.deps[i].job.clone()).unwrap_or_default()),
+        );
         Ok(())
     }
 
@@ -355,7 +360,10 @@ impl LiveRun<'_> {
     }
 
     fn taskmanagers(&self, d: usize) -> u32 {
-        self.am_rest(d).and_then(|am| am.get("/taskmanagers").ok()).and_then(|v| v["taskmanagers"].as_array().map(|a| a.len() as u32)).unwrap_or(0)
+        self.am_rest(d)
+            .and_then(|am| am.get("/taskmanagers").ok())
+            .and_then(|v| v["taskmanagers"].as_array().map(|a| a.len() as u32))
+            .unwrap_or(0)
     }
 
     /// Live containers of a deployment's current attempt by role.
@@ -387,8 +395,11 @@ impl LiveRun<'_> {
             }
             Role::RemoteTaskManager(n) => {
                 let am_node = self.containers(d, true).pop().and_then(|c| self.node_of.get(&c).cloned());
-                let tms: Vec<String> =
-                    self.containers(d, false).into_iter().filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref())).collect();
+                let tms: Vec<String> = self
+                    .containers(d, false)
+                    .into_iter()
+                    .filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref()))
+                    .collect();
                 let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
                 Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
             }
@@ -494,7 +505,8 @@ impl LiveRun<'_> {
         self.spec.expect.iter().all(|e| match &e.expect {
             Expect::Job { deploy, status, .. } => {
                 let s = self.observed.last(*deploy, "job");
-                matches!(s, Some("FINISHED" | "FAILED" | "CANCELED")) || s == Some(status.as_str()) && !matches!(status.as_str(), "FINISHED" | "FAILED" | "CANCELED")
+                matches!(s, Some("FINISHED" | "FAILED" | "CANCELED"))
+                    || s == Some(status.as_str()) && !matches!(status.as_str(), "FINISHED" | "FAILED" | "CANCELED")
             }
             Expect::App { deploy, state, .. } => {
                 let s = self.observed.last(*deploy, "app").map(|s| s.split('/').next().unwrap_or("").to_string());
@@ -602,7 +614,10 @@ impl LiveRun<'_> {
             }
             Expect::ContainersLeaked(n) => {
                 let l = self.leaked();
-                (pass(l.len() as u32 == *n), format!("{} containers leaked{}", l.len(), if l.is_empty() { String::new() } else { format!(": {}", l.join(", ")) }))
+                (
+                    pass(l.len() as u32 == *n),
+                    format!("{} containers leaked{}", l.len(), if l.is_empty() { String::new() } else { format!(": {}", l.join(", ")) }),
+                )
             }
             Expect::Attempts { deploy, n, cmp } => {
                 let got: u64 = self.observed.last(*deploy, "attempt").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -618,7 +633,9 @@ impl LiveRun<'_> {
                 let seen = self.am_log(*deploy).contains(text.as_str());
                 (pass(seen == *present), format!("log {}: \"{text}\"", if *present { "seen" } else { "absent" }))
             }
-            Expect::Checkpoints { n, cmp, .. } => (Status::Skip, format!("{}{n} checkpoints: checkpoints are not in this build", cmp.word())),
+            Expect::Checkpoints { n, cmp, .. } => {
+                (Status::Skip, format!("{}{n} checkpoints: checkpoints are not in this build", cmp.word()))
+            }
         }
     }
 }
@@ -691,8 +708,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
     loop {
         let now = Instant::now();
         let elapsed = now - run.start;
-        for i in 0..spec.deploys.len() {
-            let d = &spec.deploys[i];
+        for (i, d) in spec.deploys.iter().enumerate() {
             if deployed[i] || d.manual || elapsed < d.at {
                 continue;
             }
@@ -785,7 +801,8 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
             .or_insert_with(|| {
                 let mut s = spec.clone();
                 s.steps.clear();
-                s.expect = vec![crate::spec::ExpectAt { line: 0, expect: Expect::Job { deploy: d, status: "FINISHED".into(), within: None } }];
+                s.expect =
+                    vec![crate::spec::ExpectAt { line: 0, expect: Expect::Job { deploy: d, status: "FINISHED".into(), within: None } }];
                 let (r, outs) = run_inner(&s, seed, true)?;
                 if let Some(v) = r.verdicts.iter().find(|v| v.status == Status::Fail) {
                     return Err(v.text.clone());

@@ -134,6 +134,9 @@ struct DeployState {
     at: Option<Time>,
 }
 
+/// Wraps a node in another (a planted bug around the AM in tests).
+pub type WrapNode = fn(Box<dyn Node>) -> Box<dyn Node>;
+
 /// Options that change what a run does (fuzzing and tests).
 #[derive(Clone, Default)]
 pub struct SimOptions {
@@ -144,7 +147,7 @@ pub struct SimOptions {
     /// Keep the JSONL lines (trace files, replay).
     pub keep_trace: bool,
     /// Wraps the AM node (a planted bug in tests).
-    pub wrap_am: Option<fn(Box<dyn Node>) -> Box<dyn Node>>,
+    pub wrap_am: Option<WrapNode>,
     /// A step whose target is gone is noted, not a failure (drawn fault schedules).
     pub lenient_steps: bool,
 }
@@ -392,7 +395,7 @@ impl<'a> SimRun<'a> {
     fn am_addr(&mut self, d: usize) -> Option<Addr> {
         let app = self.app_of(d)?.to_string();
         let p = self.procs();
-        p.into_iter().filter(|(_, c, l)| *l == "AM" && c.contains(app.trim_start_matches("application"))).map(|(a, _, _)| a).last()
+        p.into_iter().filter(|(_, c, l)| *l == "AM" && c.contains(app.trim_start_matches("application"))).map(|(a, _, _)| a).next_back()
     }
 
     fn tms(&mut self, d: usize) -> Vec<(Addr, String)> {
@@ -785,10 +788,10 @@ impl<'a> SimRun<'a> {
                         return false;
                     }
                 }
-                Expect::OutputExactlyOnce { deploy } => {
-                    if !matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED")) {
-                        return false;
-                    }
+                Expect::OutputExactlyOnce { deploy }
+                    if !matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED")) =>
+                {
+                    return false;
                 }
                 _ => {}
             }
@@ -886,8 +889,8 @@ impl<'a> SimRun<'a> {
                         (_, Some(t)) => now >= t,
                         (Trigger::At(t), None) => now >= self.start + *t + s.after,
                         (Trigger::When(w), None) => {
-                            let cheap = matches!(w, When::App { .. } | When::Attempt { .. });
-                            if (changed || polling || !cheap) && (polling || changed) && self.predicate(w) {
+                            // Predicates are checked when a node's state changed and on the poll tick.
+                            if (changed || polling) && self.predicate(w) {
                                 if s.after.is_zero() {
                                     true
                                 } else {
@@ -1140,10 +1143,10 @@ impl<'a> SimRun<'a> {
         let mut per_node = Vec::new();
         for nm in &nms {
             let Some(n) = self.sim.node::<NodeManager>(*nm) else { continue };
-            let cs: Vec<(String, String, u64, u32)> = n
+            let cs: Vec<invariants::ContainerRow> = n
                 .containers(&mut |_| vec![])
                 .into_iter()
-                .map(|c| (c.id, c.state, c.total_memory_needed_mb, c.total_vcores_needed as u32))
+                .map(|c| (c.id, c.state, c.total_memory_needed_mb, c.total_vcores_needed))
                 .collect();
             per_node.push((nm.ip().to_string(), cs));
         }
@@ -1171,8 +1174,11 @@ fn is_terminal_job(s: &str) -> bool {
     matches!(s, "FINISHED" | "FAILED" | "CANCELED" | "SUSPENDED")
 }
 
+/// Fault-free outputs by (scenario text, seed, deployment).
+type ReferenceCache = BTreeMap<(String, u64, usize), Result<Vec<String>, String>>;
+
 thread_local! {
-    static REFERENCE: std::cell::RefCell<BTreeMap<(String, u64, usize), Result<Vec<String>, String>>> = Default::default();
+    static REFERENCE: std::cell::RefCell<ReferenceCache> = Default::default();
 }
 
 /// The committed output of the same deployment, same seed, without the steps (memoized).
