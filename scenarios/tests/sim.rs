@@ -159,3 +159,16 @@ fn fuzzing_finds_a_planted_bug_and_shrinks_it_to_at_most_three_faults() {
     let r = fuzz::run_checked(&again, seed, &hooks);
     assert_eq!(fuzz::failure_kind(&r).as_deref(), Some(kind.as_str()), "{}", r.verdict_line());
 }
+
+#[test]
+fn output_comparison_catches_the_duplicates_of_a_restart_without_checkpoints() {
+    // Without checkpoints a restarted job writes its records again: at-least-once, and the
+    // exactly-once expectation must say so.
+    let mut s = lib("tm-killed-after-sink-flush");
+    assert!(scenarios::run(&s, "sim", 7).0.skipped.is_some(), "it needs checkpoints, so it is a SKIP");
+    s.requires.clear();
+    let (r, _) = scenarios::run(&s, "sim", 7);
+    let v = r.verdicts.iter().find(|v| v.text.starts_with("output")).unwrap();
+    assert_eq!(v.status, Status::Fail, "{}", v.text);
+    assert!(v.text.contains("duplicated") && v.text.contains("0 lost"), "{}", v.text);
+}
