@@ -32,6 +32,11 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    // `scenario list | head` ends quietly, as a Unix tool does, instead of panicking on EPIPE.
+    // SAFETY: setting a signal's disposition to the default at start-up, before any thread.
+    unsafe {
+        let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
