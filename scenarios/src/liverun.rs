@@ -427,7 +427,8 @@ impl LiveRun<'_> {
         self.spec.deploys.iter().position(|d| d.kind.is_app()).unwrap_or(0)
     }
 
-    fn apply(&mut self, a: &Action) -> Result<Option<(Duration, Action)>, String> {
+    /// Applies an action; a stop with `for` returns when and which pid to continue.
+    fn apply(&mut self, a: &Action) -> Result<Option<(Duration, i32, String)>, String> {
         let d = self.default_deploy();
         match a {
             Action::Kill(r) | Action::Term(r) | Action::Stop(r, _) | Action::Continue(r) | Action::LoseMachine(r) => {
@@ -441,8 +442,8 @@ impl LiveRun<'_> {
                 kill(Pid::from_raw(pid), sig).map_err(|e| format!("{verb} {pid}: {e}"))?;
                 let extra = if matches!(a, Action::LoseMachine(_)) { " (machine loss, live: its process and containers die)" } else { "" };
                 self.event("fault", format!("{verb} {what} (pid {pid}){extra}"));
-                if let Action::Stop(r, Some(after)) = a {
-                    return Ok(Some((*after, Action::Continue(r.clone()))));
+                if let Action::Stop(_, Some(after)) = a {
+                    return Ok(Some((*after, pid, what)));
                 }
             }
             Action::Restart(r) => {
@@ -696,7 +697,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
     run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
     let mut fired = vec![false; spec.steps.len()];
     let mut due: Vec<Option<Instant>> = vec![None; spec.steps.len()];
-    let mut heals: Vec<(Instant, Action)> = Vec::new();
+    let mut heals: Vec<(Instant, i32, String)> = Vec::new();
     let mut deployed = vec![false; spec.deploys.len()];
     let mut failure = None;
     let mut settled_at: Option<Instant> = None;
@@ -723,11 +724,13 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
             }
         }
         run.observe();
-        let (go, keep): (Vec<_>, Vec<_>) = heals.drain(..).partition(|(t, _)| *t <= now);
+        let (go, keep): (Vec<_>, Vec<_>) = heals.drain(..).partition(|(t, _, _)| *t <= now);
         heals = keep;
-        for (_, a) in go {
-            if let Err(e) = run.apply(&a) {
-                run.event("note", format!("heal skipped: {e}"));
+        for (_, pid, what) in go {
+            // The process that was stopped continues (if it still exists).
+            match kill(Pid::from_raw(pid), Signal::SIGCONT) {
+                Ok(()) => run.event("heal", format!("kill -CONT {what} (pid {pid})")),
+                Err(e) => run.event("note", format!("kill -CONT {pid}: {e}")),
             }
         }
         for (i, st) in steps.iter().enumerate() {
@@ -750,7 +753,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
             if ready {
                 fired[i] = true;
                 match run.apply(&st.action) {
-                    Ok(Some((after, heal))) => heals.push((now + after, heal)),
+                    Ok(Some((after, pid, what))) => heals.push((now + after, pid, what)),
                     Ok(None) => {}
                     Err(e) => failure = Some(format!("step at line {} cannot be applied: {e}", st.line)),
                 }

@@ -148,8 +148,11 @@ pub fn html(spec: &Spec, r: &RunResult) -> String {
             esc(&e.to_string()),
             x = x(e.t)
         );
+        // A short label under the axis: the verb and what it hit.
+        let short: String = e.detail.split(" (").next().unwrap_or("").split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let _ = write!(svg, r##"<text x="{:.1}" y="{{H}}" font-size="9" fill="{color}">{}</text>"##, x(e.t) + 3.0, esc(&short));
     }
-    let height = y + 10.0;
+    let height = y + 14.0;
     let svg = svg.replace("{H}", &format!("{height:.1}"));
     let mut verdicts = String::new();
     for v in &r.verdicts {

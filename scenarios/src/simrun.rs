@@ -489,6 +489,12 @@ impl<'a> SimRun<'a> {
         Ok(())
     }
 
+    /// Undoes a fault at `at` with a concrete engine fault (bound now, not re-resolved).
+    fn heal_later(&mut self, at: Time, f: Fault, what: String) {
+        self.engine_heals.push((at, f, what));
+        self.sim.at(at, |_| {});
+    }
+
     /// Two roles' machines, for a link fault between them.
     fn link(&mut self, a: &Role, b: &Role, d: usize) -> Result<(Ipv4Addr, Ipv4Addr, String, String), String> {
         let (ha, _, wa) = self.host_of_role(a, d)?;
@@ -515,9 +521,9 @@ impl<'a> SimRun<'a> {
                     _ => (Fault::Continue { process }, "kill -CONT"),
                 };
                 self.fault(f, format!("{verb} {what}")).map_err(|e| format!("{what}: {e}"))?;
-                if let Action::Stop(r, Some(after)) = action {
-                    self.heals.push((now + *after, Action::Continue(r.clone())));
-                    self.sim.at(now + *after, |_| {});
+                if let Action::Stop(_, Some(after)) = action {
+                    // The same process continues, whatever the role names by then.
+                    self.heal_later(now + *after, Fault::Continue { process }, format!("kill -CONT {what}"));
                 }
             }
             Action::LoseMachine(r) => {
@@ -537,8 +543,8 @@ impl<'a> SimRun<'a> {
                 let arrow = if *one_way { "->" } else { "<->" };
                 self.fault(Fault::Partition { a: host(ha), b: host(hb), one_way: *one_way }, format!("partition {wa} {arrow} {wb}"))?;
                 if let Some(after) = heal_after {
-                    self.heals.push((now + *after, Action::Heal { a: a.clone(), b: b.clone() }));
-                    self.sim.at(now + *after, |_| {});
+                    // The same machines heal, whatever the roles name by then.
+                    self.heal_later(now + *after, Fault::Heal { a: host(ha), b: host(hb) }, format!("heal {wa} <-> {wb}"));
                 }
             }
             Action::Heal { a, b } => {
@@ -556,8 +562,7 @@ impl<'a> SimRun<'a> {
                 self.sim.apply(Fault::Clog { link: Link::hosts(ha, hb), delay_ms })?;
                 self.fault(Fault::Clog { link: Link::hosts(hb, ha), delay_ms }, format!("clog {wa} <-> {wb} (+{delay_ms} ms)"))?;
                 if let Some(after) = heal_after {
-                    self.heals.push((now + *after, Action::Heal { a: a.clone(), b: b.clone() }));
-                    self.sim.at(now + *after, |_| {});
+                    self.heal_later(now + *after, Fault::Heal { a: host(ha), b: host(hb) }, format!("unclog {wa} <-> {wb}"));
                 }
             }
             Action::Drop { at, from, rpc, heal_after } => {
@@ -571,15 +576,13 @@ impl<'a> SimRun<'a> {
                 self.fault(Fault::DropMessages(DropRule::kind(link, rpc)), format!("drop {rpc} arriving at {w}{by}"))?;
                 if let Some(after) = heal_after {
                     let (a, b) = (link.from, link.to);
-                    self.engine_heals.push((now + *after, Fault::Heal { a, b }, format!("{rpc} reaches {w}{by} again")));
-                    self.sim.at(now + *after, |_| {});
+                    self.heal_later(now + *after, Fault::Heal { a, b }, format!("{rpc} reaches {w}{by} again"));
                 }
             }
             Action::FailStore { heal_after } => {
                 self.fault(Fault::StoreFault { prefix: String::new(), kind: StoreFaultKind::Io }, "shared store writes fail (EIO)".into())?;
                 if let Some(after) = heal_after {
-                    self.heals.push((now + *after, Action::RestoreStore));
-                    self.sim.at(now + *after, |_| {});
+                    self.heal_later(now + *after, Fault::ClearStoreFault { prefix: String::new() }, "shared store healthy".into());
                 }
             }
             Action::RestoreStore => {
