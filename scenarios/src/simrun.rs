@@ -289,9 +289,7 @@ impl<'a> SimRun<'a> {
     /// A runner event: logged, and hashed into the trace like the nodes' events.
     fn event(&mut self, kind: &str, detail: String) {
         let now = self.sim.now();
-        let rm = self.rm;
-        self.sim.trace().event(now, Addr::new(Ipv4Addr::new(0, 0, 0, 0), 0), &format!("scenario.{kind}"), &detail);
-        let _ = rm;
+        self.sim.trace().event(now, Addr::new(Ipv4Addr::UNSPECIFIED, 0), &format!("scenario.{kind}"), &detail);
         self.events.push(Event { t: self.t(), kind: kind.to_string(), detail });
     }
 
@@ -356,7 +354,7 @@ impl<'a> SimRun<'a> {
                 self.sim
                     .with_node::<ResourceManager, _>(rm, |r, cx| r.submit_application(cx, ctx, "sim"))
                     .ok_or("the RM is down")?
-                    .map_err(|e| format!("{e:?}"))?;
+                    .map_err(|e| format!("{}: {}", e.exception, e.message))?;
                 self.deploys[i].app = Some(app);
                 self.event("deploy", format!("{} {}: submitted {app}", d.kind.name(), d.name));
                 Ok(())
@@ -968,11 +966,9 @@ impl<'a> SimRun<'a> {
             }
         }
         self.drain_trace();
+        // Liveness (the job reaches its expected state once faults heal) is the verdicts' part.
         if self.opts.check_invariants {
             self.check_invariants();
-            if failure.is_none() {
-                self.check_liveness();
-            }
         }
         let verdicts = self.verdicts(failure);
         let duration = self.t();
@@ -1164,12 +1160,6 @@ impl<'a> SimRun<'a> {
                 self.violations.push(v);
             }
         }
-    }
-
-    /// Once faults heal, every job reaches its expected state (checked by the verdicts) and no
-    /// allocated container stays unused.
-    fn check_liveness(&mut self) {
-        self.check_invariants();
     }
 }
 
