@@ -19,7 +19,7 @@ test:
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
-	$(SCENARIO) fuzz --seeds 1..201 --kinds process
+	$(SCENARIO) fuzz --seeds 1..201 --kinds process --jobs 2
 
 # Failure scenarios (scenarios/library): all in the simulator, the live subset against real
 # processes, and a slice of fault search. Reports go to target/scenarios/.
@@ -31,13 +31,13 @@ scenarios:
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
 	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
-	$(SCENARIO) fuzz --seeds 1..101 --kinds process
+	$(SCENARIO) fuzz --seeds 1..101 --kinds process --jobs 2
 
 # Fault search with network faults too (partitions, clogs, dropped heartbeats): prints each
 # violation's seed and writes a shrunk scenario to target/scenarios/fuzz/.
 fuzz:
 	$(CARGO) build --bins
-	$(SCENARIO) fuzz --seeds 1..201 --kinds all
+	$(SCENARIO) fuzz --seeds 1..201 --kinds all --jobs 2
 
 lint:
 	./scripts/lint-determinism.sh

@@ -278,12 +278,14 @@ pub struct FuzzReport {
     pub violations: Vec<(u64, String, PathBuf)>,
 }
 
-/// Fuzzes seeds `range` over the fuzzable scenarios in `library`. Writes shrunk scenarios to
-/// `out`. `progress` gets one line per violation.
+/// Fuzzes seeds `range` over the fuzzable scenarios in `library`, `jobs` seeds at a time
+/// (each seed's run is single-threaded and deterministic; threads only share the list).
+/// Writes shrunk scenarios to `out`. `progress` gets one line per violation, in seed order.
 pub fn fuzz(
     library: &[Spec],
     range: std::ops::Range<u64>,
     max_faults: usize,
+    jobs: usize,
     hooks: &FuzzHooks,
     out: &Path,
     progress: &mut dyn FnMut(&str),
@@ -293,13 +295,35 @@ pub fn fuzz(
     if bases.is_empty() {
         return rep;
     }
-    for seed in range {
-        rep.seeds += 1;
+    let seeds: Vec<u64> = range.collect();
+    rep.seeds = seeds.len() as u64;
+    let jobs = jobs.clamp(1, 64);
+    // Phase 1: run every seed; keep the failing ones (seed, schedule, kind, first failure).
+    let check = |seed: u64| -> Option<(u64, Spec, String, String)> {
         let base = bases[(seed % bases.len() as u64) as usize];
         let spec = schedule(base, seed, max_faults, hooks.network);
         let r = run_checked(&spec, seed, hooks);
-        let Some(kind) = failure_kind(&r) else { continue };
+        let kind = failure_kind(&r)?;
         let first = r.verdicts.iter().find(|v| v.status == Status::Fail).map(|v| v.text.clone()).unwrap_or_default();
+        Some((seed, spec, kind, first))
+    };
+    let mut failing: Vec<(u64, Spec, String, String)> = if jobs == 1 {
+        seeds.iter().filter_map(|s| check(*s)).collect()
+    } else {
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|k| {
+                    let mine: Vec<u64> = seeds.iter().copied().skip(k).step_by(jobs).collect();
+                    let check = &check;
+                    sc.spawn(move || mine.into_iter().filter_map(check).collect::<Vec<_>>())
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a fuzz worker panicked")).collect()
+        })
+    };
+    failing.sort_by_key(|f| f.0);
+    // Phase 2: shrink each violation and write its scenario.
+    for (seed, spec, kind, first) in failing {
         let small = shrink(&spec, seed, hooks, &kind);
         let _ = std::fs::create_dir_all(out);
         let path = out.join(format!("{}.toml", small.name));

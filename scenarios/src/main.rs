@@ -11,7 +11,7 @@ const USAGE: &str = "usage:
   scenario run FILE... [--mode sim|live] [--seed N] [--quiet]
   scenario list [DIR]
   scenario replay TRACE.jsonl
-  scenario fuzz [--seeds A..B] [--dir DIR] [--faults N] [--kinds process|all]";
+  scenario fuzz [--seeds A..B] [--dir DIR] [--faults N] [--kinds process|all] [--jobs N]";
 
 fn library_dir() -> PathBuf {
     for c in ["scenarios/library", "library", "../scenarios/library"] {
@@ -210,6 +210,7 @@ fn cmd_fuzz(args: &[String]) -> u8 {
     let mut range = 1..101u64;
     let mut dir = library_dir();
     let mut max_faults = 3usize;
+    let mut jobs = 1usize;
     let mut hooks = scenarios::fuzz::FuzzHooks { network: true, ..Default::default() };
     let mut i = 0;
     while i < args.len() {
@@ -223,6 +224,13 @@ fn cmd_fuzz(args: &[String]) -> u8 {
                 }
             },
             ("--dir", Some(v)) => dir = PathBuf::from(v),
+            ("--jobs", Some(v)) => match v.parse() {
+                Ok(n) if n >= 1 => jobs = n,
+                _ => {
+                    eprintln!("scenario fuzz: --jobs takes a number >= 1");
+                    return 2;
+                }
+            },
             ("--kinds", Some(v)) => match v.as_str() {
                 "process" => hooks.network = false,
                 "all" => hooks.network = true,
@@ -258,7 +266,7 @@ fn cmd_fuzz(args: &[String]) -> u8 {
     let out = report::out_dir().join("fuzz");
     let start = std::time::Instant::now();
     let (a, b) = (range.start, range.end);
-    let rep = scenarios::fuzz::fuzz(&lib, range, max_faults, &hooks, &out, &mut |l| println!("{l}"));
+    let rep = scenarios::fuzz::fuzz(&lib, range, max_faults, jobs, &hooks, &out, &mut |l| println!("{l}"));
     println!("fuzz: seeds {a}..{b}: {} runs, {} violations, {:.1}s wall", rep.seeds, rep.violations.len(), start.elapsed().as_secs_f64());
     if rep.violations.is_empty() {
         0
