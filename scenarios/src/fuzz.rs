@@ -27,11 +27,12 @@ pub fn fuzzable(spec: &Spec) -> bool {
 fn draw_fault(rng: &mut engine::Rng, network: bool) -> Action {
     let tm = Role::TaskManager(rng.random_range(1..=2));
     let heal = Some(Duration::from_millis(rng.random_range(1_000..=8_000)));
-    match rng.random_range(0..if network { 7u32 } else { 3 }) {
+    match rng.random_range(0..if network { 8u32 } else { 4 }) {
         0 => Action::Kill(tm),
         1 => Action::Term(tm),
         2 => Action::Stop(tm, heal),
-        3 => Action::Partition { a: Role::Am, b: Role::RemoteTaskManager(1), one_way: false, heal_after: heal },
+        3 => Action::LoseMachine(Role::RemoteTaskManager(1)),
+        7 => Action::Partition { a: Role::Am, b: Role::RemoteTaskManager(1), one_way: false, heal_after: heal },
         4 => Action::Partition { a: Role::RemoteTaskManager(1), b: Role::Am, one_way: true, heal_after: heal },
         5 => Action::Clog {
             a: Role::RemoteTaskManager(1),
