@@ -518,10 +518,21 @@ impl LiveRun<'_> {
         })
     }
 
+    /// Committed lines of the deployment's file sinks (the job graph names their paths).
     fn output(&self, d: usize) -> Option<Vec<String>> {
-        let dep = &self.spec.deploys[d];
-        let i = dep.args.iter().position(|a| a == "--output")?;
-        let dir = dep.args.get(i + 1)?;
+        let graphs = crate::simrun::job_graphs(self.spec, d, 0).ok()?;
+        let dirs = crate::simrun::file_sink_dirs(graphs.first()?);
+        if dirs.is_empty() {
+            return None;
+        }
+        let mut lines = Vec::new();
+        for dir in dirs {
+            lines.extend(self.output_under(&dir));
+        }
+        Some(lines)
+    }
+
+    fn output_under(&self, dir: &str) -> Vec<String> {
         let root = self.c.work.join("dfs");
         let mut files = Vec::new();
         let mut stack = vec![root.join(dir)];
@@ -536,7 +547,7 @@ impl LiveRun<'_> {
             }
         }
         files.sort();
-        Some(committed_lines(&files, dir))
+        committed_lines(&files, dir)
     }
 
     fn am_log(&self, d: usize) -> String {
@@ -604,7 +615,9 @@ impl LiveRun<'_> {
                 (pass(ok), if ok { format!("app {want}") } else { format!("app {gs}/{gf}, expected {want}") })
             }
             Expect::OutputExactlyOnce { deploy } => {
-                let Some(got) = self.output(*deploy) else { return (Status::Fail, "output exactly-once: no --output directory".into()) };
+                let Some(got) = self.output(*deploy) else {
+                    return (Status::Fail, "output exactly-once: the job has no file sink to compare".into());
+                };
                 match reference(*deploy) {
                     Err(e) => (Status::Fail, format!("output exactly-once: the fault-free run failed: {e}")),
                     Ok(want) => match compare_output(&got, &want) {
