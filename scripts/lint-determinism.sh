@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Determinism lint (DESIGN.md §3): node code reads no clock, spawns no thread, uses no OS RNG,
-# does no IO of its own and never iterates an unordered map. Node code is everything under the
-# crates' src/ except the drivers and adapters that are allowed IO: engine's live driver,
-# binaries, CLIs, REST/web adapters, and test modules.
-set -u
+# Determinism lint (DESIGN.md §3): node code reads no clock, uses no OS randomness, spawns no
+# thread or task, does no IO of its own and keeps no unordered map. The rules are clippy's
+# `disallowed-types` / `disallowed-methods` in clippy.toml, so they follow paths through
+# aliases and re-exports and cover every file of every crate; the live driver, CLIs, process
+# mains, REST adapters and tests that may do these things carry an explicit
+# `#[allow(clippy::disallowed_types, clippy::disallowed_methods)]` with a comment why.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-roots=(engine/src yarn-sim/src flink-core/src flink-am/src taskexec/src)
-allowed='/(live|bin|cli|rest|web|client)(/|\.rs)|/tests?(/|\.rs)|/main\.rs|/conf\.rs'
-files=$(for r in "${roots[@]}"; do [ -d "$r" ] && find "$r" -name '*.rs'; done | grep -Ev "$allowed" | sort)
-fail=0
-check() { # pattern, message
-  local hits
-  hits=$(grep -nE "$1" $files /dev/null | grep -v 'lint: allow' | grep -vE '^\S+:[0-9]+:\s*//')
-  if [ -n "$hits" ]; then
-    echo "determinism lint: $2"
-    echo "$hits" | sed 's/^/    /'
-    fail=1
+CARGO=${CARGO:-cargo}
+export CLIPPY_CONF_DIR="$PWD"
+only=(-A clippy::all -D clippy::disallowed_types -D clippy::disallowed_methods)
+
+# The lint must be able to fail: a fixture breaks every rule once, and each must be reported.
+fixture=$(CARGO_TARGET_DIR=target/lint-fixture $CARGO clippy -q --manifest-path scripts/lint-fixture/Cargo.toml -- "${only[@]}" 2>&1)
+if [ $? -eq 0 ]; then
+  echo "determinism lint: the fixture passed clippy, so the lint checks nothing"
+  exit 1
+fi
+for item in std::collections::HashMap std::collections::HashSet std::time::Instant::now std::time::SystemTime::now \
+  std::thread::spawn std::env::var std::fs::read; do
+  if ! grep -q "use of a disallowed [a-z]* \`$item\`" <<<"$fixture"; then
+    echo "determinism lint: clippy no longer reports $item in scripts/lint-fixture"
+    echo "$fixture"
+    exit 1
   fi
-}
-check 'Instant::now|SystemTime::now|UNIX_EPOCH|chrono::' "wall clock in node code (use cx.now())"
-check 'thread_rng|rand::rng\(|OsRng|from_entropy|from_os_rng|getrandom' "OS randomness in node code (use cx.rng())"
-check 'std::thread|thread::spawn|tokio::spawn|spawn_blocking|std::sync::Mutex|tokio::' "threads or async runtime in node code"
-check 'std::fs|File::open|File::create|std::net::Tcp|UdpSocket|std::process::Command|std::env::var' "IO in node code (use cx.store() / cx.local_* / effects)"
-check 'HashMap|HashSet' "unordered map in node code (use BTreeMap/BTreeSet; mark pure lookups with '// lint: allow lookup-only')"
-check 'std::time::Instant|SystemTime' "wall-clock types in node code"
-# The check must be able to fail: it scans at least the engine's node modules.
-[ -n "$files" ] || { echo "determinism lint: no node code found"; exit 1; }
-[ $fail -eq 0 ] && echo "determinism lint: $(echo "$files" | wc -l) node-code files clean"
-exit $fail
+done
+
+if ! $CARGO clippy -q --workspace --all-targets -- "${only[@]}"; then
+  echo "determinism lint: failed (clippy's output above). A 'disallowed' error is node code using a clock,"
+  echo "OS randomness, threads, IO or an unordered map: use cx.now(), cx.rng(), effects, cx.store(), BTreeMap"
+  exit 1
+fi
+echo "determinism lint: workspace clean (clippy disallowed-types/methods, clippy.toml)"

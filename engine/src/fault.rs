@@ -18,7 +18,8 @@
 //!   before anything newer.
 //! - `MachineLoss`: every process on the host vanishes and nobody is told (no exit codes);
 //!   messages to it are lost. `MachineRestart` brings the host back with its boot daemons
-//!   (the NodeManager), empty of containers, as a rebooted machine.
+//!   (the NodeManager), empty of containers, as a rebooted machine (a host that is up reboots:
+//!   it loses everything first).
 //! - Links are directed, from a sender to a receiver; an [`Endpoint`] is a host, one process,
 //!   or any. `Partition` cuts (messages on a cut link are lost, as a send over a broken
 //!   connection fails); `Hold` keeps every message that reaches the link's end until

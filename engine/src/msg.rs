@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::trace::{Fnv64, HashSer};
+
 /// A protocol family: one message enum, one name on the wire.
 pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static {
     const FAMILY: &'static str;
@@ -24,7 +26,7 @@ trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
     fn kind(&self) -> &'static str;
     fn to_raw(&self) -> Box<RawValue>;
-    fn write_json(&self, w: &mut dyn std::io::Write);
+    fn hash_contents(&self, h: &mut Fnv64);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -39,8 +41,8 @@ impl<T: Wire> Payload for T {
         // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
         serde_json::value::to_raw_value(self).expect("wire messages serialize")
     }
-    fn write_json(&self, w: &mut dyn std::io::Write) {
-        serde_json::to_writer(w, self).expect("wire messages serialize");
+    fn hash_contents(&self, h: &mut Fnv64) {
+        self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
@@ -73,10 +75,10 @@ impl Msg {
     pub fn to_raw(&self) -> Box<RawValue> {
         self.0.to_raw()
     }
-    /// Streams the message's JSON into `w` without building it in memory (the sim's trace
-    /// hashes every delivered message's contents this way).
-    pub fn write_json(&self, w: &mut dyn std::io::Write) {
-        self.0.write_json(w)
+    /// Feeds the message's contents into `h` (the sim's trace hashes every message this
+    /// way, without formatting it).
+    pub fn hash_contents(&self, h: &mut Fnv64) {
+        self.0.hash_contents(h)
     }
 }
 

@@ -1,4 +1,6 @@
 //! The live driver with real sockets and real processes.
+// Live tests drive real tasks and clocks (the determinism lint is for node code).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::any::Any;
 use std::collections::BTreeMap;

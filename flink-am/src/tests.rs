@@ -571,6 +571,7 @@ impl Deployment {
 /// Runs examples/streaming/WordCount.toml (the built-in corpus) at parallelism 4 in the sim
 /// with real TaskExecutors; returns the final count per word and the trace hash.
 fn sim_wordcount(seed: u64) -> (BTreeMap<String, i64>, u64) {
+    #[allow(clippy::disallowed_methods)] // the test reads the example program from disk
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/streaming/WordCount.toml")).unwrap();
     let program = flink_core::program::Program::parse(&text, &[]).unwrap();
     let mut next = 100u128;

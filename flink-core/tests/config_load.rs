@@ -1,4 +1,6 @@
 //! `FlinkConfig::load` against real files (kept out of src/: node code does no file IO).
+// Tests read and write fixture files: the determinism lint is for node code.
+#![allow(clippy::disallowed_methods)]
 
 use flink_core::config::{keys, FlinkConfig, CONFIG_FILE, LEGACY_CONFIG_FILE};
 

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: find the built binaries, start a cluster in a temp dir on a
 //! free port, run commands against it, and always stop it and remove the dir (on Drop, so a
 //! failing test cleans up too).
+// End-to-end tests drive real processes with real clocks: the determinism lint is for node code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -55,8 +55,6 @@ pub struct SimCluster {
     pub rm: Addr,
     pub nms: Vec<Addr>,
     pub user: String,
-    /// The cluster's yarn-site settings, for NodeManagers started later.
-    conf: Configuration,
 }
 
 /// One distributed-shell application to submit.
@@ -108,9 +106,10 @@ impl SimCluster {
         for _ in 0..cfg.nodes {
             let host = sim.add_machine();
             let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
-            nms.push(sim.spawn(host, NM_PORT, Box::new(NodeManager::new(nm_conf))));
+            // The NodeManager is the machine's boot daemon: a `MachineRestart` fault starts it again.
+            nms.push(sim.spawn_boot(host, NM_PORT, Box::new(move || Box::new(NodeManager::new(nm_conf.clone())))));
         }
-        Ok(SimCluster { sim, rm, nms, user: "sim".into(), conf })
+        Ok(SimCluster { sim, rm, nms, user: "sim".into() })
     }
 
     pub fn rm(&mut self) -> &mut ResourceManager {
@@ -120,10 +119,7 @@ impl SimCluster {
     /// Brings machine `i` back (after a loss) with a new NodeManager at the same address.
     pub fn restart_nodemanager(&mut self, i: usize) -> Result<(), String> {
         let host = self.nm_host(i);
-        self.sim.restart_machine(host);
-        let nm_conf = NmConfig::from_conf(&self.conf, format!("{host}:8042"), "/etc/hadoop")?;
-        self.sim.spawn(host, NM_PORT, Box::new(NodeManager::new(nm_conf)));
-        Ok(())
+        self.sim.apply(engine::Fault::MachineRestart { host })
     }
 
     pub fn nm_host(&self, i: usize) -> Ipv4Addr {

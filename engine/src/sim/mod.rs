@@ -200,8 +200,41 @@ impl Timers {
     }
 }
 
+/// When the last message a process sent on each of its links arrives: FIFO order. Links are
+/// keyed by the receiver's slot (slots are never reused, so a restarted process is a new
+/// connection). Most processes talk to a few peers (a list); a ResourceManager talks to every
+/// NodeManager (a table by slot). Kept per sender, so a process's links close with it.
+#[derive(Default)]
+struct LinkClock {
+    few: Vec<(usize, Time)>,
+    many: Vec<Time>,
+}
+
+impl LinkClock {
+    const FEW: usize = 16;
+    /// The arrival time of a message to slot `to` that would arrive at `at`: never before the
+    /// previous one on the link (equal times pop in send order).
+    fn arrival(&mut self, to: usize, at: Time) -> Time {
+        if let Some(e) = self.few.iter_mut().find(|(s, _)| *s == to) {
+            e.1 = e.1.max(at);
+            return e.1;
+        }
+        if self.few.len() < Self::FEW {
+            self.few.push((to, at));
+            return at;
+        }
+        if to >= self.many.len() {
+            self.many.resize(to + 1, Time::ZERO);
+        }
+        let last = &mut self.many[to];
+        *last = (*last).max(at);
+        *last
+    }
+}
+
 struct Proc {
     addr: Addr,
+    links: LinkClock,
     node: Option<Box<dyn Node>>,
     /// Boxed: a ChaCha state is ~300 bytes that every event would otherwise skip over to
     /// reach the fields it reads.
@@ -242,8 +275,6 @@ pub struct Sim {
     store_faults: StoreFaults,
     /// Messages a `Hold` kept, in arrival order.
     held: Vec<(Addr, Addr, Msg)>,
-    /// The latest delivery time on each (from, to) link: FIFO order.
-    links: BTreeMap<(Addr, Addr), Time>,
     /// Daemons each machine starts when it (re)boots.
     boot: BTreeMap<Ipv4Addr, Vec<(u16, Boot)>>,
     seed: u64,
@@ -329,7 +360,6 @@ impl Sim {
             faults: NetFaults::default(),
             store_faults: StoreFaults::default(),
             held: Vec::new(),
-            links: BTreeMap::new(),
             boot: BTreeMap::new(),
             seed,
             registry: Registry::default(),
@@ -398,6 +428,7 @@ impl Sim {
         let rng = Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (slot as u64 + 1));
         self.procs.push(Some(Proc {
             addr,
+            links: LinkClock::default(),
             node: Some(node),
             rng: Box::new(rng),
             timers: Timers::default(),
@@ -592,7 +623,7 @@ impl Sim {
 
     fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {
         match e {
-            Effect::Send { to, msg } => self.send(addr, to, msg),
+            Effect::Send { to, msg } => self.send(slot, addr, to, msg),
             Effect::SetTimer { id, at } => {
                 let Some(p) = self.procs[slot].as_mut() else { return };
                 p.timer_gen += 1;
@@ -693,7 +724,6 @@ impl Sim {
     fn end_process(&mut self, slot: usize, code: ExitCode) {
         let Some(p) = self.procs[slot].take() else { return };
         self.by_addr.remove(&p.addr);
-        self.forget_links(p.addr);
         self.trace.step(self.now, b'd', p.addr, p.addr, "end");
         for (_, c) in p.children {
             self.remove_silently(c);
@@ -708,7 +738,6 @@ impl Sim {
     fn remove_silently(&mut self, slot: usize) {
         if let Some(p) = self.procs[slot].take() {
             self.by_addr.remove(&p.addr);
-            self.forget_links(p.addr);
             for (_, c) in p.children {
                 self.remove_silently(c);
             }
@@ -893,7 +922,7 @@ impl Sim {
     }
 
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
-    fn send(&mut self, from: Addr, to: Addr, msg: Msg) {
+    fn send(&mut self, slot: usize, from: Addr, to: Addr, msg: Msg) {
         let mut extra = Duration::ZERO;
         if !self.faults.is_empty() {
             match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind()) {
@@ -906,28 +935,16 @@ impl Sim {
         };
         let mut at = self.now + d + extra;
         if !self.net.reorder {
-            // Equal times pop in sequence order, so arriving with the previous message keeps
-            // the order too.
-            let last = self.links.entry((from, to)).or_insert(at);
-            at = at.max(*last);
-            *last = at;
+            // A message to no one (yet) needs no order: it will find no process.
+            if let (Some(dest), Some(p)) = (self.by_addr.get(&to), self.procs[slot].as_mut()) {
+                at = p.links.arrival(dest, at);
+            }
         }
         self.schedule(at, Event::Deliver { from, to, msg });
-    }
-
-    /// A process is gone: its outgoing links close (a new process at the address opens new
-    /// connections).
-    fn forget_links(&mut self, addr: Addr) {
-        let lo = (addr, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        let hi = (addr, SocketAddrV4::new(Ipv4Addr::BROADCAST, u16::MAX));
-        let keys: Vec<_> = self.links.range(lo..=hi).map(|(k, _)| *k).collect();
-        for k in keys {
-            self.links.remove(&k);
-        }
     }
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! `yarn-sim`: start, stop and inspect a miniature YARN cluster; run distributed shell;
 //! simulate thousands of nodes.
+// A process main and CLI (live driver glue, wall-clock timing): not node code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 use std::path::PathBuf;
 use std::time::Duration;
 

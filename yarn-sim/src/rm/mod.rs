@@ -20,6 +20,7 @@ mod nodes;
 mod tracker;
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // proptest knobs from the environment
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -9,7 +9,9 @@
 //! lost node stays, LOST), so slots never move.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap; // lint: allow lookup-only
+// Lookup-only, with a fixed hasher: never iterated.
+#[allow(clippy::disallowed_types)]
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Index;
 
@@ -41,7 +43,8 @@ pub struct NodeSlot(u32);
 pub struct NodeTable {
     slots: Vec<RMNode>,
     ordered: BTreeMap<NodeId, NodeSlot>,
-    index: HashMap<NodeId, NodeSlot, BuildHasherDefault<Fnv>>, // lint: allow lookup-only
+    #[allow(clippy::disallowed_types)] // lookup-only, fixed hasher: never iterated
+    index: HashMap<NodeId, NodeSlot, BuildHasherDefault<Fnv>>,
 }
 
 impl NodeTable {
