@@ -3,13 +3,24 @@
 //! verdicts, traces and HTML timelines ([`report`]), fault search with shrinking ([`fuzz`])
 //! and trace replay ([`replay`]).
 
+// Fault search runs seeds on threads (each run single-threaded and deterministic) and writes
+// shrunk scenario files.
+#[allow(clippy::disallowed_methods)]
 pub mod fuzz;
 pub mod invariants;
+// The live runner drives real processes: wall clock, files, sockets, child processes.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub mod liverun;
 pub mod model;
+// Reads a recorded trace file.
+#[allow(clippy::disallowed_methods)]
 pub mod replay;
+// Writes the trace and timeline files.
+#[allow(clippy::disallowed_methods)]
 pub mod report;
 pub mod simrun;
+// Reads scenario and program files (tests write temporary ones).
+#[allow(clippy::disallowed_methods)]
 pub mod spec;
 
 use model::RunResult;

@@ -1,6 +1,9 @@
 //! `scenario`: run scripted failure scenarios in the simulator or live, list the library,
 //! replay a trace, fuzz fault schedules.
 
+// A CLI: reads scenario directories and files, sets SIGPIPE, prints.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

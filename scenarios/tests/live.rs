@@ -1,6 +1,9 @@
 //! A library scenario against live processes (needs `cargo build --bins`; `make test` does):
 //! a real kill -9 of a TaskManager container, verdicts from REST and logs, nothing left over.
 
+// Tests look for leftover temp dirs.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::path::PathBuf;
 
 use scenarios::spec;

@@ -1,6 +1,9 @@
 //! The runner end to end in the simulator: determinism, the timeline, the library, and fault
 //! search finding and shrinking a planted bug.
 
+// Tests write temporary scenario files.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::any::Any;
 use std::path::PathBuf;
 
