@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat fuzz clean
+.PHONY: all build demo test lint bench compat clean scenarios fuzz
 
 all: build
 
@@ -18,17 +18,35 @@ test:
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
+	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
+	$(SCENARIO) fuzz --seeds 1..201 --kinds process --jobs 2
+
+# Failure scenarios (scenarios/library): all in the simulator, the live subset against real
+# processes, and a slice of fault search. Reports go to target/scenarios/.
+SCENARIO := target/debug/scenario
+LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-and-restarted \
+	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
+	cancel-releases-taskmanagers fault-free-output-baseline
+scenarios:
+	$(CARGO) build --bins
+	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
+	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
+	$(SCENARIO) fuzz --seeds 1..101 --kinds process --jobs 2
 
 lint:
 	./scripts/lint-determinism.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The proptest fuzz targets (REST body readers, program parser, frame decoder) for longer than
-# `make test` runs them: FUZZ_CASES cases each (cargo-fuzz would need a nightly toolchain).
+# Longer fuzzing than `make test` does: the proptest fuzz targets (REST body readers, program
+# parser, frame decoder), FUZZ_CASES cases each (cargo-fuzz would need a nightly toolchain);
+# then fault search with network faults too (partitions, clogs, dropped heartbeats), which
+# prints each violation's seed and writes a shrunk scenario to target/scenarios/fuzz/.
 FUZZ_CASES ?= 20000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p engine -p yarn-sim -p flink-core --lib fuzz
+	$(CARGO) build --bins
+	$(SCENARIO) fuzz --seeds 1..201 --kinds all --jobs 2
 
 # Speed and memory, as ratios against baselines measured in the same run.
 bench: build

@@ -42,3 +42,8 @@ echo stop | "$BIN/yarn-session" -id "$APP" | tail -2
 
 say yarn-sim stop
 "$BIN/yarn-sim" stop --work-dir "$WORK"
+
+# What the project is for: a failure scenario against real processes (a TaskManager killed
+# mid-job), its verdicts and its timeline.
+say "scenario run scenarios/library/tm-killed-mid-job.toml --mode live"
+"$BIN/scenario" run scenarios/library/tm-killed-mid-job.toml --mode live --quiet

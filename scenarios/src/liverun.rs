@@ -1,0 +1,861 @@
+//! Runs a scenario against live processes: `yarn-sim start` (RM + NodeManagers as OS
+//! processes on 127.0.0.1), deployments with the real `yarn-session` and `flink` CLIs,
+//! observations over REST, and process faults as real signals (kill -9, SIGTERM, SIGSTOP /
+//! SIGCONT) to the container or daemon process. Network and store faults need the live
+//! transport's fault layer, which is not in this build: a scenario using them is a SKIP.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use yarn_sim::cli::http::{s, Rest};
+
+use crate::model::{committed_lines, compare_output, ContainerSpan, Event, Observed, RunResult, Status, Verdict};
+use crate::spec::{Action, DeployKind, Expect, Role, Spec, Trigger, When};
+
+/// Why a scenario cannot run live, if it cannot (beyond `Spec::skip_reason`).
+pub fn live_skip_reason(spec: &Spec) -> Option<String> {
+    for st in &spec.steps {
+        let why = match &st.action {
+            a if a.is_network() => "network faults need the live transport's fault layer (not in this build)",
+            Action::FailStore { .. } | Action::RestoreStore => "store faults need the live store's fault layer (not in this build)",
+            Action::FailLaunch { .. } | Action::RestoreLaunch => "fail-launch is a simulator verb",
+            _ => continue,
+        };
+        return Some(format!("step at line {}: {why}", st.line));
+    }
+    None
+}
+
+/// The directory with the workspace's binaries: next to this executable (target/debug or
+/// target/release), or `SCENARIO_BIN_DIR`.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("SCENARIO_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Test executables live in target/<profile>/deps.
+    if dir.ends_with("deps") {
+        return dir.parent().map(Path::to_path_buf).unwrap_or(dir);
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A live cluster in a temp dir; stopped and removed on drop, leftovers killed.
+struct Cluster {
+    work: PathBuf,
+    rm_port: u16,
+    bins: PathBuf,
+}
+
+impl Cluster {
+    fn conf_dir(&self) -> PathBuf {
+        self.work.join("conf")
+    }
+
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bins.join(program));
+        c.env("YARN_CONF_DIR", self.conf_dir()).env_remove("HADOOP_CONF_DIR").env_remove("FLINK_CONF_DIR").stdin(Stdio::null());
+        c
+    }
+
+    fn processes_inside(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&self.work)) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// The process whose environment says it runs `container`.
+    fn container_pid(&self, container: &str) -> Option<i32> {
+        let want = format!("CONTAINER_ID={container}");
+        self.processes_inside().into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
+        })
+    }
+
+    fn daemon_pid(&self, name: &str) -> Option<i32> {
+        std::fs::read_to_string(self.work.join("run").join(format!("{name}.pid"))).ok()?.trim().parse().ok()
+    }
+
+    /// Spawns a daemon of `yarn-sim` detached, logging into logs/, and records its pid.
+    fn spawn_daemon(&self, args: &[String], name: &str) -> Result<(), String> {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.work.join("logs").join(format!("{name}.log")))
+            .map_err(|e| e.to_string())?;
+        let err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(self.bins.join("yarn-sim"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::fs::write(self.work.join("run").join(format!("{name}.pid")), child.id().to_string()).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(self.bins.join("yarn-sim")).args(["stop", "--work-dir"]).arg(&self.work).output();
+        for pid in self.processes_inside() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+fn yarn_site(spec: &Spec) -> String {
+    let mut props: Vec<(String, String)> = spec.cluster.yarn.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !spec.cluster.queues.is_empty() {
+        props.push(("yarn.scheduler.capacity.root.queues".into(), spec.cluster.queues.keys().cloned().collect::<Vec<_>>().join(",")));
+        for (q, c) in &spec.cluster.queues {
+            props.push((format!("yarn.scheduler.capacity.root.{q}.capacity"), c.to_string()));
+        }
+    }
+    let mut x = String::from("<?xml version=\"1.0\"?>\n<configuration>\n");
+    for (k, v) in props {
+        x.push_str(&format!("  <property><name>{k}</name><value>{v}</value></property>\n"));
+    }
+    x.push_str("</configuration>\n");
+    x
+}
+
+#[derive(Default, Clone)]
+struct Dep {
+    app: Option<String>,
+    job: Option<String>,
+}
+
+struct LiveRun<'a> {
+    spec: &'a Spec,
+    c: Cluster,
+    rm: Rest,
+    start: Instant,
+    deps: Vec<Dep>,
+    events: Vec<Event>,
+    observed: Observed,
+    restarts: BTreeMap<usize, usize>,
+    /// NodeManager ids in the order containers were first seen on them (timeline lanes).
+    nodes: Vec<String>,
+    /// Each container's NodeManager id.
+    node_of: BTreeMap<String, String>,
+}
+
+impl LiveRun<'_> {
+    fn t(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn event(&mut self, kind: &str, detail: String) {
+        self.events.push(Event { t: self.t(), kind: kind.into(), detail });
+    }
+
+    fn app_of(&self, d: usize) -> Option<String> {
+        match self.spec.deploys[d].session {
+            Some(s) => self.deps[s].app.clone(),
+            None => self.deps[d].app.clone(),
+        }
+    }
+
+    fn am_rest(&self, d: usize) -> Option<Rest> {
+        let app = self.app_of(d)?;
+        flink_am::cli::rest_address_of(&self.rm, &app).ok().map(|a| Rest::new(&a))
+    }
+
+    fn dynamic(&self, d: usize) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.spec.cluster.flink.iter().chain(self.spec.deploys[d].flink.iter()).map(|(k, v)| format!("-D{k}={v}")).collect();
+        v.push(format!("-Dyarn.properties-file.location={}", self.c.work.display()));
+        v
+    }
+
+    fn deploy(&mut self, i: usize) -> Result<(), String> {
+        let d = self.spec.deploys[i].clone();
+        let mut args: Vec<String> = Vec::new();
+        let program = match d.kind {
+            DeployKind::YarnSession => {
+                args.extend(["-d".to_string(), "-nm".into(), d.name.clone()]);
+                args.extend(self.dynamic(i));
+                "yarn-session"
+            }
+            DeployKind::Run => {
+                let s = d.session.expect("validated");
+                let app = self.deps[s].app.clone().ok_or("its session is not deployed")?;
+                let rest = flink_am::cli::rest_address_of(&self.rm, &app)?;
+                args.extend(["run".to_string(), "-d".into(), "-m".into(), rest]);
+                if let Some(p) = d.parallelism {
+                    args.extend(["-p".to_string(), p.to_string()]);
+                }
+                args.extend(self.dynamic(i));
+                "flink"
+            }
+            DeployKind::RunApplication | DeployKind::PerJob => {
+                if d.kind == DeployKind::RunApplication {
+                    args.extend(["run-application".to_string(), "-t".into(), "yarn-application".into(), "-d".into()]);
+                } else {
+                    args.extend(["run".to_string(), "-t".into(), "yarn-per-job".into(), "-d".into()]);
+                }
+                if let Some(p) = d.parallelism {
+                    args.extend(["-p".to_string(), p.to_string()]);
+                }
+                args.extend(self.dynamic(i));
+                "flink"
+            }
+        };
+        if let Some((_, path, _)) = &d.program {
+            args.push(path.display().to_string());
+            args.extend(d.args.iter().cloned());
+        }
+        let out = self.c.cmd(program).args(&args).output().map_err(|e| format!("{program}: {e}"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            return Err(format!("{program} {} exited {}: {}", args.join(" "), out.status, text.trim()));
+        }
+        let find =
+            |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(|r| r.split_whitespace().next().unwrap_or("").to_string());
+        if d.kind.is_app() {
+            self.deps[i].app = find("Submitted application ");
+        }
+        self.deps[i].job = find("Job has been submitted with JobID ");
+        self.event(
+            "deploy",
+            format!("{program} {} ({})", d.name, self.deps[i].app.clone().or(self.deps[i].job.clone()).unwrap_or_default()),
+        );
+        Ok(())
+    }
+
+    /// Polls REST for app, attempt, job and container states.
+    fn observe(&mut self) {
+        let t = self.t();
+        for d in 0..self.spec.deploys.len() {
+            if let Some(app) = self.deps[d].app.clone() {
+                if let Ok(v) = self.rm.get(&format!("/ws/v1/cluster/apps/{app}")) {
+                    let st = format!("{}/{}", s(&v["app"], "state"), s(&v["app"], "finalStatus"));
+                    if self.observed.push(t, d, "app", &st) {
+                        self.event("app", format!("{app} {}", st.replace("/UNDEFINED", "")));
+                    }
+                }
+                if let Ok(v) = self.rm.get(&format!("/ws/v1/cluster/apps/{app}/appattempts")) {
+                    let attempts = v["appAttempts"]["appAttempt"].as_array().cloned().unwrap_or_default();
+                    if self.observed.push(t, d, "attempt", &attempts.len().to_string()) {
+                        self.event("app", format!("{app} attempt {}", attempts.len()));
+                    }
+                    for a in &attempts {
+                        let aid = s(a, "appAttemptId");
+                        let Ok(cs) = self.rm.get(&format!("/ws/v1/cluster/apps/{app}/appattempts/{aid}/containers")) else { continue };
+                        for c in cs["containers"]["container"].as_array().cloned().unwrap_or_default() {
+                            let id = s(&c, "containerId");
+                            let state = s(&c, "containerState");
+                            let node = s(&c, "assignedNodeId");
+                            let role = if id.ends_with("_000001") { "AM" } else { "TaskManager" };
+                            if !node.is_empty() {
+                                self.node_of.insert(id.clone(), node.clone());
+                            }
+                            let e = self.observed.containers.entry(id.clone()).or_insert(ContainerSpan {
+                                id: id.clone(),
+                                node: -1,
+                                role: role.into(),
+                                allocated: t,
+                                running: None,
+                                completed: None,
+                                exit: None,
+                            });
+                            if e.node < 0 && !node.is_empty() {
+                                let i = match self.nodes.iter().position(|n| *n == node) {
+                                    Some(i) => i,
+                                    None => {
+                                        self.nodes.push(node.clone());
+                                        self.nodes.len() - 1
+                                    }
+                                };
+                                e.node = i as i32;
+                            }
+                            let mut note = None;
+                            if state == "RUNNING" && e.running.is_none() {
+                                e.running = Some(t);
+                                note = Some(format!("{id} ({role}) RUNNING"));
+                            }
+                            if state == "COMPLETE" && e.completed.is_none() {
+                                e.completed = Some(t);
+                                e.exit = c["containerExitStatus"].as_i64().map(|x| x as i32);
+                                note = Some(format!("{id} ({role}) COMPLETED exit {}", e.exit.unwrap_or(0)));
+                            }
+                            if let Some(n) = note {
+                                self.event("container", n);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for d in 0..self.spec.deploys.len() {
+            if self.spec.deploys[d].program.is_none() {
+                continue;
+            }
+            let Some(am) = self.am_rest(d) else {
+                // The JobManager is gone (an application cluster exits with its job): its log
+                // says how the job ended.
+                let Some(job) = self.deps[d].job.clone() else { continue };
+                if matches!(self.observed.last(d, "job"), Some("FINISHED" | "FAILED" | "CANCELED")) {
+                    continue;
+                }
+                let log = self.am_log(d);
+                let marker = format!("Job {job} reached terminal state ");
+                let ended = log.lines().rev().find_map(|l| l.split_once(&marker).map(|(_, r)| r.trim_end_matches('.').to_string()));
+                if let Some(st) = ended {
+                    if !st.is_empty() && self.observed.push(t, d, "job", &st) {
+                        self.event("job", format!("{} {job} {st} (from the JobManager log)", self.spec.deploys[d].name));
+                    }
+                }
+                continue;
+            };
+            if self.deps[d].job.is_none() {
+                if let Ok(v) = am.get("/jobs/overview") {
+                    self.deps[d].job = v["jobs"].as_array().and_then(|j| j.first()).map(|j| s(j, "jid"));
+                }
+            }
+            let Some(job) = self.deps[d].job.clone() else { continue };
+            if let Ok(v) = am.get(&format!("/jobs/{job}")) {
+                let st = s(&v, "state");
+                if !st.is_empty() && self.observed.push(t, d, "job", &st) {
+                    if st == "RESTARTING" {
+                        *self.restarts.entry(d).or_default() += 1;
+                    }
+                    self.event("job", format!("{} {job} {st}", self.spec.deploys[d].name));
+                }
+            }
+        }
+    }
+
+    fn records(&self, d: usize) -> u64 {
+        let (Some(am), Some(job)) = (self.am_rest(d), self.deps[d].job.clone()) else { return 0 };
+        let Ok(v) = am.get(&format!("/jobs/{job}")) else { return 0 };
+        v["vertices"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .map(|x| x["metrics"]["read-records"].as_u64().unwrap_or(0).max(x["metrics"]["write-records"].as_u64().unwrap_or(0)))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    fn taskmanagers(&self, d: usize) -> u32 {
+        self.am_rest(d)
+            .and_then(|am| am.get("/taskmanagers").ok())
+            .and_then(|v| v["taskmanagers"].as_array().map(|a| a.len() as u32))
+            .unwrap_or(0)
+    }
+
+    /// Live containers of a deployment's current attempt by role.
+    fn containers(&self, d: usize, am: bool) -> Vec<String> {
+        let Some(app) = self.app_of(d) else { return vec![] };
+        let key = app.trim_start_matches("application");
+        let mut v: Vec<String> = self
+            .observed
+            .containers
+            .values()
+            .filter(|c| c.id.contains(key) && c.running.is_some() && c.completed.is_none() && (c.role == "AM") == am)
+            .map(|c| c.id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A role's process: (pid, what).
+    fn resolve(&self, role: &Role, d: usize) -> Result<(i32, String), String> {
+        match role {
+            Role::Am => {
+                let c = self.containers(d, true).pop().ok_or("no running AM")?;
+                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (JobManager)")))
+            }
+            Role::TaskManager(n) => {
+                let tms = self.containers(d, false);
+                let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
+                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
+            }
+            Role::RemoteTaskManager(n) => {
+                let am_node = self.containers(d, true).pop().and_then(|c| self.node_of.get(&c).cloned());
+                let tms: Vec<String> = self
+                    .containers(d, false)
+                    .into_iter()
+                    .filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref()))
+                    .collect();
+                let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
+                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
+            }
+            Role::Nm(n) => Ok((self.c.daemon_pid(&format!("nodemanager-{}", n - 1)).ok_or("no pid file")?, format!("NodeManager {n}"))),
+            Role::NmOfAm => {
+                let am = self.containers(d, true).pop().ok_or("no running AM, so no NodeManager hosting it")?;
+                let node = self.node_of.get(&am).cloned().ok_or("the AM's node is not known yet")?;
+                // Each NodeManager's log names its node id when it starts.
+                let line = format!("NodeManager {node} starting");
+                let i = (0..self.spec.cluster.nodes)
+                    .find(|i| {
+                        std::fs::read_to_string(self.c.work.join("logs").join(format!("nodemanager-{i}.log")))
+                            .is_ok_and(|l| l.lines().rev().find(|x| x.starts_with("NodeManager ")).is_some_and(|x| x.starts_with(&line)))
+                    })
+                    .ok_or(format!("no NodeManager log names {node}"))?;
+                let pid = self.c.daemon_pid(&format!("nodemanager-{i}")).ok_or("no pid file")?;
+                Ok((pid, format!("NodeManager {} ({node}, hosting the AM)", i + 1)))
+            }
+            Role::Rm => Ok((self.c.daemon_pid("resourcemanager").ok_or("no pid file")?, "ResourceManager".into())),
+            Role::ZooKeeper => Err("there is no ZooKeeper (HA is not in this build)".into()),
+        }
+    }
+
+    fn default_deploy(&self) -> usize {
+        self.spec.deploys.iter().position(|d| d.kind.is_app()).unwrap_or(0)
+    }
+
+    /// Applies an action; a stop with `for` returns when and which pid to continue.
+    fn apply(&mut self, a: &Action) -> Result<Option<(Duration, i32, String)>, String> {
+        let d = self.default_deploy();
+        match a {
+            Action::Kill(r) | Action::Term(r) | Action::Stop(r, _) | Action::Continue(r) | Action::LoseMachine(r) => {
+                let (pid, what) = self.resolve(r, d)?;
+                let (sig, verb) = match a {
+                    Action::Kill(_) | Action::LoseMachine(_) => (Signal::SIGKILL, "kill -9"),
+                    Action::Term(_) => (Signal::SIGTERM, "kill -TERM"),
+                    Action::Stop(_, _) => (Signal::SIGSTOP, "kill -STOP"),
+                    _ => (Signal::SIGCONT, "kill -CONT"),
+                };
+                kill(Pid::from_raw(pid), sig).map_err(|e| format!("{verb} {pid}: {e}"))?;
+                let extra = if matches!(a, Action::LoseMachine(_)) { " (machine loss, live: its process and containers die)" } else { "" };
+                self.event("fault", format!("{verb} {what} (pid {pid}){extra}"));
+                if let Action::Stop(_, Some(after)) = a {
+                    return Ok(Some((*after, pid, what)));
+                }
+            }
+            Action::Restart(r) => {
+                let rm = format!("127.0.0.1:{}", self.c.rm_port);
+                let conf = self.c.conf_dir().display().to_string();
+                if let Ok((pid, _)) = self.resolve(r, d) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                match r {
+                    Role::Nm(n) => {
+                        let work = self.c.work.join(format!("nm-{}", n - 1)).display().to_string();
+                        let args = ["nodemanager", "--rm", &rm, "--conf-dir", &conf, "--work-dir", &work].map(String::from);
+                        self.c.spawn_daemon(&args, &format!("nodemanager-{}", n - 1))?;
+                    }
+                    Role::Rm => {
+                        let port = self.c.rm_port.to_string();
+                        let args = ["resourcemanager", "--conf-dir", &conf, "--port", &port].map(String::from);
+                        self.c.spawn_daemon(&args, "resourcemanager")?;
+                    }
+                    other => return Err(format!("cannot restart {other} live")),
+                }
+                self.event("fault", format!("restart {r}"));
+            }
+            Action::Submit(name) => {
+                let i = self.spec.deploys.iter().position(|x| &x.name == name).expect("validated");
+                self.deploy(i)?;
+            }
+            Action::Cancel(name) => {
+                let i = self.spec.deploys.iter().position(|x| &x.name == name).expect("validated");
+                let job = self.deps[i].job.clone().ok_or("no job to cancel")?;
+                let am = self.am_rest(i).ok_or("no JobManager")?;
+                am.patch(&format!("/jobs/{job}?mode=cancel")).map_err(|e| e.message)?;
+                self.event("action", format!("flink cancel {job}"));
+            }
+            other => return Err(format!("{other:?} is not available live")),
+        }
+        Ok(None)
+    }
+
+    fn predicate(&mut self, w: &When) -> bool {
+        match w {
+            When::Job { deploy, status } => self.observed.last(*deploy, "job") == Some(status.as_str()),
+            When::TaskManagers { deploy, n } => self.taskmanagers(*deploy) >= *n,
+            When::App { deploy, state } => self.observed.last(*deploy, "app").is_some_and(|s| s.split('/').next() == Some(state.as_str())),
+            When::Attempt { deploy, n } => self.observed.last(*deploy, "attempt").and_then(|s| s.parse::<u32>().ok()) >= Some(*n),
+            When::Container { deploy, role, state } => {
+                let am = *role == Role::Am;
+                let running = !self.containers(*deploy, am).is_empty();
+                match state.as_str() {
+                    "RUNNING" => running,
+                    _ => false,
+                }
+            }
+            When::Records { deploy, n } => self.records(*deploy) >= *n,
+            When::Checkpoint { .. } => false,
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.spec.expect.iter().all(|e| match &e.expect {
+            Expect::Job { deploy, status, .. } => {
+                let s = self.observed.last(*deploy, "job");
+                matches!(s, Some("FINISHED" | "FAILED" | "CANCELED"))
+                    || s == Some(status.as_str()) && !matches!(status.as_str(), "FINISHED" | "FAILED" | "CANCELED")
+            }
+            Expect::App { deploy, state, .. } => {
+                let s = self.observed.last(*deploy, "app").map(|s| s.split('/').next().unwrap_or("").to_string());
+                matches!(s.as_deref(), Some("FINISHED" | "FAILED" | "KILLED")) || s.as_deref() == Some(state.as_str())
+            }
+            Expect::OutputExactlyOnce { deploy } => matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED")),
+            _ => true,
+        })
+    }
+
+    /// Committed lines of the deployment's file sinks (the job graph names their paths).
+    fn output(&self, d: usize) -> Option<Vec<String>> {
+        let graphs = crate::simrun::job_graphs(self.spec, d, 0).ok()?;
+        let dirs = crate::simrun::file_sink_dirs(graphs.first()?);
+        if dirs.is_empty() {
+            return None;
+        }
+        let mut lines = Vec::new();
+        for dir in dirs {
+            lines.extend(self.output_under(&dir));
+        }
+        Some(lines)
+    }
+
+    fn output_under(&self, dir: &str) -> Vec<String> {
+        let root = self.c.work.join("dfs");
+        let mut files = Vec::new();
+        let mut stack = vec![root.join(dir)];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let (Ok(rel), Ok(b)) = (path.strip_prefix(&root), std::fs::read(&path)) {
+                    files.push((rel.display().to_string(), b));
+                }
+            }
+        }
+        files.sort();
+        committed_lines(&files, dir)
+    }
+
+    fn am_log(&self, d: usize) -> String {
+        let Some(app) = self.app_of(d) else { return String::new() };
+        let mut out = String::new();
+        let mut stack = vec![self.c.work.clone()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n == "jobmanager.log") && path.display().to_string().contains(&app) {
+                    out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    fn leaked(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Ok(nodes) = self.rm.get("/ws/v1/cluster/nodes") else { return out };
+        let finals: BTreeMap<String, bool> = self
+            .rm
+            .get("/ws/v1/cluster/apps")
+            .ok()
+            .and_then(|v| v["apps"]["app"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (s(a, "id"), matches!(s(a, "state").as_str(), "FINISHED" | "FAILED" | "KILLED")))
+            .collect();
+        for n in nodes["nodes"]["node"].as_array().cloned().unwrap_or_default() {
+            let http = s(&n, "nodeHTTPAddress");
+            let Ok(cs) = Rest::new(&http).get("/ws/v1/node/containers") else { continue };
+            for c in cs["containers"]["container"].as_array().cloned().unwrap_or_default() {
+                if s(&c, "state") != "RUNNING" {
+                    continue;
+                }
+                let id = s(&c, "id");
+                let app = id.parse::<yarn_sim::ids::ContainerId>().map(|c| c.app().to_string()).unwrap_or_default();
+                if finals.get(&app).copied().unwrap_or(true) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+
+    fn check(&self, e: &Expect, reference: &mut dyn FnMut(usize) -> Result<Vec<String>, String>) -> (Status, String) {
+        let pass = |ok: bool| if ok { Status::Pass } else { Status::Fail };
+        match e {
+            Expect::Job { deploy, status, within } => {
+                let got = self.observed.last(*deploy, "job").unwrap_or("none");
+                let mut ok = got == status;
+                if let (true, Some(w)) = (ok, within) {
+                    ok = self.observed.first_time(*deploy, "job", status).is_some_and(|t| t <= w.as_micros() as u64);
+                }
+                (pass(ok), if got == status { format!("job {status}") } else { format!("job {got}, expected {status}") })
+            }
+            Expect::App { deploy, state, final_status, .. } => {
+                let got = self.observed.last(*deploy, "app").unwrap_or("none/none");
+                let (gs, gf) = got.split_once('/').unwrap_or((got, ""));
+                let ok = gs == state && final_status.as_ref().is_none_or(|f| f == gf);
+                let want = final_status.as_ref().map(|f| format!("{state}/{f}")).unwrap_or(state.clone());
+                (pass(ok), if ok { format!("app {want}") } else { format!("app {gs}/{gf}, expected {want}") })
+            }
+            Expect::OutputExactlyOnce { deploy } => {
+                let Some(got) = self.output(*deploy) else {
+                    return (Status::Fail, "output exactly-once: the job has no file sink to compare".into());
+                };
+                match reference(*deploy) {
+                    Err(e) => (Status::Fail, format!("output exactly-once: the fault-free run failed: {e}")),
+                    Ok(want) => match compare_output(&got, &want) {
+                        Ok(n) => (Status::Pass, format!("output exactly-once ({n} lines = fault-free run)")),
+                        Err(e) => (Status::Fail, format!("output exactly-once: {e}")),
+                    },
+                }
+            }
+            Expect::ContainersLeaked(n) => {
+                let l = self.leaked();
+                (
+                    pass(l.len() as u32 == *n),
+                    format!("{} containers leaked{}", l.len(), if l.is_empty() { String::new() } else { format!(": {}", l.join(", ")) }),
+                )
+            }
+            Expect::Attempts { deploy, n, cmp } => {
+                let got: u64 = self.observed.last(*deploy, "attempt").and_then(|s| s.parse().ok()).unwrap_or(0);
+                (pass(cmp.holds(got, *n as u64)), format!("{got} app attempts (expected {}{n})", cmp.word()))
+            }
+            Expect::Restarts { deploy, n, cmp } => {
+                // RESTARTING can be shorter than a poll: the JobManager's log counts them all.
+                let log = self.am_log(*deploy).matches("switched from state RUNNING to RESTARTING.").count();
+                let got = log.max(self.restarts.get(deploy).copied().unwrap_or(0)) as u64;
+                (pass(cmp.holds(got, *n as u64)), format!("{got} job restarts (expected {}{n})", cmp.word()))
+            }
+            Expect::Log { deploy, text, present } => {
+                let seen = self.am_log(*deploy).contains(text.as_str());
+                (pass(seen == *present), format!("log {}: \"{text}\"", if *present { "seen" } else { "absent" }))
+            }
+            Expect::Checkpoints { n, cmp, .. } => {
+                (Status::Skip, format!("{}{n} checkpoints: checkpoints are not in this build", cmp.word()))
+            }
+        }
+    }
+}
+
+/// Runs a scenario live. Returns a SKIP result when it uses what live mode lacks.
+pub fn run(spec: &Spec, seed: u64) -> RunResult {
+    if let Some(why) = live_skip_reason(spec) {
+        return crate::skipped(spec, "live", seed, why);
+    }
+    match run_inner(spec, seed, false) {
+        Ok((r, _)) => r,
+        Err(e) => crate::failed(spec, "live", seed, e),
+    }
+}
+
+fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTreeMap<usize, Vec<String>>), String> {
+    let bins = bin_dir();
+    for b in ["yarn-sim", "yarn-session", "flink", "flink-am", "taskexec"] {
+        if !bins.join(b).exists() {
+            return Err(format!("{} is not built (run `cargo build --bins`)", bins.join(b).display()));
+        }
+    }
+    let tag = if reference { "ref" } else { "run" };
+    let work = std::env::temp_dir().join(format!("scenario-{}-{tag}-{}-{seed}", spec.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let rm_port = free_port();
+    let c = Cluster { work: work.clone(), rm_port, bins: bins.clone() };
+    let conf = work.with_extension("yarn-site.xml");
+    std::fs::write(&conf, yarn_site(spec)).map_err(|e| e.to_string())?;
+    let cl = spec.cluster.clone();
+    let out = Command::new(bins.join("yarn-sim"))
+        .args(["start", "--detach", "--nodes", &cl.nodes.to_string(), "--node-memory-mb", &cl.node_memory_mb.to_string()])
+        .args(["--node-vcores", &cl.node_vcores.to_string(), "--rm-port", &rm_port.to_string(), "--work-dir"])
+        .arg(&work)
+        .arg("--conf")
+        .arg(&conf)
+        .output()
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&conf);
+    let out = out?;
+    if !out.status.success() {
+        return Err(format!("yarn-sim start failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    }
+    let rm = Rest::new(&format!("127.0.0.1:{rm_port}"));
+    let mut run = LiveRun {
+        spec,
+        c,
+        rm,
+        start: Instant::now(),
+        deps: vec![Dep::default(); spec.deploys.len()],
+        events: Vec::new(),
+        observed: Observed::default(),
+        restarts: BTreeMap::new(),
+        nodes: Vec::new(),
+        node_of: BTreeMap::new(),
+    };
+    run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
+    let mut fired = vec![false; spec.steps.len()];
+    let mut due: Vec<Option<Instant>> = vec![None; spec.steps.len()];
+    let mut heals: Vec<(Instant, i32, String)> = Vec::new();
+    let mut deployed = vec![false; spec.deploys.len()];
+    let mut failure = None;
+    let mut settled_at: Option<Instant> = None;
+    let steps = if reference { vec![] } else { spec.steps.clone() };
+    if reference {
+        fired = vec![];
+        due = vec![];
+    }
+    loop {
+        let now = Instant::now();
+        let elapsed = now - run.start;
+        for (i, d) in spec.deploys.iter().enumerate() {
+            if deployed[i] || d.manual || elapsed < d.at {
+                continue;
+            }
+            if let Some(s) = d.session {
+                if run.am_rest(s).is_none() {
+                    continue;
+                }
+            }
+            deployed[i] = true;
+            if let Err(e) = run.deploy(i) {
+                failure = Some(format!("deployment '{}' failed: {e}", d.name));
+            }
+        }
+        run.observe();
+        let (go, keep): (Vec<_>, Vec<_>) = heals.drain(..).partition(|(t, _, _)| *t <= now);
+        heals = keep;
+        for (_, pid, what) in go {
+            // The process that was stopped continues (if it still exists).
+            match kill(Pid::from_raw(pid), Signal::SIGCONT) {
+                Ok(()) => run.event("heal", format!("kill -CONT {what} (pid {pid})")),
+                Err(e) => run.event("note", format!("kill -CONT {pid}: {e}")),
+            }
+        }
+        for (i, st) in steps.iter().enumerate() {
+            if fired[i] {
+                continue;
+            }
+            let ready = match (&st.trigger, due[i]) {
+                (_, Some(t)) => now >= t,
+                (Trigger::At(t), None) => elapsed >= *t + st.after,
+                (Trigger::When(w), None) => {
+                    if run.predicate(w) {
+                        run.event("step", format!("line {}: {w}", st.line));
+                        due[i] = Some(now + st.after);
+                        st.after.is_zero()
+                    } else {
+                        false
+                    }
+                }
+            };
+            if ready {
+                fired[i] = true;
+                match run.apply(&st.action) {
+                    Ok(Some((after, pid, what))) => heals.push((now + after, pid, what)),
+                    Ok(None) => {}
+                    Err(e) => failure = Some(format!("step at line {} cannot be applied: {e}", st.line)),
+                }
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+        if fired.iter().all(|f| *f) && heals.is_empty() && run.settled() {
+            match settled_at {
+                None => settled_at = Some(now),
+                Some(t) if now - t >= Duration::from_secs(3) => break,
+                Some(_) => {}
+            }
+        } else {
+            settled_at = None;
+        }
+        if elapsed >= spec.timeout {
+            let waiting: Vec<String> = steps
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !fired[*i])
+                .map(|(_, s)| match &s.trigger {
+                    Trigger::When(w) => format!("step at line {} waited for {w}", s.line),
+                    Trigger::At(t) => format!("step at line {} (at {t:?}) never ran", s.line),
+                })
+                .collect();
+            let what = if waiting.is_empty() { "the expected end states were not reached".to_string() } else { waiting.join("; ") };
+            failure = Some(format!("timed out after {:?}: {what}", spec.timeout));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run.observe();
+    let mut outputs = BTreeMap::new();
+    for d in 0..spec.deploys.len() {
+        if let Some(o) = run.output(d) {
+            outputs.insert(d, o);
+        }
+    }
+    let mut verdicts = Vec::new();
+    if let Some(f) = failure {
+        verdicts.push(Verdict { status: Status::Fail, text: f, line: 0 });
+    }
+    let mut refs: BTreeMap<usize, Result<Vec<String>, String>> = BTreeMap::new();
+    let mut reference_of = |d: usize| -> Result<Vec<String>, String> {
+        refs.entry(d)
+            .or_insert_with(|| {
+                let mut s = spec.clone();
+                s.steps.clear();
+                s.expect =
+                    vec![crate::spec::ExpectAt { line: 0, expect: Expect::Job { deploy: d, status: "FINISHED".into(), within: None } }];
+                let (r, outs) = run_inner(&s, seed, true)?;
+                if let Some(v) = r.verdicts.iter().find(|v| v.status == Status::Fail) {
+                    return Err(v.text.clone());
+                }
+                outs.get(&d).cloned().ok_or_else(|| "no output".to_string())
+            })
+            .clone()
+    };
+    for e in &spec.expect {
+        let (status, text) = run.check(&e.expect, &mut reference_of);
+        verdicts.push(Verdict { status, text, line: e.line });
+    }
+    let duration = run.t();
+    let result = RunResult {
+        name: spec.name.clone(),
+        mode: "live".into(),
+        seed,
+        events: std::mem::take(&mut run.events),
+        verdicts,
+        observed: std::mem::take(&mut run.observed),
+        nodes: spec.cluster.nodes,
+        deploys: spec.deploys.iter().map(|d| d.name.clone()).collect(),
+        trace_hash: live_hash(&run_events_digest(spec)),
+        duration,
+        skipped: None,
+    };
+    drop(run);
+    Ok((result, outputs))
+}
+
+/// Live runs are not deterministic: their "hash" only names the scenario text.
+fn run_events_digest(spec: &Spec) -> String {
+    spec.text.clone()
+}
+
+fn live_hash(s: &str) -> u64 {
+    let mut h = engine::trace::Fnv64::default();
+    h.write(s.as_bytes());
+    h.finish()
+}

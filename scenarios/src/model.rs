@@ -1,0 +1,226 @@
+//! What a run observed, in driver-neutral terms: events for the log and the trace, the
+//! applications, jobs and containers over time (for verdicts and the timeline), and verdicts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// One line of the event log: `[  2.412s] fault: kill -9 container_... (TaskManager)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Microseconds since the scenario started.
+    pub t: u64,
+    pub kind: String,
+    pub detail: String,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:>8.3}s] {}: {}", self.t as f64 / 1e6, self.kind, self.detail)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub status: Status,
+    pub text: String,
+    /// The `[[expect]]`'s line in the scenario file (0: the run itself).
+    pub line: usize,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.word(), self.text)
+    }
+}
+
+/// A container's life as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ContainerSpan {
+    pub id: String,
+    /// 0-based NodeManager index (-1: unknown).
+    pub node: i32,
+    pub role: String,
+    pub allocated: u64,
+    pub running: Option<u64>,
+    pub completed: Option<u64>,
+    pub exit: Option<i32>,
+}
+
+/// A state change of an application or a job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateChange {
+    pub t: u64,
+    pub deploy: usize,
+    pub what: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Observed {
+    pub containers: BTreeMap<String, ContainerSpan>,
+    /// App and job state changes, in order.
+    pub changes: Vec<StateChange>,
+}
+
+impl Observed {
+    /// The last state of `what` ("app", "job", "attempt") of a deployment.
+    pub fn last(&self, deploy: usize, what: &str) -> Option<&str> {
+        self.changes.iter().rev().find(|c| c.deploy == deploy && c.what == what).map(|c| c.state.as_str())
+    }
+    pub fn first_time(&self, deploy: usize, what: &str, state: &str) -> Option<u64> {
+        self.changes.iter().find(|c| c.deploy == deploy && c.what == what && c.state == state).map(|c| c.t)
+    }
+    pub fn count(&self, deploy: usize, what: &str, state: &str) -> usize {
+        self.changes.iter().filter(|c| c.deploy == deploy && c.what == what && c.state == state).count()
+    }
+    pub fn push(&mut self, t: u64, deploy: usize, what: &str, state: &str) -> bool {
+        if self.last(deploy, what) == Some(state) {
+            return false;
+        }
+        self.changes.push(StateChange { t, deploy, what: what.into(), state: state.into() });
+        true
+    }
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    pub name: String,
+    pub mode: String,
+    pub seed: u64,
+    pub events: Vec<Event>,
+    pub verdicts: Vec<Verdict>,
+    pub observed: Observed,
+    pub nodes: u32,
+    /// Deployment names, by index.
+    pub deploys: Vec<String>,
+    pub trace_hash: u64,
+    /// Simulated (sim) or wall (live) microseconds the run took.
+    pub duration: u64,
+    /// Why the whole scenario was skipped.
+    pub skipped: Option<String>,
+}
+
+impl RunResult {
+    pub fn passed(&self) -> bool {
+        self.skipped.is_none() && self.verdicts.iter().all(|v| v.status != Status::Fail)
+    }
+    pub fn failed(&self) -> bool {
+        self.verdicts.iter().any(|v| v.status == Status::Fail)
+    }
+    pub fn verdict_line(&self) -> String {
+        if let Some(s) = &self.skipped {
+            return format!("SKIP {} ({s})", self.name);
+        }
+        self.verdicts.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" · ")
+    }
+}
+
+/// Lines of committed output: files under `dir` whose names do not start with '.' or '_'
+/// (in-progress and pending files are not committed), every line of each.
+pub fn committed_lines(files: &[(String, Vec<u8>)], dir: &str) -> Vec<String> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let mut out = Vec::new();
+    for (path, data) in files {
+        let Some(rest) = path.strip_prefix(&prefix) else { continue };
+        if rest.split('/').any(|seg| seg.starts_with('.') || seg.starts_with('_')) {
+            continue;
+        }
+        out.extend(String::from_utf8_lossy(data).lines().map(str::to_string));
+    }
+    out
+}
+
+/// Compares committed output with a fault-free run's: as multisets of lines, and line for
+/// line after sorting. Err names the first difference.
+pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> {
+    fn count(v: &[String]) -> BTreeMap<&str, i64> {
+        let mut m: BTreeMap<&str, i64> = BTreeMap::new();
+        for l in v {
+            *m.entry(l.as_str()).or_default() += 1;
+        }
+        m
+    }
+    let (g, w) = (count(got), count(want));
+    let mut dup = 0i64;
+    let mut lost = 0i64;
+    let mut first = None;
+    for (line, n) in &w {
+        let have = g.get(line).copied().unwrap_or(0);
+        if have < *n {
+            lost += n - have;
+            first.get_or_insert(format!("missing '{line}' ({have} of {n})"));
+        } else if have > *n {
+            dup += have - n;
+            first.get_or_insert(format!("'{line}' {have} times, fault-free {n}"));
+        }
+    }
+    let mut unexpected = 0i64;
+    for (line, n) in &g {
+        if !w.contains_key(line) {
+            unexpected += n;
+            first.get_or_insert(format!("unexpected '{line}'"));
+        }
+    }
+    let mut gs = got.to_vec();
+    let mut ws = want.to_vec();
+    gs.sort();
+    ws.sort();
+    if lost == 0 && dup == 0 && unexpected == 0 && gs == ws {
+        return Ok(got.len());
+    }
+    Err(format!(
+        "{} lines vs {} in the fault-free run: {lost} lost, {dup} duplicated, {unexpected} unexpected; first: {}",
+        got.len(),
+        want.len(),
+        first.unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_output_skips_hidden_and_pending_files() {
+        let files = vec![
+            ("out/part-0".to_string(), b"a\nb\n".to_vec()),
+            ("out/.part-1.inprogress".to_string(), b"x\n".to_vec()),
+            ("out/_SUCCESS".to_string(), b"y\n".to_vec()),
+            ("out/sub/part-2".to_string(), b"c\n".to_vec()),
+            ("outer/part-0".to_string(), b"z\n".to_vec()),
+        ];
+        assert_eq!(committed_lines(&files, "out"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn output_comparison_counts_duplicates_and_losses() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(compare_output(&s(&["b", "a"]), &s(&["a", "b"])), Ok(2));
+        let e = compare_output(&s(&["a", "a", "b"]), &s(&["a", "b"])).unwrap_err();
+        assert!(e.contains("1 duplicated"), "{e}");
+        let e = compare_output(&s(&["a"]), &s(&["a", "b"])).unwrap_err();
+        assert!(e.contains("1 lost") && e.contains("missing 'b'"), "{e}");
+        let e = compare_output(&s(&["a", "c"]), &s(&["a"])).unwrap_err();
+        assert!(e.contains("1 unexpected"), "{e}");
+    }
+}
