@@ -64,6 +64,9 @@ pub struct AmConfig {
     /// The cluster's `execution.checkpointing.savepoint-dir` (a shared-store path): where
     /// savepoints go when neither the request nor the job names a directory.
     pub savepoint_dir: Option<String>,
+    /// The shared store's directory (fs.defaultFS), so absolute `file:` paths in requests can
+    /// be checked against it; None in the sim (only store-relative paths then).
+    pub store_root: Option<std::path::PathBuf>,
     /// The REST endpoint's URL, registered with YARN as the tracking URL (empty in the sim).
     pub tracking_url: String,
     /// The container environment YARN gave the AM (CONTAINER_ID, YARN_RM_ADDRESS, NM_HOST, ...).
@@ -92,6 +95,7 @@ impl AmConfig {
             start_worker_retry_interval_ms: 3_000,
             restart_strategy: RestartStrategy::NoRestart,
             savepoint_dir: None,
+            store_root: None,
             tracking_url: String::new(),
             env,
             tm_local_resources: BTreeMap::new(),

@@ -15,6 +15,7 @@ use yarn_sim::ids::ContainerId;
 use yarn_sim::proto::{env as yarn_env, YarnMsg};
 use yarn_sim::records::FinalApplicationStatus;
 
+use crate::async_ops::{AsyncOperations, OperationKind, TriggerId};
 use crate::config::{AmConfig, AmMode};
 use crate::dispatcher::Dispatcher;
 use crate::jobmaster::JmEvent;
@@ -47,12 +48,38 @@ pub struct FlinkAppMaster {
     /// The interval the AMRM heartbeat timer is armed with.
     armed_yarn_interval: u64,
     startup_error: Option<String>,
+    /// Savepoints, stops and checkpoints triggered over REST, by (job, trigger id).
+    operations: AsyncOperations,
+}
+
+/// A request REST refuses before anything changes: HTTP status and Flink's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(status: u16, message: impl Into<String>) -> Refused {
+        Refused { status, message: message.into() }
+    }
+    fn job_not_found(id: &JobId) -> Refused {
+        Refused::new(404, format!("org.apache.flink.runtime.rest.NotFoundException: Job {id} not found"))
+    }
 }
 
 impl FlinkAppMaster {
     pub fn new(cfg: AmConfig) -> FlinkAppMaster {
         let dispatcher = Dispatcher::new(cfg.heartbeat_interval_ms, cfg.heartbeat_timeout_ms);
-        FlinkAppMaster { cfg, phase: AmPhase::New, dispatcher, rm: None, armed_yarn_interval: 0, startup_error: None }
+        FlinkAppMaster {
+            cfg,
+            phase: AmPhase::New,
+            dispatcher,
+            rm: None,
+            armed_yarn_interval: 0,
+            startup_error: None,
+            operations: AsyncOperations::default(),
+        }
     }
 
     pub fn config(&self) -> &AmConfig {
@@ -219,6 +246,7 @@ impl FlinkAppMaster {
     /// Delivers what the components told each other until nothing is left to say.
     fn route(&mut self, cx: &mut Cx) {
         loop {
+            self.poll_operations(cx);
             let jm_events = self.dispatcher.take_events();
             let rm_events = self.rm.as_mut().map(|r| r.take_events()).unwrap_or_default();
             if jm_events.is_empty() && rm_events.is_empty() {
@@ -305,6 +333,167 @@ impl FlinkAppMaster {
         }
     }
 
+    // ---- Asynchronous operations (savepoints, stop-with-savepoint, checkpoints)
+
+    /// Starts a savepoint (`POST /jobs/:id/savepoints`, `cancel-job` included) or a
+    /// stop-with-savepoint (`POST /jobs/:id/stop`) into `target_directory`, else the job's or
+    /// the cluster's `execution.checkpointing.savepoint-dir`. Refused (nothing changes) for an
+    /// unknown job, no directory at all, or a directory outside the shared store. A trigger id
+    /// the client chose and already used returns that operation again (Flink's idempotent
+    /// registration). A failure to start is the operation's result, as in Flink.
+    pub fn trigger_savepoint(
+        &mut self,
+        cx: &mut Cx,
+        job: JobId,
+        target_directory: Option<&str>,
+        kind: OperationKind,
+        trigger: Option<TriggerId>,
+    ) -> Result<TriggerId, Refused> {
+        let jm = self.dispatcher.job(&job).ok_or_else(|| Refused::job_not_found(&job))?;
+        if let Some(t) = trigger.filter(|t| self.operations.contains(&job, t)) {
+            return Ok(t);
+        }
+        let property = if matches!(kind, OperationKind::StopWithSavepoint { .. }) { "targetDirectory" } else { "target-directory" };
+        let configured = jm.graph.checkpointing.as_ref().and_then(|c| c.savepoint_dir.clone()).or_else(|| self.cfg.savepoint_dir.clone());
+        let dir = match target_directory.filter(|d| !d.trim().is_empty()) {
+            Some(d) => flink_core::config::store_path(d, self.cfg.store_root.as_deref(), property).map_err(|e| Refused::new(400, e))?,
+            None => configured.ok_or_else(|| {
+                Refused::new(
+                    400,
+                    format!("Config key [{}] is not set. Property [{property}] must be provided.", flink_core::config::keys::SAVEPOINT_DIR),
+                )
+            })?,
+        };
+        let ckind = match kind {
+            OperationKind::StopWithSavepoint { drain, .. } => flink_core::CheckpointKind::SyncSavepoint { drain },
+            _ => flink_core::CheckpointKind::Savepoint,
+        };
+        let started = self.dispatcher.job_mut(&job).expect("checked above").trigger_savepoint(cx, &dir, ckind);
+        Ok(self.record_operation(cx, job, trigger, kind, started))
+    }
+
+    /// Starts a manual checkpoint (`POST /jobs/:id/checkpoints`).
+    pub fn trigger_checkpoint(&mut self, cx: &mut Cx, job: JobId, full: bool, trigger: Option<TriggerId>) -> Result<TriggerId, Refused> {
+        let jm = self.dispatcher.job_mut(&job).ok_or_else(|| Refused::job_not_found(&job))?;
+        if let Some(t) = trigger.filter(|t| self.operations.contains(&job, t)) {
+            return Ok(t);
+        }
+        let started = jm.trigger_checkpoint(cx);
+        Ok(self.record_operation(cx, job, trigger, OperationKind::Checkpoint { full }, started))
+    }
+
+    fn record_operation(
+        &mut self,
+        cx: &mut Cx,
+        job: JobId,
+        trigger: Option<TriggerId>,
+        kind: OperationKind,
+        started: Result<flink_core::CheckpointId, String>,
+    ) -> TriggerId {
+        let id = trigger.unwrap_or_else(|| {
+            use rand::Rng as _;
+            TriggerId(cx.rng().random())
+        });
+        match &started {
+            Ok(c) => cx.print(&format!("INFO  Triggered {kind:?} for job {job} as checkpoint {c} (trigger {id}).")),
+            Err(e) => cx.print(&format!("WARN  Could not trigger {kind:?} for job {job}: {e}")),
+        }
+        self.operations.insert(job, id, kind, started, cx.now().as_millis());
+        self.route(cx);
+        id
+    }
+
+    /// Settles operations whose snapshot completed or failed; cancels a job whose
+    /// cancel-with-savepoint succeeded; forgets results older than rest.async.store-duration.
+    fn poll_operations(&mut self, cx: &mut Cx) {
+        let now = cx.now().as_millis();
+        self.operations.expire(now);
+        for (job, trigger, kind, checkpoint_id) in self.operations.in_progress() {
+            let Some(jm) = self.dispatcher.job(&job) else {
+                self.operations.complete(job, trigger, Err(format!("Job {job} not found")), now);
+                continue;
+            };
+            let outcome = match jm.snapshot_outcome(checkpoint_id) {
+                Some(o) => o,
+                None if jm.status.is_globally_terminal() => Err(format!(
+                    "The job {job} reached the terminal state {} before checkpoint {checkpoint_id} completed.",
+                    jm.status.name()
+                )),
+                None => continue,
+            };
+            let outcome = match (outcome, kind) {
+                (Ok(location), OperationKind::Savepoint { cancel_job: true, .. }) => {
+                    cx.print(&format!("INFO  Savepoint stored in {location}. Now cancelling {job}."));
+                    self.dispatcher.cancel_job(cx, &job).map(|_| location)
+                }
+                (o, _) => o,
+            };
+            self.operations.complete(job, trigger, outcome, now);
+        }
+    }
+
+    /// `GET /jobs/:id/savepoints/:trigger`, `/stop`'s and `/checkpoints/:trigger`: the
+    /// operation's AsynchronousOperationResult, or 404 as Flink words it.
+    pub fn operation_status(&self, job: &JobId, trigger: &TriggerId, savepoint: bool) -> Result<Value, Refused> {
+        match self.operations.get(job, trigger).filter(|op| op.kind.is_savepoint() == savepoint) {
+            Some(op) => Ok(op.render()),
+            None => Err(Refused::new(
+                404,
+                format!(
+                    "org.apache.flink.runtime.rest.NotFoundException: There is no {} operation with triggerId={trigger} for job {job}.",
+                    if savepoint { "savepoint" } else { "checkpoint" }
+                ),
+            )),
+        }
+    }
+
+    /// The checkpoint statistics of a job with checkpointing on, or Flink's 404.
+    fn checkpoint_tracker(&self, id: &JobId) -> Result<&crate::jobmaster::checkpoint_stats::CheckpointStatsTracker, Refused> {
+        let j = self.dispatcher.job(id).ok_or_else(|| Refused::job_not_found(id))?;
+        if j.graph.checkpointing.is_none() {
+            return Err(Refused::new(404, "Checkpointing has not been enabled."));
+        }
+        j.checkpoint_stats().ok_or_else(|| Refused::new(404, "Checkpointing has not been enabled."))
+    }
+
+    /// `GET /jobs/:id/checkpoints`.
+    pub fn checkpoint_statistics(&self, id: &JobId) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        Ok(webmonitor::checkpointing_statistics(t, &|c| self.operations.savepoint_format(id, c).map(|f| f.name())))
+    }
+
+    /// `GET /jobs/:id/checkpoints/details/:cid`.
+    pub fn checkpoint_details(&self, id: &JobId, checkpoint: flink_core::CheckpointId) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        let format = self.operations.savepoint_format(id, checkpoint).map(|f| f.name());
+        webmonitor::checkpoint_details(t, checkpoint, format).map_err(|e| Refused::new(404, e))
+    }
+
+    /// `GET /jobs/:id/checkpoints/details/:cid/subtasks/:vid`.
+    pub fn checkpoint_subtask_details(
+        &self,
+        id: &JobId,
+        checkpoint: flink_core::CheckpointId,
+        vertex: &JobVertexId,
+    ) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        webmonitor::checkpoint_subtask_details(t, checkpoint, vertex).map_err(|e| Refused::new(404, e))
+    }
+
+    /// `GET /jobs/:id/checkpoints/config`.
+    pub fn checkpoint_config(&self, id: &JobId) -> Result<Value, Refused> {
+        let j = self.dispatcher.job(id).ok_or_else(|| Refused::job_not_found(id))?;
+        match &j.graph.checkpointing {
+            Some(c) => Ok(webmonitor::checkpoint_config(c)),
+            None => Err(Refused::new(404, format!("Checkpointing is not enabled for this job ({id})."))),
+        }
+    }
+
+    /// `GET /jobs/:id/metrics`.
+    pub fn job_metrics(&self, id: &JobId, get: Option<&str>, now: Time) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| webmonitor::job_metrics(j, get, now))
+    }
+
     // ---- Reports for REST (Flink's serializer field names).
 
     pub fn overview(&self, now: Time) -> Value {
@@ -320,7 +509,11 @@ impl FlinkAppMaster {
         self.dispatcher.job(id).map(|j| webmonitor::job_details(j, now))
     }
     pub fn job_exceptions(&self, id: &JobId) -> Option<Value> {
-        self.dispatcher.job(id).map(webmonitor::job_exceptions)
+        self.job_exceptions_limited(id, None)
+    }
+    /// `GET /jobs/:id/exceptions?maxExceptions=n`.
+    pub fn job_exceptions_limited(&self, id: &JobId, max_exceptions: Option<usize>) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| webmonitor::job_exceptions(j, max_exceptions))
     }
     pub fn execution_result(&self, id: &JobId) -> Option<Value> {
         self.dispatcher.job(id).map(webmonitor::execution_result)

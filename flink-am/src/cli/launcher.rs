@@ -49,6 +49,7 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
     }
     c.restart_strategy = conf.restart_strategy(conf.checkpoint_config(Some(store_root))?.is_some())?;
     c.savepoint_dir = conf.savepoint_dir(Some(store_root))?;
+    c.store_root = Some(store_root.to_path_buf());
     c.validate()?;
     Ok(c)
 }
