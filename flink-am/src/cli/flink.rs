@@ -42,7 +42,24 @@ Action \"list\" lists running and scheduled programs.
      -s,--scheduled  Show only scheduled programs and their JobIDs
 
 Action \"cancel\" cancels a running program.
-  Syntax: cancel [OPTIONS] <Job ID>";
+  Syntax: cancel [OPTIONS] <Job ID>
+     -s,--withSavepoint <targetDirectory>  **DEPRECATION WARNING**: Cancelling a job with savepoint is deprecated. Use \"stop\" instead.
+
+Action \"stop\" stops a running program with a savepoint (streaming jobs only).
+  Syntax: stop [OPTIONS] <Job ID>
+     -d,--drain                           Send MAX_WATERMARK before taking the savepoint and stopping the pipeline.
+     -detached,--detached                 Triggering savepoint in detached mode.
+     -p,--savepointPath <savepointPath>   Path to the savepoint (for example file:///flink/savepoint-1537).
+     -type,--type <arg>                   The format of the savepoint: \"canonical\" (default) or \"native\".
+
+Action \"savepoint\" triggers savepoints for a running job.
+  Syntax: savepoint [OPTIONS] <Job ID> [<target directory>]
+     -detached,--detached   Triggering savepoint in detached mode.
+     -type,--type <arg>     The format of the savepoint: \"canonical\" (default) or \"native\".
+
+Action \"checkpoint\" triggers checkpoints for a running job.
+  Syntax: checkpoint [OPTIONS] <Job ID>
+     -full,--full   Trigger a full checkpoint.";
 
 /// What an option takes after it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -201,12 +218,15 @@ pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         "info" => info(o, out),
         "list" => list(o, out),
         "cancel" => cancel(o, out),
+        "savepoint" => savepoint(o, out),
+        "stop" => stop(o, out),
+        "checkpoint" => checkpoint(o, out),
         "-h" | "--help" => {
             let _ = writeln!(out, "{USAGE}");
             Ok(0)
         }
         other => Err(format!(
-            "\"{other}\" is not a valid action.\n\nValid actions are \"run\", \"run-application\", \"list\", \"info\", \"cancel\"."
+            "\"{other}\" is not a valid action.\n\nValid actions are \"run\", \"run-application\", \"list\", \"info\", \"cancel\", \"savepoint\", \"stop\", \"checkpoint\"."
         )),
     });
     match r {
@@ -541,14 +561,183 @@ fn list(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
 
 fn cancel(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
     let conf = load_config(&o.dynamic)?;
-    let id = o.positional.first().ok_or("Missing JobID. Specify a Job ID to cancel a job.")?.clone();
+    // `-s [dir] <id>`: with a single argument after -s, that argument is the job id.
+    let (id, savepoint_dir) = match (o.values.get("withSavepoint").and_then(|v| v.last()), o.positional.first()) {
+        (Some(dir), Some(id)) => (id.clone(), Some(dir.clone()).filter(|d| !d.is_empty())),
+        (Some(id), None) if !id.is_empty() => (id.clone(), None),
+        (_, Some(id)) => (id.clone(), None),
+        (_, None) => return Err("Missing JobID. Specify a Job ID to cancel a job.".into()),
+    };
+    let with_savepoint = o.has("withSavepoint");
     if id.parse::<flink_core::JobId>().is_err() {
         return Err(format!("Error: The value for the Job ID is not a valid ID. Specify a Job ID to cancel a job. ({id})"));
     }
     let (rest, _) = session_target(&Opts { positional: Vec::new(), ..o }, &conf, out)?;
+    let am = Rest::new(&rest);
+    if with_savepoint {
+        let _ = writeln!(out, "DEPRECATION WARNING: Cancelling a job with savepoint is deprecated. Use \"stop\" instead.");
+        match &savepoint_dir {
+            Some(d) => writeln!(out, "Cancelling job {id} with CANONICAL savepoint to {d}."),
+            None => writeln!(out, "Cancelling job {id} with CANONICAL savepoint to default savepoint directory."),
+        }
+        .ok();
+        let body = serde_json::json!({"target-directory": savepoint_dir, "cancel-job": true, "formatType": "CANONICAL"});
+        let path = trigger_and_wait(&am, &format!("/jobs/{id}/savepoints"), body, "savepoints", &conf, None)
+            .map_err(|e| flink_exception(&format!("Could not cancel job {id}."), &e))?;
+        let _ = writeln!(out, "Cancelled job {id}. Savepoint stored in {}.", s(&path, "location"));
+        return Ok(0);
+    }
     let _ = writeln!(out, "Cancelling job {id}.");
-    Rest::new(&rest).patch(&format!("/jobs/{id}?mode=cancel")).map_err(|e| format!("Could not cancel job {id}.\n{}", e.message))?;
+    am.patch(&format!("/jobs/{id}?mode=cancel")).map_err(|e| format!("Could not cancel job {id}.\n{}", e.message))?;
     let _ = writeln!(out, "Cancelled job {id}.");
+    Ok(0)
+}
+
+/// Flink's client-side wrapping of a failed operation: the FlinkException, then the cause.
+fn flink_exception(message: &str, cause: &str) -> String {
+    format!("org.apache.flink.util.FlinkException: {message}\nCaused by: {cause}")
+}
+
+fn job_id_arg(id: Option<&String>, missing: &str) -> Result<String, String> {
+    let id = id.ok_or_else(|| missing.to_string())?;
+    if id.parse::<flink_core::JobId>().is_err() {
+        return Err(format!("Error: The value for the Job ID is not a valid ID. ({id})"));
+    }
+    Ok(id.clone())
+}
+
+/// POSTs a trigger, then (unless `detached` prints its id) polls
+/// `/jobs/:id/<status>/:trigger` until the operation completes or `client.timeout` passes.
+/// Ok = the operation's result object; Err = the failure's trace text or the REST error.
+fn trigger_and_wait(
+    am: &Rest,
+    post: &str,
+    body: Value,
+    status: &str,
+    conf: &FlinkConfig,
+    detached: Option<(&mut dyn Write, &str)>,
+) -> Result<Value, String> {
+    let (_, v) = am.post(post, body).map_err(|e| e.message)?;
+    let trigger = s(&v, "request-id");
+    if let Some((out, line)) = detached {
+        let _ = writeln!(out, "{line}{trigger}");
+        return Ok(Value::Null);
+    }
+    let job = post.trim_start_matches("/jobs/").split('/').next().unwrap_or("");
+    let timeout = Duration::from_millis(conf.duration_ms(keys::CLIENT_TIMEOUT, flink_core::config::defaults::CLIENT_TIMEOUT_MS)?);
+    let start = Instant::now();
+    loop {
+        let r = am.get(&format!("/jobs/{job}/{status}/{trigger}")).map_err(|e| e.message)?;
+        if s(&r["status"], "id") == "COMPLETED" {
+            let op = &r["operation"];
+            if let Some(cause) = op.get("failure-cause").or_else(|| op.get("failureCause")).filter(|c| !c.is_null()) {
+                let trace = cause["stack-trace"].as_str().or(cause["class"].as_str()).unwrap_or("unknown failure");
+                return Err(trace.to_string());
+            }
+            return Ok(op.clone());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("java.util.concurrent.TimeoutException: no result after {} ms (client.timeout)", timeout.as_millis()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `flink savepoint <jobId> [targetDirectory] [-type canonical|native] [-detached]`.
+fn savepoint(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    if o.has("dispose") {
+        return Err(
+            "Disposing savepoints (-d/--dispose) is not supported here: remove the savepoint directory from the shared store.".into()
+        );
+    }
+    let id = job_id_arg(o.positional.first(), "Missing JobID. Specify a Job ID to trigger a savepoint.")?;
+    if o.positional.len() > 2 {
+        return Err(format!("Unexpected arguments: {}", o.positional[2..].join(" ")));
+    }
+    let target = o.positional.get(1).cloned();
+    let format = crate::async_ops::SavepointFormat::parse(o.value("type"))?;
+    let detached = o.detached();
+    let (rest, _) = session_target(&Opts { positional: Vec::new(), ..o }, &conf, out)?;
+    let am = Rest::new(&rest);
+    let body = serde_json::json!({"target-directory": target, "cancel-job": false, "formatType": format.name()});
+    let wrap = |e: String| flink_exception(&format!("Failed to trigger a savepoint for the job {id}."), &e);
+    let post = format!("/jobs/{id}/savepoints");
+    if detached {
+        let _ = writeln!(out, "Triggering savepoint in detached mode for job {id}.");
+        trigger_and_wait(&am, &post, body, "savepoints", &conf, Some((out, "Successfully trigger manual savepoint, triggerId: ")))
+            .map_err(wrap)?;
+        return Ok(0);
+    }
+    let _ = writeln!(out, "Triggering savepoint for job {id}.");
+    let _ = writeln!(out, "Waiting for response...");
+    let op = trigger_and_wait(&am, &post, body, "savepoints", &conf, None).map_err(wrap)?;
+    let _ = writeln!(out, "Savepoint completed. Path: {}", s(&op, "location"));
+    let _ = writeln!(out, "You can resume your program from this savepoint with the run command.");
+    Ok(0)
+}
+
+/// `flink stop [-p [dir]] [-d] [-type ..] [-detached] <jobId>`: stop-with-savepoint.
+fn stop(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    let given_dir = o.value("savepointPath").filter(|d| !d.is_empty()).map(String::from);
+    // Flink's quirk: `stop -p <jobId>` reads the job id as -p's value; then the job id is it
+    // and the default directory is used.
+    let (id, target) = match (o.positional.first(), given_dir) {
+        (Some(id), dir) => (id.clone(), dir),
+        (None, Some(id)) => (id, None),
+        (None, None) => return Err("Missing JobID in the command line arguments.".into()),
+    };
+    if o.positional.len() > 1 {
+        return Err(format!("Unexpected arguments: {}", o.positional[1..].join(" ")));
+    }
+    let id = job_id_arg(Some(&id), "")?;
+    let format = crate::async_ops::SavepointFormat::parse(o.value("type"))?;
+    let drain = o.has("drain");
+    let detached = o.detached();
+    let (rest, _) = session_target(&Opts { positional: Vec::new(), ..o }, &conf, out)?;
+    let am = Rest::new(&rest);
+    let _ = writeln!(out, "{} job \"{id}\" with a {} savepoint.", if drain { "Draining" } else { "Suspending" }, format.name());
+    let body = serde_json::json!({"targetDirectory": target, "drain": drain, "formatType": format.name()});
+    let wrap = |e: String| flink_exception(&format!("Could not stop with a savepoint job \"{id}\"."), &e);
+    let post = format!("/jobs/{id}/stop");
+    if detached {
+        let _ = writeln!(out, "Triggering stop-with-savepoint in detached mode for job {id}.");
+        trigger_and_wait(
+            &am,
+            &post,
+            body,
+            "savepoints",
+            &conf,
+            Some((out, "Successfully trigger stop-with-savepoint in detached mode, triggerId: ")),
+        )
+        .map_err(wrap)?;
+        return Ok(0);
+    }
+    let _ = writeln!(out, "Triggering stop-with-savepoint for job {id}.");
+    let _ = writeln!(out, "Waiting for response...");
+    let op = trigger_and_wait(&am, &post, body, "savepoints", &conf, None).map_err(wrap)?;
+    let _ = writeln!(out, "Savepoint completed. Path: {}", s(&op, "location"));
+    Ok(0)
+}
+
+/// `flink checkpoint <jobId> [-full]`.
+fn checkpoint(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
+    let conf = load_config(&o.dynamic)?;
+    let id = job_id_arg(o.positional.first(), "Missing JobID. Specify a Job ID to trigger a checkpoint.")?;
+    if o.positional.len() > 1 {
+        return Err(format!("Unexpected arguments: {}", o.positional[1..].join(" ")));
+    }
+    let full = o.has("full");
+    let (rest, _) = session_target(&Opts { positional: Vec::new(), ..o }, &conf, out)?;
+    let am = Rest::new(&rest);
+    let _ = writeln!(out, "Triggering checkpoint for job {id}.");
+    let _ = writeln!(out, "Waiting for response...");
+    let body = serde_json::json!({"checkpointType": if full { "FULL" } else { "CONFIGURED" }});
+    let op = trigger_and_wait(&am, &format!("/jobs/{id}/checkpoints"), body, "checkpoints", &conf, None)
+        .map_err(|e| flink_exception(&format!("Failed to trigger a checkpoint for the job {id}."), &e))?;
+    let _ = writeln!(out, "Checkpoint{} {} for job {id} completed.", if full { "(FULL)" } else { "" }, n(&op, "checkpointId") as u64);
+    let _ = writeln!(out, "You can resume your program from this checkpoint with the run command.");
     Ok(0)
 }
 
