@@ -98,6 +98,12 @@ impl FlinkAppMaster {
         &self.dispatcher
     }
 
+    /// For tests that drive a JobMaster directly (savepoints); callers route nothing.
+    #[cfg(test)]
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        &mut self.dispatcher
+    }
+
     pub fn resource_manager(&self) -> Option<&ActiveResourceManager> {
         self.rm.as_ref()
     }
@@ -305,9 +311,9 @@ impl FlinkAppMaster {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
                 None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
             },
-            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out, committables: _ } => {
+            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out, committables } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
-                    jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out));
+                    jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out), committables);
                 }
             }
             JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {

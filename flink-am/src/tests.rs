@@ -6,7 +6,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use engine::{Addr, Cx, Msg, Node, Signal, TimerId};
+use engine::{Addr, Cx, Msg, Node, Signal, Store as _, TimerId};
 use flink_core::graph::JobEdge;
 use flink_core::operator::{SinkSpec, SourceSpec};
 use flink_core::protocol::{env as fenv, SlotOffer, SlotStatus};
@@ -28,7 +28,30 @@ struct Script {
     task_ms: Option<u64>,
     /// Every task fails this long after it starts.
     fail_ms: Option<u64>,
+    /// Only the first attempt of this subtask index fails (after `fail_ms`); others run.
+    fail_only_subtask: Option<u32>,
+    /// Tasks take part in checkpoints: a triggered source writes a state file, acknowledges
+    /// and passes the trigger on to its consumers as the barrier would; every task
+    /// acknowledges once per checkpoint.
+    checkpoints: bool,
+    /// A finishing sink task writes a staging part file and reports it as its committable.
+    commit_on_finish: bool,
 }
+
+impl Script {
+    const fn new(task_ms: Option<u64>, fail_ms: Option<u64>) -> Script {
+        Script { task_ms, fail_ms, fail_only_subtask: None, checkpoints: false, commit_on_finish: false }
+    }
+}
+
+/// What fake TaskExecutors saw, for tests to check (deployments with their restore).
+#[derive(Default)]
+struct Seen {
+    deployed: Vec<flink_core::TaskDeploymentDescriptor>,
+    notified: Vec<(ExecutionAttemptId, u64)>,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Seen>>;
 
 const T_HB: TimerId = 1;
 
@@ -43,10 +66,13 @@ struct FakeTaskExecutor {
     tasks: BTreeMap<ExecutionAttemptId, (JobId, Addr, TimerId)>,
     next_timer: TimerId,
     timers: BTreeMap<TimerId, ExecutionAttemptId>,
+    tdds: BTreeMap<ExecutionAttemptId, flink_core::TaskDeploymentDescriptor>,
+    acked: std::collections::BTreeSet<(ExecutionAttemptId, u64)>,
+    seen: Shared,
 }
 
 impl FakeTaskExecutor {
-    fn from_env(env: &BTreeMap<String, String>, script: Script) -> Result<Self, String> {
+    fn from_env(env: &BTreeMap<String, String>, script: Script, seen: Shared) -> Result<Self, String> {
         let get = |k: &str| env.get(k).cloned().ok_or(format!("{k} missing"));
         Ok(FakeTaskExecutor {
             id: get("CONTAINER_ID")?,
@@ -58,11 +84,73 @@ impl FakeTaskExecutor {
             tasks: BTreeMap::new(),
             next_timer: 100,
             timers: BTreeMap::new(),
+            tdds: BTreeMap::new(),
+            acked: Default::default(),
+            seen,
         })
     }
 
+    /// The barrier reached `exec`: acknowledge (once) with a state file, pass it on.
+    fn on_barrier(
+        &mut self,
+        cx: &mut Cx,
+        exec: ExecutionAttemptId,
+        id: u64,
+        timestamp: u64,
+        options: flink_core::checkpoint::CheckpointOptions,
+    ) {
+        let Some(tdd) = self.tdds.get(&exec).cloned() else { return };
+        if !self.tasks.contains_key(&exec) || !self.acked.insert((exec, id)) {
+            return;
+        }
+        let path = format!("{}/{}", options.location, cx.random_hex32());
+        let body = format!("{{\"task\":\"{exec}\",\"checkpoint\":{id}}}");
+        cx.store().write(&path, body.as_bytes()).unwrap();
+        let range = flink_am_range(tdd.max_parallelism, tdd.parallelism, tdd.subtask_index);
+        cx.send(
+            tdd.job_master,
+            JobMasterGateway::AcknowledgeCheckpoint {
+                job_id: tdd.job_id,
+                execution_id: exec,
+                checkpoint_id: id,
+                metrics: Default::default(),
+                state: flink_core::checkpoint::TaskStateSnapshot {
+                    vertex_id: tdd.vertex_id,
+                    subtask_index: tdd.subtask_index,
+                    key_groups: range,
+                    handle: Some(flink_core::checkpoint::StateHandle { path, size: body.len() as u64 }),
+                },
+            },
+        );
+        if let Some(out) = &tdd.output {
+            for (consumer, addr) in &out.consumers {
+                cx.send(
+                    *addr,
+                    TaskExecutorGateway::TriggerCheckpoint {
+                        job_id: tdd.job_id,
+                        execution_id: *consumer,
+                        checkpoint_id: id,
+                        timestamp,
+                        options: options.clone(),
+                    },
+                );
+            }
+        }
+    }
+
     fn report(&self, cx: &mut Cx, to: Addr, job_id: JobId, execution_id: ExecutionAttemptId, state: ExecutionState, error: Option<String>) {
-        cx.send(to, JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in: 10, records_out: 10, committables: Vec::new() });
+        cx.send(
+            to,
+            JobMasterGateway::UpdateTaskExecutionState {
+                job_id,
+                execution_id,
+                state,
+                error,
+                records_in: 10,
+                records_out: 10,
+                committables: Vec::new(),
+            },
+        );
     }
 }
 
@@ -110,7 +198,13 @@ impl Node for FakeTaskExecutor {
             }
             TaskExecutorGateway::SubmitTask(tdd) => {
                 self.report(cx, tdd.job_master, tdd.job_id, tdd.execution_id, ExecutionState::Running, None);
-                let after = self.script.fail_ms.or(self.script.task_ms);
+                self.seen.lock().unwrap().deployed.push((*tdd).clone());
+                self.tdds.insert(tdd.execution_id, (*tdd).clone());
+                let fails = match self.script.fail_only_subtask {
+                    Some(k) => tdd.subtask_index == k && tdd.attempt_number == 0,
+                    None => true,
+                };
+                let after = if fails { self.script.fail_ms.or(self.script.task_ms) } else { self.script.task_ms };
                 let t = self.next_timer;
                 self.next_timer += 1;
                 self.tasks.insert(tdd.execution_id, (tdd.job_id, tdd.job_master, t));
@@ -130,6 +224,12 @@ impl Node for FakeTaskExecutor {
                 cx.send(from, JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks });
             }
             TaskExecutorGateway::Shutdown { .. } => cx.exit(0),
+            TaskExecutorGateway::TriggerCheckpoint { execution_id, checkpoint_id, timestamp, options, .. } if self.script.checkpoints => {
+                self.on_barrier(cx, execution_id, checkpoint_id, timestamp, options);
+            }
+            TaskExecutorGateway::NotifyCheckpointComplete { execution_id, checkpoint_id, .. } => {
+                self.seen.lock().unwrap().notified.push((execution_id, checkpoint_id));
+            }
             _ => {}
         }
     }
@@ -148,10 +248,32 @@ impl Node for FakeTaskExecutor {
         }
         if let Some(exec) = self.timers.remove(&timer) {
             if let Some((job, jm, _)) = self.tasks.remove(&exec) {
-                if self.script.fail_ms.is_some() {
+                let fails = self.script.fail_ms.is_some()
+                    && self
+                        .tdds
+                        .get(&exec)
+                        .is_none_or(|t| self.script.fail_only_subtask.is_none_or(|k| t.subtask_index == k && t.attempt_number == 0));
+                if fails {
                     self.report(cx, jm, job, exec, ExecutionState::Failed, Some("java.lang.RuntimeException: scripted failure".into()));
                 } else {
-                    self.report(cx, jm, job, exec, ExecutionState::Finished, None);
+                    let mut committables = Vec::new();
+                    if let Some(t) = self.tdds.get(&exec).filter(|t| self.script.commit_on_finish && t.output.is_none()) {
+                        let staging = format!("out/.part-{}-0.inprogress.{}", t.execution_id, cx.random_hex32());
+                        cx.store().write(&staging, format!("line of subtask {}\n", t.subtask_index).as_bytes()).unwrap();
+                        committables.push((staging, format!("out/part-{}-0", t.execution_id)));
+                    }
+                    cx.send(
+                        jm,
+                        JobMasterGateway::UpdateTaskExecutionState {
+                            job_id: job,
+                            execution_id: exec,
+                            state: ExecutionState::Finished,
+                            error: None,
+                            records_in: 10,
+                            records_out: 10,
+                            committables,
+                        },
+                    );
                 }
             }
         }
@@ -176,6 +298,7 @@ fn graph_from(id: u128, name: &str, parallelism: u32, restart: RestartStrategy, 
         operators: vec![op],
         inputs,
         slot_sharing_group: "default".into(),
+        uid: String::new(),
     };
     JobGraph {
         job_id: JobId::from_u128(id),
@@ -209,14 +332,22 @@ fn am_config(mode: AmMode, env: BTreeMap<String, String>, slots: u32, tm_mb: u64
     cfg
 }
 
+fn flink_am_range(max_p: u32, p: u32, i: u32) -> flink_core::checkpoint::KeyGroupRange {
+    crate::jobmaster::checkpoint_coordinator::key_group_range(max_p, p, i)
+}
+
 fn deploy(seed: u64, mode: AmMode, slots: u32, tm_mb: u64, script: Script) -> Deployment {
+    deploy_seen(seed, mode, slots, tm_mb, script, Shared::default())
+}
+
+fn deploy_seen(seed: u64, mode: AmMode, slots: u32, tm_mb: u64, script: Script, seen: Shared) -> Deployment {
     let mut c = SimCluster::new(SimClusterConfig::new(seed, 3)).expect("cluster");
     let reg = c.sim.registry();
     reg.register(
         "flink-am",
         Box::new(move |env| Ok(Box::new(FlinkAppMaster::new(am_config(mode.clone(), env.spec.env.clone(), slots, tm_mb))))),
     );
-    reg.register("taskexec", Box::new(move |env| Ok(Box::new(FakeTaskExecutor::from_env(&env.spec.env, script)?))));
+    reg.register("taskexec", Box::new(move |env| Ok(Box::new(FakeTaskExecutor::from_env(&env.spec.env, script, seen.clone())?))));
     let rm = c.rm;
     let (app, _) = c.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.new_application(cx)).expect("rm");
     let mut ctx = ApplicationSubmissionContext::new(app);
@@ -297,8 +428,8 @@ impl Deployment {
     }
 }
 
-const FINISHING: Script = Script { task_ms: Some(2_000), fail_ms: None };
-const UNBOUNDED: Script = Script { task_ms: None, fail_ms: None };
+const FINISHING: Script = Script::new(Some(2_000), None);
+const UNBOUNDED: Script = Script::new(None, None);
 
 /// Runs a session deployment until the AM is registered with YARN.
 fn session(seed: u64, slots: u32, tm_mb: u64, script: Script) -> Deployment {
@@ -379,7 +510,7 @@ fn cancel_makes_the_job_canceled_and_idle_taskmanagers_are_released() {
 
 #[test]
 fn a_killed_taskmanager_container_restarts_the_job_which_then_finishes() {
-    let script = Script { task_ms: Some(8_000), fail_ms: None };
+    let script = Script::new(Some(8_000), None);
     let mut d = session(4, 2, 2048, script);
     let id = d
         .with_am(|am, cx| am.submit_job(cx, graph(11, "Restarting", 4, RestartStrategy::FixedDelay { attempts: 3, delay_ms: 500 })))
@@ -399,7 +530,7 @@ fn a_killed_taskmanager_container_restarts_the_job_which_then_finishes() {
 
 #[test]
 fn exhausting_restarts_fails_the_job_with_the_root_cause() {
-    let script = Script { task_ms: None, fail_ms: Some(300) };
+    let script = Script::new(None, Some(300));
     let mut d = session(5, 2, 2048, script);
     let id = d
         .with_am(|am, cx| am.submit_job(cx, graph(13, "Failing", 2, RestartStrategy::FixedDelay { attempts: 2, delay_ms: 200 })))
@@ -451,7 +582,7 @@ fn application_mode_runs_two_jobs_in_order_then_unregisters_succeeded() {
 #[test]
 fn per_job_mode_with_a_failing_job_unregisters_failed() {
     let job = graph(31, "PerJob", 2, RestartStrategy::NoRestart);
-    let mut d = deploy(8, AmMode::PerJob { job }, 2, 2048, Script { task_ms: None, fail_ms: Some(200) });
+    let mut d = deploy(8, AmMode::PerJob { job }, 2, 2048, Script::new(None, Some(200)));
     assert!(d.run_until(120, |d| d.yarn_state().0.is_final()), "{}", d.log());
     assert_eq!(d.yarn_state().1, "FAILED");
     assert!(d.log().contains("Starting YarnJobClusterEntrypoint."));
@@ -629,4 +760,259 @@ fn wordcount_in_the_sim_gives_the_exact_counts_and_replays() {
     assert_eq!(counts, expected);
     let (again, hash2) = sim_wordcount(5);
     assert_eq!((again, hash2), (counts, hash), "the same seed replays byte for byte");
+}
+
+// ---- Checkpoints, recovery, failover and savepoints with the fake TaskExecutors (the JobMaster
+// side; the fakes acknowledge every checkpoint and pass triggers on as barriers would).
+
+const CHECKPOINTING: Script = Script { task_ms: None, fail_ms: None, fail_only_subtask: None, checkpoints: true, commit_on_finish: false };
+
+fn cp_graph(id: u128, p: u32, ship: ShipStrategy, restart: RestartStrategy) -> JobGraph {
+    let mut g = graph(id, "Checkpointed", p, restart);
+    g.vertices[1].inputs[0].ship = ship;
+    let mut cfg = flink_core::checkpoint::CheckpointConfig::with_interval(500);
+    cfg.dir = Some("ckpts".into());
+    g.checkpointing = Some(cfg);
+    g
+}
+
+fn session_seen(seed: u64, script: Script) -> (Deployment, Shared) {
+    let seen = Shared::default();
+    let mut d = deploy_seen(seed, AmMode::Session, 2, 2048, script, seen.clone());
+    let up = d.run_until(60, |d| {
+        d.am()
+            .and_then(|a| d.c.sim.node::<FlinkAppMaster>(a).and_then(|am| am.resource_manager().map(|r| r.is_registered_with_yarn())))
+            .unwrap_or(false)
+    });
+    assert!(up, "{}", d.log());
+    (d, seen)
+}
+
+fn stats_of(d: &mut Deployment, id: JobId) -> crate::jobmaster::checkpoint_stats::CheckpointStatsTracker {
+    d.with_am(|am, _| am.dispatcher().job(&id).and_then(|j| j.checkpoint_stats().cloned())).flatten().expect("stats")
+}
+
+fn running_count(d: &mut Deployment, id: JobId) -> u64 {
+    let Some(am) = d.am() else { return 0 };
+    let now = d.c.sim.now();
+    d.c.sim
+        .node::<FlinkAppMaster>(am)
+        .and_then(|am| am.job_details(&id, now))
+        .map(|v| v["status-counts"]["RUNNING"].as_u64().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn checkpoints_complete_and_a_restart_restores_the_latest_one() {
+    let (mut d, seen) = session_seen(30, CHECKPOINTING);
+    let g = cp_graph(90, 4, ShipStrategy::Rebalance, RestartStrategy::FixedDelay { attempts: 3, delay_ms: 300 });
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(60, |d| stats_of(d, id).num_completed >= 3), "{}", d.log());
+    let st = stats_of(&mut d, id);
+    assert_eq!(st.num_failed, st.num_total - st.num_completed - st.num_in_progress);
+    let latest = st.latest_completed.clone().unwrap();
+    assert_eq!(latest.num_acknowledged(), 8, "every task acknowledged");
+    // Retained: num-retained 1, so only the latest chk dir is left.
+    let files: Vec<String> = d.c.sim.store().list("ckpts").unwrap();
+    let dirs: std::collections::BTreeSet<&str> = files.iter().filter_map(|f| f.split('/').nth(2)).collect();
+    assert!(dirs.len() <= 2, "the latest completed and maybe one pending: {dirs:?}");
+    assert!(files.iter().any(|f| f.ends_with(&format!("chk-{}/_metadata", latest.id))), "{files:?}");
+    assert!(seen.lock().unwrap().notified.iter().any(|(_, c)| *c == latest.id));
+    // Lose a TaskManager: the job restarts from the latest completed checkpoint.
+    let victim = d.task_executors()[0];
+    assert!(d.c.sim.signal(victim, Signal::Kill));
+    assert!(
+        d.run_until(60, |d| d.log().contains("switched from state RESTARTING to RUNNING.") && running_count(d, id) == 8),
+        "{}",
+        d.log()
+    );
+    let st = stats_of(&mut d, id);
+    let restored = st.latest_restored.clone().expect("restored");
+    assert_eq!(st.num_restored, 1);
+    let log = d.log();
+    assert!(log.contains(&format!("Restoring job {id} from Checkpoint {} @ ", restored.id)), "{log}");
+    assert!(log.contains(&format!("for {id} located at file:/ckpts/{id}/chk-{}.", restored.id)), "{log}");
+    let seen = seen.lock().unwrap();
+    let redeployed: Vec<_> = seen.deployed.iter().filter(|t| t.attempt_number == 1).collect();
+    assert_eq!(redeployed.len(), 8, "one region: everything restarts");
+    for t in redeployed {
+        let r = t.restore.as_ref().expect("restore");
+        assert_eq!(r.checkpoint_id, restored.id);
+        assert_eq!(r.operator_states, vec![t.subtask_index]);
+        assert!(r.states.iter().any(|s| s.subtask_index == t.subtask_index && s.vertex_id == t.vertex_id));
+    }
+    assert!(seen.deployed.iter().filter(|t| t.attempt_number == 0).all(|t| t.restore.is_none()));
+}
+
+#[test]
+fn region_failover_restarts_only_the_failed_region() {
+    let script = Script { task_ms: None, fail_ms: Some(1_500), fail_only_subtask: Some(1), checkpoints: true, commit_on_finish: false };
+    let (mut d, seen) = session_seen(31, script);
+    let g = cp_graph(91, 2, ShipStrategy::Forward, RestartStrategy::FixedDelay { attempts: 3, delay_ms: 300 });
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(
+        d.run_until(60, |d| d.log().contains("switched from state RESTARTING to RUNNING.") && running_count(d, id) == 4),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(log.contains("2 tasks will be restarted to recover the failed task"), "{log}");
+    let seen = seen.lock().unwrap();
+    let restarted: Vec<u32> = seen.deployed.iter().filter(|t| t.attempt_number == 1).map(|t| t.subtask_index).collect();
+    assert_eq!(restarted, vec![1, 1], "only subtask 1 of both vertices");
+    drop(seen);
+    let ex = d.with_am(|am, _| am.dispatcher().job(&id).map(|j| j.exception_history.clone())).unwrap().unwrap();
+    assert_eq!(ex.len(), 1);
+    assert!(ex[0].root.stacktrace.contains("scripted failure"));
+    // Both tasks of subtask 1 fail: the first is the root, the other a concurrent failure.
+    let mut names: Vec<_> = std::iter::once(&ex[0].root).chain(&ex[0].concurrent).filter_map(|e| e.task_name.clone()).collect();
+    names.sort();
+    assert_eq!(names, vec!["Sink: Discard (2/2)".to_string(), "Source: Sequence Source (2/2)".to_string()]);
+}
+
+#[test]
+fn full_failover_restarts_every_task() {
+    let script = Script { task_ms: None, fail_ms: Some(1_500), fail_only_subtask: Some(1), checkpoints: false, commit_on_finish: false };
+    let (mut d, seen) = session_seen(32, script);
+    let mut g = cp_graph(92, 2, ShipStrategy::Forward, RestartStrategy::FixedDelay { attempts: 3, delay_ms: 300 });
+    g.failover_strategy = flink_core::FailoverStrategy::Full;
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(
+        d.run_until(60, |d| d.log().contains("switched from state RESTARTING to RUNNING.") && running_count(d, id) == 4),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("4 tasks will be restarted to recover the failed task"));
+    assert_eq!(seen.lock().unwrap().deployed.iter().filter(|t| t.attempt_number == 1).count(), 4);
+    // No checkpoint completed before the failure (the fakes do not acknowledge here).
+    assert!(d.log().contains("No checkpoint found during restore."), "{}", d.log());
+}
+
+#[test]
+fn a_tolerable_failure_threshold_exceeded_fails_the_job_globally() {
+    // The fakes never acknowledge: every checkpoint expires (counted), tolerable is 0.
+    let (mut d, _) = session_seen(33, UNBOUNDED);
+    let mut g = cp_graph(93, 2, ShipStrategy::Rebalance, RestartStrategy::FixedDelay { attempts: 1, delay_ms: 100 });
+    g.checkpointing.as_mut().unwrap().timeout_ms = 300;
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(60, |d| d.job_status(id) == Some(JobStatus::Failed)), "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("expired before completing."), "{log}");
+    assert!(log.contains("Trying to recover from a global failure."), "{log}");
+    let ex = d.with_am(|am, _| am.dispatcher().job(&id).map(|j| j.failure_cause.clone())).unwrap().unwrap().unwrap();
+    assert!(ex.contains("Exceeded checkpoint tolerable failure threshold."), "{ex}");
+    assert!(ex.contains("FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts=1"), "{ex}");
+    // The job's checkpoint dir is gone (NO_EXTERNALIZED_CHECKPOINTS).
+    assert!(d.c.sim.store().list(&format!("ckpts/{id}")).unwrap().is_empty());
+}
+
+#[test]
+fn finished_tasks_committables_are_committed_when_the_job_finishes() {
+    let script = Script { task_ms: Some(1_000), fail_ms: None, fail_only_subtask: None, checkpoints: false, commit_on_finish: true };
+    let (mut d, _) = session_seen(34, script);
+    let id = d.with_am(|am, cx| am.submit_job(cx, graph(94, "Commit", 2, RestartStrategy::NoRestart))).unwrap().unwrap();
+    assert!(d.run_until(60, |d| d.job_status(id) == Some(JobStatus::Finished)), "{}", d.log());
+    let files = d.c.sim.store().list("out").unwrap();
+    let finals: Vec<&String> = files.iter().filter(|f| f.starts_with("out/part-")).collect();
+    assert_eq!(finals.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| !f.contains(".inprogress")), "{files:?}");
+}
+
+/// Runs a p=2 checkpointing job, takes a savepoint, cancels; returns the savepoint path.
+fn take_savepoint(d: &mut Deployment, id: u128) -> String {
+    let g = cp_graph(id, 2, ShipStrategy::Hash { key: 0 }, RestartStrategy::NoRestart);
+    let job = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(60, |d| running_count(d, job) == 4), "{}", d.log());
+    let sp = d
+        .with_am(|am, cx| {
+            am.dispatcher_mut().job_mut(&job).unwrap().trigger_savepoint(cx, "file:/sps", flink_core::CheckpointKind::Savepoint)
+        })
+        .unwrap()
+        .unwrap();
+    let mut outcome = None;
+    assert!(d.run_until(30, |d| {
+        outcome = d.with_am(|am, _| am.dispatcher().job(&job).unwrap().snapshot_outcome(sp)).flatten();
+        outcome.is_some()
+    }));
+    let path = outcome.unwrap().unwrap();
+    assert!(path.starts_with("file:/sps/savepoint-"), "{path}");
+    d.with_am(|am, cx| am.cancel_job(cx, job)).unwrap().unwrap();
+    assert!(d.run_until(30, |d| d.job_status(job) == Some(JobStatus::Canceled)));
+    path
+}
+
+#[test]
+fn a_savepoint_restores_at_another_parallelism_and_resets_the_checkpoint_id() {
+    let (mut d, seen) = session_seen(35, CHECKPOINTING);
+    let path = take_savepoint(&mut d, 95);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&d.c.sim.store().read(&format!("{}/_metadata", path.trim_start_matches("file:/"))).unwrap()).unwrap();
+    let sp_id = meta["checkpoint_id"].as_u64().unwrap();
+    for (n, p) in [(1u128, 1u32), (2, 4)] {
+        let mut g = cp_graph(95 + n, p, ShipStrategy::Hash { key: 0 }, RestartStrategy::NoRestart);
+        g.savepoint_restore = Some(flink_core::graph::SavepointRestoreSettings { path: path.clone(), allow_non_restored_state: false });
+        let job = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+        assert!(d.run_until(60, |d| running_count(d, job) == 2 * p as u64), "{}", d.log());
+        let log = d.log();
+        assert!(log.contains(&format!("Starting job {job} from savepoint {path} ()")), "{log}");
+        assert!(log.contains(&format!("Reset the checkpoint ID of job {job} to {}.", sp_id + 1)), "{log}");
+        let st = stats_of(&mut d, job);
+        assert!(st.latest_restored.as_ref().is_some_and(|r| r.is_savepoint && r.id == sp_id));
+        let seen = seen.lock().unwrap();
+        let tdds: Vec<_> = seen.deployed.iter().filter(|t| t.job_id == job).collect();
+        assert_eq!(tdds.len(), 2 * p as usize);
+        for t in &tdds {
+            let r = t.restore.as_ref().expect("restored from the savepoint");
+            assert_eq!(r.checkpoint_id, sp_id);
+            let expected_ops: Vec<u32> = (0..2).filter(|j| j % p == t.subtask_index).collect();
+            assert_eq!(r.operator_states, expected_ops);
+            if t.operators[0].is_source() {
+                continue;
+            }
+            // Keyed vertex: every old subtask whose range meets the new one.
+            let mine = flink_am_range(128, p, t.subtask_index);
+            for s in &r.states {
+                let meets = s.key_groups.start <= mine.end && mine.start <= s.key_groups.end;
+                assert!(meets || expected_ops.contains(&s.subtask_index));
+            }
+        }
+        drop(seen);
+        // Next checkpoint ids continue after the savepoint's.
+        assert!(d.run_until(30, |d| stats_of(d, job).latest_completed.is_some()));
+        assert!(stats_of(&mut d, job).latest_completed.unwrap().id > sp_id);
+        d.with_am(|am, cx| am.cancel_job(cx, job)).unwrap().unwrap();
+        assert!(d.run_until(30, |d| d.job_status(job) == Some(JobStatus::Canceled)));
+    }
+    // The savepoint outlives the jobs.
+    assert!(d.c.sim.store().read(&format!("{}/_metadata", path.trim_start_matches("file:/"))).is_ok());
+}
+
+#[test]
+fn a_savepoint_that_does_not_fit_fails_the_job_at_submission() {
+    let (mut d, _) = session_seen(36, CHECKPOINTING);
+    let path = take_savepoint(&mut d, 100);
+    let submit = |d: &mut Deployment, n: u128, path: &str, allow: bool, edit: &dyn Fn(&mut JobGraph)| {
+        let mut g = cp_graph(100 + n, 2, ShipStrategy::Hash { key: 0 }, RestartStrategy::NoRestart);
+        edit(&mut g);
+        g.savepoint_restore = Some(flink_core::graph::SavepointRestoreSettings { path: path.into(), allow_non_restored_state: allow });
+        let job = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+        assert!(d.run_until(30, |d| d.job_status(job).is_some_and(|s| s.is_globally_terminal() || s == JobStatus::Running)));
+        let cause = d.with_am(|am, _| am.dispatcher().job(&job).unwrap().failure_cause.clone()).unwrap();
+        (d.job_status(job).unwrap(), cause.unwrap_or_default())
+    };
+    let (st, cause) = submit(&mut d, 1, "file:/sps/nope", false, &|_| {});
+    assert_eq!(st, JobStatus::Failed);
+    assert!(cause.contains("Cannot find checkpoint or savepoint file/directory 'file:/sps/nope' on file system 'file'."), "{cause}");
+    assert!(cause.starts_with("org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster."), "{cause}");
+    let (st, cause) = submit(&mut d, 2, &path, false, &|g| g.vertices[1].max_parallelism = 256);
+    assert_eq!(st, JobStatus::Failed);
+    assert!(cause.contains(&format!("Failed to rollback to checkpoint/savepoint {path}. Max parallelism mismatch")), "{cause}");
+    let other_sink = |g: &mut JobGraph| g.vertices[1].operators = vec![OperatorSpec::Sink { sink: SinkSpec::Print }];
+    let (st, cause) = submit(&mut d, 3, &path, false, &other_sink);
+    assert_eq!(st, JobStatus::Failed);
+    assert!(cause.contains("Cannot map checkpoint/savepoint state for operator"), "{cause}");
+    assert!(cause.contains("If you want to allow to skip this, you can set the --allowNonRestoredState option on the CLI."), "{cause}");
+    let (st, _) = submit(&mut d, 4, &path, true, &other_sink);
+    assert_eq!(st, JobStatus::Running, "{}", d.log());
+    assert!(d.log().contains("Skipping savepoint state for operator"));
 }

@@ -53,6 +53,12 @@ pub struct JobVertex {
     pub operators: Vec<OperatorSpec>,
     pub inputs: Vec<JobEdge>,
     pub slot_sharing_group: String,
+    /// Stable operator uid (Flink's OperatorID hash): the same for the same program topology
+    /// across submissions and parallelism changes, unlike the random `id`. Checkpoint and
+    /// savepoint state is matched to vertices by it. Empty in a JobGraph from outside: the
+    /// JobMaster then derives it from the topology (`streamgraph::vertex_uids`).
+    #[serde(default)]
+    pub uid: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod graph;
 pub mod ids;
+pub mod keygroup;
 pub mod operator;
 pub mod plan;
 pub mod program;

@@ -64,6 +64,7 @@ mod tests {
             operators: vec![op],
             inputs,
             slot_sharing_group: "default".into(),
+            uid: String::new(),
         };
         let g = JobGraph {
             job_id: JobId(1),

@@ -58,16 +58,6 @@ impl Value {
             Value::Str(s) => s.parse().ok(),
         }
     }
-    /// A stable hash for key partitioning (same on every platform and run).
-    pub fn key_hash(&self) -> u64 {
-        let mut h = engine::trace::Fnv64::default();
-        match self {
-            Value::Int(i) => h.write(&i.to_le_bytes()),
-            Value::Float(f) => h.write(&f.to_bits().to_le_bytes()),
-            Value::Str(s) => h.write(s.as_bytes()),
-        }
-        h.finish()
-    }
 }
 
 impl fmt::Display for Value {
@@ -130,7 +120,6 @@ mod tests {
         assert_eq!(r.to_string(), "(hello,3)");
         assert_eq!(Record::new(vec![Value::Int(7)]).to_string(), "7");
         assert_eq!(Value::Float(2.0).to_string(), "2.0");
-        assert_eq!(Value::Str("a".into()).key_hash(), Value::Str("a".into()).key_hash());
         let back: Vec<Value> = serde_json::from_str(r#"[1, -2, 2.5, "x"]"#).unwrap();
         assert_eq!(back, vec![Value::Int(1), Value::Int(-2), Value::Float(2.5), Value::Str("x".into())]);
         assert_eq!(serde_json::to_string(&back).unwrap(), r#"[1,-2,2.5,"x"]"#);

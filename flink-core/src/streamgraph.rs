@@ -41,12 +41,7 @@ pub struct StreamGraph {
     pub restart_strategy: RestartStrategy,
 }
 
-/// Flink's default max parallelism: 1.5 x parallelism rounded up to a power of two, at least
-/// 128, at most 32768 (`KeyGroupRangeAssignment.computeDefaultMaxParallelism`).
-pub fn default_max_parallelism(parallelism: u32) -> u32 {
-    let p = u64::from(parallelism);
-    (p + p / 2).next_power_of_two().clamp(128, 32768) as u32
-}
+pub use crate::keygroup::default_max_parallelism;
 
 impl StreamGraph {
     /// The ship strategy an edge resolves to.
@@ -123,13 +118,14 @@ impl StreamGraph {
                 operators: vec![n.operator.clone()],
                 inputs,
                 slot_sharing_group: "default".into(),
+                uid: String::new(),
             });
             names.push(vec![n.operator.name()]);
         }
         for (v, ns) in vertices.iter_mut().zip(names) {
             v.name = ns.join(" -> ");
         }
-        let graph = JobGraph {
+        let mut graph = JobGraph {
             job_id,
             name: self.name.clone(),
             job_type: self.job_type,
@@ -139,9 +135,45 @@ impl StreamGraph {
             checkpointing: None,
             savepoint_restore: None,
         };
+        let uids = vertex_uids(&graph.vertices);
+        for (v, uid) in graph.vertices.iter_mut().zip(uids) {
+            v.uid = uid;
+        }
         graph.validate()?;
         Ok(graph)
     }
+}
+
+/// What of an operator goes into its uid: its kind as the plan names it, without arguments
+/// that may change between runs of the same program (a source's input path).
+fn uid_token(op: &OperatorSpec) -> String {
+    match op {
+        OperatorSpec::Source { source: crate::operator::SourceSpec::TextFile { .. } } => "Source: File".into(),
+        other => other.name(),
+    }
+}
+
+/// Stable uids for vertices in topological order (Flink's `StreamGraphHasherV2` idea: a hash of
+/// the node's position and what feeds it, not a random id). A vertex's uid hashes its index,
+/// its chain's operator kinds, and each input's uid and ship strategy; parallelism is left out
+/// so a rescaled program keeps its uids. 32 hex digits, like Flink's OperatorID.
+pub fn vertex_uids(vertices: &[JobVertex]) -> Vec<String> {
+    let mut uids: Vec<String> = Vec::with_capacity(vertices.len());
+    for (i, v) in vertices.iter().enumerate() {
+        let mut text = format!("{i}|");
+        for op in &v.operators {
+            text.push_str(&uid_token(op));
+            text.push('|');
+        }
+        for e in &v.inputs {
+            let src = vertices.iter().position(|x| x.id == e.source).map(|k| uids[k].as_str()).unwrap_or("?");
+            text.push_str(&format!("<{src}:{}", e.ship.name()));
+        }
+        // Two FNV-1a 64-bit passes with different offsets make 128 bits.
+        let fnv = |offset: u64| text.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        uids.push(format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142)));
+    }
+    uids
 }
 
 #[cfg(test)]
@@ -181,6 +213,30 @@ mod tests {
             n += 1;
             n
         }
+    }
+
+    #[test]
+    fn uids_are_stable_across_ids_and_parallelism_but_follow_the_topology() {
+        let a = word_count(2).to_job_graph(JobId(1), &mut ids()).unwrap();
+        let mut n = 1000u128;
+        let b = word_count(5)
+            .to_job_graph(JobId(2), &mut || {
+                n += 7;
+                n
+            })
+            .unwrap();
+        let ua: Vec<_> = a.vertices.iter().map(|v| v.uid.clone()).collect();
+        let ub: Vec<_> = b.vertices.iter().map(|v| v.uid.clone()).collect();
+        assert_eq!(ua, ub);
+        assert!(ua.iter().all(|u| u.len() == 32));
+        let distinct: std::collections::BTreeSet<_> = ua.iter().collect();
+        assert_eq!(distinct.len(), ua.len());
+        // A different chain at the same position gets a different uid.
+        let mut other = word_count(2);
+        other.nodes.last_mut().unwrap().operator = OperatorSpec::Sink { sink: crate::operator::SinkSpec::Discard };
+        let c = other.to_job_graph(JobId(3), &mut ids()).unwrap();
+        assert_ne!(c.vertices.last().unwrap().uid, *ua.last().unwrap());
+        assert_eq!(c.vertices[0].uid, ua[0]);
     }
 
     #[test]

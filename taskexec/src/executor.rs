@@ -14,7 +14,7 @@ use flink_core::{
 
 use crate::config::TaskExecutorConfig;
 use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
-use crate::network::{InputBatch, PendingData};
+use crate::network::{InputBatch, OutOfSequence, PendingData, PushError};
 use crate::slot_table::{SlotAllocation, TaskSlotTable};
 use crate::task::{CreditReturn, Task};
 
@@ -23,6 +23,17 @@ const SOURCE_ROUNDS_PER_WAKE: usize = 32;
 const REGISTRATION_TIMER: TimerId = 1;
 const HEARTBEAT_TIMER: TimerId = 2;
 const WORK_TIMER: TimerId = 3;
+
+/// Flink's failure when a channel's connection to another TaskManager broke; here a message
+/// missing (or repeated) on a channel, which on FIFO links only a lost connection explains.
+fn lost_connection(peer_task_manager: Addr, kind: &str, o: OutOfSequence) -> String {
+    format!(
+        "org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException: Lost connection to task manager \
+         '{peer_task_manager}'. This indicates that the remote task manager was lost. (Expected {kind} message #{} on the \
+         channel with {}, got #{}.)",
+        o.expected, o.peer, o.got
+    )
+}
 
 /// The connection to the ResourceManager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,12 +300,11 @@ impl TaskExecutor {
             task.state = state;
             Self::report(cx, &task, state, None);
         }
-        for batch in self.pending.take(id) {
-            if let Err(e) = task.gate.push(batch) {
-                cx.trace("data.dropped", e);
-            }
-        }
+        let held = self.pending.take(id);
         self.tasks.insert(id, task);
+        for batch in held {
+            self.receive_data(cx, id, batch);
+        }
         self.drive(cx);
     }
 
@@ -371,8 +381,13 @@ impl TaskExecutor {
 
     fn receive_data(&mut self, cx: &mut Cx, target: ExecutionAttemptId, batch: InputBatch) {
         if let Some(task) = self.tasks.get_mut(&target) {
-            if let Err(e) = task.gate.push(batch) {
-                cx.trace("data.dropped", e);
+            let from = batch.from;
+            match task.gate.push(batch) {
+                Ok(()) => {}
+                Err(PushError::UnknownProducer(p)) => cx.trace("data.dropped", format!("{target}: {p} is not a producer")),
+                Err(PushError::OutOfSequence(o)) => {
+                    self.end_task(cx, target, ExecutionState::Failed, Some(lost_connection(from, "data", o)));
+                }
             }
         } else if self.ended.contains(&target) {
             cx.trace("data.dropped", format!("{target} already ended"));
@@ -385,14 +400,32 @@ impl TaskExecutor {
     }
 
     fn return_credit(&mut self, cx: &mut Cx, consumer: ExecutionAttemptId, credit: CreditReturn) {
-        if credit.address == cx.me() {
-            if let Some(t) = self.tasks.get_mut(&credit.producer) {
-                if let Some(p) = t.partition.as_mut() {
-                    p.add_credit(consumer, 1);
-                }
-            }
+        let me = cx.me();
+        if credit.address == me {
+            self.receive_credit(cx, me, credit.producer, consumer, credit.seq, 1);
         } else {
-            cx.send(credit.address, NetworkMsg::Credit { target: credit.producer, source: consumer, seq: 0, credits: 1 });
+            cx.send(credit.address, NetworkMsg::Credit { target: credit.producer, source: consumer, seq: credit.seq, credits: 1 });
+        }
+    }
+
+    /// Credits for `producer` from its consumer's TaskExecutor `from`; a credit out of sequence
+    /// fails the producer. Returns whether the producer's partition took them.
+    fn receive_credit(
+        &mut self,
+        cx: &mut Cx,
+        from: Addr,
+        producer: ExecutionAttemptId,
+        consumer: ExecutionAttemptId,
+        seq: u64,
+        credits: u32,
+    ) -> bool {
+        let Some(p) = self.tasks.get_mut(&producer).and_then(|t| t.partition.as_mut()) else { return false };
+        match p.add_credit(consumer, seq, credits) {
+            Ok(took) => took,
+            Err(o) => {
+                self.end_task(cx, producer, ExecutionState::Failed, Some(lost_connection(from, "credit", o)));
+                true
+            }
         }
     }
 
@@ -413,23 +446,15 @@ impl TaskExecutor {
             self.return_credit(cx, id, c);
         }
         let me = cx.me();
-        for (consumer, address, batch) in batches {
+        for s in batches {
             progress = true;
-            if address == me {
+            let (elements, end_of_partition) = (s.batch.elements, s.batch.end_of_partition);
+            if s.address == me {
                 // A local channel: the consumer is right here, no network hop.
-                let input = InputBatch { source: id, from: me, elements: batch.elements, end_of_partition: batch.end_of_partition };
-                self.receive_data(cx, consumer, input);
+                let input = InputBatch { source: id, from: me, seq: s.seq, elements, end_of_partition };
+                self.receive_data(cx, s.consumer, input);
             } else {
-                cx.send(
-                    address,
-                    NetworkMsg::Data {
-                        target: consumer,
-                        source: id,
-                        seq: 0,
-                        elements: batch.elements,
-                        end_of_partition: batch.end_of_partition,
-                    },
-                );
+                cx.send(s.address, NetworkMsg::Data { target: s.consumer, source: id, seq: s.seq, elements, end_of_partition });
             }
         }
         if done {
@@ -509,13 +534,12 @@ impl TaskExecutor {
     /// Records and credits from other TaskExecutors.
     fn on_network(&mut self, cx: &mut Cx, from: Addr, msg: NetworkMsg) {
         match msg {
-            NetworkMsg::Data { target, source, seq: _, elements, end_of_partition } => {
-                self.receive_data(cx, target, InputBatch { source, from, elements, end_of_partition });
+            NetworkMsg::Data { target, source, seq, elements, end_of_partition } => {
+                self.receive_data(cx, target, InputBatch { source, from, seq, elements, end_of_partition });
                 self.drive(cx);
             }
-            NetworkMsg::Credit { target, source, seq: _, credits } => {
-                if let Some(p) = self.tasks.get_mut(&target).and_then(|t| t.partition.as_mut()) {
-                    p.add_credit(source, credits);
+            NetworkMsg::Credit { target, source, seq, credits } => {
+                if self.receive_credit(cx, from, target, source, seq, credits) {
                     self.drive(cx);
                 }
             }

@@ -7,11 +7,12 @@
 //! once it processed it. A producer whose output has no room stops pulling input, so the
 //! pressure propagates upstream to the sources (backpressure).
 //!
-//! Ordering: messages between machines may overtake each other, and the protocol carries no
-//! sequence numbers. Records may be reordered harmlessly, but a watermark must not overtake the
-//! records before it and the end of partition must come last. So a batch carrying a watermark
-//! or the end of partition is only sent once every earlier batch of its channel was
-//! acknowledged (nothing in flight): it cannot overtake anything.
+//! Ordering: links are FIFO (TCP per connection live, the sim's links alike), and each
+//! direction of each channel numbers its messages from 0: data batches producer -> consumer,
+//! credits consumer -> producer. So watermarks, barriers and the end of partition go out in
+//! line with the records, and the receiver checks the numbers: a gap or a duplicate means a
+//! message was lost on the way (a lost connection, in Flink's terms) and the receiving task
+//! fails rather than stall or compute a wrong result.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -27,11 +28,41 @@ pub struct Batch {
     pub end_of_partition: bool,
 }
 
-impl Batch {
-    /// Must not overtake earlier batches (see the module comment).
-    fn is_ordered(&self) -> bool {
-        self.end_of_partition || self.elements.iter().any(|e| matches!(e, Element::Watermark(_)))
+/// A batch ready to go out: to whom, and its number on the channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sendable {
+    pub consumer: ExecutionAttemptId,
+    pub address: Addr,
+    pub seq: u64,
+    pub batch: Batch,
+}
+
+/// A message arrived out of sequence on a channel: one before it was lost (`got > expected`)
+/// or it came twice (`got < expected`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfSequence {
+    /// The task at the other end of the channel.
+    pub peer: ExecutionAttemptId,
+    pub expected: u64,
+    pub got: u64,
+}
+
+/// Why a received batch was not queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The sender is not one of this task's producers (a stale or misrouted batch): dropped.
+    UnknownProducer(ExecutionAttemptId),
+    /// The channel lost or repeated a message: the task cannot go on.
+    OutOfSequence(OutOfSequence),
+}
+
+/// Checks `got` against the next expected number on a channel and advances it.
+fn check_seq(next: &mut u64, peer: ExecutionAttemptId, got: u64) -> Result<(), OutOfSequence> {
+    if got != *next {
+        return Err(OutOfSequence { peer, expected: *next, got });
     }
+    *next += 1;
+    Ok(())
 }
 
 /// The producer's side of one consumer subtask.
@@ -43,6 +74,10 @@ pub struct OutputChannel {
     queued: VecDeque<Batch>,
     in_flight: u32,
     end_of_partition_sent: bool,
+    /// Number of the next data batch on this channel.
+    next_seq: u64,
+    /// Number of the next credit message expected from the consumer.
+    next_credit_seq: u64,
 }
 
 impl OutputChannel {
@@ -76,6 +111,8 @@ impl ResultPartition {
                 queued: VecDeque::new(),
                 in_flight: 0,
                 end_of_partition_sent: false,
+                next_seq: 0,
+                next_credit_seq: 0,
             })
             .collect();
         ResultPartition {
@@ -149,36 +186,38 @@ impl ResultPartition {
         self.channels.iter().all(|ch| ch.queued.is_empty() && ch.in_flight < self.credits)
     }
 
-    /// Batches that may go out now, each taking one credit, with the channel they belong to.
-    pub fn take_sendable(&mut self) -> Vec<(ExecutionAttemptId, Addr, Batch)> {
+    /// Batches that may go out now, in channel order, each taking one credit and the next
+    /// number of its channel.
+    pub fn take_sendable(&mut self) -> Vec<Sendable> {
         let mut out = Vec::new();
         for ch in &mut self.channels {
-            while let Some(head) = ch.queued.front() {
-                let room = ch.in_flight < self.credits && (!head.is_ordered() || ch.in_flight == 0);
-                if !room {
-                    break;
-                }
-                let batch = ch.queued.pop_front().expect("peeked");
+            // Links are FIFO: nothing sent later on this channel can overtake this batch.
+            while ch.in_flight < self.credits {
+                let Some(batch) = ch.queued.pop_front() else { break };
                 if batch.end_of_partition {
                     ch.end_of_partition_sent = true;
                 } else {
                     // The end of partition is never acknowledged: the producer may be gone.
                     ch.in_flight += 1;
                 }
-                out.push((ch.consumer, ch.address, batch));
+                let seq = ch.next_seq;
+                ch.next_seq += 1;
+                out.push(Sendable { consumer: ch.consumer, address: ch.address, seq, batch });
             }
         }
         out
     }
 
-    /// The consumer processed `n` batches.
-    pub fn add_credit(&mut self, consumer: ExecutionAttemptId, n: u32) -> bool {
+    /// The consumer processed `n` batches; `seq` numbers its credit messages. Ok(false) for a
+    /// consumer that is not on this partition (a stale credit).
+    pub fn add_credit(&mut self, consumer: ExecutionAttemptId, seq: u64, n: u32) -> Result<bool, OutOfSequence> {
         match self.channels.iter_mut().find(|ch| ch.consumer == consumer) {
             Some(ch) => {
+                check_seq(&mut ch.next_credit_seq, consumer, seq)?;
                 ch.in_flight = ch.in_flight.saturating_sub(n);
-                true
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 
@@ -194,6 +233,8 @@ pub struct InputBatch {
     pub source: ExecutionAttemptId,
     /// The producer's TaskExecutor, where the credit goes back.
     pub from: Addr,
+    /// Its number on the channel.
+    pub seq: u64,
     pub elements: Vec<Element>,
     pub end_of_partition: bool,
 }
@@ -202,6 +243,10 @@ pub struct InputBatch {
 struct InputChannel {
     watermark: i64,
     ended: bool,
+    /// Number of the next data batch expected from the producer.
+    next_seq: u64,
+    /// Number of the next credit message to the producer.
+    next_credit_seq: u64,
 }
 
 /// A task's input: one channel per producer, a FIFO of received batches, and the combined
@@ -216,19 +261,36 @@ pub struct InputGate {
 impl InputGate {
     pub fn new(producers: &[ExecutionAttemptId]) -> InputGate {
         InputGate {
-            channels: producers.iter().map(|p| (*p, InputChannel { watermark: i64::MIN, ended: false })).collect(),
+            channels: producers
+                .iter()
+                .map(|p| (*p, InputChannel { watermark: i64::MIN, ended: false, next_seq: 0, next_credit_seq: 0 }))
+                .collect(),
             queue: VecDeque::new(),
             emitted_watermark: i64::MIN,
         }
     }
 
-    /// Queues a received batch; refused if `source` is not one of this task's producers.
-    pub fn push(&mut self, batch: InputBatch) -> Result<(), String> {
-        if !self.channels.contains_key(&batch.source) {
-            return Err(format!("received data from {} which is not a producer of this task", batch.source));
-        }
+    /// Queues a received batch; refused if `source` is not one of this task's producers or the
+    /// batch is not the next on its channel.
+    pub fn push(&mut self, batch: InputBatch) -> Result<(), PushError> {
+        let Some(ch) = self.channels.get_mut(&batch.source) else {
+            return Err(PushError::UnknownProducer(batch.source));
+        };
+        check_seq(&mut ch.next_seq, batch.source, batch.seq).map_err(PushError::OutOfSequence)?;
         self.queue.push_back(batch);
         Ok(())
+    }
+
+    /// The number for the next credit message to `producer`.
+    pub fn next_credit_seq(&mut self, producer: ExecutionAttemptId) -> u64 {
+        match self.channels.get_mut(&producer) {
+            Some(ch) => {
+                ch.next_credit_seq += 1;
+                ch.next_credit_seq - 1
+            }
+            // Only batches of known producers are queued, so only they are credited.
+            None => 0,
+        }
     }
 
     pub fn pop(&mut self) -> Option<InputBatch> {
@@ -326,6 +388,16 @@ mod tests {
         }
     }
 
+    fn input(source: u128, seq: u64) -> InputBatch {
+        InputBatch {
+            source: ExecutionAttemptId(source),
+            from: "127.0.0.1:9".parse().unwrap(),
+            seq,
+            elements: vec![],
+            end_of_partition: false,
+        }
+    }
+
     #[test]
     fn credits_bound_the_batches_in_flight() {
         let mut p = ResultPartition::new(&spec(1), 0, 2, 3);
@@ -336,28 +408,63 @@ mod tests {
         let sent = p.take_sendable();
         assert_eq!(sent.len(), 3, "three credits, three batches");
         assert!(p.take_sendable().is_empty());
-        assert!(p.add_credit(ExecutionAttemptId(1), 1));
+        assert_eq!(p.add_credit(ExecutionAttemptId(1), 0, 1), Ok(true));
         assert_eq!(p.take_sendable().len(), 1);
         assert_eq!(p.channels()[0].in_flight(), 3);
     }
 
     #[test]
-    fn watermarks_and_end_of_partition_wait_for_acknowledgement() {
-        let mut p = ResultPartition::new(&spec(1), 0, 10, 4);
+    fn batches_are_numbered_per_channel_and_go_out_in_order() {
+        let mut p = ResultPartition::new(&spec(2), 0, 10, 4);
         p.emit(rec(1));
         p.flush();
         p.emit(Element::Watermark(5));
         p.finish();
-        assert_eq!(p.take_sendable().len(), 1, "the watermark batch waits for the record batch");
-        p.add_credit(ExecutionAttemptId(1), 1);
-        let wm = p.take_sendable();
-        assert_eq!(wm.len(), 1);
-        assert_eq!(wm[0].2.elements, vec![Element::Watermark(5)]);
-        assert!(!p.is_finished());
-        p.add_credit(ExecutionAttemptId(1), 1);
-        let eop = p.take_sendable();
-        assert!(eop[0].2.end_of_partition);
+        let sent = p.take_sendable();
+        // Links are FIFO: the watermark and the end of partition follow the records at once.
+        let mut ch1: Vec<(u64, Vec<Element>, bool)> = sent
+            .iter()
+            .filter(|s| s.consumer == ExecutionAttemptId(1))
+            .map(|s| (s.seq, s.batch.elements.clone(), s.batch.end_of_partition))
+            .collect();
+        assert_eq!(ch1.remove(0), (0, vec![rec(1)], false));
+        assert_eq!(ch1.remove(0), (1, vec![Element::Watermark(5)], false));
+        assert_eq!(ch1.remove(0), (2, vec![], true));
+        let ch2: Vec<u64> = sent.iter().filter(|s| s.consumer == ExecutionAttemptId(2)).map(|s| s.seq).collect();
+        assert_eq!(ch2, vec![0, 1], "the second channel numbers its own batches (watermark, end of partition)");
         assert!(p.is_finished());
+    }
+
+    #[test]
+    fn a_lost_or_repeated_credit_is_out_of_sequence() {
+        let mut p = ResultPartition::new(&spec(1), 0, 1, 4);
+        for i in 0..4 {
+            p.emit(rec(i));
+        }
+        assert_eq!(p.take_sendable().len(), 4);
+        assert_eq!(p.add_credit(ExecutionAttemptId(1), 0, 1), Ok(true));
+        let lost = p.add_credit(ExecutionAttemptId(1), 2, 1);
+        assert_eq!(lost, Err(OutOfSequence { peer: ExecutionAttemptId(1), expected: 1, got: 2 }));
+        let repeated = p.add_credit(ExecutionAttemptId(1), 0, 1);
+        assert_eq!(repeated, Err(OutOfSequence { peer: ExecutionAttemptId(1), expected: 1, got: 0 }));
+        assert_eq!(p.channels()[0].in_flight(), 3, "credits out of sequence are not counted");
+        assert_eq!(p.add_credit(ExecutionAttemptId(9), 0, 1), Ok(false), "an unknown consumer's credit is ignored");
+    }
+
+    #[test]
+    fn the_gate_refuses_a_gap_or_a_duplicate() {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)]);
+        assert_eq!(g.push(input(1, 0)), Ok(()));
+        assert_eq!(g.push(input(2, 0)), Ok(()), "each channel counts on its own");
+        assert_eq!(g.push(input(1, 1)), Ok(()));
+        let gap = g.push(input(1, 3));
+        assert_eq!(gap, Err(PushError::OutOfSequence(OutOfSequence { peer: ExecutionAttemptId(1), expected: 2, got: 3 })));
+        let dup = g.push(input(2, 0));
+        assert_eq!(dup, Err(PushError::OutOfSequence(OutOfSequence { peer: ExecutionAttemptId(2), expected: 1, got: 0 })));
+        assert_eq!(g.push(input(3, 0)), Err(PushError::UnknownProducer(ExecutionAttemptId(3))));
+        assert_eq!(g.queued(), 3);
+        assert_eq!((g.next_credit_seq(ExecutionAttemptId(1)), g.next_credit_seq(ExecutionAttemptId(1))), (0, 1));
+        assert_eq!(g.next_credit_seq(ExecutionAttemptId(2)), 0);
     }
 
     #[test]
@@ -371,16 +478,13 @@ mod tests {
         assert!(!g.is_finished());
         assert_eq!(g.on_end_of_partition(b), None);
         assert!(g.is_finished());
-        let stranger =
-            InputBatch { source: ExecutionAttemptId(3), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
-        assert!(g.push(stranger).is_err());
+        assert!(g.push(input(3, 0)).is_err());
     }
 
     #[test]
     fn pending_data_is_bounded_and_expires() {
         let mut p = PendingData::default();
-        let b =
-            InputBatch { source: ExecutionAttemptId(1), from: "127.0.0.1:9".parse().unwrap(), elements: vec![], end_of_partition: false };
+        let b = input(1, 0);
         assert!(p.hold(ExecutionAttemptId(5), b.clone(), Time(10), 2));
         assert!(p.hold(ExecutionAttemptId(5), b.clone(), Time(11), 2));
         assert!(!p.hold(ExecutionAttemptId(5), b.clone(), Time(12), 2));

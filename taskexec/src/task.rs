@@ -42,6 +42,8 @@ pub enum SourcePoll {
 pub struct CreditReturn {
     pub producer: ExecutionAttemptId,
     pub address: Addr,
+    /// Its number on the credit direction of the channel.
+    pub seq: u64,
 }
 
 pub struct Task {
@@ -142,7 +144,8 @@ impl Task {
                     self.chain.process(Element::Watermark(combined), now, &mut self.out)?;
                 }
             } else {
-                credits.push(CreditReturn { producer: batch.source, address: batch.from });
+                let seq = self.gate.next_credit_seq(batch.source);
+                credits.push(CreditReturn { producer: batch.source, address: batch.from, seq });
             }
             self.absorb(cx)?;
         }

@@ -123,13 +123,29 @@ struct FakeConsumer {
     credited: u32,
     max_outstanding: u32,
     end_of_partition: bool,
+    /// Number of the next credit message (the channel's credit direction counts from 0).
+    credit_seq: u64,
+    /// Number of the next data batch expected; a gap is recorded, not tolerated.
+    data_seq: u64,
+    out_of_sequence: bool,
+    elements: Vec<Element>,
+}
+
+impl FakeConsumer {
+    fn next_credit_seq(&mut self) -> u64 {
+        self.credit_seq += 1;
+        self.credit_seq - 1
+    }
 }
 
 impl Node for FakeConsumer {
     fn on_start(&mut self, _cx: &mut Cx) {}
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
-        if let Ok(NetworkMsg::Data { target, source, elements, end_of_partition, .. }) = msg.downcast::<NetworkMsg>() {
+        if let Ok(NetworkMsg::Data { target, source, seq, elements, end_of_partition }) = msg.downcast::<NetworkMsg>() {
+            self.out_of_sequence |= seq != self.data_seq;
+            self.data_seq += 1;
             self.records += elements.iter().filter(|e| matches!(e, Element::Record(_))).count() as u64;
+            self.elements.extend(elements);
             if end_of_partition {
                 self.end_of_partition = true;
                 return;
@@ -138,7 +154,8 @@ impl Node for FakeConsumer {
             self.max_outstanding = self.max_outstanding.max(self.batches - self.credited);
             if self.auto_credit {
                 self.credited += 1;
-                cx.send(from, NetworkMsg::Credit { target: source, source: target, seq: 0, credits: 1 });
+                let seq = self.next_credit_seq();
+                cx.send(from, NetworkMsg::Credit { target: source, source: target, seq, credits: 1 });
             }
         }
     }
@@ -156,7 +173,11 @@ struct Cluster {
 }
 
 fn cluster(seed: u64, num_tes: usize, rm_node: FakeRm, jm_node: FakeJm) -> Cluster {
-    let mut sim = Sim::new(SimConfig::new(seed));
+    let mut config = SimConfig::new(seed);
+    // Links are FIFO, as TCP connections are: one latency per link keeps messages in order.
+    config.net.latency_min = Duration::from_micros(500);
+    config.net.latency_max = Duration::from_micros(500);
+    let mut sim = Sim::new(config);
     let master = sim.add_machine();
     let rm = sim.spawn(master, 6123, Box::new(rm_node));
     let jm = sim.spawn(master, 6124, Box::new(jm_node));
@@ -432,13 +453,12 @@ fn a_consumer_without_credit_stops_the_producer() {
     assert_eq!(c.te(0).task(ExecutionAttemptId(5)).unwrap().records_out(), out, "the source stopped polling");
     assert!(out < 100_000);
     // Grant credit: the rest flows and the task finishes, never beyond its credits in flight.
-    c.sim.with_node::<FakeConsumer, _>(consumer, |n, _| {
+    let te = c.tes[0].1;
+    c.sim.with_node::<FakeConsumer, _>(consumer, move |n, cx| {
         n.auto_credit = true;
         n.credited = n.batches;
-    });
-    let te = c.tes[0].1;
-    c.sim.with_node::<FakeConsumer, _>(consumer, move |_, cx| {
-        cx.send(te, NetworkMsg::Credit { target: ExecutionAttemptId(5), source: ExecutionAttemptId(50), seq: 0, credits })
+        let seq = n.next_credit_seq();
+        cx.send(te, NetworkMsg::Credit { target: ExecutionAttemptId(5), source: ExecutionAttemptId(50), seq, credits })
     });
     let jm = c.jm;
     assert!(c.sim.run_until_true(Duration::from_secs(30), |s| s.node::<FakeJm>(jm).unwrap().state_of(ExecutionAttemptId(5))
@@ -446,6 +466,7 @@ fn a_consumer_without_credit_stops_the_producer() {
     let n = c.sim.node::<FakeConsumer>(consumer).unwrap();
     assert_eq!(n.records, 100_000);
     assert!(n.end_of_partition);
+    assert!(!n.out_of_sequence, "batches are numbered 0, 1, 2, ... on the channel");
     assert!(n.max_outstanding <= credits, "{} batches in flight", n.max_outstanding);
 }
 
@@ -505,4 +526,80 @@ fn info_serializes() {
     let json = serde_json::to_value(&info).unwrap();
     assert_eq!(json["slots_total"], 2);
     assert_eq!(json["slots"][0]["allocation_id"], AllocationId(1).to_string());
+}
+
+fn data(target: u128, source: u128, seq: u64, elements: Vec<Element>) -> NetworkMsg {
+    NetworkMsg::Data { target: ExecutionAttemptId(target), source: ExecutionAttemptId(source), seq, elements, end_of_partition: false }
+}
+
+fn word(w: &str) -> Element {
+    Element::Record(flink_core::Record::new(vec![flink_core::Value::Str(w.into()), flink_core::Value::Int(1)]))
+}
+
+#[test]
+fn a_gap_in_the_data_sequence_fails_the_consumer_with_a_network_error() {
+    let mut c = cluster(11, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let host = c.sim.add_machine();
+    let producer = c.sim.spawn(host, 9000, Box::new(FakeConsumer::default()));
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    let te = c.tes[0].1;
+    c.sim.with_node::<FakeConsumer, _>(producer, move |_, cx| {
+        cx.send(te, data(21, 60, 0, vec![word("a")]));
+        cx.send(te, data(21, 60, 1, vec![word("b")]));
+        // #2 is lost on the way.
+        cx.send(te, data(21, 60, 3, vec![word("c")]));
+    });
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Failed));
+    let err = c.jm().error_of(ExecutionAttemptId(21)).unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException: Lost connection to task manager \
+             '{producer}'. This indicates that the remote task manager was lost."
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Expected data message #2"), "{err}");
+    assert_eq!(c.te(0).num_tasks(), 0);
+    assert!(c.stdout(0).contains("(b,1)") && !c.stdout(0).contains("(c,1)"), "what came in sequence was processed, nothing after");
+}
+
+#[test]
+fn a_repeated_data_message_fails_the_consumer() {
+    let mut c = cluster(12, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let host = c.sim.add_machine();
+    let producer = c.sim.spawn(host, 9000, Box::new(FakeConsumer::default()));
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    let te = c.tes[0].1;
+    c.sim.with_node::<FakeConsumer, _>(producer, move |_, cx| {
+        cx.send(te, data(21, 60, 0, vec![word("a")]));
+        cx.send(te, data(21, 60, 0, vec![word("a")]));
+    });
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Failed));
+    assert!(c.jm().error_of(ExecutionAttemptId(21)).unwrap().contains("Expected data message #1 on the channel with"));
+}
+
+#[test]
+fn a_lost_credit_fails_the_producer() {
+    let mut c = cluster(13, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let host = c.sim.add_machine();
+    let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer::default()));
+    sequence_to(&mut c, consumer, 100_000);
+    c.sim.run_for(Duration::from_millis(100));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Running));
+    let te = c.tes[0].1;
+    c.sim.with_node::<FakeConsumer, _>(consumer, move |_, cx| {
+        // Credit #0 is lost; #1 arrives.
+        cx.send(te, NetworkMsg::Credit { target: ExecutionAttemptId(5), source: ExecutionAttemptId(50), seq: 1, credits: 1 })
+    });
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Failed));
+    let err = c.jm().error_of(ExecutionAttemptId(5)).unwrap();
+    assert!(err.contains(&format!("Lost connection to task manager '{consumer}'")), "{err}");
+    assert!(err.contains("Expected credit message #0"), "{err}");
 }

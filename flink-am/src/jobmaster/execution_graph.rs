@@ -160,6 +160,15 @@ impl ExecutionGraph {
         }
     }
 
+    /// New attempts for the given (vertex, subtask) executions (a region or full restart).
+    pub fn reset_executions(&mut self, cx: &mut Cx, set: &std::collections::BTreeSet<(usize, usize)>) {
+        for &(vi, si) in set {
+            let ev = &mut self.vertices[vi].subtasks[si];
+            let next = ev.current.attempt_number + 1;
+            ev.current = Execution::new(cx, next);
+        }
+    }
+
     pub fn executions(&self) -> impl Iterator<Item = &Execution> {
         self.vertices.iter().flat_map(|v| v.subtasks.iter().map(|e| &e.current))
     }
