@@ -37,6 +37,9 @@ pub enum MapFn {
     ParseFields { separator: String },
     /// Keeps the listed fields, in order.
     Project { fields: Vec<usize> },
+    /// Replaces integer field `field` by its non-negative remainder modulo `by` (a key of at
+    /// most `by` values, e.g. for keyed counts over generated numbers).
+    Modulo { field: usize, by: i64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

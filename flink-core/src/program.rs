@@ -92,7 +92,8 @@ fn parse_args(args: &[String]) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-/// Replaces `${name}` with the argument `--name`; Err(name) for the first one not given.
+/// Replaces `${name}` with the argument `--name`, and `${name:-default}` with it or, when it
+/// is not given, `default`; Err(name) for the first one without a value.
 fn substitute(s: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
@@ -103,8 +104,15 @@ fn substitute(s: &str, args: &BTreeMap<String, String>) -> Result<String, String
             out.push_str(&rest[start..]);
             return Ok(out);
         };
-        let name = &after[..end];
-        out.push_str(args.get(name).ok_or_else(|| name.to_string())?);
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..end], None),
+        };
+        match (args.get(name), default) {
+            (Some(v), _) => out.push_str(v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(name.to_string()),
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -128,10 +136,18 @@ impl Fields<'_> {
         }
         Ok(())
     }
+    /// An integer, or a string of one after `${arg}` substitution (`count = "${count:-1000}"`).
     fn int(&self, key: &str) -> Result<Option<i64>, String> {
         match self.table.get(key) {
             None => Ok(None),
             Some(toml::Value::Integer(i)) => Ok(Some(*i)),
+            Some(toml::Value::String(raw)) if raw.contains("${") => {
+                let text = self.str(key)?.unwrap_or_default();
+                text.trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| self.at.err(format!("'{key}' in {} must be an integer, got \"{text}\" (from \"{raw}\")", self.what)))
+            }
             Some(v) => Err(self.at.err(format!("'{key}' in {} must be an integer, got {v}", self.what))),
         }
     }
@@ -359,10 +375,19 @@ fn parse_step(
                     };
                     MapFn::Project { fields }
                 }
+                "modulo" => {
+                    let t = t.ok_or_else(|| need("'field' and 'by'"))?;
+                    t.only(&["fn", "field", "by"])?;
+                    let by = t.req_int("by")?;
+                    if by <= 0 {
+                        return Err(at.err(format!("'by' of map function 'modulo' must be positive, got {by}")));
+                    }
+                    MapFn::Modulo { field: t.index("field")?, by }
+                }
                 other => {
-                    return Err(
-                        at.err(format!("unknown map function '{other}' (expected pair-with-one, lowercase, parse-fields or project)"))
-                    )
+                    return Err(at.err(format!(
+                        "unknown map function '{other}' (expected pair-with-one, lowercase, parse-fields, project or modulo)"
+                    )))
                 }
             };
             op(OperatorSpec::Map { map })
@@ -755,6 +780,34 @@ parallelism = 1
         );
         assert_eq!(g.name, "J");
         assert_eq!(g.restart_strategy, DEFAULT_RESTART_STRATEGY);
+    }
+
+    #[test]
+    fn integer_settings_take_program_arguments_with_defaults() {
+        let text = r#"
+[[job]]
+name = "J"
+[[job.step]]
+source = { type = "datagen", kind = "numbers", count = "${count:-500}", rate-per-sec = "${rate}", seed = 7 }
+[[job.step]]
+map = { fn = "modulo", field = 0, by = 100 }
+[[job.step]]
+sink = "discard"
+"#;
+        let source = |p: &Program| p.jobs[0].steps[0].kind.clone();
+        let p = Program::parse(text, &args(&["--rate", "20"])).unwrap();
+        let want = SourceSpec::Datagen { kind: DatagenKind::Numbers, rate_per_sec: 20, count: Some(500), seed: 7 };
+        assert_eq!(source(&p), StepKind::Operator(OperatorSpec::Source { source: want }));
+        let p = Program::parse(text, &args(&["--rate", "0", "--count", "9"])).unwrap();
+        let want = SourceSpec::Datagen { kind: DatagenKind::Numbers, rate_per_sec: 0, count: Some(9), seed: 7 };
+        assert_eq!(source(&p), StepKind::Operator(OperatorSpec::Source { source: want }));
+        assert_eq!(p.jobs[0].steps[1].kind, StepKind::Operator(OperatorSpec::Map { map: MapFn::Modulo { field: 0, by: 100 } }));
+        let e = Program::parse(text, &args(&["--rate", "fast"])).unwrap_err();
+        assert_eq!(e, "Job 'J', step 1 (source): 'rate-per-sec' in the source must be an integer, got \"fast\" (from \"${rate}\")");
+        let e = Program::parse(text, &[]).unwrap_err();
+        assert!(e.contains("uses ${rate} but no --rate argument was given"), "{e}");
+        let e = Program::parse(&text.replace("by = 100", "by = 0"), &args(&["--rate", "1"])).unwrap_err();
+        assert!(e.contains("'by' of map function 'modulo' must be positive"), "{e}");
     }
 
     #[test]

@@ -841,6 +841,9 @@ impl Op {
     fn new(spec: &OperatorSpec, ctx: Ctx) -> Result<Op, String> {
         Ok(match spec {
             OperatorSpec::Source { .. } => return Err("A source can only be the head of a chain".into()),
+            OperatorSpec::Map { map: MapFn::Modulo { by, .. } } if *by <= 0 => {
+                return Err(format!("The modulo map needs a positive 'by', got {by}"));
+            }
             OperatorSpec::Map { map } => Op::Map(map.clone()),
             OperatorSpec::FlatMap { flat_map } => Op::FlatMap(flat_map.clone()),
             OperatorSpec::Filter { filter } => Op::Filter(filter.clone()),
@@ -916,6 +919,10 @@ impl Op {
                         }
                         r.fields = projected;
                     }
+                    MapFn::Modulo { field, by } => match r.fields.get_mut(*field) {
+                        Some(Value::Int(i)) => *i = i.rem_euclid(*by),
+                        _ => return Err(format!("Modulo field {field} of record {r} is missing or not an integer")),
+                    },
                 }
                 vec![Element::Record(r)]
             }
@@ -1138,6 +1145,8 @@ pub struct OperatorChain {
     /// Number of key groups, and the ones this subtask owns.
     max_parallelism: u32,
     key_groups: KeyGroupRange,
+    /// False after `stop_without_drain`.
+    draining: bool,
 }
 
 impl OperatorChain {
@@ -1164,6 +1173,7 @@ impl OperatorChain {
             failure: None,
             max_parallelism,
             key_groups: KeyGroupRange::of_subtask(max_parallelism, parallelism, subtask),
+            draining: true,
         })
     }
 
@@ -1359,8 +1369,11 @@ impl OperatorChain {
     /// channels.
     pub fn process(&mut self, element: Element, now: Time, out: &mut Output) -> Result<(), String> {
         self.check_failed()?;
-        if matches!(element, Element::Record(_)) {
-            self.records_in += 1;
+        match element {
+            Element::Record(_) => self.records_in += 1,
+            // Stopped without drain: event time stops where the savepoint left it.
+            Element::Watermark(_) if !self.draining => return Ok(()),
+            Element::Watermark(_) | Element::Barrier(_) => {}
         }
         self.push(0, element, now, out)
     }
@@ -1368,6 +1381,9 @@ impl OperatorChain {
     /// Fires due processing-time windows and pending periodic watermarks; returns when it
     /// next needs calling.
     pub fn on_processing_time(&mut self, now: Time, out: &mut Output) -> Option<Time> {
+        if !self.draining {
+            return None;
+        }
         for idx in 0..self.ops.len() {
             let els = self.ops[idx].on_processing_time(now);
             self.push_into(idx + 1, els, now, out);
@@ -1376,6 +1392,9 @@ impl OperatorChain {
     }
 
     pub fn next_timer(&self) -> Option<Time> {
+        if !self.draining {
+            return None;
+        }
         self.ops.iter().filter_map(Op::next_timer).min()
     }
 
@@ -1387,6 +1406,14 @@ impl OperatorChain {
             return;
         }
         self.ended = true;
+        if !self.draining {
+            for op in &mut self.ops {
+                if let Op::Sink(Sink::File(f)) = op {
+                    f.at_end.extend(f.current.take());
+                }
+            }
+            return;
+        }
         if self.source.is_some() {
             // Flink's sources emit MAX_WATERMARK when they finish.
             self.push_into(0, vec![Element::Watermark(i64::MAX)], now, out);
@@ -1398,21 +1425,22 @@ impl OperatorChain {
         }
     }
 
-    /// Stop-with-savepoint without drain (`flink stop` without `--drain`): the input ends
-    /// after the savepoint's barrier, but nothing is flushed as if time ran out: no final
-    /// MAX_WATERMARK from a source, event-time windows stay unfired (they live on in the
-    /// savepoint), batch aggregates emit nothing. A file sink closes its open file into the
-    /// final committables (see `pending_commits`). Idempotent, and a no-op after `end_of_input`.
-    pub fn end_of_input_without_flush(&mut self) {
-        if self.ended {
-            return;
-        }
-        self.ended = true;
-        for op in &mut self.ops {
-            if let Op::Sink(Sink::File(f)) = op {
-                f.at_end.extend(f.current.take());
-            }
-        }
+    /// Stop-with-savepoint without drain (`flink stop` without `--drain`): call right after
+    /// snapshotting the SyncSavepoint{drain: false} (a source: before emitting its barrier; other
+    /// tasks: when the aligned barrier arrives). From then on nothing is flushed as if time ran
+    /// out: watermarks (e.g. the one an input gate derives when every channel ended) are
+    /// dropped, timers do not fire, and `end_of_input` emits no MAX_WATERMARK, fires no window
+    /// (windows live on in the savepoint) and emits no batch aggregate; a file sink still
+    /// closes its open file into the final committables (see `pending_commits`).
+    pub fn stop_without_drain(&mut self) {
+        self.draining = false;
+    }
+
+    /// `stop_without_drain` and `end_of_input` in one: a source task ends its input this way
+    /// after the barrier of a stop-with-savepoint without drain.
+    pub fn end_of_input_without_flush(&mut self, now: Time, out: &mut Output) {
+        self.stop_without_drain();
+        self.end_of_input(now, out);
     }
 
     pub fn records_in(&self) -> u64 {
@@ -1977,7 +2005,9 @@ mod tests {
         let mut out = Output::new();
         w.process(timed("a", 1, 10), Time::ZERO, &mut out).unwrap();
         let st = through_json(w.snapshot_state(7, &mut out).unwrap());
-        w.end_of_input_without_flush();
+        w.stop_without_drain();
+        // The input gate's watermark once every channel ended, then the end of input.
+        w.process(Element::Watermark(i64::MAX), Time::ZERO, &mut out).unwrap();
         w.end_of_input(Time::ZERO, &mut out);
         assert!(out.elements.is_empty(), "{:?}", out.elements);
         // The window lives on in the savepoint and fires after a restore.
@@ -1985,11 +2015,27 @@ mod tests {
         r.restore_state(std::slice::from_ref(&st), std::slice::from_ref(&st), &mut out).unwrap();
         r.end_of_input(Time::ZERO, &mut out);
         assert_eq!(records(&out).iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["(a,1)"]);
-        let mut s = OperatorChain::new(&[src(SourceSpec::Sequence { from: 1, to: 5 })], 0, 1).unwrap();
+        let mut seq = OperatorChain::new(&[src(SourceSpec::Sequence { from: 1, to: 5 })], 0, 1).unwrap();
         let mut out = Output::new();
-        s.poll_source(Time::ZERO, 2, &MemStore::default(), &mut out).unwrap();
-        s.end_of_input_without_flush();
+        seq.poll_source(Time::ZERO, 2, &MemStore::default(), &mut out).unwrap();
+        seq.end_of_input_without_flush(Time::ZERO, &mut out);
         assert!(!out.elements.iter().any(|e| matches!(e, Element::Watermark(_))));
+        // A processing-time window does not fire either; a file sink's open file is final.
+        let ops = [
+            window(TimeCharacteristic::ProcessingTime, 1000, 1000, Aggregate::Count),
+            O::Sink { sink: SinkSpec::File { path: "o".into() } },
+        ];
+        let mut c = OperatorChain::new(&ops, 0, 1).unwrap();
+        let mut out = Output::new();
+        c.process(Element::Record(rec(vec![s("a")])), Time::ZERO, &mut out).unwrap();
+        c.on_processing_time(Time::from_millis(5000), &mut out);
+        c.process(Element::Record(rec(vec![s("b")])), Time::from_millis(5000), &mut out).unwrap();
+        c.stop_without_drain();
+        assert_eq!(c.next_timer(), None);
+        assert_eq!(c.on_processing_time(Time::from_millis(9000), &mut out), None);
+        c.end_of_input(Time::from_millis(9000), &mut out);
+        assert_eq!(out.files.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["(a,1)"]);
+        assert_eq!(c.pending_commits().len(), 1);
     }
 
     /// What the task and JobMaster do with a file sink's output, on a map of store files:

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use engine::{MemStore, Time};
 use flink_core::program::Program;
-use flink_core::runtime::{select_channel, OperatorChain, Output, SourceStatus};
+use flink_core::runtime::{select_channel, ChainState, OperatorChain, Output, SourceStatus};
 use flink_core::{Element, JobGraph, JobVertexId};
 
 fn examples() -> Vec<PathBuf> {
@@ -146,4 +146,163 @@ fn window_word_count_writes_part_files() {
     assert_eq!(to, 15);
     // Without a writer uid set by the task, the subtask index names the parts.
     assert!(files.iter().all(|(p, _)| p == "wc-out/part-0-0" || p == "wc-out/part-1-0"), "{files:?}");
+}
+
+/// For each key, its counts in the order written; every key's must be 1, 2, .., n.
+fn counts_per_key(lines: &[String]) -> BTreeMap<i64, Vec<i64>> {
+    let mut m: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for l in lines {
+        let (k, n) = l.trim_matches(|c| c == '(' || c == ')').split_once(',').unwrap();
+        m.entry(k.parse().unwrap()).or_default().push(n.parse().unwrap());
+    }
+    m
+}
+
+#[test]
+fn stateful_count_writes_every_count_once() {
+    let g =
+        &load("streaming/StatefulCount.toml", &["--output", "sc", "--count", "300", "--rate", "0"]).job_graphs(2, &mut ids()).unwrap()[0];
+    let (_, files) = run(g, Time::ZERO);
+    let lines: Vec<String> = files.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(lines.len(), 600);
+    let per_key = counts_per_key(&lines);
+    assert!(per_key.len() > 90 && per_key.keys().all(|k| (0..100).contains(k)), "{per_key:?}");
+    for (k, ns) in per_key {
+        assert_eq!(ns, (1..=ns.len() as i64).collect::<Vec<_>>(), "key {k}");
+    }
+}
+
+/// Part files in a store: appended lines, commits by (idempotent) rename.
+#[derive(Default)]
+struct Files(BTreeMap<String, Vec<String>>);
+
+impl Files {
+    fn apply(&mut self, out: &mut Output) {
+        for (p, l) in out.files.drain(..) {
+            self.0.entry(p).or_default().push(l);
+        }
+        let commits: Vec<(String, String)> = out.commits.drain(..).collect();
+        self.commit(&commits);
+        out.clear();
+    }
+    fn commit(&mut self, commits: &[(String, String)]) {
+        for (staging, fin) in commits {
+            match self.0.remove(staging) {
+                Some(lines) => assert!(self.0.insert(fin.clone(), lines).is_none()),
+                None => assert!(self.0.contains_key(fin), "{staging} -> {fin} lost"),
+            }
+        }
+    }
+    /// What a reader sees: files not starting with '.' or '_'.
+    fn visible(&self) -> Vec<String> {
+        let mut all: Vec<String> =
+            self.0.iter().filter(|(p, _)| !p.rsplit('/').next().unwrap().starts_with(['.', '_'])).flat_map(|(_, l)| l.clone()).collect();
+        all.sort();
+        all
+    }
+}
+
+/// One attempt of StatefulCount's two vertices (source -> modulo, count -> file sink).
+struct Attempt {
+    sources: Vec<OperatorChain>,
+    counts: Vec<OperatorChain>,
+}
+
+impl Attempt {
+    fn new(g: &JobGraph, attempt: u32) -> Attempt {
+        let chains = |v: usize| -> Vec<OperatorChain> {
+            let vertex = &g.vertices[v];
+            (0..vertex.parallelism)
+                .map(|i| {
+                    let mut c = OperatorChain::new(&vertex.operators, i, vertex.parallelism).unwrap();
+                    c.set_max_parallelism(vertex.max_parallelism);
+                    c.set_writer_uid(format!("a{attempt}s{i}"));
+                    c
+                })
+                .collect()
+        };
+        Attempt { sources: chains(0), counts: chains(1) }
+    }
+
+    /// Polls up to `n` records from every source subtask and routes them to the counts.
+    fn step(&mut self, n: usize, files: &mut Files) -> bool {
+        let store = MemStore::default();
+        let mut finished = true;
+        let p = self.counts.len() as u32;
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            let mut out = Output::new();
+            if s.poll_source(Time::ZERO, n, &store, &mut out).unwrap() != SourceStatus::Finished {
+                finished = false;
+            }
+            for el in out.elements {
+                if let Element::Record(r) = &el {
+                    let c = select_channel(&flink_core::ShipStrategy::Hash { key: 0 }, r, i as u32, &mut 0, p, 128);
+                    let mut o = Output::new();
+                    self.counts[c as usize].process(el, Time::ZERO, &mut o).unwrap();
+                    files.apply(&mut o);
+                }
+            }
+        }
+        finished
+    }
+
+    fn snapshot(&mut self, id: u64) -> (Vec<ChainState>, Vec<ChainState>) {
+        let snap = |cs: &mut Vec<OperatorChain>| -> Vec<ChainState> {
+            cs.iter_mut()
+                .map(|c| {
+                    let st = c.snapshot_state(id, &mut Output::new()).unwrap();
+                    serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap()
+                })
+                .collect()
+        };
+        (snap(&mut self.sources), snap(&mut self.counts))
+    }
+}
+
+/// Restores `chains` from `old` the way the JobMaster assigns state.
+fn restore(chains: &mut [OperatorChain], old: &[ChainState], files: &mut Files) {
+    let new_p = chains.len() as u32;
+    for (j, c) in chains.iter_mut().enumerate() {
+        let range = c.key_group_range();
+        let keyed: Vec<ChainState> = old.iter().filter(|s| s.key_groups().intersects(&range)).cloned().collect();
+        let mine: Vec<ChainState> = old.iter().enumerate().filter(|(i, _)| *i as u32 % new_p == j as u32).map(|(_, s)| s.clone()).collect();
+        let mut out = Output::new();
+        c.restore_state(&keyed, &mine, &mut out).unwrap();
+        files.apply(&mut out);
+    }
+}
+
+#[test]
+fn stateful_count_is_exactly_once_across_a_restore_with_rescale() {
+    let args = ["--output", "sc", "--count", "400", "--rate", "0"];
+    let fault_free = {
+        let g = &load("streaming/StatefulCount.toml", &args).job_graphs(2, &mut ids()).unwrap()[0];
+        let mut lines: Vec<String> = run(g, Time::ZERO).1.into_iter().map(|(_, l)| l).collect();
+        lines.sort();
+        lines
+    };
+    let g2 = &load("streaming/StatefulCount.toml", &args).job_graphs(2, &mut ids()).unwrap()[0];
+    let g3 = &load("streaming/StatefulCount.toml", &args).job_graphs(3, &mut ids()).unwrap()[0];
+    let mut files = Files::default();
+    let mut a = Attempt::new(g2, 0);
+    a.step(120, &mut files);
+    let (sources, counts) = a.snapshot(1);
+    // Checkpoint 1 completes at the coordinator, but the task fails after more output and
+    // before it hears of it: only the restore commits checkpoint 1's files.
+    a.step(70, &mut files);
+    assert!(files.visible().is_empty());
+    let mut b = Attempt::new(g3, 1);
+    restore(&mut b.sources, &sources, &mut files);
+    restore(&mut b.counts, &counts, &mut files);
+    assert_eq!(files.visible().len(), 240, "checkpoint 1's counts are committed on restore");
+    while !b.step(50, &mut files) {}
+    let mut out = Output::new();
+    for c in b.sources.iter_mut().chain(b.counts.iter_mut()) {
+        c.end_of_input(Time::ZERO, &mut out);
+        files.apply(&mut out);
+    }
+    for c in &b.counts {
+        files.commit(&c.pending_commits());
+    }
+    assert_eq!(files.visible(), fault_free);
 }
