@@ -13,7 +13,7 @@ use crate::config::AmConfig;
 use crate::dispatcher::Dispatcher;
 use crate::jobmaster::checkpoint_stats::{CheckpointStats, CheckpointStatsStatus, CheckpointStatsTracker, SubtaskStats, TaskStats};
 use crate::jobmaster::execution_graph::ExecutionJobVertex;
-use crate::jobmaster::JobMaster;
+use crate::jobmaster::{ExceptionEntry, JobMaster, EXCEPTION_HISTORY_SIZE};
 use crate::resourcemanager::slot_manager::{SlotState, TaskExecutorRegistration};
 use crate::resourcemanager::ActiveResourceManager;
 
@@ -173,59 +173,53 @@ pub fn job_details(j: &JobMaster, now: Time) -> Value {
     })
 }
 
-/// Flink's `web.exception-history-size` default.
-pub const EXCEPTION_HISTORY_SIZE: usize = 16;
-
-/// `taskManagerId` and `endpoint` from our "resource-id (host:port)" location text.
-fn split_location(location: &Option<String>) -> (Option<String>, Option<String>) {
-    match location.as_deref().and_then(|l| l.split_once(" (")) {
-        Some((id, addr)) => (Some(id.to_string()), Some(addr.trim_end_matches(')').to_string())),
-        None => (location.clone(), None),
+/// One history entry with Flink's NON_NULL fields (`taskName`, `endpoint`, `taskManagerId` and
+/// 1.20's deprecated `location` only when known).
+fn exception_entry(e: &ExceptionEntry) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("exceptionName".into(), json!(e.exception_name));
+    m.insert("stacktrace".into(), json!(e.stacktrace));
+    m.insert("timestamp".into(), json!(e.timestamp));
+    m.insert("failureLabels".into(), json!({}));
+    for (k, v) in [("taskName", &e.task_name), ("endpoint", &e.endpoint), ("taskManagerId", &e.task_manager_id), ("location", &e.endpoint)] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
     }
+    m
 }
 
-/// `GET /jobs/:id/exceptions` (JobExceptionsInfoWithHistory): the 2.x `exceptionHistory`
-/// (newest first, at most `max_exceptions` or `web.exception-history-size`, `truncated` when
-/// more exist; null optional fields are omitted as Flink's NON_NULL does) plus 1.20's
-/// deprecated top-level `root-exception`, `timestamp`, `all-exceptions`, `truncated`.
+/// `GET /jobs/:id/exceptions` (JobExceptionsInfoWithHistory): the 2.x `exceptionHistory` of
+/// root failures with their `concurrentExceptions`, newest first, at most `max_exceptions` (or
+/// `web.exception-history-size`), `truncated` when more exist; plus 1.20's deprecated
+/// top-level `root-exception`, `timestamp`, `all-exceptions` (the latest root's task failures)
+/// and `truncated`.
 pub fn job_exceptions(j: &JobMaster, max_exceptions: Option<usize>) -> Value {
     let limit = max_exceptions.unwrap_or(EXCEPTION_HISTORY_SIZE).min(EXCEPTION_HISTORY_SIZE);
-    let root = j.failure_cause.clone().or_else(|| j.exceptions.last().map(|e| e.stacktrace.clone()));
-    let root_ts = j.exceptions.last().map(|e| e.timestamp);
-    let all: Vec<Value> = j
-        .exceptions
-        .iter()
-        .rev()
+    let latest = j.exception_history.last();
+    let root = j.failure_cause.clone().or_else(|| latest.map(|r| r.root.stacktrace.clone()));
+    let root_ts = latest.map(|r| r.root.timestamp);
+    let all: Vec<Value> = latest
+        .into_iter()
+        .flat_map(|r| std::iter::once(&r.root).chain(r.concurrent.iter()))
         .filter(|e| e.task_name.is_some())
-        .take(limit)
         .map(|e| {
-            let (tm, endpoint) = split_location(&e.location);
-            json!({"exception": e.stacktrace, "task": e.task_name, "location": endpoint, "endpoint": endpoint, "timestamp": e.timestamp, "taskManagerId": tm})
+            json!({"exception": e.stacktrace, "task": e.task_name, "location": e.endpoint, "endpoint": e.endpoint,
+                   "timestamp": e.timestamp, "taskManagerId": e.task_manager_id})
         })
         .collect();
     let entries: Vec<Value> = j
-        .exceptions
+        .exception_history
         .iter()
         .rev()
         .take(limit)
-        .map(|e| {
-            let mut m = Map::new();
-            m.insert("exceptionName".into(), json!(e.exception_name));
-            m.insert("stacktrace".into(), json!(e.stacktrace));
-            m.insert("timestamp".into(), json!(e.timestamp));
-            m.insert("failureLabels".into(), json!({}));
-            let (tm, endpoint) = split_location(&e.location);
-            for (k, v) in [("taskName", e.task_name.clone()), ("endpoint", endpoint.clone()), ("taskManagerId", tm), ("location", endpoint)]
-            {
-                if let Some(v) = v {
-                    m.insert(k.into(), json!(v));
-                }
-            }
-            m.insert("concurrentExceptions".into(), json!([]));
+        .map(|r| {
+            let mut m = exception_entry(&r.root);
+            m.insert("concurrentExceptions".into(), Value::Array(r.concurrent.iter().map(|c| Value::Object(exception_entry(c))).collect()));
             Value::Object(m)
         })
         .collect();
-    let truncated = j.exceptions.len() > limit;
+    let truncated = j.exception_history.len() > limit;
     json!({
         "root-exception": root,
         "timestamp": root_ts,
