@@ -366,7 +366,16 @@ fn client_config(o: &Opts) -> Result<FlinkConfig, String> {
 }
 
 fn run(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
-    let conf = client_config(&o)?;
+    let mut conf = client_config(&o)?;
+    // A session found through the YARN properties file: its `-D` properties apply to the job
+    // (between the configuration file and this command's own -D), as FlinkYarnSessionCli does.
+    if o.jobmanager().is_none() && conf.get("yarn.application.id").is_none() && o.target() != Some("yarn-per-job") {
+        let mut props = super::session_dynamic_properties(&conf);
+        if !props.is_empty() {
+            props.extend(o.dynamic.iter().cloned());
+            conf = client_config(&Opts { dynamic: props, values: o.values.clone(), positional: Vec::new() })?;
+        }
+    }
     if o.target() == Some("yarn-per-job") {
         return run_per_job(&o, conf, out);
     }

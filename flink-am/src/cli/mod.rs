@@ -43,6 +43,16 @@ pub fn read_properties(conf: &FlinkConfig) -> Result<Option<(PathBuf, String)>, 
     }
 }
 
+/// The `-D` properties the session was started with (`dynamicPropertiesString`, `@@`-joined),
+/// which Flink's client applies to jobs it submits to that session.
+pub fn session_dynamic_properties(conf: &FlinkConfig) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(properties_file(conf)) else { return Vec::new() };
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("dynamicPropertiesString="))
+        .map(|v| v.split("@@").filter(|p| !p.trim().is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
 /// Writes the properties file the way java.util.Properties.store does.
 pub fn write_properties(conf: &FlinkConfig, app_id: &str, dynamic: &[String]) -> Result<PathBuf, String> {
     let path = properties_file(conf);
