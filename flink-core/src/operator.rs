@@ -81,7 +81,8 @@ pub enum Aggregate {
 pub enum SinkSpec {
     /// Flink's print sink: `N> record` on stdout (N = subtask index + 1 when parallelism > 1).
     Print,
-    /// Lines into `<path>/part-<subtask>` in the shared store.
+    /// Flink's FileSink (row format, exactly-once): lines into part files
+    /// `<path>/part-<uid>-<n>` in the shared store, visible once committed (see the runtime).
     File {
         path: String,
     },

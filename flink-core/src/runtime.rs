@@ -1469,6 +1469,10 @@ impl ChainState {
     pub fn key_groups(&self) -> KeyGroupRange {
         self.key_groups
     }
+    /// The source splits it holds (the task logs how many it restores).
+    pub fn num_splits(&self) -> usize {
+        self.splits.len()
+    }
 }
 
 /// Which consumer subtask a record goes to on an edge. Hash: Flink's `KeyGroupStreamPartitioner`,

@@ -6,7 +6,8 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
-use flink_core::protocol::SlotOffer;
+use flink_core::checkpoint::DeclineReason;
+use flink_core::protocol::{CheckpointBarrier, SlotOffer};
 use flink_core::{
     ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, NetworkMsg, ResourceManagerGateway, TaskDeploymentDescriptor,
     TaskExecutorGateway,
@@ -246,7 +247,7 @@ impl TaskExecutor {
         }
     }
 
-    fn report(cx: &mut Cx, task: &Task, state: ExecutionState, error: Option<String>) {
+    fn report(cx: &mut Cx, task: &Task, state: ExecutionState, error: Option<String>, committables: Vec<(String, String)>) {
         cx.trace("task.state", format!("{} {} {}", task.execution_id(), task.name(), state.name()));
         cx.send(
             task.tdd.job_master,
@@ -257,7 +258,7 @@ impl TaskExecutor {
                 error,
                 records_in: task.records_in(),
                 records_out: task.records_out(),
-                committables: Vec::new(),
+                committables,
             },
         );
     }
@@ -296,10 +297,19 @@ impl TaskExecutor {
             Ok(t) => t,
             Err(e) => return refuse(cx, &tdd, e),
         };
-        for state in [ExecutionState::Deploying, ExecutionState::Initializing, ExecutionState::Running] {
+        for state in [ExecutionState::Deploying, ExecutionState::Initializing] {
             task.state = state;
-            Self::report(cx, &task, state, None);
+            Self::report(cx, &task, state, None, Vec::new());
         }
+        // INITIALIZING: restore (and re-commit) before anything is processed.
+        if let Err(e) = task.initialize(cx) {
+            self.tasks.insert(id, task);
+            self.end_task(cx, id, ExecutionState::Failed, Some(e));
+            self.forget_idle_jobs();
+            return;
+        }
+        task.state = ExecutionState::Running;
+        Self::report(cx, &task, ExecutionState::Running, None, Vec::new());
         let held = self.pending.take(id);
         self.tasks.insert(id, task);
         for batch in held {
@@ -317,7 +327,9 @@ impl TaskExecutor {
         };
         cx.print(&line);
         task.state = state;
-        Self::report(cx, &task, state, error);
+        // A finished task hands the JobMaster its last part files for the job's final commit.
+        let committables = if state == ExecutionState::Finished { task.pending_commits() } else { Vec::new() };
+        Self::report(cx, &task, state, error, committables);
         self.ended.insert(id);
     }
 
@@ -520,6 +532,22 @@ impl TaskExecutor {
         self.arm_work_timer(cx);
     }
 
+    /// TriggerCheckpoint for one of our tasks; one that is not here (finished, failed, never
+    /// deployed) declines as not ready, as Flink's TaskExecutor does.
+    fn trigger_checkpoint(&mut self, cx: &mut Cx, from: Addr, job_id: JobId, execution_id: ExecutionAttemptId, barrier: CheckpointBarrier) {
+        let checkpoint_id = barrier.id;
+        let Some(task) = self.tasks.get_mut(&execution_id) else {
+            let reason = DeclineReason::CheckpointDeclinedTaskNotReady;
+            let message = format!("{} Task {execution_id} is not running on TaskExecutor {}.", reason.message(), self.config.resource_id);
+            cx.trace("checkpoint.decline", format!("{execution_id} {checkpoint_id} {reason:?}"));
+            cx.send(from, JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message });
+            return;
+        };
+        if let Err(e) = task.trigger_checkpoint(cx, barrier) {
+            self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+        }
+    }
+
     fn shutdown(&mut self, cx: &mut Cx, reason: &str) {
         cx.print(&format!("Stopping TaskExecutor {}: {reason}", self.config.resource_id));
         let ids: Vec<ExecutionAttemptId> = self.tasks.keys().copied().collect();
@@ -604,9 +632,32 @@ impl Node for TaskExecutor {
                 self.drive(cx);
             }
             TaskExecutorGateway::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
-            TaskExecutorGateway::TriggerCheckpoint { .. }
-            | TaskExecutorGateway::NotifyCheckpointComplete { .. }
-            | TaskExecutorGateway::NotifyCheckpointAborted { .. } => todo!("checkpoints in the TaskExecutor"),
+            TaskExecutorGateway::TriggerCheckpoint { job_id, execution_id, checkpoint_id, timestamp, options } => {
+                self.touch_job(cx, job_id);
+                let barrier = CheckpointBarrier { id: checkpoint_id, timestamp, options };
+                self.trigger_checkpoint(cx, from, job_id, execution_id, barrier);
+                self.drive(cx);
+            }
+            TaskExecutorGateway::NotifyCheckpointComplete { job_id, execution_id, checkpoint_id } => {
+                self.touch_job(cx, job_id);
+                match self.tasks.get_mut(&execution_id) {
+                    Some(task) => {
+                        if let Err(e) = task.notify_checkpoint_complete(cx, checkpoint_id) {
+                            self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+                        }
+                    }
+                    // It finished: its pending files went to the JobMaster with FINISHED.
+                    None => cx.trace("checkpoint.notify.ignored", format!("{execution_id} {checkpoint_id}")),
+                }
+                self.drive(cx);
+            }
+            TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
+                self.touch_job(cx, job_id);
+                if let Some(task) = self.tasks.get_mut(&execution_id) {
+                    task.notify_checkpoint_aborted(cx, checkpoint_id);
+                }
+                self.drive(cx);
+            }
         }
     }
 

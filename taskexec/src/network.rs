@@ -7,6 +7,12 @@
 //! once it processed it. A producer whose output has no room stops pulling input, so the
 //! pressure propagates upstream to the sources (backpressure).
 //!
+//! Barriers: a checkpoint barrier is broadcast to every channel, in line with the records, and
+//! ends its batch. The input gate aligns them (Flink's `SingleCheckpointBarrierHandler`):
+//! EXACTLY_ONCE blocks each channel after its barrier until every channel that has not ended
+//! delivered it, AT_LEAST_ONCE blocks nothing and just waits for the last one. The task
+//! snapshots its chain when the barrier is aligned and forwards it.
+//!
 //! Ordering: links are FIFO (TCP per connection live, the sim's links alike), and each
 //! direction of each channel numbers its messages from 0: data batches producer -> consumer,
 //! credits consumer -> producer. So watermarks, barriers and the end of partition go out in
@@ -14,12 +20,13 @@
 //! message was lost on the way (a lost connection, in Flink's terms) and the receiving task
 //! fails rather than stall or compute a wrong result.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 use engine::{Addr, Time};
-use flink_core::protocol::OutputSpec;
+use flink_core::protocol::{CheckpointBarrier, OutputSpec};
 use flink_core::runtime::select_channel;
-use flink_core::{Element, ExecutionAttemptId, ShipStrategy};
+use flink_core::{CheckpointId, CheckpointingMode, Element, ExecutionAttemptId, ShipStrategy};
 
 /// One network batch (Flink: a buffer) on its way to a consumer.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,7 +138,9 @@ impl ResultPartition {
         &self.channels
     }
 
-    /// Routes one element: a record to the channel its ship strategy picks, a watermark to all.
+    /// Routes one element: a record to the channel its ship strategy picks, a watermark or a
+    /// barrier to all. A barrier ends its batch on every channel, so a consumer that blocks the
+    /// channel after it has nothing of the next checkpoint in hand.
     pub fn emit(&mut self, element: Element) {
         if self.channels.is_empty() {
             return;
@@ -142,10 +151,16 @@ impl ResultPartition {
                 let c = select_channel(&self.ship, r, self.producer_subtask, &mut self.round_robin, n, self.max_parallelism).min(n - 1);
                 self.push(c as usize, element);
             }
-            Element::Watermark(_) | Element::Barrier(_) => {
+            Element::Watermark(_) => {
                 for c in 0..self.channels.len() {
                     self.push(c, element.clone());
                 }
+            }
+            Element::Barrier(_) => {
+                for c in 0..self.channels.len() {
+                    self.push(c, element.clone());
+                }
+                self.flush();
             }
         }
     }
@@ -247,6 +262,47 @@ struct InputChannel {
     next_seq: u64,
     /// Number of the next credit message to the producer.
     next_credit_seq: u64,
+    /// EXACTLY_ONCE alignment: this channel delivered the pending barrier; its later batches
+    /// wait until the barrier is aligned (or the checkpoint given up).
+    blocked: bool,
+}
+
+/// Where the gate is with checkpoint barriers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Alignment {
+    /// No checkpoint in progress at this task.
+    Idle,
+    /// A barrier arrived on some channels and is awaited on the others.
+    Aligning {
+        barrier: CheckpointBarrier,
+        /// When the first barrier arrived.
+        started: Time,
+        /// Channels that delivered it.
+        arrived: BTreeSet<ExecutionAttemptId>,
+        /// Bytes of the batches processed meanwhile (Flink's `bytesProcessedDuringAlignment`).
+        bytes: u64,
+    },
+}
+
+/// A barrier every open channel delivered: the task snapshots and forwards it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aligned {
+    pub barrier: CheckpointBarrier,
+    /// From the first barrier to the last.
+    pub duration: Duration,
+    pub bytes: u64,
+}
+
+/// What a barrier (or an ended channel) did to the alignment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BarrierEvent {
+    /// A newer barrier arrived while this checkpoint was aligning: it is declined
+    /// (CHECKPOINT_DECLINED_SUBSUMED) and the newer one aligned instead.
+    Subsumed {
+        checkpoint_id: CheckpointId,
+        by: CheckpointId,
+    },
+    Aligned(Aligned),
 }
 
 /// A task's input: one channel per producer, a FIFO of received batches, and the combined
@@ -256,17 +312,26 @@ pub struct InputGate {
     channels: BTreeMap<ExecutionAttemptId, InputChannel>,
     queue: VecDeque<InputBatch>,
     emitted_watermark: i64,
+    mode: CheckpointingMode,
+    alignment: Alignment,
+    /// The newest checkpoint this gate started aligning or was told to abort: barriers of it
+    /// or older that arrive later belong to a checkpoint already completed, declined or
+    /// aborted here, and are dropped.
+    latest_checkpoint: CheckpointId,
 }
 
 impl InputGate {
-    pub fn new(producers: &[ExecutionAttemptId]) -> InputGate {
+    pub fn new(producers: &[ExecutionAttemptId], mode: CheckpointingMode) -> InputGate {
         InputGate {
             channels: producers
                 .iter()
-                .map(|p| (*p, InputChannel { watermark: i64::MIN, ended: false, next_seq: 0, next_credit_seq: 0 }))
+                .map(|p| (*p, InputChannel { watermark: i64::MIN, ended: false, next_seq: 0, next_credit_seq: 0, blocked: false }))
                 .collect(),
             queue: VecDeque::new(),
             emitted_watermark: i64::MIN,
+            mode,
+            alignment: Alignment::Idle,
+            latest_checkpoint: 0,
         }
     }
 
@@ -293,8 +358,94 @@ impl InputGate {
         }
     }
 
+    /// The oldest batch of a channel that is not blocked by the alignment.
     pub fn pop(&mut self) -> Option<InputBatch> {
-        self.queue.pop_front()
+        let i = self.queue.iter().position(|b| self.channels.get(&b.source).is_none_or(|c| !c.blocked))?;
+        let batch = self.queue.remove(i)?;
+        if let Alignment::Aligning { bytes, .. } = &mut self.alignment {
+            *bytes += batch_bytes(&batch.elements);
+        }
+        Some(batch)
+    }
+
+    /// Puts back the unprocessed rest of a batch whose channel a barrier in it just blocked:
+    /// it is the next batch of its channel.
+    pub fn unpop(&mut self, batch: InputBatch) {
+        self.queue.push_front(batch);
+    }
+
+    pub fn is_blocked(&self, source: ExecutionAttemptId) -> bool {
+        self.channels.get(&source).is_some_and(|c| c.blocked)
+    }
+
+    pub fn alignment(&self) -> &Alignment {
+        &self.alignment
+    }
+
+    /// A barrier from `source`. Returns what it caused: the subsumed older checkpoint and/or
+    /// the aligned barrier the task must now snapshot and forward.
+    pub fn on_barrier(&mut self, source: ExecutionAttemptId, barrier: CheckpointBarrier, now: Time) -> Vec<BarrierEvent> {
+        let mut events = Vec::new();
+        let id = barrier.id;
+        match &self.alignment {
+            Alignment::Aligning { barrier: current, .. } if current.id == id => {}
+            // Late barrier of a checkpoint this gate gave up on.
+            Alignment::Aligning { barrier: current, .. } if current.id > id => return events,
+            Alignment::Aligning { barrier: current, .. } => {
+                events.push(BarrierEvent::Subsumed { checkpoint_id: current.id, by: id });
+                self.release();
+            }
+            Alignment::Idle if id <= self.latest_checkpoint => return events,
+            Alignment::Idle => {}
+        }
+        if self.alignment == Alignment::Idle {
+            self.latest_checkpoint = id;
+            self.alignment = Alignment::Aligning { barrier, started: now, arrived: BTreeSet::new(), bytes: 0 };
+        }
+        if let Alignment::Aligning { arrived, .. } = &mut self.alignment {
+            arrived.insert(source);
+        }
+        if self.mode == CheckpointingMode::ExactlyOnce {
+            if let Some(c) = self.channels.get_mut(&source) {
+                c.blocked = true;
+            }
+        }
+        events.extend(self.check_aligned(now).map(BarrierEvent::Aligned));
+        events
+    }
+
+    /// The barrier being aligned, if every channel delivered it or ended (an ended channel
+    /// sends no more barriers, so it counts as aligned). Unblocks the channels.
+    pub fn check_aligned(&mut self, now: Time) -> Option<Aligned> {
+        let Alignment::Aligning { arrived, .. } = &self.alignment else { return None };
+        if !self.channels.iter().all(|(id, c)| c.ended || arrived.contains(id)) {
+            return None;
+        }
+        let Alignment::Aligning { barrier, started, bytes, .. } = std::mem::replace(&mut self.alignment, Alignment::Idle) else {
+            return None;
+        };
+        self.release();
+        Some(Aligned { barrier, duration: now.since(started), bytes })
+    }
+
+    /// The JobMaster gave checkpoint `checkpoint_id` up: stop aligning it and unblock. Returns
+    /// whether it was being aligned.
+    pub fn abort(&mut self, checkpoint_id: CheckpointId) -> bool {
+        self.latest_checkpoint = self.latest_checkpoint.max(checkpoint_id);
+        match &self.alignment {
+            Alignment::Aligning { barrier, .. } if barrier.id == checkpoint_id => {
+                self.release();
+                true
+            }
+            Alignment::Aligning { .. } | Alignment::Idle => false,
+        }
+    }
+
+    fn release(&mut self) {
+        self.alignment = Alignment::Idle;
+        for c in self.channels.values_mut() {
+            c.blocked = false;
+        }
     }
 
     pub fn queued(&self) -> usize {
@@ -332,6 +483,16 @@ impl InputGate {
     pub fn is_finished(&self) -> bool {
         self.queue.is_empty() && self.channels.values().all(|c| c.ended)
     }
+}
+
+/// The size of a batch's data on the wire (its JSON encoding without barriers), for the
+/// alignment metrics.
+fn batch_bytes(elements: &[Element]) -> u64 {
+    let data: Vec<&Element> = elements.iter().filter(|e| !matches!(e, Element::Barrier(_))).collect();
+    if data.is_empty() {
+        return 0;
+    }
+    serde_json::to_vec(&data).map_or(0, |v| v.len() as u64)
 }
 
 /// Data that arrived for an execution not (yet) deployed here: the consumer's SubmitTask may
@@ -453,7 +614,7 @@ mod tests {
 
     #[test]
     fn the_gate_refuses_a_gap_or_a_duplicate() {
-        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)]);
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], CheckpointingMode::ExactlyOnce);
         assert_eq!(g.push(input(1, 0)), Ok(()));
         assert_eq!(g.push(input(2, 0)), Ok(()), "each channel counts on its own");
         assert_eq!(g.push(input(1, 1)), Ok(()));
@@ -467,10 +628,151 @@ mod tests {
         assert_eq!(g.next_credit_seq(ExecutionAttemptId(2)), 0);
     }
 
+    fn barrier(id: CheckpointId) -> CheckpointBarrier {
+        CheckpointBarrier {
+            id,
+            timestamp: 0,
+            options: flink_core::checkpoint::CheckpointOptions {
+                kind: flink_core::CheckpointKind::Checkpoint,
+                location: format!("chk/chk-{id}"),
+            },
+        }
+    }
+
+    fn batch(source: u128, seq: u64, elements: Vec<Element>) -> InputBatch {
+        InputBatch { source: ExecutionAttemptId(source), from: "127.0.0.1:9".parse().unwrap(), seq, elements, end_of_partition: false }
+    }
+
+    /// Runs a gate as a task does: pops batches, hands records to the "chain" (a log) and
+    /// barriers to the gate, logs what the barriers caused.
+    fn drain_gate(g: &mut InputGate, now: Time) -> Vec<String> {
+        let mut log = Vec::new();
+        while let Some(b) = g.pop() {
+            for e in b.elements {
+                match e {
+                    Element::Record(r) => log.push(r.to_string()),
+                    Element::Watermark(_) => {}
+                    Element::Barrier(x) => {
+                        for ev in g.on_barrier(b.source, *x, now) {
+                            log.push(match ev {
+                                BarrierEvent::Subsumed { checkpoint_id, by } => format!("declined {checkpoint_id} (subsumed by {by})"),
+                                BarrierEvent::Aligned(a) => format!("aligned {}", a.barrier.id),
+                            });
+                        }
+                    }
+                }
+            }
+            if b.end_of_partition {
+                g.on_end_of_partition(b.source);
+                if let Some(a) = g.check_aligned(now) {
+                    log.push(format!("aligned {}", a.barrier.id));
+                }
+            }
+        }
+        log
+    }
+
+    fn interleaved(mode: CheckpointingMode) -> (InputGate, Vec<String>) {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], mode);
+        let bar = |id| Element::Barrier(Box::new(barrier(id)));
+        // Arrival order: a1 a-barrier a2 b1 b-barrier b2.
+        g.push(batch(1, 0, vec![rec(1), bar(1)])).unwrap();
+        g.push(batch(1, 1, vec![rec(2)])).unwrap();
+        g.push(batch(2, 0, vec![rec(101)])).unwrap();
+        g.push(batch(2, 1, vec![bar(1)])).unwrap();
+        g.push(batch(2, 2, vec![rec(102)])).unwrap();
+        let log = drain_gate(&mut g, Time(5));
+        (g, log)
+    }
+
+    #[test]
+    fn exactly_once_blocks_a_channel_after_its_barrier_until_all_delivered_it() {
+        let (g, log) = interleaved(CheckpointingMode::ExactlyOnce);
+        // Record 2 came after channel 1's barrier: it waits until channel 2's barrier is in.
+        assert_eq!(log, vec!["1", "101", "aligned 1", "2", "102"]);
+        assert_eq!(g.alignment(), &Alignment::Idle);
+        assert!(!g.is_blocked(ExecutionAttemptId(1)));
+    }
+
+    #[test]
+    fn at_least_once_blocks_nothing_and_snapshots_at_the_last_barrier() {
+        let (_, log) = interleaved(CheckpointingMode::AtLeastOnce);
+        assert_eq!(log, vec!["1", "2", "101", "aligned 1", "102"]);
+    }
+
+    #[test]
+    fn alignment_counts_time_and_bytes() {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], CheckpointingMode::ExactlyOnce);
+        assert!(g.on_barrier(ExecutionAttemptId(1), barrier(3), Time(1_000)).is_empty());
+        g.push(batch(2, 0, vec![rec(7)])).unwrap();
+        assert_eq!(g.pop().map(|b| b.elements), Some(vec![rec(7)]));
+        let ev = g.on_barrier(ExecutionAttemptId(2), barrier(3), Time(251_000));
+        let [BarrierEvent::Aligned(a)] = ev.as_slice() else { panic!("{ev:?}") };
+        assert_eq!(a.duration, Duration::from_millis(250));
+        assert_eq!(a.bytes, "[[7]]".len() as u64);
+    }
+
+    #[test]
+    fn a_newer_barrier_subsumes_the_one_being_aligned() {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], CheckpointingMode::ExactlyOnce);
+        let bar = |id| Element::Barrier(Box::new(barrier(id)));
+        g.push(batch(1, 0, vec![bar(1)])).unwrap();
+        g.push(batch(1, 1, vec![rec(1), bar(2)])).unwrap();
+        // Channel 2 lost barrier 1 (its checkpoint was aborted upstream) and sends barrier 2.
+        g.push(batch(2, 0, vec![bar(2)])).unwrap();
+        g.push(batch(2, 1, vec![bar(1)])).unwrap();
+        let log = drain_gate(&mut g, Time(0));
+        assert_eq!(log, vec!["declined 1 (subsumed by 2)", "1", "aligned 2"], "a late barrier 1 is dropped");
+    }
+
+    #[test]
+    fn an_abort_unblocks_and_late_barriers_of_it_are_dropped() {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], CheckpointingMode::ExactlyOnce);
+        assert!(g.on_barrier(ExecutionAttemptId(1), barrier(4), Time(0)).is_empty());
+        assert!(g.is_blocked(ExecutionAttemptId(1)));
+        assert!(!g.abort(3), "not the one aligning");
+        assert!(g.abort(4));
+        assert!(!g.is_blocked(ExecutionAttemptId(1)));
+        assert!(g.on_barrier(ExecutionAttemptId(2), barrier(4), Time(0)).is_empty());
+        assert_eq!(g.alignment(), &Alignment::Idle);
+        // An abort before the barrier came: it is dropped on arrival too.
+        assert!(!g.abort(5));
+        assert!(g.on_barrier(ExecutionAttemptId(1), barrier(5), Time(0)).is_empty());
+        assert!(!g.is_blocked(ExecutionAttemptId(1)));
+    }
+
+    #[test]
+    fn an_ended_channel_counts_as_aligned() {
+        let mut g = InputGate::new(&[ExecutionAttemptId(1), ExecutionAttemptId(2)], CheckpointingMode::ExactlyOnce);
+        let bar = |id| Element::Barrier(Box::new(barrier(id)));
+        g.push(batch(1, 0, vec![bar(1)])).unwrap();
+        g.push(InputBatch { end_of_partition: true, ..batch(2, 0, vec![rec(5)]) }).unwrap();
+        assert_eq!(drain_gate(&mut g, Time(0)), vec!["5", "aligned 1"]);
+        // With channel 2 ended, a barrier on channel 1 alone is aligned at once.
+        g.push(batch(1, 1, vec![bar(2)])).unwrap();
+        assert_eq!(drain_gate(&mut g, Time(0)), vec!["aligned 2"]);
+    }
+
+    #[test]
+    fn a_barrier_ends_its_batch_on_every_channel() {
+        let mut p = ResultPartition::new(&spec(2), 0, 10, 8);
+        p.emit(rec(1));
+        p.emit(Element::Barrier(Box::new(barrier(1))));
+        p.emit(rec(2));
+        p.flush();
+        let sent = p.take_sendable();
+        let ch = |c: u128| -> Vec<Vec<Element>> {
+            sent.iter().filter(|s| s.consumer == ExecutionAttemptId(c)).map(|s| s.batch.elements.clone()).collect()
+        };
+        let b = Element::Barrier(Box::new(barrier(1)));
+        assert_eq!(ch(1), vec![vec![rec(1), b.clone()], vec![rec(2)]], "forward: both records on channel 1");
+        assert_eq!(ch(2), vec![vec![b]]);
+    }
+
     #[test]
     fn gate_watermark_is_the_minimum_and_ended_producers_release_it() {
         let (a, b) = (ExecutionAttemptId(1), ExecutionAttemptId(2));
-        let mut g = InputGate::new(&[a, b]);
+        let mut g = InputGate::new(&[a, b], CheckpointingMode::ExactlyOnce);
         assert_eq!(g.on_watermark(a, 10), None);
         assert_eq!(g.on_watermark(b, 7), Some(7));
         assert_eq!(g.on_watermark(b, 20), Some(10));

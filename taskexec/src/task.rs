@@ -2,15 +2,27 @@
 //! result partition. The TaskExecutor steps it (no threads): it hands the task received
 //! batches, polls its source when the output has room, fires its processing-time timers, and
 //! ships what the task's partition lets go out.
+//!
+//! Checkpoints (Flink's `SubtaskCheckpointCoordinator`): a source task snapshots when the
+//! JobMaster triggers it, between two polls; any other task when its input gate aligned the
+//! barrier. Either way the chain's state is taken, the barrier goes downstream after
+//! everything emitted before it, the state is written as one JSON file under the checkpoint's
+//! location in the shared store, and the JobMaster gets the acknowledgement with its handle.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use engine::{Addr, Cx, StoreError, Time};
-use flink_core::runtime::{OperatorChain, Output, SourceStatus};
-use flink_core::{Element, ExecutionAttemptId, ExecutionState, TaskDeploymentDescriptor};
+use flink_core::checkpoint::{CheckpointMetrics, DeclineReason, StateHandle, TaskStateSnapshot};
+use flink_core::protocol::CheckpointBarrier;
+use flink_core::runtime::{ChainState, OperatorChain, Output, SourceStatus};
+use flink_core::{
+    CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobMasterGateway,
+    TaskDeploymentDescriptor,
+};
 
 use crate::config::TaskExecutorConfig;
-use crate::network::{InputGate, ResultPartition};
+use crate::network::{BarrierEvent, InputBatch, InputGate, ResultPartition};
 
 /// File-sink lines are buffered per part file and appended to the shared store in chunks of
 /// about this size (and at the end), so a large output is not rewritten line by line.
@@ -46,6 +58,24 @@ pub struct CreditReturn {
     pub seq: u64,
 }
 
+/// How the input ends (Flink's `StopMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndOfInput {
+    /// Bounded input ran out, or stop-with-savepoint with `--drain`: the chain flushes (final
+    /// watermark, remaining windows).
+    Drain,
+    /// Stop-with-savepoint without drain: nothing is flushed; what is open lives on in the
+    /// savepoint.
+    NoDrain,
+}
+
+/// How long a checkpoint waited at this task for its barriers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AlignmentStats {
+    duration: Duration,
+    bytes: u64,
+}
+
 pub struct Task {
     pub tdd: TaskDeploymentDescriptor,
     pub state: ExecutionState,
@@ -57,19 +87,23 @@ pub struct Task {
     next_timer: Option<Time>,
     files: BTreeMap<String, String>,
     out: Output,
+    /// Set by an aligned stop-with-savepoint barrier: how the input will end.
+    end_mode: EndOfInput,
 }
 
 impl Task {
     /// Builds the task's runtime; an error is the reason the deployment FAILED.
     pub fn new(tdd: TaskDeploymentDescriptor, config: &TaskExecutorConfig, now: Time) -> Result<Task, String> {
-        let chain = OperatorChain::new(&tdd.operators, tdd.subtask_index, tdd.parallelism)?;
+        let mut chain = OperatorChain::new(&tdd.operators, tdd.subtask_index, tdd.parallelism)?;
+        chain.set_max_parallelism(tdd.max_parallelism);
         let partition =
             tdd.output.as_ref().map(|o| ResultPartition::new(o, tdd.subtask_index, config.batch_size, config.credits_per_channel));
         let source = if chain.is_source() { SourcePoll::At(now) } else { SourcePoll::None };
         if !chain.is_source() && tdd.producers.is_empty() {
             return Err(format!("Task {} has neither a source nor producers", tdd.vertex_name));
         }
-        let gate = InputGate::new(&tdd.producers);
+        // Without checkpointing no barrier comes; exactly-once is Flink's default mode.
+        let gate = InputGate::new(&tdd.producers, tdd.checkpointing.unwrap_or(CheckpointingMode::ExactlyOnce));
         let next_timer = chain.next_timer();
         Ok(Task {
             tdd,
@@ -82,7 +116,58 @@ impl Task {
             next_timer,
             files: BTreeMap::new(),
             out: Output::new(),
+            end_mode: EndOfInput::Drain,
         })
+    }
+
+    /// Flink's INITIALIZING: names this attempt's part files and restores the chain's state
+    /// from the checkpoint or savepoint in the descriptor, committing what it had pending,
+    /// before anything is processed. An error fails the task.
+    pub fn initialize(&mut self, cx: &mut Cx) -> Result<(), String> {
+        let uid = cx.random_hex32();
+        self.chain.set_writer_uid(uid);
+        let Some(restore) = self.tdd.restore.clone() else { return Ok(()) };
+        let name = self.name();
+        let mut keyed = Vec::new();
+        let mut operator = Vec::new();
+        for snapshot in &restore.states {
+            // A stateless chain acknowledged no file.
+            let Some(handle) = &snapshot.handle else { continue };
+            let bytes = cx.store().read(&handle.path).map_err(|e| {
+                format!(
+                    "Could not restore {name} from checkpoint {} ({}): cannot read the state file {} of subtask {}: {e}",
+                    restore.checkpoint_id, restore.external_path, handle.path, snapshot.subtask_index
+                )
+            })?;
+            let state: ChainState = serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "Could not restore {name} from checkpoint {} ({}): the state file {} of subtask {} is corrupt: {e}",
+                    restore.checkpoint_id, restore.external_path, handle.path, snapshot.subtask_index
+                )
+            })?;
+            if restore.operator_states.contains(&snapshot.subtask_index) {
+                operator.push(state.clone());
+            }
+            // The runtime keeps only the key groups of this subtask.
+            keyed.push(state);
+        }
+        cx.print(&format!(
+            "{name} restores its state from checkpoint {} at {}: {} state file(s).",
+            restore.checkpoint_id,
+            restore.external_path,
+            keyed.len()
+        ));
+        if self.chain.is_source() {
+            let splits: usize = operator.iter().map(ChainState::num_splits).sum();
+            cx.print(&format!("Restoring state for {splits} split(s) to reader."));
+        }
+        self.chain.restore_state(&keyed, &operator, &mut self.out).map_err(|e| format!("Could not restore {name}: {e}"))?;
+        self.absorb(cx)
+    }
+
+    /// The part files not committed yet (reported with FINISHED).
+    pub fn pending_commits(&self) -> Vec<(String, String)> {
+        self.chain.pending_commits()
     }
 
     pub fn execution_id(&self) -> ExecutionAttemptId {
@@ -128,35 +213,220 @@ impl Task {
             let Some(batch) = self.gate.pop() else { break };
             progress = true;
             let now = cx.now();
-            for element in batch.elements {
+            let InputBatch { source, from, seq, elements, end_of_partition } = batch;
+            let mut elements = elements.into_iter();
+            let mut held_back = false;
+            while let Some(element) = elements.next() {
                 match element {
                     Element::Record(_) => self.chain.process(element, now, &mut self.out)?,
                     Element::Watermark(w) => {
-                        if let Some(combined) = self.gate.on_watermark(batch.source, w) {
+                        if let Some(combined) = self.gate.on_watermark(source, w) {
                             self.chain.process(Element::Watermark(combined), now, &mut self.out)?;
                         }
                     }
-                    Element::Barrier(_) => todo!("barrier alignment"),
+                    Element::Barrier(b) => {
+                        for event in self.gate.on_barrier(source, *b, now) {
+                            self.on_barrier_event(cx, event)?;
+                        }
+                        // Producers end a batch at a barrier; should one not, what follows
+                        // waits with its blocked channel.
+                        if self.gate.is_blocked(source) && elements.len() > 0 {
+                            let rest = InputBatch { source, from, seq, elements: elements.collect(), end_of_partition };
+                            self.gate.unpop(rest);
+                            held_back = true;
+                            break;
+                        }
+                    }
                 }
             }
-            if batch.end_of_partition {
-                if let Some(combined) = self.gate.on_end_of_partition(batch.source) {
+            if held_back {
+                self.absorb(cx)?;
+                continue;
+            }
+            if end_of_partition {
+                if let Some(combined) = self.gate.on_end_of_partition(source) {
                     self.chain.process(Element::Watermark(combined), now, &mut self.out)?;
                 }
+                // An ended channel counts as aligned: the barrier may be complete now.
+                if let Some(aligned) = self.gate.check_aligned(now) {
+                    self.on_barrier_event(cx, BarrierEvent::Aligned(aligned))?;
+                }
             } else {
-                let seq = self.gate.next_credit_seq(batch.source);
-                credits.push(CreditReturn { producer: batch.source, address: batch.from, seq });
+                let seq = self.gate.next_credit_seq(source);
+                credits.push(CreditReturn { producer: source, address: from, seq });
             }
             self.absorb(cx)?;
         }
         if self.phase == TaskPhase::Running && self.source == SourcePoll::None && self.gate.is_finished() {
-            self.end_input(cx)?;
+            self.end_input(cx, self.end_mode)?;
             progress = true;
         }
         if progress {
             self.flush_output();
         }
         Ok((credits, progress))
+    }
+
+    fn on_barrier_event(&mut self, cx: &mut Cx, event: BarrierEvent) -> Result<(), String> {
+        match event {
+            BarrierEvent::Subsumed { checkpoint_id, by } => {
+                let message = format!(
+                    "{} Checkpoint {checkpoint_id} at {} was subsumed by the barrier of checkpoint {by} before it was aligned.",
+                    DeclineReason::CheckpointDeclinedSubsumed.message(),
+                    self.name()
+                );
+                self.decline(cx, checkpoint_id, DeclineReason::CheckpointDeclinedSubsumed, message);
+                Ok(())
+            }
+            BarrierEvent::Aligned(aligned) => {
+                let stats = AlignmentStats { duration: aligned.duration, bytes: aligned.bytes };
+                self.checkpoint(cx, aligned.barrier, stats)
+            }
+        }
+    }
+
+    /// TriggerCheckpoint at a source task: snapshot now, between two polls, and emit the
+    /// barrier after everything emitted so far. A stop-with-savepoint then ends the input.
+    pub fn trigger_checkpoint(&mut self, cx: &mut Cx, barrier: CheckpointBarrier) -> Result<(), String> {
+        let id = barrier.id;
+        if !self.chain.is_source() {
+            let message = format!(
+                "{} {} is not a source task: only sources are triggered.",
+                DeclineReason::CheckpointDeclinedTaskNotReady.message(),
+                self.name()
+            );
+            self.decline(cx, id, DeclineReason::CheckpointDeclinedTaskNotReady, message);
+            return Ok(());
+        }
+        if self.state != ExecutionState::Running || self.phase != TaskPhase::Running || self.source == SourcePoll::Exhausted {
+            let message = format!(
+                "{} Task {} is not running (its source is finished or it is not initialized).",
+                DeclineReason::CheckpointDeclinedTaskNotReady.message(),
+                self.name()
+            );
+            self.decline(cx, id, DeclineReason::CheckpointDeclinedTaskNotReady, message);
+            return Ok(());
+        }
+        let stop = match barrier.options.kind {
+            CheckpointKind::SyncSavepoint { drain: true } => {
+                // --drain: MAX_WATERMARK goes out before the barrier and fires every timer, so
+                // the savepoint holds no window that still waits.
+                self.chain.end_of_input(cx.now(), &mut self.out);
+                self.absorb(cx)?;
+                Some(EndOfInput::Drain)
+            }
+            CheckpointKind::SyncSavepoint { drain: false } => Some(EndOfInput::NoDrain),
+            CheckpointKind::Checkpoint | CheckpointKind::Savepoint => None,
+        };
+        self.checkpoint(cx, barrier, AlignmentStats::default())?;
+        if let Some(mode) = stop {
+            cx.print(&format!("{} stops after savepoint {id}: its source ends.", self.name()));
+            self.source = SourcePoll::Exhausted;
+            self.end_input(cx, mode)?;
+        }
+        self.flush_output();
+        Ok(())
+    }
+
+    /// The synchronous part (snapshot the chain, forward the barrier) and the asynchronous one
+    /// (write the state file, acknowledge). A failing snapshot declines the checkpoint; the
+    /// task goes on. Only an error the task cannot survive (its output) is returned.
+    fn checkpoint(&mut self, cx: &mut Cx, barrier: CheckpointBarrier, alignment: AlignmentStats) -> Result<(), String> {
+        let id = barrier.id;
+        let name = self.name();
+        let snapshot = self.chain.snapshot_state(id, &mut self.out);
+        if barrier.options.kind == (CheckpointKind::SyncSavepoint { drain: false }) {
+            // Flink's stop without drain: the input ends after this barrier and nothing is
+            // flushed from now on (no timers, no final watermark): windows stay in the savepoint.
+            self.chain.stop_without_drain();
+            self.end_mode = EndOfInput::NoDrain;
+        }
+        // What the chain emitted before the barrier goes before it.
+        self.absorb(cx)?;
+        let location = barrier.options.location.trim_end_matches('/').to_string();
+        let start_delay_ms = cx.now().as_millis().saturating_sub(barrier.timestamp);
+        if let Some(p) = self.partition.as_mut() {
+            p.emit(Element::Barrier(Box::new(barrier)));
+        }
+        let state = match snapshot {
+            Ok(state) => state,
+            Err(e) => {
+                let message = format!("Could not complete snapshot {id} for operator {name}. Failure reason: {e}");
+                self.decline(cx, id, DeclineReason::CheckpointAsyncException, message);
+                return Ok(());
+            }
+        };
+        // The file sink's part files the state refers to must be in the store first.
+        self.flush_files(cx, 0)?;
+        let path = format!("{location}/{}", cx.random_hex32());
+        let written = serde_json::to_vec(&state)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| cx.store().write(&path, &bytes).map(|()| bytes.len() as u64).map_err(|e| e.to_string()));
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                let message = format!(
+                    "{} Could not write the state of {name} for checkpoint {id} to {path}: {e}",
+                    DeclineReason::CheckpointAsyncException.message()
+                );
+                self.decline(cx, id, DeclineReason::CheckpointAsyncException, message);
+                return Ok(());
+            }
+        };
+        cx.trace("checkpoint.ack", format!("{} {id} {path}", self.execution_id()));
+        let metrics = CheckpointMetrics {
+            state_size: size,
+            alignment_duration_ms: alignment.duration.as_millis() as u64,
+            bytes_processed_during_alignment: alignment.bytes,
+            // Sans-IO: the snapshot and the write take no time on the node's clock.
+            sync_duration_ms: 0,
+            async_duration_ms: 0,
+            start_delay_ms,
+        };
+        let state = TaskStateSnapshot {
+            vertex_id: self.tdd.vertex_id,
+            subtask_index: self.tdd.subtask_index,
+            key_groups: self.chain.key_group_range(),
+            handle: Some(StateHandle { path, size }),
+        };
+        cx.send(
+            self.tdd.job_master,
+            JobMasterGateway::AcknowledgeCheckpoint {
+                job_id: self.tdd.job_id,
+                execution_id: self.execution_id(),
+                checkpoint_id: id,
+                metrics,
+                state,
+            },
+        );
+        Ok(())
+    }
+
+    fn decline(&self, cx: &mut Cx, checkpoint_id: CheckpointId, reason: DeclineReason, message: String) {
+        cx.trace("checkpoint.decline", format!("{} {checkpoint_id} {reason:?}", self.execution_id()));
+        cx.send(
+            self.tdd.job_master,
+            JobMasterGateway::DeclineCheckpoint {
+                job_id: self.tdd.job_id,
+                execution_id: self.execution_id(),
+                checkpoint_id,
+                reason,
+                message,
+            },
+        );
+    }
+
+    /// Checkpoint `checkpoint_id` completed: commit what the chain had pending up to it.
+    pub fn notify_checkpoint_complete(&mut self, cx: &mut Cx, checkpoint_id: CheckpointId) -> Result<(), String> {
+        self.chain.notify_checkpoint_complete(checkpoint_id, &mut self.out);
+        self.absorb(cx)
+    }
+
+    /// Checkpoint `checkpoint_id` was given up: stop aligning it.
+    pub fn notify_checkpoint_aborted(&mut self, cx: &mut Cx, checkpoint_id: CheckpointId) {
+        if self.gate.abort(checkpoint_id) {
+            cx.trace("checkpoint.aborted", format!("{} {checkpoint_id}", self.execution_id()));
+        }
     }
 
     /// Polls the source if it is due and the output has credit (sources only produce when
@@ -175,7 +445,7 @@ impl Task {
             SourceStatus::IdleUntil(t) => self.source = SourcePoll::At(t.max(now + config.source_poll_interval)),
             SourceStatus::Finished => {
                 self.source = SourcePoll::Exhausted;
-                self.end_input(cx)?;
+                self.end_input(cx, EndOfInput::Drain)?;
             }
         }
         self.next_timer = self.chain.next_timer();
@@ -197,10 +467,13 @@ impl Task {
         Ok(true)
     }
 
-    /// The input ended: close the chain (final watermark, last windows), write the part files
-    /// and queue the end of partition.
-    fn end_input(&mut self, cx: &mut Cx) -> Result<(), String> {
-        self.chain.end_of_input(cx.now(), &mut self.out);
+    /// The input ended: close the chain (with a drain: final watermark, last windows), write
+    /// the part files and queue the end of partition.
+    fn end_input(&mut self, cx: &mut Cx, mode: EndOfInput) -> Result<(), String> {
+        match mode {
+            EndOfInput::Drain => self.chain.end_of_input(cx.now(), &mut self.out),
+            EndOfInput::NoDrain => self.chain.end_of_input_without_flush(cx.now(), &mut self.out),
+        }
         self.absorb(cx)?;
         self.flush_files(cx, 0)?;
         if let Some(p) = self.partition.as_mut() {
@@ -223,7 +496,8 @@ impl Task {
     }
 
     /// Moves what the chain produced to its destinations: elements to the partition, printed
-    /// lines to stdout (taskmanager.out), file lines to the part-file buffers.
+    /// lines to stdout (taskmanager.out), file lines to the part-file buffers, and performs its
+    /// commits (after writing out every buffered line).
     fn absorb(&mut self, cx: &mut Cx) -> Result<(), String> {
         for e in self.out.elements.drain(..) {
             if let Some(p) = self.partition.as_mut() {
@@ -238,8 +512,16 @@ impl Task {
             buf.push_str(&line);
             buf.push('\n');
         }
+        let commits = std::mem::take(&mut self.out.commits);
         self.out.clear();
-        self.flush_files(cx, FILE_FLUSH_BYTES)
+        if commits.is_empty() {
+            return self.flush_files(cx, FILE_FLUSH_BYTES);
+        }
+        self.flush_files(cx, 0)?;
+        for (staging, final_path) in commits {
+            commit_part_file(cx, &staging, &final_path)?;
+        }
+        Ok(())
     }
 
     /// Appends buffered lines of every part file holding at least `min_bytes` to the store.
@@ -258,4 +540,19 @@ impl Task {
         }
         Ok(())
     }
+}
+
+/// Commits a part file by renaming it from its hidden staging name. Idempotent, as Flink's
+/// `commitAfterRecovery`: staging gone and final present means it was committed before.
+fn commit_part_file(cx: &mut Cx, staging: &str, final_path: &str) -> Result<(), String> {
+    let store = cx.store();
+    if store.exists(staging) {
+        store.rename(staging, final_path).map_err(|e| format!("Could not commit the part file {staging} as {final_path}: {e}"))?;
+        cx.trace("file.commit", final_path);
+        return Ok(());
+    }
+    if store.exists(final_path) {
+        return Ok(());
+    }
+    Err(format!("Could not commit the part file {final_path}: neither it nor its in-progress file {staging} exists"))
 }

@@ -7,13 +7,14 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use engine::sim::{Sim, SimConfig};
-use engine::{Addr, Cx, MemStore, Msg, Node, TimerId};
+use engine::{Addr, Cx, MemStore, Msg, Node, Store as _, TimerId};
+use flink_core::checkpoint::{CheckpointMetrics, CheckpointOptions, DeclineReason, TaskRestore, TaskStateSnapshot};
 use flink_core::operator::{Aggregate, FlatMapFn, MapFn, SinkSpec, SourceSpec};
-use flink_core::protocol::{OutputSpec, SlotOffer, SlotStatus};
+use flink_core::protocol::{CheckpointBarrier, OutputSpec, SlotOffer, SlotStatus};
 use flink_core::runtime::{OperatorChain, Output, SourceStatus};
 use flink_core::{
-    AllocationId, Element, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, JobVertexId, NetworkMsg, OperatorSpec,
-    ResourceManagerGateway, ShipStrategy, TaskDeploymentDescriptor, TaskExecutorGateway,
+    AllocationId, CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway,
+    JobVertexId, NetworkMsg, OperatorSpec, ResourceManagerGateway, ShipStrategy, TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
 use crate::{TaskExecutor, TaskExecutorConfig};
@@ -67,6 +68,18 @@ struct FakeJm {
     offers: Vec<(Addr, SlotOffer)>,
     states: Vec<(ExecutionAttemptId, ExecutionState, Option<String>)>,
     heartbeats: u32,
+    acks: Vec<Ack>,
+    declines: Vec<(ExecutionAttemptId, CheckpointId, DeclineReason, String)>,
+    /// From FINISHED reports: the job's final commit.
+    committables: Vec<(ExecutionAttemptId, Vec<(String, String)>)>,
+}
+
+#[derive(Clone, Debug)]
+struct Ack {
+    execution: ExecutionAttemptId,
+    checkpoint: CheckpointId,
+    metrics: CheckpointMetrics,
+    state: TaskStateSnapshot,
 }
 
 impl FakeJm {
@@ -96,8 +109,17 @@ impl Node for FakeJm {
                 self.offers.extend(slots.into_iter().map(|s| (from, s)));
                 cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted });
             }
-            Ok(JobMasterGateway::UpdateTaskExecutionState { execution_id, state, error, .. }) => {
+            Ok(JobMasterGateway::UpdateTaskExecutionState { execution_id, state, error, committables, .. }) => {
+                if state == ExecutionState::Finished {
+                    self.committables.push((execution_id, committables));
+                }
                 self.states.push((execution_id, state, error))
+            }
+            Ok(JobMasterGateway::AcknowledgeCheckpoint { execution_id, checkpoint_id, metrics, state, .. }) => {
+                self.acks.push(Ack { execution: execution_id, checkpoint: checkpoint_id, metrics, state })
+            }
+            Ok(JobMasterGateway::DeclineCheckpoint { execution_id, checkpoint_id, reason, message, .. }) => {
+                self.declines.push((execution_id, checkpoint_id, reason, message))
             }
             Ok(JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
                 self.heartbeats += 1;
@@ -602,4 +624,549 @@ fn a_lost_credit_fails_the_producer() {
     let err = c.jm().error_of(ExecutionAttemptId(5)).unwrap();
     assert!(err.contains(&format!("Lost connection to task manager '{consumer}'")), "{err}");
     assert!(err.contains("Expected credit message #0"), "{err}");
+}
+
+// ---- checkpoints
+
+fn options(id: CheckpointId, kind: CheckpointKind) -> CheckpointOptions {
+    CheckpointOptions { kind, location: format!("checkpoints/{JOB}/chk-{id}") }
+}
+
+fn barrier(id: CheckpointId) -> Element {
+    Element::Barrier(Box::new(CheckpointBarrier { id, timestamp: 0, options: options(id, CheckpointKind::Checkpoint) }))
+}
+
+impl Cluster {
+    fn trigger(&mut self, te: usize, exec: u128, id: CheckpointId, kind: CheckpointKind) {
+        let timestamp = self.sim.now().as_millis();
+        self.jm_send(
+            te,
+            TaskExecutorGateway::TriggerCheckpoint {
+                job_id: JOB,
+                execution_id: ExecutionAttemptId(exec),
+                checkpoint_id: id,
+                timestamp,
+                options: options(id, kind),
+            },
+        );
+    }
+    fn notify(&mut self, te: usize, exec: u128, id: CheckpointId) {
+        let msg = TaskExecutorGateway::NotifyCheckpointComplete { job_id: JOB, execution_id: ExecutionAttemptId(exec), checkpoint_id: id };
+        self.jm_send(te, msg);
+    }
+    fn acks_of(&mut self, id: CheckpointId) -> Vec<Ack> {
+        self.jm().acks.iter().filter(|a| a.checkpoint == id).cloned().collect()
+    }
+    /// Runs until the fake JobMaster holds `n` acknowledgements of checkpoint `id`.
+    fn await_acks(&mut self, id: CheckpointId, n: usize) -> Vec<Ack> {
+        let jm = self.jm;
+        let ok = self.sim.run_until_true(Duration::from_secs(10), |s| {
+            s.node::<FakeJm>(jm).unwrap().acks.iter().filter(|a| a.checkpoint == id).count() >= n
+        });
+        let j = self.jm();
+        assert!(ok, "acks {:?} declines {:?} states {:?}", j.acks, j.declines, j.states);
+        self.acks_of(id)
+    }
+    fn await_finished(&mut self, execs: &[u128]) {
+        let jm = self.jm;
+        let all: Vec<ExecutionAttemptId> = execs.iter().map(|e| ExecutionAttemptId(*e)).collect();
+        let ok = self.sim.run_until_true(Duration::from_secs(60), |s| {
+            let j = s.node::<FakeJm>(jm).unwrap();
+            all.iter().all(|e| j.state_of(*e) == Some(ExecutionState::Finished))
+        });
+        assert!(ok, "states: {:?}", self.jm().states);
+    }
+    /// The lines of the committed part files under `dir` (readers skip hidden files), sorted.
+    fn committed_lines(&mut self, dir: &str) -> Vec<String> {
+        let store = self.sim.store();
+        let mut lines = Vec::new();
+        for path in store.list(dir).unwrap() {
+            let name = path.rsplit('/').next().unwrap();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            lines.extend(String::from_utf8(store.read(&path).unwrap()).unwrap().lines().map(str::to_string));
+        }
+        lines.sort();
+        lines
+    }
+    /// The JobMaster's final commit once the job FINISHED: rename every reported committable.
+    fn final_commit(&mut self, execs: &[u128]) {
+        let all: Vec<(String, String)> =
+            self.jm().committables.iter().filter(|(e, _)| execs.contains(&e.0)).flat_map(|(_, c)| c.clone()).collect();
+        let store = self.sim.store();
+        for (staging, final_path) in all {
+            store.rename(&staging, &final_path).unwrap();
+        }
+    }
+}
+
+/// A sender of hand-made network messages (its address is the "producer TaskManager").
+fn fake_peer(c: &mut Cluster) -> Addr {
+    let host = c.sim.add_machine();
+    c.sim.spawn(host, 9000, Box::new(FakeConsumer::default()))
+}
+
+fn send_from(c: &mut Cluster, peer: Addr, msgs: Vec<NetworkMsg>) {
+    let te = c.tes[0].1;
+    c.sim.with_node::<FakeConsumer, _>(peer, move |_, cx| {
+        for m in msgs {
+            cx.send(te, m);
+        }
+    });
+}
+
+/// A keyed sum + print task fed by two hand-driven producers (60, 61): channel 60 delivers its
+/// barrier 1 and then "b"; channel 61 "c", then (100 ms later) its barrier. Returns the stdout
+/// when only 60's barrier was in, and the cluster.
+fn two_channel_alignment(mode: CheckpointingMode) -> (Cluster, String) {
+    let mut c = cluster(21, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let peer = fake_peer(&mut c);
+    let mut t = tdd((21, 0, 1, 1), sum_chain(), vec![60, 61], None, jm);
+    t.checkpointing = Some(mode);
+    c.submit(0, t);
+    c.sim.run_for(Duration::from_millis(10));
+    send_from(
+        &mut c,
+        peer,
+        vec![data(21, 60, 0, vec![word("a"), barrier(1)]), data(21, 60, 1, vec![word("b")]), data(21, 61, 0, vec![word("c")])],
+    );
+    c.sim.run_for(Duration::from_millis(100));
+    let before = c.stdout(0);
+    send_from(&mut c, peer, vec![data(21, 61, 1, vec![barrier(1)])]);
+    (c, before)
+}
+
+#[test]
+fn exactly_once_alignment_holds_back_a_channel_after_its_barrier() {
+    let (mut c, before) = two_channel_alignment(CheckpointingMode::ExactlyOnce);
+    assert!(before.contains("(a,1)") && before.contains("(c,1)"), "{before}");
+    assert!(!before.contains("(b,1)"), "b came after channel 60's barrier: it waits for the alignment\n{before}");
+    assert!(c.jm().acks.is_empty());
+    let acks = c.await_acks(1, 1);
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(c.stdout(0).contains("(b,1)"), "unblocked after the snapshot");
+    let ack = &acks[0];
+    assert_eq!(ack.execution, ExecutionAttemptId(21));
+    assert!(ack.metrics.alignment_duration_ms >= 100, "{:?}", ack.metrics);
+    assert_eq!(ack.metrics.bytes_processed_during_alignment, r#"[["c",1]]"#.len() as u64);
+    let handle = ack.state.handle.clone().unwrap();
+    assert!(handle.path.starts_with(&format!("checkpoints/{JOB}/chk-1/")), "{}", handle.path);
+    let file = c.sim.store().read(&handle.path).unwrap();
+    assert_eq!(file.len() as u64, handle.size);
+    assert_eq!(ack.metrics.state_size, handle.size);
+    assert_eq!(ack.state.key_groups, flink_core::KeyGroupRange { start: 0, end: 127 });
+    // The snapshot holds a and c, not b: restored into a fresh chain, b counts from 1 again
+    // and a continues from 1.
+    let state: flink_core::runtime::ChainState = serde_json::from_slice(&file).unwrap();
+    let mut chain = OperatorChain::new(&sum_chain(), 0, 1).unwrap();
+    chain.set_max_parallelism(128);
+    chain.restore_state(&[state], &[], &mut Output::new()).unwrap();
+    let mut out = Output::new();
+    for w in ["a", "b", "c"] {
+        chain.process(word(w), engine::Time::ZERO, &mut out).unwrap();
+    }
+    assert_eq!(out.printed, vec!["(a,2)", "(b,1)", "(c,2)"]);
+}
+
+#[test]
+fn at_least_once_alignment_blocks_nothing() {
+    let (mut c, before) = two_channel_alignment(CheckpointingMode::AtLeastOnce);
+    assert!(before.contains("(a,1)") && before.contains("(b,1)") && before.contains("(c,1)"), "{before}");
+    assert!(c.jm().acks.is_empty(), "the snapshot waits for the last barrier");
+    c.await_acks(1, 1);
+}
+
+#[test]
+fn a_newer_barrier_declines_the_checkpoint_being_aligned() {
+    let mut c = cluster(22, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let peer = fake_peer(&mut c);
+    let mut t = tdd((21, 0, 1, 1), sum_chain(), vec![60, 61], None, jm);
+    t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+    c.submit(0, t);
+    c.sim.run_for(Duration::from_millis(10));
+    send_from(&mut c, peer, vec![data(21, 60, 0, vec![barrier(1)]), data(21, 61, 0, vec![barrier(2)])]);
+    c.sim.run_for(Duration::from_millis(10));
+    let declines = c.jm().declines.clone();
+    assert_eq!(declines.len(), 1, "{declines:?}");
+    assert_eq!((declines[0].0, declines[0].1, declines[0].2), (ExecutionAttemptId(21), 1, DeclineReason::CheckpointDeclinedSubsumed));
+    assert!(declines[0].3.starts_with("Checkpoint was declined (this checkpoint has been subsumed)"), "{}", declines[0].3);
+    send_from(&mut c, peer, vec![data(21, 60, 1, vec![barrier(2)]), data(21, 61, 1, vec![barrier(1)])]);
+    let acks = c.await_acks(2, 1);
+    assert_eq!(acks.len(), 1);
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(c.acks_of(1).is_empty(), "the late barrier of the subsumed checkpoint is dropped");
+}
+
+#[test]
+fn an_aborted_checkpoint_unblocks_the_channels() {
+    let mut c = cluster(23, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let peer = fake_peer(&mut c);
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60, 61], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    send_from(&mut c, peer, vec![data(21, 60, 0, vec![barrier(1)]), data(21, 60, 1, vec![word("x")])]);
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(!c.stdout(0).contains("(x,1)"));
+    let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(21), checkpoint_id: 1 };
+    c.jm_send(0, msg);
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(c.stdout(0).contains("(x,1)"));
+    assert!(c.jm().acks.is_empty());
+}
+
+#[test]
+fn a_barrier_never_overtakes_a_record_and_marks_where_the_source_state_was_taken() {
+    let mut c = cluster(24, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let host = c.sim.add_machine();
+    let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer { auto_credit: true, ..FakeConsumer::default() }));
+    sequence_to(&mut c, consumer, 200_000);
+    c.sim.run_for(Duration::from_millis(20));
+    c.trigger(0, 5, 1, CheckpointKind::Checkpoint);
+    let acks = c.await_acks(1, 1);
+    let jm = c.jm;
+    assert!(c.sim.run_until_true(Duration::from_secs(30), |s| s.node::<FakeJm>(jm).unwrap().state_of(ExecutionAttemptId(5))
+        == Some(ExecutionState::Finished)));
+    let n = c.sim.node::<FakeConsumer>(consumer).unwrap();
+    assert!(!n.out_of_sequence);
+    let at: Vec<usize> = n.elements.iter().enumerate().filter(|(_, e)| matches!(e, Element::Barrier(_))).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "one barrier");
+    let numbers: Vec<i64> = n
+        .elements
+        .iter()
+        .filter_map(|e| match e {
+            Element::Record(r) => r.fields[0].as_i64(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(numbers, (1..=200_000).collect::<Vec<i64>>(), "every record once, in order");
+    let before = n.elements[..at[0]].iter().filter(|e| matches!(e, Element::Record(_))).count() as i64;
+    assert!(before > 0 && before < 200_000, "the checkpoint was taken mid-stream ({before})");
+    // The source state in the ack resumes exactly after the last record before the barrier.
+    let path = acks[0].state.handle.clone().unwrap().path;
+    let state: flink_core::runtime::ChainState = serde_json::from_slice(&c.sim.store().read(&path).unwrap()).unwrap();
+    let ops = vec![OperatorSpec::Source { source: SourceSpec::Sequence { from: 1, to: 200_000 } }];
+    let mut chain = OperatorChain::new(&ops, 0, 1).unwrap();
+    chain.set_max_parallelism(128);
+    chain.restore_state(std::slice::from_ref(&state), std::slice::from_ref(&state), &mut Output::new()).unwrap();
+    let mut out = Output::new();
+    chain.poll_source(engine::Time::ZERO, 1, &MemStore::default(), &mut out).unwrap();
+    assert_eq!(out.elements, vec![Element::Record(flink_core::Record::new(vec![flink_core::Value::Int(before + 1)]))]);
+}
+
+#[test]
+fn triggers_for_tasks_that_are_not_running_sources_are_declined() {
+    let mut c = cluster(25, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    c.trigger(0, 99, 1, CheckpointKind::Checkpoint);
+    c.trigger(0, 21, 2, CheckpointKind::Checkpoint);
+    c.sim.run_for(Duration::from_millis(10));
+    let d = c.jm().declines.clone();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|d| d.2 == DeclineReason::CheckpointDeclinedTaskNotReady));
+    assert!(d[0].3.contains("is not running on TaskExecutor"), "{}", d[0].3);
+    assert!(d[1].3.contains("is not a source task"), "{}", d[1].3);
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Running));
+}
+
+#[test]
+fn a_state_file_that_cannot_be_written_declines_and_the_task_goes_on() {
+    let mut c = cluster(26, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let host = c.sim.add_machine();
+    let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer { auto_credit: true, ..FakeConsumer::default() }));
+    sequence_to(&mut c, consumer, 100_000);
+    c.sim.run_for(Duration::from_millis(10));
+    let options = CheckpointOptions { kind: CheckpointKind::Checkpoint, location: "../outside".into() };
+    let msg = TaskExecutorGateway::TriggerCheckpoint {
+        job_id: JOB,
+        execution_id: ExecutionAttemptId(5),
+        checkpoint_id: 1,
+        timestamp: 0,
+        options,
+    };
+    c.jm_send(0, msg);
+    c.sim.run_for(Duration::from_millis(10));
+    let d = c.jm().declines.clone();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].2, DeclineReason::CheckpointAsyncException);
+    assert!(d[0].3.contains("outside the shared store"), "{}", d[0].3);
+    let jm = c.jm;
+    assert!(c.sim.run_until_true(Duration::from_secs(30), |s| s.node::<FakeJm>(jm).unwrap().state_of(ExecutionAttemptId(5))
+        == Some(ExecutionState::Finished)));
+    assert_eq!(c.sim.node::<FakeConsumer>(consumer).unwrap().records, 100_000);
+}
+
+/// Datagen numbers (1000 at 1000/s) -> file sink, in one chain.
+fn numbers_to_files() -> Vec<OperatorSpec> {
+    vec![
+        OperatorSpec::Source {
+            source: SourceSpec::Datagen {
+                kind: flink_core::operator::DatagenKind::Numbers,
+                rate_per_sec: 1000,
+                count: Some(1000),
+                seed: 5,
+            },
+        },
+        OperatorSpec::Sink { sink: SinkSpec::File { path: "out".into() } },
+    ]
+}
+
+#[test]
+fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
+    let mut c = cluster(27, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((5, 0, 1, 1), numbers_to_files(), vec![], None, jm));
+    c.sim.run_for(Duration::from_millis(300));
+    c.trigger(0, 5, 1, CheckpointKind::Checkpoint);
+    c.await_acks(1, 1);
+    assert!(c.committed_lines("out").is_empty(), "nothing is visible before the checkpoint completes");
+    c.sim.run_for(Duration::from_millis(100));
+    c.notify(0, 5, 1);
+    c.sim.run_for(Duration::from_millis(1));
+    let first = c.committed_lines("out");
+    assert!(first.len() >= 250 && first.len() < 1000, "{} lines committed at checkpoint 1", first.len());
+    // Notifying again changes nothing (the commit is idempotent).
+    c.notify(0, 5, 1);
+    c.sim.run_for(Duration::from_millis(1));
+    assert_eq!(c.committed_lines("out"), first);
+    c.await_finished(&[5]);
+    let committables = c.jm().committables.clone();
+    assert_eq!(committables.len(), 1);
+    let rest = &committables[0].1;
+    assert_eq!(rest.len(), 1, "the part file written after checkpoint 1: {rest:?}");
+    let (staging, final_path) = &rest[0];
+    assert!(staging.starts_with("out/.part-") && final_path.starts_with("out/part-"), "{staging} {final_path}");
+    assert!(c.sim.store().exists(staging) && !c.sim.store().exists(final_path), "the JobMaster commits it, not the task");
+    c.final_commit(&[5]);
+    // Exactly what the source produces, each record once.
+    let mut chain = OperatorChain::new(&numbers_to_files()[..1], 0, 1).unwrap();
+    let mut out = Output::new();
+    let mut now = engine::Time::ZERO;
+    loop {
+        match chain.poll_source(now, 1000, &MemStore::default(), &mut out).unwrap() {
+            SourceStatus::Finished => break,
+            SourceStatus::IdleUntil(t) => now = t,
+            SourceStatus::More => {}
+        }
+    }
+    let mut expected: Vec<String> = out
+        .elements
+        .iter()
+        .filter_map(|e| match e {
+            Element::Record(r) => Some(r.to_string()),
+            _ => None,
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), 1000);
+    assert_eq!(c.committed_lines("out"), expected);
+}
+
+/// Cars (400 per source subtask at 400/s) -> hash by car -> keyed sum of speeds -> file sink;
+/// two sources and two sums, one of each per TaskExecutor, execution ids `base + 1..=4`.
+/// `restore`: the acknowledged snapshots to resume from.
+fn deploy_cars(c: &mut Cluster, base: u128, restore: Option<(CheckpointId, &[Ack])>) -> Vec<u128> {
+    let jm = c.jm;
+    let (te0, te1) = (c.tes[0].1, c.tes[1].1);
+    let (s0, s1, k0, k1) = (base + 1, base + 2, base + 3, base + 4);
+    let source = vec![OperatorSpec::Source {
+        source: SourceSpec::Datagen { kind: flink_core::operator::DatagenKind::Cars, rate_per_sec: 400, count: Some(400), seed: 9 },
+    }];
+    let sums = vec![
+        OperatorSpec::KeyedAggregate { key: 0, aggregate: Aggregate::Sum { field: 1 } },
+        OperatorSpec::Sink { sink: SinkSpec::File { path: "out".into() } },
+    ];
+    let output = OutputSpec {
+        max_parallelism: 128,
+        ship: ShipStrategy::Hash { key: 0 },
+        consumers: vec![(ExecutionAttemptId(k0), te0), (ExecutionAttemptId(k1), te1)],
+    };
+    let restore_for = |vertex: u128, subtask: u32| {
+        restore.map(|(id, acks)| {
+            let mut states: Vec<TaskStateSnapshot> =
+                acks.iter().filter(|a| a.state.vertex_id == JobVertexId(vertex)).map(|a| a.state.clone()).collect();
+            states.sort_by_key(|s| s.subtask_index);
+            TaskRestore { checkpoint_id: id, external_path: format!("checkpoints/{JOB}/chk-{id}"), states, operator_states: vec![subtask] }
+        })
+    };
+    let mut place = |te: usize, t: TaskDeploymentDescriptor| {
+        let mut t = t;
+        t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+        t.attempt_number = u32::from(restore.is_some());
+        t.restore = restore_for(t.vertex_id.0, t.subtask_index);
+        c.submit(te, t);
+    };
+    place(0, tdd((s0, 0, 2, 1), source.clone(), vec![], Some(output.clone()), jm));
+    place(1, tdd((s1, 1, 2, 2), source, vec![], Some(output), jm));
+    place(0, tdd((k0, 0, 2, 1), sums.clone(), vec![s0, s1], None, jm));
+    place(1, tdd((k1, 1, 2, 2), sums, vec![s0, s1], None, jm));
+    vec![s0, s1, k0, k1]
+}
+
+#[test]
+fn a_job_restored_from_a_checkpoint_commits_exactly_what_a_fault_free_run_does() {
+    // The reference: the same job without failure.
+    let mut reference = cluster(30, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let execs = deploy_cars(&mut reference, 10, None);
+    reference.await_finished(&execs);
+    reference.final_commit(&execs);
+    let expected = reference.committed_lines("out");
+    assert_eq!(expected.len(), 800, "one line per record");
+
+    let mut c = cluster(30, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let first = deploy_cars(&mut c, 10, None);
+    c.sim.run_for(Duration::from_millis(400));
+    c.trigger(0, first[0], 1, CheckpointKind::Checkpoint);
+    c.trigger(1, first[1], 1, CheckpointKind::Checkpoint);
+    let acks = c.await_acks(1, 4);
+    for (te, exec) in [(0, first[0]), (1, first[1]), (0, first[2]), (1, first[3])] {
+        c.notify(te, exec, 1);
+    }
+    c.sim.run_for(Duration::from_millis(5));
+    let at_checkpoint = c.committed_lines("out");
+    assert!(!at_checkpoint.is_empty() && at_checkpoint.len() < 800, "{} lines committed by checkpoint 1", at_checkpoint.len());
+    // More records go through, then every task fails (as when a TaskManager is lost) and the
+    // job restarts from checkpoint 1 with new attempts.
+    c.sim.run_for(Duration::from_millis(300));
+    for (te, exec) in [(0, first[0]), (1, first[1]), (0, first[2]), (1, first[3])] {
+        c.jm_send(te, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(exec) });
+    }
+    c.sim.run_for(Duration::from_millis(10));
+    assert!(first.iter().all(|e| c.jm().state_of(ExecutionAttemptId(*e)) == Some(ExecutionState::Canceled)));
+    let second = deploy_cars(&mut c, 20, Some((1, &acks)));
+    c.await_finished(&second);
+    c.final_commit(&second);
+    let got = c.committed_lines("out");
+    let first_difference = got.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(got == expected, "{} lines committed, {} expected; first difference at {first_difference:?}", got.len(), expected.len());
+    let logs = c.stdout(0) + &c.stdout(1);
+    assert!(logs.contains("Restoring state for 1 split(s) to reader."), "{logs}");
+    assert!(logs.contains("restores its state from checkpoint 1 at checkpoints/"), "{logs}");
+}
+
+#[test]
+fn a_missing_or_corrupt_state_file_fails_the_restoring_task() {
+    let mut c = cluster(31, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let snapshot = |path: &str| TaskStateSnapshot {
+        vertex_id: JobVertexId(2),
+        subtask_index: 0,
+        key_groups: flink_core::KeyGroupRange { start: 0, end: 127 },
+        handle: Some(flink_core::checkpoint::StateHandle { path: path.into(), size: 3 }),
+    };
+    c.sim.store().write("checkpoints/x/chk-3/bad", b"{no").unwrap();
+    for (exec, path) in [(21u128, "checkpoints/x/chk-3/gone"), (22, "checkpoints/x/chk-3/bad")] {
+        let mut t = tdd((exec, 0, 1, 1), sum_chain(), vec![60], None, jm);
+        t.restore = Some(TaskRestore {
+            checkpoint_id: 3,
+            external_path: "checkpoints/x/chk-3".into(),
+            states: vec![snapshot(path)],
+            operator_states: vec![0],
+        });
+        c.submit(0, t);
+    }
+    c.sim.run_for(Duration::from_millis(10));
+    for (exec, what) in [(21u128, "cannot read the state file checkpoints/x/chk-3/gone"), (22, "is corrupt")] {
+        assert_eq!(c.jm().state_of(ExecutionAttemptId(exec)), Some(ExecutionState::Failed));
+        let err = c.jm().error_of(ExecutionAttemptId(exec)).unwrap();
+        assert!(err.starts_with("Could not restore Keyed Aggregation -> Sink (1/1)#0 from checkpoint 3"), "{err}");
+        assert!(err.contains(what), "{err}");
+        let states: Vec<ExecutionState> = c.jm().states.iter().filter(|s| s.0 == ExecutionAttemptId(exec)).map(|s| s.1).collect();
+        assert!(!states.contains(&ExecutionState::Running), "it fails while INITIALIZING: {states:?}");
+    }
+    assert_eq!(c.te(0).num_tasks(), 0);
+}
+
+/// Unbounded cars with event time -> hash -> 1000 s event-time windows (max speed) -> print:
+/// nothing fires on its own within the test. Returns the execution ids.
+fn deploy_windows(c: &mut Cluster) -> Vec<u128> {
+    let jm = c.jm;
+    let (te0, te1) = (c.tes[0].1, c.tes[1].1);
+    let source = vec![
+        OperatorSpec::Source {
+            source: SourceSpec::Datagen { kind: flink_core::operator::DatagenKind::Cars, rate_per_sec: 400, count: None, seed: 4 },
+        },
+        OperatorSpec::AssignTimestamps { field: 3, max_out_of_orderness_ms: 0 },
+    ];
+    let windows = vec![
+        OperatorSpec::Window {
+            key: 0,
+            size_ms: 1_000_000,
+            slide_ms: 1_000_000,
+            time: flink_core::operator::TimeCharacteristic::EventTime,
+            aggregate: Aggregate::Max { field: 1 },
+        },
+        OperatorSpec::Sink { sink: SinkSpec::Print },
+    ];
+    let output = OutputSpec {
+        max_parallelism: 128,
+        ship: ShipStrategy::Hash { key: 0 },
+        consumers: vec![(ExecutionAttemptId(21), te0), (ExecutionAttemptId(22), te1)],
+    };
+    let mut place = |te: usize, mut t: TaskDeploymentDescriptor| {
+        t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+        c.submit(te, t);
+    };
+    place(0, tdd((11, 0, 2, 1), source.clone(), vec![], Some(output.clone()), jm));
+    place(1, tdd((12, 1, 2, 2), source, vec![], Some(output), jm));
+    place(0, tdd((21, 0, 2, 1), windows.clone(), vec![11, 12], None, jm));
+    place(1, tdd((22, 1, 2, 2), windows, vec![11, 12], None, jm));
+    vec![11, 12, 21, 22]
+}
+
+fn stop_with_savepoint(drain: bool) -> (Cluster, String, Vec<Ack>) {
+    let mut c = cluster(32, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let execs = deploy_windows(&mut c);
+    c.sim.run_for(Duration::from_millis(300));
+    assert!(!c.stdout(0).contains("> (") && !c.stdout(1).contains("> ("), "no window fired yet");
+    c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain });
+    c.trigger(1, 12, 7, CheckpointKind::SyncSavepoint { drain });
+    // The savepoint is acknowledged by every task and the job then finishes on its own.
+    c.await_finished(&execs);
+    let acks = c.acks_of(7);
+    assert_eq!(acks.len(), 4, "{acks:?}");
+    let out = c.stdout(0) + &c.stdout(1);
+    (c, out, acks)
+}
+
+#[test]
+fn stop_with_savepoint_and_drain_fires_the_windows_before_the_barrier() {
+    let (_, out, _) = stop_with_savepoint(true);
+    let fired: Vec<&str> = out.lines().filter(|l| l.contains("> (")).collect();
+    assert_eq!(fired.len(), 4, "one window per car (4 cars): {out}");
+    assert!(out.contains("stops after savepoint 7"), "{out}");
+}
+
+#[test]
+fn stop_with_savepoint_without_drain_keeps_the_windows_in_the_savepoint() {
+    let (mut c, out, acks) = stop_with_savepoint(false);
+    assert!(!out.lines().any(|l| l.contains("> (")), "nothing flushed at the end: {out}");
+    // The windows live on in the savepoint: a chain restored from it fires them at its end.
+    let windows: Vec<Ack> = acks.into_iter().filter(|a| a.state.vertex_id == JobVertexId(2)).collect();
+    let mut fired = 0;
+    for a in &windows {
+        let bytes = c.sim.store().read(&a.state.handle.clone().unwrap().path).unwrap();
+        let state: flink_core::runtime::ChainState = serde_json::from_slice(&bytes).unwrap();
+        let ops = vec![
+            OperatorSpec::Window {
+                key: 0,
+                size_ms: 1_000_000,
+                slide_ms: 1_000_000,
+                time: flink_core::operator::TimeCharacteristic::EventTime,
+                aggregate: Aggregate::Max { field: 1 },
+            },
+            OperatorSpec::Sink { sink: SinkSpec::Print },
+        ];
+        let mut chain = OperatorChain::new(&ops, a.state.subtask_index, 2).unwrap();
+        chain.set_max_parallelism(128);
+        chain.restore_state(&[state], &[], &mut Output::new()).unwrap();
+        let mut o = Output::new();
+        chain.end_of_input(engine::Time::ZERO, &mut o);
+        fired += o.printed.len();
+    }
+    assert_eq!(fired, 4, "the four cars' open windows are in the savepoint");
 }
