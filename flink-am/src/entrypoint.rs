@@ -427,6 +427,7 @@ impl FlinkAppMaster {
                 )),
                 None => continue,
             };
+            let outcome = outcome.map(|p| self.qualify(&p));
             let outcome = match (outcome, kind) {
                 (Ok(location), OperationKind::Savepoint { cancel_job: true, .. }) => {
                     cx.print(&format!("INFO  Savepoint stored in {location}. Now cancelling {job}."));
@@ -435,6 +436,15 @@ impl FlinkAppMaster {
                 (o, _) => o,
             };
             self.operations.complete(job, trigger, outcome, now);
+        }
+    }
+
+    /// A JobMaster path `file:/<store path>` fully qualified with the store's directory (live), so
+    /// it names the real directory and `flink run -s` takes it back.
+    pub fn qualify(&self, path: &str) -> String {
+        match (&self.cfg.store_root, path.strip_prefix("file:/")) {
+            (Some(root), Some(rel)) if !rel.starts_with('/') => format!("file:{}", root.join(rel).display()),
+            _ => path.to_string(),
         }
     }
 
@@ -465,14 +475,14 @@ impl FlinkAppMaster {
     /// `GET /jobs/:id/checkpoints`.
     pub fn checkpoint_statistics(&self, id: &JobId) -> Result<Value, Refused> {
         let t = self.checkpoint_tracker(id)?;
-        Ok(webmonitor::checkpointing_statistics(t, &|c| self.operations.savepoint_format(id, c).map(|f| f.name())))
+        Ok(webmonitor::checkpointing_statistics(t, &|c| self.operations.savepoint_format(id, c).map(|f| f.name()), &|p| self.qualify(p)))
     }
 
     /// `GET /jobs/:id/checkpoints/details/:cid`.
     pub fn checkpoint_details(&self, id: &JobId, checkpoint: flink_core::CheckpointId) -> Result<Value, Refused> {
         let t = self.checkpoint_tracker(id)?;
         let format = self.operations.savepoint_format(id, checkpoint).map(|f| f.name());
-        webmonitor::checkpoint_details(t, checkpoint, format).map_err(|e| Refused::new(404, e))
+        webmonitor::checkpoint_details(t, checkpoint, format, &|p| self.qualify(p)).map_err(|e| Refused::new(404, e))
     }
 
     /// `GET /jobs/:id/checkpoints/details/:cid/subtasks/:vid`.
@@ -497,7 +507,7 @@ impl FlinkAppMaster {
 
     /// `GET /jobs/:id/metrics`.
     pub fn job_metrics(&self, id: &JobId, get: Option<&str>, now: Time) -> Option<Value> {
-        self.dispatcher.job(id).map(|j| webmonitor::job_metrics(j, get, now))
+        self.dispatcher.job(id).map(|j| webmonitor::job_metrics(j, get, now, &|p| self.qualify(p)))
     }
 
     // ---- Reports for REST (Flink's serializer field names).

@@ -181,7 +181,8 @@ fn exception_entry(e: &ExceptionEntry) -> Map<String, Value> {
     m.insert("stacktrace".into(), json!(e.stacktrace));
     m.insert("timestamp".into(), json!(e.timestamp));
     m.insert("failureLabels".into(), json!({}));
-    for (k, v) in [("taskName", &e.task_name), ("endpoint", &e.endpoint), ("taskManagerId", &e.task_manager_id), ("location", &e.endpoint)] {
+    for (k, v) in [("taskName", &e.task_name), ("endpoint", &e.endpoint), ("taskManagerId", &e.task_manager_id), ("location", &e.endpoint)]
+    {
         if let Some(v) = v {
             m.insert(k.into(), json!(v));
         }
@@ -232,7 +233,7 @@ pub fn job_exceptions(j: &JobMaster, max_exceptions: Option<usize>) -> Value {
 /// The job metrics Flink registers that are cheap here (RT/metrics/MetricNames.java, the
 /// CheckpointStatsTracker's gauges), as `(id, value)`; values are strings, as Flink's
 /// MetricStore returns them.
-pub fn job_metric_values(j: &JobMaster, now: Time) -> Vec<(&'static str, String)> {
+pub fn job_metric_values(j: &JobMaster, now: Time, qualify: Qualify) -> Vec<(&'static str, String)> {
     let now_ms = now.as_millis();
     let since = |s: JobStatus| j.status_timestamps.get(&s).map(|t| now_ms.saturating_sub(*t)).unwrap_or(0);
     let uptime = if j.status == JobStatus::Running { since(JobStatus::Running) } else { 0 };
@@ -248,7 +249,7 @@ pub fn job_metric_values(j: &JobMaster, now: Time) -> Vec<(&'static str, String)
             ("numberOfFailedCheckpoints", t.num_failed.to_string()),
             ("lastCheckpointSize", last.map(|c| c.state_size() as i64).unwrap_or(-1).to_string()),
             ("lastCheckpointDuration", last.map(end_to_end_duration).unwrap_or(-1).to_string()),
-            ("lastCheckpointExternalPath", last.and_then(|c| c.external_path.clone()).unwrap_or_else(|| "n/a".into())),
+            ("lastCheckpointExternalPath", last.and_then(|c| c.external_path.as_deref().map(qualify)).unwrap_or_else(|| "n/a".into())),
             ("lastCompletedCheckpointId", last.map(|c| c.id as i64).unwrap_or(-1).to_string()),
             ("lastCheckpointRestoreTimestamp", t.latest_restored.as_ref().map(|r| r.restore_timestamp as i64).unwrap_or(-1).to_string()),
         ]);
@@ -257,8 +258,8 @@ pub fn job_metric_values(j: &JobMaster, now: Time) -> Vec<(&'static str, String)
 }
 
 /// `GET /jobs/:id/metrics[?get=a,b]`: without `get` the available ids, with it their values.
-pub fn job_metrics(j: &JobMaster, get: Option<&str>, now: Time) -> Value {
-    let values = job_metric_values(j, now);
+pub fn job_metrics(j: &JobMaster, get: Option<&str>, now: Time, qualify: Qualify) -> Value {
+    let values = job_metric_values(j, now, qualify);
     match get {
         None => Value::Array(values.iter().map(|(id, _)| json!({"id": id})).collect()),
         Some(names) => Value::Array(
@@ -316,9 +317,13 @@ fn acks(c: &CheckpointStats) -> impl Iterator<Item = &SubtaskStats> {
     c.tasks.values().flat_map(|t| t.subtasks.iter().flatten())
 }
 
+/// How a `file:/<store path>` the JobMaster reports is shown: fully qualified with the store's
+/// directory in live clusters (what `flink run -s` takes back), unchanged in the sim.
+pub type Qualify<'a> = &'a dyn Fn(&str) -> String;
+
 /// One CheckpointStatistics entry; `tasks` = per-vertex figures (details) or {} (lists).
 /// `format` is the savepoint format the trigger asked for (CANONICAL by default).
-pub fn checkpoint_entry(c: &CheckpointStats, format: Option<&str>, with_tasks: bool) -> Value {
+pub fn checkpoint_entry(c: &CheckpointStats, format: Option<&str>, with_tasks: bool, qualify: Qualify) -> Value {
     let processed: u64 = acks(c).map(|s| s.metrics.bytes_processed_during_alignment).sum();
     let tasks: Map<String, Value> =
         if with_tasks { c.tasks.iter().map(|(vid, t)| (vid.to_string(), task_entry(c, vid, t))).collect() } else { Map::new() };
@@ -343,7 +348,7 @@ pub fn checkpoint_entry(c: &CheckpointStats, format: Option<&str>, with_tasks: b
     });
     match c.status {
         CheckpointStatsStatus::Completed => {
-            v["external_path"] = json!(c.external_path);
+            v["external_path"] = json!(c.external_path.as_deref().map(qualify));
             v["discarded"] = json!(c.discarded);
         }
         CheckpointStatsStatus::Failed => {
@@ -375,8 +380,12 @@ fn task_entry(c: &CheckpointStats, vid: &JobVertexId, t: &TaskStats) -> Value {
 }
 
 /// `GET /jobs/:id/checkpoints` (CheckpointingStatistics).
-pub fn checkpointing_statistics(t: &CheckpointStatsTracker, format: &dyn Fn(CheckpointId) -> Option<&'static str>) -> Value {
-    let entry = |c: &CheckpointStats| checkpoint_entry(c, format(c.id), false);
+pub fn checkpointing_statistics(
+    t: &CheckpointStatsTracker,
+    format: &dyn Fn(CheckpointId) -> Option<&'static str>,
+    qualify: Qualify,
+) -> Value {
+    let entry = |c: &CheckpointStats| checkpoint_entry(c, format(c.id), false, qualify);
     let sizes: Vec<u64> = t.completed_figures.iter().map(|f| f.0).collect();
     let durations: Vec<u64> = t.completed_figures.iter().map(|f| f.1).collect();
     let zeros = vec![0u64; t.completed_figures.len()];
@@ -398,7 +407,7 @@ pub fn checkpointing_statistics(t: &CheckpointStatsTracker, format: &dyn Fn(Chec
             "savepoint": t.latest_savepoint.as_ref().map(entry),
             "failed": t.latest_failed.as_ref().map(entry),
             "restored": t.latest_restored.as_ref().map(|r| json!({
-                "id": r.id, "restore_timestamp": r.restore_timestamp, "is_savepoint": r.is_savepoint, "external_path": r.external_path,
+                "id": r.id, "restore_timestamp": r.restore_timestamp, "is_savepoint": r.is_savepoint, "external_path": qualify(&r.external_path),
             })),
         },
         "history": t.history.iter().map(entry).collect::<Vec<_>>(),
@@ -416,8 +425,13 @@ fn find_checkpoint(t: &CheckpointStatsTracker, id: CheckpointId) -> Option<&Chec
 }
 
 /// `GET /jobs/:id/checkpoints/details/:cid`: the entry with per-vertex `tasks`.
-pub fn checkpoint_details(t: &CheckpointStatsTracker, id: CheckpointId, format: Option<&'static str>) -> Result<Value, String> {
-    find_checkpoint(t, id).map(|c| checkpoint_entry(c, format, true)).ok_or_else(|| checkpoint_not_found(id))
+pub fn checkpoint_details(
+    t: &CheckpointStatsTracker,
+    id: CheckpointId,
+    format: Option<&'static str>,
+    qualify: Qualify,
+) -> Result<Value, String> {
+    find_checkpoint(t, id).map(|c| checkpoint_entry(c, format, true, qualify)).ok_or_else(|| checkpoint_not_found(id))
 }
 
 /// `GET /jobs/:id/checkpoints/details/:cid/subtasks/:vid` (TaskCheckpointStatisticsWithSubtaskDetails).
@@ -752,7 +766,7 @@ mod tests {
     #[test]
     fn checkpointing_statistics_have_flinks_fields() {
         let t = tracker();
-        let v = checkpointing_statistics(&t, &|c| (c == 3).then_some("NATIVE"));
+        let v = checkpointing_statistics(&t, &|c| (c == 3).then_some("NATIVE"), &|p| p.to_string());
         assert_eq!(v["counts"], json!({"restored": 1, "total": 3, "in_progress": 1, "completed": 1, "failed": 1}));
         assert_eq!(
             v["summary"]["state_size"],
@@ -800,10 +814,11 @@ mod tests {
     #[test]
     fn checkpoint_details_carry_per_vertex_tasks() {
         let t = tracker();
-        let d = checkpoint_details(&t, 1, None).unwrap();
+        let d = checkpoint_details(&t, 1, None, &|p| p.replace("file:/", "file:/root/")).unwrap();
         let tasks = d["tasks"].as_object().unwrap();
         assert_eq!(tasks.keys().cloned().collect::<Vec<_>>(), vec![SRC.to_string(), SINK.to_string()]);
         let src = &tasks[&SRC.to_string()];
+        assert_eq!(d["external_path"], "file:/root/dfs/chk/job/chk-1");
         assert_eq!(src["id"], SRC.to_string());
         assert_eq!(src["status"], "COMPLETED");
         assert_eq!((src["latest_ack_timestamp"].as_u64(), src["end_to_end_duration"].as_u64()), (Some(1020), Some(20)));
@@ -815,8 +830,11 @@ mod tests {
             assert!(src.get(k).is_some(), "{k}");
         }
         // The savepoint in progress shows CANONICAL unless told otherwise.
-        assert_eq!(checkpoint_details(&t, 3, None).unwrap()["savepointFormat"], "CANONICAL");
-        assert_eq!(checkpoint_details(&t, 9, None).unwrap_err(), "Could not find checkpointing statistics for checkpoint 9.");
+        assert_eq!(checkpoint_details(&t, 3, None, &|p| p.to_string()).unwrap()["savepointFormat"], "CANONICAL");
+        assert_eq!(
+            checkpoint_details(&t, 9, None, &|p| p.to_string()).unwrap_err(),
+            "Could not find checkpointing statistics for checkpoint 9."
+        );
     }
 
     #[test]

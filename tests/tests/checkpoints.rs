@@ -169,7 +169,11 @@ fn killed_taskmanagers_do_not_change_the_committed_output() {
     // The checkpoint REST API, in Flink's words.
     let v = am.get(&format!("/jobs/{id}/checkpoints")).unwrap();
     let c = &v["latest"]["completed"];
-    assert_eq!((c["className"].as_str(), c["status"].as_str(), c["checkpoint_type"].as_str()), (Some("completed"), Some("COMPLETED"), Some("CHECKPOINT")), "{v}");
+    assert_eq!(
+        (c["className"].as_str(), c["status"].as_str(), c["checkpoint_type"].as_str()),
+        (Some("completed"), Some("COMPLETED"), Some("CHECKPOINT")),
+        "{v}"
+    );
     assert_eq!(c["is_savepoint"], false);
     assert_eq!(c["num_acknowledged_subtasks"], c["num_subtasks"]);
     assert!(c["external_path"].as_str().unwrap().starts_with("file:/"), "{c}");
@@ -247,7 +251,13 @@ fn savepoint_stop_and_rescaled_restore_give_the_fault_free_counts() {
     // flink stop --savepointPath: a synchronous savepoint, then FINISHED
     let r = f.run("flink", &["stop", "--savepointPath", &sp_dir, &id]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains(&format!("Suspending job \"{id}\" with a CANONICAL savepoint.\nTriggering stop-with-savepoint for job {id}.\nWaiting for response...\n")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "Suspending job \"{id}\" with a CANONICAL savepoint.\nTriggering stop-with-savepoint for job {id}.\nWaiting for response...\n"
+        )),
+        "{}",
+        r.stdout
+    );
     let stop_sp = line_after(&r.stdout, "Savepoint completed. Path: ").to_string();
     f.wait_state(&am, &id, "FINISHED", Duration::from_secs(30));
     let history = am.get(&format!("/jobs/{id}/checkpoints")).unwrap();
@@ -304,7 +314,11 @@ fn bad_checkpoint_and_savepoint_requests_fail_clearly_and_change_nothing() {
     let r = f.run("flink", &["savepoint", &id]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains(&format!("Failed to trigger a savepoint for the job {id}.")), "{}", r.stderr);
-    assert!(r.stderr.contains("Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be provided."), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be provided."),
+        "{}",
+        r.stderr
+    );
     let r = f.run("flink", &["stop", &id]);
     assert!(r.code != 0 && r.stderr.contains("Property [targetDirectory] must be provided."), "{}", r.stderr);
     let r = f.run("flink", &["savepoint", &id, "file:///elsewhere/sp"]);
