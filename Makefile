@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean
+.PHONY: all build demo test lint bench compat fuzz clean
 
 all: build
 
@@ -23,6 +23,12 @@ lint:
 	./scripts/lint-determinism.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The proptest fuzz targets (REST body readers, program parser, frame decoder) for longer than
+# `make test` runs them: FUZZ_CASES cases each (cargo-fuzz would need a nightly toolchain).
+FUZZ_CASES ?= 20000
+fuzz:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p engine -p yarn-sim -p flink-core --lib fuzz
 
 # Speed and memory, as ratios against baselines measured in the same run.
 bench: build

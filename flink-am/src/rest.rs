@@ -51,7 +51,8 @@ pub fn routes(host: Host) -> Router {
         .route("/jobmanager/config", get(jobmanager_config))
         .route("/jobmanager/logs", get(jobmanager_logs))
         .route("/cluster", delete(shutdown));
-    Router::new().merge(api.clone()).nest("/v1", api).fallback(not_found_route).with_state(host)
+    let routes = Router::new().merge(api.clone()).nest("/v1", api).fallback(not_found_route).with_state(host);
+    engine::live::limits::HttpLimits::new(|_, e| errors(e.status(), e.message())).apply(routes)
 }
 
 /// `{"errors":[...]}` with a status, as Flink's RestHandlerException renders.

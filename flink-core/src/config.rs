@@ -237,8 +237,16 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
     (0..bytes.len()).find(|&i| bytes[i] == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' ')).map(|i| (&line[..i], &line[i + 1..]))
 }
 
+/// Flink's config.yaml is kilobytes; the bounds turn a hostile file into a clear error.
+pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+/// Nested maps (`a:` / `  b:` / ...) deeper than this are refused; Flink's keys have < 10 parts.
+pub const MAX_CONFIG_DEPTH: usize = 32;
+
 /// Flattens our YAML subset into dotted keys.
 pub fn parse_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(format!("{} bytes, more than the limit of {MAX_CONFIG_BYTES}", text.len()));
+    }
     let mut out = BTreeMap::new();
     // Open maps: (indent of their key, key).
     let mut stack: Vec<(usize, String)> = Vec::new();
@@ -283,6 +291,9 @@ pub fn parse_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("line {n}: empty key"));
         }
         if value.trim().is_empty() {
+            if stack.len() >= MAX_CONFIG_DEPTH {
+                return Err(format!("line {n}: maps nested deeper than {MAX_CONFIG_DEPTH} levels"));
+            }
             stack.push((indent, key));
         } else {
             let full = stack.iter().map(|(_, k)| k.as_str()).chain([key.as_str()]).collect::<Vec<_>>().join(".");
@@ -1150,5 +1161,14 @@ rest.address: "#not-a-comment"
         let yaml = c.to_yaml();
         assert!(yaml.contains("empty: \"\"\n") && yaml.contains("taskmanager.numberOfTaskSlots: 2\n"), "{yaml}");
         assert_eq!(FlinkConfig::parse(&yaml).unwrap(), c);
+    }
+
+    #[test]
+    fn huge_or_deep_files_are_clear_errors() {
+        let deep: String = (0..100).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        assert!(parse_yaml(&deep).unwrap_err().contains("nested deeper than 32"));
+        let ok: String = (0..32).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect::<String>() + &" ".repeat(32) + "x: 1\n";
+        assert_eq!(parse_yaml(&ok).unwrap().len(), 1);
+        assert!(parse_yaml(&"#".repeat(MAX_CONFIG_BYTES + 1)).unwrap_err().contains("more than the limit"));
     }
 }

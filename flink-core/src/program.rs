@@ -14,6 +14,9 @@ use crate::streamgraph::{Partitioning, StreamEdge, StreamGraph, StreamNode};
 /// fixed-delay, 3 attempts, 1 s apart (our default; see `config::FlinkConfig::restart_strategy`).
 pub const DEFAULT_RESTART_STRATEGY: RestartStrategy = RestartStrategy::FixedDelay { attempts: 3, delay_ms: 1000 };
 
+/// The largest program text `Program::parse` reads (1 MiB).
+pub const MAX_PROGRAM_BYTES: usize = 1 << 20;
+
 /// Flink's name for a DataStream job without a name.
 pub const DEFAULT_JOB_NAME: &str = "Flink Streaming Job";
 
@@ -575,11 +578,28 @@ fn parse_job(t: &Table, index: usize, program_name: Option<&str>, args: &BTreeMa
     Ok(JobSpec { name, parallelism, job_type, restart, steps })
 }
 
+/// A TOML error quotes the offending source line; a hostile line may be a megabyte long, so
+/// quoted lines are cut to 120 characters.
+fn excerpt(msg: &str) -> String {
+    msg.lines()
+        .map(|l| match l.char_indices().nth(120) {
+            Some((i, _)) => format!("{}...", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Program {
     /// Parses a program; `args` are its arguments (`--input README.md --output out`).
     pub fn parse(text: &str, args: &[String]) -> Result<Program, String> {
+        // Programs are a few hundred bytes; the bound keeps a hostile one from costing much.
+        // (Nesting depth is bounded by the toml crate's recursion guard: a clear error.)
+        if text.len() > MAX_PROGRAM_BYTES {
+            return Err(format!("Invalid program: {} bytes, more than the limit of {MAX_PROGRAM_BYTES}", text.len()));
+        }
         let args = parse_args(args)?;
-        let table: Table = toml::from_str(text).map_err(|e| format!("Invalid program: {}", e.to_string().trim_end()))?;
+        let table: Table = toml::from_str(text).map_err(|e| format!("Invalid program: {}", excerpt(e.to_string().trim_end())))?;
         for k in table.keys() {
             if k != "name" && k != "job" {
                 return Err(format!("Invalid program: unknown top-level key '{k}' (expected name and [[job]] tables)"));
@@ -818,5 +838,115 @@ sink = "discard"
         assert_eq!(gs.len(), 2);
         assert_eq!(gs[0].name, DEFAULT_JOB_NAME);
         assert_ne!(gs[0].job_id, gs[1].job_id);
+    }
+}
+
+/// Fuzzing the program parser with proptest (cargo-fuzz needs a nightly toolchain): arbitrary
+/// text, structure-aware programs, deep nesting and huge tokens. Bounded by default;
+/// `FUZZ_CASES=N` (or `make fuzz`) runs more.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cases() -> u32 {
+        // The test harness's case count, not node code.
+        let from_env = |k: &str| std::env::var(k).ok()?.parse().ok(); // lint: allow test-only
+        from_env("FUZZ_CASES").or_else(|| from_env("PROPTEST_CASES")).unwrap_or(128)
+    }
+
+    /// Parses and, when that works, builds the job graphs: neither may panic.
+    fn run(text: &str) -> Result<(), String> {
+        let p = Program::parse(text, &["--input".into(), "x".into()])?;
+        let mut n = 0u128;
+        p.job_graphs(2, &mut || {
+            n += 1;
+            n
+        })?;
+        Ok(())
+    }
+
+    fn step() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#"source = { type = "text-file", path = "${input}" }"#.to_string()),
+            Just(r#"source = { type = "datagen", kind = "words", count = 10 }"#.to_string()),
+            Just(r#"flat-map = "tokenize""#.to_string()),
+            Just(r#"map = "pair-with-one""#.to_string()),
+            (-3i64..5).prop_map(|k| format!("key-by = {k}")),
+            (-3i64..5).prop_map(|k| format!("sum = {k}")),
+            Just(r#"sink = "print""#.to_string()),
+            Just("rebalance = true".to_string()),
+            (-2i64..70_000).prop_map(|p| format!("parallelism = {p}")),
+            Just(r#"window = { type = "tumbling", size-ms = 0 }"#.to_string()),
+            "[a-z-]{1,10} = \"[a-z${}]{0,10}\"",
+        ]
+    }
+
+    fn program() -> impl Strategy<Value = String> {
+        let job = (proptest::option::of(-2i64..100), proptest::collection::vec(proptest::collection::vec(step(), 1..3), 0..8)).prop_map(
+            |(p, steps)| {
+                let mut s = String::from("[[job]]\n");
+                if let Some(p) = p {
+                    s.push_str(&format!("parallelism = {p}\n"));
+                }
+                for st in steps {
+                    s.push_str("[[job.step]]\n");
+                    for line in st {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+                s
+            },
+        );
+        proptest::collection::vec(job, 0..3).prop_map(|jobs| jobs.concat())
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            // Far past the toml crate's recursion guard (80) without costing seconds per case.
+            (1usize..5_000).prop_map(|d| format!("a = {}{}", "[".repeat(d), "]".repeat(d))),
+            (1usize..5_000).prop_map(|d| format!("a = {}1{}", "{ b = ".repeat(d), " }".repeat(d))),
+            (1usize..5_000).prop_map(|d| format!("{} = 1", vec!["k"; d].join("."))),
+            (1usize..5_000).prop_map(|d| format!("[{}]\nx = 1", vec!["k"; d].join("."))),
+            (1usize..5_000).prop_map(|d| format!("[[job]]\n[[job.step]]\nsource = {}", "{ a = ".repeat(d))),
+            (1usize..1_100_000).prop_map(|n| format!("name = \"{}\"\n[[job]]\n[[job.step]]\nsink = \"print\"", "x".repeat(n))),
+            (1usize..100_000).prop_map(|n| format!("[[job]]\n[[job.step]]\nkey-by = {}", "9".repeat(n))),
+            (1usize..2_000).prop_map(|n| "[[job]]\n".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text(text in "(?s).{0,400}") {
+            let _ = run(&text);
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_lossy_text(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = run(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn structured_programs(text in program()) {
+            let _ = run(&text);
+        }
+
+        #[test]
+        fn hostile_programs(text in hostile()) {
+            let _ = run(&text);
+        }
+
+        #[test]
+        fn too_deep_or_too_big_is_an_error(d in 200usize..5_000) {
+            let e = Program::parse(&format!("a = {}{}", "[".repeat(d), "]".repeat(d)), &[]).unwrap_err();
+            prop_assert!(e.starts_with("Invalid program:"), "{}", e);
+            prop_assert!(e.len() < 2_000, "the error quotes at most a short excerpt: {} bytes", e.len());
+            let e = Program::parse(&"#".repeat(MAX_PROGRAM_BYTES + d), &[]).unwrap_err();
+            prop_assert!(e.contains("more than the limit"), "{}", e);
+        }
     }
 }

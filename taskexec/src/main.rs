@@ -8,6 +8,13 @@ use engine::Codecs;
 use taskexec::{TaskExecutor, TaskExecutorConfig};
 
 fn main() {
+    let secret = match engine::live::ClusterSecret::for_container() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("taskexec: {e}");
+            std::process::exit(1);
+        }
+    };
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cfg = match TaskExecutorConfig::from_env(&env) {
         Ok(c) => c,
@@ -29,7 +36,7 @@ fn main() {
         };
         println!("Starting TaskExecutor {} at {addr} with {} slots", cfg.resource_id, cfg.num_slots);
         let seed = std::process::id() as u64;
-        let host = LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed);
+        let host = LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed).with_secret(secret);
         host.run(listener, axum::Router::new()).await
     });
     std::process::exit(code);

@@ -7,6 +7,11 @@ use std::path::Path;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
+/// Hadoop's files are kilobytes; the bounds turn a hostile file into a clear error.
+pub const MAX_CONF_BYTES: usize = 4 << 20;
+/// `configuration/property/value` is 3 levels.
+pub const MAX_CONF_DEPTH: usize = 32;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Configuration {
     props: BTreeMap<String, String>,
@@ -34,6 +39,9 @@ impl Configuration {
 
     /// Adds the properties of another file; later files win, as with Hadoop's resources.
     pub fn merge_xml(&mut self, xml: &str) -> Result<(), String> {
+        if xml.len() > MAX_CONF_BYTES {
+            return Err(format!("bad conf file: {} bytes, more than the limit of {MAX_CONF_BYTES}", xml.len()));
+        }
         let mut r = Reader::from_str(xml);
         let mut stack: Vec<String> = Vec::new();
         let (mut name, mut value, mut desc) = (None::<String>, None::<String>, None::<String>);
@@ -52,6 +60,9 @@ impl Configuration {
                         name = None;
                         value = None;
                         desc = None;
+                    }
+                    if stack.len() >= MAX_CONF_DEPTH {
+                        return Err(format!("bad conf file: elements nested deeper than {MAX_CONF_DEPTH} levels"));
                     }
                     stack.push(tag);
                 }
@@ -229,6 +240,14 @@ pub fn client_conf_dir() -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_or_deep_files_are_clear_errors() {
+        let deep = format!("<configuration>{}{}</configuration>", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        assert!(Configuration::parse(&deep).unwrap_err().contains("nested deeper than 32"));
+        let huge = format!("<configuration>{}</configuration>", " ".repeat(MAX_CONF_BYTES));
+        assert!(Configuration::parse(&huge).unwrap_err().contains("more than the limit"));
+    }
 
     #[test]
     fn parses_hadoop_files_with_expansion() {

@@ -218,4 +218,6 @@ pub mod env {
     pub const MAX_APP_ATTEMPTS: &str = "MAX_APP_ATTEMPTS";
     /// Harness addition: the RM's RPC address (`host:port`).
     pub const YARN_RM_ADDRESS: &str = "YARN_RM_ADDRESS";
+    /// Harness addition: the cluster secret that authenticates node-to-node messages.
+    pub const CLUSTER_SECRET: &str = engine::live::auth::SECRET_ENV;
 }

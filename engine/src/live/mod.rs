@@ -1,12 +1,15 @@
 //! The live driver: one node per OS process.
 //!
 //! Messages travel as length-delimited JSON envelopes over one persistent TCP connection per
-//! destination on 127.0.0.1, on the same port as the node's HTTP routes (see [`net`]); timers
+//! destination on 127.0.0.1, on the same port as the node's HTTP routes (see [`net`]), and a
+//! node with a cluster secret accepts only peers that prove it (see [`auth`]); timers
 //! are tokio timers; `launch` forks `bash -c` in a new process group; the shared store is a
 //! directory. Public HTTP APIs are added by the binary as extra
 //! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
 //! [`LiveNode::read`] — parse, call, render, nothing else.
 
+pub mod auth;
+pub mod limits;
 pub mod net;
 pub mod proc;
 pub mod store;
@@ -17,10 +20,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Router};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
@@ -30,6 +34,7 @@ use crate::node::{Addr, Cx, Effect, ExitCode, Node, ProcId, ProcUsage, Sys, Time
 use crate::store::Store;
 use crate::time::Time;
 use crate::Rng;
+pub use auth::ClusterSecret;
 pub use store::DirStore;
 
 /// The wall clock, as live nodes see it through `cx.now()`.
@@ -61,6 +66,8 @@ struct Shared<N> {
     codecs: Codecs,
     outboxes: Mutex<BTreeMap<Addr, mpsc::Sender<Envelope>>>,
     stats: Arc<net::Stats>,
+    /// Proves this node to its peers and checks theirs (see [`auth`]).
+    secret: ClusterSecret,
     exit: watch::Sender<Option<ExitCode>>,
 }
 
@@ -148,9 +155,17 @@ impl<N: Node> LiveNode<N> {
                 codecs,
                 outboxes: Mutex::new(BTreeMap::new()),
                 stats: Arc::new(net::Stats::default()),
+                secret: ClusterSecret::open(),
                 exit,
             }),
         }
+    }
+
+    /// Authenticates this node's messages with `secret` (both directions). Call right after
+    /// `new`, before the node is cloned or run; without it the node is open (see [`auth`]).
+    pub fn with_secret(mut self, secret: ClusterSecret) -> Self {
+        Arc::get_mut(&mut self.inner).expect("with_secret is called before the node is shared").secret = secret;
+        self
     }
 
     pub fn addr(&self) -> Addr {
@@ -254,7 +269,7 @@ impl<N: Node> LiveNode<N> {
         let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_raw() };
         let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone()));
+        let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone(), self.inner.secret.clone()));
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
         // Never blocks: a full queue drops the message (see `net` for the policy).
         match tx.try_send(env) {
@@ -286,9 +301,34 @@ impl<N: Node> LiveNode<N> {
         Ok(())
     }
 
-    /// The `/_rpc` route; merge it with the node's public routes.
+    /// The `/_rpc` route; merge it with the node's public routes. A secured node delivers only
+    /// envelopes whose [`auth::RPC_AUTH_HEADER`] proves the secret over the body; anything else
+    /// is refused with 401, logged, and changes nothing.
     pub fn rpc_router(&self) -> Router {
-        async fn rpc<N: Node>(State(host): State<LiveNode<N>>, Json(env): Json<Envelope>) -> (StatusCode, String) {
+        async fn rpc<N: Node>(
+            State(host): State<LiveNode<N>>,
+            peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> (StatusCode, String) {
+            let proof = headers.get(auth::RPC_AUTH_HEADER).and_then(|v| v.to_str().ok());
+            if !host.inner.secret.check_rpc(proof, &body) {
+                let (n, log) = host.inner.stats.note_refusal();
+                if log {
+                    let who = peer.map(|Extension(ConnectInfo(a))| a.to_string()).unwrap_or_else(|| "?".into());
+                    let why = if proof.is_some() { "a wrong proof" } else { "no proof" };
+                    eprintln!(
+                        "{} {}: refused a POST /_rpc from {who}: {why} of the cluster secret (refusal {n})",
+                        wall_now(),
+                        host.inner.me
+                    );
+                }
+                return (StatusCode::UNAUTHORIZED, "the envelope does not prove the cluster secret".into());
+            }
+            let env: Envelope = match serde_json::from_slice(&body) {
+                Ok(e) => e,
+                Err(e) => return (StatusCode::BAD_REQUEST, format!("not an envelope: {e}")),
+            };
             match host.deliver(env) {
                 Ok(()) => (StatusCode::ACCEPTED, String::new()),
                 Err(e) => (StatusCode::BAD_REQUEST, e),

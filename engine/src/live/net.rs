@@ -4,8 +4,10 @@
 //! opens with [`MAGIC`] is a frame stream from another node, anything else is HTTP/1 served by
 //! hyper with the node's axum `Router` (public REST/web routes and `POST /_rpc`).
 //!
-//! A frame is a big-endian `u32` length followed by that many bytes of a JSON [`Envelope`];
-//! a frame longer than [`MAX_FRAME`] closes the connection.
+//! A frame stream opens with [`MAGIC`] and a challenge-response that proves both sides know
+//! the cluster secret (see [`super::auth`]); a stream that fails it is logged and closed before
+//! a single frame is read. A frame is a big-endian `u32` length followed by that many bytes of a
+//! JSON [`Envelope`]; a frame longer than [`MAX_FRAME`] closes the connection.
 //!
 //! Sending: each destination has one writer task that owns one connection (opened lazily, the
 //! preface written once) and a bounded queue of [`OUTBOX_FRAMES`] envelopes, so per-destination
@@ -27,17 +29,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::auth::{random_bytes, ClusterSecret, NONCE_LEN, PROOF_LEN};
 use super::{Envelope, LiveNode};
 use crate::node::{Addr, Node};
 
-/// The preface that marks a connection as a node-to-node frame stream.
-pub const MAGIC: &[u8; 8] = b"YSIMRPC1";
+/// The preface that marks a connection as a node-to-node frame stream. (Version 2: the
+/// preface is followed by the authentication handshake; a version-1 peer is told apart.)
+pub const MAGIC: &[u8; 8] = b"YSIMRPC2";
 /// Largest frame accepted or sent (bytes of JSON).
 pub const MAX_FRAME: usize = 64 << 20;
 /// Envelopes queued per destination before `send` starts dropping.
@@ -63,20 +67,69 @@ pub fn encode(env: &Envelope, buf: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Counters shared by a node's writers.
+/// Counters shared by a node's writers and its listener.
 #[derive(Default)]
 pub(super) struct Stats {
     /// Envelopes accepted by `send` and not yet written or dropped (`run` drains it on exit).
     pub in_flight: AtomicUsize,
     /// Envelopes dropped because a destination's queue was full.
     pub dropped_full: AtomicU64,
+    /// Frame streams and `/_rpc` requests refused for want of a valid proof, and peers that
+    /// could not prove the secret to us.
+    pub refused: AtomicU64,
+}
+
+impl Stats {
+    /// Counts a refusal; true when it should be logged (the first 16, then at powers of two,
+    /// so a flood of forgeries cannot fill the disk with log lines).
+    pub fn note_refusal(&self) -> (u64, bool) {
+        let n = self.refused.fetch_add(1, Ordering::SeqCst) + 1;
+        (n, n <= 16 || n.is_power_of_two())
+    }
 }
 
 /// The queue of one destination; spawns its writer task.
-pub(super) fn outbox(to: Addr, stats: Arc<Stats>) -> mpsc::Sender<Envelope> {
+pub(super) fn outbox(to: Addr, stats: Arc<Stats>, secret: ClusterSecret) -> mpsc::Sender<Envelope> {
     let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
-    tokio::spawn(write_loop(to, rx, stats));
+    tokio::spawn(write_loop(to, rx, stats, secret));
     tx
+}
+
+fn io_err(kind: std::io::ErrorKind, msg: &str) -> std::io::Error {
+    std::io::Error::new(kind, msg.to_string())
+}
+
+/// The connecting side of the handshake: sends [`MAGIC`] and a nonce, checks the peer's proof,
+/// sends its own. Public so tests can open authenticated (or wrongly authenticated) streams.
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, secret: &ClusterSecret) -> std::io::Result<()> {
+    let nc = random_bytes(NONCE_LEN)?;
+    let mut hello = MAGIC.to_vec();
+    hello.extend_from_slice(&nc);
+    s.write_all(&hello).await?;
+    let mut reply = [0u8; NONCE_LEN + PROOF_LEN];
+    s.read_exact(&mut reply).await?;
+    let (ns, server_proof) = reply.split_at(NONCE_LEN);
+    if !secret.verify(&[b"server", &nc, ns], server_proof) {
+        return Err(io_err(std::io::ErrorKind::PermissionDenied, "the peer did not prove the cluster secret"));
+    }
+    s.write_all(&secret.proof(&[b"client", &nc, ns])).await
+}
+
+/// The accepting side: reads the preface and nonce, proves itself, checks the client's proof.
+async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, secret: &ClusterSecret) -> std::io::Result<()> {
+    let mut hello = [0u8; MAGIC.len() + NONCE_LEN];
+    s.read_exact(&mut hello).await?;
+    let nc = &hello[MAGIC.len()..];
+    let ns = random_bytes(NONCE_LEN)?;
+    let mut reply = ns.clone();
+    reply.extend_from_slice(&secret.proof(&[b"server", nc, &ns]));
+    s.write_all(&reply).await?;
+    let mut client_proof = [0u8; PROOF_LEN];
+    s.read_exact(&mut client_proof).await?;
+    if !secret.verify(&[b"client", nc, &ns], &client_proof) {
+        return Err(io_err(std::io::ErrorKind::PermissionDenied, "no valid proof of the cluster secret"));
+    }
+    Ok(())
 }
 
 /// An open connection to a peer, with a watcher that flags it once the peer closes it.
@@ -92,15 +145,15 @@ impl Drop for Conn {
     }
 }
 
-async fn connect(to: Addr) -> std::io::Result<Conn> {
-    let s = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(to))
+async fn connect(to: Addr, secret: &ClusterSecret) -> std::io::Result<Conn> {
+    let mut s = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(to))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        .map_err(|_| io_err(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     s.set_nodelay(true)?;
-    let (mut r, mut w) = s.into_split();
-    tokio::time::timeout(IO_TIMEOUT, w.write_all(MAGIC))
+    tokio::time::timeout(IO_TIMEOUT, client_handshake(&mut s, secret))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
+        .map_err(|_| io_err(std::io::ErrorKind::TimedOut, "handshake timed out"))??;
+    let (mut r, w) = s.into_split();
     let closed = Arc::new(AtomicBool::new(false));
     let flag = closed.clone();
     // Peers never write on a frame stream: any read result means the connection is gone.
@@ -112,7 +165,7 @@ async fn connect(to: Addr) -> std::io::Result<Conn> {
     Ok(Conn { w, closed, watcher })
 }
 
-async fn write_loop(to: Addr, mut rx: mpsc::Receiver<Envelope>, stats: Arc<Stats>) {
+async fn write_loop(to: Addr, mut rx: mpsc::Receiver<Envelope>, stats: Arc<Stats>, secret: ClusterSecret) {
     let mut conn: Option<Conn> = None;
     let mut buf = Vec::with_capacity(64 << 10);
     while let Some(first) = rx.recv().await {
@@ -133,8 +186,19 @@ async fn write_loop(to: Addr, mut rx: mpsc::Receiver<Envelope>, stats: Arc<Stats
         }
         if !buf.is_empty() {
             if conn.is_none() {
-                // A destination that is down loses the batch, as a network would.
-                conn = connect(to).await.ok();
+                // A destination that is down loses the batch, as a network would; one that
+                // cannot prove the cluster secret is not a node of ours and gets nothing.
+                conn = match connect(to, &secret).await {
+                    Ok(c) => Some(c),
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        let (n, log) = stats.note_refusal();
+                        if log {
+                            eprintln!("live: {to} did not prove the cluster secret; dropped {taken} messages to it (refusal {n})");
+                        }
+                        None
+                    }
+                    Err(_) => None,
+                };
             }
             if let Some(c) = conn.as_mut() {
                 if !matches!(tokio::time::timeout(IO_TIMEOUT, c.w.write_all(&buf)).await, Ok(Ok(()))) {
@@ -164,7 +228,11 @@ pub(super) async fn serve<N: Node>(host: LiveNode<N>, listener: TcpListener, app
         let app = app.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(SNIFF_TIMEOUT, is_frame_stream(&stream)).await {
-                Ok(Some(true)) => read_loop(host, stream).await,
+                Ok(Some(true)) => {
+                    let _ = stream.set_nodelay(true);
+                    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    read_loop(host, stream, peer).await
+                }
                 Ok(Some(false)) => serve_http(stream, app).await,
                 _ => {}
             }
@@ -193,22 +261,36 @@ async fn is_frame_stream(s: &TcpStream) -> Option<bool> {
 }
 
 async fn serve_http(stream: TcpStream, app: Router) {
+    use hyper::service::Service as _;
     let _ = stream.set_nodelay(true);
+    // Handlers may ask who is calling (`ConnectInfo<SocketAddr>`), e.g. to log a refusal.
+    let peer = stream.peer_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let io = hyper_util::rt::TokioIo::new(stream);
-    let svc = hyper_util::service::TowerToHyperService::new(app);
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        inner.call(req)
+    });
     let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
 }
 
-/// Reads frames until the peer closes, delivering each in order. Frames already buffered are
-/// decoded and delivered without going back to the socket.
-async fn read_loop<N: Node>(host: LiveNode<N>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let mut r = BufReader::with_capacity(256 << 10, stream);
-    let mut preface = [0u8; MAGIC.len()];
-    if r.read_exact(&mut preface).await.is_err() {
+/// Authenticates the stream, then reads frames until the peer closes, delivering each in
+/// order. Frames already buffered are decoded and delivered without going back to the socket.
+async fn read_loop<N: Node, S: AsyncRead + AsyncWrite + Unpin>(host: LiveNode<N>, mut stream: S, peer: String) {
+    let secret = host.inner.secret.clone();
+    let verdict = tokio::time::timeout(SNIFF_TIMEOUT, server_handshake(&mut stream, &secret)).await;
+    if !matches!(verdict, Ok(Ok(()))) {
+        let why = match verdict {
+            Ok(Err(e)) => e.to_string(),
+            _ => "handshake timed out".to_string(),
+        };
+        let (n, log) = host.inner.stats.note_refusal();
+        if log {
+            eprintln!("live: refused a frame stream from {peer}: {why} (refusal {n})");
+        }
         return;
     }
+    let mut r = BufReader::with_capacity(256 << 10, stream);
     let mut frame = Vec::new();
     loop {
         let mut len = [0u8; 4];
@@ -230,6 +312,160 @@ async fn read_loop<N: Node>(host: LiveNode<N>, stream: TcpStream) {
         }
         if frame.capacity() > (1 << 20) {
             frame = Vec::new();
+        }
+    }
+}
+
+/// The frame decoder under arbitrary input: no byte sequence may panic the node or deliver
+/// anything but a well-formed envelope; without the handshake nothing is delivered at all.
+#[cfg(test)]
+mod fuzz {
+    use std::any::Any;
+
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::msg::{Codecs, Msg, Wire};
+    use crate::node::{Cx, Node, TimerId};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Num(Vec<u32>);
+    impl Wire for Num {
+        const FAMILY: &'static str = "fuzz.num";
+        fn kind(&self) -> &'static str {
+            "Num"
+        }
+    }
+
+    #[derive(Default)]
+    struct Sink(Vec<Vec<u32>>);
+    impl Node for Sink {
+        fn on_start(&mut self, _: &mut Cx) {}
+        fn on_message(&mut self, _: &mut Cx, _: Addr, msg: Msg) {
+            self.0.push(msg.downcast::<Num>().expect("only Num is registered").0);
+        }
+        fn on_timer(&mut self, _: &mut Cx, _: TimerId) {}
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    fn cases() -> u32 {
+        ["FUZZ_CASES", "PROPTEST_CASES"].iter().find_map(|k| std::env::var(k).ok()?.parse().ok()).unwrap_or(64)
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut b = (body.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(body);
+        b
+    }
+
+    /// Feeds `input` to a node's read loop over an in-memory pipe, after a handshake with
+    /// `client` (None: no handshake, the bytes follow the preface raw); returns what the node
+    /// got.
+    enum Client {
+        Honest(ClusterSecret),
+        Forger(ClusterSecret),
+    }
+
+    fn feed(input: Vec<u8>, client: Option<Client>) -> Vec<Vec<u32>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let me: Addr = "127.0.0.1:9".parse().unwrap();
+            let host = LiveNode::new(Sink::default(), me, std::env::temp_dir(), Codecs::new().with::<Num>(), 1)
+                .with_secret(ClusterSecret::from_hex(&"ab".repeat(32)).unwrap());
+            let (mut a, b) = tokio::io::duplex(1 << 16);
+            let reader = tokio::spawn(read_loop(host.clone(), b, "fuzz".into()));
+            let written = async move {
+                match client {
+                    Some(Client::Honest(k)) => {
+                        if client_handshake(&mut a, &k).await.is_ok() {
+                            let _ = a.write_all(&input).await;
+                        }
+                    }
+                    Some(Client::Forger(k)) => {
+                        // Ignores the server's proof and answers with what it can make.
+                        let nc = [7u8; NONCE_LEN];
+                        let _ = a.write_all(MAGIC).await;
+                        let _ = a.write_all(&nc).await;
+                        let mut reply = [0u8; NONCE_LEN + PROOF_LEN];
+                        if a.read_exact(&mut reply).await.is_ok() {
+                            let _ = a.write_all(&k.proof(&[b"client", &nc, &reply[..NONCE_LEN]])).await;
+                            let _ = a.write_all(&input).await;
+                        }
+                    }
+                    None => {
+                        let _ = a.write_all(MAGIC).await;
+                        let _ = a.write_all(&input).await;
+                    }
+                }
+                // Dropping our end ends the stream.
+            };
+            written.await;
+            tokio::time::timeout(Duration::from_secs(20), reader).await.expect("the read loop ends").expect("no panic");
+            host.read(|s| s.0.clone())
+        })
+    }
+
+    /// Arbitrary frames: bytes, JSON-ish text, deep nesting and huge tokens inside a body.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            "[\\[\\]{}\":,0-9a-z ]{0,300}".prop_map(String::into_bytes),
+            (1usize..20_000).prop_map(|d| format!(
+                r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}{}}}"#,
+                "[".repeat(d),
+                "]".repeat(d)
+            )
+            .into_bytes()),
+            (1usize..20_000).prop_map(|d| format!(
+                r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":{}1{}}}"#,
+                "{\"a\":".repeat(d),
+                "}".repeat(d)
+            )
+            .into_bytes()),
+            (1usize..200_000).prop_map(|n| format!(r#"{{"from":"127.0.0.1:1","family":"{}","body":[1]}}"#, "f".repeat(n)).into_bytes()),
+            (1usize..200_000)
+                .prop_map(|n| format!(r#"{{"from":"127.0.0.1:1","family":"fuzz.num","body":[{}]}}"#, "9".repeat(n)).into_bytes()),
+            proptest::collection::vec(0u32..1000, 0..20)
+                .prop_map(|v| serde_json::to_vec(&serde_json::json!({"from": "127.0.0.1:1", "family": "fuzz.num", "body": v})).unwrap()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_frames_after_the_handshake_deliver_only_well_formed_envelopes(
+            bodies in proptest::collection::vec(body(), 0..6),
+            tail in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let mut input = Vec::new();
+            let mut expect = Vec::new();
+            for b in &bodies {
+                input.extend_from_slice(&frame(b));
+                let good = serde_json::from_slice::<serde_json::Value>(b).ok()
+                    .filter(|v| v["family"] == "fuzz.num" && v["from"] == "127.0.0.1:1")
+                    .and_then(|v| serde_json::from_value::<Vec<u32>>(v["body"].clone()).ok());
+                if let Some(n) = good {
+                    expect.push(n);
+                }
+            }
+            // A truncated frame at the end (a peer that died mid-write) delivers nothing more.
+            input.extend_from_slice(&tail);
+            prop_assert_eq!(feed(input, Some(Client::Honest(ClusterSecret::from_hex(&"ab".repeat(32)).unwrap()))), expect);
+        }
+
+        #[test]
+        fn without_the_secret_nothing_is_delivered(
+            raw in proptest::collection::vec(any::<u8>(), 0..2000),
+            wrong in any::<bool>(),
+        ) {
+            let mut input = raw;
+            input.extend_from_slice(&frame(br#"{"from":"127.0.0.1:1","family":"fuzz.num","body":[1]}"#));
+            let client = if wrong { Some(Client::Forger(ClusterSecret::from_hex(&"cd".repeat(32)).unwrap())) } else { None };
+            prop_assert!(feed(input, client).is_empty());
         }
     }
 }

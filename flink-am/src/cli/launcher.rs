@@ -66,6 +66,7 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 fn run(args: Vec<String>) -> Result<i32, String> {
+    let secret = engine::live::ClusterSecret::for_container()?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let conf = FlinkConfig::load(&cwd)?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
@@ -116,7 +117,7 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         cfg.tracking_url = format!("http://{addr}");
         println!("Starting {} (REST endpoint http://{addr})", cfg.mode.name());
         let codecs = flink_core::protocol::codecs(Codecs::new().with::<YarnMsg>());
-        let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64);
+        let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64).with_secret(secret);
         let routes = crate::rest::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })

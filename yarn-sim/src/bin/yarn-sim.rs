@@ -51,6 +51,9 @@ enum Cmd {
         /// Overrides yarn.resourcemanager.webapp.address's port.
         #[arg(long)]
         port: Option<u16>,
+        /// The cluster secret (hex, mode 600); created if missing. Default: <conf-dir>/cluster-secret.
+        #[arg(long)]
+        cluster_secret_file: Option<PathBuf>,
     },
     /// Run a NodeManager in the foreground that joins the RM at --rm.
     Nodemanager {
@@ -66,6 +69,9 @@ enum Cmd {
         vcores: Option<u32>,
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// The ResourceManager's cluster secret file. Default: <conf-dir>/cluster-secret.
+        #[arg(long)]
+        cluster_secret_file: Option<PathBuf>,
     },
     /// Run a distributed-shell application: N containers each running a shell command.
     Dshell {
@@ -136,9 +142,9 @@ fn main() {
         }
         Cmd::Stop { work_dir } => cluster::stop(&work(work_dir), &mut out),
         Cmd::Status { work_dir } => cluster::status(&work(work_dir), &mut out),
-        Cmd::Resourcemanager { conf_dir, port } => daemons::resourcemanager(conf_dir, port),
-        Cmd::Nodemanager { rm, conf_dir, work_dir, memory_mb, vcores, port } => {
-            daemons::nodemanager(daemons::NmOpts { rm, conf_dir, work_dir, memory_mb, vcores, port })
+        Cmd::Resourcemanager { conf_dir, port, cluster_secret_file } => daemons::resourcemanager(conf_dir, port, cluster_secret_file),
+        Cmd::Nodemanager { rm, conf_dir, work_dir, memory_mb, vcores, port, cluster_secret_file } => {
+            daemons::nodemanager(daemons::NmOpts { rm, conf_dir, work_dir, memory_mb, vcores, port, secret_file: cluster_secret_file })
         }
         Cmd::Dshell {
             shell_command,

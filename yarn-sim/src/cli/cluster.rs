@@ -4,6 +4,7 @@
 //! Layout of the work dir:
 //! ```text
 //! conf/yarn-site.xml      what clients read (export YARN_CONF_DIR=<work>/conf)
+//! conf/cluster-secret     the secret that authenticates node-to-node messages (mode 600)
 //! dfs/                    the shared store (fs.defaultFS)
 //! nm-<i>/local, nm-<i>/logs   each NodeManager's local and log dirs
 //! logs/                   daemon logs: resourcemanager.log, nodemanager-<i>.log
@@ -145,6 +146,9 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
     let conf = cluster_conf(o)?;
     let conf_dir = work.join("conf");
     std::fs::write(conf_dir.join("yarn-site.xml"), conf.to_xml()).map_err(|e| e.to_string())?;
+    // A fresh secret per start: the daemons read it from the conf dir, containers get it from
+    // their NodeManager; whoever cannot read this file cannot speak for a node.
+    engine::live::ClusterSecret::generate()?.write_file(&conf_dir.join(engine::live::auth::SECRET_FILE))?;
     let t0 = Instant::now();
     let rm_addr = conf.get("yarn.resourcemanager.webapp.address").unwrap_or_default();
     let conf_arg = conf_dir.display().to_string();

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use engine::live::auth::{ClusterSecret, SECRET_ENV, SECRET_FILE};
 use engine::live::{bind_loopback, LiveNode};
 use engine::Codecs;
 
@@ -36,6 +37,41 @@ fn seed() -> u64 {
     std::process::id() as u64
 }
 
+/// A daemon's cluster secret: `--cluster-secret-file`, else `<conf-dir>/cluster-secret` (what
+/// `yarn-sim start` writes), else `$YARN_SIM_CLUSTER_SECRET`. With `create` (the
+/// ResourceManager) a missing file is created with a fresh secret, for NodeManagers to read;
+/// otherwise a missing secret is an error: a daemon never runs unauthenticated.
+pub fn cluster_secret(flag: Option<&Path>, conf_dir: Option<&Path>, create: bool) -> Result<ClusterSecret, String> {
+    let create_in = |f: &Path| -> Result<ClusterSecret, String> {
+        let s = ClusterSecret::generate()?;
+        s.write_file(f)?;
+        eprintln!("created a new cluster secret in {} (NodeManagers need it: --cluster-secret-file)", f.display());
+        Ok(s)
+    };
+    if let Some(f) = flag {
+        return match (f.exists(), create) {
+            (true, _) => ClusterSecret::read_file(f),
+            (false, true) => create_in(f),
+            (false, false) => {
+                Err(format!("no cluster secret: {} does not exist (copy the ResourceManager's there, mode 600)", f.display()))
+            }
+        };
+    }
+    let in_conf = conf_dir.map(|d| d.join(SECRET_FILE));
+    if let Some(f) = in_conf.as_ref().filter(|f| f.exists()) {
+        return ClusterSecret::read_file(f);
+    }
+    if let Some(s) = ClusterSecret::from_env()? {
+        return Ok(s);
+    }
+    match in_conf {
+        Some(f) if create => create_in(&f),
+        _ => Err(format!(
+            "no cluster secret: give --cluster-secret-file FILE, a --conf-dir holding {SECRET_FILE} (yarn-sim start writes one), or set {SECRET_ENV}"
+        )),
+    }
+}
+
 pub struct NmOpts {
     pub rm: String,
     pub conf_dir: Option<PathBuf>,
@@ -43,9 +79,11 @@ pub struct NmOpts {
     pub memory_mb: Option<u64>,
     pub vcores: Option<u32>,
     pub port: u16,
+    pub secret_file: Option<PathBuf>,
 }
 
 pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
+    let secret = cluster_secret(o.secret_file.as_deref(), o.conf_dir.as_deref(), false)?;
     let mut conf = load_conf(o.conf_dir.as_deref())?;
     conf.set("yarn.resourcemanager.resource-tracker.address", &o.rm);
     let work = std::path::absolute(&o.work_dir).map_err(|e| e.to_string())?;
@@ -65,9 +103,10 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
     let conf_dir = o.conf_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
     runtime().block_on(async move {
         let (listener, addr) = bind_loopback(o.port).await.map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", o.port))?;
-        let cfg = NmConfig::from_conf(&conf, addr.to_string(), conf_dir)?;
+        let mut cfg = NmConfig::from_conf(&conf, addr.to_string(), conf_dir)?;
+        cfg.cluster_secret = Some(secret.to_hex());
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
-        let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed());
+        let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
         let routes = crate::rest::nm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })
@@ -75,6 +114,7 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
 
 pub fn dshell_am(args: Vec<String>) -> Result<i32, String> {
     let a = DshellArgs::parse(&args)?;
+    let secret = ClusterSecret::for_container()?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let conf = match env.get("HADOOP_CONF_DIR").filter(|d| !d.is_empty()) {
         Some(d) => Configuration::load(&Path::new(d).join("yarn-site.xml")).unwrap_or_default(),
@@ -83,12 +123,13 @@ pub fn dshell_am(args: Vec<String>) -> Result<i32, String> {
     let store = store_root(&conf, Path::new("."));
     runtime().block_on(async move {
         let (listener, addr) = bind_loopback(0).await.map_err(|e| e.to_string())?;
-        let host = LiveNode::new(DistributedShellAm::new(a, env), addr, store, codecs(), seed());
+        let host = LiveNode::new(DistributedShellAm::new(a, env), addr, store, codecs(), seed()).with_secret(secret);
         Ok(host.run(listener, axum::Router::new()).await)
     })
 }
 
-pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>) -> Result<i32, String> {
+pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>, secret_file: Option<PathBuf>) -> Result<i32, String> {
+    let secret = cluster_secret(secret_file.as_deref(), conf_dir.as_deref(), true)?;
     let mut conf = load_conf(conf_dir.as_deref())?;
     let configured = conf.get("yarn.resourcemanager.webapp.address").unwrap_or_else(|| "127.0.0.1:8088".into());
     let port = match port {
@@ -105,8 +146,34 @@ pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>) -> Result<i
         conf.set("yarn.resourcemanager.webapp.address", addr);
         let cfg = crate::rm::RmConfig::from_conf(&conf)?;
         eprintln!("ResourceManager starting on http://{addr}");
-        let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed());
+        let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
         let routes = crate::rest::rm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemons_find_the_secret_or_refuse_to_start() {
+        let dir = std::env::temp_dir().join(format!("yarn-sim-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The env var is not set in unit tests (and is only read when nothing else is found).
+        if std::env::var(SECRET_ENV).is_err() {
+            assert!(cluster_secret(None, None, false).unwrap_err().starts_with("no cluster secret"));
+            assert!(cluster_secret(None, Some(&dir), false).unwrap_err().starts_with("no cluster secret"));
+        }
+        // The ResourceManager creates one in its conf dir; a NodeManager then reads it.
+        let rm = cluster_secret(None, Some(&dir), true).unwrap();
+        assert_eq!(cluster_secret(None, Some(&dir), false).unwrap().to_hex(), rm.to_hex());
+        let f = dir.join("other");
+        assert!(cluster_secret(Some(&f), Some(&dir), false).unwrap_err().contains("does not exist"));
+        let made = cluster_secret(Some(&f), None, true).unwrap();
+        assert_ne!(made.to_hex(), rm.to_hex());
+        assert_eq!(cluster_secret(Some(&f), Some(&dir), false).unwrap().to_hex(), made.to_hex());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

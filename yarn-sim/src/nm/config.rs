@@ -49,6 +49,9 @@ pub struct NmConfig {
     pub register_retry_interval: Duration,
     /// HOME inside containers.
     pub user_home_dir: String,
+    /// The cluster secret (hex) every container gets in `YARN_SIM_CLUSTER_SECRET`, as YARN hands
+    /// containers their tokens; None in the simulation, where nothing is authenticated.
+    pub cluster_secret: Option<String>,
 }
 
 fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
@@ -107,6 +110,7 @@ impl NmConfig {
             heartbeat_interval: millis(conf, keys::RM_NM_HEARTBEAT_INTERVAL_MS, 1000)?,
             register_retry_interval: millis(conf, keys::RM_CONNECT_RETRY_INTERVAL_MS, 1000)?,
             user_home_dir: conf.get_or(keys::NM_USER_HOME_DIR, "/home/"),
+            cluster_secret: None,
         })
     }
 

@@ -86,6 +86,12 @@ impl ContainerLaunch {
             envs.insert(k.to_string(), v);
         }
         envs.entry(env::HADOOP_CONF_DIR.to_string()).or_insert_with(|| conf.hadoop_conf_dir.clone());
+        // The cluster secret is the NM's to give (a user cannot plant one), and it stays out of
+        // the world-readable script: only the process environment carries it.
+        match &conf.cluster_secret {
+            Some(s) => envs.insert(env::CLUSTER_SECRET.to_string(), s.clone()),
+            None => envs.remove(env::CLUSTER_SECRET),
+        };
         let command = ctx.commands.iter().map(|c| expand(c, &dirs.log_dir)).collect::<Vec<_>>().join(" ; ");
         let script = launch_script(&envs, &command);
         ContainerLaunch { command, env: envs, script }
@@ -100,6 +106,10 @@ fn quote(v: &str) -> String {
 fn launch_script(envs: &BTreeMap<String, String>, command: &str) -> String {
     let mut s = String::from("#!/bin/bash\n\nset -o pipefail -e\n");
     for (k, v) in envs {
+        if k == env::CLUSTER_SECRET {
+            s.push_str(&format!("# {k} is in the container's environment, not written here\n"));
+            continue;
+        }
         s.push_str(&format!("export {k}=\"{}\"\n", quote(v)));
     }
     s.push_str("echo \"Launching container\"\n");
@@ -145,5 +155,27 @@ mod tests {
         let s = launch_script(&e, "echo \"hi\"");
         assert!(s.contains("export A=\"x\\\"y\\$z\"\n"));
         assert!(s.ends_with("exec /bin/bash -c \"echo \\\"hi\\\"\"\n"));
+    }
+    #[test]
+    fn containers_get_the_nm_s_cluster_secret_and_the_script_does_not_show_it() {
+        use crate::conf::Configuration;
+        use crate::ids::{ApplicationAttemptId, ApplicationId};
+        let mut c = Configuration::new();
+        c.set("yarn.nodemanager.local-dirs", "/nm/local");
+        c.set("yarn.nodemanager.log-dirs", "/nm/logs");
+        c.set("yarn.resourcemanager.resource-tracker.address", "127.0.0.1:8031");
+        let mut conf = NmConfig::from_conf(&c, "127.0.0.2:8042", "/etc/hadoop").unwrap();
+        let id = ContainerId::new(ApplicationAttemptId::new(ApplicationId::new(1, 1), 1), 1);
+        let dirs = ContainerDirs::new(&conf, &id, "u");
+        let mut ctx = ContainerLaunchContext::default();
+        // A user cannot plant a secret of their own.
+        ctx.environment.insert(env::CLUSTER_SECRET.to_string(), "planted".to_string());
+        let me: Addr = "127.0.0.2:8041".parse().unwrap();
+        let open = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs);
+        assert!(!open.env.contains_key(env::CLUSTER_SECRET));
+        conf.cluster_secret = Some("ab".repeat(32));
+        let l = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs);
+        assert_eq!(l.env[env::CLUSTER_SECRET], "ab".repeat(32));
+        assert!(!l.script.contains(&"ab".repeat(32)) && !l.script.contains("planted"), "{}", l.script);
     }
 }

@@ -261,4 +261,143 @@ mod tests {
         assert!(e(r#"{"application-id":"application_1_0001","resource":{"memory":-5}}"#).contains("< 0"));
         assert_eq!(app_state(&serde_json::json!({"state": "KILLED"})).unwrap(), "KILLED");
     }
+
+    #[test]
+    fn deep_json_is_refused_by_serde_json_s_recursion_limit() {
+        // The same attack as the 149,000-deep XML, in JSON: a clear error, no overflow.
+        for deep in ["[".repeat(149_000), "{\"a\":".repeat(149_000) + "1" + &"}".repeat(149_000)] {
+            let e = parse(Some("application/json"), deep.as_bytes()).unwrap_err();
+            assert!(e.starts_with("malformed JSON: recursion limit exceeded"), "{e}");
+        }
+        // The deepest real body (a submission context) is far inside the limit.
+        assert!(parse(None, ("[".repeat(100) + &"]".repeat(100)).as_bytes()).is_ok());
+    }
+}
+
+/// Fuzzing the body readers with proptest (cargo-fuzz needs a nightly toolchain): arbitrary
+/// bytes, structure-aware deep nesting and huge tokens. Bounded by default; `FUZZ_CASES=N`
+/// (or `make fuzz`) runs more.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cases() -> u32 {
+        ["FUZZ_CASES", "PROPTEST_CASES"].iter().find_map(|k| std::env::var(k).ok()?.parse().ok()).unwrap_or(128)
+    }
+
+    /// Submission contexts and kill requests with fields moved, mistyped, repeated, nested.
+    fn structured() -> impl Strategy<Value = (Option<&'static str>, String)> {
+        let field = prop_oneof![
+            Just("application-id"),
+            Just("application-name"),
+            Just("queue"),
+            Just("priority"),
+            Just("am-container-spec"),
+            Just("local-resources"),
+            Just("entry"),
+            Just("key"),
+            Just("value"),
+            Just("environment"),
+            Just("commands"),
+            Just("command"),
+            Just("resource"),
+            Just("memory"),
+            Just("vCores"),
+            Just("application-tags"),
+            Just("tag"),
+            Just("max-app-attempts"),
+            Just("state"),
+            Just("unmanaged-AM"),
+            Just("application-submission-context"),
+            Just("appstate"),
+        ];
+        let leaf = prop_oneof![
+            Just("application_1_0001".to_string()),
+            Just("KILLED".to_string()),
+            Just("-5".to_string()),
+            Just("true".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-z0-9 &<>]{0,12}",
+        ];
+        // Each value is one element, rendered.
+        let tree = (field.clone(), leaf).prop_map(|(k, v)| format!("<{k}>{v}</{k}>")).prop_recursive(6, 48, 6, move |inner| {
+            (field.clone(), proptest::collection::vec(inner, 0..6)).prop_map(|(k, kids)| format!("<{k}>{}</{k}>", kids.concat()))
+        });
+        let as_xml =
+            tree.prop_map(|x| (Some("application/xml"), format!("<application-submission-context>{x}</application-submission-context>")));
+        let json_value = any::<i64>().prop_map(serde_json::Value::from).prop_recursive(6, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("application-id".to_string()),
+                        Just("resource".to_string()),
+                        Just("memory".to_string()),
+                        Just("am-container-spec".to_string()),
+                        Just("environment".to_string()),
+                        Just("entry".to_string()),
+                        Just("commands".to_string()),
+                        Just("state".to_string()),
+                        "[a-z-]{1,8}"
+                    ],
+                    inner,
+                    0..5,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let as_json = json_value.prop_map(|v| (Some("application/json"), v.to_string()));
+        prop_oneof![as_xml, as_json]
+    }
+
+    /// What a hostile client sends: deep nesting, huge tokens, junk.
+    fn hostile() -> impl Strategy<Value = (Option<&'static str>, String)> {
+        prop_oneof![
+            (1usize..200_000).prop_map(|d| (None, "<a>".repeat(d) + &"</a>".repeat(d))),
+            (1usize..200_000).prop_map(|d| (None, "<a>".repeat(d))),
+            (1usize..200_000).prop_map(|d| (Some("application/json"), "[".repeat(d) + &"]".repeat(d))),
+            (1usize..200_000).prop_map(|d| (Some("application/json"), "{\"a\":".repeat(d) + "0" + &"}".repeat(d))),
+            (1usize..1_000_000).prop_map(|n| (None, format!(r#"{{"application-id":"application_1_{}"}}"#, "9".repeat(n)))),
+            (1usize..1_000_000).prop_map(|n| (None, format!(r#"{{"application-id":"application_1_0001","priority":{}}}"#, "9".repeat(n)))),
+            (1usize..1_000_000).prop_map(|n| (None, format!("<appstate><state>{}</state></appstate>", "K".repeat(n)))),
+            (1usize..100_000).prop_map(|n| (None, format!("<a>{}</a>", "&amp;".repeat(n)))),
+            (1usize..100_000).prop_map(|n| (None, format!("<a {}/>", (0..n).map(|i| format!("x{i}=\"1\" ")).collect::<String>()))),
+        ]
+    }
+
+    fn read(ct: Option<&str>, bytes: &[u8]) {
+        // Either reader may refuse; neither may panic, overflow or hang.
+        if let Ok(v) = parse(ct, bytes) {
+            let _ = submission_context(&v);
+            let _ = app_state(&v);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048), xml in any::<bool>()) {
+            read(if xml { Some("application/xml") } else { None }, &bytes);
+        }
+
+        #[test]
+        fn structured_bodies((ct, text) in structured()) {
+            read(ct, text.as_bytes());
+        }
+
+        #[test]
+        fn hostile_bodies((ct, text) in hostile()) {
+            read(ct, text.as_bytes());
+        }
+
+        #[test]
+        fn too_deep_is_an_error_not_a_crash(depth in 65usize..300_000, json in any::<bool>()) {
+            let text = if json { "[".repeat(depth + 100) + &"]".repeat(depth + 100) } else { "<a>".repeat(depth) + &"</a>".repeat(depth) };
+            let e = parse(None, text.as_bytes()).unwrap_err();
+            prop_assert!(e.contains("nested deeper than") || e.contains("recursion limit"), "{}", e);
+        }
+    }
 }

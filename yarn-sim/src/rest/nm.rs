@@ -19,7 +19,7 @@ use crate::nm::NodeManager;
 type Host = LiveNode<NodeManager>;
 
 pub fn routes(host: Host) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/ws/v1/node", get(info))
         .route("/ws/v1/node/info", get(info))
         .route("/ws/v1/node/apps", get(apps))
@@ -33,7 +33,9 @@ pub fn routes(host: Host) -> Router {
         .route("/node", get(ui_node))
         .route("/node/containerlogs/{id}/{user}", get(ui_logs))
         .route("/node/containerlogs/{id}/{user}/{file}", get(ui_log_file))
-        .with_state(host)
+        .with_state(host);
+    // Size limits before any handler: a RemoteException, never axum's plain text.
+    super::render::limits().apply(routes)
 }
 
 fn list_dir(dir: &str) -> Vec<String> {

@@ -69,6 +69,17 @@ pub fn forbidden(fmt: Format, message: impl Into<String>) -> Response {
     error(fmt, StatusCode::FORBIDDEN, &e)
 }
 
+/// The request limits of the RM's and NM's web servers, refused as a `RemoteException` in the
+/// format the client asked for (413 for a body over 1 MiB, 414 for a URI over 8 KiB).
+pub fn limits() -> engine::live::limits::HttpLimits {
+    engine::live::limits::HttpLimits::new(refuse_oversize)
+}
+
+fn refuse_oversize(h: &HeaderMap, e: engine::live::limits::Exceeded) -> Response {
+    let err = RemoteError::new("org.apache.hadoop.yarn.webapp.BadRequestException", format!("java.lang.Exception: {}", e.message()));
+    error(Format::from_headers(h), e.status(), &err)
+}
+
 /// JSON -> XML with YARN's conventions: object keys are elements, arrays repeat their key,
 /// a `type` inside scheduler objects becomes `xsi:type`.
 pub fn to_xml(v: &Value) -> String {

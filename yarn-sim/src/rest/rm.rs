@@ -23,7 +23,7 @@ type Host = LiveNode<ResourceManager>;
 type Q = Query<BTreeMap<String, String>>;
 
 pub fn routes(host: Host) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/ws/v1/cluster", get(info))
         .route("/ws/v1/cluster/info", get(info))
         .route("/ws/v1/cluster/metrics", get(metrics))
@@ -44,7 +44,9 @@ pub fn routes(host: Host) -> Router {
         .route("/cluster/nodes", get(ui_nodes))
         .route("/proxy/{id}", get(proxy))
         .route("/proxy/{id}/", get(proxy))
-        .with_state(host)
+        .with_state(host);
+    // Size limits before any handler: a RemoteException, never axum's plain text.
+    super::render::limits().apply(routes)
 }
 
 fn json_of<T: serde::Serialize>(t: &T) -> Value {
