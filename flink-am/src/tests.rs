@@ -341,7 +341,11 @@ fn deploy(seed: u64, mode: AmMode, slots: u32, tm_mb: u64, script: Script) -> De
 }
 
 fn deploy_seen(seed: u64, mode: AmMode, slots: u32, tm_mb: u64, script: Script, seen: Shared) -> Deployment {
-    let mut c = SimCluster::new(SimClusterConfig::new(seed, 3)).expect("cluster");
+    deploy_cfg(SimClusterConfig::new(seed, 3), mode, slots, tm_mb, script, seen)
+}
+
+fn deploy_cfg(cfg: SimClusterConfig, mode: AmMode, slots: u32, tm_mb: u64, script: Script, seen: Shared) -> Deployment {
+    let mut c = SimCluster::new(cfg).expect("cluster");
     let reg = c.sim.registry();
     reg.register(
         "flink-am",
@@ -650,7 +654,14 @@ fn shutdown_cluster_stops_taskmanagers_and_unregisters() {
 
 /// The same deployment with the real TaskExecutor from the `taskexec` crate.
 fn deploy_real(seed: u64, mode: AmMode, slots: u32) -> Deployment {
-    let mut d = deploy(seed, mode, slots, 2048, UNBOUNDED);
+    deploy_real_cfg(SimClusterConfig::new(seed, 3), mode, slots)
+}
+
+fn deploy_real_cfg(cfg: SimClusterConfig, mode: AmMode, slots: u32) -> Deployment {
+    let mut d = deploy_cfg(cfg, mode, slots, 2048, UNBOUNDED, Shared::default());
+    // FIFO links (one fixed latency): the sim's random latency reorders messages on a link,
+    // which the data plane's sequence numbers rightly refuse; real TCP is FIFO per connection.
+    d.c.sim.net.latency_max = d.c.sim.net.latency_min;
     d.c.sim.registry().register(
         "taskexec",
         Box::new(|env| Ok(Box::new(taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?)))),
@@ -1015,4 +1026,299 @@ fn a_savepoint_that_does_not_fit_fails_the_job_at_submission() {
     let (st, _) = submit(&mut d, 4, &path, true, &other_sink);
     assert_eq!(st, JobStatus::Running, "{}", d.log());
     assert!(d.log().contains("Skipping savepoint state for operator"));
+}
+
+// ---- Exactly-once with the real TaskExecutor: StatefulCount (keyed running counts into the
+// file sink) with checkpointing, TaskManagers killed mid-run; the committed output must equal
+// the fault-free run's line for line.
+
+/// StatefulCount at parallelism `p`, `count` records per source subtask at `rate`/s, output
+/// into `out`, checkpoints every 200 ms into `ckpts`, generous fixed-delay restarts.
+fn stateful_count(job: u128, p: u32, count: u64, rate: u64, out: &str) -> JobGraph {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/streaming/StatefulCount.toml")).unwrap();
+    let args: Vec<String> =
+        ["--count", &count.to_string(), "--rate", &rate.to_string(), "--output", out].iter().map(|s| s.to_string()).collect();
+    let program = flink_core::program::Program::parse(&text, &args).unwrap();
+    let mut next = job * 1000;
+    let mut g = program
+        .job_graphs(p, &mut || {
+            next += 1;
+            next
+        })
+        .unwrap()
+        .remove(0);
+    g.job_id = JobId::from_u128(job);
+    let mut cfg = flink_core::checkpoint::CheckpointConfig::with_interval(200);
+    cfg.dir = Some("ckpts".into());
+    g.checkpointing = Some(cfg);
+    g.restart_strategy = RestartStrategy::FixedDelay { attempts: 20, delay_ms: 200 };
+    g
+}
+
+/// A session with real TaskExecutors (on FIFO links, see `deploy_real_cfg`).
+fn real_session(seed: u64) -> Deployment {
+    // NodeManagers of lost machines expire in seconds (YARN: 10 min), so the RM stops placing
+    // containers there.
+    let mut cfg = SimClusterConfig::new(seed, 4);
+    cfg.conf.set("yarn.nm.liveness-monitor.expiry-interval-ms", 3000);
+    let mut d = deploy_real_cfg(cfg, AmMode::Session, 2);
+    assert!(d.run_until(60, |d| d.am().is_some_and(|a| d
+        .c
+        .sim
+        .node::<FlinkAppMaster>(a)
+        .is_some_and(|am| am.resource_manager().is_some_and(|r| r.is_registered_with_yarn())))));
+    d
+}
+
+/// The committed output under `dir`: lines of files whose name starts with neither '.' nor
+/// '_', sorted.
+fn committed_lines(d: &mut Deployment, dir: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for path in d.c.sim.store().list(dir).unwrap() {
+        let name = path.rsplit('/').next().unwrap();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let bytes = d.c.sim.store().read(&path).unwrap();
+        lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+fn completed_checkpoints(d: &mut Deployment, id: JobId) -> u64 {
+    d.with_am(|am, _| am.dispatcher().job(&id).and_then(|j| j.checkpoint_stats().map(|s| s.num_completed))).flatten().unwrap_or(0)
+}
+
+fn fault_free_output(seed: u64, count: u64, rate: u64) -> Vec<String> {
+    let mut d = real_session(seed);
+    let id = d.with_am(|am, cx| am.submit_job(cx, stateful_count(200, 2, count, rate, "clean"))).unwrap().unwrap();
+    assert!(d.run_until(300, |d| d.job_status(id).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
+    assert_eq!(d.job_status(id), Some(JobStatus::Finished), "{}", d.log());
+    committed_lines(&mut d, "clean")
+}
+
+/// Every completed checkpoint in the job's history had all its acknowledgements.
+fn assert_complete_acks(d: &mut Deployment, id: JobId) {
+    let st = d.with_am(|am, _| am.dispatcher().job(&id).and_then(|j| j.checkpoint_stats().cloned())).flatten().unwrap();
+    for c in st.history.iter().filter(|c| c.status == crate::jobmaster::checkpoint_stats::CheckpointStatsStatus::Completed) {
+        assert_eq!(c.num_acknowledged(), c.num_subtasks(), "checkpoint {} completed without every ack", c.id);
+    }
+}
+
+#[test]
+fn stateful_count_survives_taskmanager_kills_with_exactly_once_output() {
+    let (count, rate) = (3_000, 1_000);
+    let expected = fault_free_output(40, count, rate);
+    // Every key k has (k,1)..(k,n_k): 2 x 3000 records over 100 keys.
+    assert_eq!(expected.len(), 2 * count as usize);
+    let mut d = real_session(41);
+    let id = d.with_am(|am, cx| am.submit_job(cx, stateful_count(201, 2, count, rate, "faulty"))).unwrap().unwrap();
+    for round in 0..2 {
+        let before = completed_checkpoints(&mut d, id);
+        assert!(
+            d.run_until(120, |d| completed_checkpoints(d, id) >= before + 2 && running_count(d, id) == 4),
+            "round {round}: {}",
+            d.log()
+        );
+        let victim = d.task_executor_addrs_real()[0];
+        assert!(d.c.sim.signal(victim, Signal::Kill));
+        assert!(d.run_until(120, |d| d.job_status(id) == Some(JobStatus::Restarting)), "{}", d.log());
+    }
+    assert!(d.run_until(300, |d| d.job_status(id).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
+    assert_eq!(d.job_status(id), Some(JobStatus::Finished), "{}", d.log());
+    let log = d.log();
+    assert!(log.matches("switched from state RESTARTING to RUNNING.").count() >= 2, "{log}");
+    assert!(log.contains(&format!("Restoring job {id} from Checkpoint ")), "{log}");
+    let st = d.with_am(|am, _| am.dispatcher().job(&id).and_then(|j| j.checkpoint_stats().cloned())).flatten().unwrap();
+    assert!(st.num_restored >= 2, "restored {} times", st.num_restored);
+    assert_complete_acks(&mut d, id);
+    let got = committed_lines(&mut d, "faulty");
+    assert_eq!(got.len(), expected.len(), "no loss, no duplicate");
+    assert_eq!(got, expected);
+}
+
+/// A fault the proptest injects `after_ms` after the previous one (or the job's start).
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// `kill -9` of a TaskManager container's process.
+    KillTaskManager,
+    /// SIGTERM: the container exits, YARN reports it.
+    TerminateContainer,
+    /// The TaskManager hangs (SIGSTOP): only heartbeats time out.
+    HangTaskManager,
+    /// A machine running a TaskManager (not the AM) is lost with its NodeManager.
+    LoseNodeManager,
+}
+
+fn fault_strategy() -> impl proptest::strategy::Strategy<Value = Vec<(u64, Fault, usize)>> {
+    use proptest::prelude::*;
+    let fault = prop_oneof![
+        Just(Fault::KillTaskManager),
+        Just(Fault::TerminateContainer),
+        Just(Fault::HangTaskManager),
+        Just(Fault::LoseNodeManager)
+    ];
+    proptest::collection::vec((300u64..2_500, fault, 0usize..8), 1..4)
+}
+
+fn am_host(d: &mut Deployment) -> Option<std::net::Ipv4Addr> {
+    d.am().map(|a| *a.ip())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, failure_persistence: None, ..Default::default() })]
+
+    #[test]
+    fn committed_output_equals_the_fault_free_run_under_random_faults(faults in fault_strategy(), seed in 50u64..10_000) {
+        let (count, rate) = (2_000, 1_000);
+        let expected = fault_free_output(seed, count, rate);
+        let mut d = real_session(seed + 1);
+        let id = d.with_am(|am, cx| am.submit_job(cx, stateful_count(300, 2, count, rate, "faulty"))).unwrap().unwrap();
+        let mut lost_nm = false;
+        for (after_ms, fault, pick) in faults {
+            d.c.sim.run_for(Duration::from_millis(after_ms));
+            if d.job_status(id).is_some_and(|s| s.is_globally_terminal()) {
+                break;
+            }
+            let tms = d.task_executor_addrs_real();
+            if tms.is_empty() {
+                continue;
+            }
+            let victim = tms[pick % tms.len()];
+            match fault {
+                Fault::KillTaskManager => { d.c.sim.signal(victim, Signal::Kill); }
+                Fault::TerminateContainer => { d.c.sim.signal(victim, Signal::Term); }
+                Fault::HangTaskManager => { d.c.sim.signal(victim, Signal::Stop); }
+                Fault::LoseNodeManager => {
+                    // One machine at most, never the AM's (no HA here: the AM is the job).
+                    if !lost_nm && Some(*victim.ip()) != am_host(&mut d) {
+                        lost_nm = true;
+                        d.c.sim.kill_machine(*victim.ip());
+                    }
+                }
+            }
+        }
+        let done = d.run_until(900, |d| d.job_status(id).is_some_and(|s| s.is_globally_terminal()));
+        proptest::prop_assert!(done, "{}", d.log());
+        proptest::prop_assert_eq!(d.job_status(id), Some(JobStatus::Finished), "{}", d.log());
+        assert_complete_acks(&mut d, id);
+        let got = committed_lines(&mut d, "faulty");
+        proptest::prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn a_restarted_job_continues_its_counts_from_the_checkpoint() {
+    // Kill a TaskManager once checkpoints completed: after RESTARTING -> RUNNING the counting
+    // task restores its keyed state, so a key's next count continues (no second "(k,1)").
+    let (count, rate) = (3_000, 1_000);
+    let mut d = real_session(60);
+    let id = d.with_am(|am, cx| am.submit_job(cx, stateful_count(400, 2, count, rate, "cont"))).unwrap().unwrap();
+    assert!(d.run_until(120, |d| completed_checkpoints(d, id) >= 3 && running_count(d, id) == 4), "{}", d.log());
+    let before = committed_lines(&mut d, "cont");
+    assert!(!before.is_empty(), "a completed checkpoint committed part files");
+    let victim = d.task_executor_addrs_real()[0];
+    assert!(d.c.sim.signal(victim, Signal::Kill));
+    assert!(d.run_until(120, |d| d.job_status(id) == Some(JobStatus::Restarting)), "{}", d.log());
+    assert!(d.run_until(120, |d| d.job_status(id) == Some(JobStatus::Running) && running_count(d, id) == 4), "{}", d.log());
+    let restored =
+        d.with_am(|am, _| am.dispatcher().job(&id).and_then(|j| j.checkpoint_stats().and_then(|s| s.latest_restored.clone()))).flatten();
+    assert!(restored.is_some(), "the restart restored a checkpoint");
+    assert!(d.run_until(300, |d| d.job_status(id) == Some(JobStatus::Finished)), "{}", d.log());
+    let lines = committed_lines(&mut d, "cont");
+    // Every (k,n) exactly once: counts continued from the restored state instead of zero.
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &lines {
+        assert!(seen.insert(l.clone()), "duplicate line {l}");
+    }
+    let per_key: BTreeMap<String, usize> = lines.iter().fold(BTreeMap::new(), |mut m, l| {
+        *m.entry(l.trim_start_matches('(').split(',').next().unwrap().to_string()).or_insert(0) += 1;
+        m
+    });
+    for l in &lines {
+        let (k, n) = l.trim_start_matches('(').trim_end_matches(')').split_once(',').unwrap();
+        assert!(n.parse::<usize>().unwrap() <= per_key[k], "{l}");
+    }
+    assert_eq!(lines.len(), 2 * count as usize);
+    let log = d.log();
+    assert!(log.contains("switched from state RESTARTING to RUNNING."), "{log}");
+}
+
+/// Stop-with-savepoint at p=2, resume at `p`: the committed output of both runs together equals
+/// one fault-free run's (keyed counts continue across the rescale, sources resume their splits).
+fn stop_and_resume_at(p: u32, seed: u64) {
+    let (count, rate) = (2_000, 1_000);
+    let expected = fault_free_output(seed, count, rate);
+    let mut d = real_session(seed + 1);
+    let a = d.with_am(|am, cx| am.submit_job(cx, stateful_count(500, 2, count, rate, "resc"))).unwrap().unwrap();
+    assert!(d.run_until(120, |d| completed_checkpoints(d, a) >= 2 && running_count(d, a) == 4), "{}", d.log());
+    let sp = d
+        .with_am(|am, cx| {
+            am.dispatcher_mut().job_mut(&a).unwrap().trigger_savepoint(
+                cx,
+                "sps",
+                flink_core::CheckpointKind::SyncSavepoint { drain: false },
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let mut outcome = None;
+    assert!(d.run_until(60, |d| {
+        outcome = d.with_am(|am, _| am.dispatcher().job(&a).unwrap().snapshot_outcome(sp)).flatten();
+        outcome.is_some()
+    }));
+    let path = outcome.unwrap().unwrap();
+    assert!(d.run_until(60, |d| d.job_status(a) == Some(JobStatus::Finished)), "stop ends the job FINISHED: {}", d.log());
+    let first = committed_lines(&mut d, "resc").len();
+    assert!(first > 0 && first < expected.len(), "the first run did part of the work: {first} of {}", expected.len());
+    let mut g = stateful_count(501, p, count, rate, "resc");
+    g.savepoint_restore = Some(flink_core::graph::SavepointRestoreSettings { path: path.clone(), allow_non_restored_state: false });
+    let b = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(300, |d| d.job_status(b).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
+    assert_eq!(d.job_status(b), Some(JobStatus::Finished), "{}", d.log());
+    let log = d.log();
+    assert!(log.contains(&format!("Reset the checkpoint ID of job {b} to {}.", sp + 1)), "{log}");
+    assert!(log.contains(&format!("Restoring job {b} from Savepoint {sp} @ ")), "{log}");
+    assert_eq!(committed_lines(&mut d, "resc"), expected, "resumed at p={p}");
+}
+
+#[test]
+fn a_stop_with_savepoint_resumes_at_parallelism_one() {
+    stop_and_resume_at(1, 70);
+}
+
+#[test]
+fn a_stop_with_savepoint_resumes_at_parallelism_four() {
+    stop_and_resume_at(4, 71);
+}
+
+#[test]
+fn a_failure_after_the_stop_with_savepoint_completed_fails_the_job() {
+    // The fakes keep running after the synchronous savepoint; a lost TaskManager then is not
+    // recoverable (Flink's StopWithSavepointStoppingException).
+    let (mut d, _) = session_seen(37, CHECKPOINTING);
+    let g = cp_graph(110, 2, ShipStrategy::Rebalance, RestartStrategy::FixedDelay { attempts: 5, delay_ms: 100 });
+    let id = d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
+    assert!(d.run_until(60, |d| running_count(d, id) == 4), "{}", d.log());
+    let sp = d
+        .with_am(|am, cx| {
+            am.dispatcher_mut().job_mut(&id).unwrap().trigger_savepoint(
+                cx,
+                "sps",
+                flink_core::CheckpointKind::SyncSavepoint { drain: true },
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert!(d.run_until(30, |d| d.with_am(|am, _| am.dispatcher().job(&id).unwrap().snapshot_outcome(sp)).flatten().is_some()));
+    assert!(d.log().contains("type=SavepointType{name='Terminate Savepoint', postCheckpointAction=TERMINATE, formatType=CANONICAL}"));
+    let victim = d.task_executors()[0];
+    assert!(d.c.sim.signal(victim, Signal::Kill));
+    assert!(d.run_until(60, |d| d.job_status(id) == Some(JobStatus::Failed)), "{}", d.log());
+    let cause = d.with_am(|am, _| am.dispatcher().job(&id).unwrap().failure_cause.clone()).unwrap().unwrap();
+    assert!(cause.contains("A savepoint has been created at: file:/sps/savepoint-"), "{cause}");
+    assert!(cause.contains("but the corresponding job"), "{cause}");
+    // The savepoint stays.
+    assert!(!d.c.sim.store().list("sps").unwrap().is_empty());
 }

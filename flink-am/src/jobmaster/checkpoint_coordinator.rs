@@ -195,6 +195,8 @@ pub struct CompletedCheckpoint {
     /// Whether the coordinator may delete it (its own checkpoints; never savepoints or a
     /// checkpoint the job was started from).
     pub owned: bool,
+    /// How the location is shown (`external_path_in`).
+    pub external_path: String,
 }
 
 impl CompletedCheckpoint {
@@ -206,10 +208,7 @@ impl CompletedCheckpoint {
         let what = if self.metadata.kind.is_savepoint() { "Savepoint" } else { "Checkpoint" };
         format!(
             "{what} {} @ {} for {} located at {}",
-            self.metadata.checkpoint_id,
-            self.metadata.timestamp,
-            self.metadata.job_id,
-            external_path(&self.location)
+            self.metadata.checkpoint_id, self.metadata.timestamp, self.metadata.job_id, self.external_path
         )
     }
 }
@@ -219,13 +218,33 @@ pub fn external_path(store_path: &str) -> String {
     format!("file:/{store_path}")
 }
 
+/// How the JobMaster shows checkpoint and savepoint paths: `file:/<store path>`, in the sim
+/// and live alike. The REST layer qualifies it with the store's directory for clients
+/// (`file:<store root>/<store path>`, as Flink prints fully qualified paths).
+pub fn external_path_in(_store: &mut dyn engine::Store, store_path: &str) -> String {
+    external_path(store_path)
+}
+
 /// A user-given checkpoint/savepoint pointer (`file:/..`, `file://..`, a store path, with or
 /// without `/_metadata`) as the store path of its directory.
 pub fn pointer_to_store_path(pointer: &str) -> Result<String, String> {
+    pointer_to_store_path_in(None, pointer)
+}
+
+/// As `pointer_to_store_path`; an absolute path under the store's local directory (live) is
+/// made relative to it.
+pub fn pointer_to_store_path_in(store: Option<&mut dyn engine::Store>, pointer: &str) -> Result<String, String> {
     let p = pointer.trim();
     let p = p.strip_prefix("file://").or_else(|| p.strip_prefix("file:")).unwrap_or(p);
-    let p = p.trim_start_matches('/');
-    let p = engine::store::check_path(p).map_err(|e| e.to_string())?;
+    let root = store.and_then(|s| s.local_path("_")).and_then(|x| x.parent().map(|r| r.to_path_buf()));
+    let rel = match root {
+        Some(root) if p.starts_with('/') => std::path::Path::new(p)
+            .strip_prefix(&root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| p.trim_start_matches('/').to_string()),
+        _ => p.trim_start_matches('/').to_string(),
+    };
+    let p = engine::store::check_path(&rel).map_err(|e| e.to_string())?;
     Ok(p.strip_suffix(&format!("/{METADATA_FILE}")).map(str::to_string).unwrap_or(p))
 }
 
@@ -249,7 +268,7 @@ pub fn assign_state(checkpoint: &CompletedCheckpoint, old: &VertexMetadata, new_
     let operator_states: Vec<u32> = (0..old.parallelism).filter(|j| j % new_parallelism.max(1) == index).collect();
     let states =
         old.subtasks.iter().filter(|s| intersects(s.key_groups, range) || operator_states.contains(&s.subtask_index)).cloned().collect();
-    TaskRestore { checkpoint_id: checkpoint.id(), external_path: external_path(&checkpoint.location), states, operator_states }
+    TaskRestore { checkpoint_id: checkpoint.id(), external_path: checkpoint.external_path.clone(), states, operator_states }
 }
 
 /// What the user asked for besides the periodic checkpoints.
@@ -304,6 +323,8 @@ pub struct CheckpointCoordinator {
     queued_periodic: bool,
     pub failure_manager: CheckpointFailureManager,
     pub stats: CheckpointStatsTracker,
+    /// A completed stop-with-savepoint's external path: the job is stopping.
+    stopped_at: Option<String>,
 }
 
 impl CheckpointCoordinator {
@@ -327,6 +348,7 @@ impl CheckpointCoordinator {
             periodic: false,
             queued_periodic: false,
             stats: CheckpointStatsTracker::default(),
+            stopped_at: None,
         }
     }
 
@@ -349,6 +371,11 @@ impl CheckpointCoordinator {
     /// The newest completed checkpoint or savepoint to recover from.
     pub fn latest_completed(&self) -> Option<&CompletedCheckpoint> {
         self.completed.back()
+    }
+
+    /// The external path of a completed stop-with-savepoint (the job's tasks are finishing).
+    pub fn stopped_at(&self) -> Option<&str> {
+        self.stopped_at.as_deref()
     }
 
     pub fn snapshot_outcome(&self, id: CheckpointId) -> Option<Result<String, String>> {
@@ -413,7 +440,7 @@ impl CheckpointCoordinator {
         let (kind, target) = match request {
             SnapshotRequest::ManualCheckpoint => (CheckpointKind::Checkpoint, None),
             SnapshotRequest::Savepoint { target, kind } => {
-                let dir = pointer_to_store_path(&target)?;
+                let dir = pointer_to_store_path_in(Some(cx.store()), &target)?;
                 (kind, Some(dir))
             }
         };
@@ -616,8 +643,9 @@ impl CheckpointCoordinator {
             return self.abort(cx, id, CheckpointFailureReason::FinalizeCheckpointFailure, None);
         }
         let size: u64 = p.acknowledged.values().filter_map(|s| s.handle.as_ref()).map(|h| h.size).sum::<u64>() + bytes.len() as u64;
-        let external = external_path(&p.location);
-        let completed = CompletedCheckpoint { metadata, location: p.location.clone(), owned: !p.kind.is_savepoint() };
+        let external = external_path_in(cx.store(), &p.location);
+        let completed =
+            CompletedCheckpoint { metadata, location: p.location.clone(), owned: !p.kind.is_savepoint(), external_path: external.clone() };
         // A plain savepoint is neither stored for recovery nor subsumes anything.
         let stored = p.kind != CheckpointKind::Savepoint;
         let mut subsumed = Vec::new();
@@ -640,6 +668,9 @@ impl CheckpointCoordinator {
         ));
         if p.requested {
             self.outcomes.insert(id, Ok(external.clone()));
+        }
+        if let CheckpointKind::SyncSavepoint { .. } = p.kind {
+            self.stopped_at = Some(external.clone());
         }
         // Stats.
         self.stats.num_in_progress = self.stats.num_in_progress.saturating_sub(1);
@@ -815,7 +846,7 @@ impl CheckpointCoordinator {
             id: c.id(),
             restore_timestamp: cx.now().as_millis(),
             is_savepoint: c.metadata.kind.is_savepoint(),
-            external_path: external_path(&c.location),
+            external_path: c.external_path.clone(),
         });
     }
 
@@ -865,7 +896,7 @@ fn type_string(kind: CheckpointKind) -> &'static str {
 
 /// Reads and checks `_metadata` of a savepoint or retained checkpoint.
 pub fn load_metadata(cx: &mut Cx, pointer: &str) -> Result<CompletedCheckpoint, String> {
-    let dir = pointer_to_store_path(pointer).map_err(|e| format!("java.io.FileNotFoundException: {e}"))?;
+    let dir = pointer_to_store_path_in(Some(cx.store()), pointer).map_err(|e| format!("java.io.FileNotFoundException: {e}"))?;
     let entries = cx.store().list(&dir).unwrap_or_default();
     if entries.is_empty() {
         return Err(format!(
@@ -873,23 +904,22 @@ pub fn load_metadata(cx: &mut Cx, pointer: &str) -> Result<CompletedCheckpoint, 
         ));
     }
     let meta_path = format!("{dir}/{METADATA_FILE}");
+    let dir_shown = external_path_in(cx.store(), &dir);
+    let meta_shown = external_path_in(cx.store(), &meta_path);
     let bytes = cx.store().read(&meta_path).map_err(|_| {
         format!(
-            "java.io.FileNotFoundException: Cannot find meta data file '{METADATA_FILE}' in directory '{}'. Please try to load the checkpoint/savepoint directly from the metadata file instead of the directory.",
-            external_path(&dir)
+            "java.io.FileNotFoundException: Cannot find meta data file '{METADATA_FILE}' in directory '{dir_shown}'. Please try to load the checkpoint/savepoint directly from the metadata file instead of the directory."
         )
     })?;
     let metadata: CheckpointMetadata = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("java.io.IOException: '{}' is not a checkpoint or savepoint metadata file: {e}", external_path(&meta_path)))?;
+        .map_err(|e| format!("java.io.IOException: '{meta_shown}' is not a checkpoint or savepoint metadata file: {e}"))?;
     if metadata.magic != METADATA_MAGIC || metadata.version != METADATA_VERSION {
         return Err(format!(
-            "java.io.IOException: Unexpected magic number or version in '{}' ({:#x}, version {}).",
-            external_path(&meta_path),
-            metadata.magic,
-            metadata.version
+            "java.io.IOException: Unexpected magic number or version in '{meta_shown}' ({:#x}, version {}).",
+            metadata.magic, metadata.version
         ));
     }
-    Ok(CompletedCheckpoint { metadata, location: dir, owned: false })
+    Ok(CompletedCheckpoint { metadata, location: dir, owned: false, external_path: dir_shown })
 }
 
 #[cfg(test)]
@@ -1416,6 +1446,7 @@ mod tests {
             },
             location: "sp/savepoint-1".into(),
             owned: false,
+            external_path: "file:/sp/savepoint-1".into(),
         }
     }
 
@@ -1447,6 +1478,40 @@ mod tests {
         let old3 = meta_vertex(3);
         let r = assign_state(&completed(&old3), &old3, 2, 0);
         assert_eq!((idx(&r), r.operator_states), (vec![0, 1, 2], vec![0, 2]));
+    }
+
+    /// A store that lives in a local directory, as the live DirStore does.
+    struct LocalStore(MemStore);
+
+    impl Store for LocalStore {
+        fn read(&self, path: &str) -> Result<Vec<u8>, engine::StoreError> {
+            self.0.read(path)
+        }
+        fn write(&mut self, path: &str, data: &[u8]) -> Result<(), engine::StoreError> {
+            self.0.write(path, data)
+        }
+        fn rename(&mut self, from: &str, to: &str) -> Result<(), engine::StoreError> {
+            self.0.rename(from, to)
+        }
+        fn delete(&mut self, path: &str) -> Result<(), engine::StoreError> {
+            self.0.delete(path)
+        }
+        fn list(&self, prefix: &str) -> Result<Vec<String>, engine::StoreError> {
+            self.0.list(prefix)
+        }
+        fn local_path(&self, path: &str) -> Option<std::path::PathBuf> {
+            Some(std::path::Path::new("/srv/dfs").join(path))
+        }
+    }
+
+    #[test]
+    fn live_paths_read_back_from_absolute_and_relative_pointers() {
+        let mut s = LocalStore(MemStore::default());
+        assert_eq!(external_path_in(&mut s, "sps/savepoint-abcdef-0123456789ab"), "file:/sps/savepoint-abcdef-0123456789ab");
+        for shown in ["file:/srv/dfs/sps/x", "file:///srv/dfs/sps/x/_metadata", "/srv/dfs/sps/x", "sps/x"] {
+            assert_eq!(pointer_to_store_path_in(Some(&mut s), shown).unwrap(), "sps/x", "{shown}");
+        }
+        assert_eq!(external_path_in(&mut MemStore::default(), "sps/x"), "file:/sps/x");
     }
 
     #[test]

@@ -639,8 +639,21 @@ impl JobMaster {
         if self.status != JobStatus::Running {
             return;
         }
+        // A failure after the stop-with-savepoint completed is not recoverable
+        // (StopWithSavepointStoppingException): the savepoint stands, the job fails.
+        let stopping = self.checkpoints.stopped_at().map(str::to_string);
         self.restart.notify_failure(now);
-        if self.restart.can_restart() {
+        if let Some(path) = stopping {
+            self.failure_cause = Some(format!(
+                "org.apache.flink.runtime.scheduler.stopwithsavepoint.StopWithSavepointStoppingException: A savepoint has been created at: {path}, but the corresponding job {} failed during stopping. The savepoint is consistent, but might have uncommitted transactions. If you want to commit the transaction please restart a job from this savepoint.\nCaused by: {first_cause}",
+                self.graph.job_id
+            ));
+            self.transition_job(cx, JobStatus::Failing);
+            let all = self.all_executions();
+            self.cancel_executions(cx, &all);
+            self.arm_cancel_timeout(cx);
+            self.check_cancellation_done(cx);
+        } else if self.restart.can_restart() {
             self.restart.restarts += 1;
             let delay = self.restart.backoff_ms(cx.rng());
             if global {
