@@ -301,16 +301,16 @@ impl TaskExecutor {
             task.state = state;
             Self::report(cx, &task, state, None, Vec::new());
         }
+        let held = self.pending.take(id);
         // INITIALIZING: restore (and re-commit) before anything is processed.
         if let Err(e) = task.initialize(cx) {
             self.tasks.insert(id, task);
+            // Its held input goes with it.
             self.end_task(cx, id, ExecutionState::Failed, Some(e));
-            self.forget_idle_jobs();
             return;
         }
         task.state = ExecutionState::Running;
         Self::report(cx, &task, ExecutionState::Running, None, Vec::new());
-        let held = self.pending.take(id);
         self.tasks.insert(id, task);
         for batch in held {
             self.receive_data(cx, id, batch);
@@ -654,7 +654,9 @@ impl Node for TaskExecutor {
             TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
                 self.touch_job(cx, job_id);
                 if let Some(task) = self.tasks.get_mut(&execution_id) {
-                    task.notify_checkpoint_aborted(cx, checkpoint_id);
+                    if let Err(e) = task.notify_checkpoint_aborted(cx, checkpoint_id) {
+                        self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
+                    }
                 }
                 self.drive(cx);
             }

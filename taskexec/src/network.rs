@@ -536,6 +536,7 @@ impl PendingData {
 mod tests {
     use super::*;
     use flink_core::{Record, Value};
+    use proptest::prelude::*;
 
     fn rec(i: i64) -> Element {
         Element::Record(Record::new(vec![Value::Int(i)]))
@@ -767,6 +768,152 @@ mod tests {
         let b = Element::Barrier(Box::new(barrier(1)));
         assert_eq!(ch(1), vec![vec![rec(1), b.clone()], vec![rec(2)]], "forward: both records on channel 1");
         assert_eq!(ch(2), vec![vec![b]]);
+    }
+
+    /// One channel's batches: records `c*1000 + i`, barriers 1..=k each ending a batch.
+    fn channel_batches(c: u128, cuts: &[(usize, bool)], k: CheckpointId) -> Vec<Vec<Element>> {
+        let mut batches = Vec::new();
+        let mut next = 0i64;
+        let mut barrier_id = 0;
+        for &(records, with_barrier) in cuts {
+            let mut b: Vec<Element> = (0..records)
+                .map(|_| {
+                    next += 1;
+                    rec(c as i64 * 1000 + next)
+                })
+                .collect();
+            if with_barrier && barrier_id < k {
+                barrier_id += 1;
+                b.push(Element::Barrier(Box::new(barrier(barrier_id))));
+            }
+            batches.push(b);
+        }
+        while barrier_id < k {
+            barrier_id += 1;
+            batches.push(vec![Element::Barrier(Box::new(barrier(barrier_id)))]);
+        }
+        batches
+    }
+
+    fn check_alignment(mode: CheckpointingMode, cuts: Vec<Vec<(usize, bool)>>, schedule: Vec<u8>) -> Result<(), TestCaseError> {
+        let k: CheckpointId = 3;
+        let n = cuts.len() as u128;
+        let producers: Vec<ExecutionAttemptId> = (1..=n).map(ExecutionAttemptId).collect();
+        let streams: Vec<Vec<Vec<Element>>> = cuts.iter().enumerate().map(|(i, c)| channel_batches(i as u128 + 1, c, k)).collect();
+        let mut sent = vec![0usize; streams.len()];
+        let mut g = InputGate::new(&producers, mode);
+        // Per channel: records processed, and per checkpoint the count processed at alignment.
+        let mut processed: Vec<Vec<i64>> = vec![Vec::new(); streams.len()];
+        let mut aligned: Vec<(CheckpointId, Vec<usize>)> = Vec::new();
+        let mut subsumed: Vec<CheckpointId> = Vec::new();
+        let step = |g: &mut InputGate,
+                    processed: &mut Vec<Vec<i64>>,
+                    aligned: &mut Vec<(CheckpointId, Vec<usize>)>,
+                    subsumed: &mut Vec<CheckpointId>|
+         -> bool {
+            let Some(b) = g.pop() else { return false };
+            let ch = (b.source.0 - 1) as usize;
+            for e in b.elements {
+                match e {
+                    Element::Record(r) => processed[ch].push(r.fields[0].as_i64().unwrap()),
+                    Element::Barrier(x) => {
+                        for ev in g.on_barrier(b.source, *x, Time(0)) {
+                            match ev {
+                                BarrierEvent::Aligned(a) => aligned.push((a.barrier.id, processed.iter().map(Vec::len).collect())),
+                                BarrierEvent::Subsumed { checkpoint_id, .. } => subsumed.push(checkpoint_id),
+                            }
+                        }
+                    }
+                    Element::Watermark(_) => {}
+                }
+            }
+            true
+        };
+        for s in schedule {
+            let c = s as usize % (streams.len() + 1);
+            if c == streams.len() {
+                step(&mut g, &mut processed, &mut aligned, &mut subsumed);
+            } else if sent[c] < streams[c].len() {
+                let seq = sent[c] as u64;
+                g.push(batch(c as u128 + 1, seq, streams[c][sent[c]].clone())).unwrap();
+                sent[c] += 1;
+            }
+        }
+        for c in 0..streams.len() {
+            while sent[c] < streams[c].len() {
+                g.push(batch(c as u128 + 1, sent[c] as u64, streams[c][sent[c]].clone())).unwrap();
+                sent[c] += 1;
+            }
+        }
+        while step(&mut g, &mut processed, &mut aligned, &mut subsumed) {}
+        // Every record once, in its channel's order.
+        for (c, stream) in streams.iter().enumerate() {
+            let all: Vec<i64> = stream
+                .iter()
+                .flatten()
+                .filter_map(|e| match e {
+                    Element::Record(r) => r.fields[0].as_i64(),
+                    _ => None,
+                })
+                .collect();
+            prop_assert_eq!(&processed[c], &all);
+        }
+        match mode {
+            // A blocked channel cannot deliver the next barrier early: nothing is subsumed.
+            CheckpointingMode::ExactlyOnce => {
+                prop_assert!(subsumed.is_empty());
+                prop_assert_eq!(aligned.iter().map(|a| a.0).collect::<Vec<_>>(), (1..=k).collect::<Vec<_>>());
+            }
+            // A fast channel's next barrier subsumes the checkpoint still waiting on a slow one;
+            // every checkpoint is either taken or declined, in order.
+            CheckpointingMode::AtLeastOnce => {
+                let mut all: Vec<CheckpointId> = aligned.iter().map(|a| a.0).chain(subsumed.iter().copied()).collect();
+                all.sort();
+                prop_assert_eq!(all, (1..=k).collect::<Vec<_>>());
+                prop_assert!(aligned.windows(2).all(|w| w[0].0 < w[1].0));
+            }
+        }
+        // Records before barrier n on a channel, per channel.
+        let before = |c: usize, id: CheckpointId| -> usize {
+            let mut count = 0;
+            for e in streams[c].iter().flatten() {
+                match e {
+                    Element::Record(_) => count += 1,
+                    Element::Barrier(b) if b.id == id => return count,
+                    _ => {}
+                }
+            }
+            count
+        };
+        for (id, counts) in &aligned {
+            for (c, count) in counts.iter().enumerate() {
+                match mode {
+                    // The snapshot holds exactly what came before the barrier on every channel.
+                    CheckpointingMode::ExactlyOnce => prop_assert_eq!(*count, before(c, *id)),
+                    // At least that; records after a barrier may slip in.
+                    CheckpointingMode::AtLeastOnce => prop_assert!(*count >= before(c, *id)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn exactly_once_snapshots_hold_exactly_the_records_before_the_barriers(
+            cuts in proptest::collection::vec(proptest::collection::vec((0usize..4, proptest::bool::ANY), 0..8), 1..4),
+            schedule in proptest::collection::vec(0u8..8, 0..60),
+        ) {
+            check_alignment(CheckpointingMode::ExactlyOnce, cuts, schedule)?;
+        }
+
+        #[test]
+        fn at_least_once_snapshots_hold_at_least_the_records_before_the_barriers(
+            cuts in proptest::collection::vec(proptest::collection::vec((0usize..4, proptest::bool::ANY), 0..8), 1..4),
+            schedule in proptest::collection::vec(0u8..8, 0..60),
+        ) {
+            check_alignment(CheckpointingMode::AtLeastOnce, cuts, schedule)?;
+        }
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! barrier. Either way the chain's state is taken, the barrier goes downstream after
 //! everything emitted before it, the state is written as one JSON file under the checkpoint's
 //! location in the shared store, and the JobMaster gets the acknowledgement with its handle.
+//! A stop-with-savepoint is synchronous, as Flink's: after its barrier the sources read nothing
+//! until the savepoint completes (then their input ends, without a flush unless drained, and
+//! the job finishes) or fails (then they read on).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,6 +50,10 @@ pub enum SourcePoll {
     At(Time),
     /// The bounded source is exhausted.
     Exhausted,
+    /// Flink's synchronous savepoint (`flink stop`): the barrier of `savepoint` went out and
+    /// the source reads nothing more (nor fires timers) until the savepoint completes (then its
+    /// input ends and the job finishes) or fails (then it reads on, as the job keeps running).
+    Stopping { savepoint: CheckpointId, drain: bool },
 }
 
 /// A credit owed to a producer: one batch of its was processed.
@@ -87,8 +94,11 @@ pub struct Task {
     next_timer: Option<Time>,
     files: BTreeMap<String, String>,
     out: Output,
-    /// Set by an aligned stop-with-savepoint barrier: how the input will end.
+    /// How the input will end: NoDrain once a stop-with-savepoint without drain completed.
     end_mode: EndOfInput,
+    /// A non-source task aligned the barrier of this stop-with-savepoint (id, drain): its
+    /// inputs end when the savepoint completed and the sources stopped.
+    pending_stop: Option<(CheckpointId, bool)>,
 }
 
 impl Task {
@@ -117,6 +127,7 @@ impl Task {
             files: BTreeMap::new(),
             out: Output::new(),
             end_mode: EndOfInput::Drain,
+            pending_stop: None,
         })
     }
 
@@ -186,6 +197,11 @@ impl Task {
         self.chain.records_out()
     }
 
+    /// A source waiting for its stop-with-savepoint to complete.
+    fn is_stopping(&self) -> bool {
+        matches!(self.source, SourcePoll::Stopping { .. })
+    }
+
     /// True when the output can take more (no partition, or credit on every channel).
     pub fn has_output_capacity(&self) -> bool {
         self.partition.as_ref().is_none_or(|p| p.has_capacity())
@@ -193,7 +209,7 @@ impl Task {
 
     /// The earliest time this task wants to be woken by the TaskExecutor's work timer.
     pub fn next_wake(&self) -> Option<Time> {
-        if self.phase != TaskPhase::Running {
+        if self.phase != TaskPhase::Running || self.is_stopping() {
             return None;
         }
         let poll = match self.source {
@@ -244,6 +260,11 @@ impl Task {
                 continue;
             }
             if end_of_partition {
+                if let Some((_, false)) = self.pending_stop {
+                    // Sources end only once the stop-with-savepoint completed: from here on
+                    // nothing is flushed, not even the watermark the gate derives now.
+                    self.stop_without_drain();
+                }
                 if let Some(combined) = self.gate.on_end_of_partition(source) {
                     self.chain.process(Element::Watermark(combined), now, &mut self.out)?;
                 }
@@ -298,7 +319,10 @@ impl Task {
             self.decline(cx, id, DeclineReason::CheckpointDeclinedTaskNotReady, message);
             return Ok(());
         }
-        if self.state != ExecutionState::Running || self.phase != TaskPhase::Running || self.source == SourcePoll::Exhausted {
+        if self.state != ExecutionState::Running
+            || self.phase != TaskPhase::Running
+            || matches!(self.source, SourcePoll::Exhausted | SourcePoll::Stopping { .. })
+        {
             let message = format!(
                 "{} Task {} is not running (its source is finished or it is not initialized).",
                 DeclineReason::CheckpointDeclinedTaskNotReady.message(),
@@ -313,19 +337,23 @@ impl Task {
                 // the savepoint holds no window that still waits.
                 self.chain.end_of_input(cx.now(), &mut self.out);
                 self.absorb(cx)?;
-                Some(EndOfInput::Drain)
+                Some(SourcePoll::Stopping { savepoint: id, drain: true })
             }
-            CheckpointKind::SyncSavepoint { drain: false } => Some(EndOfInput::NoDrain),
+            CheckpointKind::SyncSavepoint { drain: false } => Some(SourcePoll::Stopping { savepoint: id, drain: false }),
             CheckpointKind::Checkpoint | CheckpointKind::Savepoint => None,
         };
         self.checkpoint(cx, barrier, AlignmentStats::default())?;
-        if let Some(mode) = stop {
-            cx.print(&format!("{} stops after savepoint {id}: its source ends.", self.name()));
-            self.source = SourcePoll::Exhausted;
-            self.end_input(cx, mode)?;
+        if let Some(stopping) = stop {
+            cx.print(&format!("{} took stop-with-savepoint {id}; waiting for it to complete before it finishes.", self.name()));
+            self.source = stopping;
         }
         self.flush_output();
         Ok(())
+    }
+
+    fn stop_without_drain(&mut self) {
+        self.chain.stop_without_drain();
+        self.end_mode = EndOfInput::NoDrain;
     }
 
     /// The synchronous part (snapshot the chain, forward the barrier) and the asynchronous one
@@ -335,11 +363,11 @@ impl Task {
         let id = barrier.id;
         let name = self.name();
         let snapshot = self.chain.snapshot_state(id, &mut self.out);
-        if barrier.options.kind == (CheckpointKind::SyncSavepoint { drain: false }) {
-            // Flink's stop without drain: the input ends after this barrier and nothing is
-            // flushed from now on (no timers, no final watermark): windows stay in the savepoint.
-            self.chain.stop_without_drain();
-            self.end_mode = EndOfInput::NoDrain;
+        if !self.chain.is_source() {
+            self.pending_stop = match barrier.options.kind {
+                CheckpointKind::SyncSavepoint { drain } => Some((id, drain)),
+                CheckpointKind::Checkpoint | CheckpointKind::Savepoint => None,
+            };
         }
         // What the chain emitted before the barrier goes before it.
         self.absorb(cx)?;
@@ -416,16 +444,49 @@ impl Task {
         );
     }
 
-    /// Checkpoint `checkpoint_id` completed: commit what the chain had pending up to it.
+    /// Checkpoint `checkpoint_id` completed: commit what the chain had pending up to it. A
+    /// completed stop-with-savepoint ends the input: the source stops (without drain, with no
+    /// flush), and the tasks downstream finish when their inputs end.
     pub fn notify_checkpoint_complete(&mut self, cx: &mut Cx, checkpoint_id: CheckpointId) -> Result<(), String> {
         self.chain.notify_checkpoint_complete(checkpoint_id, &mut self.out);
-        self.absorb(cx)
+        self.absorb(cx)?;
+        if let SourcePoll::Stopping { savepoint, drain } = self.source {
+            if savepoint == checkpoint_id && self.phase == TaskPhase::Running {
+                cx.print(&format!("{} stops after savepoint {savepoint}: its source ends.", self.name()));
+                self.source = SourcePoll::Exhausted;
+                self.end_input(cx, if drain { EndOfInput::Drain } else { EndOfInput::NoDrain })?;
+                self.flush_output();
+            }
+        }
+        if self.pending_stop == Some((checkpoint_id, false)) {
+            self.stop_without_drain();
+        }
+        Ok(())
     }
 
-    /// Checkpoint `checkpoint_id` was given up: stop aligning it.
-    pub fn notify_checkpoint_aborted(&mut self, cx: &mut Cx, checkpoint_id: CheckpointId) {
+    /// Checkpoint `checkpoint_id` was given up: stop aligning it. A failed stop-with-savepoint
+    /// leaves the job running: the source reads on; but one that was drained (its final
+    /// watermark went out) cannot, and fails, so the job recovers from its last checkpoint.
+    pub fn notify_checkpoint_aborted(&mut self, cx: &mut Cx, checkpoint_id: CheckpointId) -> Result<(), String> {
         if self.gate.abort(checkpoint_id) {
             cx.trace("checkpoint.aborted", format!("{} {checkpoint_id}", self.execution_id()));
+        }
+        if self.pending_stop.is_some_and(|(id, _)| id == checkpoint_id) {
+            self.pending_stop = None;
+        }
+        match self.source {
+            SourcePoll::Stopping { savepoint, drain: false } if savepoint == checkpoint_id => {
+                cx.print(&format!("Stop-with-savepoint {savepoint} failed: {} reads on.", self.name()));
+                self.source = SourcePoll::At(cx.now());
+                self.next_timer = self.chain.next_timer();
+                Ok(())
+            }
+            SourcePoll::Stopping { savepoint, drain: true } if savepoint == checkpoint_id => Err(format!(
+                "Stop-with-savepoint {savepoint} failed after {} was drained (its final watermark went out); the task \
+                 cannot read on.",
+                self.name()
+            )),
+            SourcePoll::None | SourcePoll::At(_) | SourcePoll::Exhausted | SourcePoll::Stopping { .. } => Ok(()),
         }
     }
 
@@ -457,7 +518,7 @@ impl Task {
     pub fn fire_timers(&mut self, cx: &mut Cx, config: &TaskExecutorConfig) -> Result<bool, String> {
         let now = cx.now();
         match self.next_timer {
-            Some(t) if t <= now && self.phase == TaskPhase::Running => {}
+            Some(t) if t <= now && self.phase == TaskPhase::Running && !self.is_stopping() => {}
             _ => return Ok(false),
         }
         // A timer never re-fires in the same instant: that would spin the work timer.

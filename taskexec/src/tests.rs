@@ -942,7 +942,11 @@ fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
     assert!(staging.starts_with("out/.part-") && final_path.starts_with("out/part-"), "{staging} {final_path}");
     assert!(c.sim.store().exists(staging) && !c.sim.store().exists(final_path), "the JobMaster commits it, not the task");
     c.final_commit(&[5]);
-    // Exactly what the source produces, each record once.
+    assert_eq!(c.committed_lines("out"), expected_numbers());
+}
+
+/// Exactly what the numbers source produces, each record once, sorted.
+fn expected_numbers() -> Vec<String> {
     let mut chain = OperatorChain::new(&numbers_to_files()[..1], 0, 1).unwrap();
     let mut out = Output::new();
     let mut now = engine::Time::ZERO;
@@ -963,7 +967,41 @@ fn part_files_are_committed_on_notify_and_finished_carries_the_rest() {
         .collect();
     expected.sort();
     assert_eq!(expected.len(), 1000);
-    assert_eq!(c.committed_lines("out"), expected);
+    expected
+}
+
+#[test]
+fn a_restored_task_commits_what_its_checkpoint_had_pending_before_it_runs() {
+    let mut c = cluster(28, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((5, 0, 1, 1), numbers_to_files(), vec![], None, jm));
+    c.sim.run_for(Duration::from_millis(300));
+    c.trigger(0, 5, 1, CheckpointKind::Checkpoint);
+    let acks = c.await_acks(1, 1);
+    // The checkpoint completes at the JobMaster but the task is gone before it hears so.
+    c.sim.run_for(Duration::from_millis(200));
+    c.jm_send(0, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(5) });
+    c.sim.run_for(Duration::from_millis(5));
+    assert!(c.committed_lines("out").is_empty());
+    let mut t = tdd((6, 0, 1, 1), numbers_to_files(), vec![], None, jm);
+    t.attempt_number = 1;
+    t.restore = Some(TaskRestore {
+        checkpoint_id: 1,
+        external_path: format!("checkpoints/{JOB}/chk-1"),
+        states: vec![acks[0].state.clone()],
+        operator_states: vec![0],
+    });
+    c.submit(0, t);
+    // Deployment is one message: by the time RUNNING is reported the re-commit is done.
+    let jm_addr = c.jm;
+    assert!(c.sim.run_until_true(Duration::from_secs(1), |s| s.node::<FakeJm>(jm_addr).unwrap().state_of(ExecutionAttemptId(6))
+        == Some(ExecutionState::Running)));
+    let recommitted = c.committed_lines("out");
+    assert!(!recommitted.is_empty() && recommitted.len() < 1000, "{} lines", recommitted.len());
+    c.await_finished(&[6]);
+    c.final_commit(&[6]);
+    assert_eq!(c.committed_lines("out"), expected_numbers(), "each record exactly once across both attempts");
+    assert!(c.stdout(0).contains("Restoring state for 1 split(s) to reader."));
 }
 
 /// Cars (400 per source subtask at 400/s) -> hash by car -> keyed sum of speeds -> file sink;
@@ -1125,10 +1163,20 @@ fn stop_with_savepoint(drain: bool) -> (Cluster, String, Vec<Ack>) {
     assert!(!c.stdout(0).contains("> (") && !c.stdout(1).contains("> ("), "no window fired yet");
     c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain });
     c.trigger(1, 12, 7, CheckpointKind::SyncSavepoint { drain });
-    // The savepoint is acknowledged by every task and the job then finishes on its own.
+    let acks = c.await_acks(7, 4);
+    // Synchronous: the sources wait for the savepoint to complete before they end.
+    c.sim.run_for(Duration::from_millis(200));
+    for e in &execs {
+        assert_eq!(c.jm().state_of(ExecutionAttemptId(*e)), Some(ExecutionState::Running));
+    }
+    let out = c.te(0).task(ExecutionAttemptId(11)).unwrap().records_out();
+    c.sim.run_for(Duration::from_millis(200));
+    assert_eq!(c.te(0).task(ExecutionAttemptId(11)).unwrap().records_out(), out, "nothing is read after the barrier");
+    // The savepoint completed: every task hears it, the sources end, the job finishes.
+    for (te, e) in [(0, 11), (1, 12), (0, 21), (1, 22)] {
+        c.notify(te, e, 7);
+    }
     c.await_finished(&execs);
-    let acks = c.acks_of(7);
-    assert_eq!(acks.len(), 4, "{acks:?}");
     let out = c.stdout(0) + &c.stdout(1);
     (c, out, acks)
 }
@@ -1169,4 +1217,45 @@ fn stop_with_savepoint_without_drain_keeps_the_windows_in_the_savepoint() {
         fired += o.printed.len();
     }
     assert_eq!(fired, 4, "the four cars' open windows are in the savepoint");
+}
+
+#[test]
+fn a_failed_stop_without_drain_leaves_the_job_running() {
+    let mut c = cluster(33, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    let execs = deploy_windows(&mut c);
+    c.sim.run_for(Duration::from_millis(300));
+    c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain: false });
+    c.trigger(1, 12, 7, CheckpointKind::SyncSavepoint { drain: false });
+    c.await_acks(7, 4);
+    let out = c.te(0).task(ExecutionAttemptId(11)).unwrap().records_out();
+    for (te, e) in [(0, 11), (1, 12), (0, 21), (1, 22)] {
+        let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(e), checkpoint_id: 7 };
+        c.jm_send(te, msg);
+    }
+    c.sim.run_for(Duration::from_millis(300));
+    assert!(c.te(0).task(ExecutionAttemptId(11)).unwrap().records_out() > out, "the source reads on");
+    assert!(c.stdout(0).contains("Stop-with-savepoint 7 failed: Source (1/2)#0 reads on."));
+    for e in &execs {
+        assert_eq!(c.jm().state_of(ExecutionAttemptId(*e)), Some(ExecutionState::Running));
+    }
+    // Later checkpoints work as before, and the windows were not flushed by the failed stop.
+    c.trigger(0, 11, 8, CheckpointKind::Checkpoint);
+    c.trigger(1, 12, 8, CheckpointKind::Checkpoint);
+    c.await_acks(8, 4);
+    assert!(!(c.stdout(0) + &c.stdout(1)).contains("> ("));
+}
+
+#[test]
+fn a_failed_stop_with_drain_fails_the_drained_sources() {
+    let mut c = cluster(34, 2, FakeRm::default(), FakeJm::default()).with_slots();
+    deploy_windows(&mut c);
+    c.sim.run_for(Duration::from_millis(300));
+    c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain: true });
+    c.await_acks(7, 1);
+    let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(11), checkpoint_id: 7 };
+    c.jm_send(0, msg);
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(11)), Some(ExecutionState::Failed));
+    let err = c.jm().error_of(ExecutionAttemptId(11)).unwrap();
+    assert!(err.contains("Stop-with-savepoint 7 failed after Source (1/2)#0 was drained"), "{err}");
 }
