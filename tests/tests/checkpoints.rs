@@ -355,3 +355,49 @@ fn curl(args: &[&str]) -> (u16, String) {
     let (b, c) = t.rsplit_once('\n').unwrap();
     (c.parse().unwrap(), b.to_string())
 }
+
+/// Application mode: the AM builds the JobGraph from the shipped configuration, so
+/// `-D execution.checkpointing.interval` reaches the job there too; its output equals a
+/// session run's.
+#[test]
+fn application_mode_jobs_checkpoint_with_the_shipped_configuration() {
+    let f = Flink::start("ckpt-app", 3);
+    let prog = example("streaming/StatefulCount.toml");
+    let r = f.run(
+        "flink",
+        &[
+            "run-application",
+            "-t",
+            "yarn-application",
+            "-D",
+            "execution.checkpointing.interval=200ms",
+            "-p",
+            "2",
+            &prog,
+            "--output",
+            "out/app",
+            "--count",
+            "3000",
+            "--rate",
+            "1000",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let app = line_after(&r.stdout, "Submitted application ").split_whitespace().next().unwrap().to_string();
+    let logs = f.c.yarn(&["logs", "-applicationId", &app, "-log_files", "jobmanager.log"]);
+    assert!(logs.stdout.contains("Completed checkpoint 1 for job "), "{}", logs.stdout);
+    let out = f.committed("out/app");
+    assert_eq!(out.len(), 6000);
+    // The same counts as any fault-free run: keys 0..99, (k,1)..(k,n_k) each once.
+    let counts = final_counts(&out);
+    for (k, n) in &counts {
+        for i in 1..=*n {
+            assert!(out.binary_search(&format!("({k},{i})")).is_ok(), "({k},{i}) missing");
+        }
+    }
+    // A bad setting fails in the client, before anything is deployed.
+    let r =
+        f.run("flink", &["run-application", "-t", "yarn-application", "-D", "execution.checkpointing.timeout=1ms", &prog, "--output", "x"]);
+    assert!(r.code != 0 && r.stderr.contains("Checkpoint timeout must be larger than or equal to 10 ms"), "{}", r.stderr);
+    assert!(!r.stdout.contains("Submitted application"), "{}", r.stdout);
+}
