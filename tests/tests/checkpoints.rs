@@ -248,6 +248,18 @@ fn savepoint_stop_and_rescaled_restore_give_the_fault_free_counts() {
     assert!(r.stdout.contains("You can resume your program from this savepoint with the run command."));
     assert_eq!(Flink::state(&am, &id).as_deref(), Some("RUNNING"), "a savepoint does not stop the job");
 
+    // -detached: the trigger id comes back at once; the result is polled over REST.
+    let r = f.run("flink", &["savepoint", "-detached", &id, "savepoints"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("Triggering savepoint in detached mode for job {id}.\n")), "{}", r.stdout);
+    let trigger = line_after(&r.stdout, "Successfully trigger manual savepoint, triggerId: ").to_string();
+    assert_eq!(trigger.len(), 32);
+    let location = f.c.wait_for("the detached savepoint", Duration::from_secs(30), || {
+        let v = am.get(&format!("/jobs/{id}/savepoints/{trigger}")).ok()?;
+        (v["status"]["id"] == "COMPLETED").then(|| v["operation"]["location"].as_str().map(String::from)).flatten()
+    });
+    assert!(f.store().join(store_rel(&f, &location)).join("_metadata").is_file(), "{location}");
+
     // flink stop --savepointPath: a synchronous savepoint, then FINISHED
     let r = f.run("flink", &["stop", "--savepointPath", &sp_dir, &id]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
