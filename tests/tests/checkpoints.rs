@@ -355,6 +355,16 @@ fn bad_checkpoint_and_savepoint_requests_fail_clearly_and_change_nothing() {
     assert_eq!((code, body.as_str()), (404, r#"{"errors":["Checkpointing has not been enabled."]}"#));
     let (code, _) = curl(&[&format!("{}/v1/jobs/{plain}/checkpoints/config", am.base())]);
     assert_eq!(code, 404);
+    // Savepoints need no periodic checkpointing (Flink's as well), only running tasks.
+    f.c.wait_for("all tasks RUNNING", Duration::from_secs(30), || {
+        let counts = am.get(&format!("/jobs/{plain}")).ok()?["status-counts"].clone();
+        let total: u64 = counts.as_object()?.values().filter_map(|v| v.as_u64()).sum();
+        (total > 0 && counts["RUNNING"].as_u64() == Some(total)).then_some(())
+    });
+    let r = f.run("flink", &["savepoint", &plain, "sp-plain"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let sp = line_after(&r.stdout, "Savepoint completed. Path: ").to_string();
+    assert!(f.store().join(store_rel(&f, &sp)).join("_metadata").is_file(), "{sp}");
     for j in [&id, &plain] {
         let r = f.run("flink", &["cancel", j]);
         assert_eq!(r.code, 0, "{}", r.stderr);
