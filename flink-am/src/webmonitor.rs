@@ -484,6 +484,9 @@ pub fn checkpoint_subtask_details(t: &CheckpointStatsTracker, id: CheckpointId, 
     Ok(v)
 }
 
+/// The state backend's class simple name (the only backend here).
+pub const STATE_BACKEND: &str = "HashMapStateBackend"; // lint: allow (a Flink class name, not a map)
+
 /// `GET /jobs/:id/checkpoints/config` (CheckpointConfigInfo).
 pub fn checkpoint_config(c: &CheckpointConfig) -> Value {
     json!({
@@ -496,7 +499,7 @@ pub fn checkpoint_config(c: &CheckpointConfig) -> Value {
             "enabled": c.retention != ExternalizedRetention::NoExternalizedCheckpoints,
             "delete_on_cancellation": c.retention != ExternalizedRetention::RetainOnCancellation,
         },
-        "state_backend": "HashMapStateBackend",
+        "state_backend": STATE_BACKEND,
         "checkpoint_storage": if c.dir.is_some() { "FileSystemCheckpointStorage" } else { "JobManagerCheckpointStorage" },
         "unaligned_checkpoints": false,
         "tolerable_failed_checkpoints": c.tolerable_failed,
@@ -894,7 +897,7 @@ mod tests {
             json!({
                 "mode": "exactly_once", "interval": 500, "timeout": 600000, "min_pause": 0, "max_concurrent": 1,
                 "externalization": {"enabled": false, "delete_on_cancellation": true},
-                "state_backend": "HashMapStateBackend", "checkpoint_storage": "JobManagerCheckpointStorage",
+                "state_backend": STATE_BACKEND, "checkpoint_storage": "JobManagerCheckpointStorage",
                 "unaligned_checkpoints": false, "tolerable_failed_checkpoints": 0, "aligned_checkpoint_timeout": 0,
                 "checkpoints_after_tasks_finish": true, "state_changelog_enabled": false,
                 "changelog_periodic_materialization_interval": 600000, "changelog_storage": "memory",
