@@ -36,7 +36,8 @@ fn main() {
         };
         println!("Starting TaskExecutor {} at {addr} with {} slots", cfg.resource_id, cfg.num_slots);
         let seed = std::process::id() as u64;
-        let host = LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed).with_secret(secret);
+        let host =
+            LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed).with_secret(secret);
         host.run(listener, axum::Router::new()).await
     });
     std::process::exit(code);
