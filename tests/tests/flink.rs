@@ -74,18 +74,25 @@ impl Flink {
     }
 }
 
+/// The final count per word of a streaming sum that printed every update. Each word's updates
+/// must be exactly 1, 2, .., n in print order (one subtask owns a word): a lost or duplicated
+/// update fails here instead of being hidden by taking the largest.
 fn final_counts(lines: &[String]) -> BTreeMap<String, i64> {
-    // A streaming sum prints every update; the last (largest) count per word is the result.
-    let mut m = BTreeMap::new();
+    let mut updates: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for l in lines {
         let t = l.split_once("> ").map(|x| x.1).unwrap_or(l).trim_start_matches('(').trim_end_matches(')');
         if let Some((w, c)) = t.rsplit_once(',') {
-            let c: i64 = c.parse().unwrap();
-            let e = m.entry(w.to_string()).or_insert(0);
-            *e = (*e).max(c);
+            updates.entry(w.to_string()).or_default().push(c.parse().unwrap());
         }
     }
-    m
+    updates
+        .into_iter()
+        .map(|(w, seq)| {
+            let n = seq.len() as i64;
+            assert_eq!(seq, (1..=n).collect::<Vec<_>>(), "updates of '{w}' are not exactly 1..={n}");
+            (w, n)
+        })
+        .collect()
 }
 
 fn example(p: &str) -> String {

@@ -33,6 +33,8 @@ use super::checkpoint_stats::{
 pub const METADATA_FILE: &str = "_metadata";
 /// Flink's `Checkpoints.HEADER_MAGIC_NUMBER`.
 pub const METADATA_MAGIC: u32 = 0x4960_672d;
+/// Values the stats summary keeps (Flink's `DescriptiveStatisticsHistogram` window).
+pub const SUMMARY_WINDOW: usize = 10_000;
 /// Version of this harness's JSON metadata format.
 pub const METADATA_VERSION: u32 = 1;
 
@@ -680,6 +682,11 @@ impl CheckpointCoordinator {
             st.external_path = Some(external);
             let done = st.clone();
             self.stats.completed_figures.push((done.state_size(), now.saturating_sub(done.trigger_timestamp)));
+            // Flink's summary histograms keep a window of the latest 10 000 values.
+            if self.stats.completed_figures.len() > SUMMARY_WINDOW {
+                let excess = self.stats.completed_figures.len() - SUMMARY_WINDOW;
+                self.stats.completed_figures.drain(..excess);
+            }
             if p.kind.is_savepoint() {
                 self.stats.latest_savepoint = Some(done);
             } else {

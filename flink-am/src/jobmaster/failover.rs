@@ -108,6 +108,18 @@ mod tests {
     }
 
     #[test]
+    fn a_forward_pipeline_into_a_shuffle_is_one_region() {
+        let mut g = graph(2, ShipStrategy::Forward);
+        let mut third = g.vertices[1].clone();
+        third.id = JobVertexId(3);
+        third.inputs = vec![JobEdge { source: JobVertexId(2), ship: ShipStrategy::Hash { key: 0 } }];
+        g.vertices.push(third);
+        let r = pipelined_regions(&g);
+        assert_eq!(r.len(), 1, "the shuffle joins the two forward pipelines");
+        assert_eq!(r[0].len(), 6);
+    }
+
+    #[test]
     fn all_to_all_edges_make_one_region() {
         for ship in [ShipStrategy::Rebalance, ShipStrategy::Hash { key: 0 }] {
             let r = pipelined_regions(&graph(3, ship));

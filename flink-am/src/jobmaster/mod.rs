@@ -594,6 +594,10 @@ impl JobMaster {
                 task_manager_id: loc.map(|l| l.resource_id),
             };
             self.exceptions.push(entry.clone());
+            // A job restarting for days must not grow without bound.
+            if self.exceptions.len() > 10 * EXCEPTION_HISTORY_SIZE {
+                self.exceptions.remove(0);
+            }
             entries.push(entry);
         }
         let recovering = !matches!(self.status, JobStatus::Running | JobStatus::Created);

@@ -140,6 +140,11 @@ impl ResourceManager {
         self.nodes.get(id)
     }
 
+    /// Every container the RM knows, live and completed, in id order.
+    pub fn containers(&self) -> impl Iterator<Item = &RMContainer> {
+        self.containers.values()
+    }
+
     pub fn container(&self, id: &ContainerId) -> Option<&RMContainer> {
         self.containers.get(id)
     }
