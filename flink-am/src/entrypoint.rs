@@ -636,3 +636,181 @@ impl Node for FlinkAppMaster {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::{Effect, MemStore, Store, Sys};
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    use super::*;
+    use crate::async_ops::SavepointFormat;
+
+    struct TestSys {
+        store: MemStore,
+    }
+
+    impl Sys for TestSys {
+        fn store(&mut self) -> &mut dyn Store {
+            &mut self.store
+        }
+        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
+            None
+        }
+        fn stdout(&mut self, _bytes: &[u8]) {}
+        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn local_list(&mut self, _dir: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_remove(&mut self, _path: &str) {}
+    }
+
+    /// An AM whose dispatcher runs two jobs that are scheduled but have no slots yet (so a
+    /// snapshot cannot start): one with checkpointing and a savepoint dir, one without.
+    struct Env {
+        am: FlinkAppMaster,
+        sys: TestSys,
+        rng: engine::Rng,
+        effects: Vec<Effect>,
+        with_ckpt: JobId,
+        plain: JobId,
+    }
+
+    impl Env {
+        fn new(cluster_savepoint_dir: Option<&str>) -> Env {
+            let mut cfg = AmConfig::new(AmMode::Session, BTreeMap::new());
+            cfg.store_root = Some(std::path::PathBuf::from("/dfs"));
+            cfg.savepoint_dir = cluster_savepoint_dir.map(String::from);
+            let mut env = Env {
+                am: FlinkAppMaster::new(cfg),
+                sys: TestSys { store: MemStore::default() },
+                rng: engine::Rng::seed_from_u64(1),
+                effects: Vec::new(),
+                with_ckpt: JobId(0),
+                plain: JobId(0),
+            };
+            let program = flink_core::Program::parse(
+                "[[job]]\n[[job.step]]\nsource = { type = \"datagen\", kind = \"numbers\", count = 10 }\n[[job.step]]\nsink = \"discard\"\n",
+                &[],
+            )
+            .unwrap();
+            let mut next = 0u128;
+            let mut graphs = |ckpt: Option<flink_core::CheckpointConfig>| {
+                let mut g = program
+                    .job_graphs(1, &mut || {
+                        next += 1;
+                        next
+                    })
+                    .unwrap()
+                    .remove(0);
+                g.checkpointing = ckpt;
+                g
+            };
+            let mut c = flink_core::CheckpointConfig::with_interval(1000);
+            c.savepoint_dir = Some("job-sp".into());
+            let (a, b) = (graphs(Some(c)), graphs(None));
+            env.with_ckpt = a.job_id;
+            env.plain = b.job_id;
+            env.with(|am, cx| {
+                am.dispatcher.submit_job(cx, a).unwrap();
+                am.dispatcher.submit_job(cx, b).unwrap();
+            });
+            env
+        }
+        fn with<R>(&mut self, f: impl FnOnce(&mut FlinkAppMaster, &mut Cx) -> R) -> R {
+            let me = Addr::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 1);
+            let mut cx = Cx::new(Time::from_millis(1_000), me, &mut self.rng, &mut self.effects, &mut self.sys);
+            f(&mut self.am, &mut cx)
+        }
+        fn savepoint(&mut self, job: JobId, dir: Option<&str>, kind: OperationKind) -> Result<TriggerId, Refused> {
+            self.with(|am, cx| am.trigger_savepoint(cx, job, dir, kind, None))
+        }
+    }
+
+    const SP: OperationKind = OperationKind::Savepoint { cancel_job: false, format: SavepointFormat::Canonical };
+    const STOP: OperationKind = OperationKind::StopWithSavepoint { drain: false, format: SavepointFormat::Canonical };
+
+    #[test]
+    fn savepoint_requests_that_cannot_start_are_refused_with_flinks_messages() {
+        let mut env = Env::new(None);
+        let unknown = JobId(0xdead);
+        assert_eq!(
+            env.savepoint(unknown, Some("sp"), SP).unwrap_err(),
+            Refused { status: 404, message: format!("org.apache.flink.runtime.rest.NotFoundException: Job {unknown} not found") }
+        );
+        let plain = env.plain;
+        let e = env.savepoint(plain, None, SP).unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (400, "Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be provided.")
+        );
+        let e = env.savepoint(plain, Some(""), STOP).unwrap_err();
+        assert!(e.message.ends_with("Property [targetDirectory] must be provided."), "{e:?}");
+        let e = env.savepoint(plain, Some("file:///elsewhere/sp"), SP).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("is outside the shared store /dfs"), "{e:?}");
+        let e = env.with(|am, cx| am.trigger_checkpoint(cx, unknown, false, None)).unwrap_err();
+        assert_eq!(e.status, 404);
+        // Nothing was recorded.
+        assert!(env.am.operations.in_progress().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_that_fails_to_start_is_the_operations_result() {
+        // The jobs have no slots: their tasks are not running, so the JobMaster refuses.
+        let mut env = Env::new(Some("cluster-sp"));
+        let (job, plain) = (env.with_ckpt, env.plain);
+        // The job's own savepoint dir, the cluster's, an absolute one under the store.
+        for (j, dir) in [(job, None), (plain, None), (plain, Some("file:///dfs/sp"))] {
+            let t = env.savepoint(j, dir, SP).unwrap();
+            let v = env.am.operation_status(&j, &t, true).unwrap();
+            assert_eq!(v["status"]["id"], "COMPLETED", "{v}");
+            let cause = &v["operation"]["failure-cause"];
+            assert_eq!(cause["class"], "org.apache.flink.runtime.checkpoint.CheckpointException", "{v}");
+            assert!(cause["stack-trace"].as_str().unwrap().contains("Not all required tasks are currently running"), "{v}");
+            // A savepoint trigger is not a checkpoint trigger.
+            let e = env.am.operation_status(&j, &t, false).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!(
+                    "org.apache.flink.runtime.rest.NotFoundException: There is no checkpoint operation with triggerId={t} for job {j}."
+                )
+            );
+        }
+        let t = env.with(|am, cx| am.trigger_checkpoint(cx, job, true, None)).unwrap();
+        let v = env.am.operation_status(&job, &t, false).unwrap();
+        assert!(v["operation"]["failureCause"]["stack-trace"].as_str().unwrap().contains("Not all required tasks"), "{v}");
+        // A client-chosen trigger id is idempotent: the same operation, not a second one.
+        let chosen = TriggerId(42);
+        let first = env.with(|am, cx| am.trigger_savepoint(cx, job, Some("sp"), SP, Some(chosen))).unwrap();
+        let again = env.with(|am, cx| am.trigger_savepoint(cx, job, Some("other"), SP, Some(chosen))).unwrap();
+        assert_eq!((first, again), (chosen, chosen));
+        assert_eq!(env.am.operation_status(&job, &chosen, true).unwrap()["status"]["id"], "COMPLETED");
+    }
+
+    #[test]
+    fn checkpoint_reports_need_checkpointing_and_paths_are_qualified() {
+        let env = Env::new(None);
+        let e = env.am.checkpoint_statistics(&env.plain).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (404, "Checkpointing has not been enabled."));
+        let e = env.am.checkpoint_config(&env.plain).unwrap_err();
+        assert_eq!(e.message, format!("Checkpointing is not enabled for this job ({}).", env.plain));
+        assert_eq!(env.am.checkpoint_config(&env.with_ckpt).unwrap()["interval"], json!(1000));
+        let stats = env.am.checkpoint_statistics(&env.with_ckpt).unwrap();
+        assert_eq!(stats["counts"]["total"], 0);
+        assert!(env.am.checkpoint_details(&env.with_ckpt, 1).unwrap_err().message.contains("checkpoint 1."));
+        assert_eq!(env.am.qualify("file:/sp/savepoint-1"), "file:/dfs/sp/savepoint-1");
+        assert_eq!(env.am.qualify("file:///abs/x"), "file:///abs/x");
+        let metrics =
+            env.am.job_metrics(&env.with_ckpt, Some("numRestarts,numberOfCompletedCheckpoints,nope"), Time::from_millis(5)).unwrap();
+        assert_eq!(metrics, json!([{"id": "numRestarts", "value": "0"}, {"id": "numberOfCompletedCheckpoints", "value": "0"}]));
+    }
+}
