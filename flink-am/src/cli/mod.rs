@@ -113,3 +113,22 @@ impl Yarn {
             .ok_or_else(|| "fs.defaultFS is not set: export YARN_CONF_DIR=<the dir 'yarn-sim start' printed>".to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sessions_dynamic_properties_are_read_back_from_the_properties_file() {
+        let dir = std::env::temp_dir().join(format!("flink-cli-props-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conf = FlinkConfig::new();
+        conf.set("yarn.properties-file.location", &dir.display().to_string());
+        assert!(session_dynamic_properties(&conf).is_empty(), "no file, no properties");
+        let props = vec!["execution.checkpointing.interval=500ms".to_string(), "a=b=c".to_string()];
+        write_properties(&conf, "application_1_0001", &props).unwrap();
+        assert_eq!(session_dynamic_properties(&conf), props);
+        assert_eq!(read_properties(&conf).unwrap().map(|p| p.1).as_deref(), Some("application_1_0001"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
