@@ -288,6 +288,22 @@ fn savepoint_stop_and_rescaled_restore_give_the_fault_free_counts() {
     let restored = am.get(&format!("/jobs/{id2}/checkpoints")).unwrap();
     assert_eq!(restored["latest"]["restored"]["is_savepoint"], true, "{restored}");
     assert_eq!(restored["latest"]["restored"]["external_path"], stop_sp.as_str());
+    // Another program cannot take the savepoint's state unless -n allows skipping it.
+    let other = f.c.work.join("other.toml");
+    std::fs::write(
+        &other,
+        "[[job]]\nname = \"Other\"\n[[job.step]]\nsource = { type = \"sequence\", from = 1, to = 10 }\n[[job.step]]\nsink = \"discard\"\n",
+    )
+    .unwrap();
+    let r = f.run("flink", &["run", "-s", &stop_sp, other.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("Cannot map checkpoint/savepoint state for operator") && r.stderr.contains("--allowNonRestoredState"),
+        "{}",
+        r.stderr
+    );
+    let r = f.run("flink", &["run", "-s", &stop_sp, "-n", other.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let mut both = first;
     both.extend(f.committed("out/second"));
     both.sort();
@@ -367,10 +383,21 @@ fn bad_checkpoint_and_savepoint_requests_fail_clearly_and_change_nothing() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let sp = line_after(&r.stdout, "Savepoint completed. Path: ").to_string();
     assert!(f.store().join(store_rel(&f, &sp)).join("_metadata").is_file(), "{sp}");
-    for j in [&id, &plain] {
-        let r = f.run("flink", &["cancel", j]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-    }
+    // The deprecated cancel-with-savepoint.
+    let r = f.run("flink", &["cancel", "-s", "sp-cancel", &plain]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "DEPRECATION WARNING: Cancelling a job with savepoint is deprecated. Use \"stop\" instead.\nCancelling job {plain} with CANONICAL savepoint to sp-cancel.\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    let stored = line_after(&r.stdout, &format!("Cancelled job {plain}. Savepoint stored in ")).trim_end_matches('.').to_string();
+    assert!(f.store().join(store_rel(&f, &stored)).join("_metadata").is_file(), "{stored}");
+    f.wait_state(&am, &plain, "CANCELED", Duration::from_secs(30));
+    let r = f.run("flink", &["cancel", &id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
 fn curl(args: &[&str]) -> (u16, String) {
