@@ -396,8 +396,11 @@ fn bad_checkpoint_and_savepoint_requests_fail_clearly_and_change_nothing() {
     let stored = line_after(&r.stdout, &format!("Cancelled job {plain}. Savepoint stored in ")).trim_end_matches('.').to_string();
     assert!(f.store().join(store_rel(&f, &stored)).join("_metadata").is_file(), "{stored}");
     f.wait_state(&am, &plain, "CANCELED", Duration::from_secs(30));
-    let r = f.run("flink", &["cancel", &id]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    // stop --drain says so, and the job ends FINISHED.
+    let r = f.run("flink", &["stop", "--drain", "-p", "sp-drain", &id]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("Draining job \"{id}\" with a CANONICAL savepoint.\n")), "{}", r.stdout);
+    f.wait_state(&am, &id, "FINISHED", Duration::from_secs(30));
 }
 
 fn curl(args: &[&str]) -> (u16, String) {
