@@ -1333,3 +1333,31 @@ fn a_failure_after_the_stop_with_savepoint_completed_fails_the_job() {
     // The savepoint stays.
     assert!(!d.c.sim.store().list("sps").unwrap().is_empty());
 }
+
+#[test]
+fn a_restart_discards_the_committables_collected_so_far() {
+    // Subtask 0 finishes (its sink reports a part file), then subtask 1 fails: the single
+    // region restarts, subtask 0 runs again, and only the second attempt's files are committed.
+    let script =
+        Script { task_ms: Some(1_000), fail_ms: Some(1_500), fail_only_subtask: Some(1), checkpoints: false, commit_on_finish: true };
+    let (mut d, seen) = session_seen(38, script);
+    let id = d
+        .with_am(|am, cx| am.submit_job(cx, graph(120, "Recommit", 2, RestartStrategy::FixedDelay { attempts: 2, delay_ms: 100 })))
+        .unwrap()
+        .unwrap();
+    assert!(d.run_until(60, |d| d.job_status(id) == Some(JobStatus::Finished)), "{}", d.log());
+    let files = d.c.sim.store().list("out").unwrap();
+    let finals: Vec<&String> = files.iter().filter(|f| f.starts_with("out/part-")).collect();
+    assert_eq!(finals.len(), 2, "{files:?}");
+    let seen = seen.lock().unwrap();
+    let second: Vec<String> = seen
+        .deployed
+        .iter()
+        .filter(|t| t.attempt_number == 1 && t.output.is_none())
+        .map(|t| format!("out/part-{}-0", t.execution_id))
+        .collect();
+    for f in finals {
+        assert!(second.contains(f), "{f} is a second-attempt file: {second:?}");
+    }
+    assert_eq!(files.iter().filter(|f| f.contains(".inprogress")).count(), 1, "the first attempt's file stays hidden: {files:?}");
+}

@@ -637,6 +637,7 @@ impl JobMaster {
         if self.status == JobStatus::Restarting {
             // A failure while a restart is pending (e.g. another region): it joins that restart.
             self.cancel_executions(cx, &set);
+            self.discard_committables(&set);
             self.restart_set.extend(set);
             return;
         }
@@ -679,10 +680,7 @@ impl JobMaster {
             // SchedulerBase.restoreState: pending checkpoints die with the failover.
             self.checkpoints.abort_all(cx, CheckpointFailureReason::JobFailover);
             self.cancel_executions(cx, &set);
-            for &(vi, si) in &set {
-                let a = self.execution_graph.vertices[vi].subtasks[si].current.attempt_id;
-                self.committables.remove(&a);
-            }
+            self.discard_committables(&set);
             self.restart_set = set;
             cx.set_timer(Duration::from_millis(delay), self.timer(T_RESTART));
         } else {
@@ -695,6 +693,15 @@ impl JobMaster {
             self.cancel_executions(cx, &all);
             self.arm_cancel_timeout(cx);
             self.check_cancellation_done(cx);
+        }
+    }
+
+    /// The restarted tasks run again from the checkpoint and write their part files anew: what
+    /// they reported with FINISHED must not be committed.
+    fn discard_committables(&mut self, set: &BTreeSet<(usize, usize)>) {
+        for &(vi, si) in set {
+            let a = self.execution_graph.vertices[vi].subtasks[si].current.attempt_id;
+            self.committables.remove(&a);
         }
     }
 
