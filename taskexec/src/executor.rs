@@ -536,7 +536,7 @@ impl TaskExecutor {
     /// deployed) declines as not ready, as Flink's TaskExecutor does.
     fn trigger_checkpoint(&mut self, cx: &mut Cx, from: Addr, job_id: JobId, execution_id: ExecutionAttemptId, barrier: CheckpointBarrier) {
         let checkpoint_id = barrier.id;
-        let Some(task) = self.tasks.get_mut(&execution_id) else {
+        let Some(task) = self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) else {
             let reason = DeclineReason::CheckpointDeclinedTaskNotReady;
             let message = format!("{} Task {execution_id} is not running on TaskExecutor {}.", reason.message(), self.config.resource_id);
             cx.trace("checkpoint.decline", format!("{execution_id} {checkpoint_id} {reason:?}"));
@@ -640,7 +640,7 @@ impl Node for TaskExecutor {
             }
             TaskExecutorGateway::NotifyCheckpointComplete { job_id, execution_id, checkpoint_id } => {
                 self.touch_job(cx, job_id);
-                match self.tasks.get_mut(&execution_id) {
+                match self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) {
                     Some(task) => {
                         if let Err(e) = task.notify_checkpoint_complete(cx, checkpoint_id) {
                             self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
@@ -653,7 +653,7 @@ impl Node for TaskExecutor {
             }
             TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
                 self.touch_job(cx, job_id);
-                if let Some(task) = self.tasks.get_mut(&execution_id) {
+                if let Some(task) = self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) {
                     if let Err(e) = task.notify_checkpoint_aborted(cx, checkpoint_id) {
                         self.end_task(cx, execution_id, ExecutionState::Failed, Some(e));
                     }

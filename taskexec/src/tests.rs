@@ -864,12 +864,24 @@ fn triggers_for_tasks_that_are_not_running_sources_are_declined() {
     c.sim.run_for(Duration::from_millis(10));
     c.trigger(0, 99, 1, CheckpointKind::Checkpoint);
     c.trigger(0, 21, 2, CheckpointKind::Checkpoint);
+    // Another job's trigger for this execution: not its task.
+    let options = options(3, CheckpointKind::Checkpoint);
+    let other = JobId(0x999);
+    let msg = TaskExecutorGateway::TriggerCheckpoint {
+        job_id: other,
+        execution_id: ExecutionAttemptId(21),
+        checkpoint_id: 3,
+        timestamp: 0,
+        options,
+    };
+    c.jm_send(0, msg);
     c.sim.run_for(Duration::from_millis(10));
     let d = c.jm().declines.clone();
-    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d.len(), 3, "{d:?}");
     assert!(d.iter().all(|d| d.2 == DeclineReason::CheckpointDeclinedTaskNotReady));
     assert!(d[0].3.contains("is not running on TaskExecutor"), "{}", d[0].3);
     assert!(d[1].3.contains("is not a source task"), "{}", d[1].3);
+    assert!(d[2].3.contains("is not running on TaskExecutor"), "{}", d[2].3);
     assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Running));
 }
 
