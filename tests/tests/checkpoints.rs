@@ -335,6 +335,14 @@ fn bad_checkpoint_and_savepoint_requests_fail_clearly_and_change_nothing() {
     let r = f.run("flink", &["run", "-D", "execution.checkpointing.interval=5ms", &prog, "--output", "out/x"]);
     assert!(r.code != 0 && r.stderr.contains("Checkpoint interval must be larger than or equal to 10 ms"), "{}", r.stderr);
     assert_eq!(jobs(&am), 0, "nothing was submitted");
+    // A session with a bad checkpoint setting is refused before it is deployed.
+    let app_ids = || -> Vec<String> {
+        e2e::list(&f.c.rest().get("/ws/v1/cluster/apps").unwrap(), "apps", "app").iter().map(|a| e2e::s(a, "id")).collect()
+    };
+    let apps = app_ids();
+    let r = f.run("yarn-session", &["-d", "-D", "execution.checkpointing.dir=file:///elsewhere"]);
+    assert!(r.code != 0 && r.stderr.contains("is outside the shared store"), "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(app_ids(), apps, "no application was submitted");
     // A running job: savepoint without a directory (none configured), to outside the store,
     // for an unknown job; stop/checkpoint of an unknown job.
     let r = f.run("flink", &["run", "-d", "-p", "1", &prog, "--output", "out/bad", "--count", "100000", "--rate", "500"]);
