@@ -9,6 +9,8 @@ use flink_core::{JobGraph, RestartStrategy};
 /// Which YARN entrypoint this AM is (YarnSessionClusterEntrypoint,
 /// YarnApplicationClusterEntrypoint, YarnJobClusterEntrypoint).
 #[derive(Clone, Debug, PartialEq)]
+// Built once per AM; boxing the per-job graph would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AmMode {
     /// Waits for jobs submitted over REST; lives until `shutdown_cluster`.
     Session,
@@ -59,6 +61,12 @@ pub struct AmConfig {
     /// The cluster's `restart-strategy.type`: what clients should put into JobGraphs that do
     /// not choose one (a JobGraph always carries its strategy; the JobMaster uses the graph's).
     pub restart_strategy: RestartStrategy,
+    /// The cluster's `execution.checkpointing.savepoint-dir` (a shared-store path): where
+    /// savepoints go when neither the request nor the job names a directory.
+    pub savepoint_dir: Option<String>,
+    /// The shared store's directory (fs.defaultFS), so absolute `file:` paths in requests can
+    /// be checked against it; None in the sim (only store-relative paths then).
+    pub store_root: Option<std::path::PathBuf>,
     /// The REST endpoint's URL, registered with YARN as the tracking URL (empty in the sim).
     pub tracking_url: String,
     /// The container environment YARN gave the AM (CONTAINER_ID, YARN_RM_ADDRESS, NM_HOST, ...).
@@ -85,7 +93,9 @@ impl AmConfig {
             idle_tm_timeout_ms: 30_000,
             start_worker_max_failure_rate: 10.0,
             start_worker_retry_interval_ms: 3_000,
-            restart_strategy: RestartStrategy::FixedDelay { attempts: 1, delay_ms: 1_000 },
+            restart_strategy: RestartStrategy::NoRestart,
+            savepoint_dir: None,
+            store_root: None,
             tracking_url: String::new(),
             env,
             tm_local_resources: BTreeMap::new(),

@@ -15,6 +15,7 @@ use yarn_sim::ids::ContainerId;
 use yarn_sim::proto::{env as yarn_env, YarnMsg};
 use yarn_sim::records::FinalApplicationStatus;
 
+use crate::async_ops::{AsyncOperations, OperationKind, TriggerId};
 use crate::config::{AmConfig, AmMode};
 use crate::dispatcher::Dispatcher;
 use crate::jobmaster::JmEvent;
@@ -47,12 +48,38 @@ pub struct FlinkAppMaster {
     /// The interval the AMRM heartbeat timer is armed with.
     armed_yarn_interval: u64,
     startup_error: Option<String>,
+    /// Savepoints, stops and checkpoints triggered over REST, by (job, trigger id).
+    operations: AsyncOperations,
+}
+
+/// A request REST refuses before anything changes: HTTP status and Flink's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(status: u16, message: impl Into<String>) -> Refused {
+        Refused { status, message: message.into() }
+    }
+    fn job_not_found(id: &JobId) -> Refused {
+        Refused::new(404, format!("org.apache.flink.runtime.rest.NotFoundException: Job {id} not found"))
+    }
 }
 
 impl FlinkAppMaster {
     pub fn new(cfg: AmConfig) -> FlinkAppMaster {
         let dispatcher = Dispatcher::new(cfg.heartbeat_interval_ms, cfg.heartbeat_timeout_ms);
-        FlinkAppMaster { cfg, phase: AmPhase::New, dispatcher, rm: None, armed_yarn_interval: 0, startup_error: None }
+        FlinkAppMaster {
+            cfg,
+            phase: AmPhase::New,
+            dispatcher,
+            rm: None,
+            armed_yarn_interval: 0,
+            startup_error: None,
+            operations: AsyncOperations::default(),
+        }
     }
 
     pub fn config(&self) -> &AmConfig {
@@ -225,6 +252,7 @@ impl FlinkAppMaster {
     /// Delivers what the components told each other until nothing is left to say.
     fn route(&mut self, cx: &mut Cx) {
         loop {
+            self.poll_operations(cx);
             let jm_events = self.dispatcher.take_events();
             let rm_events = self.rm.as_mut().map(|r| r.take_events()).unwrap_or_default();
             if jm_events.is_empty() && rm_events.is_empty() {
@@ -311,6 +339,177 @@ impl FlinkAppMaster {
         }
     }
 
+    // ---- Asynchronous operations (savepoints, stop-with-savepoint, checkpoints)
+
+    /// Starts a savepoint (`POST /jobs/:id/savepoints`, `cancel-job` included) or a
+    /// stop-with-savepoint (`POST /jobs/:id/stop`) into `target_directory`, else the job's or
+    /// the cluster's `execution.checkpointing.savepoint-dir`. Refused (nothing changes) for an
+    /// unknown job, no directory at all, or a directory outside the shared store. A trigger id
+    /// the client chose and already used returns that operation again (Flink's idempotent
+    /// registration). A failure to start is the operation's result, as in Flink.
+    pub fn trigger_savepoint(
+        &mut self,
+        cx: &mut Cx,
+        job: JobId,
+        target_directory: Option<&str>,
+        kind: OperationKind,
+        trigger: Option<TriggerId>,
+    ) -> Result<TriggerId, Refused> {
+        let jm = self.dispatcher.job(&job).ok_or_else(|| Refused::job_not_found(&job))?;
+        if let Some(t) = trigger.filter(|t| self.operations.contains(&job, t)) {
+            return Ok(t);
+        }
+        let property = if matches!(kind, OperationKind::StopWithSavepoint { .. }) { "targetDirectory" } else { "target-directory" };
+        let configured = jm.graph.checkpointing.as_ref().and_then(|c| c.savepoint_dir.clone()).or_else(|| self.cfg.savepoint_dir.clone());
+        let dir = match target_directory.filter(|d| !d.trim().is_empty()) {
+            Some(d) => flink_core::config::store_path(d, self.cfg.store_root.as_deref(), property).map_err(|e| Refused::new(400, e))?,
+            None => configured.ok_or_else(|| {
+                Refused::new(
+                    400,
+                    format!("Config key [{}] is not set. Property [{property}] must be provided.", flink_core::config::keys::SAVEPOINT_DIR),
+                )
+            })?,
+        };
+        let ckind = match kind {
+            OperationKind::StopWithSavepoint { drain, .. } => flink_core::CheckpointKind::SyncSavepoint { drain },
+            _ => flink_core::CheckpointKind::Savepoint,
+        };
+        let started = self.dispatcher.job_mut(&job).expect("checked above").trigger_savepoint(cx, &dir, ckind);
+        Ok(self.record_operation(cx, job, trigger, kind, started))
+    }
+
+    /// Starts a manual checkpoint (`POST /jobs/:id/checkpoints`).
+    pub fn trigger_checkpoint(&mut self, cx: &mut Cx, job: JobId, full: bool, trigger: Option<TriggerId>) -> Result<TriggerId, Refused> {
+        let jm = self.dispatcher.job_mut(&job).ok_or_else(|| Refused::job_not_found(&job))?;
+        if let Some(t) = trigger.filter(|t| self.operations.contains(&job, t)) {
+            return Ok(t);
+        }
+        let started = jm.trigger_checkpoint(cx);
+        Ok(self.record_operation(cx, job, trigger, OperationKind::Checkpoint { full }, started))
+    }
+
+    fn record_operation(
+        &mut self,
+        cx: &mut Cx,
+        job: JobId,
+        trigger: Option<TriggerId>,
+        kind: OperationKind,
+        started: Result<flink_core::CheckpointId, String>,
+    ) -> TriggerId {
+        let id = trigger.unwrap_or_else(|| {
+            use rand::Rng as _;
+            TriggerId(cx.rng().random())
+        });
+        match &started {
+            Ok(c) => cx.print(&format!("INFO  Triggered {kind:?} for job {job} as checkpoint {c} (trigger {id}).")),
+            Err(e) => cx.print(&format!("WARN  Could not trigger {kind:?} for job {job}: {e}")),
+        }
+        self.operations.insert(job, id, kind, started, cx.now().as_millis());
+        self.route(cx);
+        id
+    }
+
+    /// Settles operations whose snapshot completed or failed; cancels a job whose
+    /// cancel-with-savepoint succeeded; forgets results older than rest.async.store-duration.
+    fn poll_operations(&mut self, cx: &mut Cx) {
+        let now = cx.now().as_millis();
+        self.operations.expire(now);
+        for (job, trigger, kind, checkpoint_id) in self.operations.in_progress() {
+            let Some(jm) = self.dispatcher.job(&job) else {
+                self.operations.complete(job, trigger, Err(format!("Job {job} not found")), now);
+                continue;
+            };
+            let outcome = match jm.snapshot_outcome(checkpoint_id) {
+                Some(o) => o,
+                None if jm.status.is_globally_terminal() => Err(format!(
+                    "The job {job} reached the terminal state {} before checkpoint {checkpoint_id} completed.",
+                    jm.status.name()
+                )),
+                None => continue,
+            };
+            let outcome = outcome.map(|p| self.qualify(&p));
+            let outcome = match (outcome, kind) {
+                (Ok(location), OperationKind::Savepoint { cancel_job: true, .. }) => {
+                    cx.print(&format!("INFO  Savepoint stored in {location}. Now cancelling {job}."));
+                    self.dispatcher.cancel_job(cx, &job).map(|_| location)
+                }
+                (o, _) => o,
+            };
+            self.operations.complete(job, trigger, outcome, now);
+        }
+    }
+
+    /// A JobMaster path `file:/<store path>` fully qualified with the store's directory (live), so
+    /// it names the real directory and `flink run -s` takes it back.
+    pub fn qualify(&self, path: &str) -> String {
+        match (&self.cfg.store_root, path.strip_prefix("file:/")) {
+            (Some(root), Some(rel)) if !rel.starts_with('/') => format!("file:{}", root.join(rel).display()),
+            _ => path.to_string(),
+        }
+    }
+
+    /// `GET /jobs/:id/savepoints/:trigger`, `/stop`'s and `/checkpoints/:trigger`: the
+    /// operation's AsynchronousOperationResult, or 404 as Flink words it.
+    pub fn operation_status(&self, job: &JobId, trigger: &TriggerId, savepoint: bool) -> Result<Value, Refused> {
+        match self.operations.get(job, trigger).filter(|op| op.kind.is_savepoint() == savepoint) {
+            Some(op) => Ok(op.render()),
+            None => Err(Refused::new(
+                404,
+                format!(
+                    "org.apache.flink.runtime.rest.NotFoundException: There is no {} operation with triggerId={trigger} for job {job}.",
+                    if savepoint { "savepoint" } else { "checkpoint" }
+                ),
+            )),
+        }
+    }
+
+    /// The checkpoint statistics of a job with checkpointing on, or Flink's 404.
+    fn checkpoint_tracker(&self, id: &JobId) -> Result<&crate::jobmaster::checkpoint_stats::CheckpointStatsTracker, Refused> {
+        let j = self.dispatcher.job(id).ok_or_else(|| Refused::job_not_found(id))?;
+        if j.graph.checkpointing.is_none() {
+            return Err(Refused::new(404, "Checkpointing has not been enabled."));
+        }
+        j.checkpoint_stats().ok_or_else(|| Refused::new(404, "Checkpointing has not been enabled."))
+    }
+
+    /// `GET /jobs/:id/checkpoints`.
+    pub fn checkpoint_statistics(&self, id: &JobId) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        Ok(webmonitor::checkpointing_statistics(t, &|c| self.operations.savepoint_format(id, c).map(|f| f.name()), &|p| self.qualify(p)))
+    }
+
+    /// `GET /jobs/:id/checkpoints/details/:cid`.
+    pub fn checkpoint_details(&self, id: &JobId, checkpoint: flink_core::CheckpointId) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        let format = self.operations.savepoint_format(id, checkpoint).map(|f| f.name());
+        webmonitor::checkpoint_details(t, checkpoint, format, &|p| self.qualify(p)).map_err(|e| Refused::new(404, e))
+    }
+
+    /// `GET /jobs/:id/checkpoints/details/:cid/subtasks/:vid`.
+    pub fn checkpoint_subtask_details(
+        &self,
+        id: &JobId,
+        checkpoint: flink_core::CheckpointId,
+        vertex: &JobVertexId,
+    ) -> Result<Value, Refused> {
+        let t = self.checkpoint_tracker(id)?;
+        webmonitor::checkpoint_subtask_details(t, checkpoint, vertex).map_err(|e| Refused::new(404, e))
+    }
+
+    /// `GET /jobs/:id/checkpoints/config`.
+    pub fn checkpoint_config(&self, id: &JobId) -> Result<Value, Refused> {
+        let j = self.dispatcher.job(id).ok_or_else(|| Refused::job_not_found(id))?;
+        match &j.graph.checkpointing {
+            Some(c) => Ok(webmonitor::checkpoint_config(c)),
+            None => Err(Refused::new(404, format!("Checkpointing is not enabled for this job ({id})."))),
+        }
+    }
+
+    /// `GET /jobs/:id/metrics`.
+    pub fn job_metrics(&self, id: &JobId, get: Option<&str>, now: Time) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| webmonitor::job_metrics(j, get, now, &|p| self.qualify(p)))
+    }
+
     // ---- Reports for REST (Flink's serializer field names).
 
     pub fn overview(&self, now: Time) -> Value {
@@ -326,7 +525,11 @@ impl FlinkAppMaster {
         self.dispatcher.job(id).map(|j| webmonitor::job_details(j, now))
     }
     pub fn job_exceptions(&self, id: &JobId) -> Option<Value> {
-        self.dispatcher.job(id).map(webmonitor::job_exceptions)
+        self.job_exceptions_limited(id, None)
+    }
+    /// `GET /jobs/:id/exceptions?maxExceptions=n`.
+    pub fn job_exceptions_limited(&self, id: &JobId, max_exceptions: Option<usize>) -> Option<Value> {
+        self.dispatcher.job(id).map(|j| webmonitor::job_exceptions(j, max_exceptions))
     }
     pub fn execution_result(&self, id: &JobId) -> Option<Value> {
         self.dispatcher.job(id).map(webmonitor::execution_result)
@@ -431,5 +634,183 @@ impl Node for FlinkAppMaster {
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::{Effect, MemStore, Store, Sys};
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    use super::*;
+    use crate::async_ops::SavepointFormat;
+
+    struct TestSys {
+        store: MemStore,
+    }
+
+    impl Sys for TestSys {
+        fn store(&mut self) -> &mut dyn Store {
+            &mut self.store
+        }
+        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
+            None
+        }
+        fn stdout(&mut self, _bytes: &[u8]) {}
+        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn local_list(&mut self, _dir: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_remove(&mut self, _path: &str) {}
+    }
+
+    /// An AM whose dispatcher runs two jobs that are scheduled but have no slots yet (so a
+    /// snapshot cannot start): one with checkpointing and a savepoint dir, one without.
+    struct Env {
+        am: FlinkAppMaster,
+        sys: TestSys,
+        rng: engine::Rng,
+        effects: Vec<Effect>,
+        with_ckpt: JobId,
+        plain: JobId,
+    }
+
+    impl Env {
+        fn new(cluster_savepoint_dir: Option<&str>) -> Env {
+            let mut cfg = AmConfig::new(AmMode::Session, BTreeMap::new());
+            cfg.store_root = Some(std::path::PathBuf::from("/dfs"));
+            cfg.savepoint_dir = cluster_savepoint_dir.map(String::from);
+            let mut env = Env {
+                am: FlinkAppMaster::new(cfg),
+                sys: TestSys { store: MemStore::default() },
+                rng: engine::Rng::seed_from_u64(1),
+                effects: Vec::new(),
+                with_ckpt: JobId(0),
+                plain: JobId(0),
+            };
+            let program = flink_core::Program::parse(
+                "[[job]]\n[[job.step]]\nsource = { type = \"datagen\", kind = \"numbers\", count = 10 }\n[[job.step]]\nsink = \"discard\"\n",
+                &[],
+            )
+            .unwrap();
+            let mut next = 0u128;
+            let mut graphs = |ckpt: Option<flink_core::CheckpointConfig>| {
+                let mut g = program
+                    .job_graphs(1, &mut || {
+                        next += 1;
+                        next
+                    })
+                    .unwrap()
+                    .remove(0);
+                g.checkpointing = ckpt;
+                g
+            };
+            let mut c = flink_core::CheckpointConfig::with_interval(1000);
+            c.savepoint_dir = Some("job-sp".into());
+            let (a, b) = (graphs(Some(c)), graphs(None));
+            env.with_ckpt = a.job_id;
+            env.plain = b.job_id;
+            env.with(|am, cx| {
+                am.dispatcher.submit_job(cx, a).unwrap();
+                am.dispatcher.submit_job(cx, b).unwrap();
+            });
+            env
+        }
+        fn with<R>(&mut self, f: impl FnOnce(&mut FlinkAppMaster, &mut Cx) -> R) -> R {
+            let me = Addr::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 1);
+            let mut cx = Cx::new(Time::from_millis(1_000), me, &mut self.rng, &mut self.effects, &mut self.sys);
+            f(&mut self.am, &mut cx)
+        }
+        fn savepoint(&mut self, job: JobId, dir: Option<&str>, kind: OperationKind) -> Result<TriggerId, Refused> {
+            self.with(|am, cx| am.trigger_savepoint(cx, job, dir, kind, None))
+        }
+    }
+
+    const SP: OperationKind = OperationKind::Savepoint { cancel_job: false, format: SavepointFormat::Canonical };
+    const STOP: OperationKind = OperationKind::StopWithSavepoint { drain: false, format: SavepointFormat::Canonical };
+
+    #[test]
+    fn savepoint_requests_that_cannot_start_are_refused_with_flinks_messages() {
+        let mut env = Env::new(None);
+        let unknown = JobId(0xdead);
+        assert_eq!(
+            env.savepoint(unknown, Some("sp"), SP).unwrap_err(),
+            Refused { status: 404, message: format!("org.apache.flink.runtime.rest.NotFoundException: Job {unknown} not found") }
+        );
+        let plain = env.plain;
+        let e = env.savepoint(plain, None, SP).unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (400, "Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be provided.")
+        );
+        let e = env.savepoint(plain, Some(""), STOP).unwrap_err();
+        assert!(e.message.ends_with("Property [targetDirectory] must be provided."), "{e:?}");
+        let e = env.savepoint(plain, Some("file:///elsewhere/sp"), SP).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("is outside the shared store /dfs"), "{e:?}");
+        let e = env.with(|am, cx| am.trigger_checkpoint(cx, unknown, false, None)).unwrap_err();
+        assert_eq!(e.status, 404);
+        // Nothing was recorded.
+        assert!(env.am.operations.in_progress().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_that_fails_to_start_is_the_operations_result() {
+        // The jobs have no slots: their tasks are not running, so the JobMaster refuses.
+        let mut env = Env::new(Some("cluster-sp"));
+        let (job, plain) = (env.with_ckpt, env.plain);
+        // The job's own savepoint dir, the cluster's, an absolute one under the store.
+        for (j, dir) in [(job, None), (plain, None), (plain, Some("file:///dfs/sp"))] {
+            let t = env.savepoint(j, dir, SP).unwrap();
+            let v = env.am.operation_status(&j, &t, true).unwrap();
+            assert_eq!(v["status"]["id"], "COMPLETED", "{v}");
+            let cause = &v["operation"]["failure-cause"];
+            assert_eq!(cause["class"], "org.apache.flink.runtime.checkpoint.CheckpointException", "{v}");
+            assert!(cause["stack-trace"].as_str().unwrap().contains("Not all required tasks are currently running"), "{v}");
+            // A savepoint trigger is not a checkpoint trigger.
+            let e = env.am.operation_status(&j, &t, false).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!(
+                    "org.apache.flink.runtime.rest.NotFoundException: There is no checkpoint operation with triggerId={t} for job {j}."
+                )
+            );
+        }
+        let t = env.with(|am, cx| am.trigger_checkpoint(cx, job, true, None)).unwrap();
+        let v = env.am.operation_status(&job, &t, false).unwrap();
+        assert!(v["operation"]["failureCause"]["stack-trace"].as_str().unwrap().contains("Not all required tasks"), "{v}");
+        // A client-chosen trigger id is idempotent: the same operation, not a second one.
+        let chosen = TriggerId(42);
+        let first = env.with(|am, cx| am.trigger_savepoint(cx, job, Some("sp"), SP, Some(chosen))).unwrap();
+        let again = env.with(|am, cx| am.trigger_savepoint(cx, job, Some("other"), SP, Some(chosen))).unwrap();
+        assert_eq!((first, again), (chosen, chosen));
+        assert_eq!(env.am.operation_status(&job, &chosen, true).unwrap()["status"]["id"], "COMPLETED");
+    }
+
+    #[test]
+    fn checkpoint_reports_need_checkpointing_and_paths_are_qualified() {
+        let env = Env::new(None);
+        let e = env.am.checkpoint_statistics(&env.plain).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (404, "Checkpointing has not been enabled."));
+        let e = env.am.checkpoint_config(&env.plain).unwrap_err();
+        assert_eq!(e.message, format!("Checkpointing is not enabled for this job ({}).", env.plain));
+        assert_eq!(env.am.checkpoint_config(&env.with_ckpt).unwrap()["interval"], json!(1000));
+        let stats = env.am.checkpoint_statistics(&env.with_ckpt).unwrap();
+        assert_eq!(stats["counts"]["total"], 0);
+        assert!(env.am.checkpoint_details(&env.with_ckpt, 1).unwrap_err().message.contains("checkpoint 1."));
+        assert_eq!(env.am.qualify("file:/sp/savepoint-1"), "file:/dfs/sp/savepoint-1");
+        assert_eq!(env.am.qualify("file:///abs/x"), "file:///abs/x");
+        let metrics =
+            env.am.job_metrics(&env.with_ckpt, Some("numRestarts,numberOfCompletedCheckpoints,nope"), Time::from_millis(5)).unwrap();
+        assert_eq!(metrics, json!([{"id": "numRestarts", "value": "0"}, {"id": "numberOfCompletedCheckpoints", "value": "0"}]));
     }
 }

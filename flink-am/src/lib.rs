@@ -4,6 +4,7 @@
 //! ResourceManager (declarative SlotManager, worker accounting, YarnResourceManagerDriver).
 //! All node code is sans-IO and deterministic; `rest`, `cli` and `bin` adapt it to the world.
 
+pub mod async_ops;
 // CLIs are clients with real clocks and sockets, not nodes.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub mod cli;

@@ -11,13 +11,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use engine::live::{wall_now, LiveNode};
 use flink_core::{JobGraph, JobId, JobVertexId};
 use serde_json::{json, Value};
 
-use crate::entrypoint::FlinkAppMaster;
+use crate::async_ops::{OperationKind, SavepointFormat, TriggerId};
+use crate::entrypoint::{FlinkAppMaster, Refused};
 
 type Host = LiveNode<FlinkAppMaster>;
 type Q = Query<BTreeMap<String, String>>;
@@ -36,6 +37,15 @@ pub fn routes(host: Host) -> Router {
         .route("/jobs/{id}/status", get(job_status))
         .route("/jobs/{id}/vertices/{vid}", get(vertex))
         .route("/jobs/{id}/vertices/{vid}/subtasks/{index}", get(subtask))
+        .route("/jobs/{id}/metrics", get(job_metrics))
+        .route("/jobs/{id}/checkpoints", get(checkpoints).post(trigger_checkpoint))
+        .route("/jobs/{id}/checkpoints/config", get(checkpoint_config))
+        .route("/jobs/{id}/checkpoints/details/{cid}", get(checkpoint_details))
+        .route("/jobs/{id}/checkpoints/details/{cid}/subtasks/{vid}", get(checkpoint_subtasks))
+        .route("/jobs/{id}/checkpoints/{trigger}", get(checkpoint_status))
+        .route("/jobs/{id}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{id}/savepoints/{trigger}", get(savepoint_status))
+        .route("/jobs/{id}/stop", post(stop_with_savepoint))
         .route("/taskmanagers", get(taskmanagers))
         .route("/taskmanagers/{id}", get(taskmanager))
         .route("/jobmanager/config", get(jobmanager_config))
@@ -152,8 +162,16 @@ async fn job_config(State(host): State<Host>, Path(id): Path<String>) -> Respons
     job_report(&host, &id, |am, j| am.job_config(j))
 }
 
-async fn exceptions(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    job_report(&host, &id, |am, j| am.job_exceptions(j))
+/// `?maxExceptions=n` limits the history (at most `web.exception-history-size`).
+async fn exceptions(State(host): State<Host>, Path(id): Path<String>, Query(q): Q) -> Response {
+    let max = match q.get("maxExceptions").map(|m| m.parse::<usize>()) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(_)) => {
+            return errors(StatusCode::BAD_REQUEST, format!("Bad request received. Cannot parse maxExceptions '{}'.", q["maxExceptions"]))
+        }
+    };
+    job_report(&host, &id, |am, j| am.job_exceptions_limited(j, max))
 }
 
 async fn execution_result(State(host): State<Host>, Path(id): Path<String>) -> Response {
@@ -239,4 +257,268 @@ async fn jobmanager_logs(State(_host): State<Host>) -> Response {
 async fn shutdown(State(host): State<Host>) -> Response {
     host.with(|am, cx| am.shutdown_cluster(cx));
     (StatusCode::OK, Json(json!({}))).into_response()
+}
+
+// ---- Checkpoints, savepoints, stop (Flink's checkpoint and savepoint handlers)
+
+fn refused(r: Refused) -> Response {
+    errors(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), r.message)
+}
+
+fn answer(r: Result<Value, Refused>) -> Response {
+    match r {
+        Ok(v) => ok(v),
+        Err(r) => refused(r),
+    }
+}
+
+fn accepted(r: Result<TriggerId, Refused>) -> Response {
+    match r {
+        Ok(t) => (StatusCode::ACCEPTED, Json(json!({"request-id": t.to_string()}))).into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+/// A POST body (empty = `{}`), as the named Flink request type.
+fn body(bytes: &Bytes, what: &str) -> Result<serde_json::Map<String, Value>, Response> {
+    let text = String::from_utf8_lossy(bytes);
+    if text.trim().is_empty() {
+        return Ok(Default::default());
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(errors(StatusCode::BAD_REQUEST, format!("Request did not match expected format {what}: expected a JSON object."))),
+        Err(e) => Err(errors(StatusCode::BAD_REQUEST, format!("Request did not match expected format {what}: {e}"))),
+    }
+}
+
+/// An optional string field; another JSON type is a 400.
+fn str_field<'a>(m: &'a serde_json::Map<String, Value>, key: &str, what: &str) -> Result<Option<&'a str>, Response> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(errors(
+            StatusCode::BAD_REQUEST,
+            format!("Request did not match expected format {what}: '{key}' must be a string, got {v}."),
+        )),
+    }
+}
+
+fn bool_field(m: &serde_json::Map<String, Value>, key: &str, what: &str) -> Result<bool, Response> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(errors(
+            StatusCode::BAD_REQUEST,
+            format!("Request did not match expected format {what}: '{key}' must be a boolean, got {v}."),
+        )),
+    }
+}
+
+fn trigger_field(m: &serde_json::Map<String, Value>, what: &str) -> Result<Option<TriggerId>, Response> {
+    str_field(m, "triggerId", what)?
+        .map(|t| t.parse::<TriggerId>().map_err(|e| errors(StatusCode::BAD_REQUEST, format!("Bad request received. {e}"))))
+        .transpose()
+}
+
+fn format_field(m: &serde_json::Map<String, Value>, what: &str) -> Result<SavepointFormat, Response> {
+    SavepointFormat::parse(str_field(m, "formatType", what)?)
+        .map_err(|e| errors(StatusCode::BAD_REQUEST, format!("Bad request received. {e}")))
+}
+
+fn parse_trigger(t: &str) -> Result<TriggerId, Response> {
+    t.parse().map_err(|e: String| errors(StatusCode::BAD_REQUEST, format!("Bad request received. {e}")))
+}
+
+fn parse_checkpoint_id(c: &str) -> Result<flink_core::CheckpointId, Response> {
+    c.parse().map_err(|_| errors(StatusCode::BAD_REQUEST, format!("Bad request received. Cannot parse checkpoint id '{c}'.")))
+}
+
+/// `POST /jobs/:id/savepoints` `{"target-directory", "cancel-job", "formatType", "triggerId"}`.
+async fn trigger_savepoint(State(host): State<Host>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    const WHAT: &str = "SavepointTriggerRequestBody";
+    let parsed = (|| {
+        let job = parse_job(&id)?;
+        let m = body(&bytes, WHAT)?;
+        let dir = str_field(&m, "target-directory", WHAT)?.map(String::from);
+        let kind = OperationKind::Savepoint { cancel_job: bool_field(&m, "cancel-job", WHAT)?, format: format_field(&m, WHAT)? };
+        Ok((job, dir, kind, trigger_field(&m, WHAT)?))
+    })();
+    match parsed {
+        Ok((job, dir, kind, trigger)) => accepted(host.with(|am, cx| am.trigger_savepoint(cx, job, dir.as_deref(), kind, trigger))),
+        Err(r) => r,
+    }
+}
+
+/// `POST /jobs/:id/stop` `{"targetDirectory", "drain", "formatType", "triggerId"}`.
+async fn stop_with_savepoint(State(host): State<Host>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    const WHAT: &str = "StopWithSavepointRequestBody";
+    let parsed = (|| {
+        let job = parse_job(&id)?;
+        let m = body(&bytes, WHAT)?;
+        let dir = str_field(&m, "targetDirectory", WHAT)?.map(String::from);
+        let kind = OperationKind::StopWithSavepoint { drain: bool_field(&m, "drain", WHAT)?, format: format_field(&m, WHAT)? };
+        Ok((job, dir, kind, trigger_field(&m, WHAT)?))
+    })();
+    match parsed {
+        Ok((job, dir, kind, trigger)) => accepted(host.with(|am, cx| am.trigger_savepoint(cx, job, dir.as_deref(), kind, trigger))),
+        Err(r) => r,
+    }
+}
+
+/// `POST /jobs/:id/checkpoints` `{"checkpointType": "CONFIGURED"|"FULL"|"INCREMENTAL", "triggerId"}`.
+async fn trigger_checkpoint(State(host): State<Host>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    const WHAT: &str = "CheckpointTriggerRequestBody";
+    let parsed = (|| {
+        let job = parse_job(&id)?;
+        let m = body(&bytes, WHAT)?;
+        // The hashmap backend's checkpoints are always full; INCREMENTAL runs the same way.
+        let full = match str_field(&m, "checkpointType", WHAT)?.map(|t| t.to_ascii_uppercase()) {
+            None => false,
+            Some(t) if t == "CONFIGURED" || t == "INCREMENTAL" => false,
+            Some(t) if t == "FULL" => true,
+            Some(t) => {
+                return Err(errors(
+                    StatusCode::BAD_REQUEST,
+                    format!("Bad request received. Invalid checkpointType '{t}': it must be one of [CONFIGURED, FULL, INCREMENTAL]."),
+                ))
+            }
+        };
+        Ok((job, full, trigger_field(&m, WHAT)?))
+    })();
+    match parsed {
+        Ok((job, full, trigger)) => accepted(host.with(|am, cx| am.trigger_checkpoint(cx, job, full, trigger))),
+        Err(r) => r,
+    }
+}
+
+/// `GET /jobs/:id/savepoints/:trigger` (savepoints and stop-with-savepoint).
+async fn savepoint_status(State(host): State<Host>, Path((id, trigger)): Path<(String, String)>) -> Response {
+    match (parse_job(&id), parse_trigger(&trigger)) {
+        (Ok(job), Ok(t)) => answer(host.read(|am| am.operation_status(&job, &t, true))),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
+}
+
+/// `GET /jobs/:id/checkpoints/:trigger`.
+async fn checkpoint_status(State(host): State<Host>, Path((id, trigger)): Path<(String, String)>) -> Response {
+    match (parse_job(&id), parse_trigger(&trigger)) {
+        (Ok(job), Ok(t)) => answer(host.read(|am| am.operation_status(&job, &t, false))),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
+}
+
+async fn checkpoints(State(host): State<Host>, Path(id): Path<String>) -> Response {
+    match parse_job(&id) {
+        Ok(job) => answer(host.read(|am| am.checkpoint_statistics(&job))),
+        Err(r) => r,
+    }
+}
+
+async fn checkpoint_config(State(host): State<Host>, Path(id): Path<String>) -> Response {
+    match parse_job(&id) {
+        Ok(job) => answer(host.read(|am| am.checkpoint_config(&job))),
+        Err(r) => r,
+    }
+}
+
+async fn checkpoint_details(State(host): State<Host>, Path((id, cid)): Path<(String, String)>) -> Response {
+    match (parse_job(&id), parse_checkpoint_id(&cid)) {
+        (Ok(job), Ok(c)) => answer(host.read(|am| am.checkpoint_details(&job, c))),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
+}
+
+async fn checkpoint_subtasks(State(host): State<Host>, Path((id, cid, vid)): Path<(String, String, String)>) -> Response {
+    let v = match vid.parse::<JobVertexId>() {
+        Ok(v) => v,
+        Err(e) => return errors(StatusCode::BAD_REQUEST, format!("Bad request received. {e}")),
+    };
+    match (parse_job(&id), parse_checkpoint_id(&cid)) {
+        (Ok(job), Ok(c)) => answer(host.read(|am| am.checkpoint_subtask_details(&job, c, &v))),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
+}
+
+/// `GET /jobs/:id/metrics[?get=numRestarts,...]`.
+async fn job_metrics(State(host): State<Host>, Path(id): Path<String>, Query(q): Q) -> Response {
+    job_report(&host, &id, |am, j| am.job_metrics(j, q.get("get").map(String::as_str), wall_now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes build (no conflicting paths) and checkpoint/savepoint requests that must be
+    /// refused are, with Flink's status codes and messages, under / and /v1/.
+    #[tokio::test]
+    async fn checkpoint_and_savepoint_routes_refuse_bad_requests() {
+        let cfg = crate::AmConfig::new(crate::AmMode::Session, Default::default());
+        let dir = std::env::temp_dir().join(format!("flink-am-rest-{}", std::process::id()));
+        let (listener, addr) = engine::live::bind_loopback(0).await.unwrap();
+        let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, &dir, engine::Codecs::new(), 1);
+        let app = routes(host);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+        let job = "0123456789abcdef0123456789abcdef";
+        let call = |m: reqwest::Method, p: String, body: Option<&'static str>| {
+            let mut r = http.request(m, format!("http://{addr}{p}"));
+            if let Some(b) = body {
+                r = r.body(b);
+            }
+            async move {
+                let resp = r.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap())
+            }
+        };
+        for prefix in ["", "/v1"] {
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/checkpoints"), None).await;
+            assert_eq!(
+                (st, v["errors"][0].as_str().unwrap()),
+                (404, format!("org.apache.flink.runtime.rest.NotFoundException: Job {job} not found").as_str())
+            );
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/checkpoints/config"), None).await;
+            assert_eq!(st, 404);
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/checkpoints/details/x"), None).await;
+            assert_eq!(st, 400);
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/checkpoints/details/1/subtasks/{job}"), None).await;
+            assert_eq!(st, 404);
+            let (st, _) =
+                call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/savepoints"), Some(r#"{"target-directory":"sp"}"#)).await;
+            assert_eq!(st, 404);
+            let (st, v) = call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/savepoints"), Some("[1]")).await;
+            assert_eq!(st, 400);
+            assert!(v["errors"][0].as_str().unwrap().starts_with("Request did not match expected format SavepointTriggerRequestBody"));
+            let (st, v) = call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/stop"), Some(r#"{"drain":"yes"}"#)).await;
+            assert_eq!(st, 400);
+            assert!(v["errors"][0].as_str().unwrap().contains("'drain' must be a boolean"));
+            let (st, _) = call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/stop"), Some(r#"{"formatType":"BINARY"}"#)).await;
+            assert_eq!(st, 400);
+            let (st, _) =
+                call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/checkpoints"), Some(r#"{"checkpointType":"HALF"}"#)).await;
+            assert_eq!(st, 400);
+            let (st, _) = call(reqwest::Method::POST, format!("{prefix}/jobs/{job}/checkpoints"), None).await;
+            assert_eq!(st, 404);
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/savepoints/nothex"), None).await;
+            assert_eq!(st, 400);
+            assert!(v["errors"][0].as_str().unwrap().contains("TriggerId"));
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/savepoints/{job}"), None).await;
+            assert_eq!(st, 404);
+            assert_eq!(
+                v["errors"][0],
+                format!(
+                    "org.apache.flink.runtime.rest.NotFoundException: There is no savepoint operation with triggerId={job} for job {job}."
+                )
+            );
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/checkpoints/{job}"), None).await;
+            assert_eq!(st, 404);
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/metrics?get=numRestarts"), None).await;
+            assert_eq!(st, 404);
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/exceptions?maxExceptions=x"), None).await;
+            assert_eq!(st, 400);
+        }
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -261,7 +261,8 @@ impl<'a> SimRun<'a> {
                 // flink-am <mode> --deploy <index>
                 let i: usize = env.argv.get(3).and_then(|s| s.parse().ok()).ok_or("flink-am: --deploy <index> missing")?;
                 let (mode, conf) = modes.get(i).cloned().flatten().ok_or("flink-am: no such deployment")?;
-                let cfg = flink_am::cli::launcher::am_config(mode, &conf, env.spec.env.clone())?;
+                // The sim's shared store is an in-memory tree rooted at `/`.
+                let cfg = flink_am::cli::launcher::am_config(mode, &conf, env.spec.env.clone(), std::path::Path::new("/"))?;
                 let am: Box<dyn Node> = Box::new(FlinkAppMaster::new(cfg));
                 Ok(match wrap {
                     Some(w) => w(am),

@@ -164,14 +164,16 @@ fn fuzzing_finds_a_planted_bug_and_shrinks_it_to_at_most_three_faults() {
 }
 
 #[test]
-fn output_comparison_catches_the_duplicates_of_a_restart_without_checkpoints() {
-    // Without checkpoints a restarted job writes its records again: at-least-once, and the
-    // exactly-once expectation must say so.
+fn a_restart_from_zero_commits_nothing_twice_with_the_two_phase_file_sink() {
+    // Without checkpoints a restarted job reads its input again from the start. The file sink
+    // commits its part files only when the job FINISHED, so what the killed attempt wrote stays
+    // in hidden staging files and the committed output still equals the fault-free run. (That
+    // the comparison fails on duplicated or lost lines is shown by model.rs's unit test.)
     let mut s = lib("tm-killed-after-sink-flush");
-    assert!(scenarios::run(&s, "sim", 7).0.skipped.is_some(), "it needs checkpoints, so it is a SKIP");
     s.requires.clear();
     let (r, _) = scenarios::run(&s, "sim", 7);
     let v = r.verdicts.iter().find(|v| v.text.starts_with("output")).unwrap();
-    assert_eq!(v.status, Status::Fail, "{}", v.text);
-    assert!(v.text.contains("duplicated") && v.text.contains("0 lost"), "{}", v.text);
+    assert_eq!(v.status, Status::Pass, "{}", v.text);
+    let failing = r.verdicts.iter().filter(|v| v.status == Status::Fail).count();
+    assert_eq!(failing, 0, "{}", r.verdict_line());
 }

@@ -185,21 +185,43 @@ fn curl(args: &[&str]) -> (u16, String) {
     (c.parse().unwrap(), b.to_string())
 }
 
+/// Committed file-sink output under a store dir (files not starting with '.' or '_'), sorted.
+fn committed(f: &Flink, dir: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(f.c.work.join("dfs").join(dir)).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && !name.starts_with('_') && e.path().is_file() {
+            lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
+        }
+    }
+    lines.sort();
+    lines
+}
+
 #[test]
-fn killing_a_taskmanager_restarts_the_job_and_it_still_finishes() {
+fn killing_a_taskmanager_restarts_the_job_and_its_checkpointed_output_is_exactly_once() {
     let f = Flink::start("flink-kill-tm", 3);
-    let (app, web) = f.session(&[]);
+    let (_app, web) = f.session(&[]);
     let prog = f.c.work.join("slow.toml");
     std::fs::write(
         &prog,
-        "[[job]]\nname = \"Slow\"\nparallelism = 2\n[[job.step]]\nsource = { type = \"datagen\", kind = \"numbers\", rate-per-sec = 200, count = 600, seed = 2 }\n[[job.step]]\nsink = \"discard\"\n",
+        "[[job]]\nname = \"Slow\"\nparallelism = 2\n[[job.step]]\nsource = { type = \"datagen\", kind = \"numbers\", rate-per-sec = \"${rate:-200}\", count = 600, seed = 2 }\n[[job.step]]\nsink = { type = \"file\", path = \"${output}\" }\n",
     )
     .unwrap();
-    let r = f.run("flink", &["run", "-d", prog.to_str().unwrap()]);
+    let prog = prog.to_str().unwrap();
+    // The fault-free run is the reference.
+    let r = f.run("flink", &["run", prog, "--output", "out/reference", "--rate", "0"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let reference = committed(&f, "out/reference");
+    assert_eq!(reference.len(), 1200);
+    let r = f.run("flink", &["run", "-d", "-D", "execution.checkpointing.interval=200ms", prog, "--output", "out/killed"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let id = r.stdout.lines().find_map(|l| l.strip_prefix("Job has been submitted with JobID ")).unwrap().trim().to_string();
     let am = e2e::Rest::new(&web);
-    f.c.wait_for("RUNNING", Duration::from_secs(20), || (am.get(&format!("/jobs/{id}")).ok()?["state"] == "RUNNING").then_some(()));
+    f.c.wait_for("RUNNING with a completed checkpoint", Duration::from_secs(20), || {
+        let v = am.get(&format!("/jobs/{id}/checkpoints")).ok()?;
+        (v["counts"]["completed"].as_u64()? >= 1).then_some(())
+    });
     // kill -9 the TaskManager that runs the job's first subtask (its id is its container id),
     // found by the container's working directory. Another, idle TaskManager may exist.
     let pid = f.c.wait_for("the job's TaskManager process", Duration::from_secs(10), || {
@@ -211,7 +233,6 @@ fn killing_a_taskmanager_restarts_the_job_and_it_still_finishes() {
             .into_iter()
             .find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map(|d| d.ends_with(&cid)).unwrap_or(false))
     });
-    let _ = &app;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     f.c.wait_for("FINISHED", Duration::from_secs(60), || {
         let st = am.get(&format!("/jobs/{id}")).ok()?["state"].as_str()?.to_string();
@@ -220,6 +241,10 @@ fn killing_a_taskmanager_restarts_the_job_and_it_still_finishes() {
     });
     let ex = am.get(&format!("/jobs/{id}/exceptions")).unwrap();
     assert!(!ex["exceptionHistory"]["entries"].as_array().unwrap().is_empty(), "{ex}");
+    let restarts = am.get(&format!("/jobs/{id}/metrics?get=numRestarts")).unwrap();
+    assert_ne!(restarts[0]["value"], "0", "{restarts}");
+    // Exactly once: the restart neither lost nor repeated a committed line.
+    assert!(committed(&f, "out/killed") == reference, "output after the kill differs from the fault-free run");
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn random_u128() -> u128 {
 }
 
 /// The AM's configuration from Flink's options (harness defaults where unset).
-pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>) -> Result<AmConfig, String> {
+pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>, store_root: &Path) -> Result<AmConfig, String> {
     let mut c = AmConfig::new(mode, env).with_slots(conf.u32("taskmanager.numberOfTaskSlots", 1)?);
     if let Some(mb) = conf.memory_mb("taskmanager.memory.process.size")? {
         c.tm_memory_mb = mb;
@@ -47,7 +47,9 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
         c.start_worker_max_failure_rate =
             r.trim().parse().map_err(|_| format!("Invalid value for resourcemanager.start-worker.max-failure-rate: {r}"))?;
     }
-    c.restart_strategy = conf.restart_strategy(false)?;
+    c.restart_strategy = conf.restart_strategy(conf.checkpoint_config(Some(store_root))?.is_some())?;
+    c.savepoint_dir = conf.savepoint_dir(Some(store_root))?;
+    c.store_root = Some(store_root.to_path_buf());
     c.validate()?;
     Ok(c)
 }
@@ -69,7 +71,12 @@ fn run(args: Vec<String>) -> Result<i32, String> {
     let conf = FlinkConfig::load(&cwd)?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let p = conf.u32("parallelism.default", 1)?;
-    let restart = conf.restart_strategy(false)?;
+    let store = env
+        .get("HADOOP_CONF_DIR")
+        .and_then(|d| yarn_sim::conf::Configuration::load(&Path::new(d).join("yarn-site.xml")).ok())
+        .and_then(|c| c.get("fs.defaultFS"))
+        .and_then(|f| f.strip_prefix("file://").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| cwd.clone());
     let mode = match args.first().map(|s| s.as_str()) {
         Some("session") => AmMode::Session,
         Some("application") => {
@@ -79,7 +86,14 @@ fn run(args: Vec<String>) -> Result<i32, String> {
                 .map(|a| a.split('\u{1f}').filter(|x| !x.is_empty()).map(String::from).collect())
                 .unwrap_or_default();
             let program = Program::parse(&text, &pargs)?;
-            AmMode::Application { jobs: program.job_graphs_with(p, &restart, &mut random_u128)? }
+            // Application mode: main() runs here, so the job settings come from the shipped
+            // configuration (with `flink run-application -s` as execution.state-recovery.path).
+            let settings = conf.job_settings(Some(&store))?;
+            let mut jobs = program.job_graphs_with(p, &settings.restart, &mut random_u128)?;
+            for g in &mut jobs {
+                settings.apply(g);
+            }
+            AmMode::Application { jobs }
         }
         Some("per-job") => {
             let text = std::fs::read(cwd.join("job-graph.json")).map_err(|e| format!("job-graph.json: {e}"))?;
@@ -88,19 +102,13 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         }
         other => return Err(format!("unknown entrypoint {other:?}: use session, application or per-job")),
     };
-    let store = env
-        .get("HADOOP_CONF_DIR")
-        .and_then(|d| yarn_sim::conf::Configuration::load(&Path::new(d).join("yarn-site.xml")).ok())
-        .and_then(|c| c.get("fs.defaultFS"))
-        .and_then(|f| f.strip_prefix("file://").map(std::path::PathBuf::from))
-        .unwrap_or_else(|| cwd.clone());
     let taskexec = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("taskexec");
     let port = conf.u32("rest.port", 0)? as u16;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let (listener, addr) =
             bind_loopback(port).await.map_err(|e| format!("Could not bind the REST endpoint to 127.0.0.1:{port}: {e}"))?;
-        let mut cfg = am_config(mode, &conf, env)?;
+        let mut cfg = am_config(mode, &conf, env, &store)?;
         cfg.taskexec_command = taskexec.display().to_string();
         cfg.tm_local_resources = conf
             .get(super::deploy::SHIP_RESOURCES_KEY)

@@ -43,6 +43,16 @@ pub fn read_properties(conf: &FlinkConfig) -> Result<Option<(PathBuf, String)>, 
     }
 }
 
+/// The `-D` properties the session was started with (`dynamicPropertiesString`, `@@`-joined),
+/// which Flink's client applies to jobs it submits to that session.
+pub fn session_dynamic_properties(conf: &FlinkConfig) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(properties_file(conf)) else { return Vec::new() };
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("dynamicPropertiesString="))
+        .map(|v| v.split("@@").filter(|p| !p.trim().is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
 /// Writes the properties file the way java.util.Properties.store does.
 pub fn write_properties(conf: &FlinkConfig, app_id: &str, dynamic: &[String]) -> Result<PathBuf, String> {
     let path = properties_file(conf);
@@ -101,5 +111,24 @@ impl Yarn {
         self.store_root
             .as_ref()
             .ok_or_else(|| "fs.defaultFS is not set: export YARN_CONF_DIR=<the dir 'yarn-sim start' printed>".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sessions_dynamic_properties_are_read_back_from_the_properties_file() {
+        let dir = std::env::temp_dir().join(format!("flink-cli-props-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conf = FlinkConfig::new();
+        conf.set("yarn.properties-file.location", &dir.display().to_string());
+        assert!(session_dynamic_properties(&conf).is_empty(), "no file, no properties");
+        let props = vec!["execution.checkpointing.interval=500ms".to_string(), "a=b=c".to_string()];
+        write_properties(&conf, "application_1_0001", &props).unwrap();
+        assert_eq!(session_dynamic_properties(&conf), props);
+        assert_eq!(read_properties(&conf).unwrap().map(|p| p.1).as_deref(), Some("application_1_0001"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

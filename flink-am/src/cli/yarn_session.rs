@@ -105,6 +105,9 @@ fn run(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<
             (id.clone(), rest)
         }
         None => {
+            // Settings the session's jobs inherit (checkpointing, restarts, savepoint dir) are
+            // checked here, before anything is deployed.
+            conf.job_settings(y.store_root.as_deref())?;
             let d =
                 deploy(&y, DeploySpec { mode: ClusterMode::Session, conf: conf.clone(), files: Vec::new(), ship: o.ship.clone() }, out)?;
             let path = write_properties(&conf, &d.app_id, &o.dynamic)?;
