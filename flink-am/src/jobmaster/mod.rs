@@ -530,6 +530,37 @@ impl JobMaster {
                 e.records_out = e.records_out.max(*rout);
             }
         }
+        self.reconcile_deployments(cx, resource_id, tasks);
+    }
+
+    /// Flink's execution deployment reconciliation: the heartbeat lists every task the
+    /// TaskExecutor still runs for this job. An execution the TaskExecutor confirmed (it
+    /// reported INITIALIZING or RUNNING) but no longer lists has ended there without the
+    /// JobMaster hearing of it: its final state update was lost. A canceling one counts as
+    /// canceled; a running one fails ("unexpectedly no longer running"), so the job fails over
+    /// instead of waiting for ever. Links are FIFO, so an end report sent before this
+    /// heartbeat has already arrived.
+    fn reconcile_deployments(&mut self, cx: &mut Cx, resource_id: &str, tasks: &[(ExecutionAttemptId, u64, u64)]) {
+        let reported: std::collections::BTreeSet<ExecutionAttemptId> = tasks.iter().map(|t| t.0).collect();
+        let missing: Vec<(ExecutionAttemptId, ExecutionState, u64, u64)> = self
+            .execution_graph
+            .executions()
+            .filter(|e| e.location.as_ref().is_some_and(|l| l.resource_id == resource_id))
+            .filter(|e| matches!(e.state, ExecutionState::Initializing | ExecutionState::Running | ExecutionState::Canceling))
+            .filter(|e| !reported.contains(&e.attempt_id))
+            .map(|e| (e.attempt_id, e.state, e.records_in, e.records_out))
+            .collect();
+        for (id, state, rin, rout) in missing {
+            cx.trace("execution.missing", format_args!("{id} on {resource_id}"));
+            if state == ExecutionState::Canceling {
+                self.update_task_execution_state(cx, id, ExecutionState::Canceled, None, (rin, rout), Vec::new());
+            } else {
+                let cause = format!(
+                    "org.apache.flink.util.FlinkException: Execution {id} is unexpectedly no longer running on task executor {resource_id}."
+                );
+                self.update_task_execution_state(cx, id, ExecutionState::Failed, Some(cause), (rin, rout), Vec::new());
+            }
+        }
     }
 
     /// The ResourceManager cannot provide the declared slots.
