@@ -144,6 +144,72 @@ PY
 # A record on the wire is ~32 bytes in a frame; the fraction compares like with like.
 frac=$(python3 -c "print(f'{$rps * 32 / $loop * 100:.2f}')")
 row "flink: keyed shuffle, 2 TaskManagers on loopback" "${rps} records/s (${N} in ${dur} ms)" ">= 2,000,000 records/s" "raw loopback TCP $((loop / 1048576)) MiB/s; ${frac}% of it at 32 B/record"
+
+echo "== flink: the same keyed shuffle with a checkpoint every 1 s"
+sid=$("$BIN/flink" run -p 2 -D execution.checkpointing.interval=1s "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')
+cdur=$(curl -s "http://$WEB/jobs/$sid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["duration"])')
+ncp=$(curl -s "http://$WEB/jobs/$sid/checkpoints" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["completed"])')
+crps=$((N * 1000 / (cdur > 0 ? cdur : 1)))
+row "flink: keyed shuffle with checkpoints every 1 s" "${crps} records/s ($((crps * 100 / (rps > 0 ? rps : 1)))% of without; ${ncp} checkpoints)" ">= 90 % of without" "${rps} records/s without (above)"
+
+# A TaskManager process's pid from its container id (the NodeManager puts CONTAINER_ID in its
+# environment).
+pid_of_container() {
+  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "CONTAINER_ID=$1" \
+       && tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q taskexec; then echo "$p"; return; fi
+  done
+}
+
+echo "== flink: kill -9 of a TaskManager until every task RUNNING again with state restored"
+mkdir -p "$WORK/dfs-out"
+kid=$("$BIN/flink" run -d -p 2 -D execution.checkpointing.interval=200ms -D restart-strategy.type=fixed-delay \
+  -D restart-strategy.fixed-delay.attempts=10 -D restart-strategy.fixed-delay.delay=0ms \
+  examples/streaming/StatefulCount.toml --count 100000000 --rate 2000 --output bench/stateful | sed -n 's/^Job has been submitted with JobID //p')
+completed() { curl -s "http://$WEB/jobs/$kid/checkpoints" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["completed"])' 2>/dev/null || echo 0; }
+until [ "$(completed)" -ge 2 ]; do sleep 0.05; done
+tm=$(curl -s "http://$WEB/jobs/$kid" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["vertices"][-1]["id"])' | xargs -I{} curl -s "http://$WEB/jobs/$kid/vertices/{}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["subtasks"][0]["taskmanager-id"])')
+tpid=$(pid_of_container "$tm")
+t0=$(ms)
+kill -9 "$tpid"
+until curl -s "http://$WEB/jobs/$kid/checkpoints" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["latest"]["restored"] else 1)' 2>/dev/null \
+   && curl -s "http://$WEB/jobs/$kid" | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d.get("status-counts",{}); sys.exit(0 if d["state"]=="RUNNING" and c.get("RUNNING",0)==sum(c.values())>0 else 1)' 2>/dev/null; do sleep 0.01; done
+t1=$(ms)
+row "flink: kill -9 TaskManager to all tasks RUNNING, state restored" "$((t1 - t0)) ms" "<= 1 s (Flink 2.3: 15-21 s)" "restart delay 0 ms; heartbeat 1 s / 5 s; a new container"
+curl -s -o /dev/null -X PATCH "http://$WEB/jobs/$kid?mode=cancel"
+
+echo "== flink: a checkpoint of ~100 MB of keyed state"
+cat > "$WORK/bigstate.toml" <<'TOML'
+[[job]]
+name = "Big State"
+[[job.step]]
+source = { type = "datagen", kind = "numbers", rate-per-sec = 0, seed = 3 }
+[[job.step]]
+key-by = 0
+[[job.step]]
+count = true
+[[job.step]]
+sink = "discard"
+TOML
+bid=$("$BIN/flink" run -d -p 1 -D execution.checkpointing.interval=2s "$WORK/bigstate.toml" | sed -n 's/^Job has been submitted with JobID //p')
+read -r size dur < <(while :; do
+  r=$(curl -s "http://$WEB/jobs/$bid/checkpoints" | python3 -c 'import json,sys; c=json.load(sys.stdin)["latest"]["completed"]; print(c["state_size"], c["end_to_end_duration"]) if c else print(0, 0)' 2>/dev/null || echo "0 0")
+  set -- $r; if [ "$1" -ge 100000000 ]; then echo "$1 $2"; break; fi; sleep 0.2
+done)
+curl -s -o /dev/null -X PATCH "http://$WEB/jobs/$bid?mode=cancel"
+STORE="$WORK/dfs"  # the shared store (fs.defaultFS) of a cluster started with --work-dir
+wdur=$(python3 - "$STORE" "$size" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1] or "/tmp", ".bench-write"); n = int(sys.argv[2]); buf = b"x" * (1 << 20)
+t0 = time.time()
+with open(path, "wb") as f:
+    for _ in range(n >> 20): f.write(buf)
+    f.flush(); os.fsync(f.fileno())
+print(int((time.time() - t0) * 1000)); os.remove(path)
+PY
+)
+row "flink: checkpoint of $((size / 1048576)) MiB of keyed state" "${dur} ms end to end" "duration, and its ratio to a plain write" "$((dur / (wdur > 0 ? wdur : 1)))x of ${wdur} ms to write as many bytes to the same disk"
+
 echo stop | "$BIN/yarn-session" -id "$APP" > /dev/null
 
 {
