@@ -212,6 +212,19 @@ row "flink: checkpoint of $((size / 1048576)) MiB of keyed state" "${dur} ms end
 
 echo stop | "$BIN/yarn-session" -id "$APP" > /dev/null
 
+echo "== scenarios: the library in sim, the live subset, fault search"
+t0=$(ms); "$BIN/scenario" run scenarios/library/*.toml --mode sim --quiet > "$WORK/scen-sim.out" 2>&1 || true; t1=$(ms)
+simsum=$(grep '^scenarios:' "$WORK/scen-sim.out" | tail -1)
+row "scenarios: whole library in sim, wall time" "$((t1 - t0)) ms (${simsum#scenarios: })" "<= 10 s" "$(ls scenarios/library/*.toml | wc -l) scenario files"
+LIVE=$(python3 -c "import re; s=open('Makefile').read(); m=re.search(r'LIVE_SCENARIOS := (.*?)\n(?!\t)', s, re.S); print(' '.join('scenarios/library/%s.toml' % x for x in m.group(1).replace(chr(92), ' ').split()))")
+t0=$(ms); "$BIN/scenario" run $LIVE --mode live --quiet > "$WORK/scen-live.out" 2>&1 || true; t1=$(ms)
+livesum=$(grep '^scenarios:' "$WORK/scen-live.out" | tail -1)
+row "scenarios: live subset, wall time" "$(((t1 - t0) / 1000)) s (${livesum#scenarios: })" "<= 120 s" "$(wc -w <<<"$LIVE") scenarios against real processes"
+fz=$("$BIN/scenario" fuzz --seeds 1..501 --kinds process --jobs "$(nproc)" 2>&1 | tail -1)
+fw=$(sed -n 's/.* \([0-9.]*\)s wall.*/\1/p' <<<"$fz")
+spm=$(python3 -c "print(int(500 * 60 / max($fw, 0.001)))")
+row "scenarios: fuzz seeds per minute ($(nproc) jobs)" "${spm}/min (${fz#fuzz: })" ">= 1,000/min" "3-node session, one job per seed"
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"
