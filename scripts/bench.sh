@@ -96,7 +96,7 @@ echo "== flink: idle resident memory"
 sleep 1
 am_pid=""; tm_pid=""
 for p in $(ls /proc | grep -E '^[0-9]+$'); do
-  cmd=$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null || true)
+  cmd=$({ tr '\0' ' ' < /proc/$p/cmdline; } 2>/dev/null || true)
   case "$cmd" in *"/flink-am session"*) am_pid=$p;; *"/taskexec"*) tm_pid=${tm_pid:-$p};; esac
 done
 curl -s -o /dev/null -X PATCH "http://$WEB/jobs/$jid?mode=cancel"
@@ -156,8 +156,8 @@ row "flink: keyed shuffle with checkpoints every 1 s" "${crps} records/s ($((crp
 # environment).
 pid_of_container() {
   for p in $(ls /proc | grep -E '^[0-9]+$'); do
-    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "CONTAINER_ID=$1" \
-       && tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q taskexec; then echo "$p"; return; fi
+    if { tr '\0' '\n' < /proc/$p/environ | grep -qx "CONTAINER_ID=$1" \
+       && tr '\0' ' ' < /proc/$p/cmdline | grep -q taskexec; } 2>/dev/null; then echo "$p"; return; fi
   done
 }
 
