@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make compat: the real Apache Flink CLI (1.20.3, from PyPI's apache-flink packages, run with
-# the machine's Java) against a yarn-sim Flink session: `flink list -m` and `flink cancel -m`
-# must work unmodified. Downloads ~230 MB once into target/flink-dist.
+# the machine's Java) against a yarn-sim Flink session: `flink list -m`, `flink cancel -m`, and on
+# a checkpointing job `flink checkpoint -m`, `flink savepoint -m` and `flink stop -m
+# --savepointPath` must work unmodified. Downloads ~230 MB once into target/flink-dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
@@ -40,5 +41,19 @@ out=$("$REAL" cancel -m "$WEB" "$JID" 2>&1) || true
 echo "$out"
 grep -q "Cancelled job $JID." <<<"$out" || { echo "compat: real 'flink cancel -m' did not cancel"; fail=1; }
 until curl -s "http://$WEB/jobs/$JID" | grep -q '"state":"CANCELED"'; do sleep 0.1; done
-[ $fail -eq 0 ] && echo "compat: the real Flink $VER CLI lists and cancels jobs on yarn-sim unmodified"
+# Checkpoints, savepoints and stop-with-savepoint on a checkpointing job.
+CID=$(FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run -d -D execution.checkpointing.interval=500ms "$WORK/e.toml" | sed -n 's/^Job has been submitted with JobID //p')
+until curl -s "http://$WEB/jobs/$CID/checkpoints" | grep -q '"completed":[1-9]'; do sleep 0.1; done
+out=$("$REAL" checkpoint -m "$WEB" "$CID" 2>&1) || true
+echo "$out"
+grep -q "Checkpoint [0-9]* for job $CID completed." <<<"$out" || { echo "compat: real 'flink checkpoint -m' did not complete"; fail=1; }
+SP="$WORK/dfs/savepoints"
+out=$("$REAL" savepoint -m "$WEB" "$CID" "file://$SP" 2>&1) || true
+echo "$out"
+grep -q "Savepoint completed. Path: file:$SP/savepoint-" <<<"$out" || { echo "compat: real 'flink savepoint -m' did not complete"; fail=1; }
+out=$("$REAL" stop -m "$WEB" --savepointPath "file://$SP" "$CID" 2>&1) || true
+echo "$out"
+grep -q "Savepoint completed. Path: file:$SP/savepoint-" <<<"$out" || { echo "compat: real 'flink stop -m' did not complete"; fail=1; }
+until curl -s "http://$WEB/jobs/$CID" | grep -q '"state":"FINISHED"'; do sleep 0.1; done
+[ $fail -eq 0 ] && echo "compat: the real Flink $VER CLI lists, cancels, checkpoints, savepoints and stops jobs on yarn-sim unmodified"
 exit $fail
