@@ -142,6 +142,22 @@ fn yarn_site(spec: &Spec) -> String {
 struct Dep {
     app: Option<String>,
     job: Option<String>,
+    ckpt: LiveCheckpoints,
+}
+
+/// A job's checkpoints as `GET /jobs/:id/checkpoints` shows them, per JobManager (REST address).
+#[derive(Default, Clone)]
+struct LiveCheckpoints {
+    /// (JobManager, checkpoint id) of completed checkpoints (not savepoints).
+    completed: std::collections::BTreeSet<(String, u64)>,
+    /// `counts.failed` per JobManager.
+    failed: BTreeMap<String, u64>,
+    /// (JobManager, id, restore timestamp) of the latest restore.
+    restored: Option<(String, u64, u64)>,
+    ack_violations: Vec<String>,
+    /// A triggered savepoint: (JobManager REST address, job, trigger id, verb).
+    op: Option<(String, String, String, &'static str)>,
+    op_outcome: Option<Result<String, String>>,
 }
 
 struct LiveRun<'a> {
@@ -333,6 +349,7 @@ impl LiveRun<'_> {
                 }
             }
             let Some(job) = self.deps[d].job.clone() else { continue };
+            self.observe_checkpoints(d, &am, &job, t);
             if let Ok(v) = am.get(&format!("/jobs/{job}")) {
                 let st = s(&v, "state");
                 if !st.is_empty() && self.observed.push(t, d, "job", &st) {
@@ -342,6 +359,68 @@ impl LiveRun<'_> {
                     self.event("job", format!("{} {job} {st}", self.spec.deploys[d].name));
                 }
             }
+        }
+    }
+
+    /// Reads `GET /jobs/:id/checkpoints` (counts, history, latest restore) and a triggered
+    /// savepoint's operation status, as Flink's CLI polls it.
+    fn observe_checkpoints(&mut self, d: usize, am: &Rest, job: &str, t: u64) {
+        let jm = am.base().to_string();
+        if let Some((base, j, trig, verb)) = self.deps[d].ckpt.op.clone() {
+            // Stop-with-savepoint's status is a savepoint operation too.
+            let path = format!("/jobs/{j}/savepoints/{trig}");
+            if let Ok(v) = Rest::new(&base).get(&path) {
+                if v["status"]["id"] == "COMPLETED" {
+                    let o = &v["operation"];
+                    let outcome = match o["location"].as_str() {
+                        Some(l) => Ok(l.to_string()),
+                        None => Err(o["failure-cause"]["stack-trace"].as_str().unwrap_or("failed").to_string()),
+                    };
+                    let line = match &outcome {
+                        Ok(p) => format!("flink {verb}: savepoint completed: {p}"),
+                        Err(e) => format!("flink {verb}: savepoint failed: {}", e.lines().next().unwrap_or("")),
+                    };
+                    self.deps[d].ckpt.op = None;
+                    self.deps[d].ckpt.op_outcome = Some(outcome);
+                    self.events.push(Event { t, kind: "savepoint".into(), detail: line });
+                }
+            }
+        }
+        let Ok(v) = am.get(&format!("/jobs/{job}/checkpoints")) else { return };
+        let failed = v["counts"]["failed"].as_u64().unwrap_or(0);
+        self.deps[d].ckpt.failed.insert(jm.clone(), failed);
+        let r = &v["latest"]["restored"];
+        if let (Some(id), Some(ts)) = (r["id"].as_u64(), r["restore_timestamp"].as_u64()) {
+            if self.deps[d].ckpt.restored.as_ref().map(|x| (x.0.clone(), x.2)) != Some((jm.clone(), ts)) {
+                self.deps[d].ckpt.restored = Some((jm.clone(), id, ts));
+                let path = r["external_path"].as_str().unwrap_or("");
+                self.events.push(Event {
+                    t,
+                    kind: "checkpoint".into(),
+                    detail: format!("job {job} restored from checkpoint {id} ({path})"),
+                });
+            }
+        }
+        let mut history: Vec<serde_json::Value> = v["history"].as_array().cloned().unwrap_or_default();
+        history.reverse();
+        for h in history {
+            let Some(id) = h["id"].as_u64() else { continue };
+            if h["status"] != "COMPLETED" || h["is_savepoint"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            if !self.deps[d].ckpt.completed.insert((jm.clone(), id)) {
+                continue;
+            }
+            let (acked, n) = (h["num_acknowledged_subtasks"].as_u64().unwrap_or(0), h["num_subtasks"].as_u64().unwrap_or(0));
+            if acked != n || n == 0 {
+                self.deps[d].ckpt.ack_violations.push(format!("checkpoint {id} completed with {acked}/{n} acknowledgements"));
+            }
+            let path = h["external_path"].as_str().unwrap_or("");
+            self.events.push(Event {
+                t,
+                kind: "checkpoint".into(),
+                detail: format!("checkpoint {id} completed: {acked}/{n} acknowledgements ({path})"),
+            });
         }
     }
 
@@ -478,6 +557,29 @@ impl LiveRun<'_> {
                 am.patch(&format!("/jobs/{job}?mode=cancel")).map_err(|e| e.message)?;
                 self.event("action", format!("flink cancel {job}"));
             }
+            Action::Savepoint(name) | Action::StopJob(name) => {
+                // What `flink savepoint <id> savepoints` / `flink stop --savepointPath savepoints <id>`
+                // send: the asynchronous trigger, then its status is polled in `observe`.
+                let i = self.spec.deploys.iter().position(|x| &x.name == name).expect("validated");
+                let job = self.deps[i].job.clone().ok_or("no job to take a savepoint of")?;
+                let am = self.am_rest(i).ok_or("no JobManager")?;
+                let (path, body, verb) = match a {
+                    Action::Savepoint(_) => (
+                        format!("/jobs/{job}/savepoints"),
+                        serde_json::json!({"target-directory": "savepoints", "cancel-job": false}),
+                        "savepoint",
+                    ),
+                    _ => (format!("/jobs/{job}/stop"), serde_json::json!({"targetDirectory": "savepoints", "drain": false}), "stop"),
+                };
+                let (status, v) = am.post(&path, body).map_err(|e| e.message)?;
+                if status >= 300 {
+                    return Err(format!("flink {verb}: {status} {v}"));
+                }
+                let trigger = s(&v, "request-id");
+                self.deps[i].ckpt.op = Some((am.base().to_string(), job.clone(), trigger.clone(), verb));
+                self.deps[i].ckpt.op_outcome = None;
+                self.event("action", format!("flink {verb} {job} savepoints: triggered ({trigger})"));
+            }
             other => return Err(format!("{other:?} is not available live")),
         }
         Ok(None)
@@ -498,7 +600,7 @@ impl LiveRun<'_> {
                 }
             }
             When::Records { deploy, n } => self.records(*deploy) >= *n,
-            When::Checkpoint { .. } => false,
+            When::Checkpoint { deploy, n } => self.deps[*deploy].ckpt.completed.len() as u64 >= u64::from(*n),
         }
     }
 
@@ -514,6 +616,7 @@ impl LiveRun<'_> {
                 matches!(s.as_deref(), Some("FINISHED" | "FAILED" | "KILLED")) || s.as_deref() == Some(state.as_str())
             }
             Expect::OutputExactlyOnce { deploy } => matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED")),
+            Expect::Savepoint { deploy, .. } => self.deps[*deploy].ckpt.op_outcome.is_some(),
             _ => true,
         })
     }
@@ -647,8 +750,35 @@ impl LiveRun<'_> {
                 let seen = self.am_log(*deploy).contains(text.as_str());
                 (pass(seen == *present), format!("log {}: \"{text}\"", if *present { "seen" } else { "absent" }))
             }
-            Expect::Checkpoints { n, cmp, .. } => {
-                (Status::Skip, format!("{}{n} checkpoints: checkpoints are not in this build", cmp.word()))
+            Expect::Checkpoints { deploy, n, cmp } => {
+                let got = self.deps[*deploy].ckpt.completed.len() as u64;
+                (pass(cmp.holds(got, *n as u64)), format!("{got} checkpoints completed (expected {}{n})", cmp.word()))
+            }
+            Expect::CheckpointsFailed { deploy, n, cmp } => {
+                let got: u64 = self.deps[*deploy].ckpt.failed.values().sum();
+                (pass(cmp.holds(got, *n as u64)), format!("{got} checkpoints failed (expected {}{n})", cmp.word()))
+            }
+            Expect::CheckpointAcks { deploy } => {
+                let c = &self.deps[*deploy].ckpt;
+                match c.ack_violations.first() {
+                    Some(v) => (Status::Fail, format!("checkpoint acknowledgements: {v}")),
+                    None if c.completed.is_empty() => (Status::Fail, "checkpoint acknowledgements: no checkpoint completed".into()),
+                    None => (Status::Pass, format!("all {} completed checkpoints had every acknowledgement", c.completed.len())),
+                }
+            }
+            Expect::RestoredFrom { deploy, n, cmp } => match &self.deps[*deploy].ckpt.restored {
+                Some((_, id, _)) => {
+                    (pass(cmp.holds(*id, *n as u64)), format!("restored from checkpoint {id} (expected {}{n})", cmp.word()))
+                }
+                None => (Status::Fail, format!("the job never restored from a checkpoint (expected {}{n})", cmp.word())),
+            },
+            Expect::Savepoint { deploy, completed } => {
+                let want = if *completed { "COMPLETED" } else { "FAILED" };
+                match &self.deps[*deploy].ckpt.op_outcome {
+                    Some(Ok(p)) => (pass(*completed), format!("savepoint COMPLETED ({p}), expected {want}")),
+                    Some(Err(e)) => (pass(!*completed), format!("savepoint FAILED ({}), expected {want}", e.lines().next().unwrap_or(""))),
+                    None => (Status::Fail, format!("the savepoint has no outcome (expected {want})")),
+                }
             }
         }
     }
