@@ -177,3 +177,20 @@ fn a_restart_from_zero_commits_nothing_twice_with_the_two_phase_file_sink() {
     let failing = r.verdicts.iter().filter(|v| v.status == Status::Fail).count();
     assert_eq!(failing, 0, "{}", r.verdict_line());
 }
+
+#[test]
+fn fuzzing_a_checkpointing_deployment_checks_exactly_once_output_and_acknowledgements() {
+    let base = lib("stateful-count-tm-killed");
+    assert!(fuzz::fuzzable(&base));
+    assert!(fuzz::checkpointing_file_sink(&base, 0));
+    assert!(!fuzz::checkpointing_file_sink(&lib("tm-killed-mid-job"), 0), "no checkpointing there");
+    for seed in 1..4u64 {
+        let s = fuzz::schedule(&base, seed, 4, false);
+        assert!(s.expect.iter().any(|e| matches!(e.expect, spec::Expect::OutputExactlyOnce { .. })));
+        let r = fuzz::run_checked(&s, seed, &FuzzHooks::default());
+        assert!(r.passed(), "seed {seed}: {}", r.verdict_line());
+        assert!(r.verdicts.iter().any(|v| v.text.starts_with("output exactly-once (")), "{}", r.verdict_line());
+        // Every completed checkpoint was checked against the TaskManagers' acks and _metadata.
+        assert!(r.events.iter().any(|e| e.kind == "checkpoint" && e.detail.contains("completed: 8/8 acknowledgements")));
+    }
+}
