@@ -194,3 +194,61 @@ fn fuzzing_a_checkpointing_deployment_checks_exactly_once_output_and_acknowledge
         assert!(r.events.iter().any(|e| e.kind == "checkpoint" && e.detail.contains("completed: 8/8 acknowledgements")));
     }
 }
+
+/// Opens `html` in headless Chromium; returns the DOM it built and the console errors it
+/// logged (uncaught exceptions, failed resources), or None when Chromium is not installed.
+fn chromium_render(html: &str, tag: &str) -> Option<(String, Vec<String>)> {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("scen-chromium-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("timeline.html");
+    std::fs::write(&page, html).unwrap();
+    // `timeout` bounds a hung browser; --no-sandbox because tests may run as root.
+    let out = std::process::Command::new("timeout")
+        .args([
+            "60",
+            "/usr/bin/chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.expect("chromium runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors = stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND"))
+        .map(str::to_string)
+        .collect();
+    Some((String::from_utf8_lossy(&out.stdout).into_owned(), errors))
+}
+
+#[test]
+fn the_timeline_renders_in_headless_chromium_without_script_errors() {
+    let s = lib("tm-killed-mid-checkpoint");
+    let (r, _) = scenarios::run(&s, "sim", 1);
+    assert!(r.passed(), "{}", r.verdict_line());
+    let html = report::html(&s, &r);
+    let Some((dom, errors)) = chromium_render(&html, "timeline") else {
+        println!("SKIP the_timeline_renders_in_headless_chromium: /usr/bin/chromium is not installed (make scenarios installs it)");
+        return;
+    };
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    // The browser parsed the SVG timeline: its rectangles and the verdicts are in the DOM.
+    assert!(dom.contains("<svg"), "{dom}");
+    assert!(dom.matches("<rect").count() >= 4);
+    assert!(dom.contains("PASS"));
+    // The check can fail: a page with a script error is caught.
+    let (_, bad) = chromium_render("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>", "bad").unwrap();
+    assert!(!bad.is_empty(), "a script error must be reported");
+}
