@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium
 
 all: build
 
@@ -27,11 +27,21 @@ SCENARIO := target/debug/scenario
 LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-and-restarted \
 	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
 	cancel-releases-taskmanagers fault-free-output-baseline
-scenarios:
+scenarios: chromium
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
 	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
+	$(CARGO) test -p scenarios --test sim the_timeline_renders_in_headless_chromium -- --nocapture
 	$(SCENARIO) fuzz --seeds 1..101 --kinds process --jobs 2
+
+# The timeline's browser test (scenarios/tests/sim.rs) runs when /usr/bin/chromium exists;
+# install it with apt-get when we are root and apt is there, else say why the test will skip.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "chromium: apt-get install failed; the timeline browser test will skip"; \
+	else echo "chromium: not installed and apt-get unavailable (or not root); the timeline browser test will skip"; fi
 
 lint:
 	./scripts/lint-determinism.sh

@@ -75,8 +75,21 @@ pub fn schedule(base: &Spec, seed: u64, max_faults: usize, network: bool) -> Spe
         ExpectAt { line: 0, expect: Expect::ContainersLeaked(0) },
         ExpectAt { line: 0, expect: Expect::Restarts { deploy: job, n: 0, cmp: Compare::AtLeast } },
     ];
+    // A checkpointing job with an exactly-once file sink must commit exactly what the
+    // fault-free run commits, whatever the faults.
+    if checkpointing_file_sink(base, job) {
+        s.expect.push(ExpectAt { line: 0, expect: Expect::OutputExactlyOnce { deploy: job } });
+    }
     s.timeout = Duration::from_secs(180);
     s
+}
+
+/// Whether the deployment's job checkpoints and writes through the (two-phase) file sink.
+pub fn checkpointing_file_sink(spec: &Spec, deploy: usize) -> bool {
+    crate::simrun::job_graphs(spec, deploy, 0)
+        .ok()
+        .and_then(|g| g.into_iter().next())
+        .is_some_and(|g| g.checkpointing.is_some() && !crate::simrun::file_sink_dirs(&g).is_empty())
 }
 
 /// Hooks a test can set (a planted bug).
@@ -257,6 +270,9 @@ pub fn render(spec: &Spec, seed: u64) -> String {
             }
             Expect::ContainersLeaked(n) => {
                 let _ = writeln!(o, "containers-leaked = {n}");
+            }
+            Expect::OutputExactlyOnce { deploy } => {
+                let _ = writeln!(o, "output = \"exactly-once\"\ndeploy = {}", dn(*deploy));
             }
             Expect::Restarts { deploy, n, cmp } => {
                 let c = match cmp {

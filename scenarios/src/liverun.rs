@@ -1,8 +1,11 @@
 //! Runs a scenario against live processes: `yarn-sim start` (RM + NodeManagers as OS
 //! processes on 127.0.0.1), deployments with the real `yarn-session` and `flink` CLIs,
 //! observations over REST, and process faults as real signals (kill -9, SIGTERM, SIGSTOP /
-//! SIGCONT) to the container or daemon process. Network and store faults need the live
-//! transport's fault layer, which is not in this build: a scenario using them is a SKIP.
+//! SIGCONT) to the container or daemon process. Network faults go to the live transport's
+//! fault layer: `POST /_fault` on the processes at both ends, signed with the cluster secret
+//! (`<work>/conf/cluster-secret`); every process is on 127.0.0.1, so rules name processes, and
+//! only the JobManager and TaskManagers are addressed that way. Store faults and fail-launch
+//! are SKIP live.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,12 +18,15 @@ use yarn_sim::cli::http::{s, Rest};
 
 use crate::model::{committed_lines, compare_output, ContainerSpan, Event, Observed, RunResult, Status, Verdict};
 use crate::spec::{Action, DeployKind, Expect, Role, Spec, Trigger, When};
+use engine::fault::{DropRule, Endpoint, Fault, Link};
 
 /// Why a scenario cannot run live, if it cannot (beyond `Spec::skip_reason`).
 pub fn live_skip_reason(spec: &Spec) -> Option<String> {
     for st in &spec.steps {
         let why = match &st.action {
-            a if a.is_network() => "network faults need the live transport's fault layer (not in this build)",
+            a if a.is_network() && a.roles().iter().any(|r| !matches!(r, Role::Am | Role::TaskManager(_) | Role::RemoteTaskManager(_))) => {
+                "network faults live are set per process, for the JobManager (am) and TaskManagers only"
+            }
             Action::FailStore { .. } | Action::RestoreStore => "store faults need the live store's fault layer (not in this build)",
             Action::FailLaunch { .. } | Action::RestoreLaunch => "fail-launch is a simulator verb",
             _ => continue,
@@ -142,6 +148,22 @@ fn yarn_site(spec: &Spec) -> String {
 struct Dep {
     app: Option<String>,
     job: Option<String>,
+    ckpt: LiveCheckpoints,
+}
+
+/// A job's checkpoints as `GET /jobs/:id/checkpoints` shows them, per JobManager (REST address).
+#[derive(Default, Clone)]
+struct LiveCheckpoints {
+    /// (JobManager, checkpoint id) of completed checkpoints (not savepoints).
+    completed: std::collections::BTreeSet<(String, u64)>,
+    /// `counts.failed` per JobManager.
+    failed: BTreeMap<String, u64>,
+    /// (JobManager, id, restore timestamp) of the latest restore.
+    restored: Option<(String, u64, u64)>,
+    ack_violations: Vec<String>,
+    /// A triggered savepoint: (JobManager REST address, job, trigger id, verb).
+    op: Option<(String, String, String, &'static str)>,
+    op_outcome: Option<Result<String, String>>,
 }
 
 struct LiveRun<'a> {
@@ -157,6 +179,10 @@ struct LiveRun<'a> {
     nodes: Vec<String>,
     /// Each container's NodeManager id.
     node_of: BTreeMap<String, String>,
+    /// Fault-layer rules to undo later: (when, (node, fault) to post, what the log says).
+    fault_heals: Vec<(Instant, Vec<(String, Fault)>, String)>,
+    /// Nodes that were given rules (a `heal` of everything goes to them).
+    fault_nodes: std::collections::BTreeSet<String>,
 }
 
 impl LiveRun<'_> {
@@ -333,6 +359,7 @@ impl LiveRun<'_> {
                 }
             }
             let Some(job) = self.deps[d].job.clone() else { continue };
+            self.observe_checkpoints(d, &am, &job, t);
             if let Ok(v) = am.get(&format!("/jobs/{job}")) {
                 let st = s(&v, "state");
                 if !st.is_empty() && self.observed.push(t, d, "job", &st) {
@@ -342,6 +369,68 @@ impl LiveRun<'_> {
                     self.event("job", format!("{} {job} {st}", self.spec.deploys[d].name));
                 }
             }
+        }
+    }
+
+    /// Reads `GET /jobs/:id/checkpoints` (counts, history, latest restore) and a triggered
+    /// savepoint's operation status, as Flink's CLI polls it.
+    fn observe_checkpoints(&mut self, d: usize, am: &Rest, job: &str, t: u64) {
+        let jm = am.base().to_string();
+        if let Some((base, j, trig, verb)) = self.deps[d].ckpt.op.clone() {
+            // Stop-with-savepoint's status is a savepoint operation too.
+            let path = format!("/jobs/{j}/savepoints/{trig}");
+            if let Ok(v) = Rest::new(&base).get(&path) {
+                if v["status"]["id"] == "COMPLETED" {
+                    let o = &v["operation"];
+                    let outcome = match o["location"].as_str() {
+                        Some(l) => Ok(l.to_string()),
+                        None => Err(o["failure-cause"]["stack-trace"].as_str().unwrap_or("failed").to_string()),
+                    };
+                    let line = match &outcome {
+                        Ok(p) => format!("flink {verb}: savepoint completed: {p}"),
+                        Err(e) => format!("flink {verb}: savepoint failed: {}", e.lines().next().unwrap_or("")),
+                    };
+                    self.deps[d].ckpt.op = None;
+                    self.deps[d].ckpt.op_outcome = Some(outcome);
+                    self.events.push(Event { t, kind: "savepoint".into(), detail: line });
+                }
+            }
+        }
+        let Ok(v) = am.get(&format!("/jobs/{job}/checkpoints")) else { return };
+        let failed = v["counts"]["failed"].as_u64().unwrap_or(0);
+        self.deps[d].ckpt.failed.insert(jm.clone(), failed);
+        let r = &v["latest"]["restored"];
+        if let (Some(id), Some(ts)) = (r["id"].as_u64(), r["restore_timestamp"].as_u64()) {
+            if self.deps[d].ckpt.restored.as_ref().map(|x| (x.0.clone(), x.2)) != Some((jm.clone(), ts)) {
+                self.deps[d].ckpt.restored = Some((jm.clone(), id, ts));
+                let path = r["external_path"].as_str().unwrap_or("");
+                self.events.push(Event {
+                    t,
+                    kind: "checkpoint".into(),
+                    detail: format!("job {job} restored from checkpoint {id} ({path})"),
+                });
+            }
+        }
+        let mut history: Vec<serde_json::Value> = v["history"].as_array().cloned().unwrap_or_default();
+        history.reverse();
+        for h in history {
+            let Some(id) = h["id"].as_u64() else { continue };
+            if h["status"] != "COMPLETED" || h["is_savepoint"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            if !self.deps[d].ckpt.completed.insert((jm.clone(), id)) {
+                continue;
+            }
+            let (acked, n) = (h["num_acknowledged_subtasks"].as_u64().unwrap_or(0), h["num_subtasks"].as_u64().unwrap_or(0));
+            if acked != n || n == 0 {
+                self.deps[d].ckpt.ack_violations.push(format!("checkpoint {id} completed with {acked}/{n} acknowledgements"));
+            }
+            let path = h["external_path"].as_str().unwrap_or("");
+            self.events.push(Event {
+                t,
+                kind: "checkpoint".into(),
+                detail: format!("checkpoint {id} completed: {acked}/{n} acknowledgements ({path})"),
+            });
         }
     }
 
@@ -427,6 +516,172 @@ impl LiveRun<'_> {
         self.spec.deploys.iter().position(|d| d.kind.is_app()).unwrap_or(0)
     }
 
+    /// A role's node address (its one port for REST and frames) for the fault layer.
+    fn node_addr(&self, role: &Role, d: usize) -> Result<(String, String), String> {
+        let app = self.app_of(d).ok_or("the deployment has no application")?;
+        let am = flink_am::cli::rest_address_of(&self.rm, &app)?;
+        match role {
+            Role::Am => {
+                let c = self.containers(d, true).pop().unwrap_or_default();
+                Ok((am.clone(), format!("{c} (JobManager, {am})")))
+            }
+            Role::TaskManager(_) | Role::RemoteTaskManager(_) => {
+                // Rules name processes, so "remote" (on another NodeManager) changes nothing
+                // live: every process shares 127.0.0.1. Any TaskManager n will do.
+                let (_, what) = match (self.resolve(role, d), role) {
+                    (Err(_), Role::RemoteTaskManager(n)) => self.resolve(&Role::TaskManager(*n), d)?,
+                    (r, _) => r?,
+                };
+                let c = what.split(' ').next().unwrap_or("").to_string();
+                // The JobManager knows each TaskManager's address (`path`) by its resource id.
+                let tms = Rest::new(&am).get("/taskmanagers").map_err(|e| e.message)?;
+                let t = tms["taskmanagers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|t| s(t, "id") == c)
+                    .ok_or(format!("{c} has not registered with the JobManager"))?;
+                let path = s(t, "path");
+                let addr = path.split_once('@').and_then(|(_, r)| r.split('/').next()).ok_or(format!("no address in '{path}'"))?;
+                Ok((addr.to_string(), format!("{c} (TaskManager, {addr})")))
+            }
+            other => Err(format!("network faults on {other} are not available live (only am and TaskManagers)")),
+        }
+    }
+
+    /// `POST /_fault` to a node, signed with the cluster secret; Err with the node's answer.
+    fn post_fault(&mut self, addr: &str, f: &Fault) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let secret = engine::live::ClusterSecret::read_file(&self.c.conf_dir().join(engine::live::auth::SECRET_FILE))?;
+        let body = serde_json::to_string(f).map_err(|e| e.to_string())?;
+        let req = format!(
+            "POST /_fault HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{}: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            engine::live::auth::FAULT_AUTH_HEADER,
+            secret.fault_header(body.as_bytes()),
+            body.len()
+        );
+        let mut conn = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
+        conn.write_all(req.as_bytes()).map_err(|e| format!("{addr}: {e}"))?;
+        let mut resp = String::new();
+        let _ = conn.read_to_string(&mut resp);
+        self.fault_nodes.insert(addr.to_string());
+        if resp.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            let status = resp.lines().next().unwrap_or("no answer");
+            let text = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+            Err(format!("{addr} refused the fault: {status} {text}"))
+        }
+    }
+
+    /// Posts rules to nodes; all or an error naming the first refusal.
+    fn post_all(&mut self, rules: &[(String, Fault)]) -> Result<(), String> {
+        for (addr, f) in rules {
+            self.post_fault(addr, f)?;
+        }
+        Ok(())
+    }
+
+    /// A network action through the fault layer.
+    fn apply_network(&mut self, a: &Action, d: usize) -> Result<(), String> {
+        let p = |x: &str| -> Result<Endpoint, String> { Ok(Endpoint::Process(x.parse().map_err(|e| format!("'{x}': {e}"))?)) };
+        let now = Instant::now();
+        match a {
+            Action::Partition { a, b, one_way, heal_after } => {
+                let ((aa, wa), (bb, wb)) = (self.node_addr(a, d)?, self.node_addr(b, d)?);
+                let f = Fault::Partition { a: p(&aa)?, b: p(&bb)?, one_way: *one_way };
+                // Both ends get the rule: each decides its own sends.
+                self.post_all(&[(aa.clone(), f.clone()), (bb.clone(), f)])?;
+                let arrow = if *one_way { "->" } else { "<->" };
+                self.event("fault", format!("partition {wa} {arrow} {wb} (live fault layer)"));
+                if let Some(after) = heal_after {
+                    let h = Fault::Heal { a: p(&aa)?, b: p(&bb)? };
+                    self.fault_heals.push((now + *after, vec![(aa, h.clone()), (bb, h)], format!("heal {wa} <-> {wb}")));
+                }
+            }
+            Action::Heal { a, b } => {
+                let ((aa, wa), (bb, wb)) = (self.node_addr(a, d)?, self.node_addr(b, d)?);
+                let h = Fault::Heal { a: p(&aa)?, b: p(&bb)? };
+                self.post_all(&[(aa, h.clone()), (bb, h)])?;
+                self.event("heal", format!("heal {wa} <-> {wb}"));
+            }
+            Action::HealAll => {
+                let nodes: Vec<(String, Fault)> = self.fault_nodes.iter().map(|n| (n.clone(), Fault::HealAll)).collect();
+                for (n, f) in nodes {
+                    // A node that is gone has no rules left to heal.
+                    if let Err(e) = self.post_fault(&n, &f) {
+                        self.event("note", format!("heal all: {e}"));
+                    }
+                }
+                self.event("heal", "heal all links".into());
+            }
+            Action::Clog { a, b, delay, heal_after } => {
+                let ((aa, wa), (bb, wb)) = (self.node_addr(a, d)?, self.node_addr(b, d)?);
+                let delay_ms = delay.as_millis() as u64;
+                let (ea, eb) = (p(&aa)?, p(&bb)?);
+                self.post_all(&[
+                    (aa.clone(), Fault::Clog { link: Link::new(ea, eb), delay_ms }),
+                    (bb.clone(), Fault::Clog { link: Link::new(eb, ea), delay_ms }),
+                ])?;
+                self.event("fault", format!("clog {wa} <-> {wb} (+{delay_ms} ms, live fault layer)"));
+                if let Some(after) = heal_after {
+                    let h = Fault::Heal { a: ea, b: eb };
+                    self.fault_heals.push((now + *after, vec![(aa, h.clone()), (bb, h)], format!("unclog {wa} <-> {wb}")));
+                }
+            }
+            Action::Drop { at, from, rpc, heal_after } => {
+                let (aa, wa) = self.node_addr(at, d)?;
+                // Rules act at senders: the one named, else the JobManager and every TaskManager.
+                let (senders, src, by) = match from {
+                    Some(f) => {
+                        let (fa, wf) = self.node_addr(f, d)?;
+                        (vec![fa.clone()], p(&fa)?, format!(" from {wf}"))
+                    }
+                    None => {
+                        let mut v = vec![self.node_addr(&Role::Am, d)?.0];
+                        for n in 1..=self.containers(d, false).len() {
+                            if let Ok((x, _)) = self.node_addr(&Role::TaskManager(n), d) {
+                                v.push(x);
+                            }
+                        }
+                        v.retain(|x| *x != aa);
+                        (v, Endpoint::Any, String::new())
+                    }
+                };
+                let link = Link::new(src, p(&aa)?);
+                let f = Fault::DropMessages(DropRule::kind(link, rpc));
+                let rules: Vec<(String, Fault)> = senders.iter().map(|x| (x.clone(), f.clone())).collect();
+                self.post_all(&rules)?;
+                self.event("fault", format!("drop {rpc} arriving at {wa}{by} (live fault layer)"));
+                if let Some(after) = heal_after {
+                    let h = Fault::Heal { a: link.from, b: link.to };
+                    self.fault_heals.push((
+                        now + *after,
+                        senders.into_iter().map(|x| (x, h.clone())).collect(),
+                        format!("{rpc} reaches {wa}{by} again"),
+                    ));
+                }
+            }
+            other => return Err(format!("{other:?} is not a network fault")),
+        }
+        Ok(())
+    }
+
+    /// Posts the heals that are due.
+    fn heal_due(&mut self) {
+        let now = Instant::now();
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fault_heals).into_iter().partition(|(t, _, _)| *t <= now);
+        self.fault_heals = keep;
+        for (_, rules, what) in due {
+            match self.post_all(&rules) {
+                Ok(()) => self.event("heal", what),
+                Err(e) => self.event("note", format!("{what}: {e}")),
+            }
+        }
+    }
+
     /// Applies an action; a stop with `for` returns when and which pid to continue.
     fn apply(&mut self, a: &Action) -> Result<Option<(Duration, i32, String)>, String> {
         let d = self.default_deploy();
@@ -478,6 +733,30 @@ impl LiveRun<'_> {
                 am.patch(&format!("/jobs/{job}?mode=cancel")).map_err(|e| e.message)?;
                 self.event("action", format!("flink cancel {job}"));
             }
+            Action::Savepoint(name) | Action::StopJob(name) => {
+                // What `flink savepoint <id> savepoints` / `flink stop --savepointPath savepoints <id>`
+                // send: the asynchronous trigger, then its status is polled in `observe`.
+                let i = self.spec.deploys.iter().position(|x| &x.name == name).expect("validated");
+                let job = self.deps[i].job.clone().ok_or("no job to take a savepoint of")?;
+                let am = self.am_rest(i).ok_or("no JobManager")?;
+                let (path, body, verb) = match a {
+                    Action::Savepoint(_) => (
+                        format!("/jobs/{job}/savepoints"),
+                        serde_json::json!({"target-directory": "savepoints", "cancel-job": false}),
+                        "savepoint",
+                    ),
+                    _ => (format!("/jobs/{job}/stop"), serde_json::json!({"targetDirectory": "savepoints", "drain": false}), "stop"),
+                };
+                let (status, v) = am.post(&path, body).map_err(|e| e.message)?;
+                if status >= 300 {
+                    return Err(format!("flink {verb}: {status} {v}"));
+                }
+                let trigger = s(&v, "request-id");
+                self.deps[i].ckpt.op = Some((am.base().to_string(), job.clone(), trigger.clone(), verb));
+                self.deps[i].ckpt.op_outcome = None;
+                self.event("action", format!("flink {verb} {job} savepoints: triggered ({trigger})"));
+            }
+            a if a.is_network() => self.apply_network(a, d)?,
             other => return Err(format!("{other:?} is not available live")),
         }
         Ok(None)
@@ -498,7 +777,7 @@ impl LiveRun<'_> {
                 }
             }
             When::Records { deploy, n } => self.records(*deploy) >= *n,
-            When::Checkpoint { .. } => false,
+            When::Checkpoint { deploy, n } => self.deps[*deploy].ckpt.completed.len() as u64 >= u64::from(*n),
         }
     }
 
@@ -514,6 +793,7 @@ impl LiveRun<'_> {
                 matches!(s.as_deref(), Some("FINISHED" | "FAILED" | "KILLED")) || s.as_deref() == Some(state.as_str())
             }
             Expect::OutputExactlyOnce { deploy } => matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED")),
+            Expect::Savepoint { deploy, .. } => self.deps[*deploy].ckpt.op_outcome.is_some(),
             _ => true,
         })
     }
@@ -647,8 +927,35 @@ impl LiveRun<'_> {
                 let seen = self.am_log(*deploy).contains(text.as_str());
                 (pass(seen == *present), format!("log {}: \"{text}\"", if *present { "seen" } else { "absent" }))
             }
-            Expect::Checkpoints { n, cmp, .. } => {
-                (Status::Skip, format!("{}{n} checkpoints: checkpoints are not in this build", cmp.word()))
+            Expect::Checkpoints { deploy, n, cmp } => {
+                let got = self.deps[*deploy].ckpt.completed.len() as u64;
+                (pass(cmp.holds(got, *n as u64)), format!("{got} checkpoints completed (expected {}{n})", cmp.word()))
+            }
+            Expect::CheckpointsFailed { deploy, n, cmp } => {
+                let got: u64 = self.deps[*deploy].ckpt.failed.values().sum();
+                (pass(cmp.holds(got, *n as u64)), format!("{got} checkpoints failed (expected {}{n})", cmp.word()))
+            }
+            Expect::CheckpointAcks { deploy } => {
+                let c = &self.deps[*deploy].ckpt;
+                match c.ack_violations.first() {
+                    Some(v) => (Status::Fail, format!("checkpoint acknowledgements: {v}")),
+                    None if c.completed.is_empty() => (Status::Fail, "checkpoint acknowledgements: no checkpoint completed".into()),
+                    None => (Status::Pass, format!("all {} completed checkpoints had every acknowledgement", c.completed.len())),
+                }
+            }
+            Expect::RestoredFrom { deploy, n, cmp } => match &self.deps[*deploy].ckpt.restored {
+                Some((_, id, _)) => {
+                    (pass(cmp.holds(*id, *n as u64)), format!("restored from checkpoint {id} (expected {}{n})", cmp.word()))
+                }
+                None => (Status::Fail, format!("the job never restored from a checkpoint (expected {}{n})", cmp.word())),
+            },
+            Expect::Savepoint { deploy, completed } => {
+                let want = if *completed { "COMPLETED" } else { "FAILED" };
+                match &self.deps[*deploy].ckpt.op_outcome {
+                    Some(Ok(p)) => (pass(*completed), format!("savepoint COMPLETED ({p}), expected {want}")),
+                    Some(Err(e)) => (pass(!*completed), format!("savepoint FAILED ({}), expected {want}", e.lines().next().unwrap_or(""))),
+                    None => (Status::Fail, format!("the savepoint has no outcome (expected {want})")),
+                }
             }
         }
     }
@@ -706,6 +1013,8 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
         restarts: BTreeMap::new(),
         nodes: Vec::new(),
         node_of: BTreeMap::new(),
+        fault_heals: Vec::new(),
+        fault_nodes: Default::default(),
     };
     run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
     let mut fired = vec![false; spec.steps.len()];
@@ -737,6 +1046,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
             }
         }
         run.observe();
+        run.heal_due();
         let (go, keep): (Vec<_>, Vec<_>) = heals.drain(..).partition(|(t, _, _)| *t <= now);
         heals = keep;
         for (_, pid, what) in go {
@@ -775,7 +1085,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
         if failure.is_some() {
             break;
         }
-        if fired.iter().all(|f| *f) && heals.is_empty() && run.settled() {
+        if fired.iter().all(|f| *f) && heals.is_empty() && run.fault_heals.is_empty() && run.settled() {
             match settled_at {
                 None => settled_at = Some(now),
                 Some(t) if now - t >= Duration::from_secs(3) => break,

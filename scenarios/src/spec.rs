@@ -41,7 +41,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Features a scenario may need that this build may not have yet. A scenario requiring one
 /// that is not available is reported SKIP with the reason, never PASS.
 pub const FEATURES: &[(&str, Option<&str>)] = &[
-    ("checkpoints", Some("checkpoints and exactly-once sinks (issue 6) are not in this build")),
+    ("checkpoints", None),
     ("ha", Some("JobManager high availability (issue 9) is not in this build")),
     ("rm-recovery", Some("ResourceManager work-preserving restart (RM state store) is not in this build")),
     ("store-faults", None),
@@ -254,6 +254,12 @@ pub struct StepSpec {
     /// Heal after this long (partition, clog, drop, stop).
     #[serde(default, rename = "for")]
     pub duration: Option<Spanned<String>>,
+    /// fail-store: only paths under this store directory (default: the whole store).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// fail-store: "EIO" (default: writes, renames, deletes fail) or "ENOSPC" (the disk is full).
+    #[serde(default)]
+    pub error: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -292,6 +298,19 @@ pub struct ExpectSpec {
     /// This many checkpoints completed (requires checkpoints).
     #[serde(default)]
     pub checkpoints: Option<u32>,
+    /// This many checkpoints failed (counted as Flink's `numFailedCheckpoints` counts them).
+    #[serde(default)]
+    pub checkpoints_failed: Option<u32>,
+    /// `"all"`: every completed checkpoint had an acknowledgement from every subtask (counted
+    /// from the TaskManagers' own ack events and the `_metadata` written to the store).
+    #[serde(default)]
+    pub checkpoint_acks: Option<Spanned<String>>,
+    /// The job (last) restored from the checkpoint with this id (`at-least` allowed).
+    #[serde(default)]
+    pub restored_from: Option<u32>,
+    /// The outcome of the scenario's `savepoint` / `stop-job` step: COMPLETED or FAILED.
+    #[serde(default)]
+    pub savepoint: Option<Spanned<String>>,
     #[serde(default)]
     pub deploy: Option<String>,
 }
@@ -391,6 +410,10 @@ pub enum Action {
     },
     FailStore {
         heal_after: Option<Duration>,
+        /// Store directory the fault is limited to ("" = everything).
+        prefix: String,
+        /// ENOSPC instead of EIO.
+        full: bool,
     },
     /// TaskManager containers fail to start (exit 127) while set.
     FailLaunch {
@@ -496,6 +519,10 @@ pub enum Expect {
     Restarts { deploy: usize, n: u32, cmp: Compare },
     Log { deploy: usize, text: String, present: bool },
     Checkpoints { deploy: usize, n: u32, cmp: Compare },
+    CheckpointsFailed { deploy: usize, n: u32, cmp: Compare },
+    CheckpointAcks { deploy: usize },
+    RestoredFrom { deploy: usize, n: u32, cmp: Compare },
+    Savepoint { deploy: usize, completed: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -854,8 +881,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 Action::Drop { at: role(&s.target, aspan.clone(), "target")?, from, rpc, heal_after }
             }
             "fail-store" => {
-                allowed = &["for"];
-                Action::FailStore { heal_after }
+                allowed = &["for", "path", "error"];
+                let full = match s.error.as_ref().map(|e| (e.get_ref().as_str(), e.span())) {
+                    None | Some(("EIO", _)) => false,
+                    Some(("ENOSPC", _)) => true,
+                    Some((other, sp)) => return Err(cx.err(sp, format!("unknown store error '{other}' (expected EIO or ENOSPC)"))),
+                };
+                Action::FailStore { heal_after, prefix: s.path.clone().unwrap_or_default().trim_matches('/').to_string(), full }
             }
             "fail-launch" => {
                 allowed = &["for"];
@@ -891,7 +923,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             }
         };
         // Keys the action does not use are mistakes, not silently ignored options.
-        let given: [(&str, bool); 8] = [
+        let given: [(&str, bool); 9] = [
             ("target", s.target.is_some()),
             ("peer", s.peer.is_some()),
             ("one-way", s.one_way),
@@ -899,7 +931,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             ("rpc", s.rpc.is_some()),
             ("deploy", s.deploy.is_some()),
             ("for", s.duration.is_some()),
-            ("", false),
+            ("path", s.path.is_some()),
+            ("error", s.error.is_some()),
         ];
         for (k, set) in given {
             if set && !allowed.contains(&k) {
@@ -938,6 +971,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             x.log.is_some(),
             x.log_absent.is_some(),
             x.checkpoints.is_some(),
+            x.checkpoints_failed.is_some(),
+            x.checkpoint_acks.is_some(),
+            x.restored_from.is_some(),
+            x.savepoint.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -945,8 +982,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         if kinds != 1 {
             return Err(cx.err(
                 span,
-                "an [[expect]] needs exactly one of job, app, output, containers-leaked, attempts, restarts, log, log-absent, checkpoints",
+                "an [[expect]] needs exactly one of job, app, output, containers-leaked, attempts, restarts, log, log-absent, checkpoints, checkpoints-failed, checkpoint-acks, restored-from, savepoint",
             ));
+        }
+        let needs_checkpoints = x.checkpoints.is_some()
+            || x.checkpoints_failed.is_some()
+            || x.checkpoint_acks.is_some()
+            || x.restored_from.is_some()
+            || x.savepoint.is_some();
+        if needs_checkpoints && !raw.requires.iter().any(|r| r.get_ref() == "checkpoints") {
+            return Err(cx.err(span, "checkpoint expectations need requires = [\"checkpoints\"]"));
         }
         let cmp = match (x.at_least, x.at_most) {
             (true, true) => return Err(cx.err(span, "'at-least' and 'at-most' together")),
@@ -954,9 +999,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             (false, true) => Compare::AtMost,
             (false, false) => Compare::Exact,
         };
-        let counted = x.attempts.is_some() || x.restarts.is_some() || x.checkpoints.is_some();
+        let counted = x.attempts.is_some()
+            || x.restarts.is_some()
+            || x.checkpoints.is_some()
+            || x.checkpoints_failed.is_some()
+            || x.restored_from.is_some();
         if cmp != Compare::Exact && !counted {
-            return Err(cx.err(span, "'at-least' / 'at-most' are for attempts, restarts and checkpoints"));
+            return Err(
+                cx.err(span, "'at-least' / 'at-most' are for attempts, restarts, checkpoints, checkpoints-failed and restored-from")
+            );
         }
         let within = dur(&x.within)?;
         if within.is_some() && x.job.is_none() && x.app.is_none() {
@@ -993,10 +1044,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         } else if let Some(n) = x.restarts {
             Expect::Restarts { deploy: job_deploy(&x.deploy, span.clone())?, n, cmp }
         } else if let Some(n) = x.checkpoints {
-            if !raw.requires.iter().any(|r| r.get_ref() == "checkpoints") {
-                return Err(cx.err(span, "expect checkpoints needs requires = [\"checkpoints\"]"));
-            }
             Expect::Checkpoints { deploy: job_deploy(&x.deploy, span.clone())?, n, cmp }
+        } else if let Some(n) = x.checkpoints_failed {
+            Expect::CheckpointsFailed { deploy: job_deploy(&x.deploy, span.clone())?, n, cmp }
+        } else if let Some(a) = &x.checkpoint_acks {
+            if a.get_ref() != "all" {
+                return Err(cx.err(a.span(), format!("unknown checkpoint-acks expectation '{}' (expected \"all\")", a.get_ref())));
+            }
+            Expect::CheckpointAcks { deploy: job_deploy(&x.deploy, span.clone())? }
+        } else if let Some(n) = x.restored_from {
+            Expect::RestoredFrom { deploy: job_deploy(&x.deploy, span.clone())?, n, cmp }
+        } else if let Some(o) = &x.savepoint {
+            let completed = match o.get_ref().as_str() {
+                "COMPLETED" => true,
+                "FAILED" => false,
+                other => return Err(cx.err(o.span(), format!("unknown savepoint outcome '{other}' (expected COMPLETED or FAILED)"))),
+            };
+            Expect::Savepoint { deploy: job_deploy(&x.deploy, span.clone())?, completed }
         } else {
             let (text, present) = match (&x.log, &x.log_absent) {
                 (Some(t), _) => (t.clone(), true),

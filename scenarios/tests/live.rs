@@ -25,10 +25,28 @@ fn a_taskmanager_killed_live_restarts_the_job_and_nothing_is_left_behind() {
 }
 
 #[test]
-fn network_faults_are_skipped_live_with_the_reason() {
+fn a_partition_live_goes_through_the_fault_layer_and_the_job_recovers() {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/library/tm-jm-partition.toml"));
     let s = spec::load(&p).unwrap();
+    let (r, _) = scenarios::run(&s, "live", 5);
+    let log = r.events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(r.skipped.is_none(), "{log}");
+    assert!(r.passed(), "{}\n{log}", r.verdict_line());
+    assert!(
+        r.events.iter().any(|e| e.kind == "fault" && e.detail.starts_with("partition ") && e.detail.ends_with("(live fault layer)")),
+        "the partition was set through POST /_fault: {log}"
+    );
+}
+
+#[test]
+fn network_faults_on_daemons_are_skipped_live_with_the_reason() {
+    let mut s = spec::load(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/library/tm-jm-partition.toml"))).unwrap();
+    for st in &mut s.steps {
+        if let spec::Action::Partition { a, .. } = &mut st.action {
+            *a = spec::Role::Rm;
+        }
+    }
     let (r, _) = scenarios::run(&s, "live", 1);
     let why = r.skipped.expect("a SKIP, never a PASS");
-    assert!(why.contains("network faults need the live transport's fault layer"), "{why}");
+    assert!(why.contains("for the JobManager (am) and TaskManagers only"), "{why}");
 }

@@ -177,3 +177,78 @@ fn a_restart_from_zero_commits_nothing_twice_with_the_two_phase_file_sink() {
     let failing = r.verdicts.iter().filter(|v| v.status == Status::Fail).count();
     assert_eq!(failing, 0, "{}", r.verdict_line());
 }
+
+#[test]
+fn fuzzing_a_checkpointing_deployment_checks_exactly_once_output_and_acknowledgements() {
+    let base = lib("stateful-count-tm-killed");
+    assert!(fuzz::fuzzable(&base));
+    assert!(fuzz::checkpointing_file_sink(&base, 0));
+    assert!(!fuzz::checkpointing_file_sink(&lib("tm-killed-mid-job"), 0), "no checkpointing there");
+    for seed in 1..4u64 {
+        let s = fuzz::schedule(&base, seed, 4, false);
+        assert!(s.expect.iter().any(|e| matches!(e.expect, spec::Expect::OutputExactlyOnce { .. })));
+        let r = fuzz::run_checked(&s, seed, &FuzzHooks::default());
+        assert!(r.passed(), "seed {seed}: {}", r.verdict_line());
+        assert!(r.verdicts.iter().any(|v| v.text.starts_with("output exactly-once (")), "{}", r.verdict_line());
+        // Every completed checkpoint was checked against the TaskManagers' acks and _metadata.
+        assert!(r.events.iter().any(|e| e.kind == "checkpoint" && e.detail.contains("completed: 8/8 acknowledgements")));
+    }
+}
+
+/// Opens `html` in headless Chromium; returns the DOM it built and the console errors it
+/// logged (uncaught exceptions, failed resources), or None when Chromium is not installed.
+fn chromium_render(html: &str, tag: &str) -> Option<(String, Vec<String>)> {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("scen-chromium-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("timeline.html");
+    std::fs::write(&page, html).unwrap();
+    // `timeout` bounds a hung browser; --no-sandbox because tests may run as root.
+    let out = std::process::Command::new("timeout")
+        .args([
+            "60",
+            "/usr/bin/chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.expect("chromium runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors = stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND"))
+        .map(str::to_string)
+        .collect();
+    Some((String::from_utf8_lossy(&out.stdout).into_owned(), errors))
+}
+
+#[test]
+fn the_timeline_renders_in_headless_chromium_without_script_errors() {
+    let s = lib("tm-killed-mid-checkpoint");
+    let (r, _) = scenarios::run(&s, "sim", 1);
+    assert!(r.passed(), "{}", r.verdict_line());
+    let html = report::html(&s, &r);
+    let Some((dom, errors)) = chromium_render(&html, "timeline") else {
+        println!("SKIP the_timeline_renders_in_headless_chromium: /usr/bin/chromium is not installed (make scenarios installs it)");
+        return;
+    };
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    // The browser parsed the SVG timeline: its rectangles and the verdicts are in the DOM.
+    assert!(dom.contains("<svg"), "{dom}");
+    assert!(dom.matches("<rect").count() >= 4);
+    assert!(dom.contains("PASS"));
+    // The check can fail: a page with a script error is caught.
+    let (_, bad) = chromium_render("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>", "bad").unwrap();
+    assert!(!bad.is_empty(), "a script error must be reported");
+}

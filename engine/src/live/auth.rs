@@ -36,6 +36,9 @@ pub const SECRET_ENV: &str = "YARN_SIM_CLUSTER_SECRET";
 pub const SECRET_FILE: &str = "cluster-secret";
 /// The header of `POST /_rpc` that carries the body's HMAC (hex).
 pub const RPC_AUTH_HEADER: &str = "x-yarn-sim-auth";
+/// The header of `POST /_fault` (the scenario runner's fault layer control route): the hex of
+/// `HMAC-SHA256(secret, "fault" | body)`. A node without a secret refuses every fault.
+pub const FAULT_AUTH_HEADER: &str = "x-yarn-sim-fault-auth";
 /// Bytes of a handshake nonce and of a proof (an HMAC-SHA256 tag).
 pub const NONCE_LEN: usize = 32;
 pub const PROOF_LEN: usize = 32;
@@ -171,6 +174,18 @@ impl ClusterSecret {
         hex(&self.proof(&[b"rpc", body]))
     }
 
+    /// The [`FAULT_AUTH_HEADER`] value for a `POST /_fault` body.
+    pub fn fault_header(&self, body: &[u8]) -> String {
+        hex(&self.proof(&[b"fault", body]))
+    }
+
+    /// Whether a `POST /_fault` request may change the fault rules: only with a secret (an
+    /// open node takes faults from nobody) and a header that proves it over this body. The
+    /// "fault" domain keeps an `/_rpc` proof from being replayed here.
+    pub fn check_fault(&self, header: Option<&str>, body: &[u8]) -> bool {
+        !self.is_open() && header.and_then(|h| unhex(h.trim())).is_some_and(|tag| self.verify(&[b"fault", body], &tag))
+    }
+
     /// Whether a `POST /_rpc` request may be delivered: always when open, else only with a
     /// header that proves the secret over this body.
     pub fn check_rpc(&self, header: Option<&str>, body: &[u8]) -> bool {
@@ -203,6 +218,14 @@ mod tests {
         assert!(!a.check_rpc(None, b"{}"));
         assert!(!a.check_rpc(Some("zz"), b"{}"));
         assert!(ClusterSecret::open().check_rpc(None, b"{}"));
+        // /_fault: its own domain, and never on an open node.
+        let f = a.fault_header(b"{}");
+        assert!(a.check_fault(Some(&f), b"{}"));
+        assert!(!a.check_fault(Some(&h), b"{}"), "an /_rpc proof is not a fault proof");
+        assert!(!a.check_fault(Some(&f), b"{ }"));
+        assert!(!a.check_fault(None, b"{}"));
+        assert!(!b.check_fault(Some(&f), b"{}"));
+        assert!(!ClusterSecret::open().check_fault(Some(&f), b"{}"));
     }
 
     #[test]

@@ -68,6 +68,8 @@ struct Shared<N> {
     stats: Arc<net::Stats>,
     /// Proves this node to its peers and checks theirs (see [`auth`]).
     secret: ClusterSecret,
+    /// Network fault rules set by the scenario runner (see [`net::FaultLayer`]).
+    faults: Mutex<net::FaultLayer>,
     exit: watch::Sender<Option<ExitCode>>,
 }
 
@@ -156,6 +158,7 @@ impl<N: Node> LiveNode<N> {
                 outboxes: Mutex::new(BTreeMap::new()),
                 stats: Arc::new(net::Stats::default()),
                 secret: ClusterSecret::open(),
+                faults: Mutex::new(net::FaultLayer::new()),
                 exit,
             }),
         }
@@ -267,6 +270,23 @@ impl<N: Node> LiveNode<N> {
 
     fn send(&self, to: Addr, msg: Msg) {
         let env = Envelope { from: self.inner.me, family: msg.family().to_string(), body: msg.to_raw() };
+        // The fault layer first (lost, held or delayed messages are its business).
+        let decided = {
+            let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
+            faults.decide(self.inner.me, to, msg.kind(), env, || (self.outbox(to), self.inner.stats.clone()))
+        };
+        if let net::Decision::Now(env) = decided {
+            self.enqueue(to, env);
+        }
+    }
+
+    /// The queue to `to` (its writer started on first use).
+    fn outbox(&self, to: Addr) -> mpsc::Sender<Envelope> {
+        let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        boxes.entry(to).or_insert_with(|| net::outbox(to, self.inner.stats.clone(), self.inner.secret.clone())).clone()
+    }
+
+    fn enqueue(&self, to: Addr, env: Envelope) {
         let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone(), self.inner.secret.clone()));
@@ -334,7 +354,26 @@ impl<N: Node> LiveNode<N> {
                 Err(e) => (StatusCode::BAD_REQUEST, e),
             }
         }
-        Router::new().route("/_rpc", post(rpc::<N>)).with_state(self.clone())
+        Router::new().route("/_rpc", post(rpc::<N>)).route("/_fault", post(fault::<N>)).with_state(self.clone())
+    }
+
+    /// Applies a network fault to this node's sends (the scenario runner's `POST /_fault`, or
+    /// a test); logs it. Err for a fault that is not about the network.
+    pub fn apply_fault(&self, f: &crate::fault::Fault) -> Result<(), String> {
+        let released = {
+            let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
+            if !faults.rules.apply(f) {
+                return Err(format!(
+                    "'{f}' is not a network fault: the live fault layer takes partition, heal, hold, release, clog and drop-messages (processes get signals)"
+                ));
+            }
+            faults.take_released(self.inner.me)
+        };
+        eprintln!("{} {}: fault applied: {f}", wall_now(), self.inner.me);
+        for (to, env) in released {
+            self.enqueue(to, env);
+        }
+        Ok(())
     }
 
     /// Serves `routes` (plus `/_rpc`) and node-to-node frame streams on `listener`, starts
@@ -363,6 +402,41 @@ impl<N: Node> LiveNode<N> {
             proc::signal_group(pgid, crate::node::Signal::Kill);
         }
         code
+    }
+}
+
+/// `POST /_fault` (body: a JSON [`crate::fault::Fault`]): the scenario runner's control route
+/// for the fault layer. Only a request whose [`auth::FAULT_AUTH_HEADER`] proves the cluster
+/// secret over the body changes anything; a node without a secret refuses all (403).
+async fn fault<N: Node>(
+    State(host): State<LiveNode<N>>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    if host.inner.secret.is_open() {
+        return (StatusCode::FORBIDDEN, "this node has no cluster secret, so it takes faults from nobody".into());
+    }
+    let proof = headers.get(auth::FAULT_AUTH_HEADER).and_then(|v| v.to_str().ok());
+    if !host.inner.secret.check_fault(proof, &body) {
+        let (n, log) = host.inner.stats.note_refusal();
+        if log {
+            let who = peer.map(|Extension(ConnectInfo(a))| a.to_string()).unwrap_or_else(|| "?".into());
+            eprintln!(
+                "{} {}: refused a POST /_fault from {who}: no valid proof of the cluster secret (refusal {n})",
+                wall_now(),
+                host.inner.me
+            );
+        }
+        return (StatusCode::UNAUTHORIZED, "the request does not prove the cluster secret".into());
+    }
+    let f: crate::fault::Fault = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a fault: {e}")),
+    };
+    match host.apply_fault(&f) {
+        Ok(()) => (StatusCode::OK, format!("applied: {f}")),
+        Err(e) => (StatusCode::BAD_REQUEST, e),
     }
 }
 

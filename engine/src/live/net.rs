@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 
 use super::auth::{random_bytes, ClusterSecret, NONCE_LEN, PROOF_LEN};
 use super::{Envelope, LiveNode};
+use crate::fault::{NetFaults, Verdict};
 use crate::node::{Addr, Node};
 
 /// The preface that marks a connection as a node-to-node frame stream. (Version 2: the
@@ -313,6 +314,115 @@ async fn read_loop<N: Node, S: AsyncRead + AsyncWrite + Unpin>(host: LiveNode<N>
         if frame.capacity() > (1 << 20) {
             frame = Vec::new();
         }
+    }
+}
+
+// ---- The fault layer
+
+/// The live transport's fault layer: the scenario runner sets [`NetFaults`] rules through the
+/// authenticated `POST /_fault` route (see [`super::LiveNode::fault_router`]), and every
+/// message this node sends is decided by them at send time, as the simulator decides it:
+/// lost on a cut link or by a drop rule, held while its link is held (delivered in order on
+/// release), or delayed on a clogged link. In live mode every process is on 127.0.0.1, so the
+/// runner names processes (`Endpoint::Process`) and installs each rule at the senders it
+/// concerns; both ends of a partition get it. Delayed messages go through a per-destination
+/// delay line whose release times never decrease, so a destination's order is kept.
+pub(super) struct FaultLayer {
+    pub rules: NetFaults,
+    rng: crate::Rng,
+    /// Messages held per destination, in send order.
+    held: std::collections::BTreeMap<Addr, Vec<Envelope>>,
+    /// Destinations with a delay line (created by the first delayed message to them; every
+    /// later message to them goes through it) and the last release time on it.
+    lines: std::collections::BTreeMap<Addr, (mpsc::UnboundedSender<(tokio::time::Instant, Envelope)>, tokio::time::Instant)>,
+    /// Messages lost to the rules (logged at powers of two).
+    pub lost: u64,
+}
+
+/// What the fault layer does with a message.
+pub(super) enum Decision {
+    /// Send it now.
+    Now(Envelope),
+    /// It was lost, held or delayed: nothing more to do.
+    Taken,
+}
+
+impl FaultLayer {
+    pub fn new() -> FaultLayer {
+        use rand::SeedableRng as _;
+        let seed = random_bytes(8).ok().and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+        FaultLayer {
+            rules: NetFaults::default(),
+            rng: crate::Rng::seed_from_u64(seed),
+            held: Default::default(),
+            lines: Default::default(),
+            lost: 0,
+        }
+    }
+
+    /// Decides a message from `me` to `to`. `outbox` is the destination's queue (for the delay
+    /// line to feed).
+    pub fn decide(
+        &mut self,
+        me: Addr,
+        to: Addr,
+        kind: &str,
+        env: Envelope,
+        outbox: impl FnOnce() -> (mpsc::Sender<Envelope>, Arc<Stats>),
+    ) -> Decision {
+        if self.rules.is_empty() && self.lines.is_empty() && self.held.is_empty() {
+            return Decision::Now(env);
+        }
+        let extra = match self.rules.on_send(&mut self.rng, me, to, &env.family, kind) {
+            Verdict::Lost { why } => {
+                self.lost += 1;
+                if self.lost.is_power_of_two() {
+                    eprintln!("live fault: {me} -> {to}: a {kind} message was lost ({why}); {} lost so far", self.lost);
+                }
+                return Decision::Taken;
+            }
+            Verdict::Pass { extra } => extra,
+        };
+        if self.rules.is_held(me, to) || self.held.contains_key(&to) {
+            // Behind what is already held for this destination, in order.
+            self.held.entry(to).or_default().push(env);
+            return Decision::Taken;
+        }
+        if extra.is_zero() && !self.lines.contains_key(&to) {
+            return Decision::Now(env);
+        }
+        let now = tokio::time::Instant::now();
+        let (line, last) = self.lines.entry(to).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<(tokio::time::Instant, Envelope)>();
+            let (out, stats) = outbox();
+            tokio::spawn(async move {
+                while let Some((at, env)) = rx.recv().await {
+                    tokio::time::sleep_until(at).await;
+                    stats.in_flight.fetch_add(1, Ordering::SeqCst);
+                    if out.send(env).await.is_err() {
+                        stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+            });
+            (tx, now)
+        });
+        let at = (now + extra).max(*last);
+        *last = at;
+        let _ = line.send((at, env));
+        Decision::Taken
+    }
+
+    /// Held messages whose links are no longer held (after a release or a heal), by
+    /// destination, in order.
+    pub fn take_released(&mut self, me: Addr) -> Vec<(Addr, Envelope)> {
+        let free: Vec<Addr> = self.held.keys().copied().filter(|to| !self.rules.is_held(me, *to)).collect();
+        let mut out = Vec::new();
+        for to in free {
+            for env in self.held.remove(&to).unwrap_or_default() {
+                out.push((to, env));
+            }
+        }
+        out
     }
 }
 

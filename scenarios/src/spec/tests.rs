@@ -23,6 +23,11 @@ fn with(body: &str) -> String {
     format!("{HEAD}{APP}{body}")
 }
 
+/// A scenario with requires = ["checkpoints"] and one deployment, then `body`.
+fn ck(body: &str) -> String {
+    format!("{HEAD}requires = [\"checkpoints\"]\n{APP}{body}")
+}
+
 fn err(text: &str) -> SpecError {
     parse_str(text).expect_err("must be rejected")
 }
@@ -258,7 +263,13 @@ fn every_semantic_error_has_a_clear_message() {
         (with("[[expect]]\nrestarts = 1\nat-least = true\nat-most = true\n"), "together"),
         (with("[[expect]]\njob = \"FINISHED\"\nat-least = true\n"), "are for attempts"),
         (with("[[expect]]\ncontainers-leaked = 0\nwithin = \"1s\"\n"), "'within' is for"),
-        (with("[[expect]]\ncheckpoints = 1\n"), "needs requires = [\"checkpoints\"]"),
+        (with("[[expect]]\ncheckpoints = 1\n"), "need requires = [\"checkpoints\"]"),
+        (with("[[expect]]\nrestored-from = 1\n"), "need requires = [\"checkpoints\"]"),
+        (ck("[[expect]]\ncheckpoint-acks = \"most\"\n"), "unknown checkpoint-acks expectation 'most'"),
+        (ck("[[expect]]\nsavepoint = \"DONE\"\n"), "unknown savepoint outcome 'DONE'"),
+        (ck("[[expect]]\ncheckpoint-acks = \"all\"\nat-least = true\n"), "are for attempts"),
+        (step("at = \"1s\"\naction = \"fail-store\"\nerror = \"EPERM\""), "unknown store error 'EPERM'"),
+        (step("at = \"1s\"\naction = \"kill\"\ntarget = \"am\"\npath = \"x\""), "key 'path' is not used by action 'kill'"),
         (format!("{HEAD}[[deploy]]\nkind = \"run\"\nprogram = \"../programs/numbers-to-file.toml\"\n[[expect]]\ncontainers-leaked = 0\n"), "needs a yarn-session"),
         (format!("{HEAD}[[deploy]]\nkind = \"yarn-session\"\nprogram = \"x.toml\"\n[[expect]]\ncontainers-leaked = 0\n"), "takes no program"),
         (format!("{HEAD}[[deploy]]\nkind = \"per-job\"\n[[expect]]\ncontainers-leaked = 0\n"), "needs a 'program'"),
