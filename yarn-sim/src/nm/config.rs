@@ -23,6 +23,8 @@ pub mod keys {
     pub const RM_NM_HEARTBEAT_INTERVAL_MS: &str = "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms";
     pub const RM_CONNECT_RETRY_INTERVAL_MS: &str = "yarn.resourcemanager.connect.retry-interval.ms";
     pub const NM_USER_HOME_DIR: &str = "yarn.nodemanager.user-home-dir";
+    pub const RM_WORK_PRESERVING_RECOVERY_ENABLED: &str = "yarn.resourcemanager.work-preserving-recovery.enabled";
+    pub const NM_RECOVERY_ENABLED: &str = "yarn.nodemanager.recovery.enabled";
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +54,13 @@ pub struct NmConfig {
     /// The cluster secret (hex) every container gets in `YARN_SIM_CLUSTER_SECRET`, as YARN hands
     /// containers their tokens; None in the simulation, where nothing is authenticated.
     pub cluster_secret: Option<String>,
+    /// `yarn.resourcemanager.work-preserving-recovery.enabled` (YARN: true): on an RM resync
+    /// the NM re-registers with its containers instead of killing them; an RM that did not
+    /// recover them has them cleaned up on the next heartbeat.
+    pub work_preserving_recovery: bool,
+    /// `yarn.nodemanager.recovery.enabled` (false): containers outlive an NM crash and a
+    /// restarted NM on the same address reacquires them.
+    pub recovery_enabled: bool,
 }
 
 fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
@@ -111,6 +120,8 @@ impl NmConfig {
             register_retry_interval: millis(conf, keys::RM_CONNECT_RETRY_INTERVAL_MS, 1000)?,
             user_home_dir: conf.get_or(keys::NM_USER_HOME_DIR, "/home/"),
             cluster_secret: None,
+            work_preserving_recovery: conf.get_bool(keys::RM_WORK_PRESERVING_RECOVERY_ENABLED, true)?,
+            recovery_enabled: conf.get_bool(keys::NM_RECOVERY_ENABLED, false)?,
         })
     }
 

@@ -7,7 +7,7 @@ use engine::{Cx, ExitCode, LaunchSpec, ProcId, Signal, TimerId};
 
 use crate::ids::{ApplicationId, ContainerId};
 use crate::proto::{RemoteError, StartContainerRequest};
-use crate::records::{exit_status, ContainerStatus, Resource};
+use crate::records::{exit_status, ContainerStatus, NMContainerStatus, Resource};
 
 use super::application::{Application, ApplicationState};
 use super::config::NmConfig;
@@ -72,6 +72,11 @@ impl ContainerManager {
     /// What the heartbeat reports: every tracked container.
     pub fn statuses(&self) -> Vec<ContainerStatus> {
         self.containers.values().map(Container::status).collect()
+    }
+
+    /// What a registration reports: every tracked container with its size.
+    pub fn nm_statuses(&self) -> Vec<NMContainerStatus> {
+        self.containers.values().map(Container::nm_status).collect()
     }
 
     /// A container's status for GetContainerStatuses.

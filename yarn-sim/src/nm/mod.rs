@@ -174,7 +174,7 @@ impl NodeManager {
 
     fn register(&mut self, cx: &mut Cx) {
         let node_id = self.node_id_or_me(cx);
-        let statuses = self.manager.statuses();
+        let statuses = self.manager.nm_statuses();
         self.updater.register(cx, &node_id, &self.conf.http_address, self.conf.resource, statuses);
     }
 
@@ -217,7 +217,12 @@ impl NodeManager {
             }
             NodeAction::Resync => {
                 cx.trace("nm.resync", "the ResourceManager asked for a resync");
-                self.manager.kill_all(cx, &self.conf, exit_status::KILLED_BY_RESOURCEMANAGER, KILLED_ON_RESYNC);
+                // NodeManager.resyncWithRM: only without work-preserving recovery are the
+                // containers killed; otherwise the registration reports them to the
+                // (possibly restarted) RM, which keeps what it recovered.
+                if !self.conf.work_preserving_recovery {
+                    self.manager.kill_all(cx, &self.conf, exit_status::KILLED_BY_RESOURCEMANAGER, KILLED_ON_RESYNC);
+                }
                 self.register(cx);
             }
             NodeAction::Shutdown => self.shutdown(cx, "the ResourceManager asked for a shutdown"),

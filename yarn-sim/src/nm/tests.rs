@@ -17,7 +17,7 @@ use crate::records::{self, ContainerLaunchContext, ContainerState as Public, Con
 
 struct FakeRm {
     answer: bool,
-    registrations: Vec<(NodeId, Vec<ContainerStatus>)>,
+    registrations: Vec<(NodeId, Vec<records::NMContainerStatus>)>,
     heartbeats: Vec<(u64, Vec<ContainerStatus>)>,
     response_id: u64,
     next_action: NodeAction,
@@ -453,7 +453,8 @@ fn rm_cleanup_kills_containers_and_finishes_apps() {
 
 #[test]
 fn resync_kills_containers_and_registers_again() {
-    let mut w = world();
+    // Without work-preserving recovery (YARN's pre-2.6 behaviour).
+    let mut w = world_conf(true, &[("yarn.resourcemanager.work-preserving-recovery.enabled", "false")]);
     let id = cid(1, 11);
     started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
     w.rm().next_action = NodeAction::Resync;
@@ -465,6 +466,24 @@ fn resync_kills_containers_and_registers_again() {
     assert!(w.nm().is_registered());
     w.sim.run_for(Duration::from_millis(1100));
     assert_eq!(w.rm().last_status(&id).unwrap().exit_status, -106);
+}
+
+#[test]
+fn work_preserving_resync_keeps_containers_and_reports_them_with_their_size() {
+    let mut w = world();
+    let id = cid(1, 12);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(1100));
+    w.rm().next_action = NodeAction::Resync;
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().registrations.len(), 2);
+    // The re-registration carries the running container (NMContainerStatus) with its size.
+    let (_, reported) = w.rm().registrations[1].clone();
+    let s = reported.iter().find(|s| s.container_id == id).expect("reported");
+    assert_eq!((s.state, s.resource), (Public::Running, Resource::new(512, 1)));
+    assert_eq!(w.record(&id).state, ContainerState::Running);
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().last_status(&id).unwrap().state, Public::Running);
 }
 
 #[test]

@@ -68,6 +68,7 @@ impl ResourceManager {
         if app.state == RMAppState::Accepted {
             self.app_transition(cx, id.app, RMAppState::Running);
         }
+        self.persist_attempt(cx, id);
         let app = &self.apps[&id.app];
         let previous: Vec<Container> = if app.ctx.keep_containers_across_application_attempts {
             app.live_containers
@@ -186,6 +187,9 @@ impl ResourceManager {
         app.diagnostics = diagnostics;
         app.finish_time = Some(now);
         self.app_transition(cx, id.app, RMAppState::Finishing);
+        // FINAL_SAVING stores the app as FINISHED with the AM's status (RMAppImpl).
+        self.persist_attempt(cx, id);
+        self.persist_app(cx, id.app);
         if am_done {
             // Unmanaged AMs (and AMs whose container already ended) finish at once.
             self.attempt_transition(cx, id, RMAppAttemptState::Finished);

@@ -14,9 +14,12 @@ pub mod rmcontainer;
 pub mod rmnode;
 pub mod scheduler;
 
+pub mod statestore;
+
 mod amservice;
 mod client;
 mod nodes;
+mod recovery;
 mod tracker;
 
 #[cfg(test)]
@@ -60,6 +63,9 @@ pub struct ResourceManager {
     conf: RmConfig,
     /// `cx.now()` in ms at start: the cluster timestamp in every id.
     cluster_ts: u64,
+    /// The RM epoch (RMStateStore's EpochNode): 0 without recovery, +1 per recovered start;
+    /// in the id of every container this RM allocates.
+    epoch: u64,
     next_app_seq: u32,
     /// Ids from new-application not submitted yet.
     handed_out: BTreeSet<ApplicationId>,
@@ -91,6 +97,7 @@ impl ResourceManager {
         ResourceManager {
             conf,
             cluster_ts: 0,
+            epoch: 0,
             next_app_seq: 0,
             handed_out: BTreeSet::new(),
             apps: BTreeMap::new(),
@@ -116,6 +123,10 @@ impl ResourceManager {
 
     pub fn cluster_timestamp(&self) -> u64 {
         self.cluster_ts
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// `host:port` of the web UI (tracking URLs point at its proxy).
@@ -201,6 +212,7 @@ impl ResourceManager {
             _ => 0,
         };
         let id = ApplicationAttemptId::new(app_id, number);
+        let first_seq = first_seq.max(self.epoch << ContainerId::EPOCH_SHIFT);
         app.attempts.push(RMAppAttempt::new(id, now, first_seq));
         let unmanaged = app.ctx.unmanaged_am;
         let am = app.ctx.resource;
@@ -213,6 +225,7 @@ impl ResourceManager {
             self.scheduler.start_attempt(id, Some(am));
             self.attempt_transition(cx, id, RMAppAttemptState::Scheduled);
         }
+        self.persist_attempt(cx, id);
     }
 
     /// Turns the scheduler's assignments on a node into containers; an AM container is
@@ -257,6 +270,7 @@ impl ResourceManager {
                 rc.acquire();
                 self.containers.insert(cid, rc);
                 self.attempt_transition(cx, a.attempt, RMAppAttemptState::AllocatedSaving);
+                self.persist_attempt(cx, a.attempt);
                 self.attempt_transition(cx, a.attempt, RMAppAttemptState::Allocated);
                 let mut launch = launch;
                 launch.environment.insert(crate::proto::env::YARN_RM_ADDRESS.into(), cx.me().to_string());
@@ -335,6 +349,7 @@ impl ResourceManager {
             RMAppAttemptState::Finishing => {
                 at.am_exit_status = exit;
                 self.attempt_transition(cx, attempt, RMAppAttemptState::Finished);
+                self.persist_attempt(cx, attempt);
                 self.am_last_heard.remove(&attempt);
                 self.finish_unregistered_app(cx, attempt.app);
             }
@@ -372,6 +387,7 @@ impl ResourceManager {
         }
         self.attempt_transition(cx, attempt, RMAppAttemptState::FinalSaving);
         self.attempt_transition(cx, attempt, RMAppAttemptState::Failed);
+        self.persist_attempt(cx, attempt);
         self.am_last_heard.remove(&attempt);
         self.scheduler.stop_attempt(app_id);
         let Some(app) = self.apps.get(&app_id) else { return };
@@ -438,6 +454,7 @@ impl ResourceManager {
             app.finish_time.get_or_insert(now);
         }
         self.app_transition(cx, app_id, to);
+        self.persist_app(cx, app_id);
         self.scheduler.remove_app(app_id);
         let live: Vec<ContainerId> = self.apps[&app_id].live_containers.iter().copied().collect();
         for cid in live {
@@ -455,6 +472,7 @@ impl ResourceManager {
                 if let Some(at) = self.attempt_mut(attempt) {
                     at.finish_time.get_or_insert(now);
                 }
+                self.persist_attempt(cx, attempt);
                 self.am_last_heard.remove(&attempt);
             }
         }
@@ -472,6 +490,7 @@ impl ResourceManager {
         while self.completed_apps.len() > self.conf.max_completed_applications {
             let Some(old) = self.completed_apps.pop_front() else { break };
             self.forget_app(old);
+            self.unpersist_app(cx, old);
         }
     }
 
@@ -526,7 +545,18 @@ impl ResourceManager {
 
 impl Node for ResourceManager {
     fn on_start(&mut self, cx: &mut Cx) {
-        self.cluster_ts = cx.now().as_millis();
+        if self.conf.recovery_enabled {
+            if let Err(e) = self.recover(cx) {
+                // A store this RM cannot (or must not) recover: say why and do not start,
+                // rather than serve an empty cluster that forgot every application.
+                cx.trace("rm.recovery.failed", format!("Failed to load/recover state: {e}"));
+                cx.print(&format!("ResourceManager failed to start: Failed to load/recover state: {e}"));
+                cx.exit(1);
+                return;
+            }
+        } else {
+            self.cluster_ts = cx.now().as_millis();
+        }
         cx.trace("rm.start", format!("cluster timestamp {}", self.cluster_ts));
         cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
         cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);

@@ -5,7 +5,7 @@ use engine::Cx;
 
 use crate::ids::{ContainerId, NodeId};
 use crate::proto::{NodeAction, YarnMsg};
-use crate::records::{diagnostics, exit_status, ContainerState, ContainerStatus, NodeState, NodeUpdate, Resource};
+use crate::records::{diagnostics, exit_status, ContainerState, ContainerStatus, NMContainerStatus, NodeState, NodeUpdate, Resource};
 
 use super::rmnode::RMNode;
 use super::ResourceManager;
@@ -17,7 +17,7 @@ impl ResourceManager {
         node_id: NodeId,
         http_address: String,
         resource: Resource,
-        containers: Vec<ContainerStatus>,
+        containers: Vec<NMContainerStatus>,
     ) -> YarnMsg {
         let now = cx.now();
         let was = self.nodes.get(&node_id).map(|n| n.state);
@@ -34,14 +34,19 @@ impl ResourceManager {
             }
             let n = self.nodes.get_mut(&node_id).expect("present");
             n.total = resource;
-            n.http_address = http_address;
+            n.http_address = http_address.clone();
             n.state = NodeState::Running;
             n.last_heartbeat = now;
             n.last_response_id = 0;
         } else {
-            self.nodes.insert(node_id.clone(), RMNode::new(node_id.clone(), http_address, resource, now));
+            self.nodes.insert(node_id.clone(), RMNode::new(node_id.clone(), http_address.clone(), resource, now));
         }
         self.cluster_total = self.cluster_total.add(&resource);
+        // Work-preserving recovery: containers of recovered applications this RM has not
+        // seen are rebuilt from the report (the node is known now, so usage lands on it).
+        for s in &containers {
+            self.recover_container(cx, &node_id, &http_address, s);
+        }
         for s in &containers {
             if s.state == ContainerState::Running {
                 if let Some(c) = self.containers.get_mut(&s.container_id).filter(|c| c.is_live() && *c.node() == node_id) {
@@ -86,10 +91,17 @@ impl ResourceManager {
             next_heartbeat_ms,
         };
         let Some(slot) = self.nodes.slot(&node_id) else { return resync };
-        let node = self.nodes.at_mut(slot);
-        if !node.state.is_active() {
+        if !self.nodes.at_mut(slot).state.is_active() {
             return resync;
         }
+        // A running container of a recovered app that this RM has not rebuilt (the AM started
+        // it after the node re-registered): have the node register again, with the container's
+        // size, rather than kill work the application still owns.
+        if statuses.iter().any(|s| s.state != ContainerState::Complete && self.recoverable(&s.container_id)) {
+            cx.trace("rm.node.resync", format!("{node_id} reports containers of recovered applications"));
+            return resync;
+        }
+        let node = self.nodes.at_mut(slot);
         if let Some(state) = node.health_update(healthy, health_report, now) {
             let total = node.total;
             cx.trace("rm.node.state", format!("{node_id} ->{state}"));
