@@ -206,10 +206,14 @@ impl AmRmClient {
                             // AMRMClientImpl after ApplicationMasterNotRegisteredException: the
                             // recovered RM lost the asks with its memory, so the whole table
                             // goes out again (releases are still queued); the AM itself
-                            // carries on as if nothing happened.
+                            // carries on as if nothing happened. An AM that was unregistering
+                            // unregisters again at the next heartbeat.
                             self.changed.extend(self.asks.keys().copied());
                             self.changed_sent.clear();
                             self.releases_sent = 0;
+                            if self.finish_args.is_some() {
+                                self.phase = Phase::Unregistering;
+                            }
                             return Vec::new();
                         }
                         vec![AmRmEvent::Registered(resp)]
@@ -252,6 +256,14 @@ impl AmRmClient {
                         vec![AmRmEvent::Unregistered]
                     }
                     Ok(false) => Vec::new(),
+                    Err(error) if error.exception == "ApplicationMasterNotRegisteredException" => {
+                        // The RM restarted before the unregister reached it: register again,
+                        // then unregister (AMRMClientImpl.unregisterApplicationMaster).
+                        self.phase = Phase::Registering;
+                        self.response_id = 0;
+                        self.resyncing = true;
+                        vec![AmRmEvent::Error { error, fatal: false }]
+                    }
                     Err(error) => vec![AmRmEvent::Error { error, fatal: true }],
                 }
             }

@@ -82,6 +82,10 @@ pub struct ResourceManager {
     cluster_used: Resource,
     /// Allocated containers not reported RUNNING yet: watched for allocation expiry.
     allocated_unlaunched: BTreeMap<ContainerId, Time>,
+    /// With recovery on: completed containers whose status an AM has not certainly received.
+    /// Their NM keeps reporting them until it has, so a restarted RM still learns of them
+    /// (YARN acks finished containers to the NM only after the AM pulled them).
+    awaiting_am_ack: BTreeSet<ContainerId>,
     /// Attempts whose AM is watched for liveness, with when it was last heard.
     am_last_heard: BTreeMap<ApplicationAttemptId, Time>,
     containers_allocated_total: u64,
@@ -109,6 +113,7 @@ impl ResourceManager {
             cluster_used: Resource::ZERO,
             allocated_unlaunched: BTreeMap::new(),
             am_last_heard: BTreeMap::new(),
+            awaiting_am_ack: BTreeSet::new(),
             containers_allocated_total: 0,
             apps_submitted: 0,
             apps_finished: 0,
@@ -338,6 +343,9 @@ impl ResourceManager {
         // inherited it with kept containers.
         if (current.id == cid.attempt || keep) && !current.state.is_final() && was != RMContainerState::Allocated {
             current.completed_for_am.push(status);
+            if self.conf.recovery_enabled {
+                self.awaiting_am_ack.insert(cid);
+            }
         }
     }
 

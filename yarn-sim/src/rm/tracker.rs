@@ -120,9 +120,16 @@ impl ResourceManager {
             match (s.state, known_live) {
                 (ContainerState::Complete, Some(_)) => {
                     self.complete_container(cx, cid, s.exit_status, &s.diagnostics, false);
-                    acked.push(cid);
+                    if !self.awaiting_am_ack.contains(&cid) {
+                        acked.push(cid);
+                    }
                 }
-                (ContainerState::Complete, None) => acked.push(cid),
+                (ContainerState::Complete, None) => {
+                    if !self.awaiting_am_ack.contains(&cid) || !self.am_may_still_pull(&cid) {
+                        self.awaiting_am_ack.remove(&cid);
+                        acked.push(cid);
+                    }
+                }
                 (ContainerState::Running | ContainerState::New, Some(_)) => {
                     if s.state == ContainerState::Running {
                         let c = self.containers.get_mut(&cid).expect("live");
@@ -158,6 +165,16 @@ impl ResourceManager {
             containers_to_be_removed: acked,
             next_heartbeat_ms,
         }
+    }
+
+    /// Whether a live attempt may still pull this container's completion (its own, or the
+    /// next one with kept containers); if not, the NM may forget it.
+    fn am_may_still_pull(&self, cid: &ContainerId) -> bool {
+        self.apps.get(&cid.app()).is_some_and(|a| {
+            !a.state.is_final()
+                && a.current_attempt()
+                    .is_some_and(|at| !at.state.is_final() && (at.id == cid.attempt || a.ctx.keep_containers_across_application_attempts))
+        })
     }
 
     /// Every current attempt learns of a node's state change in its next allocate response.
