@@ -25,6 +25,7 @@ pub mod keys {
     pub const NM_USER_HOME_DIR: &str = "yarn.nodemanager.user-home-dir";
     pub const RM_WORK_PRESERVING_RECOVERY_ENABLED: &str = "yarn.resourcemanager.work-preserving-recovery.enabled";
     pub const NM_RECOVERY_ENABLED: &str = "yarn.nodemanager.recovery.enabled";
+    pub const NM_RECOVERY_DIR: &str = "yarn.nodemanager.recovery.dir";
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +62,9 @@ pub struct NmConfig {
     /// `yarn.nodemanager.recovery.enabled` (false): containers outlive an NM crash and a
     /// restarted NM on the same address reacquires them.
     pub recovery_enabled: bool,
+    /// `yarn.nodemanager.recovery.dir` (YARN: `${hadoop.tmp.dir}/yarn-nm-recovery`; here
+    /// `<first local dir>/yarn-nm-recovery`): the NM's record of each container.
+    pub recovery_dir: String,
 }
 
 fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
@@ -104,9 +108,15 @@ impl NmConfig {
             .trim()
             .parse()
             .map_err(|_| format!("{}: '{}' is not an IPv4 host:port", keys::RM_RESOURCE_TRACKER_ADDRESS, tracker.trim()))?;
+        let local_dirs = absolute_dirs(conf, keys::NM_LOCAL_DIRS)?;
+        let recovery_dir = match conf.get(keys::NM_RECOVERY_DIR) {
+            Some(d) if d.trim().starts_with('/') => d.trim().trim_end_matches('/').to_string(),
+            Some(d) => return Err(format!("{}: '{}' is not an absolute path", keys::NM_RECOVERY_DIR, d.trim())),
+            None => format!("{}/yarn-nm-recovery", local_dirs[0]),
+        };
         Ok(NmConfig {
             resource,
-            local_dirs: absolute_dirs(conf, keys::NM_LOCAL_DIRS)?,
+            local_dirs,
             log_dirs: absolute_dirs(conf, keys::NM_LOG_DIRS)?,
             pmem_check_enabled: conf.get_bool(keys::NM_PMEM_CHECK_ENABLED, true)?,
             vmem_check_enabled: conf.get_bool(keys::NM_VMEM_CHECK_ENABLED, false)?,
@@ -122,6 +132,7 @@ impl NmConfig {
             cluster_secret: None,
             work_preserving_recovery: conf.get_bool(keys::RM_WORK_PRESERVING_RECOVERY_ENABLED, true)?,
             recovery_enabled: conf.get_bool(keys::NM_RECOVERY_ENABLED, false)?,
+            recovery_dir,
         })
     }
 

@@ -213,7 +213,7 @@ impl NodeManager {
                         KillReason { exit_status: exit_status::KILLED_BY_RESOURCEMANAGER, diagnostics: KILLED_BY_RM.into() },
                     );
                 }
-                self.manager.forget(&containers_to_be_removed);
+                self.manager.forget(cx, &self.conf, &containers_to_be_removed);
             }
             NodeAction::Resync => {
                 cx.trace("nm.resync", "the ResourceManager asked for a resync");
@@ -300,6 +300,9 @@ impl Node for NodeManager {
     fn on_start(&mut self, cx: &mut Cx) {
         self.node_id = Some(NodeId::from_addr(cx.me()));
         self.start_time = cx.now();
+        if self.conf.recovery_enabled {
+            self.manager.recover(cx, &self.conf);
+        }
         self.register(cx);
         if self.conf.pmem_check_enabled || self.conf.vmem_check_enabled {
             cx.set_timer(self.conf.monitor_interval, MONITOR_TIMER);

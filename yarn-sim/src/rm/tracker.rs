@@ -22,7 +22,15 @@ impl ResourceManager {
         let now = cx.now();
         let was = self.nodes.get(&node_id).map(|n| n.state);
         if was.is_some_and(|s| s.is_active()) {
-            // A reconnect (NM restart): containers it no longer runs are gone.
+            // A reconnect (NM restart): containers that ended meanwhile end with their own
+            // status (a recovering NM read it from the exit code file) ...
+            for s in containers.iter().filter(|s| s.state == ContainerState::Complete) {
+                let live_here = self.containers.get(&s.container_id).is_some_and(|c| c.is_live() && *c.node() == node_id);
+                if live_here {
+                    self.complete_container(cx, s.container_id, s.exit_status, &s.diagnostics, false);
+                }
+            }
+            // ... and containers it no longer reports at all are gone.
             let running: std::collections::BTreeSet<ContainerId> =
                 containers.iter().filter(|s| s.state != ContainerState::Complete).map(|s| s.container_id).collect();
             let gone: Vec<ContainerId> = self.nodes[&node_id].containers.iter().filter(|c| !running.contains(c)).copied().collect();
