@@ -138,3 +138,103 @@ fn an_rm_refuses_a_state_store_of_another_cluster() {
     assert!(log.contains("belongs to cluster 'someone-else', not to this ResourceManager's cluster 'yarn-cluster'"), "{log}");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+fn pid_files(dir: &Path, suffix: &str) -> Vec<i32> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+        .collect()
+}
+
+/// Alive and not a zombie.
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+}
+
+#[test]
+fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
+    let work = std::env::temp_dir().join(format!("e2e-nm-restart-{}-conf", std::process::id()));
+    // The node must come back before the RM declares it LOST: 10 s here.
+    let extra =
+        conf_file(&work, &[("yarn.nodemanager.recovery.enabled", "true"), ("yarn.nm.liveness-monitor.expiry-interval-ms", "10000")]);
+    let c = Cluster::start("nm-restart", 1, &["--conf", extra.to_str().unwrap()]);
+    let pids = c.work.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    // Workers run until released by a file, so they end while the NM is down.
+    let gate = c.work.join("gate");
+    let cmd = format!("echo $$ > {}/$CONTAINER_ID; while [ ! -e {} ]; do sleep 0.1; done; echo done", pids.display(), gate.display());
+    let (client, id) = long_dshell(&c, "2", &cmd);
+    c.wait_for("AM + 2 workers RUNNING", Duration::from_secs(20), || (running(&c, &id) == 3).then_some(()));
+    let workers = c.wait_for("the workers' pid files", Duration::from_secs(10), || {
+        let v = pid_files(&pids, "");
+        (v.len() == 2).then_some(v)
+    });
+    let nodes = c.rest().get("/ws/v1/cluster/nodes").unwrap();
+    let node_id = s(list(&nodes, "nodes", "node")[0], "id");
+    let port = node_id.rsplit(':').next().unwrap().to_string();
+
+    kill(Pid::from_raw(c.pid_of("nodemanager-0") as i32), Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for p in &workers {
+        assert!(alive(*p), "worker {p} died with its NodeManager");
+    }
+    // The workers finish while their NM is down; their exit codes wait in exit code files.
+    std::fs::write(&gate, "").unwrap();
+    c.wait_for("the workers to end", Duration::from_secs(10), || workers.iter().all(|p| !alive(*p)).then_some(()));
+    let log = std::fs::OpenOptions::new().append(true).open(c.work.join("logs/nodemanager-0.log")).unwrap();
+    let _nm = Daemon(
+        Command::new(e2e::bin("yarn-sim"))
+            .args(["nodemanager", "--rm", &c.rm, "--port", &port, "--conf-dir"])
+            .arg(c.conf_dir())
+            .arg("--work-dir")
+            .arg(c.work.join("nm-0"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let out = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", e2e::read(&c.work.join("logs/nodemanager-0.log")));
+    let app = c.app(&id);
+    assert_eq!((s(&app, "state"), s(&app, "finalStatus")), ("FINISHED".into(), "SUCCEEDED".into()));
+    let att = c.yarn(&["applicationattempt", "-list", &id]);
+    assert!(att.stdout.starts_with("Total number of application attempts :1\n"), "{}", att.stdout);
+    // The workers' real exit codes (0), read from their exit code files, not LOST or ABORTED.
+    let cs = containers(&c, &id);
+    let exits: Vec<(String, String)> = cs.iter().map(|x| (s(x, "containerId"), s(x, "containerExitStatus"))).collect();
+    assert_eq!(cs.len(), 3, "{exits:?}");
+    assert!(exits.iter().all(|(_, e)| e == "0"), "{exits:?}");
+    let logs = c.yarn(&["logs", "-applicationId", &id, "-log_files", "stdout"]);
+    assert_eq!(logs.stdout.matches("done").count(), 2, "{}", logs.stdout);
+    // `yarn-sim status` sees the NodeManager restarted by hand.
+    let status = Command::new(e2e::bin("yarn-sim")).args(["status", "--work-dir"]).arg(&c.work).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.lines().any(|l| l.starts_with("nodemanager-0") && l.ends_with("running")), "{status}");
+    assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_killed_containers_background_child_does_not_outlive_it() {
+    let c = Cluster::start("orphan-sleep", 1, &[]);
+    let pids = c.work.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    // The container's shell starts a background `sleep` (its own child) and waits.
+    let cmd = format!("sleep 300 & echo $! > {p}/$CONTAINER_ID.child; echo $$ > {p}/$CONTAINER_ID.main; wait", p = pids.display());
+    let (mut client, _id) = long_dshell(&c, "1", &cmd);
+    let (main, child) = c.wait_for("the container's pids", Duration::from_secs(20), || {
+        let (m, ch) = (pid_files(&pids, ".main"), pid_files(&pids, ".child"));
+        (m.len() == 1 && ch.len() == 1).then(|| (m[0], ch[0]))
+    });
+    assert!(alive(child));
+    // Only the container's main process is killed; the NM ends the rest of its group.
+    kill(Pid::from_raw(main), Signal::SIGKILL).unwrap();
+    c.wait_for("the orphaned sleep to be killed with its container", Duration::from_secs(10), || (!alive(child)).then_some(()));
+    let _ = client.wait();
+}
