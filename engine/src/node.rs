@@ -58,7 +58,24 @@ pub struct LaunchSpec {
     /// Files the process's stdout and stderr go to (the command may redirect further).
     pub stdout: String,
     pub stderr: String,
+    /// Set by a NodeManager with recovery on: the process must outlive its launcher (no
+    /// parent-death signal) and record itself as YARN's container executor script does —
+    /// its pid in `pid_file` when it starts, its exit code in `exit_code_file` when it ends
+    /// — so a restarted launcher can [`Cx::reacquire`] it.
+    #[serde(default)]
+    pub recovery: Option<RecoveryFiles>,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryFiles {
+    pub pid_file: String,
+    pub exit_code_file: String,
+}
+
+/// The exit code a driver reports for a reacquired process that ended without leaving an
+/// exit code file (killed with its whole group, or the file was lost): YARN's
+/// `ContainerExecutor.ExitCode.LOST`.
+pub const EXIT_CODE_LOST: ExitCode = 154;
 
 /// Resource use of a launched process tree, as the NodeManager's monitor reads it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,13 +91,37 @@ pub struct ProcUsage {
 /// An effect a node asked for; drivers carry them out after the input handler returns.
 #[derive(Debug)]
 pub enum Effect {
-    Send { to: Addr, msg: Msg },
-    SetTimer { id: TimerId, at: Time },
-    CancelTimer { id: TimerId },
+    Send {
+        to: Addr,
+        msg: Msg,
+    },
+    SetTimer {
+        id: TimerId,
+        at: Time,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
     Launch(LaunchSpec),
-    Signal { pid: ProcId, signal: Signal },
-    Exit { code: ExitCode },
-    Trace { kind: &'static str, detail: String },
+    Signal {
+        pid: ProcId,
+        signal: Signal,
+    },
+    /// Take over a process a previous incarnation of this node launched (OS pid `os_pid`,
+    /// read from its pid file): signals reach its group and its end arrives as
+    /// `on_process_exit` with the code from `exit_code_file` (or [`EXIT_CODE_LOST`]).
+    Reacquire {
+        pid: ProcId,
+        os_pid: u32,
+        exit_code_file: String,
+    },
+    Exit {
+        code: ExitCode,
+    },
+    Trace {
+        kind: &'static str,
+        detail: String,
+    },
 }
 
 /// Synchronous services a driver lends a node during one input: the shared store and process
@@ -142,6 +183,9 @@ impl<'a> Cx<'a> {
     }
     pub fn signal(&mut self, pid: ProcId, signal: Signal) {
         self.effects.push(Effect::Signal { pid, signal });
+    }
+    pub fn reacquire(&mut self, pid: ProcId, os_pid: u32, exit_code_file: &str) {
+        self.effects.push(Effect::Reacquire { pid, os_pid, exit_code_file: exit_code_file.to_string() });
     }
     pub fn exit(&mut self, code: ExitCode) {
         self.effects.push(Effect::Exit { code });

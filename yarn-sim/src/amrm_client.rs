@@ -60,6 +60,9 @@ pub struct AmRmClient {
     num_cluster_nodes: u32,
     register_args: (String, i32, String),
     finish_args: Option<(FinalApplicationStatus, String, String)>,
+    /// Re-registering after the RM lost this AM (an RM restart): the answer is not news to
+    /// the AM, and every outstanding ask and release must reach the new RM again.
+    resyncing: bool,
 }
 
 impl AmRmClient {
@@ -81,6 +84,7 @@ impl AmRmClient {
             num_cluster_nodes: 0,
             register_args: (String::new(), -1, String::new()),
             finish_args: None,
+            resyncing: false,
         }
     }
 
@@ -198,12 +202,29 @@ impl AmRmClient {
                 match r {
                     Ok(resp) => {
                         self.phase = Phase::Registered;
+                        if std::mem::take(&mut self.resyncing) {
+                            // AMRMClientImpl after ApplicationMasterNotRegisteredException: the
+                            // recovered RM lost the asks with its memory, so the whole table
+                            // goes out again (releases are still queued); the AM itself
+                            // carries on as if nothing happened. An AM that was unregistering
+                            // unregisters again at the next heartbeat.
+                            self.changed.extend(self.asks.keys().copied());
+                            self.changed_sent.clear();
+                            self.releases_sent = 0;
+                            if self.finish_args.is_some() {
+                                self.phase = Phase::Unregistering;
+                            }
+                            return Vec::new();
+                        }
                         vec![AmRmEvent::Registered(resp)]
                     }
                     Err(error) => {
                         let fatal = !error.exception.contains("AlreadyRegistered") && !error.message.contains("already registered");
                         if !fatal {
                             self.phase = Phase::Registered;
+                            if std::mem::take(&mut self.resyncing) {
+                                self.changed.extend(self.asks.keys().copied());
+                            }
                         }
                         vec![AmRmEvent::Error { error, fatal }]
                     }
@@ -215,9 +236,11 @@ impl AmRmClient {
                     Ok(resp) => self.on_allocate(resp),
                     Err(error) => {
                         if error.exception == "ApplicationMasterNotRegisteredException" {
-                            // The RM lost us (restart): register again, as AMRMClient does.
+                            // The RM lost us (restart): register again, as AMRMClient does,
+                            // then re-send every ask (see the register answer above).
                             self.phase = Phase::Registering;
                             self.response_id = 0;
+                            self.resyncing = true;
                             return vec![AmRmEvent::Error { error, fatal: false }];
                         }
                         let fatal = error.exception == "ApplicationAttemptNotFoundException";
@@ -233,6 +256,14 @@ impl AmRmClient {
                         vec![AmRmEvent::Unregistered]
                     }
                     Ok(false) => Vec::new(),
+                    Err(error) if error.exception == "ApplicationMasterNotRegisteredException" => {
+                        // The RM restarted before the unregister reached it: register again,
+                        // then unregister (AMRMClientImpl.unregisterApplicationMaster).
+                        self.phase = Phase::Registering;
+                        self.response_id = 0;
+                        self.resyncing = true;
+                        vec![AmRmEvent::Error { error, fatal: false }]
+                    }
                     Err(error) => vec![AmRmEvent::Error { error, fatal: true }],
                 }
             }

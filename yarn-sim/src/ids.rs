@@ -19,7 +19,10 @@ pub struct ApplicationAttemptId {
     pub attempt: u32,
 }
 
-/// `container_<clusterTimestamp>_<app sequence>_<attempt, 2 digits>_<container, 6 digits>`
+/// `container_<clusterTimestamp>_<app sequence>_<attempt, 2 digits>_<container, 6 digits>`, or
+/// `container_e<epoch>_...` once a recovered ResourceManager has an epoch: as in YARN, `seq`
+/// holds the RM epoch above bit 40 ([`ContainerId::EPOCH_SHIFT`]) and the per-attempt counter
+/// below, so containers allocated after an RM restart never reuse an id from before it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct ContainerId {
     pub attempt: ApplicationAttemptId,
@@ -52,6 +55,16 @@ impl ContainerId {
     pub fn app(&self) -> ApplicationId {
         self.attempt.app
     }
+    /// `ContainerId.CONTAINER_ID_BITMASK`'s width: the epoch lives above it.
+    pub const EPOCH_SHIFT: u32 = 40;
+    /// The RM epoch the container was allocated in (0 before any recovery).
+    pub fn epoch(&self) -> u64 {
+        self.seq >> Self::EPOCH_SHIFT
+    }
+    /// The per-attempt sequence number without the epoch.
+    pub fn sequence(&self) -> u64 {
+        self.seq & ((1u64 << Self::EPOCH_SHIFT) - 1)
+    }
 }
 
 impl NodeId {
@@ -82,7 +95,13 @@ impl fmt::Display for ApplicationAttemptId {
 impl fmt::Display for ContainerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let a = &self.attempt;
-        write!(f, "container_{}_{:04}_{:02}_{:06}", a.app.cluster_timestamp, a.app.id, a.attempt, self.seq)
+        // ContainerId.toString: the epoch, when non-zero, as `e` and at least two digits.
+        if self.epoch() > 0 {
+            write!(f, "container_e{:02}_", self.epoch())?;
+        } else {
+            f.write_str("container_")?;
+        }
+        write!(f, "{}_{:04}_{:02}_{:06}", a.app.cluster_timestamp, a.app.id, a.attempt, self.sequence())
     }
 }
 
@@ -130,10 +149,13 @@ impl FromStr for ContainerId {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("Invalid ContainerId: {s}");
         let rest = s.strip_prefix("container_").ok_or_else(bad)?;
-        // container_e<epoch>_... carries an RM epoch; we accept and ignore it.
-        let rest = match rest.strip_prefix('e') {
-            Some(r) => r.split_once('_').map(|(_, r)| r).ok_or_else(bad)?,
-            None => rest,
+        // container_e<epoch>_... carries the RM epoch of a recovered ResourceManager.
+        let (epoch, rest) = match rest.strip_prefix('e') {
+            Some(r) => {
+                let (e, r) = r.split_once('_').ok_or_else(bad)?;
+                (num::<u64>(e).filter(|e| *e < (1 << (64 - Self::EPOCH_SHIFT))).ok_or_else(bad)?, r)
+            }
+            None => (0, rest),
         };
         let p: Vec<&str> = rest.split('_').collect();
         if p.len() != 4 {
@@ -144,7 +166,7 @@ impl FromStr for ContainerId {
                 app: ApplicationId { cluster_timestamp: num(p[0]).ok_or_else(bad)?, id: num(p[1]).ok_or_else(bad)? },
                 attempt: num(p[2]).ok_or_else(bad)?,
             },
-            seq: num(p[3]).ok_or_else(bad)?,
+            seq: num::<u64>(p[3]).filter(|s| *s < (1 << Self::EPOCH_SHIFT)).ok_or_else(bad)? | (epoch << Self::EPOCH_SHIFT),
         })
     }
 }
@@ -202,7 +224,10 @@ mod tests {
             assert_eq!(s.parse::<ApplicationId>().unwrap().to_string(), s);
         }
         let c: ContainerId = "container_e17_1326815542473_0001_01_000002".parse().unwrap();
-        assert_eq!(c.to_string(), "container_1326815542473_0001_01_000002");
+        assert_eq!(c.to_string(), "container_e17_1326815542473_0001_01_000002");
+        assert_eq!((c.epoch(), c.sequence()), (17, 2));
+        assert_eq!(c.seq, (17 << 40) | 2);
+        assert_eq!("container_1_0001_01_000002".parse::<ContainerId>().unwrap().epoch(), 0);
         assert_eq!("appattempt_1_0002_000003".parse::<ApplicationAttemptId>().unwrap().attempt, 3);
         for bad in ["application_x_1", "app_1_1", "application_1", "application_1_-1", ""] {
             assert_eq!(bad.parse::<ApplicationId>().unwrap_err(), format!("Invalid ApplicationId: {bad}"));

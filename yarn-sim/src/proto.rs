@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
-use crate::records::{Container, ContainerLaunchContext, ContainerStatus, FinalApplicationStatus, NodeUpdate, Resource, ResourceRequest};
+use crate::records::{
+    Container, ContainerLaunchContext, ContainerStatus, FinalApplicationStatus, NMContainerStatus, NodeUpdate, Resource, ResourceRequest,
+};
 
 /// A YARN exception as it crosses the wire (and as REST renders `RemoteException`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -73,8 +75,8 @@ pub enum YarnMsg {
         node_id: NodeId,
         http_address: String,
         resource: Resource,
-        /// Containers the NM still runs (after an RM or NM restart).
-        containers: Vec<ContainerStatus>,
+        /// Containers the NM still runs or ran (after an RM or NM restart).
+        containers: Vec<NMContainerStatus>,
     },
     RegisterNodeManagerResponse {
         action: NodeAction,

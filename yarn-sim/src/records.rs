@@ -172,6 +172,29 @@ pub struct ContainerStatus {
     pub diagnostics: String,
 }
 
+/// `NMContainerStatus`: what a NodeManager reports of each container when it registers, so a
+/// recovered ResourceManager can rebuild the container (its size included) without having
+/// allocated it in this incarnation.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NMContainerStatus {
+    pub container_id: ContainerId,
+    pub state: ContainerState,
+    pub exit_status: i32,
+    pub diagnostics: String,
+    pub resource: Resource,
+}
+
+impl NMContainerStatus {
+    pub fn status(&self) -> ContainerStatus {
+        ContainerStatus {
+            container_id: self.container_id,
+            state: self.state,
+            exit_status: self.exit_status,
+            diagnostics: self.diagnostics.clone(),
+        }
+    }
+}
+
 /// `ResourceRequest`: `num_containers` is the total outstanding for this
 /// (priority, resource_name, capability), as the AMRMClient re-sends it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

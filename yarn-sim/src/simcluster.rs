@@ -55,6 +55,7 @@ pub struct SimCluster {
     pub rm: Addr,
     pub nms: Vec<Addr>,
     pub user: String,
+    rm_conf: RmConfig,
 }
 
 /// One distributed-shell application to submit.
@@ -101,7 +102,7 @@ impl SimCluster {
         conf.set("yarn.nodemanager.local-dirs", "/yarn/local");
         conf.set("yarn.nodemanager.log-dirs", "/yarn/logs");
         let rm_conf = RmConfig::from_conf(&conf)?;
-        sim.spawn(rm_host, RM_PORT, Box::new(ResourceManager::new(rm_conf)));
+        sim.spawn(rm_host, RM_PORT, Box::new(ResourceManager::new(rm_conf.clone())));
         let mut nms = Vec::new();
         for _ in 0..cfg.nodes {
             let host = sim.add_machine();
@@ -109,11 +110,20 @@ impl SimCluster {
             // The NodeManager is the machine's boot daemon: a `MachineRestart` fault starts it again.
             nms.push(sim.spawn_boot(host, NM_PORT, Box::new(move || Box::new(NodeManager::new(nm_conf.clone())))));
         }
-        Ok(SimCluster { sim, rm, nms, user: "sim".into() })
+        Ok(SimCluster { sim, rm, nms, user: "sim".into(), rm_conf })
     }
 
     pub fn rm(&mut self) -> &mut ResourceManager {
         self.sim.node::<ResourceManager>(self.rm).expect("the RM is never removed")
+    }
+
+    /// `kill -9` of the ResourceManager, `down` of nothing, and a new one on the same address
+    /// with the same configuration (recovery on or off as configured); the shared store survives.
+    pub fn restart_resourcemanager(&mut self, down: Duration) -> Result<(), String> {
+        self.sim.apply(engine::Fault::Kill { process: self.rm })?;
+        self.sim.run_for(down);
+        self.sim.spawn(*self.rm.ip(), self.rm.port(), Box::new(ResourceManager::new(self.rm_conf.clone())));
+        Ok(())
     }
 
     /// Brings machine `i` back (after a loss) with a new NodeManager at the same address.

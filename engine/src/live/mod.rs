@@ -248,6 +248,27 @@ impl<N: Node> LiveNode<N> {
                     proc::signal_group(*os_pid, signal);
                 }
             }
+            Effect::Reacquire { pid, os_pid, exit_code_file } => {
+                st.children.insert(pid, os_pid);
+                let me = self.clone();
+                tokio::spawn(async move {
+                    while proc::exists(os_pid) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    // The wrapper writes the exit code file as the command ends; give it the
+                    // NodeManager's process-kill-wait (2 s) to appear.
+                    let mut code = crate::node::EXIT_CODE_LOST;
+                    for _ in 0..20 {
+                        if let Some(c) = std::fs::read_to_string(&exit_code_file).ok().and_then(|s| s.trim().parse::<ExitCode>().ok()) {
+                            code = c;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    me.with(|n, cx| n.on_process_exit(cx, pid, code));
+                    me.inner.state.lock().unwrap_or_else(|e| e.into_inner()).children.remove(&pid);
+                });
+            }
             Effect::Exit { code } => {
                 let _ = self.inner.exit.send(Some(code));
             }

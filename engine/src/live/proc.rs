@@ -22,19 +22,57 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
     let out = fs::OpenOptions::new().create(true).append(true).open(&spec.stdout)?;
     let err = fs::OpenOptions::new().create(true).append(true).open(&spec.stderr)?;
     let mut cmd = tokio::process::Command::new("/bin/bash");
-    // A single program runs as `exec prog`, so it is the group leader that carries the
-    // parent-death signal (bash would otherwise fork it and only bash would die with us).
-    let line = if is_simple(&spec.command) { format!("exec {}", spec.command) } else { spec.command.clone() };
-    cmd.arg("-c").arg(&line).current_dir(&spec.work_dir).env_clear();
+    match &spec.recovery {
+        // YARN's default_container_executor.sh: the wrapper records its pid (the process
+        // group's), runs the command in a child bash, and records the exit code atomically,
+        // so a restarted NodeManager finds both even if it was down when the command ended.
+        Some(files) => {
+            cmd.arg("-c")
+                .arg(RECOVERABLE_WRAPPER)
+                .arg("default_container_executor")
+                .arg(&files.pid_file)
+                .arg(&files.exit_code_file)
+                .arg(&spec.command);
+        }
+        // A single program runs as `exec prog`, so it is the group leader that carries the
+        // parent-death signal (bash would otherwise fork it and only bash would die with us).
+        None => {
+            let line = if is_simple(&spec.command) { format!("exec {}", spec.command) } else { spec.command.clone() };
+            cmd.arg("-c").arg(&line);
+        }
+    }
+    cmd.current_dir(&spec.work_dir).env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
     }
     cmd.envs(&spec.env).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0).kill_on_drop(false);
-    // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from));
+    // A recoverable container must survive its NodeManager's crash: no parent-death signal
+    // (a NodeManager that stops normally still kills its process groups).
+    if spec.recovery.is_none() {
+        // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from));
+        }
     }
     cmd.spawn()
+}
+
+/// `$1` pid file, `$2` exit code file, `$3` the command.
+const RECOVERABLE_WRAPPER: &str = r#"echo $$ > "$1.tmp" && /bin/mv -f "$1.tmp" "$1"
+/bin/bash -c "$3"
+rc=$?
+echo $rc > "$2.tmp" && /bin/mv -f "$2.tmp" "$2"
+exit $rc"#;
+
+/// Whether a process still exists (a reacquired one is not our child: it cannot be waited for).
+/// A zombie (ended, not reaped yet by whoever adopted it) counts as gone.
+pub fn exists(pid: u32) -> bool {
+    if pid == 0 || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err() {
+        return false;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
 }
 
 /// True for one command without shell operators (`;`, `&`, `|`, newlines) outside quotes.

@@ -643,6 +643,16 @@ impl Sim {
                     self.signal_slot(child, signal);
                 }
             }
+            // The sim's processes die with their launcher, so a reacquired one has ended: it
+            // reports the exit code it left on the machine's disk, if any.
+            Effect::Reacquire { pid, os_pid: _, exit_code_file } => {
+                let code = self
+                    .local_files
+                    .get(&(*addr.ip(), exit_code_file))
+                    .and_then(|b| String::from_utf8_lossy(b).trim().parse::<ExitCode>().ok())
+                    .unwrap_or(crate::node::EXIT_CODE_LOST);
+                self.schedule(self.now, Event::Exited { parent: slot, pid, code });
+            }
             Effect::Exit { code } => self.end_process(slot, code),
             Effect::Trace { kind, detail } => self.trace.event(self.now, addr, kind, &detail),
         }

@@ -133,6 +133,7 @@ impl Node for Launcher {
             work_dir: "/w".into(),
             stdout: "/logs/stdout".into(),
             stderr: "/logs/stderr".into(),
+            recovery: None,
         });
     }
     fn on_message(&mut self, _cx: &mut Cx, _f: Addr, _m: Msg) {}

@@ -72,6 +72,46 @@ pub fn cluster_secret(flag: Option<&Path>, conf_dir: Option<&Path>, create: bool
     }
 }
 
+/// A daemon's pid file in its cluster's `run/` dir, when its conf dir is a `yarn-sim start`
+/// work dir's `conf/`: `yarn-sim status` and `stop` then see a daemon restarted by hand
+/// (`yarn-sim resourcemanager --conf-dir <work>/conf`) as they see the ones `start` spawned.
+/// Removed when the daemon exits, unless another process has taken it over meanwhile.
+struct PidFile(Option<PathBuf>);
+
+impl PidFile {
+    fn create(conf_dir: Option<&Path>, name: &str) -> PidFile {
+        let run = conf_dir.and_then(|d| std::path::absolute(d).ok()).and_then(|d| d.parent().map(|w| w.join("run")));
+        let Some(run) = run.filter(|r| r.is_dir()) else { return PidFile(None) };
+        let f = run.join(format!("{name}.pid"));
+        match std::fs::write(&f, std::process::id().to_string()) {
+            Ok(()) => PidFile(Some(f)),
+            Err(e) => {
+                eprintln!("cannot write pid file {}: {e}", f.display());
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            if std::fs::read_to_string(f).ok().and_then(|p| p.trim().parse::<u32>().ok()) == Some(std::process::id()) {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+}
+
+/// The pid file name of a NodeManager: `nodemanager-<i>` in `yarn-sim start`'s `nm-<i>` work
+/// dirs, else by port.
+fn nm_pid_name(work: &Path, port: u16) -> String {
+    match work.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("nm-")) {
+        Some(i) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => format!("nodemanager-{i}"),
+        _ => format!("nodemanager-{port}"),
+    }
+}
+
 pub struct NmOpts {
     pub rm: String,
     pub conf_dir: Option<PathBuf>,
@@ -105,6 +145,7 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
         let (listener, addr) = bind_loopback(o.port).await.map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", o.port))?;
         let mut cfg = NmConfig::from_conf(&conf, addr.to_string(), conf_dir)?;
         cfg.cluster_secret = Some(secret.to_hex());
+        let _pid = PidFile::create(o.conf_dir.as_deref(), &nm_pid_name(&work, addr.port()));
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
         let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
         let routes = crate::rest::nm::routes(host.clone());
@@ -145,7 +186,11 @@ pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>, secret_file
         // Servers bind loopback whatever the file says; tracking URLs use the bound address.
         conf.set("yarn.resourcemanager.webapp.address", addr);
         let cfg = crate::rm::RmConfig::from_conf(&conf)?;
-        eprintln!("ResourceManager starting on http://{addr}");
+        let _pid = PidFile::create(conf_dir.as_deref(), "resourcemanager");
+        eprintln!(
+            "ResourceManager starting on http://{addr}{}",
+            if cfg.recovery_enabled { format!("; recovery enabled, state store {}", cfg.state_store_root) } else { String::new() }
+        );
         let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
         let routes = crate::rest::rm::routes(host.clone());
         Ok(host.run(listener, routes).await)

@@ -96,8 +96,23 @@ pub fn run(o: &DshellOpts, out: &mut dyn Write) -> Result<i32, String> {
     let _ = writeln!(out, "Submitted application {app_id}");
     let deadline = Instant::now() + o.timeout;
     let mut last = String::new();
+    let mut retries = 0u32;
     loop {
-        let app = rest.get(&format!("/ws/v1/cluster/apps/{app_id}")).map_err(|e| e.message)?["app"].clone();
+        let app = match rest.get(&format!("/ws/v1/cluster/apps/{app_id}")) {
+            Ok(v) => {
+                retries = 0;
+                v["app"].clone()
+            }
+            // The RM is down (a restart): keep trying, as YARN's client retries its connection
+            // (yarn.resourcemanager.connect.max-wait.ms), within the client's own timeout.
+            Err(e) if e.status == 0 && Instant::now() < deadline => {
+                retries += 1;
+                let _ = writeln!(out, "Retrying connect to server: {}. Already tried {} time(s).", rest.base(), retries - 1);
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            Err(e) => return Err(e.message),
+        };
         let (state, fin) = (s(&app, "state"), s(&app, "finalStatus"));
         let line = format!(
             "Got application report from ASM for, appId={}, clientToAMToken=null, appDiagnostics={}, appMasterHost={}, appQueue={}, appMasterRpcPort=-1, appStartTime={}, yarnAppState={state}, distributedFinalState={fin}, appTrackingUrl={}, appUser={}",

@@ -23,6 +23,9 @@ pub mod keys {
     pub const RM_NM_HEARTBEAT_INTERVAL_MS: &str = "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms";
     pub const RM_CONNECT_RETRY_INTERVAL_MS: &str = "yarn.resourcemanager.connect.retry-interval.ms";
     pub const NM_USER_HOME_DIR: &str = "yarn.nodemanager.user-home-dir";
+    pub const RM_WORK_PRESERVING_RECOVERY_ENABLED: &str = "yarn.resourcemanager.work-preserving-recovery.enabled";
+    pub const NM_RECOVERY_ENABLED: &str = "yarn.nodemanager.recovery.enabled";
+    pub const NM_RECOVERY_DIR: &str = "yarn.nodemanager.recovery.dir";
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +55,16 @@ pub struct NmConfig {
     /// The cluster secret (hex) every container gets in `YARN_SIM_CLUSTER_SECRET`, as YARN hands
     /// containers their tokens; None in the simulation, where nothing is authenticated.
     pub cluster_secret: Option<String>,
+    /// `yarn.resourcemanager.work-preserving-recovery.enabled` (YARN: true): on an RM resync
+    /// the NM re-registers with its containers instead of killing them; an RM that did not
+    /// recover them has them cleaned up on the next heartbeat.
+    pub work_preserving_recovery: bool,
+    /// `yarn.nodemanager.recovery.enabled` (false): containers outlive an NM crash and a
+    /// restarted NM on the same address reacquires them.
+    pub recovery_enabled: bool,
+    /// `yarn.nodemanager.recovery.dir` (YARN: `${hadoop.tmp.dir}/yarn-nm-recovery`; here
+    /// `<first local dir>/yarn-nm-recovery`): the NM's record of each container.
+    pub recovery_dir: String,
 }
 
 fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
@@ -95,9 +108,15 @@ impl NmConfig {
             .trim()
             .parse()
             .map_err(|_| format!("{}: '{}' is not an IPv4 host:port", keys::RM_RESOURCE_TRACKER_ADDRESS, tracker.trim()))?;
+        let local_dirs = absolute_dirs(conf, keys::NM_LOCAL_DIRS)?;
+        let recovery_dir = match conf.get(keys::NM_RECOVERY_DIR) {
+            Some(d) if d.trim().starts_with('/') => d.trim().trim_end_matches('/').to_string(),
+            Some(d) => return Err(format!("{}: '{}' is not an absolute path", keys::NM_RECOVERY_DIR, d.trim())),
+            None => format!("{}/yarn-nm-recovery", local_dirs[0]),
+        };
         Ok(NmConfig {
             resource,
-            local_dirs: absolute_dirs(conf, keys::NM_LOCAL_DIRS)?,
+            local_dirs,
             log_dirs: absolute_dirs(conf, keys::NM_LOG_DIRS)?,
             pmem_check_enabled: conf.get_bool(keys::NM_PMEM_CHECK_ENABLED, true)?,
             vmem_check_enabled: conf.get_bool(keys::NM_VMEM_CHECK_ENABLED, false)?,
@@ -111,6 +130,9 @@ impl NmConfig {
             register_retry_interval: millis(conf, keys::RM_CONNECT_RETRY_INTERVAL_MS, 1000)?,
             user_home_dir: conf.get_or(keys::NM_USER_HOME_DIR, "/home/"),
             cluster_secret: None,
+            work_preserving_recovery: conf.get_bool(keys::RM_WORK_PRESERVING_RECOVERY_ENABLED, true)?,
+            recovery_enabled: conf.get_bool(keys::NM_RECOVERY_ENABLED, false)?,
+            recovery_dir,
         })
     }
 

@@ -7,7 +7,7 @@ use engine::{Cx, ProcId};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ContainerId;
-use crate::records::{exit_status, ContainerState as PublicState, ContainerStatus, Resource};
+use crate::records::{exit_status, ContainerState as PublicState, ContainerStatus, NMContainerStatus, Resource};
 
 /// `org.apache.hadoop.yarn.server.nodemanager.containermanager.container.ContainerState`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -136,6 +136,17 @@ impl Container {
         self.diagnostics.push_str(d);
         if !d.ends_with('\n') {
             self.diagnostics.push('\n');
+        }
+    }
+
+    /// The registration's form of [`Container::status`], with the container's size.
+    pub fn nm_status(&self) -> NMContainerStatus {
+        NMContainerStatus {
+            container_id: self.id,
+            state: self.state.public(),
+            exit_status: self.exit_status,
+            diagnostics: self.diagnostics.clone(),
+            resource: self.resource,
         }
     }
 

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use engine::{Cx, ExitCode, LaunchSpec, ProcId, Signal, TimerId};
+use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, TimerId};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationId, ContainerId};
 use crate::proto::{RemoteError, StartContainerRequest};
-use crate::records::{exit_status, ContainerStatus, Resource};
+use crate::records::{exit_status, ContainerStatus, NMContainerStatus, Resource};
 
 use super::application::{Application, ApplicationState};
 use super::config::NmConfig;
@@ -22,6 +23,31 @@ pub const KILL_TIMER_BASE: TimerId = 1 << 32;
 /// recorded them.
 pub const RETAINED_FINISHED: usize = 1000;
 
+/// The NM state store's record of one container (YARN keeps these in a leveldb under
+/// `yarn.nodemanager.recovery.dir`; here one JSON file per container): what was started, the
+/// process handle, and the completion once there is one. Removed when the RM acknowledged it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoveredContainerRecord {
+    pub request: StartContainerRequest,
+    pub pid: ProcId,
+    pub work_dir: String,
+    pub log_dir: String,
+    pub files: RecoveryFiles,
+    /// (exit status, diagnostics) once completed.
+    pub completed: Option<(i32, String)>,
+}
+
+fn record_path(conf: &NmConfig, id: &ContainerId) -> String {
+    format!("{}/containers/{id}", conf.recovery_dir)
+}
+
+/// `<local-dir>/nmPrivate/<appId>/<containerId>/<containerId>.pid` (and `.pid.exitcode`), as
+/// YARN's DefaultContainerExecutor places them.
+fn recovery_files(conf: &NmConfig, id: &ContainerId) -> RecoveryFiles {
+    let pid_file = format!("{}/nmPrivate/{}/{id}/{id}.pid", conf.local_dirs[0], id.app());
+    RecoveryFiles { exit_code_file: format!("{pid_file}.exitcode"), pid_file }
+}
+
 #[derive(Default, Debug)]
 pub struct ContainerManager {
     /// Active containers and completed ones the RM has not acknowledged yet.
@@ -31,6 +57,8 @@ pub struct ContainerManager {
     apps: BTreeMap<ApplicationId, Application>,
     pids: BTreeMap<ProcId, ContainerId>,
     next_pid: u64,
+    /// With NM recovery: the records of containers, for updating them on completion.
+    records: BTreeMap<ContainerId, RecoveredContainerRecord>,
 }
 
 impl ContainerManager {
@@ -72,6 +100,11 @@ impl ContainerManager {
     /// What the heartbeat reports: every tracked container.
     pub fn statuses(&self) -> Vec<ContainerStatus> {
         self.containers.values().map(Container::status).collect()
+    }
+
+    /// What a registration reports: every tracked container with its size.
+    pub fn nm_statuses(&self) -> Vec<NMContainerStatus> {
+        self.containers.values().map(Container::nm_status).collect()
     }
 
     /// A container's status for GetContainerStatuses.
@@ -131,6 +164,31 @@ impl ContainerManager {
         }
         self.next_pid += 1;
         let pid = ProcId(self.next_pid);
+        let mut recovery = None;
+        if conf.recovery_enabled {
+            // The record goes down before the launch: a crash in between leaves a container
+            // that is reacquired as lost rather than one nobody knows of.
+            let files = recovery_files(conf, &id);
+            let dir = files.pid_file.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            let record = RecoveredContainerRecord {
+                request: req.clone(),
+                pid,
+                work_dir: dirs.work_dir.clone(),
+                log_dir: dirs.log_dir.clone(),
+                files: files.clone(),
+                completed: None,
+            };
+            let stored = cx.local_mkdir(&dir).and_then(|_| self.store_record(cx, conf, &record));
+            if let Err(e) = stored {
+                c.transition(cx, ContainerState::ExitedWithFailure);
+                c.add_diagnostics(&format!("Failed to store the container in the NM state store: {e}"));
+                self.containers.insert(id, c);
+                self.finish(cx, conf, id);
+                return Ok(());
+            }
+            self.records.insert(id, record);
+            recovery = Some(files);
+        }
         cx.launch(LaunchSpec {
             pid,
             command: launch.command,
@@ -138,6 +196,7 @@ impl ContainerManager {
             work_dir: dirs.work_dir.clone(),
             stdout: format!("{}/stdout", dirs.log_dir),
             stderr: format!("{}/stderr", dirs.log_dir),
+            recovery,
         });
         c.pid = Some(pid);
         self.pids.insert(pid, id);
@@ -196,6 +255,9 @@ impl ContainerManager {
     }
 
     pub fn on_process_exit(&mut self, cx: &mut Cx, conf: &NmConfig, pid: ProcId, code: ExitCode) {
+        // Whatever the command left running in its process group (a background `sleep`)
+        // ends with the container.
+        cx.signal(pid, Signal::Kill);
         let Some(id) = self.pids.remove(&pid) else { return };
         cx.cancel_timer(KILL_TIMER_BASE + pid.0);
         let Some(c) = self.containers.get_mut(&id) else { return };
@@ -223,6 +285,14 @@ impl ContainerManager {
     fn finish(&mut self, cx: &mut Cx, conf: &NmConfig, id: ContainerId) {
         if let Some(c) = self.containers.get_mut(&id) {
             c.transition(cx, ContainerState::Done);
+            let done = (c.exit_status, c.diagnostics.clone());
+            if let Some(mut r) = self.records.remove(&id) {
+                r.completed = Some(done);
+                if let Err(e) = self.store_record(cx, conf, &r) {
+                    cx.trace("nm.statestore.error", format!("{id}: {e}"));
+                }
+                self.records.insert(id, r);
+            }
         }
         let Some(app) = self.apps.get_mut(&id.app()) else { return };
         app.containers.remove(&id);
@@ -265,17 +335,81 @@ impl ContainerManager {
         }
     }
 
-    /// The RM has recorded these completed containers: stop reporting them.
-    pub fn forget(&mut self, ids: &[ContainerId]) {
+    /// The RM has recorded these completed containers: stop reporting them (and forget them
+    /// in the NM state store).
+    pub fn forget(&mut self, cx: &mut Cx, conf: &NmConfig, ids: &[ContainerId]) {
         for id in ids {
             if self.containers.get(id).is_some_and(|c| !c.state.is_active()) {
                 if let Some(c) = self.containers.remove(id) {
                     self.history.push_back(c);
                 }
+                if let Some(r) = self.records.remove(id) {
+                    cx.local_remove(&record_path(conf, id));
+                    cx.local_remove(&r.files.pid_file);
+                    cx.local_remove(&r.files.exit_code_file);
+                }
             }
         }
         while self.history.len() > RETAINED_FINISHED {
             self.history.pop_front();
+        }
+    }
+}
+
+impl ContainerManager {
+    fn store_record(&self, cx: &mut Cx, conf: &NmConfig, r: &RecoveredContainerRecord) -> Result<(), String> {
+        let json = serde_json::to_vec(r).map_err(|e| e.to_string())?;
+        cx.local_write(&record_path(conf, &r.request.container.id), &json)
+    }
+
+    /// NM start with recovery on (ContainerManagerImpl.recoverContainer): every recorded
+    /// container comes back — completed ones as they ended, running ones reacquired from
+    /// their pid files; the registration then reports them all to the RM.
+    pub fn recover(&mut self, cx: &mut Cx, conf: &NmConfig) {
+        let files = cx.local_list(&format!("{}/containers", conf.recovery_dir));
+        for f in files {
+            let record: RecoveredContainerRecord = match cx.local_read(&f).map(|b| serde_json::from_slice(&b)) {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    // A record cut short by the crash: nothing to recover from it.
+                    cx.trace("nm.recovery.skipped", format!("{f}: {e}"));
+                    cx.local_remove(&f);
+                    continue;
+                }
+                None => continue,
+            };
+            let req = &record.request;
+            let id = req.container.id;
+            let app = self.apps.entry(id.app()).or_insert_with(|| Application::new(id.app(), req.user.clone()));
+            if app.state == ApplicationState::New {
+                app.transition(cx, ApplicationState::Initing);
+                app.transition(cx, ApplicationState::Running);
+            }
+            let mut c = Container::new(id, req.user.clone(), req.container.resource, record.work_dir.clone(), record.log_dir.clone());
+            self.next_pid = self.next_pid.max(record.pid.0);
+            match &record.completed {
+                Some((exit, diag)) => {
+                    // Recovered straight into its final state (no transitions to replay).
+                    c.state = ContainerState::Done;
+                    c.exit_status = *exit;
+                    c.diagnostics = diag.clone();
+                    cx.trace("nm.container.recovered", format!("{id} DONE exit {exit}"));
+                }
+                None => {
+                    let os_pid = cx
+                        .local_read(&record.files.pid_file)
+                        .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<u32>().ok())
+                        .unwrap_or(0);
+                    c.state = ContainerState::Running;
+                    c.pid = Some(record.pid);
+                    self.pids.insert(record.pid, id);
+                    app.containers.insert(id);
+                    cx.reacquire(record.pid, os_pid, &record.files.exit_code_file);
+                    cx.trace("nm.container.recovered", format!("{id} RUNNING pid {os_pid}"));
+                }
+            }
+            self.containers.insert(id, c);
+            self.records.insert(id, record);
         }
     }
 }

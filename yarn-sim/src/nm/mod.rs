@@ -174,7 +174,7 @@ impl NodeManager {
 
     fn register(&mut self, cx: &mut Cx) {
         let node_id = self.node_id_or_me(cx);
-        let statuses = self.manager.statuses();
+        let statuses = self.manager.nm_statuses();
         self.updater.register(cx, &node_id, &self.conf.http_address, self.conf.resource, statuses);
     }
 
@@ -213,11 +213,16 @@ impl NodeManager {
                         KillReason { exit_status: exit_status::KILLED_BY_RESOURCEMANAGER, diagnostics: KILLED_BY_RM.into() },
                     );
                 }
-                self.manager.forget(&containers_to_be_removed);
+                self.manager.forget(cx, &self.conf, &containers_to_be_removed);
             }
             NodeAction::Resync => {
                 cx.trace("nm.resync", "the ResourceManager asked for a resync");
-                self.manager.kill_all(cx, &self.conf, exit_status::KILLED_BY_RESOURCEMANAGER, KILLED_ON_RESYNC);
+                // NodeManager.resyncWithRM: only without work-preserving recovery are the
+                // containers killed; otherwise the registration reports them to the
+                // (possibly restarted) RM, which keeps what it recovered.
+                if !self.conf.work_preserving_recovery {
+                    self.manager.kill_all(cx, &self.conf, exit_status::KILLED_BY_RESOURCEMANAGER, KILLED_ON_RESYNC);
+                }
                 self.register(cx);
             }
             NodeAction::Shutdown => self.shutdown(cx, "the ResourceManager asked for a shutdown"),
@@ -295,6 +300,9 @@ impl Node for NodeManager {
     fn on_start(&mut self, cx: &mut Cx) {
         self.node_id = Some(NodeId::from_addr(cx.me()));
         self.start_time = cx.now();
+        if self.conf.recovery_enabled {
+            self.manager.recover(cx, &self.conf);
+        }
         self.register(cx);
         if self.conf.pmem_check_enabled || self.conf.vmem_check_enabled {
             cx.set_timer(self.conf.monitor_interval, MONITOR_TIMER);

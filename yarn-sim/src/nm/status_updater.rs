@@ -7,7 +7,7 @@ use engine::{Addr, Cx, Time, TimerId};
 
 use crate::ids::NodeId;
 use crate::proto::YarnMsg;
-use crate::records::{ContainerStatus, Resource};
+use crate::records::{ContainerStatus, NMContainerStatus, Resource};
 
 pub const STATUS_UPDATER_TIMER: TimerId = 1;
 
@@ -48,7 +48,7 @@ impl NodeStatusUpdater {
     }
 
     /// Sends a registration and arms the retry.
-    pub fn register(&mut self, cx: &mut Cx, node_id: &NodeId, http_address: &str, resource: Resource, containers: Vec<ContainerStatus>) {
+    pub fn register(&mut self, cx: &mut Cx, node_id: &NodeId, http_address: &str, resource: Resource, containers: Vec<NMContainerStatus>) {
         self.state = UpdaterState::Registering;
         cx.send(
             self.rm,

@@ -17,7 +17,7 @@ use crate::records::{self, ContainerLaunchContext, ContainerState as Public, Con
 
 struct FakeRm {
     answer: bool,
-    registrations: Vec<(NodeId, Vec<ContainerStatus>)>,
+    registrations: Vec<(NodeId, Vec<records::NMContainerStatus>)>,
     heartbeats: Vec<(u64, Vec<ContainerStatus>)>,
     response_id: u64,
     next_action: NodeAction,
@@ -453,7 +453,8 @@ fn rm_cleanup_kills_containers_and_finishes_apps() {
 
 #[test]
 fn resync_kills_containers_and_registers_again() {
-    let mut w = world();
+    // Without work-preserving recovery (YARN's pre-2.6 behaviour).
+    let mut w = world_conf(true, &[("yarn.resourcemanager.work-preserving-recovery.enabled", "false")]);
     let id = cid(1, 11);
     started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
     w.rm().next_action = NodeAction::Resync;
@@ -465,6 +466,24 @@ fn resync_kills_containers_and_registers_again() {
     assert!(w.nm().is_registered());
     w.sim.run_for(Duration::from_millis(1100));
     assert_eq!(w.rm().last_status(&id).unwrap().exit_status, -106);
+}
+
+#[test]
+fn work_preserving_resync_keeps_containers_and_reports_them_with_their_size() {
+    let mut w = world();
+    let id = cid(1, 12);
+    started(&w.start(id, 512, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(1100));
+    w.rm().next_action = NodeAction::Resync;
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().registrations.len(), 2);
+    // The re-registration carries the running container (NMContainerStatus) with its size.
+    let (_, reported) = w.rm().registrations[1].clone();
+    let s = reported.iter().find(|s| s.container_id == id).expect("reported");
+    assert_eq!((s.state, s.resource), (Public::Running, Resource::new(512, 1)));
+    assert_eq!(w.record(&id).state, ContainerState::Running);
+    w.sim.run_for(Duration::from_millis(1100));
+    assert_eq!(w.rm().last_status(&id).unwrap().state, Public::Running);
 }
 
 #[test]
@@ -604,4 +623,81 @@ fn the_monitor_kills_over_virtual_memory_when_the_check_is_enabled() {
         "{}",
         c.diagnostics
     );
+}
+
+// ---- NM restart recovery
+
+const NM_RECOVERY: [(&str, &str); 1] = [("yarn.nodemanager.recovery.enabled", "true")];
+
+impl World {
+    /// `kill -9` of the NodeManager and a new one on the same address and dirs.
+    fn restart_nm(&mut self, extra: &[(&str, &str)]) {
+        self.sim.apply(engine::Fault::Kill { process: self.nm }).unwrap();
+        self.sim.run_for(Duration::from_millis(500));
+        self.nm = self.sim.spawn(self.host, 8041, Box::new(NodeManager::new(conf(self.rm, 4096, extra))));
+        self.sim.run_for(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn nm_recovery_records_containers_and_a_restarted_nm_reports_and_reacquires_them() {
+    let mut w = world_conf(true, &NM_RECOVERY);
+    let (a, b) = (cid(1, 21), cid(1, 22));
+    started(&w.start(a, 512, &["sleep 100"], &[], &[]), a);
+    started(&w.start(b, 512, &["exit 3"], &[], &[]), b);
+    w.sim.run_for(Duration::from_millis(200));
+    assert_eq!(w.record(&b).exit_status, 3);
+    // The state store: one record per container, pid files where YARN's executor puts them.
+    let rec = w.file(&format!("/nm/local/yarn-nm-recovery/containers/{a}"));
+    let rec: container_manager::RecoveredContainerRecord = serde_json::from_str(&rec).unwrap();
+    assert_eq!(rec.files.pid_file, format!("/nm/local/nmPrivate/{}/{a}/{a}.pid", a.app()));
+    assert_eq!(rec.files.exit_code_file, format!("{}.exitcode", rec.files.pid_file));
+    assert!(rec.completed.is_none());
+
+    w.restart_nm(&NM_RECOVERY);
+    // The new NM registers with both: the completed one with its status, the running one
+    // reacquired (its size included).
+    let (_, reported) = w.rm().registrations.last().cloned().unwrap();
+    let ra = reported.iter().find(|s| s.container_id == a).expect("a reported");
+    let rb = reported.iter().find(|s| s.container_id == b).expect("b reported");
+    assert_eq!((ra.state, ra.resource), (Public::Running, Resource::new(512, 1)));
+    assert_eq!((rb.state, rb.exit_status), (Public::Complete, 3));
+    // In the sim a launcher's processes die with it, and no exit code file was left: the
+    // reacquired container ends with YARN's LOST exit code.
+    w.sim.run_for(Duration::from_millis(1100));
+    let c = w.record(&a);
+    assert_eq!(c.exit_status, engine::EXIT_CODE_LOST);
+    assert!(c.diagnostics.contains("Exit code: 154"), "{}", c.diagnostics);
+    assert_eq!(w.rm().last_status(&a).unwrap().exit_status, 154);
+    // Once the RM acknowledges them, their records go.
+    w.rm().ack_completed = true;
+    w.sim.run_for(Duration::from_millis(2200));
+    assert!(w.sim.local_files_under(w.host, "/nm/local/yarn-nm-recovery").is_empty());
+}
+
+#[test]
+fn without_nm_recovery_a_restarted_nm_knows_no_containers() {
+    let mut w = world();
+    let a = cid(1, 31);
+    started(&w.start(a, 512, &["sleep 100"], &[], &[]), a);
+    w.sim.run_for(Duration::from_millis(200));
+    assert!(w.sim.local_files_under(w.host, "/nm/local/yarn-nm-recovery").is_empty());
+    w.restart_nm(&[]);
+    let (_, reported) = w.rm().registrations.last().cloned().unwrap();
+    assert!(reported.is_empty(), "{reported:?}");
+}
+
+#[test]
+fn a_corrupt_container_record_is_skipped_and_removed() {
+    let mut w = world_conf(true, &NM_RECOVERY);
+    let a = cid(1, 41);
+    started(&w.start(a, 512, &["sleep 100"], &[], &[]), a);
+    w.sim.run_for(Duration::from_millis(200));
+    let nm = w.nm;
+    let path = format!("/nm/local/yarn-nm-recovery/containers/{a}");
+    w.sim.with_node::<NodeManager, _>(nm, |_, cx| cx.local_write(&path, b"{\"request\":")).unwrap().unwrap();
+    w.restart_nm(&NM_RECOVERY);
+    let (_, reported) = w.rm().registrations.last().cloned().unwrap();
+    assert!(reported.is_empty(), "{reported:?}");
+    assert!(w.sim.local_file(w.host, &path).is_none());
 }

@@ -68,6 +68,7 @@ impl ResourceManager {
         if app.state == RMAppState::Accepted {
             self.app_transition(cx, id.app, RMAppState::Running);
         }
+        self.persist_attempt(cx, id);
         let app = &self.apps[&id.app];
         let previous: Vec<Container> = if app.ctx.keep_containers_across_application_attempts {
             app.live_containers
@@ -114,6 +115,11 @@ impl ResourceManager {
             validate_against_max(ask.capability, max)?;
         }
         self.am_last_heard.insert(id, cx.now());
+        // This call acknowledges the previous response: its completions reached the AM.
+        let sent = self.attempt_mut(id).map(|at| std::mem::take(&mut at.completed_sent)).unwrap_or_default();
+        for cid in sent {
+            self.awaiting_am_ack.remove(&cid);
+        }
         if !finishing {
             for ask in req.asks.iter().filter(|a| a.resource_name == ResourceRequest::ANY) {
                 let cap = normalize(ask.capability, min, max);
@@ -137,6 +143,7 @@ impl ResourceManager {
         at.progress = clamp_progress(req.progress);
         let new_ids: Vec<ContainerId> = std::mem::take(&mut at.new_containers);
         let completed = std::mem::take(&mut at.completed_for_am);
+        at.completed_sent = completed.iter().map(|s| s.container_id).collect();
         let updated_nodes = std::mem::take(&mut at.updated_nodes);
         let mut allocated = Vec::with_capacity(new_ids.len());
         for cid in new_ids {
@@ -186,6 +193,9 @@ impl ResourceManager {
         app.diagnostics = diagnostics;
         app.finish_time = Some(now);
         self.app_transition(cx, id.app, RMAppState::Finishing);
+        // FINAL_SAVING stores the app as FINISHED with the AM's status (RMAppImpl).
+        self.persist_attempt(cx, id);
+        self.persist_app(cx, id.app);
         if am_done {
             // Unmanaged AMs (and AMs whose container already ended) finish at once.
             self.attempt_transition(cx, id, RMAppAttemptState::Finished);

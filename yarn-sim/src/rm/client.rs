@@ -45,6 +45,7 @@ impl ResourceManager {
         let id = ApplicationId::new(self.cluster_ts, self.next_app_seq);
         self.handed_out.insert(id);
         cx.trace("rm.app.new", id);
+        self.persist_cluster(cx);
         (id, self.conf.maximum_allocation)
     }
 
@@ -110,8 +111,10 @@ impl ResourceManager {
                 vcore_seconds_done: 0,
             },
         );
-        // No state store: the saving states pass at once.
+        // The store write is synchronous: the saving state passes at once.
         self.app_transition(cx, id, RMAppState::NewSaving);
+        self.persist_app(cx, id);
+        self.persist_cluster(cx);
         self.app_transition(cx, id, RMAppState::Submitted);
         self.scheduler.add_app(id, queue, priority);
         self.app_transition(cx, id, RMAppState::Accepted);

@@ -17,6 +17,14 @@ pub const NM_HEARTBEAT_MS: &str = "yarn.resourcemanager.nodemanagers.heartbeat-i
 pub const CONTAINER_ALLOC_EXPIRY_MS: &str = "yarn.resourcemanager.rm.container-allocation.expiry-interval-ms";
 pub const MAX_COMPLETED_APPS: &str = "yarn.resourcemanager.max-completed-applications";
 pub const WEBAPP_ADDRESS: &str = "yarn.resourcemanager.webapp.address";
+pub const RECOVERY_ENABLED: &str = "yarn.resourcemanager.recovery.enabled";
+pub const STORE_CLASS: &str = "yarn.resourcemanager.store.class";
+pub const FS_STATE_STORE_URI: &str = "yarn.resourcemanager.fs.state-store.uri";
+pub const CLUSTER_ID: &str = "yarn.resourcemanager.cluster-id";
+/// YARN's default store class, and the only one here.
+pub const FS_STATE_STORE_CLASS: &str = "org.apache.hadoop.yarn.server.resourcemanager.recovery.FileSystemRMStateStore";
+/// `${hadoop.tmp.dir}/yarn/system/rmstore` in YARN; here relative to the shared store.
+pub const DEFAULT_FS_STATE_STORE_URI: &str = "yarn/system/rmstore";
 pub const CS_PREFIX: &str = "yarn.scheduler.capacity.";
 pub const CS_MAX_AM_PERCENT: &str = "yarn.scheduler.capacity.maximum-am-resource-percent";
 
@@ -65,6 +73,13 @@ pub struct RmConfig {
     pub webapp_address: String,
     pub max_am_resource_percent: f64,
     pub root_queue: QueueConf,
+    /// `yarn.resourcemanager.recovery.enabled`: keep apps and attempts in the state store and
+    /// recover them (work-preserving) on start.
+    pub recovery_enabled: bool,
+    /// The state store's root in the shared store (`yarn.resourcemanager.fs.state-store.uri`).
+    pub state_store_root: String,
+    /// `yarn.resourcemanager.cluster-id` (default `yarn-cluster`): the store refuses another's.
+    pub cluster_id: String,
 }
 
 impl Default for RmConfig {
@@ -109,7 +124,22 @@ impl RmConfig {
             return Err(format!("Illegal {CS_MAX_AM_PERCENT}={max_am}, it should be between 0 and 1"));
         }
         let root_queue = queue_conf(conf, "root", "root", 100.0, 100.0)?;
+        let recovery_enabled = conf.get_bool(RECOVERY_ENABLED, false)?;
+        let class = conf.get_or(STORE_CLASS, FS_STATE_STORE_CLASS);
+        if recovery_enabled && class.trim() != FS_STATE_STORE_CLASS && class.trim() != "FileSystemRMStateStore" {
+            return Err(format!("{STORE_CLASS}={class} is not supported: only {FS_STATE_STORE_CLASS} (on the shared store) is"));
+        }
+        let uri = conf.get_or(FS_STATE_STORE_URI, DEFAULT_FS_STATE_STORE_URI);
+        let state_store_root = engine::store::check_path(uri.trim())
+            .map_err(|e| format!("Invalid {FS_STATE_STORE_URI}={uri}: {e} (it must be a path in the shared store)"))?;
+        let cluster_id = conf.get_or(CLUSTER_ID, "yarn-cluster");
+        if cluster_id.trim().is_empty() {
+            return Err(format!("{CLUSTER_ID} must not be empty"));
+        }
         Ok(RmConfig {
+            recovery_enabled,
+            state_store_root,
+            cluster_id: cluster_id.trim().to_string(),
             minimum_allocation: Resource::new(min_mb, min_vc),
             maximum_allocation: Resource::new(max_mb, max_vc),
             am_max_attempts: attempts.min(u32::MAX as i64) as u32,

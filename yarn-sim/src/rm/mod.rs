@@ -14,9 +14,12 @@ pub mod rmcontainer;
 pub mod rmnode;
 pub mod scheduler;
 
+pub mod statestore;
+
 mod amservice;
 mod client;
 mod nodes;
+mod recovery;
 mod tracker;
 
 #[cfg(test)]
@@ -60,6 +63,9 @@ pub struct ResourceManager {
     conf: RmConfig,
     /// `cx.now()` in ms at start: the cluster timestamp in every id.
     cluster_ts: u64,
+    /// The RM epoch (RMStateStore's EpochNode): 0 without recovery, +1 per recovered start;
+    /// in the id of every container this RM allocates.
+    epoch: u64,
     next_app_seq: u32,
     /// Ids from new-application not submitted yet.
     handed_out: BTreeSet<ApplicationId>,
@@ -76,6 +82,10 @@ pub struct ResourceManager {
     cluster_used: Resource,
     /// Allocated containers not reported RUNNING yet: watched for allocation expiry.
     allocated_unlaunched: BTreeMap<ContainerId, Time>,
+    /// With recovery on: completed containers whose status an AM has not certainly received.
+    /// Their NM keeps reporting them until it has, so a restarted RM still learns of them
+    /// (YARN acks finished containers to the NM only after the AM pulled them).
+    awaiting_am_ack: BTreeSet<ContainerId>,
     /// Attempts whose AM is watched for liveness, with when it was last heard.
     am_last_heard: BTreeMap<ApplicationAttemptId, Time>,
     containers_allocated_total: u64,
@@ -91,6 +101,7 @@ impl ResourceManager {
         ResourceManager {
             conf,
             cluster_ts: 0,
+            epoch: 0,
             next_app_seq: 0,
             handed_out: BTreeSet::new(),
             apps: BTreeMap::new(),
@@ -102,6 +113,7 @@ impl ResourceManager {
             cluster_used: Resource::ZERO,
             allocated_unlaunched: BTreeMap::new(),
             am_last_heard: BTreeMap::new(),
+            awaiting_am_ack: BTreeSet::new(),
             containers_allocated_total: 0,
             apps_submitted: 0,
             apps_finished: 0,
@@ -116,6 +128,10 @@ impl ResourceManager {
 
     pub fn cluster_timestamp(&self) -> u64 {
         self.cluster_ts
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// `host:port` of the web UI (tracking URLs point at its proxy).
@@ -201,6 +217,7 @@ impl ResourceManager {
             _ => 0,
         };
         let id = ApplicationAttemptId::new(app_id, number);
+        let first_seq = first_seq.max(self.epoch << ContainerId::EPOCH_SHIFT);
         app.attempts.push(RMAppAttempt::new(id, now, first_seq));
         let unmanaged = app.ctx.unmanaged_am;
         let am = app.ctx.resource;
@@ -213,6 +230,7 @@ impl ResourceManager {
             self.scheduler.start_attempt(id, Some(am));
             self.attempt_transition(cx, id, RMAppAttemptState::Scheduled);
         }
+        self.persist_attempt(cx, id);
     }
 
     /// Turns the scheduler's assignments on a node into containers; an AM container is
@@ -257,6 +275,7 @@ impl ResourceManager {
                 rc.acquire();
                 self.containers.insert(cid, rc);
                 self.attempt_transition(cx, a.attempt, RMAppAttemptState::AllocatedSaving);
+                self.persist_attempt(cx, a.attempt);
                 self.attempt_transition(cx, a.attempt, RMAppAttemptState::Allocated);
                 let mut launch = launch;
                 launch.environment.insert(crate::proto::env::YARN_RM_ADDRESS.into(), cx.me().to_string());
@@ -324,6 +343,9 @@ impl ResourceManager {
         // inherited it with kept containers.
         if (current.id == cid.attempt || keep) && !current.state.is_final() && was != RMContainerState::Allocated {
             current.completed_for_am.push(status);
+            if self.conf.recovery_enabled {
+                self.awaiting_am_ack.insert(cid);
+            }
         }
     }
 
@@ -335,6 +357,7 @@ impl ResourceManager {
             RMAppAttemptState::Finishing => {
                 at.am_exit_status = exit;
                 self.attempt_transition(cx, attempt, RMAppAttemptState::Finished);
+                self.persist_attempt(cx, attempt);
                 self.am_last_heard.remove(&attempt);
                 self.finish_unregistered_app(cx, attempt.app);
             }
@@ -372,6 +395,7 @@ impl ResourceManager {
         }
         self.attempt_transition(cx, attempt, RMAppAttemptState::FinalSaving);
         self.attempt_transition(cx, attempt, RMAppAttemptState::Failed);
+        self.persist_attempt(cx, attempt);
         self.am_last_heard.remove(&attempt);
         self.scheduler.stop_attempt(app_id);
         let Some(app) = self.apps.get(&app_id) else { return };
@@ -438,6 +462,7 @@ impl ResourceManager {
             app.finish_time.get_or_insert(now);
         }
         self.app_transition(cx, app_id, to);
+        self.persist_app(cx, app_id);
         self.scheduler.remove_app(app_id);
         let live: Vec<ContainerId> = self.apps[&app_id].live_containers.iter().copied().collect();
         for cid in live {
@@ -455,6 +480,7 @@ impl ResourceManager {
                 if let Some(at) = self.attempt_mut(attempt) {
                     at.finish_time.get_or_insert(now);
                 }
+                self.persist_attempt(cx, attempt);
                 self.am_last_heard.remove(&attempt);
             }
         }
@@ -472,6 +498,7 @@ impl ResourceManager {
         while self.completed_apps.len() > self.conf.max_completed_applications {
             let Some(old) = self.completed_apps.pop_front() else { break };
             self.forget_app(old);
+            self.unpersist_app(cx, old);
         }
     }
 
@@ -526,7 +553,18 @@ impl ResourceManager {
 
 impl Node for ResourceManager {
     fn on_start(&mut self, cx: &mut Cx) {
-        self.cluster_ts = cx.now().as_millis();
+        if self.conf.recovery_enabled {
+            if let Err(e) = self.recover(cx) {
+                // A store this RM cannot (or must not) recover: say why and do not start,
+                // rather than serve an empty cluster that forgot every application.
+                cx.trace("rm.recovery.failed", format!("Failed to load/recover state: {e}"));
+                cx.print(&format!("ResourceManager failed to start: Failed to load/recover state: {e}"));
+                cx.exit(1);
+                return;
+            }
+        } else {
+            self.cluster_ts = cx.now().as_millis();
+        }
         cx.trace("rm.start", format!("cluster timestamp {}", self.cluster_ts));
         cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
         cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);

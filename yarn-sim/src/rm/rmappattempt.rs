@@ -101,6 +101,9 @@ pub struct RMAppAttempt {
     pub updated_nodes: Vec<NodeUpdate>,
     /// Container ids this attempt allocates are `<attempt>_<next_container_seq>`.
     pub next_container_seq: u64,
+    /// Completions in the last allocate response: the NM may forget them once the AM's next
+    /// allocate shows it got that response (RMAppAttemptImpl's finishedContainersSentToAM).
+    pub completed_sent: Vec<ContainerId>,
 }
 
 impl RMAppAttempt {
@@ -131,6 +134,7 @@ impl RMAppAttempt {
             completed_for_am: Vec::new(),
             updated_nodes: Vec::new(),
             next_container_seq: first_container_seq,
+            completed_sent: Vec::new(),
         }
     }
 

@@ -239,7 +239,7 @@ impl CapacityScheduler {
         (q.am_used.memory_mb + r.memory_mb) as f64 <= limit + 1e-6
     }
 
-    fn charge(&mut self, leaf: usize, r: &Resource, is_am: bool) {
+    pub fn charge(&mut self, leaf: usize, r: &Resource, is_am: bool) {
         for i in self.lineage(leaf) {
             let q = &mut self.queues[i];
             q.used = q.used.add(r);

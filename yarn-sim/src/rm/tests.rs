@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use engine::sim::{Sim, SimConfig};
-use engine::{Addr, Cx, Msg, Node, TimerId};
+use engine::{Addr, Cx, Msg, Node, Store, TimerId};
 use proptest::prelude::*;
 
 use super::*;
 use crate::conf::Configuration;
 use crate::proto::{AllocateRequest, AllocateResponse, NodeAction, RegisterResponse, RemoteError, StartContainerRequest, YarnMsg};
-use crate::records::{ApplicationSubmissionContext, ContainerState, ContainerStatus, NodeState, ResourceRequest, YarnApplicationState};
+use crate::records::{
+    ApplicationSubmissionContext, ContainerState, ContainerStatus, NMContainerStatus, NodeState, ResourceRequest, YarnApplicationState,
+};
 
 /// Answers StartContainers like a NodeManager that starts everything (or nothing).
 struct FakeNm {
@@ -949,4 +951,257 @@ proptest! {
             eprintln!("handed {handed} completed {completed}");
         }
     }
+}
+
+// ---- RM restart recovery
+
+const RECOVERY: [(&str, &str); 1] = [("yarn.resourcemanager.recovery.enabled", "true")];
+
+impl H {
+    /// `kill -9` of the RM and a new one on the same address with `pairs`; the shared store
+    /// (the sim's) survives, as a DFS does.
+    fn restart_rm(&mut self, pairs: &[(&str, &str)]) {
+        self.sim.apply(engine::Fault::Kill { process: self.rm }).unwrap();
+        self.sim.run_for(Duration::from_secs(3));
+        let conf = RmConfig::from_conf(&conf_with(pairs)).unwrap();
+        let ip = *self.rm.ip();
+        self.rm = self.sim.spawn(ip, 8030, Box::new(ResourceManager::new(conf)));
+        self.sim.run_for(Duration::from_millis(1));
+        self.hb_ids.clear();
+    }
+
+    fn reregister(&mut self, id: &NodeId, containers: Vec<NMContainerStatus>) {
+        let nid = id.clone();
+        let r = self.call(|rm, cx| rm.register_node(cx, nid.clone(), format!("{}:8042", nid.host), Resource::new(8192, 8), containers));
+        assert!(matches!(r, YarnMsg::RegisterNodeManagerResponse { action: NodeAction::Normal, .. }));
+    }
+}
+
+fn nm_running(c: ContainerId, mb: u64) -> NMContainerStatus {
+    NMContainerStatus {
+        container_id: c,
+        state: ContainerState::Running,
+        exit_status: exit_status::INVALID,
+        diagnostics: String::new(),
+        resource: Resource::new(mb, 1),
+    }
+}
+
+#[test]
+fn state_store_round_trip() {
+    use statestore::*;
+    let mut store = engine::MemStore::default();
+    let root = "yarn/system/rmstore";
+    let app = ApplicationId::new(1700000000000, 3);
+    let cluster = ClusterState { cluster_id: "c1".into(), cluster_timestamp: 1700000000000, app_sequence: 4, handed_out: vec![] };
+    store_cluster(&mut store, root, &cluster).unwrap();
+    store_epoch(&mut store, root, 2).unwrap();
+    let mut ctx = ApplicationSubmissionContext::new(app);
+    ctx.application_name = "n".into();
+    let data = ApplicationStateData {
+        submit_time: 5,
+        start_time: 5,
+        launch_time: Some(6),
+        user: "alice".into(),
+        application_submission_context: ctx,
+        queue_path: "root.default".into(),
+        max_attempts: 2,
+        application_state: None,
+        final_application_status: FinalApplicationStatus::Undefined,
+        diagnostics: String::new(),
+        finish_time: None,
+        memory_seconds: 1,
+        vcore_seconds: 2,
+    };
+    store_app(&mut store, root, app, &data).unwrap();
+    let attempts: Vec<ApplicationAttemptStateData> = (1..=2)
+        .map(|n| ApplicationAttemptStateData {
+            attempt_id: ApplicationAttemptId::new(app, n),
+            master_container: None,
+            app_attempt_state: (n == 1).then(|| "FAILED".to_string()),
+            registered: n == 2,
+            final_tracking_url: String::new(),
+            diagnostics: format!("d{n}"),
+            start_time: 7,
+            finish_time: None,
+            final_application_status: FinalApplicationStatus::Undefined,
+            am_container_exit_status: -1000,
+        })
+        .collect();
+    for a in attempts.iter().rev() {
+        store_attempt(&mut store, root, a).unwrap();
+    }
+    // YARN's layout.
+    let files = store.list(root).unwrap();
+    assert!(files.contains(&format!("{root}/FSRMStateRoot/RMAppRoot/{app}/{app}")), "{files:?}");
+    assert!(files.contains(&format!("{root}/FSRMStateRoot/RMAppRoot/{app}/appattempt_1700000000000_0003_000002")), "{files:?}");
+    assert!(files.contains(&format!("{root}/FSRMStateRoot/EpochNode")), "{files:?}");
+    let s = load(&store, root, "c1").unwrap();
+    assert_eq!(s.cluster, Some(cluster));
+    assert_eq!(s.epoch, 2);
+    assert_eq!(s.apps, vec![(data, attempts)]);
+    // Another cluster's store, and corrupt nodes, are refused with what is wrong.
+    let e = load(&store, root, "c2").unwrap_err();
+    assert!(e.contains("belongs to cluster 'c1'") && e.contains("'c2'"), "{e}");
+    store.write(&format!("{root}/FSRMStateRoot/RMAppRoot/{app}/appattempt_1700000000000_0003_000002"), b"{not json").unwrap();
+    let e = load(&store, root, "c1").unwrap_err();
+    assert!(e.starts_with("corrupt state store node") && e.contains("appattempt_1700000000000_0003_000002"), "{e}");
+    remove_app(&mut store, root, app).unwrap();
+    assert!(load(&store, root, "c1").unwrap().apps.is_empty());
+    store.write(&format!("{root}/FSRMStateRoot/RMAppRoot/junk/x"), b"1").unwrap();
+    assert!(load(&store, root, "c1").unwrap_err().contains("Invalid ApplicationId: junk"));
+}
+
+#[test]
+fn without_recovery_nothing_is_stored() {
+    let mut h = H::new(&[]);
+    let n = h.add_nm(8192, 8);
+    let app = h.submit();
+    h.run_am(app, &n);
+    assert!(h.sim.store().list("yarn").unwrap().is_empty());
+}
+
+#[test]
+fn restart_recovers_apps_attempts_and_containers_and_the_am_resyncs() {
+    let mut h = H::new(&RECOVERY);
+    let n = h.add_nm(8192, 8);
+    let done_app = h.submit();
+    let done_at = h.run_am(done_app, &n);
+    h.call(|rm, cx| rm.finish_am(cx, done_at, FinalApplicationStatus::Succeeded, "ok".into(), String::new())).unwrap();
+    let done_am = h.attempt(done_app).am_container.unwrap();
+    h.hb(&n, vec![done(done_am, 0, "")]);
+    assert_eq!(h.app_state(done_app), RMAppState::Finished);
+
+    let app = h.submit();
+    let at = h.run_am(app, &n);
+    h.alloc(at, 0, vec![gb(2)], vec![]).unwrap();
+    h.hb(&n, vec![]);
+    let got = h.alloc(at, 1, vec![], vec![]).unwrap().allocated;
+    assert_eq!(got.len(), 2);
+    let am = h.attempt(app).am_container.unwrap();
+    h.hb(&n, vec![running(am), running(got[0].id), running(got[1].id)]);
+    let ts = h.rm().cluster_timestamp();
+    let handed = h.call(|rm, cx| rm.new_application(cx)).0;
+    let used_before = h.rm().node(&n).unwrap().used;
+
+    h.restart_rm(&RECOVERY);
+    assert_eq!(h.rm().cluster_timestamp(), ts);
+    assert_eq!(h.rm().epoch(), 1);
+    // Apps and attempts are back, with their ids and states.
+    assert_eq!(h.app_state(done_app), RMAppState::Finished);
+    let now = h.sim.now();
+    let r = h.rm().app_report(&done_app, now).unwrap();
+    assert_eq!((r.final_status, r.diagnostics.as_str()), (FinalApplicationStatus::Succeeded, "ok"));
+    assert_eq!(h.app_state(app), RMAppState::Running);
+    let recovered = h.attempt(app);
+    assert_eq!((recovered.id, recovered.state, recovered.am_container), (at, RMAppAttemptState::Running, Some(am)));
+    // The NM is unknown to the new RM: its heartbeat gets a resync, and it re-registers with
+    // its containers, which the RM rebuilds (node usage included) instead of killing.
+    assert_eq!(h.hb(&n, vec![running(am)]).0, NodeAction::Resync);
+    h.hb_ids.clear();
+    h.reregister(&n, vec![nm_running(am, 1024), nm_running(got[0].id, 1024), nm_running(got[1].id, 1024)]);
+    assert_eq!(h.rm().node(&n).unwrap().used, used_before);
+    assert!(h.rm().container(&got[0].id).is_some_and(|c| c.state == RMContainerState::Running));
+    let (_, cleanup, _, _) = h.hb(&n, vec![running(am), running(got[0].id), running(got[1].id)]);
+    assert!(cleanup.is_empty(), "{cleanup:?}");
+    // The AM is told to re-register (YARN's message), does, and asks again.
+    let e = h.alloc(at, 2, vec![], vec![]).unwrap_err();
+    assert_eq!(e.exception, "ApplicationMasterNotRegisteredException");
+    assert!(e.message.contains("RM had restarted after AM registered"), "{e:?}");
+    h.register(at).unwrap();
+    h.alloc(at, 0, vec![gb(1)], vec![]).unwrap();
+    h.hb(&n, vec![running(am), running(got[0].id), running(got[1].id)]);
+    let more = h.alloc(at, 1, vec![], vec![]).unwrap().allocated;
+    assert_eq!(more.len(), 1);
+    // Containers of the new epoch never reuse an id from before the restart.
+    assert_eq!(more[0].id.epoch(), 1);
+    assert_eq!(more[0].id.to_string(), format!("container_e01_{ts}_0002_01_000001"));
+    // Ids keep counting from the stored sequence, and one handed out before is still valid.
+    assert_eq!(h.call(|rm, cx| rm.new_application(cx)).0, ApplicationId::new(ts, 4));
+    let mut ctx = ApplicationSubmissionContext::new(handed);
+    ctx.am_container_spec.commands.push("am".into());
+    h.call(|rm, cx| rm.submit_application(cx, ctx, "alice")).unwrap();
+    // The app finishes as usual.
+    h.call(|rm, cx| rm.finish_am(cx, at, FinalApplicationStatus::Succeeded, String::new(), String::new())).unwrap();
+    h.hb(&n, vec![done(am, 0, ""), running(got[0].id), running(got[1].id)]);
+    assert_eq!(h.app_state(app), RMAppState::Finished);
+    assert_eq!(h.rm().app(&app).unwrap().attempts.len(), 1);
+
+    // A second restart is epoch 2 and still knows both apps as finished.
+    h.restart_rm(&RECOVERY);
+    assert_eq!(h.rm().epoch(), 2);
+    assert_eq!(h.app_state(app), RMAppState::Finished);
+    assert_eq!(h.app_state(done_app), RMAppState::Finished);
+}
+
+#[test]
+fn an_am_that_died_while_the_rm_was_down_fails_its_attempt_and_a_new_one_starts() {
+    let mut h = H::new(&RECOVERY);
+    let n = h.add_nm(8192, 8);
+    let app = h.submit();
+    let at = h.run_am(app, &n);
+    let am = h.attempt(app).am_container.unwrap();
+    h.restart_rm(&RECOVERY);
+    let mut gone = nm_running(am, 1024);
+    gone.state = ContainerState::Complete;
+    gone.exit_status = 137;
+    h.reregister(&n, vec![gone]);
+    let attempts = &h.rm().app(&app).unwrap().attempts;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].state, RMAppAttemptState::Failed);
+    assert!(attempts[0].diagnostics.contains(&format!("AM Container for {at} exited with  exitCode: 137")));
+    assert_eq!(attempts[1].state, RMAppAttemptState::Scheduled);
+}
+
+#[test]
+fn a_state_store_of_another_cluster_or_corrupt_refuses_to_start() {
+    for (what, setup) in [
+        (
+            "other cluster",
+            &(|s: &mut engine::MemStore| {
+                statestore::store_cluster(
+                    s,
+                    statestore_root(),
+                    &statestore::ClusterState {
+                        cluster_id: "someone-else".into(),
+                        cluster_timestamp: 1,
+                        app_sequence: 0,
+                        handed_out: vec![],
+                    },
+                )
+                .unwrap()
+            }) as &dyn Fn(&mut engine::MemStore),
+        ),
+        ("corrupt epoch", &|s: &mut engine::MemStore| s.write(&format!("{}/FSRMStateRoot/EpochNode", statestore_root()), b"x").unwrap()),
+        ("corrupt app", &|s: &mut engine::MemStore| {
+            s.write(&format!("{}/FSRMStateRoot/RMAppRoot/application_1_0001/application_1_0001", statestore_root()), b"[").unwrap()
+        }),
+    ] {
+        let mut sim = Sim::new(SimConfig::new(7));
+        let ip = sim.add_machine();
+        setup(sim.store());
+        let before = sim.store().list("yarn").unwrap();
+        let conf = RmConfig::from_conf(&conf_with(&RECOVERY)).unwrap();
+        let rm = sim.spawn(ip, 8030, Box::new(ResourceManager::new(conf)));
+        sim.run_for(Duration::from_millis(10));
+        assert!(!sim.alive(rm), "{what}: the RM must refuse to start");
+        // Nothing was written over the store it refused.
+        assert_eq!(sim.store().list("yarn").unwrap(), before, "{what}");
+    }
+}
+
+fn statestore_root() -> &'static str {
+    config::DEFAULT_FS_STATE_STORE_URI
+}
+
+#[test]
+fn bad_state_store_settings_are_config_errors() {
+    let e = RmConfig::from_conf(&conf_with(&[("yarn.resourcemanager.fs.state-store.uri", "/etc")])).unwrap_err();
+    assert!(e.starts_with("Invalid yarn.resourcemanager.fs.state-store.uri=/etc"), "{e}");
+    let e = RmConfig::from_conf(&conf_with(&[
+        ("yarn.resourcemanager.recovery.enabled", "true"),
+        ("yarn.resourcemanager.store.class", "org.apache.hadoop.yarn.server.resourcemanager.recovery.ZKRMStateStore"),
+    ]))
+    .unwrap_err();
+    assert!(e.contains("is not supported"), "{e}");
 }

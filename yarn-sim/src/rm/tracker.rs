@@ -5,7 +5,7 @@ use engine::Cx;
 
 use crate::ids::{ContainerId, NodeId};
 use crate::proto::{NodeAction, YarnMsg};
-use crate::records::{diagnostics, exit_status, ContainerState, ContainerStatus, NodeState, NodeUpdate, Resource};
+use crate::records::{diagnostics, exit_status, ContainerState, ContainerStatus, NMContainerStatus, NodeState, NodeUpdate, Resource};
 
 use super::rmnode::RMNode;
 use super::ResourceManager;
@@ -17,12 +17,20 @@ impl ResourceManager {
         node_id: NodeId,
         http_address: String,
         resource: Resource,
-        containers: Vec<ContainerStatus>,
+        containers: Vec<NMContainerStatus>,
     ) -> YarnMsg {
         let now = cx.now();
         let was = self.nodes.get(&node_id).map(|n| n.state);
         if was.is_some_and(|s| s.is_active()) {
-            // A reconnect (NM restart): containers it no longer runs are gone.
+            // A reconnect (NM restart): containers that ended meanwhile end with their own
+            // status (a recovering NM read it from the exit code file) ...
+            for s in containers.iter().filter(|s| s.state == ContainerState::Complete) {
+                let live_here = self.containers.get(&s.container_id).is_some_and(|c| c.is_live() && *c.node() == node_id);
+                if live_here {
+                    self.complete_container(cx, s.container_id, s.exit_status, &s.diagnostics, false);
+                }
+            }
+            // ... and containers it no longer reports at all are gone.
             let running: std::collections::BTreeSet<ContainerId> =
                 containers.iter().filter(|s| s.state != ContainerState::Complete).map(|s| s.container_id).collect();
             let gone: Vec<ContainerId> = self.nodes[&node_id].containers.iter().filter(|c| !running.contains(c)).copied().collect();
@@ -34,14 +42,19 @@ impl ResourceManager {
             }
             let n = self.nodes.get_mut(&node_id).expect("present");
             n.total = resource;
-            n.http_address = http_address;
+            n.http_address = http_address.clone();
             n.state = NodeState::Running;
             n.last_heartbeat = now;
             n.last_response_id = 0;
         } else {
-            self.nodes.insert(node_id.clone(), RMNode::new(node_id.clone(), http_address, resource, now));
+            self.nodes.insert(node_id.clone(), RMNode::new(node_id.clone(), http_address.clone(), resource, now));
         }
         self.cluster_total = self.cluster_total.add(&resource);
+        // Work-preserving recovery: containers of recovered applications this RM has not
+        // seen are rebuilt from the report (the node is known now, so usage lands on it).
+        for s in &containers {
+            self.recover_container(cx, &node_id, &http_address, s);
+        }
         for s in &containers {
             if s.state == ContainerState::Running {
                 if let Some(c) = self.containers.get_mut(&s.container_id).filter(|c| c.is_live() && *c.node() == node_id) {
@@ -86,10 +99,17 @@ impl ResourceManager {
             next_heartbeat_ms,
         };
         let Some(slot) = self.nodes.slot(&node_id) else { return resync };
-        let node = self.nodes.at_mut(slot);
-        if !node.state.is_active() {
+        if !self.nodes.at_mut(slot).state.is_active() {
             return resync;
         }
+        // A running container of a recovered app that this RM has not rebuilt (the AM started
+        // it after the node re-registered): have the node register again, with the container's
+        // size, rather than kill work the application still owns.
+        if statuses.iter().any(|s| s.state != ContainerState::Complete && self.recoverable(&s.container_id)) {
+            cx.trace("rm.node.resync", format!("{node_id} reports containers of recovered applications"));
+            return resync;
+        }
+        let node = self.nodes.at_mut(slot);
         if let Some(state) = node.health_update(healthy, health_report, now) {
             let total = node.total;
             cx.trace("rm.node.state", format!("{node_id} ->{state}"));
@@ -108,9 +128,16 @@ impl ResourceManager {
             match (s.state, known_live) {
                 (ContainerState::Complete, Some(_)) => {
                     self.complete_container(cx, cid, s.exit_status, &s.diagnostics, false);
-                    acked.push(cid);
+                    if !self.awaiting_am_ack.contains(&cid) {
+                        acked.push(cid);
+                    }
                 }
-                (ContainerState::Complete, None) => acked.push(cid),
+                (ContainerState::Complete, None) => {
+                    if !self.awaiting_am_ack.contains(&cid) || !self.am_may_still_pull(&cid) {
+                        self.awaiting_am_ack.remove(&cid);
+                        acked.push(cid);
+                    }
+                }
                 (ContainerState::Running | ContainerState::New, Some(_)) => {
                     if s.state == ContainerState::Running {
                         let c = self.containers.get_mut(&cid).expect("live");
@@ -146,6 +173,16 @@ impl ResourceManager {
             containers_to_be_removed: acked,
             next_heartbeat_ms,
         }
+    }
+
+    /// Whether a live attempt may still pull this container's completion (its own, or the
+    /// next one with kept containers); if not, the NM may forget it.
+    fn am_may_still_pull(&self, cid: &ContainerId) -> bool {
+        self.apps.get(&cid.app()).is_some_and(|a| {
+            !a.state.is_final()
+                && a.current_attempt()
+                    .is_some_and(|at| !at.state.is_final() && (at.id == cid.attempt || a.ctx.keep_containers_across_application_attempts))
+        })
     }
 
     /// Every current attempt learns of a node's state change in its next allocate response.

@@ -1,0 +1,240 @@
+//! RM and NM restarts that lose nothing, end to end: real daemons, real `kill -9`.
+// End-to-end tests drive real processes with real clocks: the determinism lint is for node code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use e2e::{list, s, Cluster};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// A daemon this test started by hand; killed and reaped however the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn conf_file(work: &Path, pairs: &[(&str, &str)]) -> std::path::PathBuf {
+    std::fs::create_dir_all(work).unwrap();
+    let f = work.join("extra-site.xml");
+    let props: String = pairs.iter().map(|(k, v)| format!("<property><name>{k}</name><value>{v}</value></property>")).collect();
+    std::fs::write(&f, format!("<?xml version=\"1.0\"?><configuration>{props}</configuration>")).unwrap();
+    f
+}
+
+/// `yarn-sim resourcemanager --conf-dir <work>/conf` as a user restarts it, logging where
+/// `yarn-sim start` logs.
+fn start_rm(c: &Cluster) -> Daemon {
+    let log = std::fs::OpenOptions::new().append(true).create(true).open(c.work.join("logs/resourcemanager.log")).unwrap();
+    let child = Command::new(e2e::bin("yarn-sim"))
+        .args(["resourcemanager", "--conf-dir"])
+        .arg(c.conf_dir())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Daemon(child)
+}
+
+fn long_dshell(c: &Cluster, n: &str, cmd: &str) -> (Child, String) {
+    let child = Command::new(e2e::bin("yarn-sim"))
+        .args(["dshell", "--num-containers", n, "--container-memory", "256", "--shell-command", cmd])
+        .env("YARN_CONF_DIR", c.conf_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = c.wait_for("the app to be RUNNING", Duration::from_secs(20), || {
+        let v = c.rest().get("/ws/v1/cluster/apps?states=RUNNING").ok()?;
+        list(&v, "apps", "app").first().map(|a| s(a, "id"))
+    });
+    (child, id)
+}
+
+fn containers(c: &Cluster, id: &str) -> Vec<serde_json::Value> {
+    let attempt = id.replace("application_", "appattempt_") + "_000001";
+    c.rest()
+        .get(&format!("/ws/v1/cluster/apps/{id}/appattempts/{attempt}/containers"))
+        .map(|v| list(&v, "containers", "container").into_iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn running(c: &Cluster, id: &str) -> usize {
+    containers(c, id).iter().filter(|x| s(x, "containerState") == "RUNNING").count()
+}
+
+#[test]
+fn rm_kill_9_and_restart_with_recovery_keeps_a_running_dshell_app() {
+    let work = std::env::temp_dir().join(format!("e2e-rm-restart-{}-conf", std::process::id()));
+    let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
+    let c = Cluster::start("rm-restart", 2, &["--conf", extra.to_str().unwrap()]);
+    let pids = c.work.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    let cmd = format!("echo $$ > {}/$CONTAINER_ID; sleep 6; echo done", pids.display());
+    let (client, id) = long_dshell(&c, "2", &cmd);
+    c.wait_for("AM + 2 workers RUNNING", Duration::from_secs(20), || (running(&c, &id) == 3).then_some(()));
+    let worker_pids: Vec<i32> = c.wait_for("the workers' pid files", Duration::from_secs(10), || {
+        let v: Vec<i32> =
+            std::fs::read_dir(&pids).ok()?.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()).collect();
+        (v.len() == 2).then_some(v)
+    });
+    let ts = c.rest().get("/ws/v1/cluster/info").unwrap()["clusterInfo"]["id"].clone();
+    assert!(ts.is_u64() && id.contains(&ts.to_string()), "{ts} {id}");
+
+    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // The containers outlive the RM.
+    for p in &worker_pids {
+        assert!(kill(Pid::from_raw(*p), None).is_ok(), "worker {p} died with the RM");
+    }
+    let _rm = start_rm(&c);
+    c.wait_for("the restarted RM", Duration::from_secs(10), || c.rest().get("/ws/v1/cluster/info").ok());
+    // Same cluster timestamp, same app, same attempt; the NMs resynced and the containers
+    // were rebuilt from their reports.
+    assert_eq!(c.rest().get("/ws/v1/cluster/info").unwrap()["clusterInfo"]["id"], ts);
+    let app = c.app(&id);
+    assert!(matches!(s(&app, "state").as_str(), "RUNNING" | "FINISHED"), "{app}");
+    c.wait_for("the containers recovered", Duration::from_secs(10), || (containers(&c, &id).len() >= 3).then_some(()));
+    let out = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Application completed successfully"), "{stdout}");
+    let app = c.app(&id);
+    assert_eq!((s(&app, "state"), s(&app, "finalStatus")), ("FINISHED".into(), "SUCCEEDED".into()));
+    let att = c.yarn(&["applicationattempt", "-list", &id]);
+    assert!(att.stdout.starts_with("Total number of application attempts :1\n"), "{}", att.stdout);
+    // Both workers ran to their end ("done"), none was restarted.
+    let logs = c.yarn(&["logs", "-applicationId", &id, "-log_files", "stdout"]);
+    assert_eq!(logs.stdout.matches("\ndone").count() + logs.stdout.matches("\rdone").count(), 2, "{}", logs.stdout);
+    let status = Command::new(e2e::bin("yarn-sim")).args(["status", "--work-dir"]).arg(&c.work).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.contains("resourcemanager") && status.contains("running"), "{status}");
+    assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn an_rm_refuses_a_state_store_of_another_cluster() {
+    let work = std::env::temp_dir().join(format!("e2e-rm-foreign-{}-conf", std::process::id()));
+    let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
+    let c = Cluster::start("rm-foreign", 1, &["--conf", extra.to_str().unwrap()]);
+    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    // Another cluster's store where this one's was.
+    let node = c.work.join("dfs/yarn/system/rmstore/FSRMStateRoot/RMClusterNode");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&node).unwrap()).unwrap();
+    v["cluster_id"] = "someone-else".into();
+    std::fs::write(&node, v.to_string()).unwrap();
+    let mut rm = start_rm(&c);
+    let code = c.wait_for("the RM to refuse", Duration::from_secs(10), || rm.0.try_wait().unwrap());
+    assert_eq!(code.code(), Some(1));
+    let log = e2e::read(&c.work.join("logs/resourcemanager.log"));
+    assert!(log.contains("belongs to cluster 'someone-else', not to this ResourceManager's cluster 'yarn-cluster'"), "{log}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+fn pid_files(dir: &Path, suffix: &str) -> Vec<i32> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+        .collect()
+}
+
+/// Alive and not a zombie.
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+}
+
+#[test]
+fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
+    let work = std::env::temp_dir().join(format!("e2e-nm-restart-{}-conf", std::process::id()));
+    // The node must come back before the RM declares it LOST: 10 s here.
+    let extra =
+        conf_file(&work, &[("yarn.nodemanager.recovery.enabled", "true"), ("yarn.nm.liveness-monitor.expiry-interval-ms", "10000")]);
+    let c = Cluster::start("nm-restart", 1, &["--conf", extra.to_str().unwrap()]);
+    let pids = c.work.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    // Workers run until released by a file, so they end while the NM is down.
+    let gate = c.work.join("gate");
+    let cmd = format!("echo $$ > {}/$CONTAINER_ID; while [ ! -e {} ]; do sleep 0.1; done; echo done", pids.display(), gate.display());
+    let (client, id) = long_dshell(&c, "2", &cmd);
+    c.wait_for("AM + 2 workers RUNNING", Duration::from_secs(20), || (running(&c, &id) == 3).then_some(()));
+    let workers = c.wait_for("the workers' pid files", Duration::from_secs(10), || {
+        let v = pid_files(&pids, "");
+        (v.len() == 2).then_some(v)
+    });
+    let nodes = c.rest().get("/ws/v1/cluster/nodes").unwrap();
+    let node_id = s(list(&nodes, "nodes", "node")[0], "id");
+    let port = node_id.rsplit(':').next().unwrap().to_string();
+
+    kill(Pid::from_raw(c.pid_of("nodemanager-0") as i32), Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for p in &workers {
+        assert!(alive(*p), "worker {p} died with its NodeManager");
+    }
+    // The workers finish while their NM is down; their exit codes wait in exit code files.
+    std::fs::write(&gate, "").unwrap();
+    c.wait_for("the workers to end", Duration::from_secs(10), || workers.iter().all(|p| !alive(*p)).then_some(()));
+    let log = std::fs::OpenOptions::new().append(true).open(c.work.join("logs/nodemanager-0.log")).unwrap();
+    let _nm = Daemon(
+        Command::new(e2e::bin("yarn-sim"))
+            .args(["nodemanager", "--rm", &c.rm, "--port", &port, "--conf-dir"])
+            .arg(c.conf_dir())
+            .arg("--work-dir")
+            .arg(c.work.join("nm-0"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let out = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", e2e::read(&c.work.join("logs/nodemanager-0.log")));
+    let app = c.app(&id);
+    assert_eq!((s(&app, "state"), s(&app, "finalStatus")), ("FINISHED".into(), "SUCCEEDED".into()));
+    let att = c.yarn(&["applicationattempt", "-list", &id]);
+    assert!(att.stdout.starts_with("Total number of application attempts :1\n"), "{}", att.stdout);
+    // The workers' real exit codes (0), read from their exit code files, not LOST or ABORTED.
+    let cs = containers(&c, &id);
+    let exits: Vec<(String, String)> = cs.iter().map(|x| (s(x, "containerId"), s(x, "containerExitStatus"))).collect();
+    assert_eq!(cs.len(), 3, "{exits:?}");
+    assert!(exits.iter().all(|(_, e)| e == "0"), "{exits:?}");
+    let logs = c.yarn(&["logs", "-applicationId", &id, "-log_files", "stdout"]);
+    assert_eq!(logs.stdout.matches("done").count(), 2, "{}", logs.stdout);
+    // `yarn-sim status` sees the NodeManager restarted by hand.
+    let status = Command::new(e2e::bin("yarn-sim")).args(["status", "--work-dir"]).arg(&c.work).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.lines().any(|l| l.starts_with("nodemanager-0") && l.ends_with("running")), "{status}");
+    assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_killed_containers_background_child_does_not_outlive_it() {
+    let c = Cluster::start("orphan-sleep", 1, &[]);
+    let pids = c.work.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    // The container's shell starts a background `sleep` (its own child) and waits.
+    let cmd = format!("sleep 300 & echo $! > {p}/$CONTAINER_ID.child; echo $$ > {p}/$CONTAINER_ID.main; wait", p = pids.display());
+    let (mut client, _id) = long_dshell(&c, "1", &cmd);
+    let (main, child) = c.wait_for("the container's pids", Duration::from_secs(20), || {
+        let (m, ch) = (pid_files(&pids, ".main"), pid_files(&pids, ".child"));
+        (m.len() == 1 && ch.len() == 1).then(|| (m[0], ch[0]))
+    });
+    assert!(alive(child));
+    // Only the container's main process is killed; the NM ends the rest of its group.
+    kill(Pid::from_raw(main), Signal::SIGKILL).unwrap();
+    c.wait_for("the orphaned sleep to be killed with its container", Duration::from_secs(10), || (!alive(child)).then_some(()));
+    let _ = client.wait();
+}
