@@ -575,7 +575,12 @@ impl<'a> SimRun<'a> {
                     Role::Nm(_) | Role::NmOfAm | Role::Rm => self.host_of_role(r, d)?,
                     other => return Err(format!("cannot restart {other}")),
                 };
-                let note = if *r == Role::Rm { " (no RM state store: applications are forgotten)" } else { "" };
+                let recovery = self.spec.cluster.yarn.get("yarn.resourcemanager.recovery.enabled").is_some_and(|v| v.trim() == "true");
+                let note = match (r, recovery) {
+                    (Role::Rm, true) => " (RM state store: applications and attempts are recovered)",
+                    (Role::Rm, false) => " (no RM state store: applications are forgotten)",
+                    _ => "",
+                };
                 self.fault(Fault::MachineRestart { host: h }, format!("restart {what}: machine {h} reboots{note}"))?;
             }
             Action::Partition { a, b, one_way, heal_after } => {

@@ -43,7 +43,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 pub const FEATURES: &[(&str, Option<&str>)] = &[
     ("checkpoints", None),
     ("ha", Some("JobManager high availability (issue 9) is not in this build")),
-    ("rm-recovery", Some("ResourceManager work-preserving restart (RM state store) is not in this build")),
+    ("rm-recovery", None),
     ("store-faults", None),
 ];
 

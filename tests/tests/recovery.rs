@@ -238,3 +238,66 @@ fn a_killed_containers_background_child_does_not_outlive_it() {
     c.wait_for("the orphaned sleep to be killed with its container", Duration::from_secs(10), || (!alive(child)).then_some(()));
     let _ = client.wait();
 }
+
+#[test]
+fn rm_kill_9_and_restart_with_recovery_keeps_a_flink_session_and_its_job() {
+    let work = std::env::temp_dir().join(format!("e2e-rm-flink-{}-conf", std::process::id()));
+    let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
+    let c = Cluster::start("rm-flink", 2, &["--conf", extra.to_str().unwrap()]);
+    let flink_conf = c.work.join("flink-conf");
+    std::fs::create_dir_all(&flink_conf).unwrap();
+    std::fs::write(flink_conf.join("config.yaml"), format!("yarn.properties-file.location: {}\n", c.work.display())).unwrap();
+    let run = |program: &str, args: &[&str]| -> e2e::Run {
+        Command::new(e2e::bin(program))
+            .args(args)
+            .env("YARN_CONF_DIR", c.conf_dir())
+            .env("FLINK_CONF_DIR", &flink_conf)
+            .env_remove("HADOOP_CONF_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    };
+    let r = run("yarn-session", &["-jm", "256m", "-tm", "512m", "-s", "2", "-d"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let app = r.stdout.lines().find_map(|l| l.strip_prefix("Submitted application ")).expect("app id").trim().to_string();
+    let web = r.stdout.lines().find_map(|l| l.strip_prefix("JobManager Web Interface: http://")).expect("web").to_string();
+    let prog = c.work.join("slow.toml");
+    std::fs::write(
+        &prog,
+        "[[job]]\nname = \"Slow\"\nparallelism = 2\n[[job.step]]\nsource = { type = \"datagen\", kind = \"numbers\", rate-per-sec = 300, count = 900, seed = 2 }\n[[job.step]]\nsink = { type = \"file\", path = \"${output}\" }\n",
+    )
+    .unwrap();
+    let r = run("flink", &["run", "-d", prog.to_str().unwrap(), "--output", "out/job"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let job = r.stdout.lines().find_map(|l| l.strip_prefix("Job has been submitted with JobID ")).unwrap().trim().to_string();
+    let am = e2e::Rest::new(&web);
+    c.wait_for("the job RUNNING", Duration::from_secs(20), || {
+        (am.get(&format!("/jobs/{job}")).ok()?["state"].as_str()? == "RUNNING").then_some(())
+    });
+
+    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let _rm = start_rm(&c);
+    c.wait_for("the restarted RM", Duration::from_secs(10), || c.rest().get("/ws/v1/cluster/info").ok());
+    c.wait_for("the job FINISHED", Duration::from_secs(60), || {
+        let st = am.get(&format!("/jobs/{job}")).ok()?["state"].as_str()?.to_string();
+        assert!(!matches!(st.as_str(), "FAILED" | "CANCELED"), "{st}");
+        (st == "FINISHED").then_some(())
+    });
+    let restarts = am.get(&format!("/jobs/{job}/metrics?get=numRestarts")).unwrap();
+    assert_eq!(restarts[0]["value"], "0", "{restarts}");
+    // The session is the same application on its first attempt, still RUNNING.
+    let a = c.app(&app);
+    assert_eq!(s(&a, "state"), "RUNNING", "{a}");
+    let att = c.yarn(&["applicationattempt", "-list", &app]);
+    assert!(att.stdout.starts_with("Total number of application attempts :1\n"), "{}", att.stdout);
+    let mut lines = 0;
+    for e in std::fs::read_dir(c.work.join("dfs/out/job")).into_iter().flatten().flatten() {
+        if !e.file_name().to_string_lossy().starts_with('.') && e.path().is_file() {
+            lines += std::fs::read_to_string(e.path()).unwrap().lines().count();
+        }
+    }
+    assert_eq!(lines, 1800);
+    let _ = std::fs::remove_dir_all(&work);
+}

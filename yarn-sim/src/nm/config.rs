@@ -182,5 +182,13 @@ mod tests {
         let mut c = base();
         c.set(keys::RM_RESOURCE_TRACKER_ADDRESS, "rm:8031");
         assert!(NmConfig::from_conf(&c, "h:1", "/c").is_err());
+        let mut c = base();
+        c.set(keys::NM_RECOVERY_DIR, "rel/dir");
+        assert_eq!(NmConfig::from_conf(&c, "h:1", "/c").unwrap_err(), "yarn.nodemanager.recovery.dir: 'rel/dir' is not an absolute path");
+        let c = base();
+        let n = NmConfig::from_conf(&c, "h:1", "/c").unwrap();
+        // YARN's defaults: no NM recovery, work-preserving resync.
+        assert!(!n.recovery_enabled && n.work_preserving_recovery);
+        assert!(n.recovery_dir.ends_with("/yarn-nm-recovery"), "{}", n.recovery_dir);
     }
 }

@@ -328,6 +328,9 @@ impl ContainerManager {
         for d in &conf.local_dirs {
             cx.local_remove(&format!("{d}/usercache/{}/appcache/{app_id}", app.user));
         }
+        if conf.recovery_enabled {
+            cx.local_remove(&format!("{}/nmPrivate/{app_id}", conf.local_dirs[0]));
+        }
         app.transition(cx, ApplicationState::Finished);
         let finished: Vec<ApplicationId> = self.apps.values().filter(|a| a.state == ApplicationState::Finished).map(|a| a.id).collect();
         for old in finished.iter().take(finished.len().saturating_sub(RETAINED_FINISHED)) {

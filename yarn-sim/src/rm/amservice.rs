@@ -239,6 +239,7 @@ impl ResourceManager {
                 // FINISHING --EXPIRE--> FINISHED: the AM unregistered; its exit went unseen.
                 RMAppAttemptState::Finishing => {
                     self.attempt_transition(cx, id, RMAppAttemptState::Finished);
+                    self.persist_attempt(cx, id);
                     if let Some(am) = am_container {
                         self.complete_container(cx, am, exit_status::ABORTED, diagnostics::COMPLETED_APPLICATION, true);
                     }

@@ -161,6 +161,13 @@ impl ResourceManager {
         for (data, attempts) in state.apps {
             self.recover_app(cx, data, attempts);
         }
+        // The store may hold more finished apps than this RM keeps (a smaller
+        // max-completed-applications than before): the oldest go, from the store too.
+        while self.completed_apps.len() > self.conf.max_completed_applications {
+            let Some(old) = self.completed_apps.pop_front() else { break };
+            self.forget_app(old);
+            self.unpersist_app(cx, old);
+        }
         cx.trace(
             "rm.recovered",
             format!("{n} applications from {root}/{}; cluster timestamp {}, epoch {}", statestore::ROOT_DIR, self.cluster_ts, self.epoch),
