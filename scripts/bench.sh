@@ -146,6 +146,14 @@ frac=$(python3 -c "print(f'{$rps * 32 / $loop * 100:.2f}')")
 row "flink: keyed shuffle, 2 TaskManagers on loopback" "${rps} records/s (${N} in ${dur} ms)" ">= 2,000,000 records/s" "raw loopback TCP $((loop / 1048576)) MiB/s; ${frac}% of it at 32 B/record"
 echo stop | "$BIN/yarn-session" -id "$APP" > /dev/null
 
+echo "== fault search: 3-node session, one job, 10 simulated minutes per seed (2 workers)"
+SEEDS=${BENCH_FUZZ_SEEDS:-200}
+t0=$(ms)
+# User + system CPU seconds of the run, to state the rate on 2 idle cores as well.
+cpu=$( { TIMEFORMAT='%U %S'; time "$BIN/scenario" fuzz --dir scenarios/bench --seeds "1..$((SEEDS + 1))" --kinds process --jobs 2 > /dev/null; } 2>&1 | awk '{print $1 + $2}')
+t1=$(ms)
+row "fuzz: seeds per minute (3 nodes, session + 1 job, 10 sim-minutes)" "$((SEEDS * 60000 / (t1 - t0)))/min wall" ">= 1,000/min on 2 cores" "$(python3 -c "print(int($SEEDS*120/max($cpu,0.1)))")/min from CPU time on 2 idle cores"
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"
