@@ -26,7 +26,9 @@ test:
 SCENARIO := target/debug/scenario
 LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-and-restarted \
 	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
-	cancel-releases-taskmanagers fault-free-output-baseline
+	cancel-releases-taskmanagers fault-free-output-baseline \
+	tm-killed-mid-checkpoint stateful-count-tm-killed stop-with-savepoint stop-with-savepoint-failure \
+	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure
 scenarios: chromium
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet

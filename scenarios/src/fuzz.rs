@@ -80,7 +80,8 @@ pub fn schedule(base: &Spec, seed: u64, max_faults: usize, network: bool) -> Spe
     if checkpointing_file_sink(base, job) {
         s.expect.push(ExpectAt { line: 0, expect: Expect::OutputExactlyOnce { deploy: job } });
     }
-    s.timeout = Duration::from_secs(180);
+    // Three minutes, or the deployment's own bound when its job runs longer.
+    s.timeout = base.timeout.max(Duration::from_secs(180));
     s
 }
 

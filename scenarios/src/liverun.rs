@@ -166,6 +166,9 @@ struct LiveCheckpoints {
     op_outcome: Option<Result<String, String>>,
 }
 
+/// Fault-layer rules to post later: (when, (node address, fault) pairs, what the log says).
+type FaultHeal = (Instant, Vec<(String, Fault)>, String);
+
 struct LiveRun<'a> {
     spec: &'a Spec,
     c: Cluster,
@@ -180,7 +183,7 @@ struct LiveRun<'a> {
     /// Each container's NodeManager id.
     node_of: BTreeMap<String, String>,
     /// Fault-layer rules to undo later: (when, (node, fault) to post, what the log says).
-    fault_heals: Vec<(Instant, Vec<(String, Fault)>, String)>,
+    fault_heals: Vec<FaultHeal>,
     /// Nodes that were given rules (a `heal` of everything goes to them).
     fault_nodes: std::collections::BTreeSet<String>,
 }

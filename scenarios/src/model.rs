@@ -151,42 +151,57 @@ pub fn committed_lines(files: &[(String, Vec<u8>)], dir: &str) -> Vec<String> {
 }
 
 /// Compares committed output with a fault-free run's: as multisets of lines, and line for
-/// line after sorting. Err names the first difference.
+/// line after sorting. Err names the first difference (in sorted order). One sort per side and
+/// a merge walk: fault search compares tens of thousands of lines per seed.
 pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> {
-    fn count(v: &[String]) -> BTreeMap<&str, i64> {
-        let mut m: BTreeMap<&str, i64> = BTreeMap::new();
-        for l in v {
-            *m.entry(l.as_str()).or_default() += 1;
-        }
-        m
-    }
-    let (g, w) = (count(got), count(want));
-    let mut dup = 0i64;
-    let mut lost = 0i64;
-    let mut first = None;
-    for (line, n) in &w {
-        let have = g.get(line).copied().unwrap_or(0);
-        if have < *n {
-            lost += n - have;
-            first.get_or_insert(format!("missing '{line}' ({have} of {n})"));
-        } else if have > *n {
-            dup += have - n;
-            first.get_or_insert(format!("'{line}' {have} times, fault-free {n}"));
-        }
-    }
-    let mut unexpected = 0i64;
-    for (line, n) in &g {
-        if !w.contains_key(line) {
-            unexpected += n;
-            first.get_or_insert(format!("unexpected '{line}'"));
-        }
-    }
-    let mut gs = got.to_vec();
-    let mut ws = want.to_vec();
-    gs.sort();
-    ws.sort();
-    if lost == 0 && dup == 0 && unexpected == 0 && gs == ws {
+    let mut g: Vec<&str> = got.iter().map(String::as_str).collect();
+    let mut w: Vec<&str> = want.iter().map(String::as_str).collect();
+    g.sort_unstable();
+    w.sort_unstable();
+    if g == w {
         return Ok(got.len());
+    }
+    // Runs of equal lines on both sides, in order.
+    fn run<'a>(v: &[&'a str], i: usize) -> (&'a str, usize) {
+        let line = v[i];
+        let n = v[i..].iter().take_while(|x| **x == line).count();
+        (line, n)
+    }
+    let (mut i, mut j) = (0, 0);
+    let (mut lost, mut dup, mut unexpected) = (0usize, 0usize, 0usize);
+    let mut first: Option<String> = None;
+    while i < g.len() || j < w.len() {
+        let gl = (i < g.len()).then(|| run(&g, i));
+        let wl = (j < w.len()).then(|| run(&w, j));
+        match (gl, wl) {
+            (Some((a, n)), Some((b, m))) if a == b => {
+                if n < m {
+                    lost += m - n;
+                    first.get_or_insert(format!("missing '{b}' ({n} of {m})"));
+                } else if n > m {
+                    dup += n - m;
+                    first.get_or_insert(format!("'{a}' {n} times, fault-free {m}"));
+                }
+                i += n;
+                j += m;
+            }
+            (Some((a, n)), Some((b, _))) if a < b => {
+                unexpected += n;
+                first.get_or_insert(format!("unexpected '{a}'"));
+                i += n;
+            }
+            (Some((a, n)), None) => {
+                unexpected += n;
+                first.get_or_insert(format!("unexpected '{a}'"));
+                i += n;
+            }
+            (_, Some((b, m))) => {
+                lost += m;
+                first.get_or_insert(format!("missing '{b}' (0 of {m})"));
+                j += m;
+            }
+            (None, None) => unreachable!("the loop condition"),
+        }
     }
     Err(format!(
         "{} lines vs {} in the fault-free run: {lost} lost, {dup} duplicated, {unexpected} unexpected; first: {}",

@@ -252,3 +252,63 @@ fn the_timeline_renders_in_headless_chromium_without_script_errors() {
     let (_, bad) = chromium_render("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>", "bad").unwrap();
     assert!(!bad.is_empty(), "a script error must be reported");
 }
+
+/// A planted bug the JobMaster's own statistics cannot see: after each checkpoint completes,
+/// its `_metadata` loses one subtask's state (as if the coordinator finalized before the last
+/// acknowledgement). The JobMaster still counts every acknowledgement.
+struct TruncatingAm {
+    inner: Box<dyn Node>,
+    done: std::collections::BTreeSet<String>,
+}
+
+impl TruncatingAm {
+    fn truncate(&mut self, cx: &mut Cx) {
+        let paths = cx.store().list(".flink/checkpoints").unwrap_or_default();
+        for p in paths.into_iter().filter(|p| p.ends_with("/_metadata")) {
+            if !self.done.insert(p.clone()) {
+                continue;
+            }
+            let Ok(bytes) = cx.store().read(&p) else { continue };
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+            if let Some(s) = v["vertices"][0]["subtasks"].as_array_mut() {
+                s.pop();
+            }
+            let _ = cx.store().write(&p, &serde_json::to_vec(&v).unwrap());
+        }
+    }
+}
+
+impl Node for TruncatingAm {
+    fn on_start(&mut self, cx: &mut Cx) {
+        self.inner.on_start(cx)
+    }
+    fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        self.inner.on_message(cx, from, msg);
+        self.truncate(cx);
+    }
+    fn on_timer(&mut self, cx: &mut Cx, t: TimerId) {
+        self.inner.on_timer(cx, t)
+    }
+    fn on_process_exit(&mut self, cx: &mut Cx, p: ProcId, c: ExitCode) {
+        self.inner.on_process_exit(cx, p, c)
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self.inner.as_any()
+    }
+}
+
+fn truncating(inner: Box<dyn Node>) -> Box<dyn Node> {
+    Box::new(TruncatingAm { inner, done: Default::default() })
+}
+
+#[test]
+fn the_acknowledgement_invariant_catches_a_checkpoint_whose_metadata_lacks_a_subtask() {
+    let base = lib("stateful-count-tm-killed");
+    let s = fuzz::schedule(&base, 1, 2, false);
+    let clean = fuzz::run_checked(&s, 1, &FuzzHooks::default());
+    assert!(clean.passed(), "{}", clean.verdict_line());
+    let r = fuzz::run_checked(&s, 1, &FuzzHooks { network: false, wrap_am: Some(truncating) });
+    let v = r.verdicts.iter().find(|v| v.text.starts_with("invariant: checkpoint completed without all acknowledgements"));
+    let v = v.unwrap_or_else(|| panic!("not caught: {}", r.verdict_line()));
+    assert!(v.text.contains("_metadata holds 7 of 8 subtask states"), "{}", v.text);
+}

@@ -208,6 +208,61 @@ log-absent = "Exception"
 }
 
 #[test]
+fn every_checkpoint_key_parses() {
+    let text = format!(
+        "{HEAD}requires = [\"checkpoints\", \"store-faults\"]\n{APP}{}",
+        r#"
+[[step]]
+when = { checkpoint = 2 }
+action = "savepoint"
+deploy = "app"
+
+[[step]]
+when = { checkpoint = 3 }
+after = "10ms"
+action = "stop-job"
+
+[[step]]
+at = "1s"
+action = "fail-store"
+path = "/.flink/checkpoints/"
+error = "ENOSPC"
+for = "2s"
+
+[[expect]]
+checkpoints = 2
+at-least = true
+
+[[expect]]
+checkpoints-failed = 1
+at-most = true
+
+[[expect]]
+checkpoint-acks = "all"
+
+[[expect]]
+restored-from = 2
+
+[[expect]]
+savepoint = "FAILED"
+"#
+    );
+    let s = parse_str(&text).unwrap();
+    assert_eq!(s.steps[0].trigger, Trigger::When(When::Checkpoint { deploy: 0, n: 2 }));
+    assert_eq!(s.steps[0].action, Action::Savepoint("app".into()));
+    assert_eq!(s.steps[1].action, Action::StopJob("app".into()));
+    assert_eq!(
+        s.steps[2].action,
+        Action::FailStore { heal_after: Some(Duration::from_secs(2)), prefix: ".flink/checkpoints".into(), full: true }
+    );
+    assert_eq!(s.expect[0].expect, Expect::Checkpoints { deploy: 0, n: 2, cmp: Compare::AtLeast });
+    assert_eq!(s.expect[1].expect, Expect::CheckpointsFailed { deploy: 0, n: 1, cmp: Compare::AtMost });
+    assert_eq!(s.expect[2].expect, Expect::CheckpointAcks { deploy: 0 });
+    assert_eq!(s.expect[3].expect, Expect::RestoredFrom { deploy: 0, n: 2, cmp: Compare::Exact });
+    assert_eq!(s.expect[4].expect, Expect::Savepoint { deploy: 0, completed: false });
+}
+
+#[test]
 fn unknown_keys_are_named_with_file_and_line() {
     for (text, key, line) in [
         (format!("{HEAD}bogus = 1\n"), "bogus", 3),
