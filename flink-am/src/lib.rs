@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod entrypoint;
+pub mod ha;
 pub mod jobmaster;
 pub mod resourcemanager;
 // REST and web adapters run in the live driver (they list the AM container's log files).
@@ -20,6 +21,8 @@ pub mod webmonitor;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ha_tests;
 
 pub use config::{AmConfig, AmMode};
 pub use entrypoint::{AmPhase, FlinkAppMaster};
