@@ -71,13 +71,24 @@ pub struct RecoveredJob {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HaEvent {
-    Granted { session_id: String },
-    Revoked { reason: String },
+    Granted {
+        session_id: String,
+    },
+    Revoked {
+        reason: String,
+    },
     Recovered(Vec<RecoveredJob>),
     /// A store could not be read: recovery must not go on with a silently empty job list.
     RecoveryFailed(String),
-    CheckpointPersisted { job: JobId, id: CheckpointId },
-    CheckpointPersistFailed { job: JobId, id: CheckpointId, error: String },
+    CheckpointPersisted {
+        job: JobId,
+        id: CheckpointId,
+    },
+    CheckpointPersistFailed {
+        job: JobId,
+        id: CheckpointId,
+        error: String,
+    },
 }
 
 /// What a pending ZooKeeper request was for.
@@ -273,7 +284,11 @@ impl HaServices {
                 // replace; with one latch this only happens if the old session outlived its
                 // latch, so write over it.
                 if let (Some(addr), Some(id)) = (self.address, self.leader_session_id().map(str::to_string)) {
-                    let op = ZkOp::SetData { path: self.paths.connection_info("resource_manager"), data: encode_leader(addr, &id), version: None };
+                    let op = ZkOp::SetData {
+                        path: self.paths.connection_info("resource_manager"),
+                        data: encode_leader(addr, &id),
+                        version: None,
+                    };
                     self.send(cx, op, Pending::Quiet);
                 }
             }
@@ -288,7 +303,11 @@ impl HaServices {
                                 continue;
                             }
                             cx.print(&format!("INFO  Trying to recover job with job id {job}."));
-                            self.send(cx, ZkOp::GetData { path: format!("{}/{n}", self.paths.execution_plans()), watch: false }, Pending::ReadPlan(job));
+                            self.send(
+                                cx,
+                                ZkOp::GetData { path: format!("{}/{n}", self.paths.execution_plans()), watch: false },
+                                Pending::ReadPlan(job),
+                            );
                         }
                         None => self.fail_recovery(cx, format!("'{n}' under {} is not a job id", self.paths.execution_plans())),
                     }
@@ -328,11 +347,10 @@ impl HaServices {
             (Pending::ListCheckpoints(job), Err(ZkError::NoNode)) => self.read_counter(cx, job),
             (Pending::ReadCheckpoint(job), Ok(ZkReply::Data { data, .. })) => {
                 let path = String::from_utf8_lossy(&data).to_string();
-                let ptr = cx
-                    .store()
-                    .read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice::<CheckpointPointer>(&b).map_err(|e| format!("corrupt checkpoint pointer: {e}")));
+                let ptr =
+                    cx.store().read(&path).map_err(|e| e.to_string()).and_then(|b| {
+                        serde_json::from_slice::<CheckpointPointer>(&b).map_err(|e| format!("corrupt checkpoint pointer: {e}"))
+                    });
                 match ptr {
                     Ok(p) => {
                         self.persisted.entry(job).or_default().push(p.checkpoint_id);
@@ -416,7 +434,14 @@ impl HaServices {
 
     fn recovery_pending(&self) -> bool {
         self.pending.values().any(|p| {
-            matches!(p, Pending::ListPlans | Pending::ReadPlan(_) | Pending::ListCheckpoints(_) | Pending::ReadCheckpoint(_) | Pending::ReadCounter(_))
+            matches!(
+                p,
+                Pending::ListPlans
+                    | Pending::ReadPlan(_)
+                    | Pending::ListCheckpoints(_)
+                    | Pending::ReadCheckpoint(_)
+                    | Pending::ReadCounter(_)
+            )
         })
     }
 

@@ -92,15 +92,16 @@ impl Ha {
         out
     }
 
-    /// The AM that holds leadership, is registered with YARN and recovered its jobs.
+    /// The AM ZooKeeper names as leader (a paused zombie may still believe it is one), once
+    /// it is registered with YARN.
     fn leader(&mut self) -> Option<Addr> {
-        self.ams().into_iter().find(|a| {
-            self.c.sim.node::<FlinkAppMaster>(*a).is_some_and(|am| {
-                am.phase() == &AmPhase::Running
-                    && am.ha().is_some_and(|h| h.is_leader())
-                    && am.resource_manager().is_some_and(|r| r.is_registered_with_yarn())
-            })
-        })
+        let path = format!("/flink/{}/leader/resource_manager/connection_info", self.app);
+        let (addr, _) = decode_leader(&self.zk_data(&path)?)?;
+        let am = self.c.sim.node::<FlinkAppMaster>(addr)?;
+        let ready = am.phase() == &AmPhase::Running
+            && am.ha().is_some_and(|h| h.is_leader())
+            && am.resource_manager().is_some_and(|r| r.is_registered_with_yarn());
+        ready.then_some(addr)
     }
 
     fn task_executors(&mut self) -> Vec<Addr> {
@@ -113,6 +114,20 @@ impl Ha {
             }
         }
         out
+    }
+
+    /// Every TaskManager container's stdout.
+    fn tm_log(&self) -> String {
+        let mut s = String::new();
+        for h in self.hosts() {
+            for (path, data) in self.c.sim.local_files_under(h, "/yarn/logs") {
+                if !path.contains("jobmanager") && (path.ends_with("stdout") || path.ends_with(".out") || path.ends_with(".log")) {
+                    s.push_str(&format!("==== {path}\n"));
+                    s.push_str(&String::from_utf8_lossy(data));
+                }
+            }
+        }
+        s
     }
 
     fn log(&self) -> String {
@@ -300,32 +315,53 @@ fn zookeeper_session_expiry_revokes_leadership() {
 
 #[test]
 fn a_paused_zombie_am_is_fenced_when_it_resumes() {
+    use engine::fault::{Endpoint, Fault};
     let (count, rate) = (3_000, 1_000);
     let expected = fault_free(63, count, rate);
-    // The RM gives up on the paused AM after 4 s (YARN's AM liveness).
+    // The RM gives up on the silent AM after 4 s (YARN's AM liveness).
     let mut h = ha_session(64, 4_000);
     let id = h.submit(stateful_count(500, count, rate, "zombie"));
     assert!(h.run_until(60, |h| h.completed_checkpoints(id) >= 3 && h.running_tasks(id) == 4), "{}", h.log());
     let am1 = h.leader().unwrap();
-    assert!(h.c.sim.signal(am1, Signal::Stop));
-    assert!(h.run_until(120, |h| h.leader().is_some_and(|a| a != am1) && h.running_tasks(id) == 4), "{}", h.log());
-    // The zombie resumes: whatever it still sends is refused and it commits nothing.
     let tms = h.task_executors();
-    if h.ams().contains(&am1) {
-        assert!(h.c.sim.signal(am1, Signal::Cont));
-        h.c.sim.run_for(Duration::from_secs(2));
-        let zombie_phase = h.c.sim.node::<FlinkAppMaster>(am1).map(|am| am.phase().clone());
-        assert!(zombie_phase.as_ref().is_none_or(|p| *p == AmPhase::Exited), "{zombie_phase:?}");
-    }
-    for tm in tms {
-        if let Some(t) = h.c.sim.node::<taskexec::TaskExecutor>(tm) {
-            assert_ne!(t.leader().map(|l| l.0), Some(am1));
+    assert!(tms.iter().all(|t| t.ip() != am1.ip()), "the test needs the AM alone on its machine");
+    // What the AM sends its TaskManagers from now on is held in the network (delivered late),
+    // then the AM hangs, and its machine loses the RM (not ZooKeeper), so YARN cannot kill
+    // it: after its ZooKeeper session expires, attempt 2 leads on another machine.
+    let (rm, _) = (h.c.rm, h.zk);
+    let held = engine::fault::Link::new(Endpoint::Process(am1), Endpoint::Host(*tms[0].ip()));
+    h.c.sim.apply(Fault::Hold { link: held.clone() }).unwrap();
+    h.c.sim.run_for(Duration::from_millis(600));
+    assert!(h.c.sim.signal(am1, Signal::Stop));
+    h.c.sim.apply(Fault::Partition { a: Endpoint::Host(*am1.ip()), b: Endpoint::Host(*rm.ip()), one_way: false }).unwrap();
+    assert!(h.run_until(120, |h| h.leader().is_some_and(|a| a != am1) && h.running_tasks(id) == 4), "{}", h.log());
+    let am2 = h.leader().unwrap();
+    assert!(h.ams().contains(&am1), "the zombie is still there");
+    // The zombie's late commands (checkpoint triggers, commits, heartbeats) arrive now.
+    h.c.sim.apply(Fault::Release { link: held }).unwrap();
+    h.c.sim.run_for(Duration::from_millis(100));
+    let tm_log = h.tm_log();
+    assert!(
+        tm_log.contains(&format!(
+            "Fencing token mismatch: Ignoring message TriggerCheckpoint from {am1} because it is not the current leader {am2}"
+        )),
+        "{tm_log}\n{}",
+        h.log()
+    );
+    // The zombie resumes and learns on its own that it lost leadership.
+    assert!(h.c.sim.signal(am1, Signal::Cont));
+    assert!(h.run_until(30, |h| h.c.sim.node::<FlinkAppMaster>(am1).is_none_or(|am| am.phase() == &AmPhase::Exited)), "{}", h.log());
+    let log = h.log();
+    assert!(log.contains("The leadership of this JobManager was revoked"), "{log}");
+    for tm in &tms {
+        if let Some(t) = h.c.sim.node::<taskexec::TaskExecutor>(*tm) {
+            assert_eq!(t.leader().map(|l| l.0), Some(am2));
         }
     }
+    h.c.sim.apply(Fault::HealAll).unwrap();
     assert!(h.run_until(300, |h| h.job_status(id).is_some_and(|s| s.is_globally_terminal())), "{}", h.log());
     assert_eq!(h.job_status(id), Some(JobStatus::Finished), "{}", h.log());
-    let got = h.committed_lines("zombie");
-    assert_eq!(got, expected);
+    assert_eq!(h.committed_lines("zombie"), expected, "the zombie committed nothing twice");
 }
 
 #[test]

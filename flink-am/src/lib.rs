@@ -20,9 +20,9 @@ pub mod rest;
 pub mod webmonitor;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod ha_tests;
+#[cfg(test)]
+mod tests;
 
 pub use config::{AmConfig, AmMode};
 pub use entrypoint::{AmPhase, FlinkAppMaster};

@@ -22,24 +22,58 @@ pub type SessionId = u64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZkOp {
-    Create { path: String, data: Vec<u8>, ephemeral: bool, sequential: bool, parents: bool },
+    Create {
+        path: String,
+        data: Vec<u8>,
+        ephemeral: bool,
+        sequential: bool,
+        parents: bool,
+    },
     /// `version` None = any version (ZooKeeper's -1).
-    Delete { path: String, version: Option<i32>, recursive: bool },
-    GetData { path: String, watch: bool },
-    SetData { path: String, data: Vec<u8>, version: Option<i32> },
-    GetChildren { path: String, watch: bool },
-    Exists { path: String, watch: bool },
+    Delete {
+        path: String,
+        version: Option<i32>,
+        recursive: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: Option<i32>,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZkReply {
-    Created { path: String },
+    Created {
+        path: String,
+    },
     Deleted,
-    Data { data: Vec<u8>, version: i32 },
-    Set { version: i32 },
-    Children { names: Vec<String> },
+    Data {
+        data: Vec<u8>,
+        version: i32,
+    },
+    Set {
+        version: i32,
+    },
+    Children {
+        names: Vec<String>,
+    },
     /// `Exists`: the node's version, or None when absent (a watch is then set for its creation).
-    Stat { version: Option<i32> },
+    Stat {
+        version: Option<i32>,
+    },
 }
 
 /// ZooKeeper's `KeeperException.Code`s that can happen here.
@@ -81,19 +115,40 @@ pub enum WatchKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZkMsg {
     /// Client -> server: open a session with this proposed timeout.
-    Connect { timeout_ms: u64 },
+    Connect {
+        timeout_ms: u64,
+    },
     /// Server -> client: the session and the negotiated timeout.
-    Connected { session: SessionId, timeout_ms: u64 },
-    Request { session: SessionId, xid: u64, op: ZkOp },
-    Response { xid: u64, result: Result<ZkReply, ZkError> },
+    Connected {
+        session: SessionId,
+        timeout_ms: u64,
+    },
+    Request {
+        session: SessionId,
+        xid: u64,
+        op: ZkOp,
+    },
+    Response {
+        xid: u64,
+        result: Result<ZkReply, ZkError>,
+    },
     /// Keeps the session alive; answered with `Pong`.
-    Ping { session: SessionId },
+    Ping {
+        session: SessionId,
+    },
     Pong,
     /// A one-shot watch fired.
-    Watch { path: String, kind: WatchKind },
+    Watch {
+        path: String,
+        kind: WatchKind,
+    },
     /// Server -> client: the session is gone (on expiry, and in answer to anything from it).
-    Expired { session: SessionId },
-    Close { session: SessionId },
+    Expired {
+        session: SessionId,
+    },
+    Close {
+        session: SessionId,
+    },
 }
 
 impl Wire for ZkMsg {
@@ -172,8 +227,7 @@ impl ZooKeeperServer {
     pub fn expire(&mut self, cx: &mut Cx, session: SessionId) {
         let Some(s) = self.sessions.remove(&session) else { return };
         cx.trace("zk.session.expired", format!("{session:#x}"));
-        let owned: Vec<String> =
-            self.nodes.iter().filter(|(_, n)| n.ephemeral_owner == Some(session)).map(|(p, _)| p.clone()).collect();
+        let owned: Vec<String> = self.nodes.iter().filter(|(_, n)| n.ephemeral_owner == Some(session)).map(|(p, _)| p.clone()).collect();
         for p in owned {
             self.remove_node(cx, &p);
         }
@@ -238,7 +292,16 @@ impl ZooKeeperServer {
         }
     }
 
-    fn create(&mut self, cx: &mut Cx, session: SessionId, path: &str, data: Vec<u8>, eph: bool, seq: bool, parents: bool) -> Result<ZkReply, ZkError> {
+    fn create(
+        &mut self,
+        cx: &mut Cx,
+        session: SessionId,
+        path: &str,
+        data: Vec<u8>,
+        eph: bool,
+        seq: bool,
+        parents: bool,
+    ) -> Result<ZkReply, ZkError> {
         if !Self::valid(path) || path == "/" {
             return Err(ZkError::BadArguments);
         }
@@ -403,11 +466,21 @@ impl Node for ZooKeeperServer {
 /// The client's view of its session (Curator's ConnectionState).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientState {
-    Connecting { since: Time },
-    Connected { session: SessionId, timeout_ms: u64, last_heard: Time },
+    Connecting {
+        since: Time,
+    },
+    Connected {
+        session: SessionId,
+        timeout_ms: u64,
+        last_heard: Time,
+    },
     /// Nothing heard for 2/3 of the session timeout: Flink treats SUSPENDED as losing
     /// leadership (`tolerate-suspended-connections` false).
-    Suspended { session: SessionId, timeout_ms: u64, since: Time },
+    Suspended {
+        session: SessionId,
+        timeout_ms: u64,
+        since: Time,
+    },
     /// The server said the session is gone; a new one must be opened.
     Lost,
 }
@@ -416,10 +489,18 @@ pub enum ClientState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZkEvent {
     Connected,
-    Reply { xid: u64, result: Result<ZkReply, ZkError> },
-    Watch { path: String, kind: WatchKind },
+    Reply {
+        xid: u64,
+        result: Result<ZkReply, ZkError>,
+    },
+    Watch {
+        path: String,
+        kind: WatchKind,
+    },
     /// SUSPENDED or LOST: leadership and leader information are no longer trustworthy.
-    ConnectionLost { reason: String },
+    ConnectionLost {
+        reason: String,
+    },
 }
 
 /// A sans-IO ZooKeeper client: the owner calls `tick` from a timer and `on_msg` for `zk`

@@ -93,7 +93,12 @@ impl TaskExecutorConfig {
                 let raw = get(ha::FLINK_HA_SESSION_TIMEOUT_MS).unwrap_or("60000");
                 let session_timeout_ms = match raw.parse::<u64>() {
                     Ok(n) if n > 0 => n,
-                    _ => return Err(format!("Invalid {}: '{raw}' must be a positive number of milliseconds", ha::FLINK_HA_SESSION_TIMEOUT_MS)),
+                    _ => {
+                        return Err(format!(
+                            "Invalid {}: '{raw}' must be a positive number of milliseconds",
+                            ha::FLINK_HA_SESSION_TIMEOUT_MS
+                        ))
+                    }
                 };
                 Some(LeaderRetrievalConfig { quorum, cluster_id, root, session_timeout_ms })
             }

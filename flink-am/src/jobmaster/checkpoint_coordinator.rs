@@ -860,7 +860,10 @@ impl CheckpointCoordinator {
     pub fn persisted(&mut self, cx: &mut Cx, id: CheckpointId) {
         if let Some((_, _, targets)) = self.awaiting_persist.remove(&id) {
             for (address, attempt) in targets {
-                cx.send(address, TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: attempt, checkpoint_id: id });
+                cx.send(
+                    address,
+                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: attempt, checkpoint_id: id },
+                );
             }
         }
     }
