@@ -671,3 +671,178 @@ pub mod env {
     pub const FLINK_HA_ZOOKEEPER_ROOT: &str = "FLINK_HA_ZOOKEEPER_ROOT";
     pub const FLINK_HA_SESSION_TIMEOUT_MS: &str = "FLINK_HA_SESSION_TIMEOUT_MS";
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::{Effect, MemStore, Store, Sys};
+    use rand::SeedableRng;
+
+    use super::*;
+
+    struct TestSys(MemStore);
+
+    impl Sys for TestSys {
+        fn store(&mut self) -> &mut dyn Store {
+            &mut self.0
+        }
+        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
+            None
+        }
+        fn stdout(&mut self, _bytes: &[u8]) {}
+        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn local_list(&mut self, _dir: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_remove(&mut self, _path: &str) {}
+    }
+
+    fn addr(i: u8) -> Addr {
+        Addr::new(std::net::Ipv4Addr::new(127, 0, 0, i), 1000)
+    }
+
+    /// A server driven by hand: each call delivers one message at `now` ms and returns what
+    /// the server sent.
+    struct Env {
+        zk: ZooKeeperServer,
+        sys: TestSys,
+        rng: engine::Rng,
+        now: u64,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            Env { zk: ZooKeeperServer::new(100), sys: TestSys(MemStore::default()), rng: engine::Rng::seed_from_u64(1), now: 0 }
+        }
+        fn run(&mut self, f: impl FnOnce(&mut ZooKeeperServer, &mut Cx)) -> Vec<(Addr, ZkMsg)> {
+            let mut effects = Vec::new();
+            let mut cx = Cx::new(Time::from_millis(self.now), addr(100), &mut self.rng, &mut effects, &mut self.sys);
+            f(&mut self.zk, &mut cx);
+            effects
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Send { to, msg } => msg.downcast::<ZkMsg>().ok().map(|m| (to, m)),
+                    _ => None,
+                })
+                .collect()
+        }
+        fn deliver(&mut self, from: Addr, m: ZkMsg) -> Vec<(Addr, ZkMsg)> {
+            self.run(|z, cx| z.on_message(cx, from, Msg::new(m)))
+        }
+        fn connect(&mut self, from: Addr, timeout_ms: u64) -> SessionId {
+            match self.deliver(from, ZkMsg::Connect { timeout_ms }).pop() {
+                Some((_, ZkMsg::Connected { session, .. })) => session,
+                other => panic!("{other:?}"),
+            }
+        }
+        fn op(&mut self, from: Addr, session: SessionId, op: ZkOp) -> Result<ZkReply, ZkError> {
+            let out = self.deliver(from, ZkMsg::Request { session, xid: 7, op });
+            out.into_iter()
+                .find_map(|(to, m)| match m {
+                    ZkMsg::Response { xid: 7, result } if to == from => Some(result),
+                    _ => None,
+                })
+                .expect("a response")
+        }
+    }
+
+    fn create(path: &str, eph: bool, seq: bool) -> ZkOp {
+        ZkOp::Create { path: path.into(), data: b"x".to_vec(), ephemeral: eph, sequential: seq, parents: true }
+    }
+
+    #[test]
+    fn sequential_children_get_parent_wide_ten_digit_suffixes() {
+        let mut e = Env::new();
+        let s = e.connect(addr(1), 1000);
+        let a = e.op(addr(1), s, create("/l/latch-", true, true)).unwrap();
+        let b = e.op(addr(1), s, create("/l/latch-", true, true)).unwrap();
+        assert_eq!(a, ZkReply::Created { path: "/l/latch-0000000000".into() });
+        assert_eq!(b, ZkReply::Created { path: "/l/latch-0000000001".into() });
+        assert_eq!(
+            e.op(addr(1), s, ZkOp::GetChildren { path: "/l".into(), watch: false }).unwrap(),
+            ZkReply::Children { names: vec!["latch-0000000000".into(), "latch-0000000001".into()] }
+        );
+        // Without `parents` a missing parent is NoNode; ephemerals have no children.
+        let no_parent = ZkOp::Create { path: "/x/y".into(), data: vec![], ephemeral: false, sequential: false, parents: false };
+        assert_eq!(e.op(addr(1), s, no_parent), Err(ZkError::NoNode));
+        assert_eq!(e.op(addr(1), s, create("/l/latch-0000000000/c", false, false)), Err(ZkError::NoChildrenForEphemerals));
+        assert_eq!(e.op(addr(1), s, create("/l", false, false)), Err(ZkError::NodeExists));
+        assert_eq!(e.op(addr(1), s, create("bad", false, false)), Err(ZkError::BadArguments));
+    }
+
+    #[test]
+    fn set_data_and_delete_compare_versions() {
+        let mut e = Env::new();
+        let s = e.connect(addr(1), 1000);
+        e.op(addr(1), s, create("/c", false, false)).unwrap();
+        let set = |v| ZkOp::SetData { path: "/c".into(), data: b"2".to_vec(), version: v };
+        assert_eq!(e.op(addr(1), s, set(Some(0))), Ok(ZkReply::Set { version: 1 }));
+        assert_eq!(e.op(addr(1), s, set(Some(0))), Err(ZkError::BadVersion), "a stale writer loses");
+        assert_eq!(e.op(addr(1), s, ZkOp::Delete { path: "/c".into(), version: Some(0), recursive: false }), Err(ZkError::BadVersion));
+        e.op(addr(1), s, create("/c/k", false, false)).unwrap();
+        assert_eq!(e.op(addr(1), s, ZkOp::Delete { path: "/c".into(), version: None, recursive: false }), Err(ZkError::NotEmpty));
+        assert_eq!(e.op(addr(1), s, ZkOp::Delete { path: "/c".into(), version: None, recursive: true }), Ok(ZkReply::Deleted));
+        assert_eq!(e.op(addr(1), s, ZkOp::Exists { path: "/c/k".into(), watch: false }), Ok(ZkReply::Stat { version: None }));
+    }
+
+    #[test]
+    fn an_expired_session_loses_its_ephemerals_fires_watches_and_is_refused() {
+        let mut e = Env::new();
+        let leader = e.connect(addr(1), 500);
+        let follower = e.connect(addr(2), 500);
+        e.op(addr(1), leader, create("/leader/info", true, false)).unwrap();
+        e.op(addr(2), follower, ZkOp::GetData { path: "/leader/info".into(), watch: true }).unwrap();
+        // Only the follower keeps its session alive.
+        for t in (100..=700).step_by(100) {
+            e.now = t;
+            e.deliver(addr(2), ZkMsg::Ping { session: follower });
+            let out = e.run(|z, cx| z.on_timer(cx, T_TICK));
+            if t < 600 {
+                assert!(out.is_empty(), "{t}: {out:?}");
+            } else if t == 600 {
+                assert!(out.contains(&(addr(2), ZkMsg::Watch { path: "/leader/info".into(), kind: WatchKind::NodeDeleted })), "{out:?}");
+                assert!(out.contains(&(addr(1), ZkMsg::Expired { session: leader })), "{out:?}");
+            }
+        }
+        assert_eq!(
+            e.op(addr(2), follower, ZkOp::Exists { path: "/leader/info".into(), watch: false }),
+            Ok(ZkReply::Stat { version: None })
+        );
+        assert_eq!(e.op(addr(1), leader, create("/z", false, false)), Err(ZkError::SessionExpired), "a zombie cannot write");
+        // The negotiated timeout is clamped to [2, 20] ticks.
+        match e.deliver(addr(3), ZkMsg::Connect { timeout_ms: 60_000 }).pop() {
+            Some((_, ZkMsg::Connected { timeout_ms, .. })) => assert_eq!(timeout_ms, 2_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn watches_fire_once() {
+        let mut e = Env::new();
+        let s = e.connect(addr(1), 1000);
+        e.op(addr(1), s, create("/w", false, false)).unwrap();
+        e.op(addr(1), s, ZkOp::GetData { path: "/w".into(), watch: true }).unwrap();
+        let set = ZkOp::SetData { path: "/w".into(), data: vec![], version: None };
+        let out = e.deliver(addr(1), ZkMsg::Request { session: s, xid: 1, op: set.clone() });
+        assert!(out.contains(&(addr(1), ZkMsg::Watch { path: "/w".into(), kind: WatchKind::NodeDataChanged })));
+        let out = e.deliver(addr(1), ZkMsg::Request { session: s, xid: 2, op: set });
+        assert!(!out.iter().any(|(_, m)| matches!(m, ZkMsg::Watch { .. })), "one-shot: {out:?}");
+    }
+
+    #[test]
+    fn leader_info_and_paths_round_trip() {
+        let a = addr(9);
+        assert_eq!(decode_leader(&encode_leader(a, "u-1")), Some((a, "u-1".into())));
+        assert_eq!(decode_leader(b"garbage"), None);
+        let p = ZkPaths::new("/flink/", "/application_1_0001");
+        assert_eq!(p.connection_info("resource_manager"), "/flink/application_1_0001/leader/resource_manager/connection_info");
+        assert_eq!(p.checkpoints("j"), "/flink/application_1_0001/jobs/j/checkpoints");
+    }
+}
