@@ -330,7 +330,7 @@ fn a_paused_zombie_am_is_fenced_when_it_resumes() {
     // it: after its ZooKeeper session expires, attempt 2 leads on another machine.
     let (rm, _) = (h.c.rm, h.zk);
     let held = engine::fault::Link::new(Endpoint::Process(am1), Endpoint::Host(*tms[0].ip()));
-    h.c.sim.apply(Fault::Hold { link: held.clone() }).unwrap();
+    h.c.sim.apply(Fault::Hold { link: held }).unwrap();
     h.c.sim.run_for(Duration::from_millis(600));
     assert!(h.c.sim.signal(am1, Signal::Stop));
     h.c.sim.apply(Fault::Partition { a: Endpoint::Host(*am1.ip()), b: Endpoint::Host(*rm.ip()), one_way: false }).unwrap();

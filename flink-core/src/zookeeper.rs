@@ -298,8 +298,7 @@ impl ZooKeeperServer {
         session: SessionId,
         path: &str,
         data: Vec<u8>,
-        eph: bool,
-        seq: bool,
+        (eph, seq): (bool, bool),
         parents: bool,
     ) -> Result<ZkReply, ZkError> {
         if !Self::valid(path) || path == "/" {
@@ -310,7 +309,7 @@ impl ZooKeeperServer {
             if !parents {
                 return Err(ZkError::NoNode);
             }
-            self.create(cx, session, &parent, Vec::new(), false, false, true)?;
+            self.create(cx, session, &parent, Vec::new(), (false, false), true)?;
         }
         let pnode = self.nodes.get_mut(&parent).expect("parent exists");
         if pnode.ephemeral_owner.is_some() {
@@ -336,7 +335,7 @@ impl ZooKeeperServer {
     fn apply(&mut self, cx: &mut Cx, session: SessionId, op: ZkOp) -> Result<ZkReply, ZkError> {
         match op {
             ZkOp::Create { path, data, ephemeral, sequential, parents } => {
-                self.create(cx, session, &path, data, ephemeral, sequential, parents)
+                self.create(cx, session, &path, data, (ephemeral, sequential), parents)
             }
             ZkOp::Delete { path, version, recursive } => {
                 let node = self.nodes.get(&path).ok_or(ZkError::NoNode)?;

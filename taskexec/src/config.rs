@@ -120,7 +120,7 @@ impl TaskExecutorConfig {
             Ok(n) if n > 0 => n,
             _ => return Err(format!("Invalid {}: '{mem_raw}' must be a positive number of megabytes", env::FLINK_TM_MEMORY_MB)),
         };
-        let mut config = TaskExecutorConfig::with_defaults(resource_id.into(), resource_manager, num_slots, memory_mb);
+        let mut config = TaskExecutorConfig::with_defaults(resource_id, resource_manager, num_slots, memory_mb);
         config.leader_retrieval = leader_retrieval;
         let millis = |name: &str| -> Result<Option<Duration>, String> {
             match get(name) {

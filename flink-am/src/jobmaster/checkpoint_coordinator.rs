@@ -305,6 +305,10 @@ pub struct CoordinatorTimers {
     pub timeout: TimerId,
 }
 
+/// A completed checkpoint the HA store does not have yet: its location, the retained ids
+/// then, and whom to notify once it is stored.
+type AwaitingPersist = (String, Vec<CheckpointId>, Vec<(Addr, ExecutionAttemptId)>);
+
 pub struct CheckpointCoordinator {
     job_id: JobId,
     pub config: CheckpointConfig,
@@ -332,7 +336,7 @@ pub struct CheckpointCoordinator {
     /// gone cannot make TaskManagers commit.
     pub persist_before_notify: bool,
     /// Completed checkpoints waiting for the HA store: (location, retained ids, commit targets).
-    awaiting_persist: BTreeMap<CheckpointId, (String, Vec<CheckpointId>, Vec<(Addr, ExecutionAttemptId)>)>,
+    awaiting_persist: BTreeMap<CheckpointId, AwaitingPersist>,
     /// Of those, the ones not yet handed to the HA store.
     to_persist: Vec<CheckpointId>,
 }
