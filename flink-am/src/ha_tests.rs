@@ -26,9 +26,15 @@ struct Ha {
 
 /// A session cluster with HA on (keep-containers, 3 attempts) and a ZooKeeper node.
 fn ha_session(seed: u64, am_expiry_ms: u64) -> Ha {
+    ha_session_attempts(seed, am_expiry_ms, 3)
+}
+
+fn ha_session_attempts(seed: u64, am_expiry_ms: u64, attempts: i32) -> Ha {
     let mut cfg = SimClusterConfig::new(seed, 4);
     cfg.conf.set("yarn.nm.liveness-monitor.expiry-interval-ms", 3000);
     cfg.conf.set("yarn.am.liveness-monitor.expiry-interval-ms", am_expiry_ms);
+    // YARN caps an application's attempts at this global maximum (2 by default).
+    cfg.conf.set("yarn.resourcemanager.am.max-attempts", 10);
     let mut c = SimCluster::new(cfg).expect("cluster");
     // FIFO links, as real TCP connections are (see tests.rs deploy_real_cfg).
     c.sim.net.latency_max = c.sim.net.latency_min;
@@ -62,7 +68,7 @@ fn ha_session(seed: u64, am_expiry_ms: u64) -> Ha {
     ctx.application_type = "Apache Flink".into();
     ctx.resource = Resource::new(1024, 1);
     // What the Flink client sets with HA (YarnClusterDescriptor).
-    ctx.max_app_attempts = 3;
+    ctx.max_app_attempts = attempts;
     ctx.keep_containers_across_application_attempts = true;
     ctx.am_container_spec = ContainerLaunchContext {
         commands: vec!["flink-am 1><LOG_DIR>/jobmanager.log 2><LOG_DIR>/jobmanager.err".into()],
@@ -392,4 +398,83 @@ fn same_seed_same_ha_trace() {
         h.c.sim.trace_hash()
     };
     assert_eq!(run(66), run(66));
+}
+
+/// A fault the proptest injects against the current leader.
+#[derive(Clone, Copy, Debug)]
+enum AmFault {
+    /// `kill -9` of the leading AM.
+    Kill,
+    /// ZooKeeper expires the leader's session.
+    ExpireSession,
+    /// The leader's machine and ZooKeeper cannot reach each other for a while.
+    PartitionFromZooKeeper { heal_after_ms: u64 },
+}
+
+fn am_fault_strategy() -> impl proptest::strategy::Strategy<Value = Vec<(u64, AmFault)>> {
+    use proptest::prelude::*;
+    let fault = prop_oneof![
+        Just(AmFault::Kill),
+        Just(AmFault::ExpireSession),
+        (500u64..6_000).prop_map(|heal_after_ms| AmFault::PartitionFromZooKeeper { heal_after_ms }),
+    ];
+    proptest::collection::vec((300u64..3_000, fault), 1..3)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() })]
+
+    /// Random AM kills, session expiries and AM <-> ZooKeeper partitions during a
+    /// checkpointing job: once the faults heal the job finishes on some attempt with exactly
+    /// the fault-free output.
+    #[test]
+    fn committed_output_equals_the_fault_free_run_under_am_faults(faults in am_fault_strategy(), seed in 70u64..10_000) {
+        use engine::fault::{Endpoint, Fault};
+        let (count, rate) = (2_000, 1_000);
+        let expected = fault_free(seed, count, rate);
+        let mut h = ha_session_attempts(seed + 1, 600_000, 10);
+        let id = h.submit(stateful_count(500, count, rate, "faulty"));
+        for (after_ms, fault) in faults {
+            h.c.sim.run_for(Duration::from_millis(after_ms));
+            if !h.run_until(60, |h| h.leader().is_some()) {
+                break;
+            }
+            if h.job_status(id).is_some_and(|s| s.is_globally_terminal()) {
+                break;
+            }
+            let am = h.leader().unwrap();
+            match fault {
+                AmFault::Kill => {
+                    h.c.sim.signal(am, Signal::Kill);
+                }
+                AmFault::ExpireSession => {
+                    let zk = h.zk;
+                    if let Some(s) = h.c.sim.node::<ZooKeeperServer>(zk).and_then(|z| z.session_of(am)) {
+                        h.c.sim.with_node::<ZooKeeperServer, _>(zk, |z, cx| z.expire(cx, s));
+                    }
+                }
+                AmFault::PartitionFromZooKeeper { heal_after_ms } => {
+                    let zk = h.zk;
+                    h.c.sim.apply(Fault::Partition { a: Endpoint::Host(*am.ip()), b: Endpoint::Host(*zk.ip()), one_way: false }).unwrap();
+                    h.c.sim.run_for(Duration::from_millis(heal_after_ms));
+                    h.c.sim.apply(Fault::HealAll).unwrap();
+                }
+            }
+        }
+        // The job ends FINISHED on some attempt; a later leader that found it in the job
+        // result store only cleans up and does not list it (delete-on-commit).
+        let finished = format!("Job {id} reached terminal state FINISHED.");
+        let done = h.run_until(600, |h| {
+            h.job_status(id).is_some_and(|s| s.is_globally_terminal())
+                || (h.leader().is_some() && h.job_status(id).is_none() && h.log().contains(&finished))
+        });
+        proptest::prop_assert!(done, "{}", h.log());
+        let log = h.log();
+        proptest::prop_assert!(h.job_status(id).is_none_or(|s| s == JobStatus::Finished), "{}", log);
+        proptest::prop_assert!(log.contains(&finished), "{}", log);
+        proptest::prop_assert!(!log.contains("reached terminal state FAILED"), "{}", log);
+        let got = h.committed_lines("faulty");
+        proptest::prop_assert_eq!(got.len(), expected.len(), "no loss, no duplicate");
+        proptest::prop_assert_eq!(got, expected);
+    }
 }
