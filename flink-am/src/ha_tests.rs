@@ -30,6 +30,10 @@ fn ha_session(seed: u64, am_expiry_ms: u64) -> Ha {
 }
 
 fn ha_session_attempts(seed: u64, am_expiry_ms: u64, attempts: i32) -> Ha {
+    ha_cluster(seed, am_expiry_ms, attempts, AmMode::Session)
+}
+
+fn ha_cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode) -> Ha {
     let mut cfg = SimClusterConfig::new(seed, 4);
     cfg.conf.set("yarn.nm.liveness-monitor.expiry-interval-ms", 3000);
     cfg.conf.set("yarn.am.liveness-monitor.expiry-interval-ms", am_expiry_ms);
@@ -44,7 +48,7 @@ fn ha_session_attempts(seed: u64, am_expiry_ms: u64, attempts: i32) -> Ha {
     reg.register(
         "flink-am",
         Box::new(move |env| {
-            let mut cfg = AmConfig::new(AmMode::Session, env.spec.env.clone()).with_slots(2);
+            let mut cfg = AmConfig::new(mode.clone(), env.spec.env.clone()).with_slots(2);
             cfg.tm_memory_mb = 2048;
             cfg.idle_tm_timeout_ms = 60_000;
             cfg.ha = Some(HaConfig {
@@ -477,4 +481,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got.len(), expected.len(), "no loss, no duplicate");
         proptest::prop_assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn application_mode_with_ha_recovers_its_job_instead_of_running_main_again_from_scratch() {
+    let (count, rate) = (3_000, 1_000);
+    let expected = fault_free(67, count, rate);
+    let job = stateful_count(500, count, rate, "app");
+    let id = job.job_id;
+    let mut h = ha_cluster(68, 600_000, 3, AmMode::Application { jobs: vec![job] });
+    assert!(h.run_until(60, |h| h.completed_checkpoints(id) >= 3 && h.running_tasks(id) == 4), "{}", h.log());
+    let am1 = h.leader().unwrap();
+    assert!(h.c.sim.signal(am1, Signal::Kill));
+    assert!(h.run_until(120, |h| h.leader().is_some_and(|a| a != am1) && h.running_tasks(id) == 4), "{}", h.log());
+    let log = h.log();
+    assert!(log.contains(&format!("Job {id} was recovered successfully.")), "{log}");
+    assert!(log.contains(&format!("Restoring job {id} from Checkpoint ")), "{log}");
+    assert_eq!(
+        log.matches(&format!("Received JobGraph submission 'Stateful Count' ({id})")).count(),
+        1,
+        "only attempt 1 submitted it; {log}"
+    );
+    assert!(h.run_until(300, |h| h.c.state(&h.app).is_some_and(|(s, _)| s.is_final())), "{}", h.log());
+    assert_eq!(h.c.state(&h.app).unwrap().1, "SUCCEEDED", "{}", h.log());
+    assert_eq!(h.committed_lines("app"), expected);
 }
