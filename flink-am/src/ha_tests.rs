@@ -34,6 +34,13 @@ fn ha_session_attempts(seed: u64, am_expiry_ms: u64, attempts: i32) -> Ha {
 }
 
 fn ha_cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode) -> Ha {
+    let mut h = cluster(seed, am_expiry_ms, attempts, mode, true);
+    assert!(h.run_until(60, |h| h.leader().is_some()), "a leader is elected; log:\n{}", h.log());
+    h
+}
+
+/// A cluster with a ZooKeeper node; the AM uses it when `ha`.
+fn cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode, ha: bool) -> Ha {
     let mut cfg = SimClusterConfig::new(seed, 4);
     cfg.conf.set("yarn.nm.liveness-monitor.expiry-interval-ms", 3000);
     cfg.conf.set("yarn.am.liveness-monitor.expiry-interval-ms", am_expiry_ms);
@@ -51,7 +58,7 @@ fn ha_cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode) -> Ha {
             let mut cfg = AmConfig::new(mode.clone(), env.spec.env.clone()).with_slots(2);
             cfg.tm_memory_mb = 2048;
             cfg.idle_tm_timeout_ms = 60_000;
-            cfg.ha = Some(HaConfig {
+            cfg.ha = ha.then(|| HaConfig {
                 quorum: zk,
                 storage_dir: "ha".into(),
                 cluster_id: String::new(),
@@ -79,9 +86,7 @@ fn ha_cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode) -> Ha {
         ..Default::default()
     };
     c.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.submit_application(cx, ctx, "sim")).expect("rm").expect("submitted");
-    let mut h = Ha { c, app, zk };
-    assert!(h.run_until(60, |h| h.leader().is_some()), "a leader is elected; log:\n{}", h.log());
-    h
+    Ha { c, app, zk }
 }
 
 impl Ha {
@@ -505,4 +510,29 @@ fn application_mode_with_ha_recovers_its_job_instead_of_running_main_again_from_
     assert!(h.run_until(300, |h| h.c.state(&h.app).is_some_and(|(s, _)| s.is_final())), "{}", h.log());
     assert_eq!(h.c.state(&h.app).unwrap().1, "SUCCEEDED", "{}", h.log());
     assert_eq!(h.committed_lines("app"), expected);
+}
+
+#[test]
+fn without_ha_a_second_attempt_says_the_session_jobs_are_lost() {
+    let mut h = cluster(69, 600_000, 2, AmMode::Session, false);
+    let running = |h: &mut Ha| {
+        h.ams().into_iter().find(|a| {
+            h.c.sim.node::<FlinkAppMaster>(*a).is_some_and(|am| am.resource_manager().is_some_and(|r| r.is_registered_with_yarn()))
+        })
+    };
+    assert!(h.run_until(60, |h| running(h).is_some()), "{}", h.log());
+    let am1 = running(&mut h).unwrap();
+    let id =
+        h.c.sim
+            .with_node::<FlinkAppMaster, _>(am1, |am, cx| am.submit_job(cx, stateful_count(502, 100_000, 100, "lost")))
+            .unwrap()
+            .unwrap();
+    h.c.sim.run_for(Duration::from_secs(3));
+    assert!(h.c.sim.signal(am1, Signal::Kill));
+    assert!(h.run_until(60, |h| running(h).is_some_and(|a| a != am1)), "{}", h.log());
+    let am2 = running(&mut h).unwrap();
+    let log = h.log();
+    assert!(log.contains("High availability is not configured (high-availability.type: NONE): the jobs of the previous attempt cannot be recovered and are lost."), "{log}");
+    assert!(h.c.sim.node::<FlinkAppMaster>(am2).unwrap().job_statuses().get(&id).is_none());
+    assert!(h.zk_paths().iter().all(|p| !p.starts_with("/flink")), "nothing in ZooKeeper without HA");
 }
