@@ -533,6 +533,6 @@ fn without_ha_a_second_attempt_says_the_session_jobs_are_lost() {
     let am2 = running(&mut h).unwrap();
     let log = h.log();
     assert!(log.contains("High availability is not configured (high-availability.type: NONE): the jobs of the previous attempt cannot be recovered and are lost."), "{log}");
-    assert!(h.c.sim.node::<FlinkAppMaster>(am2).unwrap().job_statuses().get(&id).is_none());
+    assert!(!h.c.sim.node::<FlinkAppMaster>(am2).unwrap().job_statuses().contains_key(&id));
     assert!(h.zk_paths().iter().all(|p| !p.starts_with("/flink")), "nothing in ZooKeeper without HA");
 }
