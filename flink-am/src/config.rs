@@ -74,6 +74,8 @@ pub struct AmConfig {
     /// Files every TaskManager container localizes (the shipped config and `-t` ship files):
     /// name in the working dir -> path in the shared store.
     pub tm_local_resources: BTreeMap<String, String>,
+    /// `high-availability.type: zookeeper` and its settings; None = NONE.
+    pub ha: Option<crate::ha::HaConfig>,
 }
 
 impl AmConfig {
@@ -99,6 +101,7 @@ impl AmConfig {
             tracking_url: String::new(),
             env,
             tm_local_resources: BTreeMap::new(),
+            ha: None,
         }
     }
 

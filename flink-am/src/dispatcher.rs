@@ -18,6 +18,8 @@ pub struct Dispatcher {
     next_index: u64,
     heartbeat_interval_ms: u64,
     heartbeat_timeout_ms: u64,
+    /// HA on: JobMasters commit checkpoints only once the HA store has them.
+    pub ha: bool,
 }
 
 impl Dispatcher {
@@ -29,7 +31,42 @@ impl Dispatcher {
             next_index: 0,
             heartbeat_interval_ms,
             heartbeat_timeout_ms,
+            ha: false,
         }
+    }
+
+    /// Whether a job with this id is known (running or archived).
+    pub fn contains(&self, id: &JobId) -> bool {
+        self.jobs.contains_key(id)
+    }
+
+    /// Starts the JobMaster of a job a new leader recovered from the HA stores: it restores
+    /// the latest completed checkpoint, and checkpoint ids continue from the counter.
+    pub fn recover_job(&mut self, cx: &mut Cx, job: crate::ha::RecoveredJob) -> Result<JobId, String> {
+        let id = job.graph.job_id;
+        if self.jobs.contains_key(&id) {
+            return Ok(id);
+        }
+        let mut jm = JobMaster::new(cx, job.graph, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
+        jm.checkpoints.persist_before_notify = self.ha;
+        let mut next = None;
+        if let Some(location) = &job.checkpoint {
+            let c = crate::jobmaster::checkpoint_coordinator::load_metadata(cx, location)
+                .map_err(|e| format!("Could not recover the latest completed checkpoint of job {id}: {e}"))?;
+            if c.metadata.job_id != id {
+                return Err(format!("The completed checkpoint at {location} belongs to job {}, not {id}.", c.metadata.job_id));
+            }
+            next = Some(c.id() + 1);
+            jm.checkpoints.add_recovered(c);
+        }
+        if let Some(n) = job.counter.map(|c| c.max(next.unwrap_or(1))).or(next) {
+            jm.checkpoints.reset_checkpoint_id(cx, n);
+        }
+        self.next_index += 1;
+        jm.start(cx);
+        self.jobs.insert(id, jm);
+        self.order.push(id);
+        Ok(id)
     }
 
     /// Submits a job: validates it, refuses a duplicate id, starts its JobMaster.
@@ -42,6 +79,7 @@ impl Dispatcher {
         cx.print(&format!("INFO  Received JobGraph submission '{}' ({id}).", graph.name));
         cx.print(&format!("INFO  Submitting job '{}' ({id}).", graph.name));
         let mut jm = JobMaster::new(cx, graph, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
+        jm.checkpoints.persist_before_notify = self.ha;
         self.next_index += 1;
         jm.start(cx);
         self.jobs.insert(id, jm);

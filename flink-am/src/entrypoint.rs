@@ -25,12 +25,15 @@ use crate::webmonitor;
 
 const T_YARN_HEARTBEAT: TimerId = 1;
 const T_RM_TICK: TimerId = 2;
+const T_HA_TICK: TimerId = 3;
 
 /// Where the AM is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AmPhase {
     /// Not started (or the start failed).
     New,
+    /// HA: contending for leadership; nothing is registered or run until it is granted.
+    WaitingForLeadership,
     Running,
     /// Deregistering from YARN with this final status; exits when YARN acknowledges.
     Unregistering {
@@ -50,6 +53,10 @@ pub struct FlinkAppMaster {
     startup_error: Option<String>,
     /// Savepoints, stops and checkpoints triggered over REST, by (job, trigger id).
     operations: AsyncOperations,
+    /// HA services (leader election, JobGraph/checkpoint/result stores) when HA is on.
+    ha: Option<crate::ha::HaServices>,
+    /// HA: the leader recovered its jobs (application jobs wait for this).
+    recovered: bool,
 }
 
 /// A request REST refuses before anything changes: HTTP status and Flink's message.
@@ -79,6 +86,172 @@ impl FlinkAppMaster {
             armed_yarn_interval: 0,
             startup_error: None,
             operations: AsyncOperations::default(),
+            ha: None,
+            recovered: false,
+        }
+    }
+
+    pub fn ha(&self) -> Option<&crate::ha::HaServices> {
+        self.ha.as_ref()
+    }
+
+    /// Entry: with HA, contend for leadership first (`start` runs once it is granted).
+    fn start_or_contend(&mut self, cx: &mut Cx) -> Result<(), String> {
+        let Some(mut ha_cfg) = self.cfg.ha.clone() else {
+            let attempt = self.cfg.env.get(yarn_env::CONTAINER_ID).and_then(|c| c.parse::<ContainerId>().ok()).map(|c| c.attempt.attempt);
+            if attempt.is_some_and(|a| a > 1) {
+                match self.cfg.mode {
+                    AmMode::Session => cx.print(
+                        "WARN  High availability is not configured (high-availability.type: NONE): the jobs of the previous attempt cannot be recovered and are lost.",
+                    ),
+                    _ => cx.print("WARN  High availability is not configured: the application's main() runs again and its jobs start from scratch."),
+                }
+            }
+            return self.start(cx);
+        };
+        self.cfg.validate()?;
+        let cid: ContainerId = self.cfg.env.get(yarn_env::CONTAINER_ID).ok_or("CONTAINER_ID not set in the environment")?.parse()?;
+        if ha_cfg.cluster_id.is_empty() {
+            // FLINK-20866: on YARN the cluster id defaults to the application id.
+            ha_cfg.cluster_id = cid.attempt.app.to_string();
+            self.cfg.ha = Some(ha_cfg.clone());
+        }
+        engine::store::check_path(&ha_cfg.storage_dir)
+            .map_err(|e| format!("Invalid high-availability.storageDir '{}': {e}", ha_cfg.storage_dir))?;
+        cx.print(&format!("INFO  Starting {} (attempt {}) with high availability.", self.cfg.mode.name(), cid.attempt.attempt));
+        let mut ha = crate::ha::HaServices::new(ha_cfg);
+        ha.start(cx, cx.me());
+        self.ha = Some(ha);
+        self.dispatcher.ha = true;
+        self.phase = AmPhase::WaitingForLeadership;
+        cx.set_timer(Duration::from_millis(self.ha_tick_ms()), T_HA_TICK);
+        Ok(())
+    }
+
+    fn ha_tick_ms(&self) -> u64 {
+        self.cfg.ha.as_ref().map(|h| (h.session_timeout_ms / 6).clamp(10, 1_000)).unwrap_or(1_000)
+    }
+
+    /// Acts on what the HA services report.
+    fn on_ha_events(&mut self, cx: &mut Cx) {
+        let Some(ha) = self.ha.as_mut() else { return };
+        for ev in ha.take_events() {
+            match ev {
+                crate::ha::HaEvent::Granted { .. } => {
+                    if self.phase != AmPhase::WaitingForLeadership {
+                        continue;
+                    }
+                    if let Err(e) = self.start(cx) {
+                        self.fail_start(cx, e);
+                        return;
+                    }
+                    if let Some(ha) = self.ha.as_mut() {
+                        ha.recover(cx);
+                    }
+                }
+                crate::ha::HaEvent::Recovered(jobs) => {
+                    let n = jobs.len();
+                    let mut ids = Vec::new();
+                    for job in jobs {
+                        match self.dispatcher.recover_job(cx, job) {
+                            Ok(id) => ids.push(id),
+                            Err(e) => {
+                                self.fatal(cx, &format!("Could not recover the persisted job graphs: {e}"));
+                                return;
+                            }
+                        }
+                    }
+                    cx.print(&format!("INFO  Successfully recovered {n} persisted job graphs."));
+                    self.recovered = true;
+                    let queued = match self.cfg.mode.clone() {
+                        AmMode::Session => Vec::new(),
+                        AmMode::PerJob { job } => vec![job],
+                        AmMode::Application { jobs } => jobs,
+                    };
+                    let fresh: Vec<JobGraph> = queued.into_iter().filter(|g| !ids.contains(&g.job_id)).collect();
+                    for id in &ids {
+                        if self.cfg.mode != AmMode::Session {
+                            cx.print(&format!("INFO  Job {id} was recovered successfully."));
+                        }
+                    }
+                    if !fresh.is_empty() {
+                        for g in &fresh {
+                            if let Some(ha) = self.ha.as_mut() {
+                                if let Err(e) = ha.put_job_graph(cx, g) {
+                                    self.fatal(cx, &e);
+                                    return;
+                                }
+                            }
+                        }
+                        if let Err(e) = self.dispatcher.run_in_order(cx, fresh) {
+                            self.fatal(cx, &e);
+                            return;
+                        }
+                    }
+                }
+                crate::ha::HaEvent::RecoveryFailed(e) => {
+                    self.fatal(cx, &format!("Could not recover the persisted job graphs: {e}"));
+                    return;
+                }
+                crate::ha::HaEvent::Revoked { reason } => {
+                    // One election per process: losing it suspends every component; a YARN
+                    // AM then ends so that the next attempt (or the current leader) takes over.
+                    for jm in self.dispatcher.jobs_mut() {
+                        if !jm.status.is_globally_terminal() {
+                            cx.print(&format!("INFO  Job {} switched from state {} to SUSPENDED.", jm.job_id(), jm.status.name()));
+                        }
+                    }
+                    self.fatal(cx, &format!("The leadership of this JobManager was revoked ({reason})."));
+                    return;
+                }
+                crate::ha::HaEvent::CheckpointPersisted { job, id } => {
+                    if let Some(jm) = self.dispatcher.job_mut(&job) {
+                        jm.checkpoints.persisted(cx, id);
+                    }
+                }
+                crate::ha::HaEvent::CheckpointPersistFailed { job, id, error } => {
+                    if let Some(jm) = self.dispatcher.job_mut(&job) {
+                        jm.checkpoints.persist_failed(cx, id, &error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands completed checkpoints and checkpoint-id counters to the HA stores.
+    fn sync_ha_stores(&mut self, cx: &mut Cx) {
+        let Some(ha) = self.ha.as_mut() else { return };
+        if !ha.is_leader() {
+            return;
+        }
+        for jm in self.dispatcher.jobs_mut() {
+            let job = jm.job_id();
+            for (id, location, retained) in jm.checkpoints.take_to_persist() {
+                ha.put_checkpoint(cx, job, id, &location, &retained);
+            }
+            if !jm.status.is_globally_terminal() {
+                ha.update_counter(cx, job, jm.checkpoints.next_checkpoint_id());
+            }
+        }
+    }
+
+    fn fatal(&mut self, cx: &mut Cx, e: &str) {
+        cx.print(&format!("ERROR Fatal error occurred in the cluster entrypoint: {e}"));
+        self.startup_error.get_or_insert_with(|| e.to_string());
+        self.phase = AmPhase::Exited;
+        cx.exit(1);
+    }
+
+    fn fail_start(&mut self, cx: &mut Cx, e: String) {
+        cx.print(&format!("ERROR Could not start cluster entrypoint {}: {e}", self.cfg.mode.name()));
+        self.startup_error = Some(e.clone());
+        if let Some(rm) = self.rm.as_mut() {
+            // Registered (or registering): tell YARN why, then exit when it acknowledges.
+            rm.deregister(cx, FinalApplicationStatus::Failed, &e);
+            self.phase = AmPhase::Unregistering { status: FinalApplicationStatus::Failed, diagnostics: e };
+        } else {
+            self.phase = AmPhase::Exited;
+            cx.exit(1);
         }
     }
 
@@ -133,6 +306,15 @@ impl FlinkAppMaster {
             container_request_heartbeat_ms: self.cfg.container_request_heartbeat_ms,
             user: user_of(&self.cfg.env),
             tm_local_resources: self.cfg.tm_local_resources.clone(),
+            ha_env: self.cfg.ha.as_ref().map(|h| {
+                use flink_core::zookeeper::env as ha_env;
+                BTreeMap::from([
+                    (ha_env::FLINK_HA_ZOOKEEPER_QUORUM.to_string(), h.quorum.to_string()),
+                    (ha_env::FLINK_HA_CLUSTER_ID.to_string(), h.cluster_id.clone()),
+                    (ha_env::FLINK_HA_ZOOKEEPER_ROOT.to_string(), h.root.clone()),
+                    (ha_env::FLINK_HA_SESSION_TIMEOUT_MS.to_string(), h.session_timeout_ms.to_string()),
+                ])
+            }),
         };
         let mut driver = YarnResourceManagerDriver::new(driver_cfg, yarn_rm, cid.attempt);
         driver.register(cx, &host, cx.me().port() as i32, &self.cfg.tracking_url.clone());
@@ -150,6 +332,10 @@ impl FlinkAppMaster {
         self.armed_yarn_interval = self.cfg.yarn_heartbeat_ms;
         cx.set_timer(Duration::from_millis(self.armed_yarn_interval), T_YARN_HEARTBEAT);
         cx.set_timer(Duration::from_millis(self.tick_ms()), T_RM_TICK);
+        if self.ha.is_some() {
+            // The jobs run once the Dispatcher recovered what the previous leader left.
+            return Ok(());
+        }
         match self.cfg.mode.clone() {
             AmMode::Session => {}
             AmMode::PerJob { job } => self.dispatcher.run_in_order(cx, vec![job])?,
@@ -169,8 +355,18 @@ impl FlinkAppMaster {
 
     /// Submits a job (session mode REST `POST /jobs`; any mode accepts it while running).
     pub fn submit_job(&mut self, cx: &mut Cx, graph: JobGraph) -> Result<JobId, String> {
+        if self.phase == AmPhase::WaitingForLeadership || (self.ha.is_some() && !self.recovered && self.phase == AmPhase::Running) {
+            return Err("This JobManager is not the leader (yet); no jobs are accepted.".into());
+        }
         if self.phase != AmPhase::Running {
             return Err("The cluster is shutting down; no jobs are accepted.".into());
+        }
+        if let Some(ha) = self.ha.as_mut() {
+            graph.validate().map_err(|e| format!("Failed to submit job {}: {e}", graph.job_id))?;
+            if self.dispatcher.contains(&graph.job_id) {
+                return Err("Job has already been submitted.".into());
+            }
+            ha.put_job_graph(cx, &graph)?;
         }
         let r = self.dispatcher.submit_job(cx, graph);
         self.route(cx);
@@ -252,10 +448,18 @@ impl FlinkAppMaster {
     /// Delivers what the components told each other until nothing is left to say.
     fn route(&mut self, cx: &mut Cx) {
         loop {
+            self.on_ha_events(cx);
+            if self.phase == AmPhase::Exited {
+                return;
+            }
+            self.sync_ha_stores(cx);
             self.poll_operations(cx);
             let jm_events = self.dispatcher.take_events();
             let rm_events = self.rm.as_mut().map(|r| r.take_events()).unwrap_or_default();
             if jm_events.is_empty() && rm_events.is_empty() {
+                if self.ha.as_mut().is_some_and(|h| h.has_events()) {
+                    continue;
+                }
                 break;
             }
             for ev in jm_events {
@@ -265,7 +469,12 @@ impl FlinkAppMaster {
                             rm.declare_resource_requirements(cx, job_id, job_master, slots);
                         }
                     }
-                    JmEvent::Terminated { job_id, status } => self.on_job_terminated(cx, job_id, status),
+                    JmEvent::Terminated { job_id, status } => {
+                        if let Some(ha) = self.ha.as_mut() {
+                            ha.job_terminated(cx, job_id, status.name());
+                        }
+                        self.on_job_terminated(cx, job_id, status)
+                    }
                 }
             }
             for ev in rm_events {
@@ -564,17 +773,8 @@ impl FlinkAppMaster {
 
 impl Node for FlinkAppMaster {
     fn on_start(&mut self, cx: &mut Cx) {
-        if let Err(e) = self.start(cx) {
-            cx.print(&format!("ERROR Could not start cluster entrypoint {}: {e}", self.cfg.mode.name()));
-            self.startup_error = Some(e.clone());
-            if let Some(rm) = self.rm.as_mut() {
-                // Registered (or registering): tell YARN why, then exit when it acknowledges.
-                rm.deregister(cx, FinalApplicationStatus::Failed, &e);
-                self.phase = AmPhase::Unregistering { status: FinalApplicationStatus::Failed, diagnostics: e };
-            } else {
-                self.phase = AmPhase::Exited;
-                cx.exit(1);
-            }
+        if let Err(e) = self.start_or_contend(cx) {
+            self.fail_start(cx, e);
         }
         self.route(cx);
     }
@@ -583,6 +783,16 @@ impl Node for FlinkAppMaster {
         if self.phase == AmPhase::Exited {
             return;
         }
+        let msg = match msg.downcast::<flink_core::zookeeper::ZkMsg>() {
+            Ok(z) => {
+                if let Some(ha) = self.ha.as_mut() {
+                    ha.on_msg(cx, from, z);
+                }
+                self.route(cx);
+                return;
+            }
+            Err(m) => m,
+        };
         match msg.downcast::<YarnMsg>() {
             Ok(y) => {
                 if let Some(rm) = self.rm.as_mut() {
@@ -622,6 +832,12 @@ impl Node for FlinkAppMaster {
                     rm.on_tick(cx);
                 }
                 cx.set_timer(Duration::from_millis(self.tick_ms()), T_RM_TICK);
+            }
+            T_HA_TICK => {
+                if let Some(ha) = self.ha.as_mut() {
+                    ha.tick(cx);
+                }
+                cx.set_timer(Duration::from_millis(self.ha_tick_ms()), T_HA_TICK);
             }
             t => {
                 if let Some(jm) = self.dispatcher.job_for_timer(t) {

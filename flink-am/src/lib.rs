@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod entrypoint;
+pub mod ha;
 pub mod jobmaster;
 pub mod resourcemanager;
 // REST and web adapters run in the live driver (they list the AM container's log files).
@@ -18,6 +19,8 @@ pub mod resourcemanager;
 pub mod rest;
 pub mod webmonitor;
 
+#[cfg(test)]
+mod ha_tests;
 #[cfg(test)]
 mod tests;
 

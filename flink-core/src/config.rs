@@ -407,6 +407,23 @@ impl FlinkConfig {
         aliases.iter().find_map(|a| self.get(a).map(|v| (*a, v)))
     }
 
+    /// `high-availability.type` (old keys `high-availability`, `recovery.mode`): true for
+    /// `zookeeper`, false for `NONE`; anything else is refused (Kubernetes HA needs Kubernetes,
+    /// and factory classes cannot be loaded here).
+    pub fn ha_zookeeper(&self) -> Result<bool, String> {
+        let set = ["high-availability.type", "high-availability", "recovery.mode"].into_iter().find_map(|k| self.get(k).map(|v| (k, v)));
+        match set {
+            None => Ok(false),
+            Some((k, v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "none" => Ok(false),
+                "zookeeper" => Ok(true),
+                other => Err(format!(
+                    "Invalid configuration value for {k}: '{other}'. This harness supports NONE and zookeeper (kubernetes needs a Kubernetes cluster; factory classes cannot be loaded)."
+                )),
+            },
+        }
+    }
+
     /// A float option (`1.5`), `default` when unset.
     pub fn f64(&self, key: &str, default: f64) -> Result<f64, String> {
         self.get(key).map_or(Ok(default), |v| {
@@ -755,6 +772,18 @@ pub fn store_path(value: &str, store_root: Option<&Path>, key: &str) -> Result<S
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn high_availability_type_and_its_old_keys() {
+        let mut c = FlinkConfig::default();
+        assert_eq!(c.ha_zookeeper(), Ok(false));
+        c.set("recovery.mode", "ZooKeeper");
+        assert_eq!(c.ha_zookeeper(), Ok(true));
+        c.set("high-availability.type", "NONE");
+        assert_eq!(c.ha_zookeeper(), Ok(false), "the current key wins over the old ones");
+        c.set("high-availability.type", "kubernetes");
+        assert!(c.ha_zookeeper().unwrap_err().contains("Invalid configuration value for high-availability.type: 'kubernetes'"));
+    }
+
     use super::*;
 
     const NESTED: &str = r##"

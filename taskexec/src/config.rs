@@ -15,10 +15,22 @@ pub const FLINK_HEARTBEAT_INTERVAL_MS: &str = "FLINK_HEARTBEAT_INTERVAL_MS";
 /// Optional override of the heartbeat timeout (Flink: `heartbeat.timeout`).
 pub const FLINK_HEARTBEAT_TIMEOUT_MS: &str = "FLINK_HEARTBEAT_TIMEOUT_MS";
 
+/// ZooKeeper leader retrieval (Flink's ZooKeeperLeaderRetrievalDriver) for HA clusters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderRetrievalConfig {
+    pub quorum: Addr,
+    pub cluster_id: String,
+    pub root: String,
+    pub session_timeout_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskExecutorConfig {
     pub resource_id: ResourceId,
-    pub resource_manager: Addr,
+    /// The ResourceManager to register with; None with HA, where leader retrieval finds it.
+    pub resource_manager: Option<Addr>,
+    /// HA: where the leader's address is published (ZooKeeper leader retrieval).
+    pub leader_retrieval: Option<LeaderRetrievalConfig>,
     pub num_slots: u32,
     pub memory_mb: u64,
     /// How often this TaskExecutor heartbeats the RM and its job masters. 1 s here (Flink's
@@ -44,9 +56,14 @@ pub struct TaskExecutorConfig {
 impl TaskExecutorConfig {
     /// A configuration with the defaults and the given identity (tests, embedding).
     pub fn new(resource_id: impl Into<ResourceId>, resource_manager: Addr, num_slots: u32, memory_mb: u64) -> TaskExecutorConfig {
+        Self::with_defaults(resource_id.into(), Some(resource_manager), num_slots, memory_mb)
+    }
+
+    fn with_defaults(resource_id: ResourceId, resource_manager: Option<Addr>, num_slots: u32, memory_mb: u64) -> TaskExecutorConfig {
         TaskExecutorConfig {
-            resource_id: resource_id.into(),
+            resource_id,
             resource_manager,
+            leader_retrieval: None,
             num_slots,
             memory_mb,
             heartbeat_interval: Duration::from_secs(1),
@@ -65,9 +82,34 @@ impl TaskExecutorConfig {
         let get = |name: &str| vars.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
         let require = |name: &str| get(name).ok_or_else(|| format!("Missing environment variable {name}"));
         let resource_id = require(CONTAINER_ID)?.to_string();
-        let rm_raw = require(env::FLINK_RM_ADDRESS)?;
-        let resource_manager: Addr =
-            rm_raw.parse().map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?;
+        use flink_core::zookeeper::env as ha;
+        let leader_retrieval = match get(ha::FLINK_HA_ZOOKEEPER_QUORUM) {
+            None => None,
+            Some(q) => {
+                let quorum: Addr =
+                    q.parse().map_err(|_| format!("Invalid {}: '{q}' is not an IPv4 host:port address", ha::FLINK_HA_ZOOKEEPER_QUORUM))?;
+                let cluster_id = require(ha::FLINK_HA_CLUSTER_ID)?.to_string();
+                let root = get(ha::FLINK_HA_ZOOKEEPER_ROOT).unwrap_or("/flink").to_string();
+                let raw = get(ha::FLINK_HA_SESSION_TIMEOUT_MS).unwrap_or("60000");
+                let session_timeout_ms = match raw.parse::<u64>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(format!(
+                            "Invalid {}: '{raw}' must be a positive number of milliseconds",
+                            ha::FLINK_HA_SESSION_TIMEOUT_MS
+                        ))
+                    }
+                };
+                Some(LeaderRetrievalConfig { quorum, cluster_id, root, session_timeout_ms })
+            }
+        };
+        let resource_manager: Option<Addr> = match (get(env::FLINK_RM_ADDRESS), &leader_retrieval) {
+            (Some(rm_raw), _) => Some(
+                rm_raw.parse().map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?,
+            ),
+            (None, Some(_)) => None,
+            (None, None) => return Err(format!("Missing environment variable {}", env::FLINK_RM_ADDRESS)),
+        };
         let slots_raw = require(env::FLINK_NUM_SLOTS)?;
         let num_slots: u32 = match slots_raw.parse() {
             Ok(n) if n > 0 => n,
@@ -78,7 +120,8 @@ impl TaskExecutorConfig {
             Ok(n) if n > 0 => n,
             _ => return Err(format!("Invalid {}: '{mem_raw}' must be a positive number of megabytes", env::FLINK_TM_MEMORY_MB)),
         };
-        let mut config = TaskExecutorConfig::new(resource_id, resource_manager, num_slots, memory_mb);
+        let mut config = TaskExecutorConfig::with_defaults(resource_id, resource_manager, num_slots, memory_mb);
+        config.leader_retrieval = leader_retrieval;
         let millis = |name: &str| -> Result<Option<Duration>, String> {
             match get(name) {
                 None => Ok(None),
@@ -127,7 +170,7 @@ mod tests {
     fn reads_the_container_environment_with_defaults() {
         let c = TaskExecutorConfig::from_env(&good()).unwrap();
         assert_eq!(c.resource_id, "container_1_0001_01_000002");
-        assert_eq!(c.resource_manager.to_string(), "127.0.0.1:6123");
+        assert_eq!(c.resource_manager.unwrap().to_string(), "127.0.0.1:6123");
         assert_eq!((c.num_slots, c.memory_mb), (2, 1728));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(c.heartbeat_timeout, Duration::from_secs(5));

@@ -13,7 +13,9 @@ use flink_core::{
     TaskExecutorGateway,
 };
 
-use crate::config::TaskExecutorConfig;
+use flink_core::zookeeper::{decode_leader, ZkClient, ZkError, ZkEvent, ZkMsg, ZkOp, ZkPaths, ZkReply};
+
+use crate::config::{LeaderRetrievalConfig, TaskExecutorConfig};
 use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
 use crate::network::{InputBatch, OutOfSequence, PendingData, PushError};
 use crate::slot_table::{SlotAllocation, TaskSlotTable};
@@ -24,6 +26,7 @@ const SOURCE_ROUNDS_PER_WAKE: usize = 32;
 const REGISTRATION_TIMER: TimerId = 1;
 const HEARTBEAT_TIMER: TimerId = 2;
 const WORK_TIMER: TimerId = 3;
+const ZK_TIMER: TimerId = 4;
 
 /// Flink's failure when a channel's connection to another TaskManager broke; here a message
 /// missing (or repeated) on a channel, which on FIFO links only a lost connection explains.
@@ -72,6 +75,12 @@ pub struct TaskExecutor {
     /// When the work timer is set for.
     work_at: Option<Time>,
     me: Option<Addr>,
+    /// HA: the ZooKeeper client of leader retrieval, and the leader (address, session id) it
+    /// found. Only the current leader may command this TaskExecutor.
+    zk: Option<ZkClient>,
+    leader: Option<(Addr, String)>,
+    /// The xid of the outstanding leader read.
+    leader_read: Option<u64>,
 }
 
 impl TaskExecutor {
@@ -88,7 +97,122 @@ impl TaskExecutor {
             ended: BTreeSet::new(),
             work_at: None,
             me: None,
+            zk: None,
+            leader: None,
+            leader_read: None,
         }
+    }
+
+    /// The leader this TaskExecutor follows (HA), with its leader session id.
+    pub fn leader(&self) -> Option<&(Addr, String)> {
+        self.leader.as_ref()
+    }
+
+    /// The ResourceManager to talk to: the retrieved leader with HA, else the configured one.
+    fn rm_address(&self) -> Option<Addr> {
+        match &self.config.leader_retrieval {
+            Some(_) => self.leader.as_ref().map(|l| l.0),
+            None => self.config.resource_manager,
+        }
+    }
+
+    fn connection_info_path(&self) -> Option<String> {
+        self.config.leader_retrieval.as_ref().map(|l| ZkPaths::new(&l.root, &l.cluster_id).connection_info("resource_manager"))
+    }
+
+    fn read_leader(&mut self, cx: &mut Cx) {
+        let Some(path) = self.connection_info_path() else { return };
+        if let Some(zk) = self.zk.as_mut() {
+            self.leader_read = zk.request(cx, ZkOp::GetData { path, watch: true });
+        }
+    }
+
+    fn on_zk(&mut self, cx: &mut Cx, from: Addr, msg: ZkMsg) {
+        let Some(zk) = self.zk.as_mut() else { return };
+        let evs = zk.on_msg(cx, from, msg);
+        self.on_zk_events(cx, evs);
+    }
+
+    fn on_zk_events(&mut self, cx: &mut Cx, evs: Vec<ZkEvent>) {
+        for ev in evs {
+            match ev {
+                ZkEvent::Connected => self.read_leader(cx),
+                ZkEvent::Watch { path, .. } => {
+                    if Some(path) == self.connection_info_path() {
+                        self.read_leader(cx);
+                    }
+                }
+                ZkEvent::Reply { xid, result } => {
+                    if self.leader_read != Some(xid) {
+                        continue;
+                    }
+                    self.leader_read = None;
+                    match result {
+                        Ok(ZkReply::Data { data, .. }) => match decode_leader(&data) {
+                            Some((addr, id)) => self.new_leader(cx, addr, id),
+                            None => cx.print("WARN  The leader information in ZooKeeper is malformed; waiting for the next leader."),
+                        },
+                        // No leader yet: watch for its node's creation (ZooKeeper sets no
+                        // watch for a GetData of a missing node).
+                        Err(ZkError::NoNode) => {
+                            let Some(path) = self.connection_info_path() else { continue };
+                            if let Some(zk) = self.zk.as_mut() {
+                                self.leader_read = zk.request(cx, ZkOp::Exists { path, watch: true });
+                            }
+                        }
+                        // Created between the two requests: read it.
+                        Ok(ZkReply::Stat { version: Some(_) }) => self.read_leader(cx),
+                        // The watch set by Exists reports the creation.
+                        Ok(_) => {}
+                        Err(e) => cx.print(&format!("WARN  Leader retrieval failed: {e}")),
+                    }
+                }
+                ZkEvent::ConnectionLost { reason } => {
+                    // Flink's retrieval reports "no leader" and the TaskExecutor waits for the
+                    // next one; a new session re-reads it.
+                    cx.print(&format!("WARN  Leader retrieval lost its ZooKeeper connection ({reason}); reconnecting."));
+                    if let Some(zk) = self.zk.as_mut() {
+                        zk.connect(cx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Leader retrieval found a (new) leader: connections to the old one's job masters end
+    /// (their tasks fail, their slots are freed), and this TaskExecutor registers anew.
+    fn new_leader(&mut self, cx: &mut Cx, addr: Addr, session_id: String) {
+        if self.leader.as_ref().is_some_and(|(a, id)| *a == addr && *id == session_id) {
+            return;
+        }
+        cx.print(&format!("Resolved ResourceManager address {addr} with leader session id {session_id}, beginning registration"));
+        cx.trace("leader.new", format!("{addr} {session_id}"));
+        let old: Vec<(JobId, Addr)> = self.jobs.iter().filter(|(_, c)| c.job_master != addr).map(|(j, c)| (*j, c.job_master)).collect();
+        for (job_id, job_master) in old {
+            self.job_master_revoked(cx, job_id, job_master);
+        }
+        self.leader = Some((addr, session_id));
+        self.rm = ResourceManagerConnection::Registering { attempts: 0 };
+        self.register(cx);
+    }
+
+    /// Flink's JobLeaderService: the job master lost leadership; tasks fail, slots are freed.
+    fn job_master_revoked(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr) {
+        cx.trace("jm.revoked", format!("{job_id} {job_master}"));
+        let error = format!("JobManager for job {job_id} with leader address {job_master} lost leadership.");
+        cx.print(&error);
+        let doomed: Vec<ExecutionAttemptId> = self.tasks.values().filter(|t| t.tdd.job_id == job_id).map(|t| t.execution_id()).collect();
+        for id in doomed {
+            self.end_task(cx, id, ExecutionState::Failed, Some(error.clone()));
+        }
+        for allocation_id in self.slots.allocations_of(job_id) {
+            self.slots.free(allocation_id);
+        }
+        self.jobs.remove(&job_id);
+    }
+
+    fn zk_tick(l: &LeaderRetrievalConfig) -> std::time::Duration {
+        std::time::Duration::from_millis((l.session_timeout_ms / 6).clamp(10, 1_000))
     }
 
     pub fn config(&self) -> &TaskExecutorConfig {
@@ -157,8 +281,12 @@ impl TaskExecutor {
             ResourceManagerConnection::Registered { .. } => 1,
         };
         self.rm = ResourceManagerConnection::Registering { attempts };
+        let Some(rm) = self.rm_address() else {
+            // HA: no leader known yet; leader retrieval registers once it finds one.
+            return;
+        };
         cx.send(
-            self.config.resource_manager,
+            rm,
             ResourceManagerGateway::RegisterTaskExecutor {
                 resource_id: self.config.resource_id.clone(),
                 num_slots: self.config.num_slots,
@@ -578,10 +706,21 @@ impl TaskExecutor {
 impl Node for TaskExecutor {
     fn on_start(&mut self, cx: &mut Cx) {
         self.me = Some(cx.me());
+        let rm = match (&self.config.leader_retrieval, self.config.resource_manager) {
+            (Some(l), _) => format!("leader retrieval through ZooKeeper {} ({})", l.quorum, l.cluster_id),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => "unknown".into(),
+        };
         cx.print(&format!(
-            "Starting TaskExecutor {} with {} slots ({} MB), ResourceManager at {}",
-            self.config.resource_id, self.config.num_slots, self.config.memory_mb, self.config.resource_manager
+            "Starting TaskExecutor {} with {} slots ({} MB), ResourceManager at {rm}",
+            self.config.resource_id, self.config.num_slots, self.config.memory_mb
         ));
+        if let Some(l) = self.config.leader_retrieval.clone() {
+            let mut zk = ZkClient::new(l.quorum, l.session_timeout_ms);
+            zk.connect(cx);
+            self.zk = Some(zk);
+            cx.set_timer(Self::zk_tick(&l), ZK_TIMER);
+        }
         self.register(cx);
         cx.set_timer(self.config.heartbeat_interval, HEARTBEAT_TIMER);
     }
@@ -591,7 +730,22 @@ impl Node for TaskExecutor {
             Ok(net) => return self.on_network(cx, from, net),
             Err(other) => other,
         };
+        let msg = match msg.downcast::<ZkMsg>() {
+            Ok(z) => return self.on_zk(cx, from, z),
+            Err(other) => other,
+        };
         let Ok(msg) = msg.downcast::<TaskExecutorGateway>() else { return };
+        if self.config.leader_retrieval.is_some() && self.leader.as_ref().is_none_or(|(a, _)| *a != from) {
+            // Fencing: with HA only the current leader (as leader retrieval published it)
+            // may command this TaskExecutor; a zombie JobManager's messages are dropped.
+            let expected = self.leader.as_ref().map(|(a, id)| format!("{a} ({id})")).unwrap_or_else(|| "none yet".into());
+            cx.print(&format!(
+                "Fencing token mismatch: Ignoring message {} from {from} because it is not the current leader {expected}.",
+                engine::msg::Wire::kind(&msg)
+            ));
+            cx.trace("fenced", format!("{from} {}", engine::msg::Wire::kind(&msg)));
+            return;
+        }
         match msg {
             TaskExecutorGateway::RegistrationSuccess { resource_manager, .. } => {
                 if !self.is_registered() {
@@ -668,6 +822,13 @@ impl Node for TaskExecutor {
             REGISTRATION_TIMER if !self.is_registered() => self.register(cx),
             HEARTBEAT_TIMER => self.heartbeat_tick(cx),
             WORK_TIMER => self.work(cx),
+            ZK_TIMER => {
+                if let (Some(zk), Some(l)) = (self.zk.as_mut(), self.config.leader_retrieval.clone()) {
+                    let evs = zk.tick(cx);
+                    self.on_zk_events(cx, evs);
+                    cx.set_timer(Self::zk_tick(&l), ZK_TIMER);
+                }
+            }
             _ => {}
         }
     }

@@ -312,6 +312,13 @@ fn bad_deployments_fail_clearly_and_leave_nothing_running() {
     let r = f.run("flink", &["run-application", "-t", "yarn-application", bad.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("The program finished with the following exception"), "{}", r.stderr);
+    // ZooKeeper HA runs in the simulator only: live refuses it rather than run without HA.
+    let r = f.run("yarn-session", &["-D", "high-availability.type=zookeeper", "-D", "high-availability.storageDir=ha", "-d"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("high-availability.type: zookeeper is not available in live clusters yet"), "{}", r.stderr);
+    let r = f.run("yarn-session", &["-D", "high-availability.type=kubernetes", "-d"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Invalid configuration value for high-availability.type: 'kubernetes'"), "{}", r.stderr);
     let running = f.c.rest().get("/ws/v1/cluster/apps?states=ACCEPTED,RUNNING").unwrap();
     assert!(list(&running, "apps", "app").is_empty(), "{running}");
 }

@@ -24,6 +24,10 @@ fn random_u128() -> u128 {
     }
 }
 
+/// Live processes have no ZooKeeper client yet (the HA services run in the simulator
+/// against the ZooKeeper model node): refused rather than silently running without HA.
+pub const LIVE_HA_UNSUPPORTED: &str = "high-availability.type: zookeeper is not available in live clusters yet: the live driver has no ZooKeeper client (HA runs in the simulator). Remove the high-availability options or use the simulator.";
+
 /// The AM's configuration from Flink's options (harness defaults where unset).
 pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>, store_root: &Path) -> Result<AmConfig, String> {
     let mut c = AmConfig::new(mode, env).with_slots(conf.u32("taskmanager.numberOfTaskSlots", 1)?);
@@ -50,6 +54,9 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
     c.restart_strategy = conf.restart_strategy(conf.checkpoint_config(Some(store_root))?.is_some())?;
     c.savepoint_dir = conf.savepoint_dir(Some(store_root))?;
     c.store_root = Some(store_root.to_path_buf());
+    if conf.ha_zookeeper()? {
+        return Err(LIVE_HA_UNSUPPORTED.into());
+    }
     c.validate()?;
     Ok(c)
 }

@@ -108,6 +108,9 @@ fn run(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<
             // Settings the session's jobs inherit (checkpointing, restarts, savepoint dir) are
             // checked here, before anything is deployed.
             conf.job_settings(y.store_root.as_deref())?;
+            if conf.ha_zookeeper()? {
+                return Err(super::launcher::LIVE_HA_UNSUPPORTED.into());
+            }
             let d =
                 deploy(&y, DeploySpec { mode: ClusterMode::Session, conf: conf.clone(), files: Vec::new(), ship: o.ship.clone() }, out)?;
             let path = write_properties(&conf, &d.app_id, &o.dynamic)?;

@@ -305,6 +305,10 @@ pub struct CoordinatorTimers {
     pub timeout: TimerId,
 }
 
+/// A completed checkpoint the HA store does not have yet: its location, the retained ids
+/// then, and whom to notify once it is stored.
+type AwaitingPersist = (String, Vec<CheckpointId>, Vec<(Addr, ExecutionAttemptId)>);
+
 pub struct CheckpointCoordinator {
     job_id: JobId,
     pub config: CheckpointConfig,
@@ -327,6 +331,14 @@ pub struct CheckpointCoordinator {
     pub stats: CheckpointStatsTracker,
     /// A completed stop-with-savepoint's external path: the job is stopping.
     stopped_at: Option<String>,
+    /// HA: a completed checkpoint is committed (notifyCheckpointComplete) only once the
+    /// completed-checkpoint store in ZooKeeper has it, so a zombie leader whose session is
+    /// gone cannot make TaskManagers commit.
+    pub persist_before_notify: bool,
+    /// Completed checkpoints waiting for the HA store: (location, retained ids, commit targets).
+    awaiting_persist: BTreeMap<CheckpointId, AwaitingPersist>,
+    /// Of those, the ones not yet handed to the HA store.
+    to_persist: Vec<CheckpointId>,
 }
 
 impl CheckpointCoordinator {
@@ -351,6 +363,9 @@ impl CheckpointCoordinator {
             queued_periodic: false,
             stats: CheckpointStatsTracker::default(),
             stopped_at: None,
+            persist_before_notify: false,
+            awaiting_persist: BTreeMap::new(),
+            to_persist: Vec::new(),
         }
     }
 
@@ -693,7 +708,12 @@ impl CheckpointCoordinator {
                 self.stats.latest_completed = Some(done);
             }
         }
-        if p.kind != CheckpointKind::Savepoint {
+        if p.kind != CheckpointKind::Savepoint && self.persist_before_notify {
+            let retained = self.completed.iter().map(|c| c.id()).collect();
+            let targets = p.plan.tasks.iter().map(|t| (t.address, t.attempt)).collect();
+            self.awaiting_persist.insert(id, (p.location.clone(), retained, targets));
+            self.to_persist.push(id);
+        } else if p.kind != CheckpointKind::Savepoint {
             for t in &p.plan.tasks {
                 cx.send(
                     t.address,
@@ -830,6 +850,39 @@ impl CheckpointCoordinator {
         while self.stats.history.len() > DEFAULT_HISTORY_SIZE {
             self.stats.history.pop_back();
         }
+    }
+
+    // ---- HA completed-checkpoint store
+
+    /// Completed checkpoints to add to the HA store: (id, location, retained ids).
+    pub fn take_to_persist(&mut self) -> Vec<(CheckpointId, String, Vec<CheckpointId>)> {
+        let ids = std::mem::take(&mut self.to_persist);
+        ids.into_iter().filter_map(|id| self.awaiting_persist.get(&id).map(|(l, r, _)| (id, l.clone(), r.clone()))).collect()
+    }
+
+    /// The HA store has checkpoint `id`: now its tasks may commit.
+    pub fn persisted(&mut self, cx: &mut Cx, id: CheckpointId) {
+        if let Some((_, _, targets)) = self.awaiting_persist.remove(&id) {
+            for (address, attempt) in targets {
+                cx.send(
+                    address,
+                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: attempt, checkpoint_id: id },
+                );
+            }
+        }
+    }
+
+    /// The HA store refused checkpoint `id` (e.g. the ZooKeeper session is gone): nothing is
+    /// committed for it.
+    pub fn persist_failed(&mut self, cx: &mut Cx, id: CheckpointId, error: &str) {
+        if self.awaiting_persist.remove(&id).is_some() {
+            cx.print(&format!("WARN  Could not add checkpoint {id} of job {} to the completed checkpoint store: {error}", self.job_id));
+        }
+    }
+
+    /// A checkpoint recovered from the HA store: owned, so it is subsumed (deleted) like any.
+    pub fn add_recovered(&mut self, c: CompletedCheckpoint) {
+        self.completed.push_back(CompletedCheckpoint { owned: true, ..c });
     }
 
     // ---- recovery

@@ -65,6 +65,8 @@ pub struct DriverConfig {
     pub user: String,
     /// Localized into every TaskManager container: name -> shared-store path.
     pub tm_local_resources: BTreeMap<String, String>,
+    /// HA: the TaskManagers' leader-retrieval settings, which replace the fixed RM address.
+    pub ha_env: Option<BTreeMap<String, String>>,
 }
 
 pub struct YarnResourceManagerDriver {
@@ -264,7 +266,13 @@ impl YarnResourceManagerDriver {
     fn start_task_executor(&mut self, cx: &mut Cx, c: &Container, spec: &WorkerResourceSpec, rm_address: Addr) {
         let host = c.node_id.host.clone();
         let mut environment = BTreeMap::new();
-        environment.insert(flink_env::FLINK_RM_ADDRESS.to_string(), rm_address.to_string());
+        match &self.cfg.ha_env {
+            // With HA the TaskManager finds the leader through ZooKeeper and follows it.
+            Some(ha) => environment.extend(ha.clone()),
+            None => {
+                environment.insert(flink_env::FLINK_RM_ADDRESS.to_string(), rm_address.to_string());
+            }
+        }
         environment.insert(flink_env::FLINK_NUM_SLOTS.to_string(), spec.num_slots.to_string());
         environment.insert(flink_env::FLINK_TM_MEMORY_MB.to_string(), spec.memory_mb.to_string());
         environment.insert(flink_env::FLINK_NODE_ID.to_string(), host);
