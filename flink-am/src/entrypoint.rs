@@ -189,6 +189,10 @@ impl FlinkAppMaster {
                         }
                     }
                 }
+                crate::ha::HaEvent::Unreachable(e) => {
+                    self.fatal(cx, &e);
+                    return;
+                }
                 crate::ha::HaEvent::RecoveryFailed(e) => {
                     self.fatal(cx, &format!("Could not recover the persisted job graphs: {e}"));
                     return;

@@ -29,6 +29,9 @@ pub struct HaConfig {
     pub root: String,
     /// `high-availability.zookeeper.client.session-timeout`.
     pub session_timeout_ms: u64,
+    /// `high-availability.zookeeper.client.connection-timeout` (15 s in Flink): a quorum not
+    /// reached within it is a fatal error, not an AM waiting forever.
+    pub connection_timeout_ms: u64,
 }
 
 impl HaConfig {
@@ -80,6 +83,8 @@ pub enum HaEvent {
     Recovered(Vec<RecoveredJob>),
     /// A store could not be read: recovery must not go on with a silently empty job list.
     RecoveryFailed(String),
+    /// ZooKeeper could not be reached at all.
+    Unreachable(String),
     CheckpointPersisted {
         job: JobId,
         id: CheckpointId,
@@ -132,6 +137,8 @@ pub struct HaServices {
     /// The counter value last written, per job.
     counters: BTreeMap<JobId, CheckpointId>,
     address: Option<Addr>,
+    /// Since when this process tries to open its first session (None once it had one).
+    connecting_since: Option<engine::Time>,
 }
 
 fn job_of(name: &str) -> Option<JobId> {
@@ -152,6 +159,7 @@ impl HaServices {
             persisted: BTreeMap::new(),
             counters: BTreeMap::new(),
             address: None,
+            connecting_since: None,
         }
     }
 
@@ -183,6 +191,7 @@ impl HaServices {
             self.paths.base,
             self.cfg.data_dir()
         ));
+        self.connecting_since = Some(cx.now());
         self.zk.connect(cx);
     }
 
@@ -193,6 +202,17 @@ impl HaServices {
     }
 
     pub fn tick(&mut self, cx: &mut Cx) {
+        if let Some(since) = self.connecting_since {
+            if cx.now().since(since) > std::time::Duration::from_millis(self.cfg.connection_timeout_ms) {
+                self.connecting_since = None;
+                self.election = Election::Revoked;
+                self.events.push(HaEvent::Unreachable(format!(
+                    "Could not connect to ZooKeeper quorum {} within {} ms (high-availability.zookeeper.client.connection-timeout).",
+                    self.cfg.quorum, self.cfg.connection_timeout_ms
+                )));
+                return;
+            }
+        }
         let evs = self.zk.tick(cx);
         self.on_events(cx, evs);
     }
@@ -223,6 +243,7 @@ impl HaServices {
         for ev in evs {
             match ev {
                 ZkEvent::Connected => {
+                    self.connecting_since = None;
                     if self.election == Election::Connecting {
                         self.election = Election::Contending { latch: None };
                         let op = ZkOp::Create {

@@ -41,6 +41,17 @@ fn ha_cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode) -> Ha {
 
 /// A cluster with a ZooKeeper node; the AM uses it when `ha`.
 fn cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode, ha: bool) -> Ha {
+    cluster_with(seed, am_expiry_ms, attempts, mode, ha, |_| {})
+}
+
+fn cluster_with(
+    seed: u64,
+    am_expiry_ms: u64,
+    attempts: i32,
+    mode: AmMode,
+    ha: bool,
+    tweak: impl Fn(&mut HaConfig) + Send + Sync + 'static,
+) -> Ha {
     let mut cfg = SimClusterConfig::new(seed, 4);
     cfg.conf.set("yarn.nm.liveness-monitor.expiry-interval-ms", 3000);
     cfg.conf.set("yarn.am.liveness-monitor.expiry-interval-ms", am_expiry_ms);
@@ -58,12 +69,17 @@ fn cluster(seed: u64, am_expiry_ms: u64, attempts: i32, mode: AmMode, ha: bool) 
             let mut cfg = AmConfig::new(mode.clone(), env.spec.env.clone()).with_slots(2);
             cfg.tm_memory_mb = 2048;
             cfg.idle_tm_timeout_ms = 60_000;
-            cfg.ha = ha.then(|| HaConfig {
-                quorum: zk,
-                storage_dir: "ha".into(),
-                cluster_id: String::new(),
-                root: "/flink".into(),
-                session_timeout_ms: SESSION_TIMEOUT_MS,
+            cfg.ha = ha.then(|| {
+                let mut h = HaConfig {
+                    quorum: zk,
+                    storage_dir: "ha".into(),
+                    cluster_id: String::new(),
+                    root: "/flink".into(),
+                    session_timeout_ms: SESSION_TIMEOUT_MS,
+                    connection_timeout_ms: 2_000,
+                };
+                tweak(&mut h);
+                h
             });
             Ok(Box::new(FlinkAppMaster::new(cfg)))
         }),
@@ -535,4 +551,25 @@ fn without_ha_a_second_attempt_says_the_session_jobs_are_lost() {
     assert!(log.contains("High availability is not configured (high-availability.type: NONE): the jobs of the previous attempt cannot be recovered and are lost."), "{log}");
     assert!(!h.c.sim.node::<FlinkAppMaster>(am2).unwrap().job_statuses().contains_key(&id));
     assert!(h.zk_paths().iter().all(|p| !p.starts_with("/flink")), "nothing in ZooKeeper without HA");
+}
+
+#[test]
+fn an_unreachable_quorum_or_a_storage_dir_outside_the_store_fails_the_attempt_clearly() {
+    let nowhere: Addr = "127.0.0.99:2181".parse().unwrap();
+    let mut h = cluster_with(71, 600_000, 1, AmMode::Session, true, move |c| c.quorum = nowhere);
+    assert!(h.run_until(60, |h| h.c.state(&h.app).is_some_and(|(s, _)| s.is_final())), "{}", h.log());
+    let log = h.log();
+    assert!(
+        log.contains(
+            "Could not connect to ZooKeeper quorum 127.0.0.99:2181 within 2000 ms (high-availability.zookeeper.client.connection-timeout)."
+        ),
+        "{log}"
+    );
+    assert_eq!(h.c.state(&h.app).unwrap().1, "FAILED");
+
+    let mut h = cluster_with(72, 600_000, 1, AmMode::Session, true, |c| c.storage_dir = "../elsewhere".into());
+    assert!(h.run_until(60, |h| h.c.state(&h.app).is_some_and(|(s, _)| s.is_final())), "{}", h.log());
+    let log = h.log();
+    assert!(log.contains("Invalid high-availability.storageDir '../elsewhere': path '../elsewhere' is outside the shared store"), "{log}");
+    assert_eq!(h.c.state(&h.app).unwrap().1, "FAILED");
 }

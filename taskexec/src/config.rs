@@ -206,4 +206,24 @@ mod tests {
         v.remove(env::FLINK_NUM_SLOTS);
         assert_eq!(TaskExecutorConfig::from_env(&v).unwrap_err(), "Missing environment variable FLINK_NUM_SLOTS");
     }
+
+    #[test]
+    fn with_ha_the_leader_is_retrieved_instead_of_a_fixed_rm_address() {
+        use flink_core::zookeeper::env as ha;
+        let mut v = good();
+        v.remove(env::FLINK_RM_ADDRESS);
+        assert_eq!(TaskExecutorConfig::from_env(&v).unwrap_err(), "Missing environment variable FLINK_RM_ADDRESS");
+        v.insert(ha::FLINK_HA_ZOOKEEPER_QUORUM.into(), "127.0.0.1:2181".into());
+        assert_eq!(TaskExecutorConfig::from_env(&v).unwrap_err(), "Missing environment variable FLINK_HA_CLUSTER_ID");
+        v.insert(ha::FLINK_HA_CLUSTER_ID.into(), "application_1_0001".into());
+        let c = TaskExecutorConfig::from_env(&v).unwrap();
+        assert_eq!(c.resource_manager, None);
+        let l = c.leader_retrieval.unwrap();
+        assert_eq!((l.quorum.to_string(), l.root.as_str(), l.session_timeout_ms), ("127.0.0.1:2181".into(), "/flink", 60_000));
+        v.insert(ha::FLINK_HA_ZOOKEEPER_QUORUM.into(), "zk-host".into());
+        assert!(TaskExecutorConfig::from_env(&v).unwrap_err().contains("Invalid FLINK_HA_ZOOKEEPER_QUORUM: 'zk-host'"));
+        v.insert(ha::FLINK_HA_ZOOKEEPER_QUORUM.into(), "127.0.0.1:2181".into());
+        v.insert(ha::FLINK_HA_SESSION_TIMEOUT_MS.into(), "0".into());
+        assert!(TaskExecutorConfig::from_env(&v).unwrap_err().contains("Invalid FLINK_HA_SESSION_TIMEOUT_MS: '0'"));
+    }
 }
