@@ -393,10 +393,8 @@ impl Task {
         let size = match written {
             Ok(size) => size,
             Err(e) => {
-                let message = format!(
-                    "{} Could not write the state of {name} for checkpoint {id} to {path}: {e}",
-                    DeclineReason::CheckpointAsyncException.message()
-                );
+                // The coordinator prefixes the reason's own text ("Asynchronous task checkpoint failed.").
+                let message = format!("Could not write the state of {name} for checkpoint {id} to {path}: {e}");
                 self.decline(cx, id, DeclineReason::CheckpointAsyncException, message);
                 return Ok(());
             }
