@@ -206,7 +206,16 @@ fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
     let att = c.yarn(&["applicationattempt", "-list", &id]);
     assert!(att.stdout.starts_with("Total number of application attempts :1\n"), "{}", att.stdout);
     // The workers' real exit codes (0), read from their exit code files, not LOST or ABORTED.
-    let cs = containers(&c, &id);
+    // The app is FINISHED once its AM unregistered; the AM container's own exit reaches the RM
+    // with the NM's next heartbeat, so wait for every container to have one (-1000 = none yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let cs = loop {
+        let cs = containers(&c, &id);
+        if cs.iter().all(|x| s(x, "containerExitStatus") != "-1000") || std::time::Instant::now() > deadline {
+            break cs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let exits: Vec<(String, String)> = cs.iter().map(|x| (s(x, "containerId"), s(x, "containerExitStatus"))).collect();
     assert_eq!(cs.len(), 3, "{exits:?}");
     assert!(exits.iter().all(|(_, e)| e == "0"), "{exits:?}");
