@@ -37,7 +37,17 @@ impl Store for DirStore {
         if let Some(d) = f.parent() {
             std::fs::create_dir_all(d).map_err(|e| io(e, d))?;
         }
-        std::fs::write(&f, data).map_err(|e| io(e, &f))
+        // Written beside the target and renamed over it, so a process killed mid-write (a
+        // `kill -9` of the RM while it saves its state, of a TaskManager writing a checkpoint)
+        // leaves the old file or the new one, never a truncated one. The pid keeps writers in
+        // different processes apart; within a process a node writes one file at a time.
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = f.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, data).map_err(|e| io(e, &f))?;
+        std::fs::rename(&tmp, &f).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e, &f)
+        })
     }
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
         let (f, t) = (self.full(from)?, self.full(to)?);
