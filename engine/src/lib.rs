@@ -28,7 +28,9 @@ pub mod trace;
 
 pub use fault::{DropRule, Endpoint, Fault, Link, StoreFaultKind};
 pub use msg::{Codecs, Msg, Wire};
-pub use node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, RecoveryFiles, Signal, Sys, TimerId, EXIT_CODE_LOST};
+pub use node::{
+    Addr, Cx, Effect, ExitCode, LaunchSpec, MemSys, Node, ProcId, ProcUsage, RecoveryFiles, Signal, Sys, TimerId, EXIT_CODE_LOST,
+};
 pub use store::{MemStore, Store, StoreError};
 pub use time::Time;
 pub use trace::Trace;

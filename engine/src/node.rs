@@ -231,3 +231,36 @@ pub trait Node: Any + Send {
     fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
     fn as_any(&mut self) -> &mut dyn Any;
 }
+
+/// A [`Sys`] for unit tests that drive a node's handlers directly: the shared store in memory,
+/// stdout captured in `out`, no local disk and no processes.
+#[derive(Default)]
+pub struct MemSys {
+    pub store: crate::store::MemStore,
+    pub out: String,
+}
+
+impl Sys for MemSys {
+    fn store(&mut self) -> &mut dyn Store {
+        &mut self.store
+    }
+    fn usage(&mut self, _pid: ProcId) -> Option<ProcUsage> {
+        None
+    }
+    fn stdout(&mut self, bytes: &[u8]) {
+        self.out.push_str(&String::from_utf8_lossy(bytes));
+    }
+    fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn local_list(&mut self, _dir: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn local_remove(&mut self, _path: &str) {}
+}

@@ -859,39 +859,14 @@ impl Node for FlinkAppMaster {
 
 #[cfg(test)]
 mod tests {
-    use engine::{Effect, MemStore, Store, Sys};
+    use engine::Effect;
     use rand::SeedableRng;
     use serde_json::json;
 
     use super::*;
     use crate::async_ops::SavepointFormat;
 
-    struct TestSys {
-        store: MemStore,
-    }
-
-    impl Sys for TestSys {
-        fn store(&mut self) -> &mut dyn Store {
-            &mut self.store
-        }
-        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
-            None
-        }
-        fn stdout(&mut self, _bytes: &[u8]) {}
-        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
-            None
-        }
-        fn local_list(&mut self, _dir: &str) -> Vec<String> {
-            Vec::new()
-        }
-        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_remove(&mut self, _path: &str) {}
-    }
+    type TestSys = engine::MemSys;
 
     /// An AM whose dispatcher runs two jobs that are scheduled but have no slots yet (so a
     /// snapshot cannot start): one with checkpointing and a savepoint dir, one without.
@@ -911,7 +886,7 @@ mod tests {
             cfg.savepoint_dir = cluster_savepoint_dir.map(String::from);
             let mut env = Env {
                 am: FlinkAppMaster::new(cfg),
-                sys: TestSys { store: MemStore::default() },
+                sys: TestSys::default(),
                 rng: engine::Rng::seed_from_u64(1),
                 effects: Vec::new(),
                 with_ckpt: JobId(0),

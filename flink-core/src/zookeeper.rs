@@ -673,35 +673,12 @@ pub mod env {
 
 #[cfg(test)]
 mod tests {
-    use engine::{Effect, MemStore, Store, Sys};
+    use engine::Effect;
     use rand::SeedableRng;
 
     use super::*;
 
-    struct TestSys(MemStore);
-
-    impl Sys for TestSys {
-        fn store(&mut self) -> &mut dyn Store {
-            &mut self.0
-        }
-        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
-            None
-        }
-        fn stdout(&mut self, _bytes: &[u8]) {}
-        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
-            None
-        }
-        fn local_list(&mut self, _dir: &str) -> Vec<String> {
-            Vec::new()
-        }
-        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_remove(&mut self, _path: &str) {}
-    }
+    type TestSys = engine::MemSys;
 
     fn addr(i: u8) -> Addr {
         Addr::new(std::net::Ipv4Addr::new(127, 0, 0, i), 1000)
@@ -718,7 +695,7 @@ mod tests {
 
     impl Env {
         fn new() -> Env {
-            Env { zk: ZooKeeperServer::new(100), sys: TestSys(MemStore::default()), rng: engine::Rng::seed_from_u64(1), now: 0 }
+            Env { zk: ZooKeeperServer::new(100), sys: TestSys::default(), rng: engine::Rng::seed_from_u64(1), now: 0 }
         }
         fn run(&mut self, f: impl FnOnce(&mut ZooKeeperServer, &mut Cx)) -> Vec<(Addr, ZkMsg)> {
             let mut effects = Vec::new();

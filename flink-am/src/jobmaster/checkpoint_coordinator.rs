@@ -984,41 +984,13 @@ pub fn load_metadata(cx: &mut Cx, pointer: &str) -> Result<CompletedCheckpoint, 
 
 #[cfg(test)]
 mod tests {
-    use engine::{Effect, MemStore, Store, Sys, Time};
+    use engine::{Effect, MemStore, Store, Time};
     use flink_core::checkpoint::StateHandle;
     use rand::SeedableRng;
 
     use super::*;
 
-    struct TestSys {
-        store: MemStore,
-        out: String,
-    }
-
-    impl Sys for TestSys {
-        fn store(&mut self) -> &mut dyn Store {
-            &mut self.store
-        }
-        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
-            None
-        }
-        fn stdout(&mut self, bytes: &[u8]) {
-            self.out.push_str(&String::from_utf8_lossy(bytes));
-        }
-        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
-            None
-        }
-        fn local_list(&mut self, _dir: &str) -> Vec<String> {
-            Vec::new()
-        }
-        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
-            Ok(())
-        }
-        fn local_remove(&mut self, _path: &str) {}
-    }
+    type TestSys = engine::MemSys;
 
     /// A coordinator with a fake clock, store and effect log.
     struct Env {
@@ -1062,7 +1034,7 @@ mod tests {
     impl Env {
         fn new(config: CheckpointConfig) -> Env {
             Env {
-                sys: TestSys { store: MemStore::default(), out: String::new() },
+                sys: TestSys::default(),
                 rng: engine::Rng::seed_from_u64(3),
                 effects: Vec::new(),
                 now: 1_000,
