@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod record;
 pub mod runtime;
 pub mod state;
+pub mod state_table;
 pub mod streamgraph;
 pub mod zookeeper;
 
