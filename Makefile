@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile
 
 all: build
 
@@ -44,6 +44,11 @@ chromium:
 		apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
 		|| echo "chromium: apt-get install failed; the timeline browser test will skip"; \
 	else echo "chromium: not installed and apt-get unavailable (or not root); the timeline browser test will skip"; fi
+
+# Flame graphs of the 10k-node simulation and of the keyed shuffle's TaskManagers
+# (perf + inferno) in target/profile/.
+profile: build
+	./scripts/profile.sh
 
 lint:
 	./scripts/lint-determinism.sh
