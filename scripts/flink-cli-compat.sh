@@ -1,21 +1,37 @@
 #!/usr/bin/env bash
-# make compat: the real Apache Flink CLI (1.20.3, from PyPI's apache-flink packages, run with
-# the machine's Java) against a yarn-sim Flink session: `flink list -m`, `flink cancel -m`, and on
-# a checkpointing job `flink checkpoint -m`, `flink savepoint -m` and `flink stop -m
-# --savepointPath` must work unmodified. Downloads ~230 MB once into target/flink-dist.
+# make compat: the real Apache Flink CLI (2.3.0 and 1.20.3, from PyPI's apache-flink packages,
+# run with the machine's Java) against a yarn-sim Flink session: `flink list -m`, `flink cancel
+# -m`, and on a checkpointing job `flink checkpoint -m`, `flink savepoint -m` and `flink stop -m
+# --savepointPath` must work unmodified. Downloads ~250 MB per version once into
+# target/flink-dist/<version>. FLINK_VERSIONS picks the versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
-DIST=target/flink-dist
-VER=1.20.3
+if [ $# -eq 0 ]; then
+  fail=0
+  for v in ${FLINK_VERSIONS:-2.3.0 1.20.3}; do "$0" "$v" || fail=1; done
+  exit $fail
+fi
+VER=$1
+DIST=target/flink-dist/$VER
 command -v java >/dev/null || { echo "compat: java is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 if [ ! -x "$DIST/home/bin/flink" ]; then
   rm -rf "$DIST"; mkdir -p "$DIST/dl" "$DIST/ex" "$DIST/home"
   python3 -m pip download --no-deps -q -d "$DIST/dl" "apache-flink==$VER" "apache-flink-libraries==$VER"
-  (cd "$DIST/ex" && python3 -m zipfile -e ../dl/apache_flink-$VER-*.whl . && tar xzf ../dl/apache-flink-libraries-$VER.tar.gz)
+  (cd "$DIST/ex" && python3 -m zipfile -e ../dl/apache_flink-$VER-*.whl .)
   cp -r "$DIST/ex/pyflink/bin" "$DIST/ex/pyflink/conf" "$DIST/home/"
-  cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/lib" "$DIST/home/lib"
-  cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/bin/." "$DIST/home/bin/"
+  # 1.x ships the jars as an sdist (deps/lib, deps/bin), 2.x as a wheel (pyflink/lib, pyflink/bin).
+  if [ -f "$DIST/dl/apache-flink-libraries-$VER.tar.gz" ]; then
+    (cd "$DIST/ex" && tar xzf ../dl/apache-flink-libraries-$VER.tar.gz)
+    cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/lib" "$DIST/home/lib"
+    cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/bin/." "$DIST/home/bin/"
+  else
+    mkdir -p "$DIST/lib-ex"
+    (cd "$DIST/lib-ex" && python3 -m zipfile -e ../dl/apache_flink_libraries-$VER-*.whl .)
+    cp -r "$DIST/lib-ex/pyflink/lib" "$DIST/home/lib"
+    cp -r "$DIST/lib-ex/pyflink/bin/." "$DIST/home/bin/"
+    rm -rf "$DIST/lib-ex"
+  fi
   mkdir -p "$DIST/home/plugins" "$DIST/home/log"
   chmod +x "$DIST/home/bin/"*
 fi
