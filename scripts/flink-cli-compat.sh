@@ -71,5 +71,30 @@ out=$("$REAL" stop -m "$WEB" --savepointPath "file://$SP" "$CID" 2>&1) || true
 echo "$out"
 grep -q "Savepoint completed. Path: file:$SP/savepoint-" <<<"$out" || { echo "compat: real 'flink stop -m' did not complete"; fail=1; }
 until curl -s "http://$WEB/jobs/$CID" | grep -q '"state":"FINISHED"'; do sleep 0.1; done
-[ $fail -eq 0 ] && echo "compat: the real Flink $VER CLI lists, cancels, checkpoints, savepoints and stops jobs on yarn-sim unmodified"
+# The real dashboard of this version (its static files from flink-dist's web/, every REST call
+# forwarded to our JobManager) in headless Chromium, on a running and a finished job.
+if [ -x /usr/bin/chromium ] && command -v node >/dev/null; then
+  NODE_DIR=target/compat-node
+  [ -d "$NODE_DIR/node_modules/playwright-core" ] || npm install --silent --prefix "$NODE_DIR" playwright-core@1.64.1 >/dev/null
+  if [ ! -f "$DIST/web/index.html" ]; then
+    python3 - "$DIST/home/lib/flink-dist-$VER.jar" "$DIST" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("web/")])
+PY
+  fi
+  RID=$(FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run -d -D execution.checkpointing.interval=500ms "$WORK/e.toml" | sed -n 's/^Job has been submitted with JobID //p')
+  until curl -s "http://$WEB/jobs/$RID/checkpoints" | grep -q '"completed":[1-9]'; do sleep 0.1; done
+  python3 scripts/compat/dashboard-proxy.py "$DIST/web" "$WEB" "$WORK/dash.port" & PROXY=$!
+  trap 'kill $PROXY 2>/dev/null || true; cleanup' EXIT
+  until [ -f "$WORK/dash.port" ]; do sleep 0.1; done
+  cp scripts/compat/flink-dashboard.mjs "$NODE_DIR/"
+  if ! node "$NODE_DIR/flink-dashboard.mjs" "http://127.0.0.1:$(cat "$WORK/dash.port")" "$RID" "$CID"; then
+    echo "compat: the real Flink $VER dashboard shows errors against yarn-sim's REST"; fail=1
+  fi
+  kill $PROXY 2>/dev/null || true
+else
+  echo "compat: chromium or node missing; the real dashboard check is skipped"
+fi
+[ $fail -eq 0 ] && echo "compat: the real Flink $VER CLI lists, cancels, checkpoints, savepoints and stops jobs on yarn-sim unmodified, and its dashboard shows no errors"
 exit $fail
