@@ -70,8 +70,9 @@ bench: build
 	./scripts/bench.sh
 
 # The real Apache Flink CLI (from PyPI, run with Java) against a yarn-sim session.
-compat: build
+compat: build chromium
 	./scripts/flink-cli-compat.sh
+	./scripts/yarn-rest-compat.sh
 
 clean:
 	$(CARGO) clean
