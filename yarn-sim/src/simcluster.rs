@@ -195,6 +195,8 @@ pub struct SimulateOpts {
     /// Stop after this much virtual time even if apps remain (and when `apps` is 0).
     pub max_time: Duration,
     pub max_containers_per_app: u32,
+    /// A fixed number of containers per app instead of a draw from 1..=max.
+    pub containers_per_app: Option<u32>,
     pub max_container_secs: u32,
 }
 
@@ -218,7 +220,8 @@ pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
     let mut arrivals: Vec<(Time, DshellApp)> = (0..o.apps)
         .map(|_| {
             let at = start + Duration::from_millis(rng.random_range(0..=o.arrival_window.as_millis().max(1) as u64));
-            let n = rng.random_range(1..=o.max_containers_per_app.max(1));
+            let drawn = rng.random_range(1..=o.max_containers_per_app.max(1));
+            let n = o.containers_per_app.unwrap_or(drawn);
             let secs = rng.random_range(1..=o.max_container_secs.max(1));
             let mem = [512u64, 1024, 2048][rng.random_range(0..3usize)];
             let mut app = DshellApp::new(&format!("sleep {secs}"), n);

@@ -27,6 +27,7 @@ fn simulate(seed: u64) -> yarn_sim::simcluster::SimulateReport {
         arrival_window: Duration::from_secs(60),
         max_time: Duration::from_secs(1800),
         max_containers_per_app: 5,
+        containers_per_app: None,
         max_container_secs: 30,
     })
     .unwrap()

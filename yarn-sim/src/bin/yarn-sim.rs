@@ -122,6 +122,10 @@ enum Cmd {
         duration_secs: u64,
         #[arg(long, default_value_t = 10)]
         max_containers_per_app: u32,
+        /// Every app asks for exactly this many containers (instead of 1..=max drawn per app):
+        /// a scheduler-bound run, e.g. 100 apps x 1000 on 10,000 nodes.
+        #[arg(long)]
+        containers_per_app: Option<u32>,
         #[arg(long, default_value_t = 120)]
         max_container_secs: u32,
     },
@@ -181,7 +185,16 @@ fn main() {
             &mut out,
         ),
         Cmd::DshellAm { args } => daemons::dshell_am(args),
-        Cmd::Simulate { nodes, apps, seed, arrival_secs, duration_secs, max_containers_per_app, max_container_secs } => {
+        Cmd::Simulate {
+            nodes,
+            apps,
+            seed,
+            arrival_secs,
+            duration_secs,
+            max_containers_per_app,
+            containers_per_app,
+            max_container_secs,
+        } => {
             let o = yarn_sim::simcluster::SimulateOpts {
                 seed,
                 nodes,
@@ -189,6 +202,7 @@ fn main() {
                 arrival_window: Duration::from_secs(arrival_secs),
                 max_time: Duration::from_secs(duration_secs),
                 max_containers_per_app,
+                containers_per_app,
                 max_container_secs,
             };
             let t0 = std::time::Instant::now();
