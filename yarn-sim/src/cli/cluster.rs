@@ -49,6 +49,11 @@ pub const HARNESS_DEFAULTS: &[(&str, &str, &str)] = &[
         "false",
         "Harness default (YARN: true). Virtual memory of modern runtimes is not a useful limit; physical memory is checked.",
     ),
+    (
+        "yarn.nodemanager.duration-to-track-stopped-containers",
+        "60000",
+        "Harness default (YARN: 600000). A finished container leaves the NodeManager's container list a minute after the RM recorded it (its logs stay readable).",
+    ),
 ];
 
 pub struct StartOpts {

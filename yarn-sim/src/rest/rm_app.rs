@@ -265,11 +265,7 @@ pub async fn attempt(State(host): State<Host>, h: HeaderMap, Path((id, attempt))
     }
 }
 
-pub async fn container(
-    State(host): State<Host>,
-    h: HeaderMap,
-    Path((id, attempt, cid)): Path<(String, String, String)>,
-) -> Response {
+pub async fn container(State(host): State<Host>, h: HeaderMap, Path((id, attempt, cid)): Path<(String, String, String)>) -> Response {
     let fmt = Format::from_headers(&h);
     if let Err(r) = parse_app(fmt, &id) {
         return r;

@@ -142,7 +142,8 @@ impl AclConfig {
         let admin = AccessControlList::parse(&conf.get_or(ADMIN_ACL, "*"));
         let mut groups = BTreeMap::new();
         for entry in conf.get_or(STATIC_GROUPS, "dr.who=;").split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            let (user, gs) = entry.split_once('=').ok_or_else(|| format!("Invalid {STATIC_GROUPS} entry '{entry}': expected user=group1,group2"))?;
+            let (user, gs) =
+                entry.split_once('=').ok_or_else(|| format!("Invalid {STATIC_GROUPS} entry '{entry}': expected user=group1,group2"))?;
             groups.insert(user.trim().to_string(), gs.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect());
         }
         Ok(AclConfig { enabled, admin, groups, static_user: conf.get_or(STATIC_USER, DEFAULT_STATIC_USER) })

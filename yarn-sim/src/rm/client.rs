@@ -81,10 +81,7 @@ impl ResourceManager {
         // RMAppManager: the submitter needs SUBMIT_APPLICATIONS or ADMINISTER_QUEUE on the queue
         // (or an ancestor).
         if self.conf.acls.enabled && !self.queue_access(queue, user) {
-            return Err(RemoteError::access_control(format!(
-                "User {user} does not have permission to submit {id} to queue {}",
-                ctx.queue
-            )));
+            return Err(RemoteError::access_control(format!("User {user} does not have permission to submit {id} to queue {}", ctx.queue)));
         }
         if !ctx.unmanaged_am {
             validate_against_max(ctx.resource, self.conf.maximum_allocation)?;
@@ -259,12 +256,8 @@ impl ResourceManager {
         if self.scheduler.queues[to].state == QueueState::Stopped {
             return Err(RemoteError::yarn(format!("Move not allowed: queue {target} is STOPPED")));
         }
-        let live: Vec<(Resource, bool)> = self.apps[&id]
-            .live_containers
-            .iter()
-            .filter_map(|c| self.containers.get(c))
-            .map(|c| (c.resource(), c.is_am))
-            .collect();
+        let live: Vec<(Resource, bool)> =
+            self.apps[&id].live_containers.iter().filter_map(|c| self.containers.get(c)).map(|c| (c.resource(), c.is_am)).collect();
         self.scheduler.move_app(id, to, &live);
         let (path, name) = (self.scheduler.queues[to].path.clone(), self.scheduler.queues[to].name.clone());
         if let Some(a) = self.apps.get_mut(&id) {
@@ -307,7 +300,13 @@ impl ResourceManager {
 
     /// `updateApplicationTimeouts` for LIFETIME: the new expiry must lie in the future. Returns
     /// the expiry now in force.
-    pub fn update_application_lifetime(&mut self, cx: &mut Cx, id: ApplicationId, user: &str, expiry_ms: u64) -> Result<Option<u64>, RemoteError> {
+    pub fn update_application_lifetime(
+        &mut self,
+        cx: &mut Cx,
+        id: ApplicationId,
+        user: &str,
+        expiry_ms: u64,
+    ) -> Result<Option<u64>, RemoteError> {
         let app = self.verify_access(id, user, ApplicationAccessType::ModifyApp)?;
         let state = app.state;
         if !matches!(state, RMAppState::Submitted | RMAppState::Accepted | RMAppState::Running) {

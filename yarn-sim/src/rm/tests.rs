@@ -1272,7 +1272,10 @@ fn modify_app_guards_kill_move_and_priority_with_yarns_messages() {
 
     // A queue administrator (of an ancestor) may kill it; the diagnostics say who.
     assert_eq!(h.call(|rm, cx| rm.kill_application_as(cx, id, "opslead", Some("cleanup"))).unwrap(), YarnApplicationState::Killed);
-    assert_eq!(h.rm().app(&id).unwrap().diagnostics, format!("Application {id} was killed by user opslead with diagnostic message: cleanup"));
+    assert_eq!(
+        h.rm().app(&id).unwrap().diagnostics,
+        format!("Application {id} was killed by user opslead with diagnostic message: cleanup")
+    );
     let e = h.call(|rm, cx| rm.move_application(cx, id, "alice", "a")).unwrap_err();
     assert_eq!(e.message, "App in KILLED state cannot be moved.");
     assert_eq!(h.call(|rm, cx| rm.update_application_priority(cx, id, "alice", 1)).unwrap(), 5, "a final app keeps its priority");
@@ -1289,7 +1292,9 @@ fn view_app_decides_which_report_fields_a_user_sees() {
     let now = h.sim.now();
     let full = h.rm().app_report(&id, now).unwrap();
     assert!(full.started_time > 0);
-    for (user, sees_all) in [("alice", true), ("bob", true), ("erin", true), ("root", true), ("opslead", true), ("carol", false), ("dr.who", false)] {
+    for (user, sees_all) in
+        [("alice", true), ("bob", true), ("erin", true), ("root", true), ("opslead", true), ("carol", false), ("dr.who", false)]
+    {
         let r = h.rm().app_report_as(&id, now, user).unwrap();
         assert_eq!(r.started_time == full.started_time, sees_all, "{user}");
         assert_eq!((r.id, r.user.as_str(), r.name.as_str(), r.state), (full.id, full.user.as_str(), full.name.as_str(), full.state));
@@ -1355,8 +1360,8 @@ fn an_expired_lifetime_kills_the_app_and_statistics_count_states() {
     assert_eq!(count(&stats, YarnApplicationState::Killed), Some(1));
     assert_eq!(count(&stats, YarnApplicationState::Accepted), Some(1));
     let flink = h.rm().app_statistics(&[YarnApplicationState::Killed, YarnApplicationState::Accepted], Some("APACHE FLINK"));
-    assert_eq!(flink.iter().map(|i| (i.state, i.kind.as_str(), i.count)).collect::<Vec<_>>(), vec![
-        (YarnApplicationState::Killed, "apache flink", 1),
-        (YarnApplicationState::Accepted, "apache flink", 0)
-    ]);
+    assert_eq!(
+        flink.iter().map(|i| (i.state, i.kind.as_str(), i.count)).collect::<Vec<_>>(),
+        vec![(YarnApplicationState::Killed, "apache flink", 1), (YarnApplicationState::Accepted, "apache flink", 0)]
+    );
 }
