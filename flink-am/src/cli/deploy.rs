@@ -79,11 +79,26 @@ fn stage_file(
     Ok(())
 }
 
+/// `taskmanager.numberOfTaskSlots` as Flink's ConfigurationParserUtils.getSlot reads it: -1
+/// (old configs) means 1, anything below 1 is refused before anything is deployed.
+pub fn task_slots(conf: &flink_core::config::FlinkConfig) -> Result<u32, String> {
+    const KEY: &str = "taskmanager.numberOfTaskSlots";
+    let Some(raw) = conf.get(KEY) else { return Ok(1) };
+    let v: i64 = raw.trim().parse().map_err(|_| format!("Could not parse value '{raw}' for key '{KEY}': expected an integer"))?;
+    match v {
+        -1 => Ok(1),
+        v if v >= 1 && v <= u32::MAX as i64 => Ok(v as u32),
+        v => Err(format!(
+            "org.apache.flink.configuration.IllegalConfigurationException: Invalid configuration value for {KEY} : {v} - Number of task slots must be at least one."
+        )),
+    }
+}
+
 pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deployed, String> {
     let conf = &spec.conf;
     let jm_mb = memory_mb(conf, "jobmanager.memory.process.size", 1600)?;
     let tm_mb = memory_mb(conf, "taskmanager.memory.process.size", 1728)?;
-    let slots = conf.u32("taskmanager.numberOfTaskSlots", 1)?;
+    let slots = task_slots(conf)?;
     let name = conf.string("yarn.application.name", "Flink session cluster");
     let queue = conf.string("yarn.application.queue", "default");
     let app_type = conf.string("yarn.application.type", "Apache Flink");

@@ -261,9 +261,14 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
     if let (Some(r), Some(root)) = (&settings.savepoint_restore, &store_root) {
         check_savepoint(root, &r.path)?;
     }
-    // `--input <local file>`: ship it and point the program at the staged copy.
+    // `--input <local file>`: ship it and point the program at the staged copy. A path that is
+    // neither a local file nor a file in the shared store, or a directory, fails here, before
+    // anything is submitted (Flink's job would fail restart after restart on it).
     let mut k = 0;
     while k + 1 < args.len() {
+        if args[k] == "--input" {
+            check_input(&args[k + 1], y)?;
+        }
         if args[k] == "--input" && Path::new(&args[k + 1]).is_file() {
             if let (Some(y), Some(dir)) = (y, app_dir) {
                 let local = PathBuf::from(&args[k + 1]);
@@ -294,6 +299,39 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
         settings.apply(g);
     }
     Ok(graphs)
+}
+
+/// `--input`: a local file (shipped), or a file already in the shared store.
+fn check_input(arg: &str, y: Option<&Yarn>) -> Result<(), String> {
+    let local = Path::new(arg);
+    if local.is_dir() {
+        return Err(format!("The input {arg} is a directory: --input takes a single file (the text-file source reads one file)."));
+    }
+    if local.is_file() {
+        return Ok(());
+    }
+    let connected;
+    let y = match y {
+        Some(y) => Some(y),
+        None => {
+            connected = Yarn::connect().ok();
+            connected.as_ref()
+        }
+    };
+    let in_store = y.and_then(|y| y.store().ok()).map(|root| {
+        let rel = arg.trim_start_matches("file://").trim_start_matches(root.to_string_lossy().as_ref()).trim_start_matches('/');
+        let p = root.join(rel);
+        (p.is_file(), p.is_dir())
+    });
+    match in_store {
+        Some((true, _)) => Ok(()),
+        Some((_, true)) => Err(format!("The input {arg} is a directory in the shared store: --input takes a single file.")),
+        _ => Err(format!(
+            "java.io.FileNotFoundException: File file:{} does not exist or the user running Flink ('{}') has insufficient permissions to access it.",
+            if local.is_absolute() { arg.to_string() } else { std::env::current_dir().map(|d| d.join(arg).display().to_string()).unwrap_or_else(|_| arg.to_string()) },
+            yarn_sim::cli::current_user()
+        )),
+    }
 }
 
 /// What the JobManager would find at a restore path (`flink run -s`), checked before anything

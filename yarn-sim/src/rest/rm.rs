@@ -129,48 +129,61 @@ async fn apps(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
     let final_status = q.get("finalStatus").map(|f| f.to_ascii_uppercase());
     let user = caller(&host, &q);
     let reports = host.read(|rm| rm.app_reports_as(wall_now(), &user));
-    let mut out = Vec::new();
-    for r in reports {
-        let v = json_of(&r);
-        let st: YarnApplicationState = v["state"].as_str().unwrap_or("").parse().unwrap_or(YarnApplicationState::New);
-        if !states.is_empty() && !states.contains(&st) {
+    let timed = q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd");
+    // Filters run on the reports themselves and JSON is written straight from them: with
+    // thousands of retained apps a JSON tree per app would cost the RM tens of MiB per call.
+    let mut out: Vec<&crate::rm::AppReport> = Vec::new();
+    for r in &reports {
+        if !states.is_empty() && !states.contains(&r.state) {
             continue;
         }
-        if q.get("user").map(|u| v["user"] != *u).unwrap_or(false) || q.get("queue").map(|u| v["queue"] != *u).unwrap_or(false) {
+        if q.get("user").map(|u| r.user != *u).unwrap_or(false) || q.get("queue").map(|u| r.queue != *u).unwrap_or(false) {
             continue;
         }
-        if final_status.as_ref().map(|f| v["finalStatus"] != *f).unwrap_or(false) {
+        if final_status.as_ref().map(|f| json_of(&r.final_status) != *f).unwrap_or(false) {
             continue;
         }
         // ClientRMService: `name` matches the application name exactly.
-        if q.get("name").map(|n| v["name"] != *n).unwrap_or(false) {
+        if q.get("name").map(|n| r.name != *n).unwrap_or(false) {
             continue;
         }
-        if !types.is_empty() && !types.iter().any(|t| v["applicationType"].as_str().map(|x| x.eq_ignore_ascii_case(t)).unwrap_or(false)) {
+        if !types.is_empty() && !types.iter().any(|t| r.application_type.eq_ignore_ascii_case(t)) {
             continue;
         }
         if !tags.is_empty() {
-            let have: Vec<&str> = v["applicationTags"].as_str().unwrap_or("").split(',').collect();
+            let have: Vec<&str> = r.application_tags.split(',').collect();
             if !tags.iter().any(|t| have.contains(&t.as_str())) {
                 continue;
             }
         }
-        let started = v["startedTime"].as_u64().unwrap_or(0);
-        let finished = v["finishedTime"].as_u64().unwrap_or(0);
-        if started < sb
-            || started > se
-            || (q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd"))
-                && (finished == 0 || finished < fb || finished > fe)
-        {
+        let (started, finished) = (r.started_time, r.finished_time);
+        if started < sb || started > se || timed && (finished == 0 || finished < fb || finished > fe) {
             continue;
         }
-        out.push(v);
+        out.push(r);
         if limit.map(|l| out.len() >= l).unwrap_or(false) {
             break;
         }
     }
-    let body = if out.is_empty() { Value::Null } else { json!({"app": out}) };
-    render(fmt, StatusCode::OK, "apps", body)
+    match fmt {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Apps<'a> {
+                apps: Option<AppList<'a>>,
+            }
+            #[derive(serde::Serialize)]
+            struct AppList<'a> {
+                app: &'a [&'a crate::rm::AppReport],
+            }
+            let body = Apps { apps: (!out.is_empty()).then_some(AppList { app: &out }) };
+            let text = serde_json::to_string(&body).expect("reports serialize");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
+        Format::Xml => {
+            let body = if out.is_empty() { Value::Null } else { json!({ "app": out.iter().map(|r| json_of(*r)).collect::<Vec<_>>() }) };
+            render(fmt, StatusCode::OK, "apps", body)
+        }
+    }
 }
 
 async fn app(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>, Query(q): Q) -> Response {
