@@ -220,3 +220,27 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_slots_follow_flinks_get_slot() {
+        let with = |v: &str| {
+            let mut c = FlinkConfig::new();
+            c.set("taskmanager.numberOfTaskSlots", v);
+            task_slots(&c)
+        };
+        assert_eq!(task_slots(&FlinkConfig::new()), Ok(1));
+        assert_eq!(with("4"), Ok(4));
+        assert_eq!(with("-1"), Ok(1), "old configs' -1 means one slot");
+        for bad in ["0", "-2"] {
+            assert_eq!(
+                with(bad).unwrap_err(),
+                format!("org.apache.flink.configuration.IllegalConfigurationException: Invalid configuration value for taskmanager.numberOfTaskSlots : {bad} - Number of task slots must be at least one.")
+            );
+        }
+        assert!(with("two").is_err());
+    }
+}
