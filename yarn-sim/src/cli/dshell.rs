@@ -10,7 +10,6 @@ use serde_json::json;
 use super::http::{n, s, Rest};
 use crate::conf::{client_conf_dir, Configuration};
 
-#[derive(Clone)]
 pub struct DshellOpts {
     pub rm: Option<String>,
     pub shell_command: String,
@@ -56,25 +55,6 @@ pub fn run(o: &DshellOpts, out: &mut dyn Write) -> Result<i32, String> {
     let app_id = s(&new, "application-id");
     let max_mem = n(&new["maximum-resource-capability"], "memory") as u64;
     let _ = writeln!(out, "Got new application id={app_id}, max mem capability of resources in this cluster {max_mem}");
-    let max_vcores = n(&new["maximum-resource-capability"], "vCores") as u32;
-    // DistributedShell's Client: the AM's ask cannot exceed the max either.
-    let mut o = o.clone();
-    if o.master_memory_mb > max_mem {
-        let _ = writeln!(
-            out,
-            "AM memory specified above max threshold of cluster. Using max value., specified={}, max={max_mem}",
-            o.master_memory_mb
-        );
-        o.master_memory_mb = max_mem;
-    }
-    if o.master_vcores > max_vcores {
-        let _ = writeln!(
-            out,
-            "AM virtual cores specified above max threshold of cluster. Using max value., specified={}, max={max_vcores}",
-            o.master_vcores
-        );
-        o.master_vcores = max_vcores;
-    }
     let rel = format!(".yarn-sim/dshell/{app_id}/{}", crate::dshell::SHELL_COMMAND_RESOURCE);
     let staged = root.join(&rel);
     std::fs::create_dir_all(staged.parent().expect("has a parent")).map_err(|e| e.to_string())?;

@@ -222,7 +222,19 @@ fn application(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
         for (k, v) in lines {
             w(out, &format!("\t{k} : {v}"));
         }
-        w(out, "\tTimeoutType : LIFETIME\tExpiryTime : UNLIMITED\tRemainingTime : -1seconds");
+        // ApplicationCLI prints each timeout from the report's ApplicationTimeout.
+        let timeouts = rm.get(&format!("/ws/v1/cluster/apps/{id}/timeouts"))?;
+        for t in list(&timeouts, "timeouts", "timeout") {
+            w(
+                out,
+                &format!(
+                    "\tTimeoutType : {}\tExpiryTime : {}\tRemainingTime : {}seconds",
+                    s(t, "type"),
+                    s(t, "expiryTime"),
+                    s(t, "remainingTimeInSeconds")
+                ),
+            );
+        }
         return Ok(0);
     }
     if let Some(target) =

@@ -74,6 +74,11 @@ pub struct AttemptReport {
     pub app_attempt_id: ApplicationAttemptId,
     pub app_attempt_state: String,
     pub diagnostics_info: String,
+    /// Nodes the AM blacklisted / the RM blacklisted for AMs: none here (no blacklisting).
+    #[serde(default)]
+    pub blacklisted_nodes: String,
+    #[serde(default)]
+    pub nodes_blacklisted_by_system: String,
 }
 
 /// One attempt as `/apps/{id}/appattempts/{attemptId}` shows it (the shared webapp's
@@ -368,6 +373,8 @@ impl ResourceManager {
                         app_attempt_id: at.id,
                         app_attempt_state: at.state.name().to_string(),
                         diagnostics_info: at.diagnostics.clone(),
+                        blacklisted_nodes: String::new(),
+                        nodes_blacklisted_by_system: String::new(),
                     }
                 })
                 .collect(),
