@@ -1301,6 +1301,18 @@ fn view_app_decides_which_report_fields_a_user_sees() {
     }
     let r = h.rm().app_report_as(&id, now, "carol").unwrap();
     assert_eq!((r.elapsed_time, r.am_container_logs.as_str(), r.memory_seconds), (0, "", 0));
+
+    // Once the AM container is placed, attempts show it only to those who may view the app.
+    let nid = h.nm_addr.keys().next().unwrap().clone();
+    h.hb(&nid, vec![]);
+    let attempt = h.attempt(id).id;
+    let am = h.attempt(id).am_container.expect("AM container placed").to_string();
+    let bob = h.rm().attempt_reports_as(&id, "bob").unwrap();
+    let carol = h.rm().attempt_reports_as(&id, "carol").unwrap();
+    assert_eq!((bob[0].container_id.as_str(), carol[0].container_id.as_str()), (am.as_str(), ""));
+    assert_eq!(carol[0].app_attempt_id, attempt);
+    assert_eq!(h.rm().attempt_info_as(&attempt, "bob").unwrap().am_container_id, am);
+    assert_eq!(h.rm().attempt_info_as(&attempt, "carol").unwrap().am_container_id, "");
 }
 
 #[test]
@@ -1364,4 +1376,23 @@ fn an_expired_lifetime_kills_the_app_and_statistics_count_states() {
         flink.iter().map(|i| (i.state, i.kind.as_str(), i.count)).collect::<Vec<_>>(),
         vec![(YarnApplicationState::Killed, "apache flink", 1), (YarnApplicationState::Accepted, "apache flink", 0)]
     );
+}
+
+#[test]
+fn a_move_carries_the_apps_live_usage_to_the_new_queue() {
+    let mut h = acl_cluster(&[]);
+    let id = submit_as(&mut h, "alice", |c| c.queue = "a".into()).unwrap();
+    let nid = h.nm_addr.keys().next().unwrap().clone();
+    h.hb(&nid, vec![]);
+    let am = h.rm().app(&id).unwrap().ctx.resource;
+    let (qa, qb) = (h.rm().scheduler.leaf_queue("a").unwrap(), h.rm().scheduler.leaf_queue("b").unwrap());
+    assert_eq!(h.rm().scheduler.queues[qa].used, am);
+    assert_eq!(h.call(|rm, cx| rm.move_application(cx, id, "alice", "root.b")).unwrap(), "b");
+    let s = &h.rm().scheduler;
+    assert_eq!((s.queues[qa].used, s.queues[qb].used), (Resource::ZERO, am));
+    assert_eq!((s.queues[qa].running_ams, s.queues[qb].running_ams), (0, 1));
+    // Its end releases from the queue it is in now.
+    h.call(|rm, cx| rm.kill_application_as(cx, id, "alice", None)).unwrap();
+    let s = &h.rm().scheduler;
+    assert_eq!((s.queues[qa].used, s.queues[qb].used), (Resource::ZERO, Resource::ZERO));
 }
