@@ -336,7 +336,11 @@ fn bad_deployments_fail_clearly_and_leave_nothing_running() {
 #[test]
 fn bad_inputs_and_duplicate_vertex_ids_are_refused_before_anything_runs() {
     let f = Flink::start("flink-failearly", 1);
-    let (_app, web) = f.session(&[]);
+    // Flink's yarn.view.acls reach YARN as the application's VIEW_APP ACL.
+    let (app, web) = f.session(&["-D", "yarn.view.acls=bob"]);
+    let as_user = |u: &str| f.c.rest().get(&format!("/ws/v1/cluster/apps/{app}?user.name={u}")).unwrap()["app"].clone();
+    assert!(as_user("bob")["startedTime"].as_u64().unwrap() > 0);
+    assert_eq!(as_user("carol")["startedTime"], 0);
     let wc = example("streaming/WordCount.toml");
     let missing = f.c.work.join("no-such-input.txt");
     let r = f.run("flink", &["run", &wc, "--input", missing.to_str().unwrap()]);

@@ -94,6 +94,15 @@ pub fn task_slots(conf: &flink_core::config::FlinkConfig) -> Result<u32, String>
     }
 }
 
+/// Flink's `yarn.view.acls` / `yarn.modify.acls` become the application's VIEW_APP / MODIFY_APP
+/// ACLs, as YarnClusterDescriptor sets them on the AM's launch context (Utils.setAclsFor).
+pub fn application_acls(conf: &FlinkConfig) -> Vec<serde_json::Value> {
+    [("VIEW_APP", "yarn.view.acls"), ("MODIFY_APP", "yarn.modify.acls")]
+        .into_iter()
+        .filter_map(|(kind, key)| conf.get(key).filter(|v| !v.is_empty()).map(|v| json!({"key": kind, "value": v})))
+        .collect()
+}
+
 pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deployed, String> {
     let conf = &spec.conf;
     let jm_mb = memory_mb(conf, "jobmanager.memory.process.size", 1600)?;
@@ -168,7 +177,10 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         "resource": {"memory": jm_mb, "vCores": conf.u32("yarn.appmaster.vcores", 1)?},
         "application-type": app_type,
         "application-tags": conf.get("yarn.tags").map(|t| t.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
-        "am-container-spec": {"local-resources": {"entry": entries}, "commands": {"command": cmd}, "environment": {"entry": []}},
+        "am-container-spec": {
+            "local-resources": {"entry": entries}, "commands": {"command": cmd}, "environment": {"entry": []},
+            "application-acls": {"entry": application_acls(&conf)},
+        },
     });
     let _ = writeln!(out, "Submitting application master {app_id}");
     if let Err(e) = y.rm.post(&format!("/ws/v1/cluster/apps?user.name={}", yarn_sim::cli::current_user()), body) {
@@ -242,5 +254,17 @@ mod tests {
             );
         }
         assert!(with("two").is_err());
+    }
+
+    #[test]
+    fn flinks_yarn_acls_become_the_applications_acls() {
+        let mut c = FlinkConfig::new();
+        assert!(application_acls(&c).is_empty());
+        c.set("yarn.view.acls", "bob,carol ops");
+        c.set("yarn.modify.acls", "bob");
+        assert_eq!(
+            application_acls(&c),
+            vec![json!({"key": "VIEW_APP", "value": "bob,carol ops"}), json!({"key": "MODIFY_APP", "value": "bob"})]
+        );
     }
 }
