@@ -363,10 +363,19 @@ mod fuzz {
             Just("unmanaged-AM"),
             Just("application-submission-context"),
             Just("appstate"),
+            Just("application-acls"),
+            Just("application-timeouts"),
+            Just("timeout"),
+            Just("type"),
+            Just("expiryTime"),
+            Just("appqueue"),
+            Just("applicationpriority"),
         ];
         let leaf = prop_oneof![
             Just("application_1_0001".to_string()),
             Just("KILLED".to_string()),
+            Just("VIEW_APP".to_string()),
+            Just("LIFETIME".to_string()),
             Just("-5".to_string()),
             Just("true".to_string()),
             any::<i64>().prop_map(|n| n.to_string()),
@@ -423,6 +432,9 @@ mod fuzz {
         if let Ok(v) = parse(ct, bytes) {
             let _ = submission_context(&v);
             let _ = app_state(&v);
+            let _ = app_queue(&v);
+            let _ = app_priority(&v);
+            let _ = app_timeout(&v);
         }
     }
 
