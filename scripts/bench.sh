@@ -233,6 +233,9 @@ cpu=$( { TIMEFORMAT='%U %S'; time "$BIN/scenario" fuzz --dir scenarios/bench --s
 t1=$(ms)
 row "fuzz: seeds per minute (3 nodes, session + 1 job, 10 sim-minutes)" "$((SEEDS * 60000 / (t1 - t0)))/min wall" ">= 1,000/min on 2 cores" "$(python3 -c "print(int($SEEDS*120/max($cpu,0.1)))")/min from CPU time on 2 idle cores"
 
+echo "== REST under load: 50 clients on the RM and the AM, RM memory with 10,000 retained apps"
+while IFS= read -r line; do rows+=("$line"); echo "$line"; done < <(BIN="$BIN" ./scripts/bench-rest.sh | grep '^|')
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"

@@ -146,6 +146,10 @@ impl JobGraph {
         }
         let mut seen = std::collections::BTreeSet::new();
         for v in &self.vertices {
+            // JobGraph.addVertex refuses a second vertex with the same id.
+            if seen.contains(&v.id) {
+                return Err(format!("The JobGraph already contains a vertex with that id. (vertex '{}', id {})", v.name, v.id));
+            }
             if v.parallelism == 0 || v.parallelism > v.max_parallelism.max(1) {
                 return Err(format!(
                     "Vertex '{}' has an invalid parallelism {} (max parallelism {})",

@@ -262,6 +262,15 @@ mod tests {
         assert_eq!(default_max_parallelism(200), 512);
     }
 
+    #[test]
+    fn a_job_graph_with_a_duplicate_vertex_id_is_refused() {
+        let mut g = word_count(2).to_job_graph(JobId(1), &mut ids()).unwrap();
+        assert!(g.validate().is_ok());
+        g.vertices[1].id = g.vertices[0].id;
+        let e = g.validate().unwrap_err();
+        assert!(e.starts_with("The JobGraph already contains a vertex with that id."), "{e}");
+    }
+
     proptest! {
         #[test]
         fn chaining_is_consistent(

@@ -154,3 +154,42 @@ fn a_container_over_its_memory_limit_is_killed_with_minus_104() {
     assert!(logs.stdout.contains("beyond the 'PHYSICAL' memory limit. Current usage: "), "{}", logs.stdout);
     assert!(logs.stdout.contains("of 128 MB physical memory used"), "{}", logs.stdout);
 }
+
+/// An ask above the cluster's maximum is clamped with DistributedShell's message instead of
+/// ending as an "AM timed out"; then `yarn logs -am`, `-size` and `-out` as LogsCLI does them.
+#[test]
+fn oversize_container_memory_is_clamped_and_yarn_logs_selects_cuts_and_saves() {
+    let c = Cluster::start("dshell-clamp", 2, &[]);
+    let r = c.run("yarn-sim", &["dshell", "--num-containers", "1", "--container-memory", "100000", "--shell-command", "echo 0123456789"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let id = submitted_app(&r.stdout);
+
+    let am = c.yarn(&["logs", "-applicationId", &id, "-am", "1", "-log_files", "AppMaster.stdout"]);
+    assert_eq!(am.code, 0, "{}", am.stderr);
+    assert!(
+        am.stdout.contains("Container memory specified above max threshold of cluster. Using max value., specified=100000, max=8192"),
+        "{}",
+        am.stdout
+    );
+    assert_eq!(am.stdout.matches("\nLogType:").count(), 1, "only the AM's stdout: {}", am.stdout);
+    assert!(!am.stdout.contains("0123456789"));
+    let bad = c.yarn(&["logs", "-applicationId", &id, "-am", "0"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("Invalid input for option -am."), "{}", bad.stderr);
+
+    // -size 4: the first four bytes of each file; -size -4: the last four.
+    let head = c.yarn(&["logs", "-applicationId", &id, "-log_files", "stdout", "-size", "4"]);
+    assert!(head.stdout.contains("LogContents:\n0123\nEnd of LogType:stdout"), "{}", head.stdout);
+    let tail = c.yarn(&["logs", "-applicationId", &id, "-log_files", "stdout", "-size", "-4"]);
+    assert!(tail.stdout.contains("LogContents:\n789\n\nEnd of LogType:stdout"), "{}", tail.stdout);
+
+    // -out DIR: one file per container under its node, nothing on stdout.
+    let dir = c.work.join("logs-out");
+    let saved = c.yarn(&["logs", "-applicationId", &id, "-out", dir.to_str().unwrap()]);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    assert!(!saved.stdout.contains("LogType:"), "{}", saved.stdout);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().flat_map(|n| std::fs::read_dir(n.path()).unwrap().flatten()).collect();
+    assert_eq!(files.len(), 2, "the AM and the shell container");
+    let all: String = files.iter().map(|f| std::fs::read_to_string(f.path()).unwrap()).collect();
+    assert!(all.contains("0123456789") && all.contains("LogType:AppMaster.stdout"), "{all}");
+}

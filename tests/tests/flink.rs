@@ -304,6 +304,14 @@ fn bad_deployments_fail_clearly_and_leave_nothing_running() {
     let r = f.run("yarn-session", &["-qu", "nosuchqueue", "-d"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("unknown queue: nosuchqueue"), "{}", r.stderr);
+    // Flink's getSlot: fewer than one slot is refused before anything is deployed.
+    let r = f.run("yarn-session", &["-s", "0", "-d"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("Invalid configuration value for taskmanager.numberOfTaskSlots : 0 - Number of task slots must be at least one."),
+        "{}",
+        r.stderr
+    );
     let r = f.run("yarn-session", &["-tm", "100000", "-d"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("The cluster does not have the requested resources for the TaskManagers available!"), "{}", r.stderr);
@@ -321,4 +329,46 @@ fn bad_deployments_fail_clearly_and_leave_nothing_running() {
     assert!(r.stderr.contains("Invalid configuration value for high-availability.type: 'kubernetes'"), "{}", r.stderr);
     let running = f.c.rest().get("/ws/v1/cluster/apps?states=ACCEPTED,RUNNING").unwrap();
     assert!(list(&running, "apps", "app").is_empty(), "{running}");
+}
+
+/// Fail early: an `--input` that is missing or a directory is refused by the client, and a
+/// JobGraph with duplicate vertex ids by the AM's `POST /jobs`; nothing is submitted.
+#[test]
+fn bad_inputs_and_duplicate_vertex_ids_are_refused_before_anything_runs() {
+    let f = Flink::start("flink-failearly", 1);
+    // Flink's yarn.view.acls reach YARN as the application's VIEW_APP ACL.
+    let (app, web) = f.session(&["-D", "yarn.view.acls=bob"]);
+    let as_user = |u: &str| f.c.rest().get(&format!("/ws/v1/cluster/apps/{app}?user.name={u}")).unwrap()["app"].clone();
+    assert!(as_user("bob")["startedTime"].as_u64().unwrap() > 0);
+    assert_eq!(as_user("carol")["startedTime"], 0);
+    let wc = example("streaming/WordCount.toml");
+    let missing = f.c.work.join("no-such-input.txt");
+    let r = f.run("flink", &["run", &wc, "--input", missing.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains(&format!("java.io.FileNotFoundException: File file:{} does not exist", missing.display())), "{}", r.stderr);
+    let r = f.run("flink", &["run", &wc, "--input", f.c.work.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("is a directory: --input takes a single file"), "{}", r.stderr);
+    let am = e2e::Rest::new(&web);
+    assert_eq!(am.get("/jobs/overview").unwrap()["jobs"].as_array().unwrap().len(), 0, "nothing was submitted");
+
+    // A JobGraph whose second vertex reuses the first one's id.
+    let text = std::fs::read_to_string(&wc).unwrap();
+    let program = flink_core::program::Program::parse(&text, &[]).unwrap();
+    let mut next = 1u128;
+    let mut graphs = program
+        .job_graphs(2, &mut || {
+            next += 1;
+            next
+        })
+        .unwrap();
+    let mut g = serde_json::to_value(graphs.remove(0)).unwrap();
+    let vertices = g["vertices"].as_array_mut().unwrap();
+    assert!(vertices.len() >= 2);
+    vertices[1]["id"] = vertices[0]["id"].clone();
+    let (code, body) = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &g.to_string(), &format!("http://{web}/jobs")]);
+    assert_eq!(code, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["errors"][0].as_str().unwrap().contains("The JobGraph already contains a vertex with that id."), "{body}");
+    assert_eq!(am.get("/jobs/overview").unwrap()["jobs"].as_array().unwrap().len(), 0, "nothing was submitted");
 }

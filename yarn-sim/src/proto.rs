@@ -40,6 +40,10 @@ impl RemoteError {
     pub fn app_not_found(m: impl Into<String>) -> Self {
         Self::new("org.apache.hadoop.yarn.exceptions.ApplicationNotFoundException", m)
     }
+    /// Refused by an ACL (`org.apache.hadoop.security.AccessControlException`).
+    pub fn access_control(m: impl Into<String>) -> Self {
+        Self::new("org.apache.hadoop.security.AccessControlException", m)
+    }
     pub fn yarn(m: impl Into<String>) -> Self {
         Self::new("org.apache.hadoop.yarn.exceptions.YarnException", m)
     }

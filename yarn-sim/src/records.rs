@@ -98,6 +98,14 @@ pub struct ApplicationSubmissionContext {
     pub application_tags: Vec<String>,
     /// Milliseconds; failures older than this do not count. 0 or less: all count.
     pub attempt_failures_validity_interval: i64,
+    /// The AM container spec's `application-acls` (VIEW_APP / MODIFY_APP -> ACL string); the
+    /// RM keeps them beside the app as ApplicationACLsManager does.
+    #[serde(default)]
+    pub application_acls: crate::rm::acls::ApplicationAcls,
+    /// `application-timeouts` LIFETIME in seconds from submission (`None`: UNLIMITED); a PUT
+    /// to `/timeouts` moves it. RMAppLifetimeMonitor kills the app when it passes.
+    #[serde(default)]
+    pub lifetime_secs: Option<i64>,
 }
 
 impl ApplicationSubmissionContext {
@@ -116,6 +124,8 @@ impl ApplicationSubmissionContext {
             keep_containers_across_application_attempts: false,
             application_tags: Vec::new(),
             attempt_failures_validity_interval: -1,
+            application_acls: Default::default(),
+            lifetime_secs: None,
         }
     }
 }

@@ -79,11 +79,35 @@ fn stage_file(
     Ok(())
 }
 
+/// `taskmanager.numberOfTaskSlots` as Flink's ConfigurationParserUtils.getSlot reads it: -1
+/// (old configs) means 1, anything below 1 is refused before anything is deployed.
+pub fn task_slots(conf: &flink_core::config::FlinkConfig) -> Result<u32, String> {
+    const KEY: &str = "taskmanager.numberOfTaskSlots";
+    let Some(raw) = conf.get(KEY) else { return Ok(1) };
+    let v: i64 = raw.trim().parse().map_err(|_| format!("Could not parse value '{raw}' for key '{KEY}': expected an integer"))?;
+    match v {
+        -1 => Ok(1),
+        v if v >= 1 && v <= u32::MAX as i64 => Ok(v as u32),
+        v => Err(format!(
+            "org.apache.flink.configuration.IllegalConfigurationException: Invalid configuration value for {KEY} : {v} - Number of task slots must be at least one."
+        )),
+    }
+}
+
+/// Flink's `yarn.view.acls` / `yarn.modify.acls` become the application's VIEW_APP / MODIFY_APP
+/// ACLs, as YarnClusterDescriptor sets them on the AM's launch context (Utils.setAclsFor).
+pub fn application_acls(conf: &FlinkConfig) -> Vec<serde_json::Value> {
+    [("VIEW_APP", "yarn.view.acls"), ("MODIFY_APP", "yarn.modify.acls")]
+        .into_iter()
+        .filter_map(|(kind, key)| conf.get(key).filter(|v| !v.is_empty()).map(|v| json!({"key": kind, "value": v})))
+        .collect()
+}
+
 pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deployed, String> {
     let conf = &spec.conf;
     let jm_mb = memory_mb(conf, "jobmanager.memory.process.size", 1600)?;
     let tm_mb = memory_mb(conf, "taskmanager.memory.process.size", 1728)?;
-    let slots = conf.u32("taskmanager.numberOfTaskSlots", 1)?;
+    let slots = task_slots(conf)?;
     let name = conf.string("yarn.application.name", "Flink session cluster");
     let queue = conf.string("yarn.application.queue", "default");
     let app_type = conf.string("yarn.application.type", "Apache Flink");
@@ -153,7 +177,10 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         "resource": {"memory": jm_mb, "vCores": conf.u32("yarn.appmaster.vcores", 1)?},
         "application-type": app_type,
         "application-tags": conf.get("yarn.tags").map(|t| t.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
-        "am-container-spec": {"local-resources": {"entry": entries}, "commands": {"command": cmd}, "environment": {"entry": []}},
+        "am-container-spec": {
+            "local-resources": {"entry": entries}, "commands": {"command": cmd}, "environment": {"entry": []},
+            "application-acls": {"entry": application_acls(&conf)},
+        },
     });
     let _ = writeln!(out, "Submitting application master {app_id}");
     if let Err(e) = y.rm.post(&format!("/ws/v1/cluster/apps?user.name={}", yarn_sim::cli::current_user()), body) {
@@ -203,5 +230,41 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
             );
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_slots_follow_flinks_get_slot() {
+        let with = |v: &str| {
+            let mut c = FlinkConfig::new();
+            c.set("taskmanager.numberOfTaskSlots", v);
+            task_slots(&c)
+        };
+        assert_eq!(task_slots(&FlinkConfig::new()), Ok(1));
+        assert_eq!(with("4"), Ok(4));
+        assert_eq!(with("-1"), Ok(1), "old configs' -1 means one slot");
+        for bad in ["0", "-2"] {
+            assert_eq!(
+                with(bad).unwrap_err(),
+                format!("org.apache.flink.configuration.IllegalConfigurationException: Invalid configuration value for taskmanager.numberOfTaskSlots : {bad} - Number of task slots must be at least one.")
+            );
+        }
+        assert!(with("two").is_err());
+    }
+
+    #[test]
+    fn flinks_yarn_acls_become_the_applications_acls() {
+        let mut c = FlinkConfig::new();
+        assert!(application_acls(&c).is_empty());
+        c.set("yarn.view.acls", "bob,carol ops");
+        c.set("yarn.modify.acls", "bob");
+        assert_eq!(
+            application_acls(&c),
+            vec![json!({"key": "VIEW_APP", "value": "bob,carol ops"}), json!({"key": "MODIFY_APP", "value": "bob"})]
+        );
     }
 }

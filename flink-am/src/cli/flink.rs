@@ -212,6 +212,17 @@ pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         let _ = writeln!(err, "Please specify an action.\n{USAGE}");
         return 1;
     };
+    // CliFrontend: `-v`/`--version` print the version; `<action> -h` that action's help.
+    if action == "-v" || action == "--version" {
+        let _ = writeln!(out, "Version: {}, Commit ID: {}", crate::FLINK_VERSION, crate::FLINK_REVISION);
+        return 0;
+    }
+    if asks_help(&action, &args[1..]) {
+        if let Some(help) = action_help(&action) {
+            let _ = writeln!(out, "{help}");
+            return 0;
+        }
+    }
     let r = parse(&action, &args[1..]).and_then(|o| match action.as_str() {
         "run" => run(o, out),
         "run-application" => run_application(o, out),
@@ -238,6 +249,42 @@ pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     }
 }
 
+/// Whether `-h`/`--help` comes among the action's own options (not the program's arguments).
+fn asks_help(action: &str, args: &[String]) -> bool {
+    let table = options_of(action);
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "-h" || a == "--help" {
+            return true;
+        }
+        match table.iter().find(|(short, long, _, _)| a == *short || (!long.is_empty() && a == *long)) {
+            Some((_, _, Arg::Required, _)) => i += 2,
+            Some(_) => i += 1,
+            None if a.starts_with('-') => i += 1,
+            // The program file: what follows belongs to the program.
+            None => return false,
+        }
+    }
+    false
+}
+
+/// One action's section of the usage text, as CliFrontendParser.printHelpFor<Action> prints it.
+fn action_help(action: &str) -> Option<String> {
+    let head = format!("Action \"{action}\"");
+    let start = USAGE.find(&head)?;
+    let block = USAGE[start..].split("\n\n").next()?;
+    let mut lines = block.lines();
+    let title = lines.next()?;
+    let syntax = lines.next()?;
+    let options: Vec<&str> = lines.collect();
+    let mut out = format!("\n{title}\n\n{syntax}\n");
+    if !options.is_empty() {
+        out.push_str(&format!("  \"{action}\" action options:\n{}\n", options.join("\n")));
+    }
+    Some(out)
+}
+
 fn read_program(o: &Opts) -> Result<(PathBuf, String, Vec<String>), String> {
     let path = o.positional.first().ok_or("No program specified. Please specify a program file (.toml) to run.")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("Could not read the program file {path}: {e}"))?;
@@ -261,9 +308,14 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
     if let (Some(r), Some(root)) = (&settings.savepoint_restore, &store_root) {
         check_savepoint(root, &r.path)?;
     }
-    // `--input <local file>`: ship it and point the program at the staged copy.
+    // `--input <local file>`: ship it and point the program at the staged copy. A path that is
+    // neither a local file nor a file in the shared store, or a directory, fails here, before
+    // anything is submitted (Flink's job would fail restart after restart on it).
     let mut k = 0;
     while k + 1 < args.len() {
+        if args[k] == "--input" {
+            check_input(&args[k + 1], y)?;
+        }
         if args[k] == "--input" && Path::new(&args[k + 1]).is_file() {
             if let (Some(y), Some(dir)) = (y, app_dir) {
                 let local = PathBuf::from(&args[k + 1]);
@@ -294,6 +346,39 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
         settings.apply(g);
     }
     Ok(graphs)
+}
+
+/// `--input`: a local file (shipped), or a file already in the shared store.
+fn check_input(arg: &str, y: Option<&Yarn>) -> Result<(), String> {
+    let local = Path::new(arg);
+    if local.is_dir() {
+        return Err(format!("The input {arg} is a directory: --input takes a single file (the text-file source reads one file)."));
+    }
+    if local.is_file() {
+        return Ok(());
+    }
+    let connected;
+    let y = match y {
+        Some(y) => Some(y),
+        None => {
+            connected = Yarn::connect().ok();
+            connected.as_ref()
+        }
+    };
+    let in_store = y.and_then(|y| y.store().ok()).map(|root| {
+        let rel = arg.trim_start_matches("file://").trim_start_matches(root.to_string_lossy().as_ref()).trim_start_matches('/');
+        let p = root.join(rel);
+        (p.is_file(), p.is_dir())
+    });
+    match in_store {
+        Some((true, _)) => Ok(()),
+        Some((_, true)) => Err(format!("The input {arg} is a directory in the shared store: --input takes a single file.")),
+        _ => Err(format!(
+            "java.io.FileNotFoundException: File file:{} does not exist or the user running Flink ('{}') has insufficient permissions to access it.",
+            if local.is_absolute() { arg.to_string() } else { std::env::current_dir().map(|d| d.join(arg).display().to_string()).unwrap_or_else(|_| arg.to_string()) },
+            yarn_sim::cli::current_user()
+        )),
+    }
 }
 
 /// What the JobManager would find at a restore path (`flink run -s`), checked before anything
@@ -762,6 +847,30 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn version_and_help_print_like_cli_frontend() {
+        let run_main = |a: &[&str]| {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = main(args(a), &mut out, &mut err);
+            (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+        };
+        for v in ["-v", "--version"] {
+            let (code, out, _) = run_main(&[v]);
+            assert_eq!((code, out), (0, format!("Version: {}, Commit ID: {}\n", crate::FLINK_VERSION, crate::FLINK_REVISION)));
+        }
+        let (code, out, _) = run_main(&["run", "-h"]);
+        assert_eq!(code, 0);
+        assert!(out.starts_with("\nAction \"run\" compiles and runs a program.\n\n  Syntax: run [OPTIONS] <program.toml> <arguments>\n  \"run\" action options:\n     -d,--detached"), "{out}");
+        assert!(!out.contains("run-application"), "only run's section: {out}");
+        let (code, out, _) = run_main(&["list", "-a", "--help"]);
+        assert!(code == 0 && out.contains("Action \"list\" lists running and scheduled programs.") && out.contains("-a,--all"), "{out}");
+        let (code, out, _) = run_main(&["--help"]);
+        assert!(code == 0 && out.contains("Action \"checkpoint\""), "{out}");
+        // After the program file, -h belongs to the program.
+        assert!(!asks_help("run", &args(&["-p", "2", "prog.toml", "-h"])));
+        assert!(asks_help("run", &args(&["-p", "2", "-h", "prog.toml"])));
     }
 
     #[test]

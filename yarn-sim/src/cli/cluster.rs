@@ -49,6 +49,11 @@ pub const HARNESS_DEFAULTS: &[(&str, &str, &str)] = &[
         "false",
         "Harness default (YARN: true). Virtual memory of modern runtimes is not a useful limit; physical memory is checked.",
     ),
+    (
+        "yarn.nodemanager.duration-to-track-stopped-containers",
+        "60000",
+        "Harness default (YARN: 600000). A finished container leaves the NodeManager's container list a minute after the RM recorded it (its logs stay readable).",
+    ),
 ];
 
 pub struct StartOpts {
@@ -92,6 +97,16 @@ pub fn cluster_conf(o: &StartOpts) -> Result<Configuration, String> {
     for (k, v, d) in HARNESS_DEFAULTS {
         c.set_described(k, v, d);
     }
+    // ACLs on, with the user who started the cluster as the one admin (YARN: off, admin "*",
+    // and root's acl_administer_queue "*" lets everyone administer every queue).
+    let me = super::current_user();
+    c.set_described("yarn.acl.enable", "true", "Harness default (YARN: false). Application and queue ACLs are checked.");
+    c.set_described("yarn.admin.acl", &me, "Harness default (YARN: *). The user who ran yarn-sim start administers the cluster.");
+    c.set_described(
+        "yarn.scheduler.capacity.root.acl_administer_queue",
+        &me,
+        "Harness default (YARN: * on the root). Only the starting user administers queues (kills and moves others' apps).",
+    );
     for f in &o.confs {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         c.merge_xml(&text).map_err(|e| format!("{}: {e}", f.display()))?;

@@ -185,7 +185,9 @@ pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>, secret_file
         let (listener, addr) = bind_loopback(port).await.map_err(|e| format!("Port in use: 127.0.0.1:{port} ({e})"))?;
         // Servers bind loopback whatever the file says; tracking URLs use the bound address.
         conf.set("yarn.resourcemanager.webapp.address", addr);
-        let cfg = crate::rm::RmConfig::from_conf(&conf)?;
+        let mut cfg = crate::rm::RmConfig::from_conf(&conf)?;
+        // AdminACLsManager: the user running the ResourceManager is always an admin.
+        cfg.acls.admin.add_user(&super::current_user());
         let _pid = PidFile::create(conf_dir.as_deref(), "resourcemanager");
         eprintln!(
             "ResourceManager starting on http://{addr}{}",

@@ -38,7 +38,7 @@ impl Rest {
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), RestError> {
-        let url = format!("{}{}", self.base, path);
+        let url = format!("{}{}", self.base, with_user(path));
         self.rt.block_on(async {
             let mut req = self.http.request(method, &url).header("Accept", "application/json");
             if let Some(b) = body {
@@ -96,6 +96,17 @@ impl Rest {
             Ok(text)
         })
     }
+}
+
+/// YARN REST calls carry the invoking user (`user.name`, Hadoop's simple auth), so the RM
+/// checks ACLs against who runs the client, as Hadoop's clients do; other REST APIs (Flink's)
+/// are left alone.
+fn with_user(path: &str) -> String {
+    if !path.starts_with("/ws/v1/cluster") || path.contains("user.name=") {
+        return path.to_string();
+    }
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}user.name={}", super::current_user())
 }
 
 /// `items` of `{"apps":{"app":[..]}}`-style wrappers (null or missing = empty).

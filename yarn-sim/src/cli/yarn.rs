@@ -13,13 +13,18 @@ const USAGE: &str = "Usage: yarn [--rm host:port] COMMAND
   application -list [-appStates States] [-appTypes Types] [-appTags Tags]
   application -status <Application ID>
   application -kill <Application ID> [<Application ID> ...]
+  application -changeQueue <Queue Name> -appId <Application ID>   (-movetoqueue <Application ID> -queue <Queue Name>)
+  application -updatePriority <Priority> -appId <Application ID>
+  application -updateLifetime <Timeout> -appId <Application ID>
+  queue -status <Queue Name>
   applicationattempt -list <Application ID>
   applicationattempt -status <Application Attempt ID>
   container -list <Application Attempt ID>
   container -status <Container ID>
   node -list [-all] [-states States]
   node -status <NodeId>
-  logs -applicationId <Application ID> [-containerId <Container ID>] [-log_files <name,...>]
+  logs -applicationId <Application ID> [-containerId <Container ID>] [-am <AM Containers>] [-log_files <name,...>]
+       [-size <bytes>] [-out <directory>]
   version";
 
 /// Runs the `yarn` command; returns the process exit code.
@@ -47,6 +52,7 @@ pub fn main(mut args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> 
         "container" => container(&rm, rest, out),
         "node" => node(&rm, rest, out),
         "logs" => logs(&rm, rest, out),
+        "queue" => queue(&rm, rest, out),
         _ => Err(Fail::Usage(format!("Error: Could not find or load main class {cmd}"))),
     };
     match r {
@@ -216,7 +222,57 @@ fn application(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
         for (k, v) in lines {
             w(out, &format!("\t{k} : {v}"));
         }
-        w(out, "\tTimeoutType : LIFETIME\tExpiryTime : UNLIMITED\tRemainingTime : -1seconds");
+        // ApplicationCLI prints each timeout from the report's ApplicationTimeout.
+        let timeouts = rm.get(&format!("/ws/v1/cluster/apps/{id}/timeouts"))?;
+        for t in list(&timeouts, "timeouts", "timeout") {
+            w(
+                out,
+                &format!(
+                    "\tTimeoutType : {}\tExpiryTime : {}\tRemainingTime : {}seconds",
+                    s(t, "type"),
+                    s(t, "expiryTime"),
+                    s(t, "remainingTimeInSeconds")
+                ),
+            );
+        }
+        return Ok(0);
+    }
+    if let Some(target) =
+        opt(a, "-changeQueue").map(String::from).or_else(|| opt(a, "-queue").filter(|_| has(a, "-movetoqueue")).map(String::from))
+    {
+        let id = if has(a, "-movetoqueue") { need(a, "-movetoqueue")? } else { need(a, "-appId")? };
+        get_app(rm, id)?;
+        w(out, &format!("Moving application {id} to queue {target}"));
+        let (_, v) = rm.put(&format!("/ws/v1/cluster/apps/{id}/queue"), json!({ "queue": target }))?;
+        if s(&v, "queue").is_empty() {
+            return Err(Fail::Msg(format!("Moving application {id} failed: no queue in the answer"), 255));
+        }
+        w(out, "Successfully completed move.");
+        return Ok(0);
+    }
+    if let Some(p) = opt(a, "-updatePriority") {
+        let id = need(a, "-appId")?;
+        let priority: i32 = p.parse().map_err(|_| Fail::Msg(format!("Invalid priority {p}: it must be an integer"), 255))?;
+        get_app(rm, id)?;
+        w(out, &format!("Updating priority of an application {id}"));
+        let (_, v) = rm.put(&format!("/ws/v1/cluster/apps/{id}/priority"), json!({ "priority": priority }))?;
+        if n(&v, "priority") as i32 == priority {
+            w(out, &format!("Successfully updated the application {id} with priority '{priority}'"));
+        } else {
+            w(out, &format!("Updated priority of an application  {id} to cluster max priority OR keeping old priority as application is in final states"));
+        }
+        return Ok(0);
+    }
+    if let Some(t) = opt(a, "-updateLifetime") {
+        let id = need(a, "-appId")?;
+        let secs: u64 = t.parse().map_err(|_| Fail::Msg(format!("Invalid lifetime {t}: it must be a number of seconds"), 255))?;
+        get_app(rm, id)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let expiry = crate::rest::rm_app::iso8601(now + secs * 1000);
+        w(out, &format!("Updating timeout for given timeoutType: LIFETIME of an application {id}"));
+        let (_, v) =
+            rm.put(&format!("/ws/v1/cluster/apps/{id}/timeout"), json!({"timeout": {"type": "LIFETIME", "expiryTime": expiry}}))?;
+        w(out, &format!("Successfully updated LIFETIME of an application {id}. New expiry time is {}", s(&v["timeout"], "expiryTime")));
         return Ok(0);
     }
     if has(a, "-kill") {
@@ -249,7 +305,7 @@ fn kill_one(rm: &Rest, id: &str, out: &mut dyn Write) -> Result<(), Fail> {
         return Ok(());
     }
     w(out, &format!("Killing application {id}"));
-    let path = format!("/ws/v1/cluster/apps/{id}/state?user.name={}", super::current_user());
+    let path = format!("/ws/v1/cluster/apps/{id}/state");
     for _ in 0..200 {
         let (code, v) = rm.put(&path, json!({"state": "KILLED"}))?;
         if code == 200 && s(&v, "state") == "KILLED" {
@@ -412,20 +468,92 @@ fn node(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
     Err(Fail::Usage("Invalid Command Usage : ".into()))
 }
 
+/// `yarn queue -status <queue>` as QueueCLI prints it, from the scheduler's queue tree.
+fn queue(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
+    let name = need(a, "-status")?;
+    let sched = rm.get("/ws/v1/cluster/scheduler")?;
+    fn find<'a>(q: &'a Value, name: &str, path: &str) -> Option<&'a Value> {
+        let here = s(q, "queueName");
+        let full = if path.is_empty() { here.clone() } else { format!("{path}.{here}") };
+        if here == name || full == name {
+            return Some(q);
+        }
+        list(q, "queues", "queue").into_iter().find_map(|c| find(c, name, &full))
+    }
+    let Some(q) = find(&sched["scheduler"]["schedulerInfo"], name, "") else {
+        w(out, &format!("Cannot get queue from RM by queueName = {name}, please check."));
+        return Ok(255);
+    };
+    // DecimalFormat("#.0") of a fraction times 100: 0 prints as ".0".
+    let pct = |v: f64| {
+        let t = format!("{v:.1}");
+        format!("{}%", t.strip_prefix("0.").map(|r| format!(".{r}")).unwrap_or(t))
+    };
+    let state = if s(q, "state").is_empty() { "RUNNING".to_string() } else { s(q, "state") };
+    w(out, "Queue Information : ");
+    w(out, &format!("Queue Name : {}", s(q, "queueName")));
+    w(out, &format!("\tState : {state}"));
+    w(out, &format!("\tCapacity : {}", pct(n(q, "capacity"))));
+    w(out, &format!("\tCurrent Capacity : {}", pct(n(q, "usedCapacity"))));
+    w(out, &format!("\tMaximum Capacity : {}", pct(n(q, "maxCapacity"))));
+    w(out, "\tDefault Node Label expression : <DEFAULT_PARTITION>");
+    w(out, "\tAccessible Node Labels : *");
+    w(out, "\tPreemption : disabled");
+    w(out, "\tIntra-queue Preemption : disabled");
+    Ok(0)
+}
+
 /// `yarn logs`: reads each container's log files from its NodeManager (no log aggregation).
 fn logs(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
     let id = need(a, "-applicationId")?;
     get_app(rm, id)?;
     let only = opt(a, "-containerId");
     let files: Option<Vec<String>> = opt(a, "-log_files").map(|f| f.split(',').map(|x| x.trim().to_string()).collect());
+    // LogsCLI: -size N prints the first N bytes of each file, -size -N the last N.
+    let size: Option<i64> =
+        match opt(a, "-size") {
+            None => None,
+            Some(v) => Some(v.parse().map_err(|_| {
+                Fail::Msg(format!("Invalid value {v} for -size: it must be a number of bytes (negative: from the end)"), 255)
+            })?),
+        };
     let atts = rm.get(&format!("/ws/v1/cluster/apps/{id}/appattempts"))?;
+    let attempts = list(&atts, "appAttempts", "appAttempt");
+    // -am 1,2 / -am -1 (the latest) / -am ALL: only those attempts' AM containers.
+    let am_only: Option<Vec<String>> = match opt(a, "-am") {
+        None => None,
+        Some(v) => {
+            let bad = || {
+                Fail::Msg(
+                    "Invalid input for option -am. Valid inputs are 'ALL', -1 and any other integer which is larger than 0.".into(),
+                    255,
+                )
+            };
+            let ams: Vec<String> = attempts.iter().map(|at| s(at, "containerId")).collect();
+            let mut pick = Vec::new();
+            for part in v.split(',').map(str::trim) {
+                if part.eq_ignore_ascii_case("ALL") {
+                    pick.extend(ams.iter().cloned());
+                } else {
+                    let k: i64 = part.parse().map_err(|_| bad())?;
+                    match k {
+                        -1 => pick.extend(ams.last().cloned()),
+                        k if k > 0 => pick.extend(ams.get(k as usize - 1).cloned()),
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            Some(pick)
+        }
+    };
+    let out_dir = opt(a, "-out").map(std::path::PathBuf::from);
     let mut printed = 0;
-    for at in list(&atts, "appAttempts", "appAttempt") {
+    for at in attempts {
         let att_id = s(at, "appAttemptId");
         let cs = rm.get(&format!("/ws/v1/cluster/apps/{id}/appattempts/{att_id}/containers"))?;
         for c in list(&cs, "containers", "container") {
             let cid = s(c, "containerId");
-            if only.map(|o| o != cid).unwrap_or(false) {
+            if only.map(|o| o != cid).unwrap_or(false) || am_only.as_ref().map(|ams| !ams.contains(&cid)).unwrap_or(false) {
                 continue;
             }
             let nm = Rest::new(&s(c, "nodeHttpAddress"));
@@ -440,6 +568,18 @@ fn logs(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
                 _ => Vec::new(),
             };
             entries.sort_by_key(|e| s(e, "fileName"));
+            // -out DIR: each container's logs go to DIR/<node>/<container> instead of stdout.
+            let mut file_out: Option<std::fs::File> = None;
+            if let Some(dir) = &out_dir {
+                let node_dir = dir.join(&node_id);
+                std::fs::create_dir_all(&node_dir).map_err(|e| Fail::Msg(format!("Cannot create {}: {e}", node_dir.display()), 255))?;
+                let path = node_dir.join(&cid);
+                file_out = Some(std::fs::File::create(&path).map_err(|e| Fail::Msg(format!("Cannot write {}: {e}", path.display()), 255))?);
+            }
+            let out: &mut dyn Write = match file_out.as_mut() {
+                Some(f) => f,
+                None => &mut *out,
+            };
             for e in entries {
                 let name = s(&e, "fileName");
                 if files.as_ref().map(|f| !f.iter().any(|x| x == &name || x == "ALL")).unwrap_or(false) {
@@ -453,7 +593,13 @@ fn logs(rm: &Rest, a: &[String], out: &mut dyn Write) -> R {
                 w(out, &format!("LogLastModifiedTime:{}", times(n(&e, "lastModifiedTime") as i64)));
                 w(out, &format!("LogLength:{}", text.len()));
                 w(out, "LogContents:");
-                let _ = write!(out, "{text}");
+                let bytes = text.as_bytes();
+                let shown = match size {
+                    Some(k) if k >= 0 => &bytes[..(k as usize).min(bytes.len())],
+                    Some(k) => &bytes[bytes.len().saturating_sub(k.unsigned_abs() as usize)..],
+                    None => bytes,
+                };
+                let _ = out.write_all(shown);
                 w(out, &format!("\nEnd of LogType:{name}"));
                 w(out, &"*".repeat(102));
                 printed += 1;

@@ -137,6 +137,25 @@ impl DistributedShellAm {
         match ev {
             AmRmEvent::Registered(resp) => {
                 cx.print(&format!("Registered with the RM; max capability {}, queue {}", resp.maximum_capability, resp.queue));
+                let max = resp.maximum_capability;
+                cx.print(&format!("Max mem capability of resources in this cluster {}", max.memory_mb));
+                cx.print(&format!("Max vcores capability of resources in this cluster {}", max.vcores));
+                // DistributedShell's ApplicationMaster: a resource ask cannot exceed the max, so
+                // it asks for the max instead (an ask above it would be refused on allocate).
+                if self.args.container_memory_mb > max.memory_mb {
+                    cx.print(&format!(
+                        "Container memory specified above max threshold of cluster. Using max value., specified={}, max={}",
+                        self.args.container_memory_mb, max.memory_mb
+                    ));
+                    self.args.container_memory_mb = max.memory_mb;
+                }
+                if self.args.container_vcores > max.vcores {
+                    cx.print(&format!(
+                        "Container virtual cores specified above max threshold of cluster. Using max value., specified={}, max={}",
+                        self.args.container_vcores, max.vcores
+                    ));
+                    self.args.container_vcores = max.vcores;
+                }
                 let n = self.args.num_containers.saturating_sub(resp.containers_from_previous_attempts.len() as u32);
                 let (prio, cap) = (self.args.priority, self.capability());
                 if let Some(a) = self.amrm.as_mut() {

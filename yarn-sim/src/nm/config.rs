@@ -26,6 +26,7 @@ pub mod keys {
     pub const RM_WORK_PRESERVING_RECOVERY_ENABLED: &str = "yarn.resourcemanager.work-preserving-recovery.enabled";
     pub const NM_RECOVERY_ENABLED: &str = "yarn.nodemanager.recovery.enabled";
     pub const NM_RECOVERY_DIR: &str = "yarn.nodemanager.recovery.dir";
+    pub const NM_DURATION_TO_TRACK_STOPPED_CONTAINERS: &str = "yarn.nodemanager.duration-to-track-stopped-containers";
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +60,9 @@ pub struct NmConfig {
     /// the NM re-registers with its containers instead of killing them; an RM that did not
     /// recover them has them cleaned up on the next heartbeat.
     pub work_preserving_recovery: bool,
+    /// `yarn.nodemanager.duration-to-track-stopped-containers` (YARN: 600000 ms): how long a
+    /// completed container the RM has recorded stays in the NM's container list.
+    pub duration_to_track_stopped_containers: Duration,
     /// `yarn.nodemanager.recovery.enabled` (false): containers outlive an NM crash and a
     /// restarted NM on the same address reacquires them.
     pub recovery_enabled: bool,
@@ -131,6 +135,7 @@ impl NmConfig {
             user_home_dir: conf.get_or(keys::NM_USER_HOME_DIR, "/home/"),
             cluster_secret: None,
             work_preserving_recovery: conf.get_bool(keys::RM_WORK_PRESERVING_RECOVERY_ENABLED, true)?,
+            duration_to_track_stopped_containers: millis(conf, keys::NM_DURATION_TO_TRACK_STOPPED_CONTAINERS, 600_000)?,
             recovery_enabled: conf.get_bool(keys::NM_RECOVERY_ENABLED, false)?,
             recovery_dir,
         })

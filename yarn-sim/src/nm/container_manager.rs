@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, TimerId};
+use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, Time, TimerId};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationId, ContainerId};
@@ -52,8 +52,12 @@ fn recovery_files(conf: &NmConfig, id: &ContainerId) -> RecoveryFiles {
 pub struct ContainerManager {
     /// Active containers and completed ones the RM has not acknowledged yet.
     containers: BTreeMap<ContainerId, Container>,
-    /// Acknowledged completed containers, oldest first.
-    history: VecDeque<Container>,
+    /// Acknowledged completed containers with when the RM acknowledged them, oldest first;
+    /// listed until `duration-to-track-stopped-containers` has passed.
+    history: VecDeque<(Time, Container)>,
+    /// Log dirs of containers no longer listed, newest last: `yarn logs` still finds their
+    /// logs (YARN serves them from the log dirs until log retention removes them).
+    stopped_log_dirs: VecDeque<(ContainerId, String)>,
     apps: BTreeMap<ApplicationId, Application>,
     pids: BTreeMap<ProcId, ContainerId>,
     next_pid: u64,
@@ -67,12 +71,19 @@ impl ContainerManager {
     }
 
     pub fn get(&self, id: &ContainerId) -> Option<&Container> {
-        self.containers.get(id).or_else(|| self.history.iter().rev().find(|c| c.id == *id))
+        self.containers.get(id).or_else(|| self.history.iter().rev().map(|(_, c)| c).find(|c| c.id == *id))
+    }
+
+    /// A container's log dir, listed or not.
+    pub fn log_dir(&self, id: &ContainerId) -> Option<&str> {
+        self.get(id)
+            .map(|c| c.log_dir.as_str())
+            .or_else(|| self.stopped_log_dirs.iter().rev().find(|(c, _)| c == id).map(|(_, d)| d.as_str()))
     }
 
     /// Every container the NM remembers: the tracked ones, then the acknowledged history.
     pub fn all(&self) -> impl Iterator<Item = &Container> {
-        self.containers.values().chain(self.history.iter())
+        self.containers.values().chain(self.history.iter().map(|(_, c)| c))
     }
 
     pub fn apps(&self) -> impl Iterator<Item = &Application> {
@@ -344,7 +355,7 @@ impl ContainerManager {
         for id in ids {
             if self.containers.get(id).is_some_and(|c| !c.state.is_active()) {
                 if let Some(c) = self.containers.remove(id) {
-                    self.history.push_back(c);
+                    self.history.push_back((cx.now(), c));
                 }
                 if let Some(r) = self.records.remove(id) {
                     cx.local_remove(&record_path(conf, id));
@@ -353,8 +364,19 @@ impl ContainerManager {
                 }
             }
         }
-        while self.history.len() > RETAINED_FINISHED {
-            self.history.pop_front();
+        // NodeStatusUpdaterImpl.removeVeryOldStoppedContainersFromCache: stopped containers
+        // leave the list once tracked for the configured duration (or beyond the count cap).
+        let now = cx.now();
+        while let Some((at, _)) = self.history.front() {
+            if now.since(*at) < conf.duration_to_track_stopped_containers && self.history.len() <= RETAINED_FINISHED {
+                break;
+            }
+            if let Some((_, c)) = self.history.pop_front() {
+                self.stopped_log_dirs.push_back((c.id, c.log_dir));
+            }
+        }
+        while self.stopped_log_dirs.len() > RETAINED_FINISHED {
+            self.stopped_log_dirs.pop_front();
         }
     }
 }

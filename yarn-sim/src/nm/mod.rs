@@ -160,7 +160,7 @@ impl NodeManager {
 
     /// Where a container's stdout/stderr are, for `yarn logs` and the containerlogs page.
     pub fn container_log_dir(&self, id: &ContainerId) -> Option<String> {
-        self.manager.get(id).map(|c| c.log_dir.clone())
+        self.manager.log_dir(id).map(String::from)
     }
 
     /// `<log-dir>/<appId>` for every log dir: all of an application's logs on this node.

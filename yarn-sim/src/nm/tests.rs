@@ -701,3 +701,21 @@ fn a_corrupt_container_record_is_skipped_and_removed() {
     assert!(reported.is_empty(), "{reported:?}");
     assert!(w.sim.local_file(w.host, &path).is_none());
 }
+
+#[test]
+fn a_recorded_finished_container_leaves_the_list_after_the_tracking_duration_but_keeps_its_logs() {
+    let mut w = world_conf(true, &[("yarn.nodemanager.duration-to-track-stopped-containers", "5000")]);
+    let id = cid(1, 21);
+    started(&w.start(id, 512, &["exit 0"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(1500));
+    w.rm().ack_completed = true;
+    w.sim.run_for(Duration::from_millis(2000));
+    let listed =
+        |w: &mut World| w.sim.node::<NodeManager>(w.nm).unwrap().containers(&mut |_| Vec::new()).iter().any(|c| c.id == id.to_string());
+    assert!(listed(&mut w), "tracked while the duration runs");
+    w.sim.run_for(Duration::from_millis(6000));
+    assert!(!listed(&mut w), "gone after duration-to-track-stopped-containers");
+    let nm = w.sim.node::<NodeManager>(w.nm).unwrap();
+    assert!(nm.container(&id, &mut |_| Vec::new()).is_none());
+    assert!(nm.container_log_dir(&id).is_some_and(|d| d.contains(&id.to_string())), "yarn logs still finds it");
+}

@@ -163,6 +163,28 @@ pub fn submission_context(body: &Value) -> Result<ApplicationSubmissionContext, 
     }
     if let Some(spec) = field(v, "am-container-spec") {
         ctx.am_container_spec = launch_context(spec)?;
+        for (key, val) in entries(spec, "application-acls")? {
+            let access: crate::rm::acls::ApplicationAccessType = key.parse()?;
+            let acl = match val {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => return Err(format!("application-acls {key}: the value must be an ACL string, got {other}")),
+            };
+            ctx.application_acls.insert(access, acl);
+        }
+    }
+    if let Some(t) = field(v, "application-timeouts") {
+        for item in one_or_many(t.get("timeout").unwrap_or(t)) {
+            let kind = string(item, "type")?.unwrap_or_default();
+            if kind != "LIFETIME" {
+                return Err(format!("application-timeouts: unknown timeout type '{kind}' (only LIFETIME exists)"));
+            }
+            let secs = int(item, "value")?.ok_or("application-timeouts: a LIFETIME timeout needs a value in seconds")?;
+            if secs <= 0 {
+                return Err(format!("Invalid application timeout, value={secs} for type=LIFETIME"));
+            }
+            ctx.lifetime_secs = Some(secs);
+        }
     }
     if let Some(b) = boolean(v, "unmanaged-AM")? {
         ctx.unmanaged_am = b;
@@ -191,6 +213,35 @@ pub fn submission_context(body: &Value) -> Result<ApplicationSubmissionContext, 
         ctx.attempt_failures_validity_interval = n;
     }
     Ok(ctx)
+}
+
+fn one_or_many(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// `PUT /apps/{id}/queue`: `{"queue":"q"}` (XML `<appqueue>`).
+pub fn app_queue(body: &Value) -> Result<String, String> {
+    let v = unwrap_root(body, "appqueue");
+    string(v, "queue")?.filter(|q| !q.trim().is_empty()).ok_or_else(|| "the body must be {\"queue\": \"<queue name>\"}".to_string())
+}
+
+/// `PUT /apps/{id}/priority`: `{"priority":N}` (XML `<applicationpriority>`).
+pub fn app_priority(body: &Value) -> Result<i32, String> {
+    let v = unwrap_root(body, "applicationpriority");
+    let p = int(v, "priority")?.ok_or("the body must be {\"priority\": <integer>}")?;
+    i32::try_from(p).map_err(|_| format!("field 'priority' is out of range: {p}"))
+}
+
+/// `PUT /apps/{id}/timeout`: `{"timeout":{"type":"LIFETIME","expiryTime":"..."}}`; the
+/// expiry time as given (ISO 8601, parsed by the caller).
+pub fn app_timeout(body: &Value) -> Result<(String, String), String> {
+    let v = unwrap_root(body, "timeout");
+    let kind = string(v, "type")?.ok_or("the body must be {\"timeout\": {\"type\": \"LIFETIME\", \"expiryTime\": \"...\"}}")?;
+    let expiry = string(v, "expiryTime")?.ok_or("the timeout has no expiryTime")?;
+    Ok((kind, expiry))
 }
 
 /// `PUT /apps/{id}/state`: the target state.
@@ -312,10 +363,19 @@ mod fuzz {
             Just("unmanaged-AM"),
             Just("application-submission-context"),
             Just("appstate"),
+            Just("application-acls"),
+            Just("application-timeouts"),
+            Just("timeout"),
+            Just("type"),
+            Just("expiryTime"),
+            Just("appqueue"),
+            Just("applicationpriority"),
         ];
         let leaf = prop_oneof![
             Just("application_1_0001".to_string()),
             Just("KILLED".to_string()),
+            Just("VIEW_APP".to_string()),
+            Just("LIFETIME".to_string()),
             Just("-5".to_string()),
             Just("true".to_string()),
             any::<i64>().prop_map(|n| n.to_string()),
@@ -372,6 +432,9 @@ mod fuzz {
         if let Ok(v) = parse(ct, bytes) {
             let _ = submission_context(&v);
             let _ = app_state(&v);
+            let _ = app_queue(&v);
+            let _ = app_priority(&v);
+            let _ = app_timeout(&v);
         }
     }
 

@@ -7,3 +7,4 @@ pub mod body;
 pub mod nm;
 pub mod render;
 pub mod rm;
+pub mod rm_app;

@@ -13,7 +13,8 @@ use engine::live::{wall_now, LiveNode};
 use serde_json::{json, Value};
 
 use super::body;
-use super::render::{bad_request, error, forbidden, not_found, render, Format};
+use super::render::{bad_request, error, not_found, render, Format};
+use super::rm_app::{self, caller};
 use crate::ids::{ApplicationAttemptId, ApplicationId, NodeId};
 use crate::proto::RemoteError;
 use crate::records::{NodeState, YarnApplicationState};
@@ -32,8 +33,16 @@ pub fn routes(host: Host) -> Router {
         .route("/ws/v1/cluster/apps/new-application", post(new_application))
         .route("/ws/v1/cluster/apps/{id}", get(app))
         .route("/ws/v1/cluster/apps/{id}/appattempts", get(attempts))
+        .route("/ws/v1/cluster/apps/{id}/appattempts/{attempt}", get(rm_app::attempt))
         .route("/ws/v1/cluster/apps/{id}/appattempts/{attempt}/containers", get(containers))
-        .route("/ws/v1/cluster/apps/{id}/state", get(app_state).put(put_state))
+        .route("/ws/v1/cluster/apps/{id}/appattempts/{attempt}/containers/{cid}", get(rm_app::container))
+        .route("/ws/v1/cluster/apps/{id}/state", get(rm_app::get_state).put(rm_app::put_state))
+        .route("/ws/v1/cluster/apps/{id}/queue", get(rm_app::get_queue).put(rm_app::put_queue))
+        .route("/ws/v1/cluster/apps/{id}/priority", get(rm_app::get_priority).put(rm_app::put_priority))
+        .route("/ws/v1/cluster/apps/{id}/timeouts", get(rm_app::get_timeouts))
+        .route("/ws/v1/cluster/apps/{id}/timeouts/{kind}", get(rm_app::get_timeout))
+        .route("/ws/v1/cluster/apps/{id}/timeout", axum::routing::put(rm_app::put_timeout))
+        .route("/ws/v1/cluster/appstatistics", get(rm_app::app_statistics))
         .route("/ws/v1/cluster/nodes", get(nodes))
         .route("/ws/v1/cluster/nodes/{id}", get(node))
         .route("/ws/v1/{*rest}", get(unknown).post(unknown).put(unknown))
@@ -118,66 +127,86 @@ async fn apps(State(host): State<Host>, h: HeaderMap, Query(q): Q) -> Response {
         .map(|t| t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
         .unwrap_or_default();
     let final_status = q.get("finalStatus").map(|f| f.to_ascii_uppercase());
-    let reports = host.read(|rm| rm.app_reports(wall_now()));
-    let mut out = Vec::new();
-    for r in reports {
-        let v = json_of(&r);
-        let st: YarnApplicationState = v["state"].as_str().unwrap_or("").parse().unwrap_or(YarnApplicationState::New);
-        if !states.is_empty() && !states.contains(&st) {
+    let user = caller(&host, &q);
+    let reports = host.read(|rm| rm.app_reports_as(wall_now(), &user));
+    let timed = q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd");
+    // Filters run on the reports themselves and JSON is written straight from them: with
+    // thousands of retained apps a JSON tree per app would cost the RM tens of MiB per call.
+    let mut out: Vec<&crate::rm::AppReport> = Vec::new();
+    for r in &reports {
+        if !states.is_empty() && !states.contains(&r.state) {
             continue;
         }
-        if q.get("user").map(|u| v["user"] != *u).unwrap_or(false) || q.get("queue").map(|u| v["queue"] != *u).unwrap_or(false) {
+        if q.get("user").map(|u| r.user != *u).unwrap_or(false) || q.get("queue").map(|u| r.queue != *u).unwrap_or(false) {
             continue;
         }
-        if final_status.as_ref().map(|f| v["finalStatus"] != *f).unwrap_or(false) {
+        if final_status.as_ref().map(|f| json_of(&r.final_status) != *f).unwrap_or(false) {
             continue;
         }
-        if !types.is_empty() && !types.iter().any(|t| v["applicationType"].as_str().map(|x| x.eq_ignore_ascii_case(t)).unwrap_or(false)) {
+        // ClientRMService: `name` matches the application name exactly.
+        if q.get("name").map(|n| r.name != *n).unwrap_or(false) {
+            continue;
+        }
+        if !types.is_empty() && !types.iter().any(|t| r.application_type.eq_ignore_ascii_case(t)) {
             continue;
         }
         if !tags.is_empty() {
-            let have: Vec<&str> = v["applicationTags"].as_str().unwrap_or("").split(',').collect();
+            let have: Vec<&str> = r.application_tags.split(',').collect();
             if !tags.iter().any(|t| have.contains(&t.as_str())) {
                 continue;
             }
         }
-        let started = v["startedTime"].as_u64().unwrap_or(0);
-        let finished = v["finishedTime"].as_u64().unwrap_or(0);
-        if started < sb
-            || started > se
-            || (q.contains_key("finishedTimeBegin") || q.contains_key("finishedTimeEnd"))
-                && (finished == 0 || finished < fb || finished > fe)
-        {
+        let (started, finished) = (r.started_time, r.finished_time);
+        if started < sb || started > se || timed && (finished == 0 || finished < fb || finished > fe) {
             continue;
         }
-        out.push(v);
+        out.push(r);
         if limit.map(|l| out.len() >= l).unwrap_or(false) {
             break;
         }
     }
-    let body = if out.is_empty() { Value::Null } else { json!({"app": out}) };
-    render(fmt, StatusCode::OK, "apps", body)
+    match fmt {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Apps<'a> {
+                apps: Option<AppList<'a>>,
+            }
+            #[derive(serde::Serialize)]
+            struct AppList<'a> {
+                app: &'a [&'a crate::rm::AppReport],
+            }
+            let body = Apps { apps: (!out.is_empty()).then_some(AppList { app: &out }) };
+            let text = serde_json::to_string(&body).expect("reports serialize");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
+        Format::Xml => {
+            let body = if out.is_empty() { Value::Null } else { json!({ "app": out.iter().map(|r| json_of(*r)).collect::<Vec<_>>() }) };
+            render(fmt, StatusCode::OK, "apps", body)
+        }
+    }
 }
 
-async fn app(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+async fn app(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>, Query(q): Q) -> Response {
     let fmt = Format::from_headers(&h);
     let app = match parse_app(fmt, &id) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    match host.read(|rm| rm.app_report(&app, wall_now())) {
+    let user = caller(&host, &q);
+    match host.read(|rm| rm.app_report_as(&app, wall_now(), &user)) {
         Some(r) => render(fmt, StatusCode::OK, "app", json_of(&r)),
         None => app_missing(fmt, &id),
     }
 }
 
-async fn attempts(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
+async fn attempts(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>, Query(q): Q) -> Response {
     let fmt = Format::from_headers(&h);
     let app = match parse_app(fmt, &id) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    match host.read(|rm| rm.attempt_reports(&app)) {
+    let user = caller(&host, &q);
+    match host.read(|rm| rm.attempt_reports_as(&app, &user)) {
         Some(list) => render(fmt, StatusCode::OK, "appAttempts", json!({"appAttempt": json_of(&list)})),
         None => app_missing(fmt, &id),
     }
@@ -195,56 +224,6 @@ async fn containers(State(host): State<Host>, h: HeaderMap, Path((id, attempt)):
     match host.read(|rm| rm.container_reports(&att, wall_now())) {
         Some(list) => render(fmt, StatusCode::OK, "containers", json!({"container": json_of(&list)})),
         None => not_found(fmt, format!("appattempt with id: {attempt} not found")),
-    }
-}
-
-async fn app_state(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    let fmt = Format::from_headers(&h);
-    let app = match parse_app(fmt, &id) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match host.read(|rm| rm.app_report(&app, wall_now())) {
-        Some(r) => render(fmt, StatusCode::OK, "appstate", json!({"state": json_of(&r)["state"]})),
-        None => app_missing(fmt, &id),
-    }
-}
-
-/// `PUT /apps/{id}/state` with `{"state":"KILLED"}`: 202 while the kill is in progress, 200
-/// once the app is KILLED (or already final).
-async fn put_state(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>, Query(q): Q, bytes: Bytes) -> Response {
-    let fmt = Format::from_headers(&h);
-    let app = match parse_app(fmt, &id) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let target = match body::parse(ct, &bytes).and_then(|v| body::app_state(&v)) {
-        Ok(t) => t,
-        Err(e) => return bad_request(fmt, e),
-    };
-    if target != "KILLED" {
-        return bad_request(fmt, "Only 'KILLED' is allowed as a target state.");
-    }
-    let Some(report) = host.read(|rm| rm.app_report(&app, wall_now())) else { return app_missing(fmt, &id) };
-    let user = q.get("user.name").cloned().unwrap_or_else(crate::cli::current_user);
-    if report.user != user && user != "root" && report.user != crate::cli::current_user() {
-        return forbidden(fmt, format!("Unauthorized: user {user} cannot kill {id}"));
-    }
-    let before = json_of(&report)["state"].clone();
-    if before.as_str().map(|s| s.parse::<YarnApplicationState>().map(|s| s.is_final()).unwrap_or(false)).unwrap_or(false) {
-        return render(fmt, StatusCode::OK, "appstate", json!({"state": before}));
-    }
-    match host.with(|rm, cx| rm.kill_application(cx, app, "Application killed by user.")) {
-        Ok(YarnApplicationState::Killed) => render(fmt, StatusCode::OK, "appstate", json!({"state": "KILLED"})),
-        Ok(_) => {
-            let mut r = render(fmt, StatusCode::ACCEPTED, "appstate", json!({"state": before}));
-            if let Ok(loc) = format!("/ws/v1/cluster/apps/{id}/state").parse() {
-                r.headers_mut().insert(header::LOCATION, loc);
-            }
-            r
-        }
-        Err(e) => error(fmt, status_of(&e), &e),
     }
 }
 
@@ -276,7 +255,7 @@ async fn submit(State(host): State<Host>, h: HeaderMap, Query(q): Q, bytes: Byte
         Ok(c) => c,
         Err(e) => return bad_request(fmt, e),
     };
-    let user = q.get("user.name").cloned().unwrap_or_else(crate::cli::current_user);
+    let user = caller(&host, &q);
     let id = ctx.application_id;
     match host.with(|rm, cx| rm.submit_application(cx, ctx, &user)) {
         Ok(()) => {
@@ -284,6 +263,9 @@ async fn submit(State(host): State<Host>, h: HeaderMap, Query(q): Q, bytes: Byte
             let loc = format!("http://{web}/ws/v1/cluster/apps/{id}");
             (StatusCode::ACCEPTED, [(header::LOCATION, loc)]).into_response()
         }
+        // RMWebServices turns every YarnException of a submission (a queue ACL's
+        // AccessControlException too) into a BadRequestException with its message.
+        Err(e) if e.exception == "AccessControlException" => bad_request(fmt, e.to_string()),
         Err(e) => error(fmt, status_of(&e), &e),
     }
 }

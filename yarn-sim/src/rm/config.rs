@@ -27,6 +27,7 @@ pub const FS_STATE_STORE_CLASS: &str = "org.apache.hadoop.yarn.server.resourcema
 pub const DEFAULT_FS_STATE_STORE_URI: &str = "yarn/system/rmstore";
 pub const CS_PREFIX: &str = "yarn.scheduler.capacity.";
 pub const CS_MAX_AM_PERCENT: &str = "yarn.scheduler.capacity.maximum-am-resource-percent";
+pub const MAX_APP_PRIORITY: &str = "yarn.cluster.max-application-priority";
 
 /// Whether a queue accepts applications (`QueueState`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -56,6 +57,10 @@ pub struct QueueConf {
     /// Percent of the parent's capacity this queue may grow to.
     pub maximum_capacity: f64,
     pub state: QueueState,
+    /// `acl_submit_applications` and `acl_administer_queue` as configured; unset means "*"
+    /// on the root and " " (no one) below it, so a queue's ACL is its own or an ancestor's.
+    pub acl_submit_applications: String,
+    pub acl_administer_queue: String,
     pub children: Vec<QueueConf>,
 }
 
@@ -80,6 +85,10 @@ pub struct RmConfig {
     pub state_store_root: String,
     /// `yarn.resourcemanager.cluster-id` (default `yarn-cluster`): the store refuses another's.
     pub cluster_id: String,
+    /// `yarn.acl.enable`, `yarn.admin.acl` and the group mapping.
+    pub acls: super::acls::AclConfig,
+    /// `yarn.cluster.max-application-priority` (YARN's default 0): priority updates are capped.
+    pub max_application_priority: i32,
 }
 
 impl Default for RmConfig {
@@ -136,7 +145,11 @@ impl RmConfig {
         if cluster_id.trim().is_empty() {
             return Err(format!("{CLUSTER_ID} must not be empty"));
         }
+        let acls = super::acls::AclConfig::from_conf(conf)?;
+        let max_application_priority = conf.get_i64(MAX_APP_PRIORITY, 0)?.clamp(0, i32::MAX as i64) as i32;
         Ok(RmConfig {
+            acls,
+            max_application_priority,
             recovery_enabled,
             state_store_root,
             cluster_id: cluster_id.trim().to_string(),
@@ -147,7 +160,7 @@ impl RmConfig {
             nm_expiry: Duration::from_millis(nm_expiry),
             nm_heartbeat_interval_ms: hb,
             container_alloc_expiry: Duration::from_millis(conf.get_u64(CONTAINER_ALLOC_EXPIRY_MS, 600_000)?),
-            max_completed_applications: conf.get_u64(MAX_COMPLETED_APPS, 10_000)? as usize,
+            max_completed_applications: conf.get_u64(MAX_COMPLETED_APPS, 1000)? as usize,
             webapp_address: conf.get_or(WEBAPP_ADDRESS, "0.0.0.0:8088"),
             max_am_resource_percent: max_am,
             root_queue,
@@ -201,7 +214,19 @@ fn queue_conf(conf: &Configuration, name: &str, path: &str, capacity: f64, maxim
             return Err(format!("Illegal capacity sum of {:?} for children of queue {path}", (sum / 100.0 * 1e6).round() / 1e6));
         }
     }
-    Ok(QueueConf { name: name.to_string(), path: path.to_string(), capacity, maximum_capacity: maximum, state, children })
+    let acl_default = if path == "root" { "*" } else { " " };
+    let acl_submit_applications = conf.get_or(&key(super::acls::QueueACL::SubmitApplications.key()), acl_default);
+    let acl_administer_queue = conf.get_or(&key(super::acls::QueueACL::AdministerQueue.key()), acl_default);
+    Ok(QueueConf {
+        name: name.to_string(),
+        path: path.to_string(),
+        capacity,
+        maximum_capacity: maximum,
+        state,
+        acl_submit_applications,
+        acl_administer_queue,
+        children,
+    })
 }
 
 #[cfg(test)]
@@ -216,7 +241,7 @@ mod tests {
         assert_eq!(c.am_max_attempts, 2);
         assert_eq!(c.nm_heartbeat_interval_ms, 1000);
         assert_eq!(c.nm_expiry, Duration::from_millis(600_000));
-        assert_eq!(c.max_completed_applications, 10_000);
+        assert_eq!(c.max_completed_applications, 1000);
         assert_eq!(c.root_queue.children.len(), 1);
         assert_eq!(c.root_queue.children[0].path, "root.default");
         assert_eq!(c.root_queue.children[0].capacity, 100.0);

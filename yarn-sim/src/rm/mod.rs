@@ -6,6 +6,7 @@
 //! `report` (what REST and the CLI read). This module holds the shared state and the
 //! transitions several services drive: container completion, attempt failure, app end.
 
+pub mod acls;
 pub mod config;
 pub mod report;
 pub mod rmapp;
@@ -52,6 +53,10 @@ const TIMER_NM_LIVENESS: TimerId = 1;
 const TIMER_AM_LIVENESS: TimerId = 2;
 /// ContainerAllocationExpirer's periodic check.
 const TIMER_CONTAINER_EXPIRY: TimerId = 3;
+/// RMAppLifetimeMonitor's check, armed only while some app has a LIFETIME timeout.
+const TIMER_APP_LIFETIME: TimerId = 4;
+/// `yarn.resourcemanager.application-timeouts.monitor.interval-ms`'s default.
+const APP_LIFETIME_MONITOR_INTERVAL: Duration = Duration::from_millis(3000);
 
 /// How often a liveness monitor looks: a tenth of its expiry (at least 10 ms), so a check
 /// costs O(watched) a few times per expiry rather than every second on a 10,000-node cluster.
@@ -93,6 +98,9 @@ pub struct ResourceManager {
     apps_finished: u64,
     apps_failed: u64,
     apps_killed: u64,
+    /// Whether the lifetime monitor's timer is set (only while an app has a lifetime, so
+    /// clusters without timeouts see no extra events).
+    lifetime_timer_armed: bool,
 }
 
 impl ResourceManager {
@@ -119,6 +127,15 @@ impl ResourceManager {
             apps_finished: 0,
             apps_failed: 0,
             apps_killed: 0,
+            lifetime_timer_armed: false,
+        }
+    }
+
+    /// Arms the lifetime monitor if some unfinished app has a LIFETIME timeout.
+    fn arm_lifetime_monitor(&mut self, cx: &mut Cx) {
+        if !self.lifetime_timer_armed && self.apps.values().any(|a| !a.state.is_final() && a.ctx.lifetime_secs.is_some()) {
+            self.lifetime_timer_armed = true;
+            cx.set_timer(APP_LIFETIME_MONITOR_INTERVAL, TIMER_APP_LIFETIME);
         }
     }
 
@@ -569,6 +586,7 @@ impl Node for ResourceManager {
         cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
         cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);
         cx.set_timer(monitor_interval(self.conf.container_alloc_expiry), TIMER_CONTAINER_EXPIRY);
+        self.arm_lifetime_monitor(cx);
     }
 
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
@@ -590,6 +608,11 @@ impl Node for ResourceManager {
             TIMER_CONTAINER_EXPIRY => {
                 self.check_allocation_expiry(cx);
                 cx.set_timer(monitor_interval(self.conf.container_alloc_expiry), TIMER_CONTAINER_EXPIRY);
+            }
+            TIMER_APP_LIFETIME => {
+                self.lifetime_timer_armed = false;
+                self.check_lifetimes(cx);
+                self.arm_lifetime_monitor(cx);
             }
             _ => {}
         }

@@ -74,6 +74,38 @@ pub struct AttemptReport {
     pub app_attempt_id: ApplicationAttemptId,
     pub app_attempt_state: String,
     pub diagnostics_info: String,
+    /// Nodes the AM blacklisted / the RM blacklisted for AMs: none here (no blacklisting).
+    #[serde(default)]
+    pub blacklisted_nodes: String,
+    #[serde(default)]
+    pub nodes_blacklisted_by_system: String,
+}
+
+/// One attempt as `/apps/{id}/appattempts/{attemptId}` shows it (the shared webapp's
+/// AppAttemptInfo, which the timeline and history servers serve too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptInfo {
+    pub app_attempt_id: ApplicationAttemptId,
+    pub host: String,
+    pub rpc_port: i32,
+    pub tracking_url: String,
+    pub original_tracking_url: String,
+    pub diagnostics_info: String,
+    pub app_attempt_state: String,
+    pub am_container_id: String,
+    pub started_time: u64,
+    pub finished_time: u64,
+}
+
+/// One `statItem` of `/appstatistics`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatItem {
+    pub state: YarnApplicationState,
+    /// The application type, lower-cased, or `*` for any.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -205,7 +237,60 @@ fn container_logs(http: &str, c: &RMContainer, user: &str) -> String {
     format!("http://{http}/node/containerlogs/{}/{user}", c.id())
 }
 
+impl AppReport {
+    /// What AppInfo leaves out for a caller without VIEW_APP (and not a queue admin): times,
+    /// the AM's addresses and logs, and resource usage; id, user, name, queue, states,
+    /// progress, tracking URL, diagnostics, type, tags and priority stay.
+    pub fn restrict(&mut self) {
+        self.started_time = 0;
+        self.launch_time = 0;
+        self.finished_time = 0;
+        self.elapsed_time = 0;
+        self.am_container_logs.clear();
+        self.am_host_http_address.clear();
+        self.am_rpc_address.clear();
+        self.allocated_mb = 0;
+        self.allocated_vcores = 0;
+        self.running_containers = 0;
+        self.memory_seconds = 0;
+        self.vcore_seconds = 0;
+    }
+}
+
+impl AttemptReport {
+    /// AppAttemptInfo without access: no AM container, node or logs link.
+    pub fn restrict(&mut self) {
+        self.node_id.clear();
+        self.node_http_address.clear();
+        self.logs_link.clear();
+        self.container_id.clear();
+    }
+}
+
 impl ResourceManager {
+    /// An app report as `user` may see it (RMWebServices.hasAccess decides the fields).
+    pub fn app_report_as(&self, id: &ApplicationId, now: Time, user: &str) -> Option<AppReport> {
+        let mut r = self.app_report(id, now)?;
+        if !self.can_view(user, id) {
+            r.restrict();
+        }
+        Some(r)
+    }
+
+    /// Every app in memory as `user` may see it, by id.
+    pub fn app_reports_as(&self, now: Time, user: &str) -> Vec<AppReport> {
+        self.apps.keys().filter_map(|id| self.app_report_as(id, now, user)).collect()
+    }
+
+    /// Attempt reports as `user` may see them.
+    pub fn attempt_reports_as(&self, app: &ApplicationId, user: &str) -> Option<Vec<AttemptReport>> {
+        let mut list = self.attempt_reports(app)?;
+        if !self.can_view(user, app) {
+            list.iter_mut().for_each(AttemptReport::restrict);
+        }
+        Some(list)
+    }
+
     pub fn app_report(&self, id: &ApplicationId, now: Time) -> Option<AppReport> {
         let app = self.apps.get(id)?;
         let attempt = app.attempts.last();
@@ -288,10 +373,57 @@ impl ResourceManager {
                         app_attempt_id: at.id,
                         app_attempt_state: at.state.name().to_string(),
                         diagnostics_info: at.diagnostics.clone(),
+                        blacklisted_nodes: String::new(),
+                        nodes_blacklisted_by_system: String::new(),
                     }
                 })
                 .collect(),
         )
+    }
+
+    /// `/apps/{id}/appattempts/{attemptId}`; without VIEW_APP the host, port and AM container
+    /// are left out as in AppAttemptInfo.
+    pub fn attempt_info_as(&self, attempt: &ApplicationAttemptId, user: &str) -> Option<AttemptInfo> {
+        let at = self.attempt(*attempt)?;
+        let full = self.can_view(user, &attempt.app);
+        let registered = at.registered && full;
+        Some(AttemptInfo {
+            app_attempt_id: at.id,
+            host: if registered { at.host.clone() } else { "N/A".into() },
+            rpc_port: if registered { at.rpc_port } else { -1 },
+            tracking_url: self.tracking_url(&attempt.app),
+            original_tracking_url: if registered && !at.am_tracking_url.is_empty() { at.am_tracking_url.clone() } else { "N/A".into() },
+            diagnostics_info: at.diagnostics.clone(),
+            app_attempt_state: at.state.name().to_string(),
+            am_container_id: if full { at.am_container.map(|c| c.to_string()).unwrap_or_default() } else { String::new() },
+            started_time: at.start_time.as_millis(),
+            finished_time: ms(at.finish_time),
+        })
+    }
+
+    /// `/appstatistics`: per requested state (all when none), the number of apps of the one
+    /// requested type (lower-cased), or of any type (`*`), as RMWebServices counts them.
+    pub fn app_statistics(&self, states: &[YarnApplicationState], app_type: Option<&str>) -> Vec<StatItem> {
+        let states: Vec<YarnApplicationState> = if states.is_empty() { YarnApplicationState::ALL.to_vec() } else { states.to_vec() };
+        let kind = app_type.map(|t| t.trim().to_ascii_lowercase()).unwrap_or_else(|| "*".into());
+        states
+            .iter()
+            .map(|st| StatItem {
+                state: *st,
+                kind: kind.clone(),
+                count: self
+                    .apps
+                    .values()
+                    .filter(|a| a.yarn_state() == *st && (kind == "*" || a.ctx.application_type.trim().to_ascii_lowercase() == kind))
+                    .count() as u64,
+            })
+            .collect()
+    }
+
+    /// One container of an attempt (`.../containers/{containerId}`).
+    pub fn container_report(&self, attempt: &ApplicationAttemptId, cid: &crate::ids::ContainerId, now: Time) -> Option<ContainerReport> {
+        let id = cid.to_string();
+        self.container_reports(attempt, now)?.into_iter().find(|c| c.container_id == id)
     }
 
     /// Containers of one attempt (`yarn container -list`), live and completed.

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::ids::{ApplicationAttemptId, ApplicationId};
 use crate::records::Resource;
 
+use super::acls::{AccessControlList, QueueACL};
 use super::config::{QueueConf, QueueState};
 
 /// FIFO ordering within a leaf queue: higher application priority first, then submit order.
@@ -31,6 +32,8 @@ pub struct CSQueue {
     pub abs_capacity: f64,
     pub abs_max_capacity: f64,
     pub state: QueueState,
+    pub acl_submit_applications: AccessControlList,
+    pub acl_administer_queue: AccessControlList,
     pub used: Resource,
     pub num_containers: u64,
     // Leaf-only bookkeeping.
@@ -121,6 +124,8 @@ impl CapacityScheduler {
             abs_capacity,
             abs_max_capacity,
             state: q.state,
+            acl_submit_applications: AccessControlList::parse(&q.acl_submit_applications),
+            acl_administer_queue: AccessControlList::parse(&q.acl_administer_queue),
             used: Resource::ZERO,
             num_containers: 0,
             apps: BTreeSet::new(),
@@ -143,6 +148,58 @@ impl CapacityScheduler {
             None => Err(QueueLookup::Unknown),
             Some(i) if !self.queues[i].is_leaf() => Err(QueueLookup::NotLeaf(self.queues[i].name.clone())),
             Some(i) => Ok(i),
+        }
+    }
+
+    /// `CSQueue.hasAccess`: the queue's ACL or any ancestor's lets the user in.
+    pub fn has_access(&self, queue: usize, acl: QueueACL, user: &str, groups: &BTreeSet<String>) -> bool {
+        self.lineage(queue).into_iter().any(|i| {
+            let q = &self.queues[i];
+            match acl {
+                QueueACL::SubmitApplications => q.acl_submit_applications.is_user_allowed(user, groups),
+                QueueACL::AdministerQueue => q.acl_administer_queue.is_user_allowed(user, groups),
+            }
+        })
+    }
+
+    /// Moves an app to another leaf queue (`moveApplicationAcrossQueues`): its place in the
+    /// FIFO order, pending asks and the usage of its live containers go with it.
+    pub fn move_app(&mut self, app: ApplicationId, to: usize, live: &[(Resource, bool)]) {
+        let Some(sa) = self.apps.get(&app) else { return };
+        let (from, key, pending) = (sa.queue, sa.key, sa.pending());
+        if from == to {
+            return;
+        }
+        for (r, is_am) in live {
+            self.release(from, r, *is_am);
+            self.charge(to, r, *is_am);
+        }
+        let q = &mut self.queues[from];
+        q.apps.remove(&key);
+        let was_pending = q.pending_apps.remove(&key);
+        q.pending -= pending;
+        let q = &mut self.queues[to];
+        q.apps.insert(key);
+        if was_pending {
+            q.pending_apps.insert(key);
+        }
+        q.pending += pending;
+        if let Some(sa) = self.apps.get_mut(&app) {
+            sa.queue = to;
+        }
+    }
+
+    /// A new application priority: the app's place in its queue's FIFO order changes.
+    pub fn update_priority(&mut self, app: ApplicationId, priority: i32) {
+        let Some(sa) = self.apps.get_mut(&app) else { return };
+        let old = sa.key;
+        let new = (Reverse(priority), app);
+        sa.key = new;
+        let q = &mut self.queues[sa.queue];
+        q.apps.remove(&old);
+        q.apps.insert(new);
+        if q.pending_apps.remove(&old) {
+            q.pending_apps.insert(new);
         }
     }
 

@@ -1209,3 +1209,190 @@ fn bad_state_store_settings_are_config_errors() {
     .unwrap_err();
     assert!(e.contains("is not supported"), "{e}");
 }
+
+// ---- ACLs (ApplicationACLsManager, queue ACLs) and the app updates they guard
+
+fn submit_as(h: &mut H, user: &str, f: impl FnOnce(&mut ApplicationSubmissionContext)) -> Result<ApplicationId, RemoteError> {
+    let (id, _) = h.call(|rm, cx| rm.new_application(cx));
+    let mut ctx = ApplicationSubmissionContext::new(id);
+    ctx.am_container_spec.commands.push("am".into());
+    f(&mut ctx);
+    let user = user.to_string();
+    h.call(|rm, cx| rm.submit_application(cx, ctx, &user)).map(|_| id)
+}
+
+fn acl_cluster(extra: &[(&str, &str)]) -> H {
+    let mut pairs = vec![
+        ("yarn.admin.acl", "root"),
+        ("yarn.scheduler.capacity.root.queues", "a,b"),
+        ("yarn.scheduler.capacity.root.a.capacity", "50"),
+        ("yarn.scheduler.capacity.root.b.capacity", "50"),
+        // YARN's default "*" on the root would make everyone a queue admin.
+        ("yarn.scheduler.capacity.root.acl_administer_queue", "opslead"),
+        ("yarn.cluster.max-application-priority", "5"),
+        ("hadoop.user.group.static.mapping.overrides", "erin=auditors;dr.who=;"),
+    ];
+    pairs.extend_from_slice(extra);
+    let mut h = H::new(&pairs);
+    h.sim.run_for(Duration::from_secs(1));
+    h.add_nm(8192, 8);
+    h
+}
+
+#[test]
+fn modify_app_guards_kill_move_and_priority_with_yarns_messages() {
+    let mut h = acl_cluster(&[]);
+    let id = submit_as(&mut h, "alice", |c| {
+        c.queue = "a".into();
+        c.application_acls.insert(acls::ApplicationAccessType::ViewApp, "bob auditors".into());
+    })
+    .unwrap();
+    let e = h.call(|rm, cx| rm.kill_application_as(cx, id, "bob", None)).unwrap_err();
+    assert_eq!(e.java_class_name, "org.apache.hadoop.security.AccessControlException");
+    assert_eq!(e.message, format!("User bob cannot perform operation MODIFY_APP on {id}"));
+    assert_eq!(h.app_state(id), RMAppState::Accepted, "a refused kill changes nothing");
+    let e = h.call(|rm, cx| rm.move_application(cx, id, "bob", "b")).unwrap_err();
+    assert_eq!(e.message, format!("User bob cannot perform operation MODIFY_APP on {id}"));
+    let e = h.call(|rm, cx| rm.update_application_priority(cx, id, "dr.who", 3)).unwrap_err();
+    assert_eq!(e.message, format!("User dr.who cannot perform operation MODIFY_APP on {id}"));
+
+    // The owner moves it: queue usage follows the app.
+    let e = h.call(|rm, cx| rm.move_application(cx, id, "alice", "nowhere")).unwrap_err();
+    assert_eq!(
+        e.message,
+        format!("User alice cannot submit applications to target queue or the target queue doesn't exist: nowhere while moving {id}")
+    );
+    assert_eq!(h.call(|rm, cx| rm.move_application(cx, id, "alice", "b")).unwrap(), "b");
+    assert_eq!(h.rm().app(&id).unwrap().queue_path, "root.b");
+    let qb = h.rm().scheduler.leaf_queue("b").unwrap();
+    assert!(h.rm().scheduler.queues[qb].apps.iter().any(|(_, a)| *a == id));
+    // Capped at yarn.cluster.max-application-priority.
+    assert_eq!(h.call(|rm, cx| rm.update_application_priority(cx, id, "alice", 9)).unwrap(), 5);
+    assert_eq!(h.rm().app(&id).unwrap().ctx.priority, 5);
+
+    // A queue administrator (of an ancestor) may kill it; the diagnostics say who.
+    assert_eq!(h.call(|rm, cx| rm.kill_application_as(cx, id, "opslead", Some("cleanup"))).unwrap(), YarnApplicationState::Killed);
+    assert_eq!(
+        h.rm().app(&id).unwrap().diagnostics,
+        format!("Application {id} was killed by user opslead with diagnostic message: cleanup")
+    );
+    let e = h.call(|rm, cx| rm.move_application(cx, id, "alice", "a")).unwrap_err();
+    assert_eq!(e.message, "App in KILLED state cannot be moved.");
+    assert_eq!(h.call(|rm, cx| rm.update_application_priority(cx, id, "alice", 1)).unwrap(), 5, "a final app keeps its priority");
+}
+
+#[test]
+fn view_app_decides_which_report_fields_a_user_sees() {
+    let mut h = acl_cluster(&[]);
+    let id = submit_as(&mut h, "alice", |c| {
+        c.queue = "a".into();
+        c.application_acls.insert(acls::ApplicationAccessType::ViewApp, "bob auditors".into());
+    })
+    .unwrap();
+    let now = h.sim.now();
+    let full = h.rm().app_report(&id, now).unwrap();
+    assert!(full.started_time > 0);
+    for (user, sees_all) in
+        [("alice", true), ("bob", true), ("erin", true), ("root", true), ("opslead", true), ("carol", false), ("dr.who", false)]
+    {
+        let r = h.rm().app_report_as(&id, now, user).unwrap();
+        assert_eq!(r.started_time == full.started_time, sees_all, "{user}");
+        assert_eq!((r.id, r.user.as_str(), r.name.as_str(), r.state), (full.id, full.user.as_str(), full.name.as_str(), full.state));
+    }
+    let r = h.rm().app_report_as(&id, now, "carol").unwrap();
+    assert_eq!((r.elapsed_time, r.am_container_logs.as_str(), r.memory_seconds), (0, "", 0));
+
+    // Once the AM container is placed, attempts show it only to those who may view the app.
+    let nid = h.nm_addr.keys().next().unwrap().clone();
+    h.hb(&nid, vec![]);
+    let attempt = h.attempt(id).id;
+    let am = h.attempt(id).am_container.expect("AM container placed").to_string();
+    let bob = h.rm().attempt_reports_as(&id, "bob").unwrap();
+    let carol = h.rm().attempt_reports_as(&id, "carol").unwrap();
+    assert_eq!((bob[0].container_id.as_str(), carol[0].container_id.as_str()), (am.as_str(), ""));
+    assert_eq!(carol[0].app_attempt_id, attempt);
+    assert_eq!(h.rm().attempt_info_as(&attempt, "bob").unwrap().am_container_id, am);
+    assert_eq!(h.rm().attempt_info_as(&attempt, "carol").unwrap().am_container_id, "");
+}
+
+#[test]
+fn queue_acls_decide_who_submits_where() {
+    let mut h = acl_cluster(&[
+        ("yarn.scheduler.capacity.root.acl_submit_applications", " "),
+        ("yarn.scheduler.capacity.root.a.acl_submit_applications", "alice"),
+    ]);
+    assert!(submit_as(&mut h, "alice", |c| c.queue = "a".into()).is_ok());
+    let t = h.sim.now();
+    let before = h.rm().app_reports(t).len();
+    let (id, _) = h.call(|rm, cx| rm.new_application(cx));
+    let mut ctx = ApplicationSubmissionContext::new(id);
+    ctx.queue = "b".into();
+    let e = h.call(|rm, cx| rm.submit_application(cx, ctx, "alice")).unwrap_err();
+    assert_eq!(e.message, format!("User alice does not have permission to submit {id} to queue b"));
+    assert_eq!(h.rm().app_reports(t).len(), before, "a refused submission changes nothing");
+    // The queue administrator may submit anywhere below the root.
+    assert!(submit_as(&mut h, "opslead", |c| c.queue = "b".into()).is_ok());
+    // And with ACLs off, anyone anywhere.
+    let mut off = acl_cluster(&[("yarn.acl.enable", "false"), ("yarn.scheduler.capacity.root.acl_submit_applications", " ")]);
+    let id = submit_as(&mut off, "mallory", |c| c.queue = "b".into()).unwrap();
+    assert_eq!(off.call(|rm, cx| rm.kill_application_as(cx, id, "eve", None)).unwrap(), YarnApplicationState::Killed);
+}
+
+#[test]
+fn an_expired_lifetime_kills_the_app_and_statistics_count_states() {
+    let mut h = acl_cluster(&[]);
+    let id = submit_as(&mut h, "alice", |c| {
+        c.queue = "a".into();
+        c.application_type = "Apache Flink".into();
+    })
+    .unwrap();
+    let other = submit_as(&mut h, "alice", |c| {
+        c.queue = "b".into();
+        c.lifetime_secs = Some(600);
+    })
+    .unwrap();
+    assert_eq!(h.rm().lifetime_expiry(&id), None);
+    let now = h.sim.now().as_millis();
+    let e = h.call(|rm, cx| rm.update_application_lifetime(cx, id, "alice", now)).unwrap_err();
+    assert!(e.message.starts_with("Timeout value must be greater than current time."), "{}", e.message);
+    let e = h.call(|rm, cx| rm.update_application_lifetime(cx, id, "bob", now + 2000)).unwrap_err();
+    assert_eq!(e.message, format!("User bob cannot perform operation MODIFY_APP on {id}"));
+    let exp = h.call(|rm, cx| rm.update_application_lifetime(cx, id, "alice", now + 2000)).unwrap().unwrap();
+    assert!(exp >= now + 2000 && exp < now + 3000, "{exp} vs {now}");
+    h.sim.run_for(Duration::from_secs(1));
+    assert_eq!(h.app_state(id), RMAppState::Accepted);
+    h.sim.run_for(Duration::from_secs(6));
+    assert_eq!(h.app_state(id), RMAppState::Killed);
+    assert_eq!(h.rm().app(&id).unwrap().diagnostics, "Application is killed by ResourceManager as it has exceeded the lifetime period.");
+    assert_eq!(h.app_state(other), RMAppState::Accepted, "600 s have not passed");
+
+    let stats = h.rm().app_statistics(&[], None);
+    assert_eq!(stats.len(), 8);
+    let count = |v: &[report::StatItem], s: YarnApplicationState| v.iter().find(|i| i.state == s).map(|i| i.count);
+    assert_eq!(count(&stats, YarnApplicationState::Killed), Some(1));
+    assert_eq!(count(&stats, YarnApplicationState::Accepted), Some(1));
+    let flink = h.rm().app_statistics(&[YarnApplicationState::Killed, YarnApplicationState::Accepted], Some("APACHE FLINK"));
+    assert_eq!(
+        flink.iter().map(|i| (i.state, i.kind.as_str(), i.count)).collect::<Vec<_>>(),
+        vec![(YarnApplicationState::Killed, "apache flink", 1), (YarnApplicationState::Accepted, "apache flink", 0)]
+    );
+}
+
+#[test]
+fn a_move_carries_the_apps_live_usage_to_the_new_queue() {
+    let mut h = acl_cluster(&[]);
+    let id = submit_as(&mut h, "alice", |c| c.queue = "a".into()).unwrap();
+    let nid = h.nm_addr.keys().next().unwrap().clone();
+    h.hb(&nid, vec![]);
+    let am = h.rm().app(&id).unwrap().ctx.resource;
+    let (qa, qb) = (h.rm().scheduler.leaf_queue("a").unwrap(), h.rm().scheduler.leaf_queue("b").unwrap());
+    assert_eq!(h.rm().scheduler.queues[qa].used, am);
+    assert_eq!(h.call(|rm, cx| rm.move_application(cx, id, "alice", "root.b")).unwrap(), "b");
+    let s = &h.rm().scheduler;
+    assert_eq!((s.queues[qa].used, s.queues[qb].used), (Resource::ZERO, am));
+    assert_eq!((s.queues[qa].running_ams, s.queues[qb].running_ams), (0, 1));
+    // Its end releases from the queue it is in now.
+    h.call(|rm, cx| rm.kill_application_as(cx, id, "alice", None)).unwrap();
+    let s = &h.rm().scheduler;
+    assert_eq!((s.queues[qa].used, s.queues[qb].used), (Resource::ZERO, Resource::ZERO));
+}
