@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
 PY=target/compat-py
-[ -d "$PY/yarn_api_client" ] || python3 -m pip install -q --disable-pip-version-check --target "$PY" yarn-api-client==1.0.3
+[ -d "$PY/yarn_api_client" ] || python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$PY" yarn-api-client==1.0.3
 WORK=$(mktemp -d /tmp/yarn-sim-yarn-compat.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() { "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
