@@ -15,6 +15,7 @@ pub mod record;
 pub mod runtime;
 pub mod state;
 pub mod streamgraph;
+pub mod zk_gateway;
 pub mod zookeeper;
 
 pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointKind, CheckpointingMode, KeyGroupRange};

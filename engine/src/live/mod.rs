@@ -71,6 +71,36 @@ struct Shared<N> {
     /// Network fault rules set by the scenario runner (see [`net::FaultLayer`]).
     faults: Mutex<net::FaultLayer>,
     exit: watch::Sender<Option<ExitCode>>,
+    /// Process-local gateways by the address they stand in for (see [`Gateway`]).
+    gateways: BTreeMap<Addr, Arc<dyn Gateway>>,
+}
+
+/// A process-local stand-in for a service that does not speak the node protocol (a real
+/// ZooKeeper server, reached through its own client library): what the node sends to the
+/// gateway's address is handed to it instead of a TCP frame stream, after the fault layer like
+/// any send (so partitions, holds and drops apply), and the gateway answers through an
+/// [`Inbox`] as that address. The node code cannot tell it from a remote node.
+pub trait Gateway: Send + Sync + 'static {
+    /// An envelope the node sent to the gateway's address. Called on a tokio task, in send order.
+    fn on_envelope(&self, env: Envelope, inbox: &Inbox);
+}
+
+/// Delivers a gateway's messages to its node, as sent by the gateway's address.
+#[derive(Clone)]
+pub struct Inbox {
+    from: Addr,
+    deliver: Arc<dyn Fn(Addr, Msg) + Send + Sync>,
+}
+
+impl Inbox {
+    /// The address the gateway answers as.
+    pub fn addr(&self) -> Addr {
+        self.from
+    }
+    /// Delivers `msg` to the node (dropped when the node's fault rules cut the link).
+    pub fn deliver<M: crate::msg::Wire>(&self, msg: M) {
+        (self.deliver)(self.from, Msg::new(msg))
+    }
 }
 
 /// A node hosted by this process.
@@ -160,6 +190,7 @@ impl<N: Node> LiveNode<N> {
                 secret: ClusterSecret::open(),
                 faults: Mutex::new(net::FaultLayer::new()),
                 exit,
+                gateways: BTreeMap::new(),
             }),
         }
     }
@@ -168,6 +199,13 @@ impl<N: Node> LiveNode<N> {
     /// `new`, before the node is cloned or run; without it the node is open (see [`auth`]).
     pub fn with_secret(mut self, secret: ClusterSecret) -> Self {
         Arc::get_mut(&mut self.inner).expect("with_secret is called before the node is shared").secret = secret;
+        self
+    }
+
+    /// Routes what the node sends to `addr` to `gateway` in this process (see [`Gateway`]).
+    /// Call right after `new`, before the node is cloned or run.
+    pub fn with_gateway(mut self, addr: Addr, gateway: Arc<dyn Gateway>) -> Self {
+        Arc::get_mut(&mut self.inner).expect("with_gateway is called before the node is shared").gateways.insert(addr, gateway);
         self
     }
 
@@ -304,13 +342,48 @@ impl<N: Node> LiveNode<N> {
     /// The queue to `to` (its writer started on first use).
     fn outbox(&self, to: Addr) -> mpsc::Sender<Envelope> {
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        boxes.entry(to).or_insert_with(|| net::outbox(to, self.inner.stats.clone(), self.inner.secret.clone())).clone()
+        boxes.entry(to).or_insert_with(|| self.new_outbox(to)).clone()
+    }
+
+    /// A queue to `to`: a TCP writer, or the gateway that stands in for `to`.
+    fn new_outbox(&self, to: Addr) -> mpsc::Sender<Envelope> {
+        let Some(gw) = self.inner.gateways.get(&to).cloned() else {
+            return net::outbox(to, self.inner.stats.clone(), self.inner.secret.clone());
+        };
+        let (tx, mut rx) = mpsc::channel::<Envelope>(net::OUTBOX_FRAMES);
+        let me = self.clone();
+        let inbox = Inbox { from: to, deliver: Arc::new(move |from, msg| me.deliver_local(from, msg)) };
+        let stats = self.inner.stats.clone();
+        tokio::spawn(async move {
+            while let Some(env) = rx.recv().await {
+                gw.on_envelope(env, &inbox);
+                stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        tx
+    }
+
+    /// A message from a gateway in this process. The fault layer decides it as if `from` had
+    /// sent it (a cut or dropping link loses it; holds and delays apply to sends only).
+    fn deliver_local(&self, from: Addr, msg: Msg) {
+        let lost = {
+            let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
+            let faults = &mut *faults;
+            !faults.rules.is_empty()
+                && matches!(
+                    faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind()),
+                    crate::fault::Verdict::Lost { .. }
+                )
+        };
+        if !lost {
+            self.with(|n, cx| n.on_message(cx, from, msg));
+        }
     }
 
     fn enqueue(&self, to: Addr, env: Envelope) {
         let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone(), self.inner.secret.clone()));
+        let tx = boxes.entry(to).or_insert_with(|| self.new_outbox(to));
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
         // Never blocks: a full queue drops the message (see `net` for the policy).
         match tx.try_send(env) {

@@ -24,9 +24,60 @@ fn random_u128() -> u128 {
     }
 }
 
-/// Live processes have no ZooKeeper client yet (the HA services run in the simulator
-/// against the ZooKeeper model node): refused rather than silently running without HA.
-pub const LIVE_HA_UNSUPPORTED: &str = "high-availability.type: zookeeper is not available in live clusters yet: the live driver has no ZooKeeper client (HA runs in the simulator). Remove the high-availability options or use the simulator.";
+/// Harness defaults of the ZooKeeper client (Flink: 60 s session, 15 s connection timeout),
+/// short so that a dead leader's latch goes with its session within seconds.
+pub const HA_SESSION_TIMEOUT_MS: u64 = 3_000;
+pub const HA_CONNECTION_TIMEOUT_MS: u64 = 5_000;
+
+/// `high-availability.zookeeper.quorum` as an address: one `host:port` (the harness runs a
+/// standalone server), `localhost` meaning 127.0.0.1.
+pub fn parse_quorum(v: &str) -> Result<engine::Addr, String> {
+    let k = "high-availability.zookeeper.quorum";
+    let servers: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    match servers.as_slice() {
+        [] => Err(format!("No ZooKeeper quorum specified in config ({k}).")),
+        [one] => {
+            let one = one.strip_prefix("localhost:").map(|p| format!("127.0.0.1:{p}")).unwrap_or_else(|| one.to_string());
+            one.parse().map_err(|_| format!("Invalid {k} '{v}': expected one IPv4 host:port such as 127.0.0.1:2181"))
+        }
+        _ => Err(format!(
+            "Invalid {k} '{v}': this harness runs a standalone ZooKeeper (yarn-sim start --zookeeper), so give one host:port"
+        )),
+    }
+}
+
+/// The HA settings (`high-availability.*`, Flink's keys), None without HA. The storage dir must
+/// lie in the shared store; an absolute path outside the store's directory is a path on the
+/// default file system (as Hadoop resolves a scheme-less `/ha` against `fs.defaultFS`).
+pub fn ha_config(conf: &FlinkConfig, store_root: Option<&Path>) -> Result<Option<crate::ha::HaConfig>, String> {
+    if !conf.ha_zookeeper()? {
+        return Ok(None);
+    }
+    let quorum = ["high-availability.zookeeper.quorum", "ha.zookeeper.quorum", "recovery.zookeeper.quorum"]
+        .iter()
+        .find_map(|k| conf.get(k))
+        .ok_or("No ZooKeeper quorum specified in config (high-availability.zookeeper.quorum).")?;
+    let quorum = parse_quorum(quorum)?;
+    let key = "high-availability.storageDir";
+    let raw = ["high-availability.storageDir", "high-availability.zookeeper.storageDir", "recovery.zookeeper.storageDir"]
+        .iter()
+        .find_map(|k| conf.get(k))
+        .ok_or_else(|| format!("Configuration is missing the mandatory parameter: {key}"))?;
+    let storage_dir = flink_core::config::store_path(raw, store_root, key).or_else(|e| match raw.trim().strip_prefix('/') {
+        Some(rel) => engine::store::check_path(rel).map_err(|_| e),
+        None => Err(e),
+    })?;
+    let session_timeout_ms = conf.duration_ms("high-availability.zookeeper.client.session-timeout", HA_SESSION_TIMEOUT_MS)?;
+    let connection_timeout_ms = conf.duration_ms("high-availability.zookeeper.client.connection-timeout", HA_CONNECTION_TIMEOUT_MS)?;
+    Ok(Some(crate::ha::HaConfig {
+        quorum,
+        storage_dir,
+        cluster_id: conf.get("high-availability.cluster-id").unwrap_or("").trim().to_string(),
+        root: conf.string("high-availability.zookeeper.path.root", "/flink"),
+        session_timeout_ms,
+        connection_timeout_ms,
+    }))
+}
 
 /// The AM's configuration from Flink's options (harness defaults where unset).
 pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>, store_root: &Path) -> Result<AmConfig, String> {
@@ -54,9 +105,7 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
     c.restart_strategy = conf.restart_strategy(conf.checkpoint_config(Some(store_root))?.is_some())?;
     c.savepoint_dir = conf.savepoint_dir(Some(store_root))?;
     c.store_root = Some(store_root.to_path_buf());
-    if conf.ha_zookeeper()? {
-        return Err(LIVE_HA_UNSUPPORTED.into());
-    }
+    c.ha = ha_config(conf, Some(store_root))?;
     c.validate()?;
     Ok(c)
 }
@@ -124,7 +173,12 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         cfg.tracking_url = format!("http://{addr}");
         println!("Starting {} (REST endpoint http://{addr})", cfg.mode.name());
         let codecs = flink_core::protocol::codecs(Codecs::new().with::<YarnMsg>());
-        let host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64).with_secret(secret);
+        let quorum = cfg.ha.as_ref().map(|h| h.quorum);
+        let mut host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64).with_secret(secret);
+        if let Some(q) = quorum {
+            // The HA services' ZooKeeper messages go to the real server through the gateway.
+            host = host.with_gateway(q, flink_core::zk_gateway::ZkGateway::new(q));
+        }
         let routes = crate::rest::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })
