@@ -79,7 +79,7 @@ pub fn configured_port(work: &Path) -> Option<u16> {
     cfg.lines().find_map(|l| l.strip_prefix("clientPort=")).and_then(|p| p.trim().parse().ok())
 }
 
-/// Starts the server and waits until it answers `ruok`. Returns its pid.
+/// Starts the server and waits until it serves requests. Returns its pid.
 pub fn start(work: &Path, port: u16, detach: bool) -> Result<u32, String> {
     if let Some(why) = unavailable() {
         return Err(why);
@@ -124,7 +124,9 @@ pub fn start(work: &Path, port: u16, detach: bool) -> Result<u32, String> {
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if four_letter(port, "ruok").is_ok_and(|r| r == "imok") {
+        // `ruok` answers as soon as the process listens; `srvr` reports a mode only once the
+        // server serves requests (before that, sessions are refused).
+        if four_letter(port, "srvr").is_ok_and(|r| r.contains("Mode: ")) {
             return Ok(pid);
         }
         let dead = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err();
