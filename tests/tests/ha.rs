@@ -280,7 +280,8 @@ fn an_am_killed_twice_within_the_attempts_recovers_twice() {
     if skip() {
         return;
     }
-    let h = Ha::start("am-kill-twice", 3, None);
+    // YARN caps attempts at yarn.resourcemanager.am.max-attempts (2 by default).
+    let h = Ha::start("am-kill-twice", 3, Some("<property><name>yarn.resourcemanager.am.max-attempts</name><value>3</value></property>"));
     let app = h.session(&[]);
     let (_, am1) = h.wait_attempt(&app, 1, Duration::from_secs(30));
     let (reference, id) = h.reference_and_job("20000", "1000");
