@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium zookeeper
 
 all: build
 
@@ -14,7 +14,7 @@ demo: build
 	./scripts/demo.sh
 
 # Unit, property and end-to-end tests (the end-to-end tests drive the debug binaries).
-test:
+test: zookeeper
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
@@ -44,6 +44,11 @@ chromium:
 		apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
 		|| echo "chromium: apt-get install failed; the timeline browser test will skip"; \
 	else echo "chromium: not installed and apt-get unavailable (or not root); the timeline browser test will skip"; fi
+
+# The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:
+# Debian's zookeeper package, installed with apt-get when we are root, else they skip.
+zookeeper:
+	@./scripts/install-zookeeper.sh
 
 lint:
 	./scripts/lint-determinism.sh

@@ -233,6 +233,11 @@ cpu=$( { TIMEFORMAT='%U %S'; time "$BIN/scenario" fuzz --dir scenarios/bench --s
 t1=$(ms)
 row "fuzz: seeds per minute (3 nodes, session + 1 job, 10 sim-minutes)" "$((SEEDS * 60000 / (t1 - t0)))/min wall" ">= 1,000/min on 2 cores" "$(python3 -c "print(int($SEEDS*120/max($cpu,0.1)))")/min from CPU time on 2 idle cores"
 
+echo "== HA: AM kill -9 on a real ZooKeeper; RM kill -9 with recovery (scripts/bench-ha.sh)"
+while IFS=$'\t' read -r tag m r t b; do
+  [ "$tag" = row ] && row "$m" "$r" "$t" "$b"
+done < <(BIN="$BIN" ./scripts/bench-ha.sh || true)
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"
