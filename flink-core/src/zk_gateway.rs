@@ -172,10 +172,11 @@ async fn connect(server: Addr, timeout_ms: u64, state: Arc<Mutex<State>>, inbox:
     let timeout = client.session_timeout();
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = client.state_watcher();
-    state.lock().unwrap_or_else(|e| e.into_inner()).sessions.insert(
-        session,
-        Sess { requests: tx, state: watcher.clone(), timeout, last_heard: Instant::now() },
-    );
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .sessions
+        .insert(session, Sess { requests: tx, state: watcher.clone(), timeout, last_heard: Instant::now() });
     inbox.deliver(ZkMsg::Connected { session, timeout_ms: timeout.as_millis() as u64 });
     // The session's end as the server reports it (expiry, or a refused reconnect).
     let st = state.clone();

@@ -560,7 +560,8 @@ mod semantics {
             // Watch events travel apart from responses: give them time to arrive.
             std::thread::sleep(Duration::from_millis(300));
             let mut w: Vec<(String, WatchKind)> = self.nodes[c].with(|p, _| {
-                let (w, rest): (Vec<ZkMsg>, Vec<ZkMsg>) = std::mem::take(&mut p.0).into_iter().partition(|m| matches!(m, ZkMsg::Watch { .. }));
+                let (w, rest): (Vec<ZkMsg>, Vec<ZkMsg>) =
+                    std::mem::take(&mut p.0).into_iter().partition(|m| matches!(m, ZkMsg::Watch { .. }));
                 p.0 = rest.into_iter().filter(|m| !matches!(m, ZkMsg::Pong)).collect();
                 w.into_iter()
                     .filter_map(|m| match m {
@@ -648,4 +649,34 @@ fn the_zookeeper_model_answers_as_the_real_server_does() {
     let differ: Vec<String> = model.iter().zip(&live).filter(|(m, l)| m != l).map(|(m, l)| format!("model: {m}\nreal:  {l}")).collect();
     assert!(differ.is_empty(), "the model and the real server differ:\n{}", differ.join("\n"));
     assert_eq!(model.len(), live.len());
+}
+
+#[test]
+fn an_unreachable_quorum_fails_the_attempt_with_a_clear_error() {
+    // No ZooKeeper needed: nothing listens on the quorum's port.
+    let c = Cluster::start("ha-no-quorum", 1, &[]);
+    let conf_dir = c.work.join("flink-conf");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::write(conf_dir.join("config.yaml"), format!("yarn.properties-file.location: {}\n", c.work.display())).unwrap();
+    let quorum = format!("high-availability.zookeeper.quorum=127.0.0.1:{}", free_port());
+    let r: Run = Command::new(bin("yarn-session"))
+        .args(["-jm", "256m", "-d", "-D", "high-availability.type=zookeeper", "-D", &quorum, "-D", "high-availability.storageDir=ha"])
+        .args(["-D", "high-availability.zookeeper.client.connection-timeout=1s"])
+        .env("YARN_CONF_DIR", c.conf_dir())
+        .env("FLINK_CONF_DIR", &conf_dir)
+        .env_remove("HADOOP_CONF_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+        .into();
+    assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let app = r.stdout.lines().find_map(|l| l.strip_prefix("Submitted application ")).map(str::trim).expect("submitted").to_string();
+    c.wait_for("the app FAILED", Duration::from_secs(30), || (c.app(&app)["state"] == "FAILED").then_some(()));
+    let v = c.rest().get(&format!("/ws/v1/cluster/apps/{app}/appattempts")).unwrap();
+    let cid = v["appAttempts"]["appAttempt"][0]["containerId"].as_str().unwrap().to_string();
+    let log = e2e::read(&c.work.join(format!("nm-0/logs/{app}/{cid}/jobmanager.log")));
+    assert!(
+        log.contains("Could not connect to ZooKeeper quorum") && log.contains("(high-availability.zookeeper.client.connection-timeout)"),
+        "{log}"
+    );
 }

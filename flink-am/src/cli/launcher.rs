@@ -40,9 +40,9 @@ pub fn parse_quorum(v: &str) -> Result<engine::Addr, String> {
             let one = one.strip_prefix("localhost:").map(|p| format!("127.0.0.1:{p}")).unwrap_or_else(|| one.to_string());
             one.parse().map_err(|_| format!("Invalid {k} '{v}': expected one IPv4 host:port such as 127.0.0.1:2181"))
         }
-        _ => Err(format!(
-            "Invalid {k} '{v}': this harness runs a standalone ZooKeeper (yarn-sim start --zookeeper), so give one host:port"
-        )),
+        _ => {
+            Err(format!("Invalid {k} '{v}': this harness runs a standalone ZooKeeper (yarn-sim start --zookeeper), so give one host:port"))
+        }
     }
 }
 
@@ -182,4 +182,60 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         let routes = crate::rest::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ha(pairs: &[(&str, &str)]) -> Result<Option<crate::ha::HaConfig>, String> {
+        let mut c = FlinkConfig::new();
+        for (k, v) in pairs {
+            c.set(k, v);
+        }
+        ha_config(&c, Some(Path::new("/w/dfs")))
+    }
+
+    #[test]
+    fn ha_settings_come_from_flinks_keys_with_harness_timeouts() {
+        assert_eq!(ha(&[]), Ok(None));
+        let h = ha(&[
+            ("high-availability.type", "zookeeper"),
+            ("high-availability.zookeeper.quorum", "localhost:2181"),
+            ("high-availability.storageDir", "file:///w/dfs/ha"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.quorum.to_string(), "127.0.0.1:2181");
+        assert_eq!((h.storage_dir.as_str(), h.root.as_str(), h.cluster_id.as_str()), ("ha", "/flink", ""));
+        assert_eq!((h.session_timeout_ms, h.connection_timeout_ms), (HA_SESSION_TIMEOUT_MS, HA_CONNECTION_TIMEOUT_MS));
+        // A scheme-less absolute path is a path on the default file system.
+        let h = ha(&[
+            ("high-availability", "ZOOKEEPER"),
+            ("high-availability.zookeeper.quorum", "127.0.0.1:2999"),
+            ("high-availability.storageDir", "/ha"),
+            ("high-availability.cluster-id", "my-cluster"),
+            ("high-availability.zookeeper.client.session-timeout", "2 s"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.storage_dir.as_str(), h.cluster_id.as_str(), h.session_timeout_ms), ("ha", "my-cluster", 2000));
+    }
+
+    #[test]
+    fn bad_ha_settings_are_refused_with_the_option_named() {
+        let z = ("high-availability.type", "zookeeper");
+        let q = ("high-availability.zookeeper.quorum", "127.0.0.1:2181");
+        let d = ("high-availability.storageDir", "ha");
+        assert!(ha(&[z, d]).unwrap_err().contains("No ZooKeeper quorum specified"));
+        assert!(ha(&[z, q]).unwrap_err().contains("missing the mandatory parameter: high-availability.storageDir"));
+        let two = ("high-availability.zookeeper.quorum", "127.0.0.1:1,127.0.0.1:2");
+        assert!(ha(&[z, two, d]).unwrap_err().contains("standalone ZooKeeper"));
+        let host = ("high-availability.zookeeper.quorum", "zk-host:2181");
+        assert!(ha(&[z, host, d]).unwrap_err().contains("Invalid high-availability.zookeeper.quorum 'zk-host:2181'"));
+        let outside = ("high-availability.storageDir", "../elsewhere");
+        assert!(ha(&[z, q, outside]).unwrap_err().contains("high-availability.storageDir"));
+        let hdfs = ("high-availability.storageDir", "hdfs:///ha");
+        assert!(ha(&[z, q, hdfs]).unwrap_err().contains("scheme 'hdfs'"));
+    }
 }

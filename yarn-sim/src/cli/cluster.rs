@@ -209,12 +209,8 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
     let _ = writeln!(out, "ResourceManager: http://{rm_addr} (REST /ws/v1/cluster, UI /cluster)");
     let _ = writeln!(out, "NodeManagers: {} RUNNING in {} ms", o.nodes, t0.elapsed().as_millis());
     if let Some((port, _, took)) = zk_started {
-        let _ = writeln!(
-            out,
-            "ZooKeeper: 127.0.0.1:{port} (standalone, data {}/zookeeper/data) up in {} ms",
-            work.display(),
-            took.as_millis()
-        );
+        let _ =
+            writeln!(out, "ZooKeeper: 127.0.0.1:{port} (standalone, data {}/zookeeper/data) up in {} ms", work.display(), took.as_millis());
         let _ = writeln!(out, "  -D high-availability.type=zookeeper -D high-availability.zookeeper.quorum=127.0.0.1:{port}");
     }
     let _ = writeln!(out, "Logs: {}/logs", work.display());

@@ -143,7 +143,9 @@ mod tests {
     #[test]
     fn the_config_is_standalone_on_loopback_without_the_admin_server() {
         let c = super::zoo_cfg(std::path::Path::new("/w/zookeeper/data"), 2181);
-        for line in ["clientPort=2181", "clientPortAddress=127.0.0.1", "admin.enableServer=false", "dataDir=/w/zookeeper/data", "tickTime=200"] {
+        for line in
+            ["clientPort=2181", "clientPortAddress=127.0.0.1", "admin.enableServer=false", "dataDir=/w/zookeeper/data", "tickTime=200"]
+        {
             assert!(c.lines().any(|l| l == line), "{line} in\n{c}");
         }
     }
