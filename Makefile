@@ -28,8 +28,9 @@ LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-a
 	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
 	cancel-releases-taskmanagers fault-free-output-baseline \
 	tm-killed-mid-checkpoint stateful-count-tm-killed stop-with-savepoint stop-with-savepoint-failure \
-	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure
-scenarios: chromium
+	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure \
+	am-killed-ha am-zookeeper-partition crash-between-metadata-and-zk ha-app-mode-job-ids
+scenarios: chromium zookeeper
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
 	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet

@@ -110,6 +110,26 @@ pub fn am_config(mode: AmMode, conf: &FlinkConfig, env: BTreeMap<String, String>
     Ok(c)
 }
 
+/// The HA cluster id (`high-availability.cluster-id`, on YARN the application id), None without HA.
+fn ha_cluster_id(conf: &FlinkConfig, env: &BTreeMap<String, String>) -> Result<Option<String>, String> {
+    if !conf.ha_zookeeper()? {
+        return Ok(None);
+    }
+    if let Some(id) = conf.get("high-availability.cluster-id").map(str::trim).filter(|s| !s.is_empty()) {
+        return Ok(Some(id.to_string()));
+    }
+    let cid: yarn_sim::ids::ContainerId =
+        env.get("CONTAINER_ID").ok_or("CONTAINER_ID not set in the environment")?.parse().map_err(|e| format!("CONTAINER_ID: {e}"))?;
+    Ok(Some(cid.attempt.app.to_string()))
+}
+
+/// Flink's `new JobID(clusterId.hashCode(), i)`: the lower part is Java's `String.hashCode` of
+/// the cluster id (sign-extended), the upper part the job's index; printed lower part first.
+pub fn application_job_id(cluster_id: &str, index: u64) -> u128 {
+    let h = cluster_id.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    ((h as i64 as u64 as u128) << 64) | index as u128
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     match run(args) {
         Ok(c) => c,
@@ -146,6 +166,13 @@ fn run(args: Vec<String>) -> Result<i32, String> {
             // configuration (with `flink run-application -s` as execution.state-recovery.path).
             let settings = conf.job_settings(Some(&store))?;
             let mut jobs = program.job_graphs_with(p, &settings.restart, &mut random_u128)?;
+            // FLINK-19358: with HA, application mode fixes the job ids from the cluster id, so
+            // a new attempt's main() builds the jobs it recovers instead of new ones.
+            if let Some(cluster_id) = ha_cluster_id(&conf, &env)? {
+                for (i, g) in jobs.iter_mut().enumerate() {
+                    g.job_id = flink_core::JobId::from_u128(application_job_id(&cluster_id, i as u64));
+                }
+            }
             for g in &mut jobs {
                 settings.apply(g);
             }
@@ -220,6 +247,15 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((h.storage_dir.as_str(), h.cluster_id.as_str(), h.session_timeout_ms), ("ha", "my-cluster", 2000));
+    }
+
+    #[test]
+    fn application_job_ids_derive_from_the_cluster_id_as_flink_does() {
+        let h = "application_1_0001".encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+        assert_eq!(application_job_id("application_1_0001", 0), ((h as i64 as u64 as u128) << 64));
+        assert_eq!(application_job_id("a", 1), (97u128 << 64) | 1, "\"a\".hashCode() == 97");
+        assert_ne!(application_job_id("application_1_0001", 0), application_job_id("application_1_0002", 0));
+        assert_eq!(flink_core::JobId::from_u128(application_job_id("a", 0)).to_string(), "00000000000000610000000000000000");
     }
 
     #[test]
