@@ -6,7 +6,9 @@
 //! are tokio timers; `launch` forks `bash -c` in a new process group; the shared store is a
 //! directory. Public HTTP APIs are added by the binary as extra
 //! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
-//! [`LiveNode::read`] — parse, call, render, nothing else.
+//! [`LiveNode::read`] — parse, call, render, nothing else. A service that speaks its own
+//! protocol (a real ZooKeeper) is reached through a [`Gateway`] registered for its address:
+//! the node sends it messages like to any node, and the gateway answers as that address.
 
 pub mod auth;
 pub mod limits;
