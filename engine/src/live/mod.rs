@@ -545,3 +545,92 @@ pub async fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListene
     };
     Ok((l, addr))
 }
+
+/// A gateway gets what the node sends to its address, after the fault layer, and its answers
+/// reach the node as from that address; a partition cuts both directions.
+#[cfg(test)]
+mod gateway_tests {
+    // A driver test: real tasks and sleeps.
+    #![allow(clippy::disallowed_methods)]
+    use std::any::Any;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::fault::{Endpoint, Fault};
+    use crate::msg::Wire;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Word(String);
+    impl Wire for Word {
+        const FAMILY: &'static str = "test.word";
+        fn kind(&self) -> &'static str {
+            "Word"
+        }
+    }
+
+    /// Keeps what it hears, and from whom.
+    #[derive(Default)]
+    struct Ear(Vec<(Addr, String)>);
+    impl Node for Ear {
+        fn on_start(&mut self, _: &mut Cx) {}
+        fn on_message(&mut self, _: &mut Cx, from: Addr, msg: Msg) {
+            if let Ok(Word(w)) = msg.downcast::<Word>() {
+                self.0.push((from, w));
+            }
+        }
+        fn on_timer(&mut self, _: &mut Cx, _: TimerId) {}
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    /// Answers every word with its upper case, and counts them.
+    #[derive(Default)]
+    struct Shout(std::sync::atomic::AtomicUsize);
+    impl Gateway for Shout {
+        fn on_envelope(&self, env: Envelope, inbox: &Inbox) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let Word(w) = serde_json::from_str(env.body.get()).expect("a word");
+            inbox.deliver(Word(w.to_uppercase()));
+        }
+    }
+
+    async fn heard(n: &LiveNode<Ear>, want: usize) -> Vec<(Addr, String)> {
+        for _ in 0..200 {
+            if n.read(|e| e.0.len()) >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        n.read(|e| e.0.clone())
+    }
+
+    #[test]
+    fn a_gateway_answers_as_its_address_and_faults_apply_both_ways() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let me: Addr = "127.0.0.1:7".parse().unwrap();
+            let gw: Addr = "127.0.0.1:2181".parse().unwrap();
+            let shout = Arc::new(Shout::default());
+            let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+            n.with(|_, cx| cx.send(gw, Word("hello".into())));
+            assert_eq!(heard(&n, 1).await, vec![(gw, "HELLO".to_string())]);
+            // Cut: nothing reaches the gateway, and nothing it would say reaches the node.
+            let cut = Fault::Partition { a: Endpoint::Process(me), b: Endpoint::Process(gw), one_way: false };
+            n.apply_fault(&cut).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("lost".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (1, 1));
+            // One way, from the gateway: it hears the node, its answer is lost.
+            n.apply_fault(&Fault::HealAll).unwrap();
+            n.apply_fault(&Fault::Partition { a: Endpoint::Process(gw), b: Endpoint::Process(me), one_way: true }).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("quiet".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (1, 2));
+            n.apply_fault(&Fault::HealAll).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("again".into())));
+            assert_eq!(heard(&n, 2).await.last(), Some(&(gw, "AGAIN".to_string())));
+        });
+    }
+}
