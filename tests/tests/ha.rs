@@ -245,6 +245,10 @@ fn a_killed_am_fails_over_to_attempt_2_which_keeps_the_taskmanagers_and_restores
         return;
     }
     let h = Ha::start("am-kill", 3, None);
+    // The cluster's ZooKeeper is one of its daemons.
+    let st: Run = Command::new(bin("yarn-sim")).args(["status", "--work-dir"]).arg(&h.c.work).output().unwrap().into();
+    assert!(st.stdout.contains(&format!("ZooKeeper 127.0.0.1:{}: imok", h.zk_port)), "{}", st.stdout);
+    assert!(st.stdout.lines().any(|l| l.starts_with("zookeeper") && l.ends_with("running")), "{}", st.stdout);
     let app = h.session(&[]);
     let (_, am1) = h.wait_attempt(&app, 1, Duration::from_secs(30));
     let (reference, id) = h.reference_and_job("16000", "1000");
@@ -679,4 +683,30 @@ fn an_unreachable_quorum_fails_the_attempt_with_a_clear_error() {
         log.contains("Could not connect to ZooKeeper quorum") && log.contains("(high-availability.zookeeper.client.connection-timeout)"),
         "{log}"
     );
+}
+
+#[test]
+fn zookeeper_that_cannot_start_stops_yarn_sim_start_before_anything_runs() {
+    // A port that is taken: the ZooKeeper cannot bind it (or, without ZooKeeper installed, the
+    // start says so); either way nothing is started and the error says why.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let work = std::env::temp_dir().join(format!("e2e-ha-zk-port-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let r: Run = Command::new(bin("yarn-sim"))
+        .args(["start", "--detach", "--nodes", "1", "--rm-port", &free_port().to_string(), "--zookeeper", "--zookeeper-port"])
+        .arg(port.to_string())
+        .arg("--work-dir")
+        .arg(&work)
+        .output()
+        .unwrap()
+        .into();
+    let running: Vec<String> =
+        std::fs::read_dir(work.join("run")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let _ = Command::new(bin("yarn-sim")).args(["stop", "--work-dir"]).arg(&work).output();
+    let _ = std::fs::remove_dir_all(&work);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let why = format!("Port in use: 127.0.0.1:{port} (another ZooKeeper?). Use --zookeeper-port.");
+    assert!(r.stderr.contains(&why) || r.stderr.contains("ZooKeeper is not installed"), "{}", r.stderr);
+    assert!(running.is_empty(), "nothing may run: {running:?}");
 }
