@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper
 
 all: build
 
@@ -14,7 +14,7 @@ demo: build
 	./scripts/demo.sh
 
 # Unit, property and end-to-end tests (the end-to-end tests drive the debug binaries).
-test:
+test: zookeeper
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
@@ -28,8 +28,9 @@ LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-a
 	nm-hosting-am-lost nm-hosting-tms-lost am-killed-no-ha am-killed-second-attempt \
 	cancel-releases-taskmanagers fault-free-output-baseline \
 	tm-killed-mid-checkpoint stateful-count-tm-killed stop-with-savepoint stop-with-savepoint-failure \
-	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure
-scenarios: chromium
+	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure \
+	am-killed-ha am-zookeeper-partition crash-between-metadata-and-zk ha-app-mode-job-ids
+scenarios: chromium zookeeper
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
 	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
@@ -49,6 +50,11 @@ chromium:
 # (perf + inferno) in target/profile/.
 profile: build
 	./scripts/profile.sh
+
+# The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:
+# Debian's zookeeper package, installed with apt-get when we are root, else they skip.
+zookeeper:
+	@./scripts/install-zookeeper.sh
 
 lint:
 	./scripts/lint-determinism.sh

@@ -236,6 +236,11 @@ row "fuzz: seeds per minute (3 nodes, session + 1 job, 10 sim-minutes)" "$((SEED
 echo "== REST under load: 50 clients on the RM and the AM, RM memory with 10,000 retained apps"
 while IFS= read -r line; do rows+=("$line"); echo "$line"; done < <(BIN="$BIN" ./scripts/bench-rest.sh | grep '^|')
 
+echo "== HA: AM kill -9 on a real ZooKeeper; RM kill -9 with recovery (scripts/bench-ha.sh)"
+while IFS=$'\t' read -r tag m r t b; do
+  [ "$tag" = row ] && row "$m" "$r" "$t" "$b"
+done < <(BIN="$BIN" ./scripts/bench-ha.sh || true)
+
 {
   echo "| measure | result | target | baseline (same run) |"
   echo "|---|---|---|---|"

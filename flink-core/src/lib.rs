@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod state;
 pub mod state_table;
 pub mod streamgraph;
+pub mod zk_gateway;
 pub mod zookeeper;
 
 pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointKind, CheckpointingMode, KeyGroupRange};

@@ -176,7 +176,9 @@ struct ZNode {
     data: Vec<u8>,
     version: i32,
     ephemeral_owner: Option<SessionId>,
-    /// The next sequential suffix for children (ZooKeeper's parent cversion).
+    /// The next sequential suffix for children: advanced by every child created (not by a
+    /// deletion or a failed create), as the real server numbers them (checked against it by
+    /// tests/tests/ha.rs).
     next_seq: u64,
 }
 
@@ -225,8 +227,12 @@ impl ZooKeeperServer {
 
     /// Expires a session now (tests; ZooKeeper's own expiry runs on the tick).
     pub fn expire(&mut self, cx: &mut Cx, session: SessionId) {
+        self.end(cx, session, true);
+    }
+
+    fn end(&mut self, cx: &mut Cx, session: SessionId, tell: bool) {
         let Some(s) = self.sessions.remove(&session) else { return };
-        cx.trace("zk.session.expired", format!("{session:#x}"));
+        cx.trace(if tell { "zk.session.expired" } else { "zk.session.closed" }, format!("{session:#x}"));
         let owned: Vec<String> = self.nodes.iter().filter(|(_, n)| n.ephemeral_owner == Some(session)).map(|(p, _)| p.clone()).collect();
         for p in owned {
             self.remove_node(cx, &p);
@@ -234,7 +240,9 @@ impl ZooKeeperServer {
         for w in self.data_watches.values_mut().chain(self.child_watches.values_mut()) {
             w.remove(&session);
         }
-        cx.send(s.client, ZkMsg::Expired { session });
+        if tell {
+            cx.send(s.client, ZkMsg::Expired { session });
+        }
     }
 
     /// The session a client address holds, if any (tests).
@@ -315,17 +323,12 @@ impl ZooKeeperServer {
         if pnode.ephemeral_owner.is_some() {
             return Err(ZkError::NoChildrenForEphemerals);
         }
-        let full = if seq {
-            let n = pnode.next_seq;
-            pnode.next_seq += 1;
-            format!("{path}{n:010}")
-        } else {
-            pnode.next_seq += 1;
-            path.to_string()
-        };
+        let full = if seq { format!("{path}{:010}", pnode.next_seq) } else { path.to_string() };
         if self.nodes.contains_key(&full) {
             return Err(ZkError::NodeExists);
         }
+        // A failed create leaves the parent's cversion as it was.
+        self.nodes.get_mut(&parent).expect("parent exists").next_seq += 1;
         self.nodes.insert(full.clone(), ZNode { data, version: 0, ephemeral_owner: eph.then_some(session), next_seq: 0 });
         self.fire(cx, &full, WatchKind::NodeCreated);
         self.fire(cx, &parent, WatchKind::NodeChildrenChanged);
@@ -427,8 +430,10 @@ impl Node for ZooKeeperServer {
                 None => cx.send(from, ZkMsg::Expired { session }),
             },
             ZkMsg::Close { session } => {
+                // A closed session ends like an expired one, but its client, which asked for
+                // it, is not told (a real server answers the close and says nothing more).
                 if self.sessions.contains_key(&session) {
-                    self.expire(cx, session);
+                    self.end(cx, session, false);
                 }
             }
             // Server-to-client messages are not requests.

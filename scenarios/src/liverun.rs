@@ -22,10 +22,21 @@ use engine::fault::{DropRule, Endpoint, Fault, Link};
 
 /// Why a scenario cannot run live, if it cannot (beyond `Spec::skip_reason`).
 pub fn live_skip_reason(spec: &Spec) -> Option<String> {
+    if spec.requires.iter().any(|r| r == "ha") {
+        if let Some(why) = yarn_sim::cli::zookeeper::unavailable() {
+            return Some(format!("requires ha: {why}"));
+        }
+    }
     for st in &spec.steps {
         let why = match &st.action {
-            a if a.is_network() && a.roles().iter().any(|r| !matches!(r, Role::Am | Role::TaskManager(_) | Role::RemoteTaskManager(_))) => {
-                "network faults live are set per process, for the JobManager (am) and TaskManagers only"
+            // ZooKeeper is reached through the AM's and TaskManagers' gateways, whose fault
+            // layer decides both directions of that traffic.
+            a if a.is_network()
+                && a.roles()
+                    .iter()
+                    .any(|r| !matches!(r, Role::Am | Role::TaskManager(_) | Role::RemoteTaskManager(_) | Role::ZooKeeper)) =>
+            {
+                "network faults live are set per process, for the JobManager (am), TaskManagers and their ZooKeeper traffic only"
             }
             Action::FailStore { .. } | Action::RestoreStore => "store faults need the live store's fault layer (not in this build)",
             Action::FailLaunch { .. } | Action::RestoreLaunch => "fail-launch is a simulator verb",
@@ -186,6 +197,8 @@ struct LiveRun<'a> {
     fault_heals: Vec<FaultHeal>,
     /// Nodes that were given rules (a `heal` of everything goes to them).
     fault_nodes: std::collections::BTreeSet<String>,
+    /// The real ZooKeeper's client port (`requires = ["ha"]`).
+    zk_port: Option<u16>,
 }
 
 impl LiveRun<'_> {
@@ -213,6 +226,9 @@ impl LiveRun<'_> {
         let mut v: Vec<String> =
             self.spec.cluster.flink.iter().chain(self.spec.deploys[d].flink.iter()).map(|(k, v)| format!("-D{k}={v}")).collect();
         v.push(format!("-Dyarn.properties-file.location={}", self.c.work.display()));
+        if let Some(port) = self.zk_port {
+            v.extend(crate::simrun::ha_options(self.spec, &format!("127.0.0.1:{port}")).into_iter().map(|(k, v)| format!("-D{k}={v}")));
+        }
         v
     }
 
@@ -511,7 +527,7 @@ impl LiveRun<'_> {
                 Ok((pid, format!("NodeManager {} ({node}, hosting the AM)", i + 1)))
             }
             Role::Rm => Ok((self.c.daemon_pid("resourcemanager").ok_or("no pid file")?, "ResourceManager".into())),
-            Role::ZooKeeper => Err("there is no ZooKeeper (HA is not in this build)".into()),
+            Role::ZooKeeper => Ok((self.c.daemon_pid("zookeeper").ok_or("no ZooKeeper pid file")?, "ZooKeeper".into())),
         }
     }
 
@@ -548,6 +564,10 @@ impl LiveRun<'_> {
                 let addr = path.split_once('@').and_then(|(_, r)| r.split('/').next()).ok_or(format!("no address in '{path}'"))?;
                 Ok((addr.to_string(), format!("{c} (TaskManager, {addr})")))
             }
+            Role::ZooKeeper => {
+                let port = self.zk_port.ok_or("there is no ZooKeeper: the scenario does not require ha")?;
+                Ok((format!("127.0.0.1:{port}"), format!("ZooKeeper (127.0.0.1:{port})")))
+            }
             other => Err(format!("network faults on {other} are not available live (only am and TaskManagers)")),
         }
     }
@@ -555,6 +575,11 @@ impl LiveRun<'_> {
     /// `POST /_fault` to a node, signed with the cluster secret; Err with the node's answer.
     fn post_fault(&mut self, addr: &str, f: &Fault) -> Result<(), String> {
         use std::io::{Read, Write};
+        if self.zk_port.is_some_and(|p| addr == format!("127.0.0.1:{p}")) {
+            // The real ZooKeeper is no node of ours: the rule at the other end (whose gateway
+            // carries its ZooKeeper traffic) decides both directions.
+            return Ok(());
+        }
         let secret = engine::live::ClusterSecret::read_file(&self.c.conf_dir().join(engine::live::auth::SECRET_FILE))?;
         let body = serde_json::to_string(f).map_err(|e| e.to_string())?;
         let req = format!(
@@ -991,12 +1016,16 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
     let conf = work.with_extension("yarn-site.xml");
     std::fs::write(&conf, yarn_site(spec)).map_err(|e| e.to_string())?;
     let cl = spec.cluster.clone();
+    let zk_port = spec.requires.iter().any(|r| r == "ha").then(free_port);
+    let zk_args: Vec<String> =
+        zk_port.map(|p| vec!["--zookeeper".to_string(), "--zookeeper-port".into(), p.to_string()]).unwrap_or_default();
     let out = Command::new(bins.join("yarn-sim"))
         .args(["start", "--detach", "--nodes", &cl.nodes.to_string(), "--node-memory-mb", &cl.node_memory_mb.to_string()])
         .args(["--node-vcores", &cl.node_vcores.to_string(), "--rm-port", &rm_port.to_string(), "--work-dir"])
         .arg(&work)
         .arg("--conf")
         .arg(&conf)
+        .args(&zk_args)
         .output()
         .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&conf);
@@ -1018,6 +1047,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
         node_of: BTreeMap::new(),
         fault_heals: Vec::new(),
         fault_nodes: Default::default(),
+        zk_port,
     };
     run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
     let mut fired = vec![false; spec.steps.len()];

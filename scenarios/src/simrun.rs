@@ -71,6 +71,40 @@ pub fn flink_conf(spec: &Spec, d: usize) -> Result<FlinkConfig, String> {
     Ok(conf)
 }
 
+/// The ZooKeeper client port of `requires = ["ha"]` scenarios (a ZooKeeperServer node in the
+/// sim, a real server live).
+pub const ZK_PORT: u16 = 2181;
+
+/// The options an HA deployment adds (unless the scenario sets them): ZooKeeper HA at `quorum`,
+/// a storage dir in the shared store, and two application attempts (what an HA user sets).
+pub fn ha_options(spec: &Spec, quorum: &str) -> Vec<(String, String)> {
+    if !spec.requires.iter().any(|r| r == "ha") {
+        return Vec::new();
+    }
+    let set = |k: &str| spec.cluster.flink.iter().chain(spec.deploys.iter().flat_map(|d| d.flink.iter())).any(|(key, _)| key == k);
+    let mut out = vec![
+        ("high-availability.type".to_string(), "zookeeper".to_string()),
+        ("high-availability.zookeeper.quorum".to_string(), quorum.to_string()),
+    ];
+    for (k, v) in [("high-availability.storageDir", "ha"), ("yarn.application-attempts", "2")] {
+        if !set(k) {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+/// `flink_conf` with the HA options of the scenario (sim: the model's address).
+fn flink_conf_ha(spec: &Spec, d: usize, zk: Option<Addr>) -> Result<FlinkConfig, String> {
+    let mut conf = flink_conf(spec, d)?;
+    if let Some(zk) = zk {
+        for (k, v) in ha_options(spec, &zk.to_string()) {
+            conf.set(&k, &v);
+        }
+    }
+    Ok(conf)
+}
+
 /// The job graphs a program deployment runs.
 pub fn job_graphs(spec: &Spec, d: usize, seed: u64) -> Result<Vec<JobGraph>, String> {
     let dep = &spec.deploys[d];
@@ -219,6 +253,8 @@ pub struct SimRun<'a> {
     ack_dirs: BTreeMap<String, BTreeSet<String>>,
     /// Checkpoint activity since the last look at the JobMasters' statistics.
     ckpt_dirty: bool,
+    /// The ZooKeeper model of `requires = ["ha"]` scenarios.
+    zk: Option<Addr>,
 }
 
 fn us(d: Duration) -> u64 {
@@ -241,6 +277,12 @@ impl<'a> SimRun<'a> {
             let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
             nms.push(sim.spawn_boot(host, NM_PORT, Box::new(move || Box::new(NodeManager::new(nm_conf.clone())))));
         }
+        // HA scenarios get a standalone ZooKeeper on a machine of its own (tickTime 200 ms, as
+        // `yarn-sim start --zookeeper` runs the real one).
+        let zk = spec.requires.iter().any(|r| r == "ha").then(|| {
+            let host = sim.add_machine();
+            sim.spawn_boot(host, ZK_PORT, Box::new(|| Box::new(flink_core::zookeeper::ZooKeeperServer::new(200))))
+        });
         // The cluster is up when every NodeManager has registered (as `yarn-sim start` waits).
         let up = sim.run_until_true(Duration::from_secs(60), |sim| {
             nms.iter().all(|a| sim.node::<NodeManager>(*a).is_some_and(|n| n.is_registered()))
@@ -273,6 +315,7 @@ impl<'a> SimRun<'a> {
             acquired: BTreeMap::new(),
             ack_dirs: BTreeMap::new(),
             ckpt_dirty: false,
+            zk,
         };
         run.register_programs()?;
         Ok(run)
@@ -282,7 +325,7 @@ impl<'a> SimRun<'a> {
         // Per deployment: its AM mode and configuration, as the CLI would stage them.
         let mut modes: Vec<Option<(AmMode, FlinkConfig)>> = Vec::new();
         for (i, d) in self.spec.deploys.iter().enumerate() {
-            let conf = flink_conf(self.spec, i)?;
+            let conf = flink_conf_ha(self.spec, i, self.zk)?;
             let jobs = job_graphs(self.spec, i, self.seed)?;
             for j in &jobs {
                 self.job_owner.insert(j.job_id, i);
@@ -363,7 +406,7 @@ impl<'a> SimRun<'a> {
                 Ok(())
             }
             _ => {
-                let conf = flink_conf(self.spec, i)?;
+                let conf = flink_conf_ha(self.spec, i, self.zk)?;
                 let jm_mb = conf.memory_mb("jobmanager.memory.process.size")?.unwrap_or(1600);
                 let attempts = conf.u32("yarn.application-attempts", 1)?;
                 let queue = conf.string("yarn.application.queue", "default");
@@ -380,6 +423,8 @@ impl<'a> SimRun<'a> {
                 ctx.application_type = "Apache Flink".into();
                 ctx.queue = queue;
                 ctx.max_app_attempts = attempts as i32;
+                // With HA a new attempt adopts the TaskManagers (YarnClusterDescriptor sets this).
+                ctx.keep_containers_across_application_attempts = conf.ha_zookeeper()?;
                 // Flink's YarnClusterDescriptor sets a 10 s failure validity interval by default.
                 ctx.attempt_failures_validity_interval =
                     conf.duration_ms("yarn.application-attempt-failures-validity-interval", 10_000)? as i64;
@@ -514,7 +559,10 @@ impl<'a> SimRun<'a> {
                 Ok((*am.ip(), Some(self.nms[i]), format!("NodeManager {} ({}, hosting the AM)", i + 1, am.ip())))
             }
             Role::Rm => Ok((*self.rm.ip(), Some(self.rm), format!("ResourceManager ({})", self.rm.ip()))),
-            Role::ZooKeeper => Err("there is no ZooKeeper (HA is not in this build)".into()),
+            Role::ZooKeeper => {
+                let zk = self.zk.ok_or("there is no ZooKeeper: the scenario does not require ha")?;
+                Ok((*zk.ip(), Some(zk), format!("ZooKeeper ({zk})")))
+            }
         }
     }
 

@@ -40,12 +40,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Features a scenario may need that this build may not have yet. A scenario requiring one
 /// that is not available is reported SKIP with the reason, never PASS.
-pub const FEATURES: &[(&str, Option<&str>)] = &[
-    ("checkpoints", None),
-    ("ha", Some("JobManager high availability (issue 9) is not in this build")),
-    ("rm-recovery", None),
-    ("store-faults", None),
-];
+pub const FEATURES: &[(&str, Option<&str>)] = &[("checkpoints", None), ("ha", None), ("rm-recovery", None), ("store-faults", None)];
 
 pub fn feature_missing(name: &str) -> Option<&'static str> {
     FEATURES.iter().find(|(n, _)| *n == name).and_then(|(_, why)| *why)

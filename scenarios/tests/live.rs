@@ -48,5 +48,5 @@ fn network_faults_on_daemons_are_skipped_live_with_the_reason() {
     }
     let (r, _) = scenarios::run(&s, "live", 1);
     let why = r.skipped.expect("a SKIP, never a PASS");
-    assert!(why.contains("for the JobManager (am) and TaskManagers only"), "{why}");
+    assert!(why.contains("for the JobManager (am), TaskManagers and their ZooKeeper traffic only"), "{why}");
 }

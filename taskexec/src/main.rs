@@ -38,8 +38,13 @@ fn main() {
         };
         println!("Starting TaskExecutor {} at {addr} with {} slots", cfg.resource_id, cfg.num_slots);
         let seed = std::process::id() as u64;
-        let host =
+        let quorum = cfg.leader_retrieval.as_ref().map(|l| l.quorum);
+        let mut host =
             LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed).with_secret(secret);
+        if let Some(q) = quorum {
+            // Leader retrieval's ZooKeeper messages go to the real server through the gateway.
+            host = host.with_gateway(q, flink_core::zk_gateway::ZkGateway::new(q));
+        }
         host.run(listener, axum::Router::new()).await
     });
     std::process::exit(code);

@@ -320,10 +320,18 @@ fn bad_deployments_fail_clearly_and_leave_nothing_running() {
     let r = f.run("flink", &["run-application", "-t", "yarn-application", bad.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("The program finished with the following exception"), "{}", r.stderr);
-    // ZooKeeper HA runs in the simulator only: live refuses it rather than run without HA.
+    // ZooKeeper HA settings are checked in the client, before anything is deployed.
     let r = f.run("yarn-session", &["-D", "high-availability.type=zookeeper", "-D", "high-availability.storageDir=ha", "-d"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("high-availability.type: zookeeper is not available in live clusters yet"), "{}", r.stderr);
+    assert!(r.stderr.contains("No ZooKeeper quorum specified in config (high-availability.zookeeper.quorum)."), "{}", r.stderr);
+    let quorum = "high-availability.zookeeper.quorum=127.0.0.1:2181,127.0.0.1:2182";
+    let r = f.run("yarn-session", &["-D", "high-availability.type=zookeeper", "-D", quorum, "-D", "high-availability.storageDir=ha", "-d"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("this harness runs a standalone ZooKeeper"), "{}", r.stderr);
+    let r =
+        f.run("yarn-session", &["-D", "high-availability.type=zookeeper", "-D", "high-availability.zookeeper.quorum=127.0.0.1:2181", "-d"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Configuration is missing the mandatory parameter: high-availability.storageDir"), "{}", r.stderr);
     let r = f.run("yarn-session", &["-D", "high-availability.type=kubernetes", "-d"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("Invalid configuration value for high-availability.type: 'kubernetes'"), "{}", r.stderr);

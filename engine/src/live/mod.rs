@@ -6,7 +6,9 @@
 //! are tokio timers; `launch` forks `bash -c` in a new process group; the shared store is a
 //! directory. Public HTTP APIs are added by the binary as extra
 //! routes whose handlers call [`LiveNode::with`] (a node method with a context) or
-//! [`LiveNode::read`] — parse, call, render, nothing else.
+//! [`LiveNode::read`] — parse, call, render, nothing else. A service that speaks its own
+//! protocol (a real ZooKeeper) is reached through a [`Gateway`] registered for its address:
+//! the node sends it messages like to any node, and the gateway answers as that address.
 
 pub mod auth;
 pub mod limits;
@@ -71,6 +73,36 @@ struct Shared<N> {
     /// Network fault rules set by the scenario runner (see [`net::FaultLayer`]).
     faults: Mutex<net::FaultLayer>,
     exit: watch::Sender<Option<ExitCode>>,
+    /// Process-local gateways by the address they stand in for (see [`Gateway`]).
+    gateways: BTreeMap<Addr, Arc<dyn Gateway>>,
+}
+
+/// A process-local stand-in for a service that does not speak the node protocol (a real
+/// ZooKeeper server, reached through its own client library): what the node sends to the
+/// gateway's address is handed to it instead of a TCP frame stream, after the fault layer like
+/// any send (so partitions, holds and drops apply), and the gateway answers through an
+/// [`Inbox`] as that address. The node code cannot tell it from a remote node.
+pub trait Gateway: Send + Sync + 'static {
+    /// An envelope the node sent to the gateway's address. Called on a tokio task, in send order.
+    fn on_envelope(&self, env: Envelope, inbox: &Inbox);
+}
+
+/// Delivers a gateway's messages to its node, as sent by the gateway's address.
+#[derive(Clone)]
+pub struct Inbox {
+    from: Addr,
+    deliver: Arc<dyn Fn(Addr, Msg) + Send + Sync>,
+}
+
+impl Inbox {
+    /// The address the gateway answers as.
+    pub fn addr(&self) -> Addr {
+        self.from
+    }
+    /// Delivers `msg` to the node (dropped when the node's fault rules cut the link).
+    pub fn deliver<M: crate::msg::Wire>(&self, msg: M) {
+        (self.deliver)(self.from, Msg::new(msg))
+    }
 }
 
 /// A node hosted by this process.
@@ -160,6 +192,7 @@ impl<N: Node> LiveNode<N> {
                 secret: ClusterSecret::open(),
                 faults: Mutex::new(net::FaultLayer::new()),
                 exit,
+                gateways: BTreeMap::new(),
             }),
         }
     }
@@ -168,6 +201,13 @@ impl<N: Node> LiveNode<N> {
     /// `new`, before the node is cloned or run; without it the node is open (see [`auth`]).
     pub fn with_secret(mut self, secret: ClusterSecret) -> Self {
         Arc::get_mut(&mut self.inner).expect("with_secret is called before the node is shared").secret = secret;
+        self
+    }
+
+    /// Routes what the node sends to `addr` to `gateway` in this process (see [`Gateway`]).
+    /// Call right after `new`, before the node is cloned or run.
+    pub fn with_gateway(mut self, addr: Addr, gateway: Arc<dyn Gateway>) -> Self {
+        Arc::get_mut(&mut self.inner).expect("with_gateway is called before the node is shared").gateways.insert(addr, gateway);
         self
     }
 
@@ -304,13 +344,48 @@ impl<N: Node> LiveNode<N> {
     /// The queue to `to` (its writer started on first use).
     fn outbox(&self, to: Addr) -> mpsc::Sender<Envelope> {
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        boxes.entry(to).or_insert_with(|| net::outbox(to, self.inner.stats.clone(), self.inner.secret.clone())).clone()
+        boxes.entry(to).or_insert_with(|| self.new_outbox(to)).clone()
+    }
+
+    /// A queue to `to`: a TCP writer, or the gateway that stands in for `to`.
+    fn new_outbox(&self, to: Addr) -> mpsc::Sender<Envelope> {
+        let Some(gw) = self.inner.gateways.get(&to).cloned() else {
+            return net::outbox(to, self.inner.stats.clone(), self.inner.secret.clone());
+        };
+        let (tx, mut rx) = mpsc::channel::<Envelope>(net::OUTBOX_FRAMES);
+        let me = self.clone();
+        let inbox = Inbox { from: to, deliver: Arc::new(move |from, msg| me.deliver_local(from, msg)) };
+        let stats = self.inner.stats.clone();
+        tokio::spawn(async move {
+            while let Some(env) = rx.recv().await {
+                gw.on_envelope(env, &inbox);
+                stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        tx
+    }
+
+    /// A message from a gateway in this process. The fault layer decides it as if `from` had
+    /// sent it (a cut or dropping link loses it; holds and delays apply to sends only).
+    fn deliver_local(&self, from: Addr, msg: Msg) {
+        let lost = {
+            let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
+            let faults = &mut *faults;
+            !faults.rules.is_empty()
+                && matches!(
+                    faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind()),
+                    crate::fault::Verdict::Lost { .. }
+                )
+        };
+        if !lost {
+            self.with(|n, cx| n.on_message(cx, from, msg));
+        }
     }
 
     fn enqueue(&self, to: Addr, env: Envelope) {
         let stats = &self.inner.stats;
         let mut boxes = self.inner.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = boxes.entry(to).or_insert_with(|| net::outbox(to, stats.clone(), self.inner.secret.clone()));
+        let tx = boxes.entry(to).or_insert_with(|| self.new_outbox(to));
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
         // Never blocks: a full queue drops the message (see `net` for the policy).
         match tx.try_send(env) {
@@ -469,4 +544,93 @@ pub async fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListene
         std::net::SocketAddr::V6(_) => unreachable!("bound an IPv4 address"),
     };
     Ok((l, addr))
+}
+
+/// A gateway gets what the node sends to its address, after the fault layer, and its answers
+/// reach the node as from that address; a partition cuts both directions.
+#[cfg(test)]
+mod gateway_tests {
+    // A driver test: real tasks and sleeps.
+    #![allow(clippy::disallowed_methods)]
+    use std::any::Any;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::fault::{Endpoint, Fault};
+    use crate::msg::Wire;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Word(String);
+    impl Wire for Word {
+        const FAMILY: &'static str = "test.word";
+        fn kind(&self) -> &'static str {
+            "Word"
+        }
+    }
+
+    /// Keeps what it hears, and from whom.
+    #[derive(Default)]
+    struct Ear(Vec<(Addr, String)>);
+    impl Node for Ear {
+        fn on_start(&mut self, _: &mut Cx) {}
+        fn on_message(&mut self, _: &mut Cx, from: Addr, msg: Msg) {
+            if let Ok(Word(w)) = msg.downcast::<Word>() {
+                self.0.push((from, w));
+            }
+        }
+        fn on_timer(&mut self, _: &mut Cx, _: TimerId) {}
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    /// Answers every word with its upper case, and counts them.
+    #[derive(Default)]
+    struct Shout(std::sync::atomic::AtomicUsize);
+    impl Gateway for Shout {
+        fn on_envelope(&self, env: Envelope, inbox: &Inbox) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let Word(w) = serde_json::from_str(env.body.get()).expect("a word");
+            inbox.deliver(Word(w.to_uppercase()));
+        }
+    }
+
+    async fn heard(n: &LiveNode<Ear>, want: usize) -> Vec<(Addr, String)> {
+        for _ in 0..200 {
+            if n.read(|e| e.0.len()) >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        n.read(|e| e.0.clone())
+    }
+
+    #[test]
+    fn a_gateway_answers_as_its_address_and_faults_apply_both_ways() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let me: Addr = "127.0.0.1:7".parse().unwrap();
+            let gw: Addr = "127.0.0.1:2181".parse().unwrap();
+            let shout = Arc::new(Shout::default());
+            let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+            n.with(|_, cx| cx.send(gw, Word("hello".into())));
+            assert_eq!(heard(&n, 1).await, vec![(gw, "HELLO".to_string())]);
+            // Cut: nothing reaches the gateway, and nothing it would say reaches the node.
+            let cut = Fault::Partition { a: Endpoint::Process(me), b: Endpoint::Process(gw), one_way: false };
+            n.apply_fault(&cut).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("lost".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (1, 1));
+            // One way, from the gateway: it hears the node, its answer is lost.
+            n.apply_fault(&Fault::HealAll).unwrap();
+            n.apply_fault(&Fault::Partition { a: Endpoint::Process(gw), b: Endpoint::Process(me), one_way: true }).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("quiet".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (1, 2));
+            n.apply_fault(&Fault::HealAll).unwrap();
+            n.with(|_, cx| cx.send(gw, Word("again".into())));
+            assert_eq!(heard(&n, 2).await.last(), Some(&(gw, "AGAIN".to_string())));
+        });
+    }
 }

@@ -329,7 +329,7 @@ async fn read_loop<N: Node, S: AsyncRead + AsyncWrite + Unpin>(host: LiveNode<N>
 /// delay line whose release times never decrease, so a destination's order is kept.
 pub(super) struct FaultLayer {
     pub rules: NetFaults,
-    rng: crate::Rng,
+    pub rng: crate::Rng,
     /// Messages held per destination, in send order.
     held: std::collections::BTreeMap<Addr, Vec<Envelope>>,
     /// Destinations with a delay line (created by the first delayed message to them; every

@@ -174,6 +174,8 @@ pub fn deploy(y: &Yarn, spec: DeploySpec, out: &mut dyn Write) -> Result<Deploye
         "application-name": name,
         "queue": queue,
         "max-app-attempts": attempts,
+        // With HA a new attempt adopts the TaskManagers (YarnClusterDescriptor sets this).
+        "keep-containers-across-application-attempts": conf.ha_zookeeper()?,
         "resource": {"memory": jm_mb, "vCores": conf.u32("yarn.appmaster.vcores", 1)?},
         "application-type": app_type,
         "application-tags": conf.get("yarn.tags").map(|t| t.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()).unwrap_or_default(),

@@ -302,9 +302,8 @@ fn job_graphs(o: &Opts, conf: &FlinkConfig, y: Option<&Yarn>, app_dir: Option<&s
         None => Yarn::connect().ok().and_then(|y| y.store_root),
     };
     let settings = conf.job_settings(store_root.as_deref())?;
-    if conf.ha_zookeeper()? {
-        return Err(super::launcher::LIVE_HA_UNSUPPORTED.into());
-    }
+    // Bad HA settings fail here, before anything is deployed.
+    super::launcher::ha_config(conf, store_root.as_deref())?;
     if let (Some(r), Some(root)) = (&settings.savepoint_restore, &store_root) {
         check_savepoint(root, &r.path)?;
     }
@@ -526,9 +525,7 @@ fn run_per_job(o: &Opts, conf: FlinkConfig, out: &mut dyn Write) -> Result<i32, 
         return Err(format!("Per-job mode runs exactly one job; the program defines {}.", graphs.len()));
     }
     let g = &graphs[0];
-    if conf.ha_zookeeper()? {
-        return Err(super::launcher::LIVE_HA_UNSUPPORTED.into());
-    }
+    super::launcher::ha_config(&conf, y.store_root.as_deref())?;
     let json = serde_json::to_vec_pretty(g).map_err(|e| e.to_string())?;
     let d =
         deploy(&y, DeploySpec { mode: ClusterMode::PerJob, conf, files: vec![("job-graph.json".into(), json)], ship: Vec::new() }, out)?;

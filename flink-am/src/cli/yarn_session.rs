@@ -108,9 +108,7 @@ fn run(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<
             // Settings the session's jobs inherit (checkpointing, restarts, savepoint dir) are
             // checked here, before anything is deployed.
             conf.job_settings(y.store_root.as_deref())?;
-            if conf.ha_zookeeper()? {
-                return Err(super::launcher::LIVE_HA_UNSUPPORTED.into());
-            }
+            super::launcher::ha_config(&conf, y.store_root.as_deref())?;
             let d =
                 deploy(&y, DeploySpec { mode: ClusterMode::Session, conf: conf.clone(), files: Vec::new(), ship: o.ship.clone() }, out)?;
             let path = write_properties(&conf, &d.app_id, &o.dynamic)?;

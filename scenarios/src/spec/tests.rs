@@ -368,8 +368,10 @@ fn durations() {
 
 #[test]
 fn scenarios_needing_missing_features_are_skipped_with_the_reason() {
-    let s = parse_str(&format!("{HEAD}requires = [\"ha\"]\n[[expect]]\ncontainers-leaked = 0\n")).unwrap();
-    assert!(s.skip_reason("sim").unwrap().contains("high availability"));
+    // Every feature is in this build now (HA since issue 9): requiring one skips nothing.
+    let s = parse_str(&format!("{HEAD}requires = [\"ha\", \"checkpoints\"]\n[[expect]]\ncontainers-leaked = 0\n")).unwrap();
+    assert_eq!(s.skip_reason("sim"), None);
+    assert!(FEATURES.iter().all(|(name, _)| feature_missing(name).is_none()));
     let s = parse_str(&format!("{HEAD}modes = [\"sim\"]\n[[expect]]\ncontainers-leaked = 0\n")).unwrap();
     assert!(s.skip_reason("live").unwrap().contains("not a live scenario"));
     assert!(s.skip_reason("sim").is_none());

@@ -35,6 +35,13 @@ enum Cmd {
         /// Return once all nodes are RUNNING, leaving the cluster in the background.
         #[arg(long, short)]
         detach: bool,
+        /// Also start a real ZooKeeper server (Debian's zookeeper package) on 127.0.0.1, for
+        /// Flink's high-availability.type: zookeeper; stopped with the cluster.
+        #[arg(long)]
+        zookeeper: bool,
+        /// The ZooKeeper client port (with --zookeeper).
+        #[arg(long, default_value_t = 2181, requires = "zookeeper")]
+        zookeeper_port: u16,
     },
     /// Stop the cluster started from the work dir.
     Stop {
@@ -142,9 +149,13 @@ fn main() {
     let mut out = std::io::stdout();
     let work = |w: Option<PathBuf>| w.unwrap_or_else(cluster::default_work_dir);
     let r = match cli.cmd {
-        Cmd::Start { nodes, node_memory_mb, node_vcores, work_dir, conf, rm_port, detach } => {
+        Cmd::Start { nodes, node_memory_mb, node_vcores, work_dir, conf, rm_port, detach, zookeeper, zookeeper_port } => {
             let work_dir = std::path::absolute(work(work_dir)).unwrap_or_default();
-            cluster::start(&cluster::StartOpts { nodes, node_memory_mb, node_vcores, work_dir, rm_port, confs: conf, detach }, &mut out)
+            let zookeeper = zookeeper.then_some(zookeeper_port);
+            cluster::start(
+                &cluster::StartOpts { nodes, node_memory_mb, node_vcores, work_dir, rm_port, confs: conf, detach, zookeeper },
+                &mut out,
+            )
         }
         Cmd::Stop { work_dir } => cluster::stop(&work(work_dir), &mut out),
         Cmd::Status { work_dir } => cluster::status(&work(work_dir), &mut out),

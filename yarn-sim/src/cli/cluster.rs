@@ -9,6 +9,7 @@
 //! nm-<i>/local, nm-<i>/logs   each NodeManager's local and log dirs
 //! logs/                   daemon logs: resourcemanager.log, nodemanager-<i>.log
 //! run/                    pid files
+//! zookeeper/              with --zookeeper: zoo.cfg and the server's data dir
 //! ```
 
 use std::io::Write;
@@ -64,6 +65,8 @@ pub struct StartOpts {
     pub rm_port: u16,
     pub confs: Vec<PathBuf>,
     pub detach: bool,
+    /// `--zookeeper [--zookeeper-port N]`: also run a real ZooKeeper on this port.
+    pub zookeeper: Option<u16>,
 }
 
 pub fn default_work_dir() -> PathBuf {
@@ -165,6 +168,13 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
     // their NodeManager; whoever cannot read this file cannot speak for a node.
     engine::live::ClusterSecret::generate()?.write_file(&conf_dir.join(engine::live::auth::SECRET_FILE))?;
     let t0 = Instant::now();
+    // ZooKeeper first: when it cannot start, nothing else has been started.
+    let mut zk_started = None;
+    if let Some(port) = o.zookeeper {
+        let pid = super::zookeeper::start(work, port, o.detach)?;
+        write_pid(work, "zookeeper", pid)?;
+        zk_started = Some((port, pid, t0.elapsed()));
+    }
     let rm_addr = conf.get("yarn.resourcemanager.webapp.address").unwrap_or_default();
     let conf_arg = conf_dir.display().to_string();
     let rm_pid =
@@ -213,6 +223,11 @@ pub fn start(o: &StartOpts, out: &mut dyn Write) -> Result<i32, String> {
     }
     let _ = writeln!(out, "ResourceManager: http://{rm_addr} (REST /ws/v1/cluster, UI /cluster)");
     let _ = writeln!(out, "NodeManagers: {} RUNNING in {} ms", o.nodes, t0.elapsed().as_millis());
+    if let Some((port, _, took)) = zk_started {
+        let _ =
+            writeln!(out, "ZooKeeper: 127.0.0.1:{port} (standalone, data {}/zookeeper/data) up in {} ms", work.display(), took.as_millis());
+        let _ = writeln!(out, "  -D high-availability.type=zookeeper -D high-availability.zookeeper.quorum=127.0.0.1:{port}");
+    }
     let _ = writeln!(out, "Logs: {}/logs", work.display());
     let _ = writeln!(out, "export YARN_CONF_DIR={}", conf_dir.display());
     if o.detach {
@@ -294,6 +309,14 @@ pub fn status(work: &Path, out: &mut dyn Write) -> Result<i32, String> {
     if !any {
         let _ = writeln!(out, "cluster in {} is stopped", work.display());
         return Ok(1);
+    }
+    if let Some(port) = super::zookeeper::configured_port(work) {
+        let state = match super::zookeeper::four_letter(port, "ruok") {
+            Ok(r) if r == "imok" => "imok".to_string(),
+            Ok(r) => format!("answered '{r}'"),
+            Err(e) => format!("not answering: {e}"),
+        };
+        let _ = writeln!(out, "ZooKeeper 127.0.0.1:{port}: {state}");
     }
     let rest = Rest::new(&rm);
     match rest.get("/ws/v1/cluster/metrics") {

@@ -7,6 +7,7 @@ pub mod dshell;
 pub mod fmt;
 pub mod http;
 pub mod yarn;
+pub mod zookeeper;
 
 use crate::conf::{client_conf_dir, Configuration};
 
