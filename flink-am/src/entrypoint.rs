@@ -524,13 +524,24 @@ impl FlinkAppMaster {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
                 None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
             },
-            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out, committables } => {
+            JobMasterGateway::UpdateTaskExecutionState {
+                job_id,
+                execution_id,
+                state,
+                error,
+                records_in,
+                records_out,
+                io,
+                committables,
+            } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.record_io(cx.now(), &[(execution_id, io)]);
                     jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out), committables);
                 }
             }
-            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {
+            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks, io } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.record_io(cx.now(), &io);
                     jm.task_executor_heartbeat(cx, &resource_id, &tasks);
                 }
             }
@@ -757,7 +768,7 @@ impl FlinkAppMaster {
         self.dispatcher.job(id).and_then(|j| webmonitor::vertex_details(j, vertex, now))
     }
     pub fn taskmanagers(&self, now: Time) -> Value {
-        webmonitor::taskmanagers(self.rm.as_ref(), now)
+        webmonitor::taskmanagers(self.rm.as_ref(), &self.dispatcher, now)
     }
     pub fn taskmanager(&self, id: &str, now: Time) -> Option<Value> {
         self.rm.as_ref().and_then(|rm| webmonitor::taskmanager(rm, &self.dispatcher, id, now))

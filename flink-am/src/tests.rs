@@ -148,6 +148,7 @@ impl FakeTaskExecutor {
                 error,
                 records_in: 10,
                 records_out: 10,
+                io: Default::default(),
                 committables: Vec::new(),
             },
         );
@@ -221,7 +222,10 @@ impl Node for FakeTaskExecutor {
             }
             TaskExecutorGateway::JobManagerHeartbeat { job_id } => {
                 let tasks = self.tasks.iter().filter(|(_, v)| v.0 == job_id).map(|(k, _)| (*k, 10, 10)).collect();
-                cx.send(from, JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks });
+                cx.send(
+                    from,
+                    JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks, io: Vec::new() },
+                );
             }
             TaskExecutorGateway::Shutdown { .. } => cx.exit(0),
             TaskExecutorGateway::TriggerCheckpoint { execution_id, checkpoint_id, timestamp, options, .. } if self.script.checkpoints => {
@@ -271,6 +275,7 @@ impl Node for FakeTaskExecutor {
                             error: None,
                             records_in: 10,
                             records_out: 10,
+                            io: Default::default(),
                             committables,
                         },
                     );

@@ -5,5 +5,8 @@
 
 pub mod body;
 pub mod nm;
+pub mod proxy;
 pub mod render;
 pub mod rm;
+pub mod ui;
+pub mod web;
