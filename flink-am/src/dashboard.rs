@@ -57,6 +57,8 @@ pub fn routes() -> Router<Host> {
         .route("/web/taskmanagers", get(taskmanagers))
         .route("/web/taskmanager", get(taskmanager))
         .route("/web/jobmanager", get(jobmanager))
+        // Browsers ask every origin for one (e.g. on a JSON page): no icon, and no 404 either.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 /// Renders a page; `base` is the relative path from the page to `/web/` ("web/" at the root).

@@ -46,6 +46,8 @@ pub fn routes(host: Host) -> Router {
         .route("/cluster/scheduler", get(super::ui::scheduler))
         .route("/cluster/nodes", get(super::ui::nodes))
         .route("/cluster/cluster", get(super::ui::about))
+        // Browsers ask every origin for one (e.g. on a JSON page): no icon, and no 404 either.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/proxy/{id}", any(super::proxy::proxy_root))
         .route("/proxy/{id}/", any(super::proxy::proxy_root))
         .route("/proxy/{id}/{*rest}", any(super::proxy::proxy_path))
