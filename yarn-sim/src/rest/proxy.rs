@@ -37,6 +37,16 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(html)).into_response()
 }
 
+/// `/proxy/<appId>` without the slash: the AM's pages link relatively, so the browser is sent
+/// to `/proxy/<appId>/` first (keeping the query).
+pub async fn proxy_bare(Path(id): Path<String>, q: RawQuery) -> Response {
+    let Ok(app) = id.parse::<ApplicationId>() else {
+        return error_page(StatusCode::NOT_FOUND, &format!("Invalid application id: {id}"));
+    };
+    let q = q.0.map(|q| format!("?{q}")).unwrap_or_default();
+    Redirect::permanent(&format!("/proxy/{app}/{q}")).into_response()
+}
+
 pub async fn proxy_root(State(host): State<Host>, Path(id): Path<String>, m: Method, q: RawQuery, h: HeaderMap, b: Bytes) -> Response {
     forward(host, id, String::new(), m, q, h, b).await
 }

@@ -48,7 +48,7 @@ pub fn routes(host: Host) -> Router {
         .route("/cluster/cluster", get(super::ui::about))
         // Browsers ask every origin for one (e.g. on a JSON page): no icon, and no 404 either.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/proxy/{id}", any(super::proxy::proxy_root))
+        .route("/proxy/{id}", any(super::proxy::proxy_bare))
         .route("/proxy/{id}/", any(super::proxy::proxy_root))
         .route("/proxy/{id}/{*rest}", any(super::proxy::proxy_path))
         .with_state(host);
