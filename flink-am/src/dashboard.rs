@@ -4,6 +4,9 @@
 //! at `/` and one level below (`/web/...`) and link relatively, so a proxy prefix is kept.
 //! While a job runs its pages reload themselves (meta refresh).
 
+// Handlers return their early `Response` (an error page) as the error: that is the reply.
+#![allow(clippy::result_large_err)]
+
 pub mod layout;
 
 use std::collections::BTreeMap;

@@ -66,9 +66,9 @@ pub fn layout(n: usize, edges: &[(usize, usize)]) -> Layout {
     }
     // Barycenter ordering, layer by layer from the left.
     let mut pos = vec![0.0f64; n];
-    for l in 0..layers {
+    for (l, column) in order.iter_mut().enumerate() {
         if l > 0 {
-            let mut keyed: Vec<(f64, usize)> = order[l]
+            let mut keyed: Vec<(f64, usize)> = column
                 .iter()
                 .map(|v| {
                     let ins: Vec<f64> = edges.iter().filter(|(_, b)| b == v).map(|(a, _)| pos[*a]).collect();
@@ -77,9 +77,9 @@ pub fn layout(n: usize, edges: &[(usize, usize)]) -> Layout {
                 })
                 .collect();
             keyed.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            order[l] = keyed.into_iter().map(|(_, v)| v).collect();
+            *column = keyed.into_iter().map(|(_, v)| v).collect();
         }
-        for (i, v) in order[l].iter().enumerate() {
+        for (i, v) in column.iter().enumerate() {
             pos[*v] = i as f64;
         }
     }
