@@ -277,6 +277,18 @@ fn the_rm_ui_and_the_flink_dashboard_render_in_chromium_through_the_proxy() {
     }
     // The AM's REST through the proxy, in the browser too.
     clean(&mut b, &format!("{rm}/proxy/{app}/jobs/overview"));
+    // Cancel the job from its page (Flink's web-cancel, a PATCH through the proxy).
+    clean(&mut b, &format!("{rm}/proxy/{app}/web/job?id={job}"));
+    b.eval("window.confirm = () => true; document.getElementById('cancel').click(); true");
+    f.c.wait_for("the job to be CANCELED", Duration::from_secs(30), || {
+        let (_, v) = f.get(&format!("/proxy/{app}/jobs/{job}"));
+        (v["state"] == "CANCELED").then_some(())
+    });
+    clean(&mut b, &format!("{rm}/proxy/{app}/web/job?id={job}"));
+    assert_eq!(b.eval("document.getElementById('job-state').textContent").as_str(), Some("CANCELED"));
+    assert!(b.eval("document.getElementById('cancel') === null").as_bool().unwrap(), "no cancel button on a finished job");
+    clean(&mut b, &format!("{rm}/proxy/{app}/web/completed"));
+    assert!(b.html().contains("Stateful Count"));
 
     // Kill from the application page (as its owner): the same PUT .../state as REST.
     let owner = f.c.app(&app)["user"].as_str().unwrap().to_string();
