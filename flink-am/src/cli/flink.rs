@@ -61,14 +61,6 @@ Action \"checkpoint\" triggers checkpoints for a running job.
   Syntax: checkpoint [OPTIONS] <Job ID>
      -full,--full   Trigger a full checkpoint.";
 
-/// One action's section of the usage text (`flink <action> -h`).
-fn action_help(action: &str) -> Option<String> {
-    let start = USAGE.find(&format!("Action \"{action}\""))?;
-    let rest = &USAGE[start..];
-    let end = rest[1..].find("\nAction \"").map_or(rest.len(), |e| e + 1);
-    Some(rest[..end].trim_end().to_string())
-}
-
 /// What an option takes after it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Arg {
@@ -180,12 +172,6 @@ fn parse(action: &str, args: &[String]) -> Result<Opts, String> {
             i += 1;
             continue;
         }
-        // Every action takes Flink's -h/--help (before a program's own arguments).
-        if a == "-h" || a == "--help" {
-            o.values.entry("help").or_default().push(String::new());
-            i += 1;
-            continue;
-        }
         if let Some(d) = a.strip_prefix("-D").filter(|d| !d.is_empty() && !d.starts_with('=')) {
             o.dynamic.push(d.to_string());
             i += 1;
@@ -226,17 +212,7 @@ pub fn main(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         let _ = writeln!(err, "Please specify an action.\n{USAGE}");
         return 1;
     };
-    // CliFrontend: `-v`/`--version` prints the version and commit; `<action> -h` that
-    // action's help.
-    if action == "-v" || action == "--version" {
-        let _ = writeln!(out, "Version: {}, Commit ID: {}", crate::FLINK_VERSION, crate::webmonitor::FLINK_COMMIT);
-        return 0;
-    }
     let r = parse(&action, &args[1..]).and_then(|o| match action.as_str() {
-        _ if o.has("help") && action_help(&action).is_some() => {
-            let _ = writeln!(out, "{}", action_help(&action).unwrap_or_default());
-            Ok(0)
-        }
         "run" => run(o, out),
         "run-application" => run_application(o, out),
         "info" => info(o, out),
@@ -786,28 +762,6 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn version_and_action_help_print_like_flinks() {
-        let mut out = Vec::new();
-        assert_eq!(main(args(&["-v"]), &mut out, &mut Vec::new()), 0);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            format!("Version: {}, Commit ID: {}\n", crate::FLINK_VERSION, crate::webmonitor::FLINK_COMMIT)
-        );
-        let mut out = Vec::new();
-        assert_eq!(main(args(&["list", "-h"]), &mut out, &mut Vec::new()), 0);
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("Action \"list\" lists running and scheduled programs.") && text.contains("-a,--all"), "{text}");
-        assert!(!text.contains("Action \"cancel\""), "{text}");
-        let mut out = Vec::new();
-        assert_eq!(main(args(&["checkpoint", "--help"]), &mut out, &mut Vec::new()), 0);
-        assert!(String::from_utf8(out).unwrap().contains("-full,--full"));
-        // After the program, -h belongs to the program.
-        assert_eq!(parse("run", &args(&["prog.toml", "-h"])).unwrap().positional, args(&["prog.toml", "-h"]));
-        let mut err = Vec::new();
-        assert_eq!(main(args(&["-x"]), &mut Vec::new(), &mut err), 1);
     }
 
     #[test]
