@@ -238,22 +238,6 @@ pub enum TaskExecutorGateway {
     },
 }
 
-/// A task's I/O and time figures as Flink's task metrics name them: `numRecordsIn/Out`,
-/// `numBytesIn/Out`, `accumulatedBusyTime`, `accumulatedBackpressuredTime`,
-/// `accumulatedIdleTime` (ms, since the task started) and `currentInputWatermark`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskIoMetrics {
-    pub records_in: u64,
-    pub records_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub busy_ms: u64,
-    pub backpressured_ms: u64,
-    pub idle_ms: u64,
-    /// The combined watermark of its inputs (None before the first; sources have none).
-    pub input_watermark: Option<i64>,
-}
-
 /// Messages to a JobMaster (Flink's `JobMasterGateway`, plus the RM's answer to a
 /// declaration).
 #[derive(Debug, Serialize, Deserialize)]
@@ -407,6 +391,22 @@ pub mod env {
     pub const FLINK_TM_MEMORY_MB: &str = "FLINK_TM_MEMORY_MB";
     /// Flink's own: the host of the NodeManager.
     pub const FLINK_NODE_ID: &str = "_FLINK_NODE_ID";
+}
+
+/// A task's I/O and time figures as Flink's task metrics name them: `numRecordsIn/Out`,
+/// `numBytesIn/Out`, `accumulatedBusyTime`, `accumulatedBackpressuredTime`,
+/// `accumulatedIdleTime` (ms, since the task started) and `currentInputWatermark`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIoMetrics {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub busy_ms: u64,
+    pub backpressured_ms: u64,
+    pub idle_ms: u64,
+    /// The combined watermark of its inputs (None before the first; sources have none).
+    pub input_watermark: Option<i64>,
 }
 
 #[cfg(test)]
