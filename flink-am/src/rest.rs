@@ -544,7 +544,47 @@ mod tests {
             assert_eq!(st, 404);
             let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/exceptions?maxExceptions=x"), None).await;
             assert_eq!(st, 400);
+            // The 1.20/2.x dashboard routes: an unknown job is Flink's 404 everywhere, and
+            // `subtasks/metrics` is its own route, not a subtask index ("metrics" would be a 400).
+            for path in [
+                format!("/jobs/{job}/vertices/{job}/subtasks/metrics"),
+                format!("/jobs/{job}/vertices/{job}/subtasks/0/metrics"),
+                format!("/jobs/{job}/vertices/{job}/metrics"),
+                format!("/jobs/{job}/vertices/{job}/watermarks"),
+                format!("/jobs/{job}/vertices/{job}/backpressure"),
+                format!("/applications/{job}"),
+                format!("/applications/{job}/jobmanager/config"),
+                "/taskmanagers/container_1_0001_01_000002/metrics".to_string(),
+                "/taskmanagers/container_1_0001_01_000002/log".to_string(),
+                "/taskmanagers/container_1_0001_01_000002/logs".to_string(),
+            ] {
+                let (st, v) = call(reqwest::Method::GET, format!("{prefix}{path}"), None).await;
+                assert_eq!(st, 404, "{path}: {v}");
+                assert!(
+                    v["errors"][0].as_str().unwrap().contains("not found") || v["errors"][0].as_str().unwrap().contains("Could not find"),
+                    "{path}: {v}"
+                );
+            }
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/vertices/{job}/subtasks/metrics?agg=median"), None).await;
+            assert_eq!(st, 400, "{v}");
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/vertices/zz/watermarks"), None).await;
+            assert_eq!(st, 400);
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/applications/overview"), None).await;
+            assert_eq!((st, v["applications"].as_array().map(Vec::len)), (200, Some(0)));
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobmanager/metrics"), None).await;
+            assert!(st == 200 && v.as_array().unwrap().iter().any(|m| m["id"] == "numRegisteredTaskManagers"), "{v}");
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobmanager/environment"), None).await;
+            assert!(st == 200 && v["environment"].is_array() && v["jvm"]["options"].is_array(), "{v}");
         }
+        // The dashboard's pages answer HTML; an unknown job is a 404 page.
+        let page = http.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        // minijinja escapes "/" in values as &#x2f; (a browser reads it back as "/").
+        assert!(page.text().await.unwrap().contains("href=\"web&#x2f;running\""));
+        let page = http.get(format!("http://{addr}/web/job?id={job}")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 404);
+        let page = http.get(format!("http://{addr}/web/job?id=nothex")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 400);
         server.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }
