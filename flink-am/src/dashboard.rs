@@ -168,11 +168,12 @@ fn graph(details: &Value, rates: &BTreeMap<String, (f64, f64)>) -> Value {
             let name = v["name"].as_str().unwrap_or("");
             // Long chain names are cut to fit the box; the full name is the box's tooltip.
             let short: String =
-                if name.chars().count() > 30 { name.chars().take(29).collect::<String>() + "…" } else { name.to_string() };
+                if name.chars().count() > 38 { name.chars().take(37).collect::<String>() + "…" } else { name.to_string() };
             json!({
                 "x": b.x, "y": b.y, "w": b.w, "h": b.h, "id": id, "name": name, "short": short,
                 "parallelism": v["parallelism"], "status": v["status"], "metrics": v["metrics"],
-                "busy": (busy / 10.0).round(), "backpressured": (bp / 10.0).round(),
+                // Percent, whole numbers as Flink's graph shows them.
+                "busy": (busy / 10.0).round() as i64, "backpressured": (bp / 10.0).round() as i64,
                 "level": io::backpressure_level(bp / 1000.0),
             })
         })
@@ -239,7 +240,7 @@ async fn vertex(State(host): State<Host>, Query(q): Q) -> Response {
                     .iter()
                     .map(|s| {
                         let (b, p, i) = s.current.time_ratios().unwrap_or((0.0, 0.0, 0.0));
-                        json!({"busy": (b / 10.0).round(), "backpressured": (p / 10.0).round(), "idle": (i / 10.0).round()})
+                        json!({"busy": (b / 10.0).round() as i64, "backpressured": (p / 10.0).round() as i64, "idle": (i / 10.0).round() as i64})
                     })
                     .collect()
             })

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-pub const NODE_W: f64 = 220.0;
+pub const NODE_W: f64 = 270.0;
 pub const NODE_H: f64 = 84.0;
 const GAP_X: f64 = 90.0;
 const GAP_Y: f64 = 30.0;
