@@ -14,7 +14,7 @@ demo: build
 	./scripts/demo.sh
 
 # Unit, property and end-to-end tests (the end-to-end tests drive the debug binaries).
-test: zookeeper
+test: chromium zookeeper
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	./scripts/lint-determinism.sh
@@ -37,14 +37,15 @@ scenarios: chromium zookeeper
 	$(CARGO) test -p scenarios --test sim the_timeline_renders_in_headless_chromium -- --nocapture
 	$(SCENARIO) fuzz --seeds 1..101 --kinds process --jobs 2
 
-# The timeline's browser test (scenarios/tests/sim.rs) runs when /usr/bin/chromium exists;
+# The browser tests (the timeline in scenarios/tests/sim.rs, the RM UI and Flink dashboard in
+# tests/tests/web.rs) run when /usr/bin/chromium exists;
 # install it with apt-get when we are root and apt is there, else say why the test will skip.
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
-		|| echo "chromium: apt-get install failed; the timeline browser test will skip"; \
-	else echo "chromium: not installed and apt-get unavailable (or not root); the timeline browser test will skip"; fi
+		|| echo "chromium: apt-get install failed; the browser tests will skip"; \
+	else echo "chromium: not installed and apt-get unavailable (or not root); the browser tests will skip"; fi
 
 # Flame graphs of the 10k-node simulation and of the keyed shuffle's TaskManagers
 # (perf + inferno) in target/profile/.

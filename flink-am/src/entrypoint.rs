@@ -517,6 +517,21 @@ impl FlinkAppMaster {
         }
     }
 
+    /// The task metrics that ride on state updates and heartbeats, kept by the job's
+    /// JobMaster for REST and the dashboard (only for executions of its current graph).
+    fn record_task_io(&mut self, cx: &mut Cx, msg: &JobMasterGateway) {
+        let now = cx.now();
+        if let JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, io, .. } = msg {
+            if let Some(jm) = self.dispatcher.job_mut(job_id) {
+                jm.record_io(now, &[(*execution_id, *io)]);
+            }
+        } else if let JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, io, .. } = msg {
+            if let Some(jm) = self.dispatcher.job_mut(job_id) {
+                jm.record_io(now, io);
+            }
+        }
+    }
+
     /// Messages to a JobMaster, routed by job id (the Dispatcher's role for RPC addressing).
     fn on_job_master_gateway(&mut self, cx: &mut Cx, from: Addr, msg: JobMasterGateway) {
         match msg {
@@ -524,12 +539,21 @@ impl FlinkAppMaster {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
                 None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
             },
-            JobMasterGateway::UpdateTaskExecutionState { job_id, execution_id, state, error, records_in, records_out, committables } => {
+            JobMasterGateway::UpdateTaskExecutionState {
+                job_id,
+                execution_id,
+                state,
+                error,
+                records_in,
+                records_out,
+                committables,
+                ..
+            } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.update_task_execution_state(cx, execution_id, state, error, (records_in, records_out), committables);
                 }
             }
-            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks } => {
+            JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id, tasks, .. } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.task_executor_heartbeat(cx, &resource_id, &tasks);
                 }
@@ -757,7 +781,7 @@ impl FlinkAppMaster {
         self.dispatcher.job(id).and_then(|j| webmonitor::vertex_details(j, vertex, now))
     }
     pub fn taskmanagers(&self, now: Time) -> Value {
-        webmonitor::taskmanagers(self.rm.as_ref(), now)
+        webmonitor::taskmanagers(self.rm.as_ref(), &self.dispatcher, now)
     }
     pub fn taskmanager(&self, id: &str, now: Time) -> Option<Value> {
         self.rm.as_ref().and_then(|rm| webmonitor::taskmanager(rm, &self.dispatcher, id, now))
@@ -811,6 +835,7 @@ impl Node for FlinkAppMaster {
                 }
                 Err(msg) => {
                     if let Ok(m) = msg.downcast::<JobMasterGateway>() {
+                        self.record_task_io(cx, &m);
                         self.on_job_master_gateway(cx, from, m);
                     }
                 }

@@ -9,6 +9,9 @@ pub mod async_ops;
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub mod cli;
 pub mod config;
+// The dashboard reads logs and environment in the live driver, like the REST adapter.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+pub mod dashboard;
 pub mod dispatcher;
 pub mod entrypoint;
 pub mod ha;
@@ -18,6 +21,7 @@ pub mod resourcemanager;
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub mod rest;
 pub mod webmonitor;
+pub mod webmonitor_io;
 
 #[cfg(test)]
 mod ha_tests;

@@ -20,7 +20,10 @@ use serde_json::{json, Value};
 use crate::async_ops::{OperationKind, SavepointFormat, TriggerId};
 use crate::entrypoint::{FlinkAppMaster, Refused};
 
-type Host = LiveNode<FlinkAppMaster>;
+#[path = "rest_more.rs"]
+pub(crate) mod more;
+
+pub(crate) type Host = LiveNode<FlinkAppMaster>;
 type Q = Query<BTreeMap<String, String>>;
 
 pub fn routes(host: Host) -> Router {
@@ -37,6 +40,24 @@ pub fn routes(host: Host) -> Router {
         .route("/jobs/{id}/status", get(job_status))
         .route("/jobs/{id}/vertices/{vid}", get(vertex))
         .route("/jobs/{id}/vertices/{vid}/subtasks/{index}", get(subtask))
+        .route("/jobs/{id}/vertices/{vid}/subtasks/metrics", get(more::subtasks_metrics))
+        .route("/jobs/{id}/vertices/{vid}/subtasks/{index}/metrics", get(more::subtask_metrics))
+        .route("/jobs/{id}/vertices/{vid}/metrics", get(more::vertex_metrics))
+        .route("/jobs/{id}/vertices/{vid}/watermarks", get(more::watermarks))
+        .route("/jobs/{id}/vertices/{vid}/backpressure", get(more::backpressure))
+        .route("/applications/overview", get(more::applications_overview))
+        .route("/applications/{id}", get(more::application))
+        .route("/applications/{id}/jobmanager/config", get(more::application_config))
+        .route("/jobmanager/environment", get(more::jobmanager_environment))
+        .route("/jobmanager/metrics", get(more::jobmanager_metrics))
+        .route("/jobmanager/log", get(more::jobmanager_log))
+        .route("/jobmanager/stdout", get(more::jobmanager_stdout))
+        .route("/jobmanager/logs/{name}", get(more::jobmanager_log_file))
+        .route("/taskmanagers/{id}/metrics", get(more::taskmanager_metrics))
+        .route("/taskmanagers/{id}/log", get(more::taskmanager_log))
+        .route("/taskmanagers/{id}/stdout", get(more::taskmanager_stdout))
+        .route("/taskmanagers/{id}/logs", get(more::taskmanager_logs))
+        .route("/taskmanagers/{id}/logs/{name}", get(more::taskmanager_log_file))
         .route("/jobs/{id}/metrics", get(job_metrics))
         .route("/jobs/{id}/checkpoints", get(checkpoints).post(trigger_checkpoint))
         .route("/jobs/{id}/checkpoints/config", get(checkpoint_config))
@@ -51,7 +72,8 @@ pub fn routes(host: Host) -> Router {
         .route("/jobmanager/config", get(jobmanager_config))
         .route("/jobmanager/logs", get(jobmanager_logs))
         .route("/cluster", delete(shutdown));
-    let routes = Router::new().merge(api.clone()).nest("/v1", api).fallback(not_found_route).with_state(host);
+    let routes =
+        Router::new().merge(api.clone()).nest("/v1", api).merge(crate::dashboard::routes()).fallback(not_found_route).with_state(host);
     engine::live::limits::HttpLimits::new(|_, e| errors(e.status(), e.message())).apply(routes)
 }
 
@@ -64,15 +86,15 @@ async fn not_found_route() -> Response {
     errors(StatusCode::NOT_FOUND, "Not found: the requested REST resource does not exist.")
 }
 
-fn ok(v: Value) -> Response {
+pub(crate) fn ok(v: Value) -> Response {
     (StatusCode::OK, Json(v)).into_response()
 }
 
-fn parse_job(id: &str) -> Result<JobId, Response> {
+pub(crate) fn parse_job(id: &str) -> Result<JobId, Response> {
     id.parse().map_err(|e: String| errors(StatusCode::BAD_REQUEST, format!("Bad request received. {e}")))
 }
 
-fn job_missing(id: &JobId) -> Response {
+pub(crate) fn job_missing(id: &JobId) -> Response {
     errors(StatusCode::NOT_FOUND, format!("org.apache.flink.runtime.rest.NotFoundException: Job {id} not found"))
 }
 
@@ -236,6 +258,11 @@ async fn jobmanager_config(State(host): State<Host>) -> Response {
 
 /// The AM container's log files (its working dir's `<LOG_DIR>`), as Flink lists them.
 async fn jobmanager_logs(State(_host): State<Host>) -> Response {
+    ok(json!({"logs": more::local_logs()}))
+}
+
+/// The log files in this container's first `LOG_DIRS` directory: name, size, mtime.
+pub(crate) fn list_log_dir() -> Vec<Value> {
     let dir = std::env::var("LOG_DIRS").unwrap_or_default();
     let mut logs = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir.split(',').next().unwrap_or("")) {
@@ -251,7 +278,7 @@ async fn jobmanager_logs(State(_host): State<Host>) -> Response {
         }
     }
     logs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    ok(json!({"logs": logs}))
+    logs
 }
 
 async fn shutdown(State(host): State<Host>) -> Response {
@@ -517,7 +544,47 @@ mod tests {
             assert_eq!(st, 404);
             let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/exceptions?maxExceptions=x"), None).await;
             assert_eq!(st, 400);
+            // The 1.20/2.x dashboard routes: an unknown job is Flink's 404 everywhere, and
+            // `subtasks/metrics` is its own route, not a subtask index ("metrics" would be a 400).
+            for path in [
+                format!("/jobs/{job}/vertices/{job}/subtasks/metrics"),
+                format!("/jobs/{job}/vertices/{job}/subtasks/0/metrics"),
+                format!("/jobs/{job}/vertices/{job}/metrics"),
+                format!("/jobs/{job}/vertices/{job}/watermarks"),
+                format!("/jobs/{job}/vertices/{job}/backpressure"),
+                format!("/applications/{job}"),
+                format!("/applications/{job}/jobmanager/config"),
+                "/taskmanagers/container_1_0001_01_000002/metrics".to_string(),
+                "/taskmanagers/container_1_0001_01_000002/log".to_string(),
+                "/taskmanagers/container_1_0001_01_000002/logs".to_string(),
+            ] {
+                let (st, v) = call(reqwest::Method::GET, format!("{prefix}{path}"), None).await;
+                assert_eq!(st, 404, "{path}: {v}");
+                assert!(
+                    v["errors"][0].as_str().unwrap().contains("not found") || v["errors"][0].as_str().unwrap().contains("Could not find"),
+                    "{path}: {v}"
+                );
+            }
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/vertices/{job}/subtasks/metrics?agg=median"), None).await;
+            assert_eq!(st, 400, "{v}");
+            let (st, _) = call(reqwest::Method::GET, format!("{prefix}/jobs/{job}/vertices/zz/watermarks"), None).await;
+            assert_eq!(st, 400);
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/applications/overview"), None).await;
+            assert_eq!((st, v["applications"].as_array().map(Vec::len)), (200, Some(0)));
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobmanager/metrics"), None).await;
+            assert!(st == 200 && v.as_array().unwrap().iter().any(|m| m["id"] == "numRegisteredTaskManagers"), "{v}");
+            let (st, v) = call(reqwest::Method::GET, format!("{prefix}/jobmanager/environment"), None).await;
+            assert!(st == 200 && v["environment"].is_array() && v["jvm"]["options"].is_array(), "{v}");
         }
+        // The dashboard's pages answer HTML; an unknown job is a 404 page.
+        let page = http.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        // minijinja escapes "/" in values as &#x2f; (a browser reads it back as "/").
+        assert!(page.text().await.unwrap().contains("href=\"web&#x2f;running\""));
+        let page = http.get(format!("http://{addr}/web/job?id={job}")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 404);
+        let page = http.get(format!("http://{addr}/web/job?id=nothex")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 400);
         server.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -148,6 +148,7 @@ impl FakeTaskExecutor {
                 error,
                 records_in: 10,
                 records_out: 10,
+                io: Default::default(),
                 committables: Vec::new(),
             },
         );
@@ -221,7 +222,10 @@ impl Node for FakeTaskExecutor {
             }
             TaskExecutorGateway::JobManagerHeartbeat { job_id } => {
                 let tasks = self.tasks.iter().filter(|(_, v)| v.0 == job_id).map(|(k, _)| (*k, 10, 10)).collect();
-                cx.send(from, JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks });
+                cx.send(
+                    from,
+                    JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks, io: Vec::new() },
+                );
             }
             TaskExecutorGateway::Shutdown { .. } => cx.exit(0),
             TaskExecutorGateway::TriggerCheckpoint { execution_id, checkpoint_id, timestamp, options, .. } if self.script.checkpoints => {
@@ -271,6 +275,7 @@ impl Node for FakeTaskExecutor {
                             error: None,
                             records_in: 10,
                             records_out: 10,
+                            io: Default::default(),
                             committables,
                         },
                     );
@@ -740,6 +745,23 @@ fn sim_wordcount(seed: u64) -> (BTreeMap<String, Vec<i64>>, u64) {
     d.with_am(|am, cx| am.submit_job(cx, g)).unwrap().unwrap();
     assert!(d.run_until(120, |d| d.job_status(id).is_some_and(|s| s.is_globally_terminal())), "{}", d.log());
     assert_eq!(d.job_status(id), Some(JobStatus::Finished), "{}", d.log());
+    // The task metrics the TaskExecutors reported: what the first vertex sent over the one
+    // edge is what the second received, in records and in bytes, and the REST figures agree
+    // with the subtask metrics.
+    let now = d.c.sim.now();
+    let details = d.with_am(|am, _| am.job_details(&id, now)).flatten().unwrap();
+    let (src, sink) = (&details["vertices"][0]["metrics"], &details["vertices"][1]["metrics"]);
+    assert!(src["write-records"].as_u64().unwrap() > 0 && src["write-bytes"].as_u64().unwrap() > 0, "{src}");
+    assert_eq!(src["write-records"], sink["read-records"]);
+    assert_eq!(src["write-bytes"], sink["read-bytes"]);
+    let vid: flink_core::JobVertexId = details["vertices"][1]["id"].as_str().unwrap().parse().unwrap();
+    let sums = d
+        .with_am(|am, _| {
+            crate::webmonitor_io::subtasks_metrics(am.dispatcher().job(&id).unwrap(), &vid, Some("numBytesIn"), &["sum"], None)
+        })
+        .flatten()
+        .unwrap();
+    assert_eq!(sums[0]["sum"].as_f64().unwrap() as u64, sink["read-bytes"].as_u64().unwrap());
     // The print sink's "N> (word,count)" lines, from every TaskManager's taskmanager.out.
     let mut counts = BTreeMap::new();
     for i in 0..d.c.nms.len() {

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::config::AmConfig;
 use crate::dispatcher::Dispatcher;
 use crate::jobmaster::checkpoint_stats::{CheckpointStats, CheckpointStatsStatus, CheckpointStatsTracker, SubtaskStats, TaskStats};
-use crate::jobmaster::execution_graph::ExecutionJobVertex;
+use crate::jobmaster::execution_graph::{Execution, ExecutionJobVertex};
 use crate::jobmaster::{ExceptionEntry, JobMaster, EXCEPTION_HISTORY_SIZE};
 use crate::resourcemanager::slot_manager::{SlotState, TaskExecutorRegistration};
 use crate::resourcemanager::ActiveResourceManager;
@@ -73,6 +73,9 @@ pub fn job_details_summary(j: &JobMaster, now: Time) -> Value {
         "duration": duration(j, now),
         "last-modification": j.last_modification,
         "tasks": tasks,
+        // Flink 2.x's JobDetails: operators not yet part of the job graph (adaptive batch
+        // scheduling); every operator here is in the graph from the start.
+        "pending-operators": 0,
     })
 }
 
@@ -102,20 +105,26 @@ fn vertex_times(v: &ExecutionJobVertex, now: Time) -> (i64, i64, i64) {
     (start, end, dur)
 }
 
-fn metrics(read: u64, write: u64) -> Value {
+/// IOMetricsInfo: records and bytes in/out and the accumulated busy, backpressured and idle
+/// time, of one execution or summed over a vertex's current executions.
+fn metrics(executions: &[&Execution]) -> Value {
+    let sum = |f: &dyn Fn(&Execution) -> u64| executions.iter().map(|e| f(e)).sum::<u64>();
+    let reported = executions.iter().any(|e| e.io_at > 0);
     json!({
-        "read-bytes": 0, "read-bytes-complete": true,
-        "write-bytes": 0, "write-bytes-complete": true,
-        "read-records": read, "read-records-complete": true,
-        "write-records": write, "write-records-complete": true,
-        "accumulated-backpressured-time": 0, "accumulated-idle-time": 0, "accumulated-busy-time": "NaN",
+        "read-bytes": sum(&|e| e.io.bytes_in), "read-bytes-complete": true,
+        "write-bytes": sum(&|e| e.io.bytes_out), "write-bytes-complete": true,
+        "read-records": sum(&|e| e.records_in), "read-records-complete": true,
+        "write-records": sum(&|e| e.records_out), "write-records-complete": true,
+        "accumulated-backpressured-time": sum(&|e| e.io.backpressured_ms),
+        "accumulated-idle-time": sum(&|e| e.io.idle_ms),
+        "accumulated-busy-time": if reported { json!(sum(&|e| e.io.busy_ms) as f64) } else { json!("NaN") },
     })
 }
 
 fn vertex_summary(j: &JobMaster, vi: usize, now: Time) -> Value {
     let v = &j.execution_graph.vertices[vi];
     let (start, end, dur) = vertex_times(v, now);
-    let (rin, rout) = j.vertex_records(vi);
+    let current: Vec<&Execution> = v.subtasks.iter().map(|s| &s.current).collect();
     json!({
         "id": v.vertex.id.to_string(),
         "slotSharingGroupId": v.vertex.slot_sharing_group,
@@ -127,7 +136,7 @@ fn vertex_summary(j: &JobMaster, vi: usize, now: Time) -> Value {
         "end-time": end,
         "duration": dur,
         "tasks": state_counts(&v.counts()),
-        "metrics": metrics(rin, rout),
+        "metrics": metrics(&current),
     })
 }
 
@@ -170,6 +179,7 @@ pub fn job_details(j: &JobMaster, now: Time) -> Value {
         "vertices": vertices,
         "status-counts": state_counts(&j.execution_graph.counts()),
         "plan": plan(&j.graph),
+        "pending-operators": 0,
     })
 }
 
@@ -590,7 +600,7 @@ pub fn vertex_details(j: &JobMaster, vertex: &JobVertexId, now: Time) -> Option<
                 "start-time": start,
                 "end-time": end,
                 "duration": dur,
-                "metrics": metrics(e.records_in, e.records_out),
+                "metrics": metrics(&[e]),
                 "status-duration": e.timestamps.iter().map(|(k, t)| (k.name().to_string(), json!(t))).collect::<Map<String, Value>>(),
             })
         })
@@ -605,7 +615,7 @@ pub fn vertex_details(j: &JobMaster, vertex: &JobVertexId, now: Time) -> Option<
     }))
 }
 
-fn tm_info(rm: &ActiveResourceManager, t: &TaskExecutorRegistration, now: Time) -> Value {
+fn tm_info(rm: &ActiveResourceManager, t: &TaskExecutorRegistration, _now: Time) -> Value {
     let slots = t.slots.len() as u32;
     let free = t.free_slots();
     let mb = 1024 * 1024u64;
@@ -635,7 +645,8 @@ fn tm_info(rm: &ActiveResourceManager, t: &TaskExecutorRegistration, now: Time) 
         "path": format!("pekko.tcp://flink@{}/user/rpc/taskmanager_0", t.address),
         "dataPort": t.data_address.port(),
         "jmxPort": -1,
-        "timeSinceLastHeartbeat": now.since(t.last_heartbeat).as_millis() as u64,
+        // Despite its name Flink writes the last heartbeat's timestamp (ms) here.
+        "timeSinceLastHeartbeat": t.last_heartbeat.as_millis(),
         "slotsNumber": slots,
         "freeSlots": free,
         "totalResource": resource(slots),
@@ -649,12 +660,26 @@ fn tm_info(rm: &ActiveResourceManager, t: &TaskExecutorRegistration, now: Time) 
     })
 }
 
-pub fn taskmanagers(rm: Option<&ActiveResourceManager>, now: Time) -> Value {
-    let tms: Vec<Value> = rm.map(|rm| rm.slot_manager.task_executors().map(|t| tm_info(rm, t, now)).collect()).unwrap_or_default();
+/// `GET /taskmanagers`: TaskManagerInfo of each, plus (beyond Flink's fields) the slots
+/// allocated and the tasks deployed on it.
+pub fn taskmanagers(rm: Option<&ActiveResourceManager>, d: &Dispatcher, now: Time) -> Value {
+    let tms: Vec<Value> = rm
+        .map(|rm| {
+            rm.slot_manager
+                .task_executors()
+                .map(|t| {
+                    let mut v = tm_info(rm, t, now);
+                    v["allocatedSlots"] = json!(crate::webmonitor_io::allocated_slots(rm, &t.resource_id));
+                    v["tasks"] = json!(crate::webmonitor_io::taskmanager_tasks(d, &t.resource_id));
+                    v
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     json!({ "taskmanagers": tms })
 }
 
-pub fn taskmanager(rm: &ActiveResourceManager, _d: &Dispatcher, id: &str, now: Time) -> Option<Value> {
+pub fn taskmanager(rm: &ActiveResourceManager, d: &Dispatcher, id: &str, now: Time) -> Option<Value> {
     let t = rm.slot_manager.task_executor(id)?;
     let mut v = tm_info(rm, t, now);
     let allocated: Vec<Value> = t
@@ -668,6 +693,7 @@ pub fn taskmanager(rm: &ActiveResourceManager, _d: &Dispatcher, id: &str, now: T
         })
         .collect();
     v["allocatedSlots"] = json!(allocated);
+    v["tasks"] = json!(crate::webmonitor_io::taskmanager_tasks(d, id));
     v["metrics"] = json!({"heapUsed": 0, "heapCommitted": 0, "heapMax": 0});
     Some(v)
 }

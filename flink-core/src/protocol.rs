@@ -262,6 +262,9 @@ pub enum JobMasterGateway {
         error: Option<String>,
         records_in: u64,
         records_out: u64,
+        /// Bytes and time figures at the end (records are the two fields above).
+        #[serde(default)]
+        io: TaskIoMetrics,
         /// With FINISHED: the file sink's part files written after the last checkpoint,
         /// (staging path, final path). The JobMaster commits them once every task of the job
         /// finished (the job's final commit), so a restart before that cannot duplicate them.
@@ -273,6 +276,9 @@ pub enum JobMasterGateway {
         resource_id: ResourceId,
         /// (execution, records in, records out) of its running tasks.
         tasks: Vec<(ExecutionAttemptId, u64, u64)>,
+        /// The same tasks' I/O and time metrics.
+        #[serde(default)]
+        io: Vec<(ExecutionAttemptId, TaskIoMetrics)>,
     },
     AcknowledgeCheckpoint {
         job_id: JobId,
@@ -385,6 +391,22 @@ pub mod env {
     pub const FLINK_TM_MEMORY_MB: &str = "FLINK_TM_MEMORY_MB";
     /// Flink's own: the host of the NodeManager.
     pub const FLINK_NODE_ID: &str = "_FLINK_NODE_ID";
+}
+
+/// A task's I/O and time figures as Flink's task metrics name them: `numRecordsIn/Out`,
+/// `numBytesIn/Out`, `accumulatedBusyTime`, `accumulatedBackpressuredTime`,
+/// `accumulatedIdleTime` (ms, since the task started) and `currentInputWatermark`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIoMetrics {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub busy_ms: u64,
+    pub backpressured_ms: u64,
+    pub idle_ms: u64,
+    /// The combined watermark of its inputs (None before the first; sources have none).
+    pub input_watermark: Option<i64>,
 }
 
 #[cfg(test)]

@@ -386,6 +386,7 @@ impl TaskExecutor {
                 error,
                 records_in: task.records_in(),
                 records_out: task.records_out(),
+                io: task.io_metrics(cx.now()),
                 committables,
             },
         );
@@ -409,6 +410,7 @@ impl TaskExecutor {
                     error: Some(error),
                     records_in: 0,
                     records_out: 0,
+                    io: Default::default(),
                     committables: Vec::new(),
                 },
             );
@@ -485,12 +487,14 @@ impl TaskExecutor {
                 .filter(|t| t.tdd.job_id == *job_id)
                 .map(|t| (t.execution_id(), t.records_in(), t.records_out()))
                 .collect();
+            let io = self.tasks.values().filter(|t| t.tdd.job_id == *job_id).map(|t| (t.execution_id(), t.io_metrics(now))).collect();
             cx.send(
                 conn.job_master,
                 JobMasterGateway::TaskExecutorToJobManagerHeartbeat {
                     job_id: *job_id,
                     resource_id: self.config.resource_id.clone(),
                     tasks,
+                    io,
                 },
             );
         }
@@ -581,6 +585,7 @@ impl TaskExecutor {
             }
         };
         let batches = task.partition.as_mut().map(|p| p.take_sendable()).unwrap_or_default();
+        task.bytes_out += batches.iter().map(|s| crate::network::batch_bytes(&s.batch.elements)).sum::<u64>();
         let done = task.is_done();
         for c in credits {
             self.return_credit(cx, id, c);
@@ -609,7 +614,16 @@ impl TaskExecutor {
     /// source poll or processing-time timer.
     fn drive(&mut self, cx: &mut Cx) {
         self.run_until_idle(cx);
+        self.account(cx);
         self.arm_work_timer(cx);
+    }
+
+    /// Each task's time accounting: what it does from now on (busy, backpressured, idle).
+    fn account(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        for t in self.tasks.values_mut() {
+            t.account(now);
+        }
     }
 
     fn run_until_idle(&mut self, cx: &mut Cx) {
@@ -657,6 +671,7 @@ impl TaskExecutor {
                 break;
             }
         }
+        self.account(cx);
         self.arm_work_timer(cx);
     }
 

@@ -452,6 +452,11 @@ impl InputGate {
         self.queue.len()
     }
 
+    /// The combined input watermark emitted so far (None before the first).
+    pub fn watermark(&self) -> Option<i64> {
+        (self.emitted_watermark != i64::MIN).then_some(self.emitted_watermark)
+    }
+
     /// A producer's watermark; returns the combined watermark if it advanced.
     pub fn on_watermark(&mut self, source: ExecutionAttemptId, watermark: i64) -> Option<i64> {
         if let Some(ch) = self.channels.get_mut(&source) {
@@ -486,13 +491,24 @@ impl InputGate {
 }
 
 /// The size of a batch's data on the wire (its JSON encoding without barriers), for the
-/// alignment metrics.
-fn batch_bytes(elements: &[Element]) -> u64 {
+/// alignment and `numBytesIn/Out` metrics; counted without building the encoding.
+pub(crate) fn batch_bytes(elements: &[Element]) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let data: Vec<&Element> = elements.iter().filter(|e| !matches!(e, Element::Barrier(_))).collect();
     if data.is_empty() {
         return 0;
     }
-    serde_json::to_vec(&data).map_or(0, |v| v.len() as u64)
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, &data).map_or(0, |_| c.0)
 }
 
 /// Data that arrived for an execution not (yet) deployed here: the consumer's SubmitTask may

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use engine::{Addr, Cx, StoreError, Time};
 use flink_core::checkpoint::{CheckpointMetrics, DeclineReason, StateHandle, TaskStateSnapshot};
-use flink_core::protocol::CheckpointBarrier;
+use flink_core::protocol::{CheckpointBarrier, TaskIoMetrics};
 use flink_core::runtime::{ChainState, OperatorChain, Output, SourceStatus};
 use flink_core::{
     CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobMasterGateway,
@@ -99,6 +99,23 @@ pub struct Task {
     /// A non-source task aligned the barrier of this stop-with-savepoint (id, drain): its
     /// inputs end when the savepoint completed and the sources stopped.
     pending_stop: Option<(CheckpointId, bool)>,
+    /// Data bytes taken from the input gate and handed to the partition (as on the wire).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// What the task has been doing since when, and the time spent so far in each
+    /// [`Activity`] (busy, backpressured, idle), for Flink's accumulated time metrics.
+    activity: (Activity, Time),
+    activity_ms: [u64; 3],
+}
+
+/// How a task spends its time between two handler runs, as Flink's task metrics split it:
+/// backpressured while its output has no credit, busy while it has input it could process
+/// or a source that is producing, idle while it waits for input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    Busy = 0,
+    Backpressured = 1,
+    Idle = 2,
 }
 
 impl Task {
@@ -128,6 +145,10 @@ impl Task {
             out: Output::new(),
             end_mode: EndOfInput::Drain,
             pending_stop: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            activity: (Activity::Idle, now),
+            activity_ms: [0; 3],
         })
     }
 
@@ -197,6 +218,46 @@ impl Task {
         self.chain.records_out()
     }
 
+    /// Closes the current activity interval at `now` and starts the next one with what the
+    /// task is doing now (called after the TaskExecutor ran its tasks).
+    pub fn account(&mut self, now: Time) {
+        let (was, since) = self.activity;
+        self.activity_ms[was as usize] += now.since(since).as_millis() as u64;
+        self.activity = (self.current_activity(), now);
+    }
+
+    fn current_activity(&self) -> Activity {
+        if self.phase != TaskPhase::Running && self.partition.as_ref().is_none_or(|p| p.is_finished()) {
+            Activity::Idle
+        } else if !self.has_output_capacity() {
+            Activity::Backpressured
+        } else if self.gate.queued() > 0 || matches!(self.source, SourcePoll::At(_)) {
+            Activity::Busy
+        } else {
+            Activity::Idle
+        }
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.activity.0
+    }
+
+    /// The task's metrics at `now` (the open activity interval counted up to `now`).
+    pub fn io_metrics(&self, now: Time) -> TaskIoMetrics {
+        let mut ms = self.activity_ms;
+        ms[self.activity.0 as usize] += now.since(self.activity.1).as_millis() as u64;
+        TaskIoMetrics {
+            records_in: self.records_in(),
+            records_out: self.records_out(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            busy_ms: ms[Activity::Busy as usize],
+            backpressured_ms: ms[Activity::Backpressured as usize],
+            idle_ms: ms[Activity::Idle as usize],
+            input_watermark: self.gate.watermark(),
+        }
+    }
+
     /// A source waiting for its stop-with-savepoint to complete.
     fn is_stopping(&self) -> bool {
         matches!(self.source, SourcePoll::Stopping { .. })
@@ -228,6 +289,7 @@ impl Task {
         while self.phase == TaskPhase::Running && self.has_output_capacity() {
             let Some(batch) = self.gate.pop() else { break };
             progress = true;
+            self.bytes_in += crate::network::batch_bytes(&batch.elements);
             let now = cx.now();
             let InputBatch { source, from, seq, elements, end_of_partition } = batch;
             let mut elements = elements.into_iter();

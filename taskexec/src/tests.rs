@@ -474,6 +474,17 @@ fn a_consumer_without_credit_stops_the_producer() {
     c.sim.run_for(Duration::from_secs(1));
     assert_eq!(c.te(0).task(ExecutionAttemptId(5)).unwrap().records_out(), out, "the source stopped polling");
     assert!(out < 100_000);
+    // Flink's task metrics see it: the blocked second counts as backpressured time, and
+    // what went out was counted in bytes as well as records.
+    let now = c.sim.now();
+    let t = c.te(0).task(ExecutionAttemptId(5)).unwrap();
+    assert_eq!(t.activity(), crate::task::Activity::Backpressured);
+    let io = t.io_metrics(now);
+    assert!(io.backpressured_ms >= 1000, "{io:?}");
+    assert_eq!(io.idle_ms, 0, "a source with data is never idle: {io:?}");
+    assert_eq!(io.records_out, out);
+    assert!(io.bytes_out > out, "{io:?}");
+    assert_eq!((io.records_in, io.bytes_in), (0, 0), "a source receives nothing");
     // Grant credit: the rest flows and the task finishes, never beyond its credits in flight.
     let te = c.tes[0].1;
     c.sim.with_node::<FakeConsumer, _>(consumer, move |n, cx| {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub use yarn_sim::cli::http::{list, n, s, Rest};
 
+pub mod browser;
+
 /// The directory holding the workspace's built binaries (next to this test executable).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use engine::{Addr, Cx, Time};
+use flink_core::protocol::TaskIoMetrics;
 use flink_core::{AllocationId, ExecutionAttemptId, ExecutionState, JobGraph, JobVertex, ResourceId};
 
 /// Where an execution was deployed: the slot and its TaskExecutor.
@@ -42,6 +43,11 @@ pub struct Execution {
     pub location: Option<Location>,
     pub records_in: u64,
     pub records_out: u64,
+    /// The latest I/O and time metrics its TaskExecutor reported, when (ms), and the report
+    /// before (for per-second rates such as `busyTimeMsPerSecond`).
+    pub io: TaskIoMetrics,
+    pub io_at: u64,
+    pub io_prev: Option<(u64, TaskIoMetrics)>,
     pub failure: Option<String>,
 }
 
@@ -57,8 +63,36 @@ impl Execution {
             location: None,
             records_in: 0,
             records_out: 0,
+            io: TaskIoMetrics::default(),
+            io_at: 0,
+            io_prev: None,
             failure: None,
         }
+    }
+
+    /// A metrics report from the TaskExecutor (heartbeat or final state update).
+    pub fn record_io(&mut self, io: TaskIoMetrics, now: Time) {
+        let at = now.as_millis();
+        if self.io_at > 0 && at > self.io_at {
+            self.io_prev = Some((self.io_at, self.io));
+        }
+        self.io = io;
+        self.io_at = at;
+    }
+
+    /// (busy, backpressured, idle) in ms per second over the last two reports, or over the
+    /// whole run before there are two; None before any time was reported.
+    pub fn time_ratios(&self) -> Option<(f64, f64, f64)> {
+        let (b, p, i) = match self.io_prev {
+            Some((_, prev)) => (
+                self.io.busy_ms.saturating_sub(prev.busy_ms),
+                self.io.backpressured_ms.saturating_sub(prev.backpressured_ms),
+                self.io.idle_ms.saturating_sub(prev.idle_ms),
+            ),
+            None => (self.io.busy_ms, self.io.backpressured_ms, self.io.idle_ms),
+        };
+        let total = (b + p + i) as f64;
+        (total > 0.0).then(|| (b as f64 * 1000.0 / total, p as f64 * 1000.0 / total, i as f64 * 1000.0 / total))
     }
 
     /// Moves to `to` if the state machine allows it; returns whether it moved.

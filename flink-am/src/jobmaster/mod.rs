@@ -1011,6 +1011,16 @@ impl JobMaster {
         }
     }
 
+    /// I/O and time metrics the TaskExecutors reported for executions of this job (old
+    /// attempts' reports are ignored).
+    pub fn record_io(&mut self, now: engine::Time, io: &[(ExecutionAttemptId, flink_core::protocol::TaskIoMetrics)]) {
+        for (id, m) in io {
+            if let Some((vi, si)) = self.execution_graph.find(id) {
+                self.execution_graph.vertices[vi].subtasks[si].current.record_io(*m, now);
+            }
+        }
+    }
+
     /// Records in/out per vertex (sums over the current attempts).
     pub fn vertex_records(&self, vi: usize) -> (u64, u64) {
         self.execution_graph.vertices[vi].subtasks.iter().fold((0, 0), |a, s| (a.0 + s.current.records_in, a.1 + s.current.records_out))

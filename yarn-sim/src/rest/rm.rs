@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
 use axum::Router;
 use engine::live::{wall_now, LiveNode};
 use serde_json::{json, Value};
@@ -47,12 +47,19 @@ pub fn routes(host: Host) -> Router {
         .route("/ws/v1/cluster/nodes/{id}", get(node))
         .route("/ws/v1/{*rest}", get(unknown).post(unknown).put(unknown))
         .route("/", get(|| async { Redirect::to("/cluster") }))
-        .route("/cluster", get(ui_apps))
-        .route("/cluster/apps", get(ui_apps))
-        .route("/cluster/app/{id}", get(ui_app))
-        .route("/cluster/nodes", get(ui_nodes))
-        .route("/proxy/{id}", get(proxy))
-        .route("/proxy/{id}/", get(proxy))
+        .route("/cluster", get(super::ui::cluster))
+        .route("/cluster/apps", get(super::ui::apps))
+        .route("/cluster/apps/{state}", get(super::ui::apps_in_state))
+        .route("/cluster/app/{id}", get(super::ui::app))
+        .route("/cluster/appattempt/{id}", get(super::ui::appattempt))
+        .route("/cluster/scheduler", get(super::ui::scheduler))
+        .route("/cluster/nodes", get(super::ui::nodes))
+        .route("/cluster/cluster", get(super::ui::about))
+        // Browsers ask every origin for one (e.g. on a JSON page): no icon, and no 404 either.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/proxy/{id}", any(super::proxy::proxy_bare))
+        .route("/proxy/{id}/", any(super::proxy::proxy_root))
+        .route("/proxy/{id}/{*rest}", any(super::proxy::proxy_path))
         .with_state(host);
     // Size limits before any handler: a RemoteException, never axum's plain text.
     super::render::limits().apply(routes)
@@ -308,156 +315,4 @@ async fn node(State(host): State<Host>, h: HeaderMap, Path(id): Path<String>) ->
         Some(r) => render(fmt, StatusCode::OK, "node", json_of(&r)),
         None => not_found(fmt, format!("nodeId, {id}, is not found")),
     }
-}
-
-/// The web proxy: a running AM's own UI when it registered one, else the RM's app page.
-async fn proxy(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let Ok(app) = id.parse::<ApplicationId>() else {
-        return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response();
-    };
-    match host.read(|rm| rm.am_tracking_url(&app)) {
-        Some(url) if url.starts_with("http") => Redirect::temporary(&url).into_response(),
-        _ => Redirect::temporary(&format!("/cluster/app/{id}")).into_response(),
-    }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}\
-th{{background:#eee}}nav a{{margin-right:1em}}.RUNNING{{color:#070}}.FAILED,.KILLED,.LOST{{color:#a00}}</style></head>\
-<body><nav><a href=\"/cluster/apps\">Applications</a><a href=\"/cluster/nodes\">Nodes</a><a href=\"/ws/v1/cluster/metrics\">Metrics (REST)</a></nav><h2>{t}</h2>{body}</body></html>",
-        t = esc(title)
-    ))
-}
-
-fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut s = String::from("<table><tr>");
-    for h in head {
-        s.push_str(&format!("<th>{}</th>", esc(h)));
-    }
-    s.push_str("</tr>");
-    for r in rows {
-        s.push_str("<tr>");
-        for c in r {
-            s.push_str(&format!("<td>{c}</td>"));
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</table>");
-    s
-}
-
-async fn ui_apps(State(host): State<Host>) -> Html<String> {
-    let (apps, m) = host.read(|rm| (rm.app_reports(wall_now()), json_of(&rm.cluster_metrics())));
-    let rows = apps
-        .iter()
-        .rev()
-        .map(|a| {
-            let v = json_of(a);
-            let st = v["state"].as_str().unwrap_or("").to_string();
-            vec![
-                format!("<a href=\"/cluster/app/{0}\">{0}</a>", esc(v["id"].as_str().unwrap_or(""))),
-                esc(v["user"].as_str().unwrap_or("")),
-                esc(v["name"].as_str().unwrap_or("")),
-                esc(v["applicationType"].as_str().unwrap_or("")),
-                esc(v["queue"].as_str().unwrap_or("")),
-                format!("<span class=\"{0}\">{0}</span>", esc(&st)),
-                esc(v["finalStatus"].as_str().unwrap_or("")),
-                v["runningContainers"].to_string(),
-                format!("{:.0}%", v["progress"].as_f64().unwrap_or(0.0)),
-            ]
-        })
-        .collect();
-    let summary = format!(
-        "<p>Apps submitted {} · running {} · completed {} · containers {} · memory used {} MB of {} MB · nodes active {} lost {}</p>",
-        m["appsSubmitted"],
-        m["appsRunning"],
-        m["appsCompleted"],
-        m["containersAllocated"],
-        m["allocatedMB"],
-        m["totalMB"],
-        m["activeNodes"],
-        m["lostNodes"]
-    );
-    page(
-        "All Applications",
-        &(summary
-            + &table(&["ID", "User", "Name", "Application Type", "Queue", "State", "FinalStatus", "Running Containers", "Progress"], rows)),
-    )
-}
-
-async fn ui_app(State(host): State<Host>, Path(id): Path<String>) -> Response {
-    let Ok(app) = id.parse::<ApplicationId>() else {
-        return (StatusCode::BAD_REQUEST, format!("Invalid ApplicationId: {id}")).into_response();
-    };
-    let Some((r, atts)) = host.read(|rm| Some((rm.app_report(&app, wall_now())?, rm.attempt_reports(&app).unwrap_or_default()))) else {
-        return (StatusCode::NOT_FOUND, page("Application not found", &format!("<p>Application {} not found.</p>", esc(&id))))
-            .into_response();
-    };
-    let v = json_of(&r);
-    let mut rows = Vec::new();
-    if let Value::Object(m) = &v {
-        for (k, val) in m {
-            rows.push(vec![esc(k), esc(&val.as_str().map(String::from).unwrap_or_else(|| val.to_string()))]);
-        }
-    }
-    let arows = atts
-        .iter()
-        .map(|a| {
-            let x = json_of(a);
-            vec![
-                esc(x["appAttemptId"].as_str().unwrap_or("")),
-                esc(x["appAttemptState"].as_str().unwrap_or("")),
-                esc(x["containerId"].as_str().unwrap_or("")),
-                esc(x["nodeId"].as_str().unwrap_or("")),
-                format!("<a href=\"{0}\">logs</a>", esc(x["logsLink"].as_str().unwrap_or(""))),
-            ]
-        })
-        .collect();
-    page(
-        &format!("Application {id}"),
-        &(table(&["Field", "Value"], rows) + "<h3>Attempts</h3>" + &table(&["Attempt", "State", "AM Container", "Node", "Logs"], arows)),
-    )
-    .into_response()
-}
-
-async fn ui_nodes(State(host): State<Host>) -> Html<String> {
-    let rows = host
-        .read(|rm| rm.node_reports())
-        .iter()
-        .map(|n| {
-            let v = json_of(n);
-            let st = v["state"].as_str().unwrap_or("").to_string();
-            vec![
-                esc(v["rack"].as_str().unwrap_or("")),
-                format!("<span class=\"{0}\">{0}</span>", esc(&st)),
-                esc(v["id"].as_str().unwrap_or("")),
-                format!("<a href=\"http://{0}/node\">{0}</a>", esc(v["nodeHTTPAddress"].as_str().unwrap_or(""))),
-                v["numContainers"].to_string(),
-                format!(
-                    "{} MB / {} MB",
-                    v["usedMemoryMB"],
-                    v["usedMemoryMB"].as_u64().unwrap_or(0) + v["availMemoryMB"].as_u64().unwrap_or(0)
-                ),
-                format!(
-                    "{} / {}",
-                    v["usedVirtualCores"],
-                    v["usedVirtualCores"].as_u64().unwrap_or(0) + v["availableVirtualCores"].as_u64().unwrap_or(0)
-                ),
-                esc(v["healthReport"].as_str().unwrap_or("")),
-            ]
-        })
-        .collect();
-    page(
-        "Nodes of the cluster",
-        &table(
-            &["Rack", "Node State", "Node Address", "Node HTTP Address", "Containers", "Mem Used", "VCores Used", "Health-report"],
-            rows,
-        ),
-    )
 }
