@@ -97,8 +97,9 @@ fn apps_page(host: &Host, state: Option<&str>, q: &BTreeMap<String, String>, roo
         Some("asc") => false,
         Some(o) => return error_page(host, root, StatusCode::BAD_REQUEST, &format!("Invalid order {o}: use asc or desc")),
     };
+    // What each app shows depends on who asks (VIEW_APP), as on YARN's UI.
     let mut apps: Vec<Value> = host
-        .read(|rm| rm.app_reports(wall_now()))
+        .read(|rm| rm.app_reports_as(wall_now(), &rm.web_user(q.get("user.name").map(String::as_str))))
         .into_iter()
         .filter(|r| filter.is_none_or(|f| r.state == f))
         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
@@ -153,8 +154,9 @@ pub async fn app(State(host): State<Host>, Path(id): Path<String>, Query(q): Q) 
         return error_page(&host, "../", StatusCode::BAD_REQUEST, &format!("Invalid ApplicationId: {id}"));
     };
     let found = host.read(|rm| {
-        let r = rm.app_report(&app, wall_now())?;
-        Some((serde_json::to_value(&r).ok()?, serde_json::to_value(rm.attempt_reports(&app).unwrap_or_default()).ok()?))
+        let who = rm.web_user(q.get("user.name").map(String::as_str));
+        let r = rm.app_report_as(&app, wall_now(), &who)?;
+        Some((serde_json::to_value(&r).ok()?, serde_json::to_value(rm.attempt_reports_as(&app, &who).unwrap_or_default()).ok()?))
     });
     let Some((report, attempts)) = found else {
         return error_page(&host, "../", StatusCode::NOT_FOUND, &format!("Application with id '{id}' doesn't exist in RM."));
@@ -169,7 +171,7 @@ pub async fn appattempt(State(host): State<Host>, Path(id): Path<String>, Query(
         return error_page(&host, "../", StatusCode::BAD_REQUEST, &format!("Invalid AppAttemptId: {id}"));
     };
     let found = host.read(|rm| {
-        let attempts = rm.attempt_reports(&att.app)?;
+        let attempts = rm.attempt_reports_as(&att.app, &rm.web_user(q.get("user.name").map(String::as_str)))?;
         let a = attempts.into_iter().find(|a| a.app_attempt_id == att)?;
         let containers = rm.container_reports(&att, wall_now()).unwrap_or_default();
         Some((serde_json::to_value(a).ok()?, serde_json::to_value(containers).ok()?))
