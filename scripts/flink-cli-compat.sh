@@ -89,7 +89,8 @@ PY
   trap 'kill $PROXY 2>/dev/null || true; cleanup' EXIT
   until [ -f "$WORK/dash.port" ]; do sleep 0.1; done
   cp scripts/compat/flink-dashboard.mjs "$NODE_DIR/"
-  if ! node "$NODE_DIR/flink-dashboard.mjs" "http://127.0.0.1:$(cat "$WORK/dash.port")" "$RID" "$CID"; then
+  TMID=$(curl -s "http://$WEB/taskmanagers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["taskmanagers"][0]["id"])')
+  if ! node "$NODE_DIR/flink-dashboard.mjs" "http://127.0.0.1:$(cat "$WORK/dash.port")" "$RID" "$CID" "$TMID"; then
     echo "compat: the real Flink $VER dashboard shows errors against yarn-sim's REST"; fail=1
   fi
   kill $PROXY 2>/dev/null || true

@@ -1,12 +1,13 @@
 // The real Flink web dashboard (served by dashboard-proxy.py, REST answered by a yarn-sim
 // JobManager) in headless Chromium: each page must render with no console error, no failed
 // request and no REST answer >= 400.
-// usage: node flink-dashboard.mjs <dashboard url> <running job id> <finished job id>
+// usage: node flink-dashboard.mjs <dashboard url> <running job id> <finished job id> <taskmanager id>
 import { chromium } from 'playwright-core';
 
-const [base, running, finished] = process.argv.slice(2);
+const [base, running, finished, tm] = process.argv.slice(2);
 const pages = [
-  ['overview', 'Running Job List'],
+  // 1.20 titles it "Running Job List", 2.x "Running Application List".
+  ['overview', /Running (Job|Application) List/],
   ['job/running', 'Endless'],
   ['job/completed', 'Endless'],
   [`job/running/${running}/overview`, null],
@@ -15,7 +16,10 @@ const pages = [
   [`job/running/${running}/configuration`, null],
   [`job/completed/${finished}/overview`, null],
   ['task-manager', null],
-  ['job-manager/config', 'jobmanager.rpc.address'],
+  [`task-manager/${tm}/metrics`, null],
+  [`task-manager/${tm}/logs`, null],
+  [`task-manager/${tm}/stdout`, null],
+  ['job-manager/config', 'taskmanager.numberOfTaskSlots'],
   ['job-manager/metrics', null],
   ['job-manager/logs', null],
 ];
@@ -39,7 +43,8 @@ try {
     await page.waitForLoadState('networkidle');
     await page.waitForTimeout(1500);
     const text = await page.locator('body').innerText();
-    if (expect && !text.includes(expect)) problems.push(`the page does not show "${expect}"`);
+    const shown = expect instanceof RegExp ? expect.test(text) : !expect || text.includes(expect);
+    if (!shown) problems.push(`the page does not show ${expect}`);
     const uniq = [...new Set(problems)];
     console.log(`${uniq.length ? 'FAIL' : 'ok  '} #/${route}`);
     for (const p of uniq) console.log(`       ${p}`);
