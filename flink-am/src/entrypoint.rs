@@ -357,9 +357,16 @@ impl FlinkAppMaster {
         self.cfg.heartbeat_interval_ms.clamp(1, 1_000)
     }
 
+    /// True while this JobManager cannot take jobs because it is not (yet) the leader, or leads
+    /// but has not recovered the previous leader's jobs: Flink's REST answers 503 then, and
+    /// clients retry.
+    pub fn awaiting_leadership(&self) -> bool {
+        self.phase == AmPhase::WaitingForLeadership || (self.ha.is_some() && !self.recovered && self.phase == AmPhase::Running)
+    }
+
     /// Submits a job (session mode REST `POST /jobs`; any mode accepts it while running).
     pub fn submit_job(&mut self, cx: &mut Cx, graph: JobGraph) -> Result<JobId, String> {
-        if self.phase == AmPhase::WaitingForLeadership || (self.ha.is_some() && !self.recovered && self.phase == AmPhase::Running) {
+        if self.awaiting_leadership() {
             return Err("This JobManager is not the leader (yet); no jobs are accepted.".into());
         }
         if self.phase != AmPhase::Running {

@@ -143,6 +143,14 @@ async fn submit(State(host): State<Host>, bytes: Bytes) -> Response {
         Ok(g) => g,
         Err(e) => return errors(StatusCode::BAD_REQUEST, format!("Request did not match expected format JobSubmitRequestBody: {e}")),
     };
+    // Flink's LeaderRetrievalHandler: no leader (or one still recovering) answers 503, which its
+    // RestClusterClient retries (`rest.retry.max-attempts`, `rest.retry.delay`).
+    if host.read(|am| am.awaiting_leadership()) {
+        return errors(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable due to an ongoing leader election. Please refresh.",
+        );
+    }
     match host.with(|am, cx| am.submit_job(cx, graph)) {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({"jobUrl": format!("/jobs/{id}")}))).into_response(),
         Err(e) => errors(StatusCode::BAD_REQUEST, format!("org.apache.flink.runtime.client.JobSubmissionException: {e}")),

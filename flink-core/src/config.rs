@@ -83,6 +83,10 @@ pub mod keys {
     pub const STATE_RECOVERY_IGNORE_UNCLAIMED: &str = "execution.state-recovery.ignore-unclaimed-state";
     /// How long the CLI waits for a savepoint or checkpoint (default 60 s).
     pub const CLIENT_TIMEOUT: &str = "client.timeout";
+    /// How often, and how far apart, the REST client retries a request the JobManager answered
+    /// 503 (a leader election under way).
+    pub const REST_RETRY_MAX_ATTEMPTS: &str = "rest.retry.max-attempts";
+    pub const REST_RETRY_DELAY: &str = "rest.retry.delay";
 }
 
 /// Deprecated key names Flink still reads, per 2.x key (reference flink-checkpoints-ha.md
@@ -130,6 +134,9 @@ pub mod defaults {
     pub const EXP_JITTER: f64 = 0.1;
     pub const EXP_ATTEMPTS_BEFORE_RESET: u32 = i32::MAX as u32;
     pub const CLIENT_TIMEOUT_MS: u64 = 60_000;
+    pub const REST_RETRY_MAX_ATTEMPTS: u32 = 20;
+    /// Flink: 3 s. The harness's leaders are elected within a few hundred ms.
+    pub const REST_RETRY_DELAY_MS: u64 = 200;
 }
 
 pub const CONFIG_FILE: &str = "config.yaml";

@@ -475,12 +475,29 @@ fn run(o: Opts, out: &mut dyn Write) -> Result<i32, String> {
     let dir = yarn.as_ref().map(|(_, app)| format!(".flink/{app}"));
     let graphs = job_graphs(&o, &conf, yarn.as_ref().map(|(y, _)| y), dir.as_deref())?;
     let am = Rest::new(&rest);
+    let attempts = conf.u32(keys::REST_RETRY_MAX_ATTEMPTS, flink_core::config::defaults::REST_RETRY_MAX_ATTEMPTS)?;
+    let delay = Duration::from_millis(conf.duration_ms(keys::REST_RETRY_DELAY, flink_core::config::defaults::REST_RETRY_DELAY_MS)?);
     for g in graphs {
         let id = g.job_id.to_string();
         let body = serde_json::to_value(&g).map_err(|e| e.to_string())?;
-        am.post("/jobs", body).map_err(|e| {
-            format!("org.apache.flink.client.program.ProgramInvocationException: Could not submit job {id}.\n{}", e.message)
-        })?;
+        // A 503 (a leader election, or a new leader recovering its jobs) is retried, as Flink's
+        // RestClusterClient does; anything else fails the submission at once.
+        let mut tries = 0;
+        loop {
+            match am.post("/jobs", body.clone()) {
+                Ok(_) => break,
+                Err(e) if e.status == 503 && tries < attempts => {
+                    tries += 1;
+                    std::thread::sleep(delay);
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "org.apache.flink.client.program.ProgramInvocationException: Could not submit job {id}.\n{}",
+                        e.message
+                    ))
+                }
+            }
+        }
         let _ = writeln!(out, "Job has been submitted with JobID {id}");
         if o.detached() {
             continue;
