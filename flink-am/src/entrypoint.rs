@@ -308,6 +308,7 @@ impl FlinkAppMaster {
             heartbeat_timeout_ms: self.cfg.heartbeat_timeout_ms,
             yarn_heartbeat_ms: self.cfg.yarn_heartbeat_ms,
             container_request_heartbeat_ms: self.cfg.container_request_heartbeat_ms,
+            start_container_timeout_ms: self.cfg.start_container_timeout_ms,
             user: user_of(&self.cfg.env),
             tm_local_resources: self.cfg.tm_local_resources.clone(),
             ha_env: self.cfg.ha.as_ref().map(|h| {

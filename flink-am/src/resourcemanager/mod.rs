@@ -189,7 +189,12 @@ impl ActiveResourceManager {
     /// Handles a YARN message (AMRM replies, NodeManager replies).
     pub fn on_yarn(&mut self, cx: &mut Cx, msg: YarnMsg) {
         let me = cx.me();
-        for ev in self.driver.handle(cx, msg, me) {
+        let events = self.driver.handle(cx, msg, me);
+        self.on_driver_events(cx, events);
+    }
+
+    fn on_driver_events(&mut self, cx: &mut Cx, events: Vec<DriverEvent>) {
+        for ev in events {
             match ev {
                 DriverEvent::Registered { recovered } => {
                     self.registered_with_yarn = true;
@@ -244,6 +249,10 @@ impl ActiveResourceManager {
     /// Periodic checks: TaskExecutor heartbeats, worker registration timeouts, idle
     /// TaskManagers, and the end of a start-worker cool-down.
     pub fn on_tick(&mut self, cx: &mut Cx) {
+        let lost_starts = self.driver.check_start_timeouts(cx);
+        if !lost_starts.is_empty() {
+            self.on_driver_events(cx, lost_starts);
+        }
         let now = cx.now();
         let timeout = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
         let timed_out: Vec<ResourceId> =
