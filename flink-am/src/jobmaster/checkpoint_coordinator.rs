@@ -21,7 +21,7 @@ use flink_core::checkpoint::{
     CheckpointConfig, CheckpointId, CheckpointKind, CheckpointMetrics, CheckpointOptions, DeclineReason, ExternalizedRetention,
     KeyGroupRange, TaskRestore, TaskStateSnapshot,
 };
-use flink_core::{ExecutionAttemptId, JobId, JobStatus, JobVertexId, TaskExecutorGateway};
+use flink_core::{ExecutionAttemptId, JobId, JobMasterId, JobStatus, JobVertexId, TaskExecutorGateway};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
@@ -310,6 +310,8 @@ pub struct CoordinatorTimers {
 type AwaitingPersist = (String, Vec<CheckpointId>, Vec<(Addr, ExecutionAttemptId)>);
 
 pub struct CheckpointCoordinator {
+    /// The fencing token of the JobMaster this coordinator belongs to, on all it sends.
+    job_master_id: JobMasterId,
     job_id: JobId,
     pub config: CheckpointConfig,
     timers: CoordinatorTimers,
@@ -342,13 +344,14 @@ pub struct CheckpointCoordinator {
 }
 
 impl CheckpointCoordinator {
-    pub fn new(job_id: JobId, config: CheckpointConfig, timers: CoordinatorTimers) -> Self {
+    pub fn new(job_id: JobId, job_master_id: JobMasterId, config: CheckpointConfig, timers: CoordinatorTimers) -> Self {
         let (base_dir, default_location) = match config.dir.as_deref().map(pointer_to_store_path) {
             Some(Ok(dir)) => (format!("{dir}/{job_id}"), false),
             _ => (format!(".flink/checkpoints/{job_id}"), true),
         };
         CheckpointCoordinator {
             job_id,
+            job_master_id,
             failure_manager: CheckpointFailureManager::new(config.tolerable_failed),
             config,
             timers,
@@ -519,6 +522,7 @@ impl CheckpointCoordinator {
                 t.address,
                 TaskExecutorGateway::TriggerCheckpoint {
                     job_id: self.job_id,
+                    job_master_id: self.job_master_id,
                     execution_id: t.attempt,
                     checkpoint_id: id,
                     timestamp: now,
@@ -717,7 +721,12 @@ impl CheckpointCoordinator {
             for t in &p.plan.tasks {
                 cx.send(
                     t.address,
-                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: t.attempt, checkpoint_id: id },
+                    TaskExecutorGateway::NotifyCheckpointComplete {
+                        job_id: self.job_id,
+                        job_master_id: self.job_master_id,
+                        execution_id: t.attempt,
+                        checkpoint_id: id,
+                    },
                 );
             }
         }
@@ -809,7 +818,12 @@ impl CheckpointCoordinator {
         for t in &p.plan.tasks {
             cx.send(
                 t.address,
-                TaskExecutorGateway::NotifyCheckpointAborted { job_id: self.job_id, execution_id: t.attempt, checkpoint_id: id },
+                TaskExecutorGateway::NotifyCheckpointAborted {
+                    job_id: self.job_id,
+                    job_master_id: self.job_master_id,
+                    execution_id: t.attempt,
+                    checkpoint_id: id,
+                },
             );
         }
         let message = match &detail {
@@ -866,7 +880,12 @@ impl CheckpointCoordinator {
             for (address, attempt) in targets {
                 cx.send(
                     address,
-                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: attempt, checkpoint_id: id },
+                    TaskExecutorGateway::NotifyCheckpointComplete {
+                        job_id: self.job_id,
+                        job_master_id: self.job_master_id,
+                        execution_id: attempt,
+                        checkpoint_id: id,
+                    },
                 );
             }
         }
@@ -1038,7 +1057,7 @@ mod tests {
                 rng: engine::Rng::seed_from_u64(3),
                 effects: Vec::new(),
                 now: 1_000,
-                coord: CheckpointCoordinator::new(JOB, config, CoordinatorTimers { trigger: TRIGGER, timeout: TIMEOUT }),
+                coord: CheckpointCoordinator::new(JOB, JobMasterId(7), config, CoordinatorTimers { trigger: TRIGGER, timeout: TIMEOUT }),
                 plan: plan(),
             }
         }

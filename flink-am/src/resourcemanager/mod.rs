@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use engine::{Addr, Cx, Time};
 use flink_core::protocol::SlotStatus;
-use flink_core::{JobId, ResourceId, ResourceManagerGateway, TaskExecutorGateway};
+use flink_core::{JobId, JobMasterId, ResourceId, ResourceManagerGateway, ResourceManagerId, TaskExecutorGateway};
 use yarn_sim::proto::YarnMsg;
 use yarn_sim::records::{Container, FinalApplicationStatus};
 
@@ -64,6 +64,8 @@ pub struct RmConfig {
 
 pub struct ActiveResourceManager {
     cfg: RmConfig,
+    /// This ResourceManager's fencing token: the leader session id with HA, random without.
+    id: ResourceManagerId,
     pub driver: YarnResourceManagerDriver,
     pub slot_manager: SlotManager,
     workers: BTreeMap<ResourceId, Worker>,
@@ -79,10 +81,11 @@ pub struct ActiveResourceManager {
 }
 
 impl ActiveResourceManager {
-    pub fn new(cfg: RmConfig, driver: YarnResourceManagerDriver) -> Self {
+    pub fn new(cfg: RmConfig, driver: YarnResourceManagerDriver, id: ResourceManagerId) -> Self {
         let grace = cfg.heartbeat_timeout_ms;
         ActiveResourceManager {
             cfg,
+            id,
             driver,
             slot_manager: SlotManager::new(grace),
             workers: BTreeMap::new(),
@@ -93,6 +96,10 @@ impl ActiveResourceManager {
             shutting_down: false,
             events: Vec::new(),
         }
+    }
+
+    pub fn id(&self) -> ResourceManagerId {
+        self.id
     }
 
     pub fn take_events(&mut self) -> Vec<RmEvent> {
@@ -112,23 +119,41 @@ impl ActiveResourceManager {
     }
 
     /// A JobMaster's DeclareResourceRequirements.
-    pub fn declare_resource_requirements(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr, slots: u32) {
+    pub fn declare_resource_requirements(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr, job_master_id: JobMasterId, slots: u32) {
         cx.print(&format!("INFO  Received resource requirements from job {job_id}: {slots} slots."));
-        self.slot_manager.declare(job_id, job_master, slots);
+        self.slot_manager.declare(job_id, job_master, job_master_id, slots);
         // A new declaration (a restarted job) may try YARN again.
         self.unavailable = false;
         self.check_resource_declarations(cx);
     }
 
     /// Handles a Flink message addressed to the ResourceManager.
+    /// Handles a Flink message addressed to the ResourceManager. Each carries the
+    /// ResourceManagerId its sender knows; one for another leader (a TaskExecutor still
+    /// following an older leader, a message of the previous attempt) is dropped, as Flink's
+    /// fenced RPC endpoint does.
     pub fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: ResourceManagerGateway) {
+        let token = match &msg {
+            ResourceManagerGateway::RegisterTaskExecutor { resource_manager_id, .. }
+            | ResourceManagerGateway::TaskExecutorHeartbeat { resource_manager_id, .. }
+            | ResourceManagerGateway::DeclareResourceRequirements { resource_manager_id, .. } => *resource_manager_id,
+        };
+        if token != self.id {
+            let kind = engine::msg::Wire::kind(&msg);
+            cx.print(&format!(
+                "DEBUG Fencing token mismatch: Ignoring message {kind} from {from} because the fencing token {token} did not match the expected fencing token {}.",
+                self.id
+            ));
+            cx.trace("fenced", format!("{from} {kind} {token} {}", self.id));
+            return;
+        }
         match msg {
-            ResourceManagerGateway::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address } => {
+            ResourceManagerGateway::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address, .. } => {
                 self.register_task_executor(cx, from, resource_id, num_slots, memory_mb, data_address)
             }
-            ResourceManagerGateway::TaskExecutorHeartbeat { resource_id, slots } => self.on_heartbeat(cx, from, &resource_id, &slots),
-            ResourceManagerGateway::DeclareResourceRequirements { job_id, job_master, slots } => {
-                self.declare_resource_requirements(cx, job_id, job_master, slots)
+            ResourceManagerGateway::TaskExecutorHeartbeat { resource_id, slots, .. } => self.on_heartbeat(cx, from, &resource_id, &slots),
+            ResourceManagerGateway::DeclareResourceRequirements { job_id, job_master, job_master_id, slots, .. } => {
+                self.declare_resource_requirements(cx, job_id, job_master, job_master_id, slots)
             }
         }
     }
@@ -143,7 +168,8 @@ impl ActiveResourceManager {
         data_address: Addr,
     ) {
         if self.shutting_down {
-            cx.send(from, TaskExecutorGateway::RegistrationRejected { reason: "The ResourceManager is shutting down.".into() });
+            let reason = "The ResourceManager is shutting down.".into();
+            cx.send(from, TaskExecutorGateway::RegistrationRejected { resource_manager_id: self.id, reason });
             return;
         }
         cx.print(&format!("INFO  Registering TaskManager with ResourceID {resource_id} ({from}) at ResourceManager"));
@@ -174,14 +200,18 @@ impl ActiveResourceManager {
         });
         cx.send(
             from,
-            TaskExecutorGateway::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: self.cfg.heartbeat_interval_ms },
+            TaskExecutorGateway::RegistrationSuccess {
+                resource_manager_id: self.id,
+                resource_manager: cx.me(),
+                heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+            },
         );
         self.check_resource_declarations(cx);
     }
 
     fn on_heartbeat(&mut self, cx: &mut Cx, from: Addr, resource_id: &str, slots: &[SlotStatus]) {
         if self.slot_manager.report(resource_id, slots, cx.now()) {
-            cx.send(from, TaskExecutorGateway::HeartbeatAck);
+            cx.send(from, TaskExecutorGateway::HeartbeatAck { resource_manager_id: self.id });
             self.check_resource_declarations(cx);
         }
     }
@@ -290,7 +320,8 @@ impl ActiveResourceManager {
             if let Some(te) = self.slot_manager.unregister(&id) {
                 if !self.workers.contains_key(&id) {
                     // Not a container of ours: ask the TaskExecutor itself to stop.
-                    cx.send(te.address, TaskExecutorGateway::Shutdown { reason: "TaskExecutor exceeded the idle timeout.".into() });
+                    let reason = "TaskExecutor exceeded the idle timeout.".into();
+                    cx.send(te.address, TaskExecutorGateway::Shutdown { resource_manager_id: self.id, reason });
                 }
             }
             self.stop_worker(cx, &id);
@@ -314,7 +345,7 @@ impl ActiveResourceManager {
         if !self.registered_with_yarn || self.shutting_down {
             return;
         }
-        let (missing, missing_jobs) = self.slot_manager.check_resource_requirements(cx);
+        let (missing, missing_jobs) = self.slot_manager.check_resource_requirements(cx, self.id);
         let spt = self.cfg.spec.num_slots.max(1);
         let pending = self.driver.num_requested_not_allocated();
         let starting = self.workers.values().filter(|w| matches!(w.state, WorkerState::Starting { .. })).count() as u32;
@@ -357,7 +388,7 @@ impl ActiveResourceManager {
         self.shutting_down = true;
         let tes: Vec<(ResourceId, Addr)> = self.slot_manager.task_executors().map(|t| (t.resource_id.clone(), t.address)).collect();
         for (id, addr) in tes {
-            cx.send(addr, TaskExecutorGateway::Shutdown { reason: "The cluster is shutting down.".into() });
+            cx.send(addr, TaskExecutorGateway::Shutdown { resource_manager_id: self.id, reason: "The cluster is shutting down.".into() });
             self.slot_manager.unregister(&id);
         }
         let ids: Vec<ResourceId> = self.workers.keys().cloned().collect();

@@ -69,6 +69,8 @@ pub struct DriverConfig {
     pub tm_local_resources: BTreeMap<String, String>,
     /// HA: the TaskManagers' leader-retrieval settings, which replace the fixed RM address.
     pub ha_env: Option<BTreeMap<String, String>>,
+    /// Without HA, the ResourceManagerId TaskManagers get with the fixed RM address.
+    pub resource_manager_id: flink_core::ResourceManagerId,
 }
 
 pub struct YarnResourceManagerDriver {
@@ -283,6 +285,7 @@ impl YarnResourceManagerDriver {
             Some(ha) => environment.extend(ha.clone()),
             None => {
                 environment.insert(flink_env::FLINK_RM_ADDRESS.to_string(), rm_address.to_string());
+                environment.insert(flink_env::FLINK_RM_ID.to_string(), self.cfg.resource_manager_id.to_string());
             }
         }
         environment.insert(flink_env::FLINK_NUM_SLOTS.to_string(), spec.num_slots.to_string());
