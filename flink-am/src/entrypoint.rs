@@ -128,6 +128,22 @@ impl FlinkAppMaster {
         Ok(())
     }
 
+    /// HA: whether the leader's ZooKeeper session may be gone (then leadership is revoked and
+    /// the process ends here). Checked before anything else a leader does, so that a process
+    /// resumed after a long pause never acts on its overdue timers or queued messages while a
+    /// newer leader may already be granted.
+    fn lease_lost(&mut self, cx: &mut Cx) -> bool {
+        let Some(ha) = self.ha.as_mut() else { return false };
+        if !ha.is_leader() {
+            return false;
+        }
+        ha.check_lease(cx);
+        if ha.has_events() {
+            self.route(cx);
+        }
+        self.phase == AmPhase::Exited
+    }
+
     fn ha_tick_ms(&self) -> u64 {
         self.cfg.ha.as_ref().map(|h| (h.session_timeout_ms / 6).clamp(10, 1_000)).unwrap_or(1_000)
     }
@@ -314,6 +330,9 @@ impl FlinkAppMaster {
         };
         self.dispatcher.leader_id = session.and_then(flink_core::JobMasterId::from_leader_session_id);
         cx.print(&format!("INFO  ResourceManager fencing token {rm_id}."));
+        // The epoch this process acts in, for checks over the trace (never two processes
+        // acting with one token, never an older token obeyed after a newer one was granted).
+        cx.trace("fencing.token", rm_id);
         let driver_cfg = DriverConfig {
             taskexec_command: self.cfg.taskexec_command.clone(),
             heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
@@ -832,6 +851,9 @@ impl Node for FlinkAppMaster {
             }
             Err(m) => m,
         };
+        if self.lease_lost(cx) {
+            return;
+        }
         match msg.downcast::<YarnMsg>() {
             Ok(y) => {
                 if let Some(rm) = self.rm.as_mut() {
@@ -855,7 +877,7 @@ impl Node for FlinkAppMaster {
     }
 
     fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
-        if self.phase == AmPhase::Exited {
+        if self.phase == AmPhase::Exited || (timer != T_HA_TICK && self.lease_lost(cx)) {
             return;
         }
         match timer {

@@ -16,6 +16,9 @@ use crate::entrypoint::AmPhase;
 use crate::ha::HaConfig;
 use crate::{AmConfig, AmMode, FlinkAppMaster};
 
+/// Random fault schedules over this harness (a proptest).
+mod chaos;
+
 const SESSION_TIMEOUT_MS: u64 = 3_000;
 
 struct Ha {

@@ -803,6 +803,15 @@ impl Node for TaskExecutor {
             cx.trace("fenced", format!("{from} {kind} {got} {}", expected.as_deref().unwrap_or("null")));
             return;
         }
+        // What a leader made this TaskExecutor do, with the token it did it under (heartbeats
+        // aside): the trace shows which epoch every command and commit belongs to.
+        if !matches!(msg, TaskExecutorGateway::HeartbeatAck { .. } | TaskExecutorGateway::JobManagerHeartbeat { .. }) {
+            let t = match token {
+                FencingToken::ResourceManager(id) => id.to_string(),
+                FencingToken::JobMaster(_, id) => id.to_string(),
+            };
+            cx.trace("leader.command", format!("{from} {t} {}", engine::msg::Wire::kind(&msg)));
+        }
         match msg {
             TaskExecutorGateway::RegistrationSuccess { resource_manager, .. } => {
                 if !self.is_registered() {

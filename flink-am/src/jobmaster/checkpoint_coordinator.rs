@@ -341,6 +341,10 @@ pub struct CheckpointCoordinator {
     awaiting_persist: BTreeMap<CheckpointId, AwaitingPersist>,
     /// Of those, the ones not yet handed to the HA store.
     to_persist: Vec<CheckpointId>,
+    /// HA: subsumed checkpoints whose directories stay until a newer checkpoint is in the HA
+    /// store: until then ZooKeeper may still point at them, and a new leader recovers from
+    /// what ZooKeeper points at (Flink subsumes inside the store's add, after the write).
+    awaiting_discard: Vec<CompletedCheckpoint>,
 }
 
 impl CheckpointCoordinator {
@@ -369,6 +373,7 @@ impl CheckpointCoordinator {
             persist_before_notify: false,
             awaiting_persist: BTreeMap::new(),
             to_persist: Vec::new(),
+            awaiting_discard: Vec::new(),
         }
     }
 
@@ -678,7 +683,11 @@ impl CheckpointCoordinator {
             }
         }
         for old in subsumed {
-            self.discard(cx, &old);
+            if self.persist_before_notify {
+                self.awaiting_discard.push(old);
+            } else {
+                self.discard(cx, &old);
+            }
         }
         self.last_completion_ms = Some(now);
         self.failure_manager.succeeded(id);
@@ -876,6 +885,12 @@ impl CheckpointCoordinator {
 
     /// The HA store has checkpoint `id`: now its tasks may commit.
     pub fn persisted(&mut self, cx: &mut Cx, id: CheckpointId) {
+        // What it subsumed is no longer what ZooKeeper points at.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.awaiting_discard).into_iter().partition(|c| c.id() < id);
+        self.awaiting_discard = kept;
+        for c in gone {
+            self.discard(cx, &c);
+        }
         if let Some((_, _, targets)) = self.awaiting_persist.remove(&id) {
             for (address, attempt) in targets {
                 cx.send(
@@ -935,6 +950,10 @@ impl CheckpointCoordinator {
         self.stop_scheduler(cx);
         self.abort_all(cx, CheckpointFailureReason::CheckpointCoordinatorShutdown);
         cx.cancel_timer(self.timers.timeout);
+        // The job is over: what was subsumed goes whatever the HA store said.
+        for c in std::mem::take(&mut self.awaiting_discard) {
+            self.discard(cx, &c);
+        }
         let keep = match (self.config.retention, status) {
             (_, JobStatus::Finished) => false,
             (ExternalizedRetention::NoExternalizedCheckpoints, _) => false,

@@ -518,7 +518,10 @@ impl JobMaster {
             let store = cx.store();
             if store.exists(&staging) {
                 match store.rename(&staging, &final_path) {
-                    Ok(()) => committed += 1,
+                    Ok(()) => {
+                        committed += 1;
+                        cx.trace("file.commit", &final_path);
+                    }
                     Err(e) => cx.print(&format!("WARN  Could not commit {staging} to {final_path}: {e}")),
                 }
             } else if !store.exists(&final_path) {
