@@ -57,6 +57,8 @@ pub struct FlinkAppMaster {
     ha: Option<crate::ha::HaServices>,
     /// HA: the leader recovered its jobs (application jobs wait for this).
     recovered: bool,
+    /// When this process last handled a message or timer (see `lease_lost`).
+    last_active: Option<Time>,
 }
 
 /// A request REST refuses before anything changes: HTTP status and Flink's message.
@@ -88,6 +90,7 @@ impl FlinkAppMaster {
             operations: AsyncOperations::default(),
             ha: None,
             recovered: false,
+            last_active: None,
         }
     }
 
@@ -134,10 +137,21 @@ impl FlinkAppMaster {
     /// newer leader may already be granted.
     fn lease_lost(&mut self, cx: &mut Cx) -> bool {
         let Some(ha) = self.ha.as_mut() else { return false };
+        let was = self.last_active.replace(cx.now());
         if !ha.is_leader() {
             return false;
         }
-        ha.check_lease(cx);
+        // The HA tick runs every 1/6 of the session timeout: a longer silence means this
+        // process did not run (paused, starved). Messages delivered now may be old (a pong
+        // sent before the pause), so they prove nothing about the session: give up first.
+        let limit = std::time::Duration::from_millis(ha.cfg.session_timeout_ms * 2 / 3);
+        match was.map(|w| cx.now().since(w)) {
+            Some(idle) if idle > limit => ha.suspend(
+                cx,
+                format!("this process did not run for {} ms, its ZooKeeper session may have expired meanwhile", idle.as_millis()),
+            ),
+            _ => ha.check_lease(cx),
+        }
         if ha.has_events() {
             self.route(cx);
         }
@@ -843,6 +857,9 @@ impl Node for FlinkAppMaster {
         }
         let msg = match msg.downcast::<flink_core::zookeeper::ZkMsg>() {
             Ok(z) => {
+                if self.lease_lost(cx) {
+                    return;
+                }
                 if let Some(ha) = self.ha.as_mut() {
                     ha.on_msg(cx, from, z);
                 }
@@ -877,7 +894,7 @@ impl Node for FlinkAppMaster {
     }
 
     fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
-        if self.phase == AmPhase::Exited || (timer != T_HA_TICK && self.lease_lost(cx)) {
+        if self.phase == AmPhase::Exited || self.lease_lost(cx) {
             return;
         }
         match timer {

@@ -224,6 +224,12 @@ impl HaServices {
         self.on_events(cx, evs);
     }
 
+    /// The owner knows the session may be gone (e.g. the process was not running for most of
+    /// the session timeout): leadership ends as on a suspended connection.
+    pub fn suspend(&mut self, cx: &mut Cx, reason: String) {
+        self.revoke(cx, reason);
+    }
+
     pub fn on_msg(&mut self, cx: &mut Cx, from: Addr, msg: flink_core::zookeeper::ZkMsg) {
         let evs = self.zk.on_msg(cx, from, msg);
         self.on_events(cx, evs);

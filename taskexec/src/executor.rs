@@ -119,9 +119,10 @@ impl TaskExecutor {
 
     /// Whether `msg` carries the token of the leader it claims to come from. Err holds what
     /// was expected (None: no leader known yet). A JobMaster message for a job this
-    /// TaskExecutor has no connection to passes: it holds no slot or task of that job, so the
-    /// handlers refuse, decline or ignore it (Flink answers such a submission with "no
-    /// JobManager associated for the job").
+    /// TaskExecutor has no connection to is checked, with HA, against the leader's session id
+    /// (every JobMaster of a leader fences with it); without HA it passes: no slot or task of
+    /// that job is here, so the handlers refuse, decline or ignore it (Flink answers such a
+    /// submission with "no JobManager associated for the job").
     fn check_fencing(&self, token: FencingToken) -> Result<(), Option<String>> {
         match token {
             FencingToken::ResourceManager(id) => match &self.leader {
@@ -129,10 +130,17 @@ impl TaskExecutor {
                 Some((_, expected)) => Err(Some(expected.to_string())),
                 None => Err(None),
             },
-            FencingToken::JobMaster(job_id, id) => match self.jobs.get(&job_id) {
-                Some(c) if c.job_master_id != id => Err(Some(c.job_master_id.to_string())),
-                _ => Ok(()),
-            },
+            FencingToken::JobMaster(job_id, id) => {
+                let expected = match self.jobs.get(&job_id) {
+                    Some(c) => Some(c.job_master_id),
+                    None if self.config.leader_retrieval.is_some() => self.leader.map(|(_, rm)| JobMasterId(rm.0)),
+                    None => None,
+                };
+                match expected {
+                    Some(e) if e != id => Err(Some(e.to_string())),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
