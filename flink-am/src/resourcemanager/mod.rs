@@ -403,3 +403,78 @@ impl ActiveResourceManager {
         self.driver.deregister(cx, status, diagnostics);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::{Effect, Msg};
+    use rand::SeedableRng;
+
+    use super::*;
+    use yarn_sim::ids::{ApplicationAttemptId, ApplicationId};
+
+    fn rm(id: ResourceManagerId) -> ActiveResourceManager {
+        let driver_cfg = yarn_driver::DriverConfig {
+            taskexec_command: "taskexec".into(),
+            heartbeat_interval_ms: 1_000,
+            heartbeat_timeout_ms: 5_000,
+            yarn_heartbeat_ms: 1_000,
+            container_request_heartbeat_ms: 50,
+            start_container_timeout_ms: 10_000,
+            user: "u".into(),
+            tm_local_resources: BTreeMap::new(),
+            ha_env: None,
+            resource_manager_id: id,
+        };
+        let attempt = ApplicationAttemptId::new(ApplicationId::new(1, 1), 1);
+        let driver = YarnResourceManagerDriver::new(driver_cfg, "127.0.0.1:8030".parse().unwrap(), attempt);
+        let cfg = RmConfig {
+            spec: WorkerResourceSpec { memory_mb: 1024, vcores: 1, num_slots: 1 },
+            heartbeat_interval_ms: 1_000,
+            heartbeat_timeout_ms: 5_000,
+            registration_timeout_ms: 60_000,
+            idle_tm_timeout_ms: 30_000,
+            start_worker_max_failure_rate: 10.0,
+            start_worker_retry_interval_ms: 3_000,
+        };
+        ActiveResourceManager::new(cfg, driver, id)
+    }
+
+    #[test]
+    fn task_executor_messages_for_another_resource_manager_id_are_fenced() {
+        let (current, stale) = (ResourceManagerId(0xa), ResourceManagerId(0xb));
+        let mut rm = rm(current);
+        let (mut sys, mut rng, mut effects) = (engine::MemSys::default(), engine::Rng::seed_from_u64(1), Vec::new());
+        let me: Addr = "127.0.0.1:6123".parse().unwrap();
+        let tm: Addr = "127.0.0.2:7000".parse().unwrap();
+        let register = |resource_manager_id| ResourceManagerGateway::RegisterTaskExecutor {
+            resource_manager_id,
+            resource_id: "container_1_0001_01_000002".into(),
+            num_slots: 1,
+            memory_mb: 1024,
+            data_address: tm,
+        };
+        {
+            let mut cx = Cx::new(Time::from_millis(1), me, &mut rng, &mut effects, &mut sys);
+            rm.on_flink(&mut cx, tm, register(stale));
+        }
+        assert!(effects.iter().all(|e| !matches!(e, Effect::Send { .. })), "a fenced registration gets no answer");
+        assert_eq!(rm.slot_manager.task_executors().count(), 0);
+        let line = format!(
+            "Fencing token mismatch: Ignoring message RegisterTaskExecutor from {tm} because the fencing token {stale} did not match the expected fencing token {current}."
+        );
+        assert!(sys.out.contains(&line), "{}", sys.out);
+        {
+            let mut cx = Cx::new(Time::from_millis(2), me, &mut rng, &mut effects, &mut sys);
+            rm.on_flink(&mut cx, tm, register(current));
+        }
+        assert_eq!(rm.slot_manager.task_executors().count(), 1);
+        let answered = effects.into_iter().any(|e| match e {
+            Effect::Send { to, msg } => {
+                to == tm
+                    && matches!(Msg::downcast::<TaskExecutorGateway>(msg), Ok(TaskExecutorGateway::RegistrationSuccess { resource_manager_id, .. }) if resource_manager_id == current)
+            }
+            _ => false,
+        });
+        assert!(answered);
+    }
+}
