@@ -451,3 +451,13 @@ fn regression_a_leader_that_finished_the_job_may_lose_leadership_afterwards() {
 fn regression_subsumed_checkpoints_stay_while_zookeeper_points_at_them() {
     run(0, vec![(0, Chaos::PartitionAmZk { for_ms: 1956 })]);
 }
+
+/// Found by the property: attempt 2's AM (waiting for leadership, so not registered with
+/// YARN) expired; the RM marked its container completed and died before the NodeManager got
+/// the stop order; the restarted RM then recovered that container as kept work of the app, so
+/// the old AM lived on holding its latch, and every later attempt waited behind it until YARN
+/// expired it. A recovered RM no longer keeps the AM container of an attempt that ended.
+#[test]
+fn regression_a_restarted_rm_kills_the_am_container_of_an_ended_attempt() {
+    run(0, vec![(0, Chaos::KillAm), (2379, Chaos::PartitionAmZk { for_ms: 1359 }), (466, Chaos::RestartRm { down_ms: 104 })]);
+}
