@@ -461,3 +461,12 @@ fn regression_subsumed_checkpoints_stay_while_zookeeper_points_at_them() {
 fn regression_a_restarted_rm_kills_the_am_container_of_an_ended_attempt() {
     run(0, vec![(0, Chaos::KillAm), (2379, Chaos::PartitionAmZk { for_ms: 1359 }), (466, Chaos::RestartRm { down_ms: 104 })]);
 }
+
+/// Found by the property: a restart deployed the tasks while the AM was cut off from the
+/// TaskManager, the SubmitTasks were lost, and the executions stayed DEPLOYING for ever (the
+/// partition was shorter than the heartbeat timeout). A TaskExecutor heartbeat that does not
+/// list a deployment older than the RPC timeout now fails it, as Flink's submitTask timeout.
+#[test]
+fn regression_a_lost_submit_task_fails_the_deployment() {
+    run(48, vec![(2491, Chaos::PartitionAmTms { for_ms: 1100 }), (265, Chaos::PartitionAmTms { for_ms: 3143 })]);
+}

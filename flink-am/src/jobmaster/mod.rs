@@ -558,11 +558,22 @@ impl JobMaster {
     /// heartbeat has already arrived.
     fn reconcile_deployments(&mut self, cx: &mut Cx, resource_id: &str, tasks: &[(ExecutionAttemptId, u64, u64)]) {
         let reported: std::collections::BTreeSet<ExecutionAttemptId> = tasks.iter().map(|t| t.0).collect();
+        let now = cx.now().as_millis();
+        // A SubmitTask the TaskExecutor never got (lost in a partition) leaves the execution
+        // DEPLOYING: Flink's submitTask RPC times out and fails it; here the heartbeat of a
+        // TaskExecutor that does not run it, once that long has passed, does.
+        let rpc_timeout = self.heartbeat_timeout_ms;
+        let lost_deployment = |e: &execution_graph::Execution| {
+            e.state == ExecutionState::Deploying
+                && e.timestamps.get(&ExecutionState::Deploying).is_some_and(|t| now.saturating_sub(*t) > rpc_timeout)
+        };
         let missing: Vec<(ExecutionAttemptId, ExecutionState, u64, u64)> = self
             .execution_graph
             .executions()
             .filter(|e| e.location.as_ref().is_some_and(|l| l.resource_id == resource_id))
-            .filter(|e| matches!(e.state, ExecutionState::Initializing | ExecutionState::Running | ExecutionState::Canceling))
+            .filter(|e| {
+                matches!(e.state, ExecutionState::Initializing | ExecutionState::Running | ExecutionState::Canceling) || lost_deployment(e)
+            })
             .filter(|e| !reported.contains(&e.attempt_id))
             .map(|e| (e.attempt_id, e.state, e.records_in, e.records_out))
             .collect();
@@ -570,6 +581,11 @@ impl JobMaster {
             cx.trace("execution.missing", format_args!("{id} on {resource_id}"));
             if state == ExecutionState::Canceling {
                 self.update_task_execution_state(cx, id, ExecutionState::Canceled, None, (rin, rout), Vec::new());
+            } else if state == ExecutionState::Deploying {
+                let cause = format!(
+                    "java.lang.Exception: Cannot deploy task {id} - TaskManager ({resource_id}) not responding after a rpcTimeout of {rpc_timeout} ms"
+                );
+                self.update_task_execution_state(cx, id, ExecutionState::Failed, Some(cause), (rin, rout), Vec::new());
             } else {
                 let cause = format!(
                     "org.apache.flink.util.FlinkException: Execution {id} is unexpectedly no longer running on task executor {resource_id}."
