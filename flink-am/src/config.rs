@@ -58,6 +58,10 @@ pub struct AmConfig {
     pub start_worker_max_failure_rate: f64,
     /// `resourcemanager.start-worker.retry-interval`.
     pub start_worker_retry_interval_ms: u64,
+    /// How long a StartContainers request may go unanswered before the start counts as failed
+    /// (Hadoop's NMClient gives up after `yarn.client.nodemanager-connect.max-wait-ms`, 3 min;
+    /// 10 s in the harness) and Flink's onStartContainerError releases the container.
+    pub start_container_timeout_ms: u64,
     /// The cluster's `restart-strategy.type`: what clients should put into JobGraphs that do
     /// not choose one (a JobGraph always carries its strategy; the JobMaster uses the graph's).
     pub restart_strategy: RestartStrategy,
@@ -95,6 +99,7 @@ impl AmConfig {
             idle_tm_timeout_ms: 30_000,
             start_worker_max_failure_rate: 10.0,
             start_worker_retry_interval_ms: 3_000,
+            start_container_timeout_ms: 10_000,
             restart_strategy: RestartStrategy::NoRestart,
             savepoint_dir: None,
             store_root: None,

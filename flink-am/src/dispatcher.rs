@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use engine::{Cx, TimerId};
-use flink_core::{JobGraph, JobId, JobStatus};
+use flink_core::{JobGraph, JobId, JobMasterId, JobStatus};
 
 use crate::jobmaster::{JmEvent, JobMaster, TIMER_BASE, TIMER_STRIDE};
 
@@ -20,6 +20,9 @@ pub struct Dispatcher {
     heartbeat_timeout_ms: u64,
     /// HA on: JobMasters commit checkpoints only once the HA store has them.
     pub ha: bool,
+    /// HA: the leader session id this process was granted; every JobMaster it starts fences
+    /// with it (one election per process). None without HA: a random id per JobMaster.
+    pub leader_id: Option<JobMasterId>,
 }
 
 impl Dispatcher {
@@ -32,7 +35,12 @@ impl Dispatcher {
             heartbeat_interval_ms,
             heartbeat_timeout_ms,
             ha: false,
+            leader_id: None,
         }
+    }
+
+    fn job_master_id(&self, cx: &mut Cx) -> JobMasterId {
+        self.leader_id.unwrap_or_else(|| JobMasterId::random(cx))
     }
 
     /// Whether a job with this id is known (running or archived).
@@ -47,7 +55,8 @@ impl Dispatcher {
         if self.jobs.contains_key(&id) {
             return Ok(id);
         }
-        let mut jm = JobMaster::new(cx, job.graph, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
+        let jm_id = self.job_master_id(cx);
+        let mut jm = JobMaster::new(cx, job.graph, jm_id, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
         jm.checkpoints.persist_before_notify = self.ha;
         let mut next = None;
         if let Some(location) = &job.checkpoint {
@@ -78,7 +87,8 @@ impl Dispatcher {
         }
         cx.print(&format!("INFO  Received JobGraph submission '{}' ({id}).", graph.name));
         cx.print(&format!("INFO  Submitting job '{}' ({id}).", graph.name));
-        let mut jm = JobMaster::new(cx, graph, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
+        let jm_id = self.job_master_id(cx);
+        let mut jm = JobMaster::new(cx, graph, jm_id, self.next_index, self.heartbeat_interval_ms, self.heartbeat_timeout_ms);
         jm.checkpoints.persist_before_notify = self.ha;
         self.next_index += 1;
         jm.start(cx);

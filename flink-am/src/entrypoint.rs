@@ -57,6 +57,8 @@ pub struct FlinkAppMaster {
     ha: Option<crate::ha::HaServices>,
     /// HA: the leader recovered its jobs (application jobs wait for this).
     recovered: bool,
+    /// When this process last handled a message or timer (see `lease_lost`).
+    last_active: Option<Time>,
 }
 
 /// A request REST refuses before anything changes: HTTP status and Flink's message.
@@ -88,6 +90,7 @@ impl FlinkAppMaster {
             operations: AsyncOperations::default(),
             ha: None,
             recovered: false,
+            last_active: None,
         }
     }
 
@@ -126,6 +129,33 @@ impl FlinkAppMaster {
         self.phase = AmPhase::WaitingForLeadership;
         cx.set_timer(Duration::from_millis(self.ha_tick_ms()), T_HA_TICK);
         Ok(())
+    }
+
+    /// HA: whether the leader's ZooKeeper session may be gone (then leadership is revoked and
+    /// the process ends here). Checked before anything else a leader does, so that a process
+    /// resumed after a long pause never acts on its overdue timers or queued messages while a
+    /// newer leader may already be granted.
+    fn lease_lost(&mut self, cx: &mut Cx) -> bool {
+        let Some(ha) = self.ha.as_mut() else { return false };
+        let was = self.last_active.replace(cx.now());
+        if !ha.is_leader() {
+            return false;
+        }
+        // The HA tick runs every 1/6 of the session timeout: a longer silence means this
+        // process did not run (paused, starved). Messages delivered now may be old (a pong
+        // sent before the pause), so they prove nothing about the session: give up first.
+        let limit = std::time::Duration::from_millis(ha.cfg.session_timeout_ms * 2 / 3);
+        match was.map(|w| cx.now().since(w)) {
+            Some(idle) if idle > limit => ha.suspend(
+                cx,
+                format!("this process did not run for {} ms, its ZooKeeper session may have expired meanwhile", idle.as_millis()),
+            ),
+            _ => ha.check_lease(cx),
+        }
+        if ha.has_events() {
+            self.route(cx);
+        }
+        self.phase == AmPhase::Exited
     }
 
     fn ha_tick_ms(&self) -> u64 {
@@ -302,14 +332,31 @@ impl FlinkAppMaster {
             .map_err(|e| format!("bad YARN_RM_ADDRESS: {e}"))?;
         let host = self.cfg.env.get(yarn_env::NM_HOST).cloned().unwrap_or_else(|| cx.me().ip().to_string());
         cx.print(&format!("INFO  Starting {}.", self.cfg.mode.name()));
+        // The fencing tokens: with HA the granted leader session id (the ResourceManager's and
+        // every JobMaster's, one election per process), without a random id per start, so the
+        // TaskManagers of an earlier AM never take commands from this one or the reverse.
+        let session = self.ha.as_ref().and_then(|h| h.leader_session_id());
+        let rm_id = match session {
+            Some(s) => {
+                flink_core::ResourceManagerId::from_leader_session_id(s).ok_or_else(|| format!("malformed leader session id {s}"))?
+            }
+            None => flink_core::ResourceManagerId::random(cx),
+        };
+        self.dispatcher.leader_id = session.and_then(flink_core::JobMasterId::from_leader_session_id);
+        cx.print(&format!("INFO  ResourceManager fencing token {rm_id}."));
+        // The epoch this process acts in, for checks over the trace (never two processes
+        // acting with one token, never an older token obeyed after a newer one was granted).
+        cx.trace("fencing.token", rm_id);
         let driver_cfg = DriverConfig {
             taskexec_command: self.cfg.taskexec_command.clone(),
             heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
             heartbeat_timeout_ms: self.cfg.heartbeat_timeout_ms,
             yarn_heartbeat_ms: self.cfg.yarn_heartbeat_ms,
             container_request_heartbeat_ms: self.cfg.container_request_heartbeat_ms,
+            start_container_timeout_ms: self.cfg.start_container_timeout_ms,
             user: user_of(&self.cfg.env),
             tm_local_resources: self.cfg.tm_local_resources.clone(),
+            resource_manager_id: rm_id,
             ha_env: self.cfg.ha.as_ref().map(|h| {
                 use flink_core::zookeeper::env as ha_env;
                 BTreeMap::from([
@@ -331,7 +378,7 @@ impl FlinkAppMaster {
             start_worker_max_failure_rate: self.cfg.start_worker_max_failure_rate,
             start_worker_retry_interval_ms: self.cfg.start_worker_retry_interval_ms,
         };
-        self.rm = Some(ActiveResourceManager::new(rm_cfg, driver));
+        self.rm = Some(ActiveResourceManager::new(rm_cfg, driver, rm_id));
         self.phase = AmPhase::Running;
         self.armed_yarn_interval = self.cfg.yarn_heartbeat_ms;
         cx.set_timer(Duration::from_millis(self.armed_yarn_interval), T_YARN_HEARTBEAT);
@@ -475,9 +522,9 @@ impl FlinkAppMaster {
             }
             for ev in jm_events {
                 match ev {
-                    JmEvent::Declare { job_id, job_master, slots } => {
+                    JmEvent::Declare { job_id, job_master, job_master_id, slots } => {
                         if let Some(rm) = self.rm.as_mut() {
-                            rm.declare_resource_requirements(cx, job_id, job_master, slots);
+                            rm.declare_resource_requirements(cx, job_id, job_master, job_master_id, slots);
                         }
                     }
                     JmEvent::Terminated { job_id, status } => {
@@ -540,11 +587,23 @@ impl FlinkAppMaster {
     }
 
     /// Messages to a JobMaster, routed by job id (the Dispatcher's role for RPC addressing).
+    /// Each carries the JobMasterId its sender knows for the job; one for another JobMaster
+    /// (a task of the previous leader's deployment, an ack for an older leader's checkpoint)
+    /// is dropped, as Flink's fenced JobMaster endpoint does.
     fn on_job_master_gateway(&mut self, cx: &mut Cx, from: Addr, msg: JobMasterGateway) {
+        let (job_id, token) = msg.fencing_token();
+        if let Some(expected) = self.dispatcher.job(&job_id).map(|jm| jm.id).filter(|id| *id != token) {
+            let kind = engine::msg::Wire::kind(&msg);
+            cx.print(&format!(
+                "DEBUG Fencing token mismatch: Ignoring message {kind} from {from} because the fencing token {token} did not match the expected fencing token {expected}."
+            ));
+            cx.trace("fenced", format!("{from} {kind} {token} {expected}"));
+            return;
+        }
         match msg {
-            JobMasterGateway::OfferSlots { job_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
+            JobMasterGateway::OfferSlots { job_id, job_master_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
-                None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted: Vec::new() }),
+                None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id, accepted: Vec::new() }),
             },
             JobMasterGateway::UpdateTaskExecutionState {
                 job_id,
@@ -565,17 +624,17 @@ impl FlinkAppMaster {
                     jm.task_executor_heartbeat(cx, &resource_id, &tasks);
                 }
             }
-            JobMasterGateway::ResourcesUnavailable { job_id, reason } => {
+            JobMasterGateway::ResourcesUnavailable { job_id, reason, .. } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.resources_unavailable(cx, &reason);
                 }
             }
-            JobMasterGateway::AcknowledgeCheckpoint { job_id, execution_id, checkpoint_id, metrics, state } => {
+            JobMasterGateway::AcknowledgeCheckpoint { job_id, execution_id, checkpoint_id, metrics, state, .. } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.acknowledge_checkpoint(cx, execution_id, checkpoint_id, metrics, state);
                 }
             }
-            JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message } => {
+            JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message, .. } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.decline_checkpoint(cx, execution_id, checkpoint_id, reason, message);
                 }
@@ -820,6 +879,9 @@ impl Node for FlinkAppMaster {
         }
         let msg = match msg.downcast::<flink_core::zookeeper::ZkMsg>() {
             Ok(z) => {
+                if self.lease_lost(cx) {
+                    return;
+                }
                 if let Some(ha) = self.ha.as_mut() {
                     ha.on_msg(cx, from, z);
                 }
@@ -828,6 +890,9 @@ impl Node for FlinkAppMaster {
             }
             Err(m) => m,
         };
+        if self.lease_lost(cx) {
+            return;
+        }
         match msg.downcast::<YarnMsg>() {
             Ok(y) => {
                 if let Some(rm) = self.rm.as_mut() {
@@ -852,7 +917,7 @@ impl Node for FlinkAppMaster {
     }
 
     fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
-        if self.phase == AmPhase::Exited {
+        if self.phase == AmPhase::Exited || self.lease_lost(cx) {
             return;
         }
         match timer {
@@ -1021,6 +1086,46 @@ mod tests {
         let again = env.with(|am, cx| am.trigger_savepoint(cx, job, Some("other"), SP, Some(chosen))).unwrap();
         assert_eq!((first, again), (chosen, chosen));
         assert_eq!(env.am.operation_status(&job, &chosen, true).unwrap()["status"]["id"], "COMPLETED");
+    }
+
+    #[test]
+    fn task_executor_messages_for_another_job_master_id_are_fenced() {
+        let mut env = Env::new(None);
+        let job = env.with_ckpt;
+        let current = env.am.dispatcher().job(&job).unwrap().id;
+        let stale = flink_core::JobMasterId(current.0 ^ 1);
+        let tm = Addr::new(std::net::Ipv4Addr::new(127, 0, 0, 2), 7000);
+        let offer = |job_master_id| JobMasterGateway::OfferSlots {
+            job_id: job,
+            job_master_id,
+            resource_id: "container_1_0001_01_000002".into(),
+            slots: vec![flink_core::protocol::SlotOffer { allocation_id: flink_core::AllocationId(1), slot_index: 0 }],
+        };
+        env.effects.clear();
+        env.with(|am, cx| am.on_message(cx, tm, Msg::new(offer(stale))));
+        assert!(env.effects.iter().all(|e| !matches!(e, Effect::Send { .. })), "a fenced offer gets no answer");
+        let line = format!(
+            "Fencing token mismatch: Ignoring message OfferSlots from {tm} because the fencing token {stale} did not match the expected fencing token {current}."
+        );
+        assert!(env.sys.out.contains(&line), "{}", env.sys.out);
+        // An acknowledgement for an older JobMaster's checkpoint is dropped the same way.
+        let ack = JobMasterGateway::DeclineCheckpoint {
+            job_id: job,
+            job_master_id: stale,
+            execution_id: flink_core::ExecutionAttemptId(5),
+            checkpoint_id: 1,
+            reason: flink_core::checkpoint::DeclineReason::CheckpointDeclinedTaskNotReady,
+            message: "late".into(),
+        };
+        env.with(|am, cx| am.on_message(cx, tm, Msg::new(ack)));
+        assert!(env.sys.out.contains("Ignoring message DeclineCheckpoint from"), "{}", env.sys.out);
+        // The current id is answered.
+        env.with(|am, cx| am.on_message(cx, tm, Msg::new(offer(current))));
+        let answered = std::mem::take(&mut env.effects).into_iter().any(|e| match e {
+            Effect::Send { to, msg } => to == tm && matches!(msg.downcast::<TaskExecutorGateway>(), Ok(TaskExecutorGateway::AcceptSlots { job_master_id, .. }) if job_master_id == current),
+            _ => false,
+        });
+        assert!(answered, "the JobMaster answers its own TaskExecutors");
     }
 
     #[test]

@@ -217,6 +217,19 @@ impl HaServices {
         self.on_events(cx, evs);
     }
 
+    /// Before the leader acts: a session that may have expired (nothing heard for 2/3 of its
+    /// timeout, e.g. after this process was paused) revokes leadership first.
+    pub fn check_lease(&mut self, cx: &mut Cx) {
+        let evs = self.zk.check_liveness(cx);
+        self.on_events(cx, evs);
+    }
+
+    /// The owner knows the session may be gone (e.g. the process was not running for most of
+    /// the session timeout): leadership ends as on a suspended connection.
+    pub fn suspend(&mut self, cx: &mut Cx, reason: String) {
+        self.revoke(cx, reason);
+    }
+
     pub fn on_msg(&mut self, cx: &mut Cx, from: Addr, msg: flink_core::zookeeper::ZkMsg) {
         let evs = self.zk.on_msg(cx, from, msg);
         self.on_events(cx, evs);

@@ -16,6 +16,9 @@ use crate::entrypoint::AmPhase;
 use crate::ha::HaConfig;
 use crate::{AmConfig, AmMode, FlinkAppMaster};
 
+/// Random fault schedules over this harness (a proptest).
+mod chaos;
+
 const SESSION_TIMEOUT_MS: u64 = 3_000;
 
 struct Ha {
@@ -354,6 +357,11 @@ fn a_paused_zombie_am_is_fenced_when_it_resumes() {
     let id = h.submit(stateful_count(500, count, rate, "zombie"));
     assert!(h.run_until(60, |h| h.completed_checkpoints(id) >= 3 && h.running_tasks(id) == 4), "{}", h.log());
     let am1 = h.leader().unwrap();
+    let token = |h: &mut Ha, am: Addr| {
+        let session = h.c.sim.node::<FlinkAppMaster>(am).and_then(|a| a.ha().and_then(|ha| ha.leader_session_id().map(str::to_string)));
+        session.and_then(|s| flink_core::JobMasterId::from_leader_session_id(&s)).expect("a leader has a session id")
+    };
+    let old_token = token(&mut h, am1);
     let tms = h.task_executors();
     assert!(tms.iter().all(|t| t.ip() != am1.ip()), "the test needs the AM alone on its machine");
     // What the AM sends its TaskManagers from now on is held in the network (delivered late),
@@ -372,9 +380,10 @@ fn a_paused_zombie_am_is_fenced_when_it_resumes() {
     h.c.sim.apply(Fault::Release { link: held }).unwrap();
     h.c.sim.run_for(Duration::from_millis(100));
     let tm_log = h.tm_log();
+    let new_token = token(&mut h, am2);
     assert!(
         tm_log.contains(&format!(
-            "Fencing token mismatch: Ignoring message TriggerCheckpoint from {am1} because it is not the current leader {am2}"
+            "Fencing token mismatch: Ignoring message TriggerCheckpoint from {am1} because the fencing token {old_token} did not match the expected fencing token {new_token}."
         )),
         "{tm_log}\n{}",
         h.log()

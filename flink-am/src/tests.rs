@@ -58,7 +58,9 @@ const T_HB: TimerId = 1;
 struct FakeTaskExecutor {
     id: String,
     rm: Addr,
-    slots: Vec<Option<(AllocationId, JobId, Addr)>>,
+    rm_id: flink_core::ResourceManagerId,
+    /// (allocation, job, job master, its fencing token)
+    slots: Vec<Option<(AllocationId, JobId, Addr, flink_core::JobMasterId)>>,
     memory: u64,
     hb_ms: u64,
     script: Script,
@@ -77,6 +79,7 @@ impl FakeTaskExecutor {
         Ok(FakeTaskExecutor {
             id: get("CONTAINER_ID")?,
             rm: get(fenv::FLINK_RM_ADDRESS)?.parse().map_err(|e| format!("{e}"))?,
+            rm_id: get(fenv::FLINK_RM_ID)?.parse()?,
             slots: vec![None; get(fenv::FLINK_NUM_SLOTS)?.parse::<usize>().map_err(|e| e.to_string())?],
             memory: get(fenv::FLINK_TM_MEMORY_MB)?.parse().map_err(|e: std::num::ParseIntError| e.to_string())?,
             hb_ms: get("FLINK_HEARTBEAT_INTERVAL_MS")?.parse().map_err(|e: std::num::ParseIntError| e.to_string())?,
@@ -111,6 +114,7 @@ impl FakeTaskExecutor {
             tdd.job_master,
             JobMasterGateway::AcknowledgeCheckpoint {
                 job_id: tdd.job_id,
+                job_master_id: tdd.job_master_id,
                 execution_id: exec,
                 checkpoint_id: id,
                 metrics: Default::default(),
@@ -128,6 +132,7 @@ impl FakeTaskExecutor {
                     *addr,
                     TaskExecutorGateway::TriggerCheckpoint {
                         job_id: tdd.job_id,
+                        job_master_id: tdd.job_master_id,
                         execution_id: *consumer,
                         checkpoint_id: id,
                         timestamp,
@@ -138,11 +143,17 @@ impl FakeTaskExecutor {
         }
     }
 
+    fn job_master_id(&self, job_id: JobId) -> flink_core::JobMasterId {
+        self.tdds.values().rev().find(|t| t.job_id == job_id).map(|t| t.job_master_id).unwrap_or(flink_core::JobMasterId(0))
+    }
+
     fn report(&self, cx: &mut Cx, to: Addr, job_id: JobId, execution_id: ExecutionAttemptId, state: ExecutionState, error: Option<String>) {
+        let job_master_id = self.tdds.get(&execution_id).map(|t| t.job_master_id).unwrap_or_else(|| self.job_master_id(job_id));
         cx.send(
             to,
             JobMasterGateway::UpdateTaskExecutionState {
                 job_id,
+                job_master_id,
                 execution_id,
                 state,
                 error,
@@ -160,6 +171,7 @@ impl Node for FakeTaskExecutor {
         cx.send(
             self.rm,
             ResourceManagerGateway::RegisterTaskExecutor {
+                resource_manager_id: self.rm_id,
                 resource_id: self.id.clone(),
                 num_slots: self.slots.len() as u32,
                 memory_mb: self.memory,
@@ -172,35 +184,36 @@ impl Node for FakeTaskExecutor {
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
         let Ok(m) = msg.downcast::<TaskExecutorGateway>() else { return };
         match m {
-            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
-                self.slots[slot_index as usize] = Some((allocation_id, job_id, job_master));
+            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master, job_master_id, .. } => {
+                self.slots[slot_index as usize] = Some((allocation_id, job_id, job_master, job_master_id));
                 cx.send(
                     job_master,
                     JobMasterGateway::OfferSlots {
                         job_id,
+                        job_master_id,
                         resource_id: self.id.clone(),
                         slots: vec![SlotOffer { allocation_id, slot_index }],
                     },
                 );
             }
-            TaskExecutorGateway::AcceptSlots { accepted, job_id } => {
+            TaskExecutorGateway::AcceptSlots { accepted, job_id, .. } => {
                 for s in self.slots.iter_mut() {
-                    if matches!(s, Some((a, j, _)) if *j == job_id && !accepted.contains(a)) {
+                    if matches!(s, Some((a, j, _, _)) if *j == job_id && !accepted.contains(a)) {
                         *s = None;
                     }
                 }
             }
             TaskExecutorGateway::FreeSlot { allocation_id, .. } => {
                 for s in self.slots.iter_mut() {
-                    if matches!(s, Some((a, _, _)) if *a == allocation_id) {
+                    if matches!(s, Some((a, _, _, _)) if *a == allocation_id) {
                         *s = None;
                     }
                 }
             }
-            TaskExecutorGateway::SubmitTask(tdd) => {
+            TaskExecutorGateway::SubmitTask { tdd, .. } => {
+                self.tdds.insert(tdd.execution_id, (*tdd).clone());
                 self.report(cx, tdd.job_master, tdd.job_id, tdd.execution_id, ExecutionState::Running, None);
                 self.seen.lock().unwrap().deployed.push((*tdd).clone());
-                self.tdds.insert(tdd.execution_id, (*tdd).clone());
                 let fails = match self.script.fail_only_subtask {
                     Some(k) => tdd.subtask_index == k && tdd.attempt_number == 0,
                     None => true,
@@ -214,17 +227,18 @@ impl Node for FakeTaskExecutor {
                     cx.set_timer(Duration::from_millis(ms), t);
                 }
             }
-            TaskExecutorGateway::CancelTask { execution_id } => {
+            TaskExecutorGateway::CancelTask { execution_id, .. } => {
                 if let Some((job, jm, t)) = self.tasks.remove(&execution_id) {
                     self.timers.remove(&t);
                     self.report(cx, jm, job, execution_id, ExecutionState::Canceled, None);
                 }
             }
-            TaskExecutorGateway::JobManagerHeartbeat { job_id } => {
+            TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id } => {
                 let tasks = self.tasks.iter().filter(|(_, v)| v.0 == job_id).map(|(k, _)| (*k, 10, 10)).collect();
+                let resource_id = self.id.clone();
                 cx.send(
                     from,
-                    JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, resource_id: self.id.clone(), tasks, io: Vec::new() },
+                    JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, job_master_id, resource_id, tasks, io: Vec::new() },
                 );
             }
             TaskExecutorGateway::Shutdown { .. } => cx.exit(0),
@@ -244,9 +258,10 @@ impl Node for FakeTaskExecutor {
                 .slots
                 .iter()
                 .enumerate()
-                .map(|(i, s)| SlotStatus { slot_index: i as u32, allocation: s.map(|(a, j, _)| (a, j)) })
+                .map(|(i, s)| SlotStatus { slot_index: i as u32, allocation: s.map(|(a, j, _, _)| (a, j)) })
                 .collect();
-            cx.send(self.rm, ResourceManagerGateway::TaskExecutorHeartbeat { resource_id: self.id.clone(), slots });
+            let resource_manager_id = self.rm_id;
+            cx.send(self.rm, ResourceManagerGateway::TaskExecutorHeartbeat { resource_manager_id, resource_id: self.id.clone(), slots });
             cx.set_timer(Duration::from_millis(self.hb_ms), T_HB);
             return;
         }
@@ -270,6 +285,7 @@ impl Node for FakeTaskExecutor {
                         jm,
                         JobMasterGateway::UpdateTaskExecutionState {
                             job_id: job,
+                            job_master_id: self.job_master_id(job),
                             execution_id: exec,
                             state: ExecutionState::Finished,
                             error: None,

@@ -70,6 +70,42 @@ hex_id!(
     AllocationId, "AllocationID"
 );
 
+hex_id!(
+    /// The fencing token of a JobMaster (Flink's `JobMasterId`): the leader session id of the
+    /// job's leader with HA (one election per JobManager process, so every JobMaster of a
+    /// leader shares it), a random id per JobMaster without. Every JobMaster -> TaskExecutor
+    /// message carries it and every TaskExecutor -> JobMaster message carries the id the
+    /// TaskExecutor knows; a mismatch is dropped on either side.
+    JobMasterId, "JobMasterId"
+);
+hex_id!(
+    /// The fencing token of the ResourceManager (Flink's `ResourceManagerId`): the leader
+    /// session id with HA, a random id per start without.
+    ResourceManagerId, "ResourceManagerId"
+);
+
+/// A leader session id as published in ZooKeeper (a UUID, `8-4-4-4-12` hex digits) as the
+/// 128 bits Flink's `JobMasterId.fromUuidOrNull` / `ResourceManagerId.fromUuid` wrap.
+pub fn leader_session_bits(session_id: &str) -> Option<u128> {
+    let hex: String = session_id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+impl JobMasterId {
+    pub fn from_leader_session_id(session_id: &str) -> Option<JobMasterId> {
+        leader_session_bits(session_id).map(JobMasterId)
+    }
+}
+
+impl ResourceManagerId {
+    pub fn from_leader_session_id(session_id: &str) -> Option<ResourceManagerId> {
+        leader_session_bits(session_id).map(ResourceManagerId)
+    }
+}
+
 /// A TaskExecutor's id. On YARN it is the container id (`container_..._000002`).
 pub type ResourceId = String;
 
@@ -83,5 +119,13 @@ mod tests {
         assert_eq!(j.to_string(), "00000000000000000000000000000abc");
         assert_eq!(j.to_string().parse::<JobId>().unwrap(), j);
         assert!("xyz".parse::<JobId>().unwrap_err().contains("32 hexadecimal"));
+    }
+
+    #[test]
+    fn fencing_tokens_wrap_the_leader_session_uuid() {
+        let id = "9f3175f0-9807-6291-f809-5be45eee44b3";
+        assert_eq!(ResourceManagerId::from_leader_session_id(id).unwrap().to_string(), "9f3175f098076291f8095be45eee44b3");
+        assert_eq!(JobMasterId::from_leader_session_id(id).unwrap().0, ResourceManagerId::from_leader_session_id(id).unwrap().0);
+        assert_eq!(JobMasterId::from_leader_session_id("not-a-uuid"), None);
     }
 }

@@ -22,7 +22,7 @@ pub mod zookeeper;
 pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointKind, CheckpointingMode, KeyGroupRange};
 pub use config::FlinkConfig;
 pub use graph::{FailoverStrategy, JobEdge, JobGraph, JobType, JobVertex, RestartStrategy, SavepointRestoreSettings, ShipStrategy};
-pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
+pub use ids::{AllocationId, ExecutionAttemptId, JobId, JobMasterId, JobVertexId, ResourceId, ResourceManagerId};
 pub use operator::OperatorSpec;
 pub use plan::plan_json;
 pub use program::Program;

@@ -5,13 +5,20 @@
 //! and notifications), [`JobMasterGateway`] (slot offers, task states, heartbeats, checkpoint
 //! acknowledgements and declines) and [`NetworkMsg`] (records between TaskExecutors with
 //! credit-based flow control and sequence numbers).
+//!
+//! Fencing, as Flink's fenced RPC endpoints: every message to or from a TaskExecutor on behalf
+//! of a leader carries that leader's token, the [`ResourceManagerId`] for the ResourceManager's
+//! and the [`JobMasterId`] for a JobMaster's, and the receiver drops one whose token is not the
+//! one it expects (`Fencing token mismatch: ...`). A JobManager whose leadership ended (a
+//! zombie, or the previous attempt of a restarted AM) can therefore neither command a
+//! TaskExecutor nor have its messages accepted, whatever address it sends from.
 
 use engine::Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointId, CheckpointMetrics, CheckpointOptions, DeclineReason, TaskRestore, TaskStateSnapshot};
 use crate::graph::ShipStrategy;
-use crate::ids::{AllocationId, ExecutionAttemptId, JobId, JobVertexId, ResourceId};
+use crate::ids::{AllocationId, ExecutionAttemptId, JobId, JobMasterId, JobVertexId, ResourceId, ResourceManagerId};
 use crate::operator::OperatorSpec;
 use crate::record::Record;
 use crate::state::ExecutionState;
@@ -143,8 +150,9 @@ pub struct TaskDeploymentDescriptor {
     /// its end of partition.
     pub producers: Vec<ExecutionAttemptId>,
     pub output: Option<OutputSpec>,
-    /// The JobMaster to report states to.
+    /// The JobMaster to report states to, and its fencing token.
     pub job_master: Addr,
+    pub job_master_id: JobMasterId,
     /// Set when the task resumes from a checkpoint or savepoint.
     pub restore: Option<TaskRestore>,
     /// The job's checkpointing mode (alignment), when checkpointing is on.
@@ -154,8 +162,9 @@ pub struct TaskDeploymentDescriptor {
 /// Messages to the Flink ResourceManager (Flink's `ResourceManagerGateway`).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ResourceManagerGateway {
-    // ---- from a TaskExecutor
+    // ---- from a TaskExecutor (fenced with the ResourceManagerId it knows)
     RegisterTaskExecutor {
+        resource_manager_id: ResourceManagerId,
         resource_id: ResourceId,
         num_slots: u32,
         memory_mb: u64,
@@ -163,13 +172,17 @@ pub enum ResourceManagerGateway {
         data_address: Addr,
     },
     TaskExecutorHeartbeat {
+        resource_manager_id: ResourceManagerId,
         resource_id: ResourceId,
         slots: Vec<SlotStatus>,
     },
     // ---- from a JobMaster
     DeclareResourceRequirements {
+        resource_manager_id: ResourceManagerId,
         job_id: JobId,
         job_master: Addr,
+        /// Handed to the TaskExecutors with the slot requests: their JobMaster's token.
+        job_master_id: JobMasterId,
         /// Slots the job needs in total (0 when it ended).
         slots: u32,
     },
@@ -179,44 +192,63 @@ pub enum ResourceManagerGateway {
 /// `TaskExecutorGateway`).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum TaskExecutorGateway {
-    // ---- from the ResourceManager
+    // ---- from the ResourceManager: each carries its ResourceManagerId
     RegistrationSuccess {
+        resource_manager_id: ResourceManagerId,
         resource_manager: Addr,
         heartbeat_interval_ms: u64,
     },
     RegistrationRejected {
+        resource_manager_id: ResourceManagerId,
         reason: String,
     },
-    HeartbeatAck,
+    HeartbeatAck {
+        resource_manager_id: ResourceManagerId,
+    },
     RequestSlot {
+        resource_manager_id: ResourceManagerId,
         slot_index: u32,
         allocation_id: AllocationId,
         job_id: JobId,
         job_master: Addr,
+        /// The token the job's JobMaster fences its messages with (Flink's TaskExecutor learns
+        /// it from the job's leader retrieval; the ResourceManager knows it from the declaration).
+        job_master_id: JobMasterId,
     },
     /// The RM stops the TaskExecutor (idle timeout, cluster shutdown).
     Shutdown {
+        resource_manager_id: ResourceManagerId,
         reason: String,
     },
-    // ---- from a JobMaster
+    // ---- from a JobMaster: each carries its JobMasterId
     AcceptSlots {
         job_id: JobId,
+        job_master_id: JobMasterId,
         accepted: Vec<AllocationId>,
     },
-    SubmitTask(Box<TaskDeploymentDescriptor>),
+    SubmitTask {
+        job_master_id: JobMasterId,
+        tdd: Box<TaskDeploymentDescriptor>,
+    },
     CancelTask {
+        job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
     },
     FreeSlot {
+        job_id: JobId,
+        job_master_id: JobMasterId,
         allocation_id: AllocationId,
         reason: String,
     },
     JobManagerHeartbeat {
         job_id: JobId,
+        job_master_id: JobMasterId,
     },
     /// To a source task: snapshot now and emit barrier `checkpoint_id` downstream.
     TriggerCheckpoint {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         checkpoint_id: CheckpointId,
         /// Trigger time at the JobMaster (ms).
@@ -227,15 +259,46 @@ pub enum TaskExecutorGateway {
     /// (the file sink renames its pending part files) up to `checkpoint_id`.
     NotifyCheckpointComplete {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         checkpoint_id: CheckpointId,
     },
     /// Flink's `abortCheckpoint` -> `notifyCheckpointAborted`.
     NotifyCheckpointAborted {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         checkpoint_id: CheckpointId,
     },
+}
+
+impl TaskExecutorGateway {
+    /// The token this message is fenced with.
+    pub fn fencing_token(&self) -> FencingToken {
+        use TaskExecutorGateway as G;
+        match self {
+            G::RegistrationSuccess { resource_manager_id, .. }
+            | G::RegistrationRejected { resource_manager_id, .. }
+            | G::HeartbeatAck { resource_manager_id }
+            | G::RequestSlot { resource_manager_id, .. }
+            | G::Shutdown { resource_manager_id, .. } => FencingToken::ResourceManager(*resource_manager_id),
+            G::AcceptSlots { job_id, job_master_id, .. }
+            | G::CancelTask { job_id, job_master_id, .. }
+            | G::FreeSlot { job_id, job_master_id, .. }
+            | G::JobManagerHeartbeat { job_id, job_master_id }
+            | G::TriggerCheckpoint { job_id, job_master_id, .. }
+            | G::NotifyCheckpointComplete { job_id, job_master_id, .. }
+            | G::NotifyCheckpointAborted { job_id, job_master_id, .. } => FencingToken::JobMaster(*job_id, *job_master_id),
+            G::SubmitTask { job_master_id, tdd } => FencingToken::JobMaster(tdd.job_id, *job_master_id),
+        }
+    }
+}
+
+/// Whose token a message carries: the ResourceManager's, or the JobMaster's of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FencingToken {
+    ResourceManager(ResourceManagerId),
+    JobMaster(JobId, JobMasterId),
 }
 
 /// Messages to a JobMaster (Flink's `JobMasterGateway`, plus the RM's answer to a
@@ -246,16 +309,19 @@ pub enum JobMasterGateway {
     /// The RM cannot provide what the job declared (e.g. a TaskManager larger than YARN allows).
     ResourcesUnavailable {
         job_id: JobId,
+        job_master_id: JobMasterId,
         reason: String,
     },
-    // ---- from a TaskExecutor
+    // ---- from a TaskExecutor: each carries the JobMasterId the TaskExecutor knows for the job
     OfferSlots {
         job_id: JobId,
+        job_master_id: JobMasterId,
         resource_id: ResourceId,
         slots: Vec<SlotOffer>,
     },
     UpdateTaskExecutionState {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         state: ExecutionState,
         /// Why it FAILED.
@@ -273,6 +339,7 @@ pub enum JobMasterGateway {
     },
     TaskExecutorToJobManagerHeartbeat {
         job_id: JobId,
+        job_master_id: JobMasterId,
         resource_id: ResourceId,
         /// (execution, records in, records out) of its running tasks.
         tasks: Vec<(ExecutionAttemptId, u64, u64)>,
@@ -282,6 +349,7 @@ pub enum JobMasterGateway {
     },
     AcknowledgeCheckpoint {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         checkpoint_id: CheckpointId,
         metrics: CheckpointMetrics,
@@ -289,6 +357,7 @@ pub enum JobMasterGateway {
     },
     DeclineCheckpoint {
         job_id: JobId,
+        job_master_id: JobMasterId,
         execution_id: ExecutionAttemptId,
         checkpoint_id: CheckpointId,
         reason: DeclineReason,
@@ -337,17 +406,32 @@ impl engine::Wire for TaskExecutorGateway {
         match self {
             TaskExecutorGateway::RegistrationSuccess { .. } => "RegistrationSuccess",
             TaskExecutorGateway::RegistrationRejected { .. } => "RegistrationRejected",
-            TaskExecutorGateway::HeartbeatAck => "HeartbeatAck",
+            TaskExecutorGateway::HeartbeatAck { .. } => "HeartbeatAck",
             TaskExecutorGateway::RequestSlot { .. } => "RequestSlot",
             TaskExecutorGateway::Shutdown { .. } => "Shutdown",
             TaskExecutorGateway::AcceptSlots { .. } => "AcceptSlots",
-            TaskExecutorGateway::SubmitTask(_) => "SubmitTask",
+            TaskExecutorGateway::SubmitTask { .. } => "SubmitTask",
             TaskExecutorGateway::CancelTask { .. } => "CancelTask",
             TaskExecutorGateway::FreeSlot { .. } => "FreeSlot",
             TaskExecutorGateway::JobManagerHeartbeat { .. } => "JobManagerHeartbeat",
             TaskExecutorGateway::TriggerCheckpoint { .. } => "TriggerCheckpoint",
             TaskExecutorGateway::NotifyCheckpointComplete { .. } => "NotifyCheckpointComplete",
             TaskExecutorGateway::NotifyCheckpointAborted { .. } => "NotifyCheckpointAborted",
+        }
+    }
+}
+
+impl JobMasterGateway {
+    /// The job this message is for and the JobMasterId its sender knows for it.
+    pub fn fencing_token(&self) -> (JobId, JobMasterId) {
+        use JobMasterGateway as G;
+        match self {
+            G::ResourcesUnavailable { job_id, job_master_id, .. }
+            | G::OfferSlots { job_id, job_master_id, .. }
+            | G::UpdateTaskExecutionState { job_id, job_master_id, .. }
+            | G::TaskExecutorToJobManagerHeartbeat { job_id, job_master_id, .. }
+            | G::AcknowledgeCheckpoint { job_id, job_master_id, .. }
+            | G::DeclineCheckpoint { job_id, job_master_id, .. } => (*job_id, *job_master_id),
         }
     }
 }
@@ -385,6 +469,9 @@ pub fn codecs(c: engine::Codecs) -> engine::Codecs {
 pub mod env {
     /// The Flink ResourceManager's address (`host:port`) a TaskExecutor registers with.
     pub const FLINK_RM_ADDRESS: &str = "FLINK_RM_ADDRESS";
+    /// Without HA, the ResourceManagerId (32 hex) that goes with FLINK_RM_ADDRESS, as Flink's
+    /// standalone leader retrieval hands out a fixed address with its leader id.
+    pub const FLINK_RM_ID: &str = "FLINK_RM_ID";
     /// Slots per TaskManager.
     pub const FLINK_NUM_SLOTS: &str = "FLINK_NUM_SLOTS";
     /// The TaskManager's process memory in MB.

@@ -546,15 +546,29 @@ impl ZkClient {
         Some(xid)
     }
 
+    /// Notices a silent server without pinging it: for a process that wants to know, before it
+    /// acts, that its session may still be alive (one resumed after a pause runs its overdue
+    /// timers before the next tick; a leader must not act on them if its session may be gone).
+    pub fn check_liveness(&mut self, cx: &mut Cx) -> Vec<ZkEvent> {
+        if let ClientState::Connected { session, timeout_ms, last_heard } = self.state {
+            let now = cx.now();
+            if now.since(last_heard) > Duration::from_millis(timeout_ms * 2 / 3) {
+                self.state = ClientState::Suspended { session, timeout_ms, since: now };
+                cx.print("WARN  Connection to ZooKeeper suspended, waiting for reconnection.");
+                return vec![ZkEvent::ConnectionLost { reason: "Connection to ZooKeeper suspended".into() }];
+            }
+        }
+        Vec::new()
+    }
+
     /// Called every few hundred ms: pings, and notices a silent server.
     pub fn tick(&mut self, cx: &mut Cx) -> Vec<ZkEvent> {
         let now = cx.now();
         match self.state {
-            ClientState::Connected { session, timeout_ms, last_heard } => {
-                if now.since(last_heard) > Duration::from_millis(timeout_ms * 2 / 3) {
-                    self.state = ClientState::Suspended { session, timeout_ms, since: now };
-                    cx.print("WARN  Connection to ZooKeeper suspended, waiting for reconnection.");
-                    return vec![ZkEvent::ConnectionLost { reason: "Connection to ZooKeeper suspended".into() }];
+            ClientState::Connected { session, .. } => {
+                let lost = self.check_liveness(cx);
+                if !lost.is_empty() {
+                    return lost;
                 }
                 cx.send(self.server, ZkMsg::Ping { session });
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engine::Addr;
 use flink_core::protocol::env;
-use flink_core::ResourceId;
+use flink_core::{ResourceId, ResourceManagerId};
 
 /// YARN's own variable naming the container; Flink uses it as the TaskExecutor's ResourceID.
 pub const CONTAINER_ID: &str = "CONTAINER_ID";
@@ -27,8 +27,10 @@ pub struct LeaderRetrievalConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskExecutorConfig {
     pub resource_id: ResourceId,
-    /// The ResourceManager to register with; None with HA, where leader retrieval finds it.
-    pub resource_manager: Option<Addr>,
+    /// The ResourceManager to register with and its fencing token (standalone leader
+    /// retrieval: a fixed address with its leader id); None with HA, where leader retrieval
+    /// finds both.
+    pub resource_manager: Option<(Addr, ResourceManagerId)>,
     /// HA: where the leader's address is published (ZooKeeper leader retrieval).
     pub leader_retrieval: Option<LeaderRetrievalConfig>,
     pub num_slots: u32,
@@ -55,11 +57,21 @@ pub struct TaskExecutorConfig {
 
 impl TaskExecutorConfig {
     /// A configuration with the defaults and the given identity (tests, embedding).
-    pub fn new(resource_id: impl Into<ResourceId>, resource_manager: Addr, num_slots: u32, memory_mb: u64) -> TaskExecutorConfig {
+    pub fn new(
+        resource_id: impl Into<ResourceId>,
+        resource_manager: (Addr, ResourceManagerId),
+        num_slots: u32,
+        memory_mb: u64,
+    ) -> TaskExecutorConfig {
         Self::with_defaults(resource_id.into(), Some(resource_manager), num_slots, memory_mb)
     }
 
-    fn with_defaults(resource_id: ResourceId, resource_manager: Option<Addr>, num_slots: u32, memory_mb: u64) -> TaskExecutorConfig {
+    fn with_defaults(
+        resource_id: ResourceId,
+        resource_manager: Option<(Addr, ResourceManagerId)>,
+        num_slots: u32,
+        memory_mb: u64,
+    ) -> TaskExecutorConfig {
         TaskExecutorConfig {
             resource_id,
             resource_manager,
@@ -103,10 +115,15 @@ impl TaskExecutorConfig {
                 Some(LeaderRetrievalConfig { quorum, cluster_id, root, session_timeout_ms })
             }
         };
-        let resource_manager: Option<Addr> = match (get(env::FLINK_RM_ADDRESS), &leader_retrieval) {
-            (Some(rm_raw), _) => Some(
-                rm_raw.parse().map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?,
-            ),
+        let resource_manager = match (get(env::FLINK_RM_ADDRESS), &leader_retrieval) {
+            (Some(rm_raw), _) => {
+                let addr: Addr = rm_raw
+                    .parse()
+                    .map_err(|_| format!("Invalid {}: '{rm_raw}' is not an IPv4 host:port address", env::FLINK_RM_ADDRESS))?;
+                let id_raw = require(env::FLINK_RM_ID)?;
+                let id: ResourceManagerId = id_raw.parse().map_err(|e| format!("Invalid {}: {e}", env::FLINK_RM_ID))?;
+                Some((addr, id))
+            }
             (None, Some(_)) => None,
             (None, None) => return Err(format!("Missing environment variable {}", env::FLINK_RM_ADDRESS)),
         };
@@ -161,6 +178,7 @@ mod tests {
         vars(&[
             (CONTAINER_ID, "container_1_0001_01_000002"),
             (env::FLINK_RM_ADDRESS, "127.0.0.1:6123"),
+            (env::FLINK_RM_ID, "9f3175f098076291f8095be45eee44b3"),
             (env::FLINK_NUM_SLOTS, "2"),
             (env::FLINK_TM_MEMORY_MB, "1728"),
         ])
@@ -170,7 +188,8 @@ mod tests {
     fn reads_the_container_environment_with_defaults() {
         let c = TaskExecutorConfig::from_env(&good()).unwrap();
         assert_eq!(c.resource_id, "container_1_0001_01_000002");
-        assert_eq!(c.resource_manager.unwrap().to_string(), "127.0.0.1:6123");
+        let (rm, rm_id) = c.resource_manager.unwrap();
+        assert_eq!((rm.to_string(), rm_id.to_string()), ("127.0.0.1:6123".into(), "9f3175f098076291f8095be45eee44b3".into()));
         assert_eq!((c.num_slots, c.memory_mb), (2, 1728));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(c.heartbeat_timeout, Duration::from_secs(5));
@@ -193,6 +212,8 @@ mod tests {
         for (key, bad, expect) in [
             (CONTAINER_ID, "", "Missing environment variable CONTAINER_ID"),
             (env::FLINK_RM_ADDRESS, "nowhere", "Invalid FLINK_RM_ADDRESS: 'nowhere'"),
+            (env::FLINK_RM_ID, "zombie", "Invalid FLINK_RM_ID: Cannot parse ResourceManagerId 'zombie'"),
+            (env::FLINK_RM_ID, "", "Missing environment variable FLINK_RM_ID"),
             (env::FLINK_NUM_SLOTS, "0", "Invalid FLINK_NUM_SLOTS: '0'"),
             (env::FLINK_TM_MEMORY_MB, "lots", "Invalid FLINK_TM_MEMORY_MB: 'lots'"),
             (FLINK_HEARTBEAT_INTERVAL_MS, "x", "Invalid FLINK_HEARTBEAT_INTERVAL_MS: 'x'"),

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
 use flink_core::checkpoint::DeclineReason;
-use flink_core::protocol::{CheckpointBarrier, SlotOffer};
+use flink_core::protocol::{CheckpointBarrier, FencingToken, SlotOffer};
 use flink_core::{
-    ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, NetworkMsg, ResourceManagerGateway, TaskDeploymentDescriptor,
-    TaskExecutorGateway,
+    ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, JobMasterId, NetworkMsg, ResourceManagerGateway, ResourceManagerId,
+    TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
 use flink_core::zookeeper::{decode_leader, ZkClient, ZkError, ZkEvent, ZkMsg, ZkOp, ZkPaths, ZkReply};
@@ -52,10 +52,12 @@ pub enum ResourceManagerConnection {
     },
 }
 
-/// A job master this TaskExecutor holds slots or runs tasks for.
+/// A job master this TaskExecutor holds slots or runs tasks for, with the token its messages
+/// must carry (and ours to it do).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct JobManagerConnection {
     job_master: Addr,
+    job_master_id: JobMasterId,
     last_heard: Time,
 }
 
@@ -75,10 +77,11 @@ pub struct TaskExecutor {
     /// When the work timer is set for.
     work_at: Option<Time>,
     me: Option<Addr>,
-    /// HA: the ZooKeeper client of leader retrieval, and the leader (address, session id) it
-    /// found. Only the current leader may command this TaskExecutor.
+    /// HA: the ZooKeeper client of leader retrieval.
     zk: Option<ZkClient>,
-    leader: Option<(Addr, String)>,
+    /// The ResourceManager leader (address, fencing token): from leader retrieval with HA,
+    /// the configured one without. Only messages carrying its token are accepted from it.
+    leader: Option<(Addr, ResourceManagerId)>,
     /// The xid of the outstanding leader read.
     leader_read: Option<u64>,
 }
@@ -86,6 +89,7 @@ pub struct TaskExecutor {
 impl TaskExecutor {
     pub fn new(config: TaskExecutorConfig) -> TaskExecutor {
         let slots = TaskSlotTable::new(config.num_slots);
+        let leader = if config.leader_retrieval.is_some() { None } else { config.resource_manager };
         TaskExecutor {
             config,
             rm: ResourceManagerConnection::Registering { attempts: 0 },
@@ -98,21 +102,45 @@ impl TaskExecutor {
             work_at: None,
             me: None,
             zk: None,
-            leader: None,
+            leader,
             leader_read: None,
         }
     }
 
-    /// The leader this TaskExecutor follows (HA), with its leader session id.
-    pub fn leader(&self) -> Option<&(Addr, String)> {
+    /// The ResourceManager leader this TaskExecutor follows, with its fencing token.
+    pub fn leader(&self) -> Option<&(Addr, ResourceManagerId)> {
         self.leader.as_ref()
     }
 
     /// The ResourceManager to talk to: the retrieved leader with HA, else the configured one.
     fn rm_address(&self) -> Option<Addr> {
-        match &self.config.leader_retrieval {
-            Some(_) => self.leader.as_ref().map(|l| l.0),
-            None => self.config.resource_manager,
+        self.leader.as_ref().map(|l| l.0)
+    }
+
+    /// Whether `msg` carries the token of the leader it claims to come from. Err holds what
+    /// was expected (None: no leader known yet). A JobMaster message for a job this
+    /// TaskExecutor has no connection to is checked, with HA, against the leader's session id
+    /// (every JobMaster of a leader fences with it); without HA it passes: no slot or task of
+    /// that job is here, so the handlers refuse, decline or ignore it (Flink answers such a
+    /// submission with "no JobManager associated for the job").
+    fn check_fencing(&self, token: FencingToken) -> Result<(), Option<String>> {
+        match token {
+            FencingToken::ResourceManager(id) => match &self.leader {
+                Some((_, expected)) if *expected == id => Ok(()),
+                Some((_, expected)) => Err(Some(expected.to_string())),
+                None => Err(None),
+            },
+            FencingToken::JobMaster(job_id, id) => {
+                let expected = match self.jobs.get(&job_id) {
+                    Some(c) => Some(c.job_master_id),
+                    None if self.config.leader_retrieval.is_some() => self.leader.map(|(_, rm)| JobMasterId(rm.0)),
+                    None => None,
+                };
+                match expected {
+                    Some(e) if e != id => Err(Some(e.to_string())),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -148,8 +176,10 @@ impl TaskExecutor {
                     }
                     self.leader_read = None;
                     match result {
-                        Ok(ZkReply::Data { data, .. }) => match decode_leader(&data) {
-                            Some((addr, id)) => self.new_leader(cx, addr, id),
+                        Ok(ZkReply::Data { data, .. }) => match decode_leader(&data)
+                            .and_then(|(addr, id)| ResourceManagerId::from_leader_session_id(&id).map(|rm_id| (addr, id, rm_id)))
+                        {
+                            Some((addr, id, rm_id)) => self.new_leader(cx, addr, &id, rm_id),
                             None => cx.print("WARN  The leader information in ZooKeeper is malformed; waiting for the next leader."),
                         },
                         // No leader yet: watch for its node's creation (ZooKeeper sets no
@@ -180,18 +210,21 @@ impl TaskExecutor {
     }
 
     /// Leader retrieval found a (new) leader: connections to the old one's job masters end
-    /// (their tasks fail, their slots are freed), and this TaskExecutor registers anew.
-    fn new_leader(&mut self, cx: &mut Cx, addr: Addr, session_id: String) {
-        if self.leader.as_ref().is_some_and(|(a, id)| *a == addr && *id == session_id) {
+    /// (their tasks fail, their slots are freed), and this TaskExecutor registers anew. One
+    /// election per JobManager process (Flink 2.x): the JobMasters' leader session is the
+    /// ResourceManager's, so a job master whose id is not the new session id lost leadership.
+    fn new_leader(&mut self, cx: &mut Cx, addr: Addr, session_id: &str, rm_id: ResourceManagerId) {
+        if self.leader.as_ref().is_some_and(|(a, id)| *a == addr && *id == rm_id) {
             return;
         }
         cx.print(&format!("Resolved ResourceManager address {addr} with leader session id {session_id}, beginning registration"));
         cx.trace("leader.new", format!("{addr} {session_id}"));
-        let old: Vec<(JobId, Addr)> = self.jobs.iter().filter(|(_, c)| c.job_master != addr).map(|(j, c)| (*j, c.job_master)).collect();
+        let old: Vec<(JobId, Addr)> =
+            self.jobs.iter().filter(|(_, c)| c.job_master_id.0 != rm_id.0).map(|(j, c)| (*j, c.job_master)).collect();
         for (job_id, job_master) in old {
             self.job_master_revoked(cx, job_id, job_master);
         }
-        self.leader = Some((addr, session_id));
+        self.leader = Some((addr, rm_id));
         self.rm = ResourceManagerConnection::Registering { attempts: 0 };
         self.register(cx);
     }
@@ -285,9 +318,11 @@ impl TaskExecutor {
             // HA: no leader known yet; leader retrieval registers once it finds one.
             return;
         };
+        let resource_manager_id = self.leader.as_ref().map(|l| l.1).expect("an RM address comes with its id");
         cx.send(
             rm,
             ResourceManagerGateway::RegisterTaskExecutor {
+                resource_manager_id,
                 resource_id: self.config.resource_id.clone(),
                 num_slots: self.config.num_slots,
                 memory_mb: self.config.memory_mb,
@@ -298,10 +333,14 @@ impl TaskExecutor {
     }
 
     fn heartbeat_rm(&mut self, cx: &mut Cx) {
-        if let ResourceManagerConnection::Registered { resource_manager, .. } = self.rm {
+        if let (ResourceManagerConnection::Registered { resource_manager, .. }, Some((_, resource_manager_id))) = (self.rm, self.leader) {
             cx.send(
                 resource_manager,
-                ResourceManagerGateway::TaskExecutorHeartbeat { resource_id: self.config.resource_id.clone(), slots: self.slots.report() },
+                ResourceManagerGateway::TaskExecutorHeartbeat {
+                    resource_manager_id,
+                    resource_id: self.config.resource_id.clone(),
+                    slots: self.slots.report(),
+                },
             );
         }
     }
@@ -314,19 +353,25 @@ impl TaskExecutor {
         }
     }
 
-    fn request_slot(&mut self, cx: &mut Cx, slot_index: u32, allocation: SlotAllocation) {
+    fn request_slot(&mut self, cx: &mut Cx, slot_index: u32, allocation: SlotAllocation, job_master_id: JobMasterId) {
         let (allocation_id, job_id, job_master) = (allocation.allocation_id, allocation.job_id, allocation.job_master);
+        // A slot for the job under another JobMasterId: the job has a new leader, and the
+        // old one's tasks and slots here go (Flink's JobLeaderService reports the change).
+        if let Some(old) = self.jobs.get(&job_id).filter(|c| c.job_master_id != job_master_id).map(|c| c.job_master) {
+            self.job_master_revoked(cx, job_id, old);
+        }
         match self.slots.allocate(slot_index, allocation) {
             Ok(_) => {
                 cx.trace("slot.allocated", format!("{slot_index} {allocation_id} {job_id}"));
                 let now = cx.now();
-                let conn = self.jobs.entry(job_id).or_insert(JobManagerConnection { job_master, last_heard: now });
+                let conn = self.jobs.entry(job_id).or_insert(JobManagerConnection { job_master, job_master_id, last_heard: now });
                 conn.job_master = job_master;
                 conn.last_heard = now;
                 cx.send(
                     job_master,
                     JobMasterGateway::OfferSlots {
                         job_id,
+                        job_master_id,
                         resource_id: self.config.resource_id.clone(),
                         slots: vec![SlotOffer { allocation_id, slot_index }],
                     },
@@ -381,6 +426,7 @@ impl TaskExecutor {
             task.tdd.job_master,
             JobMasterGateway::UpdateTaskExecutionState {
                 job_id: task.tdd.job_id,
+                job_master_id: task.tdd.job_master_id,
                 execution_id: task.execution_id(),
                 state,
                 error,
@@ -405,6 +451,7 @@ impl TaskExecutor {
                 tdd.job_master,
                 JobMasterGateway::UpdateTaskExecutionState {
                     job_id: tdd.job_id,
+                    job_master_id: tdd.job_master_id,
                     execution_id: tdd.execution_id,
                     state: ExecutionState::Failed,
                     error: Some(error),
@@ -492,6 +539,7 @@ impl TaskExecutor {
                 conn.job_master,
                 JobMasterGateway::TaskExecutorToJobManagerHeartbeat {
                     job_id: *job_id,
+                    job_master_id: conn.job_master_id,
                     resource_id: self.config.resource_id.clone(),
                     tasks,
                     io,
@@ -677,13 +725,20 @@ impl TaskExecutor {
 
     /// TriggerCheckpoint for one of our tasks; one that is not here (finished, failed, never
     /// deployed) declines as not ready, as Flink's TaskExecutor does.
-    fn trigger_checkpoint(&mut self, cx: &mut Cx, from: Addr, job_id: JobId, execution_id: ExecutionAttemptId, barrier: CheckpointBarrier) {
+    fn trigger_checkpoint(
+        &mut self,
+        cx: &mut Cx,
+        from: Addr,
+        (job_id, job_master_id): (JobId, JobMasterId),
+        execution_id: ExecutionAttemptId,
+        barrier: CheckpointBarrier,
+    ) {
         let checkpoint_id = barrier.id;
         let Some(task) = self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) else {
             let reason = DeclineReason::CheckpointDeclinedTaskNotReady;
             let message = format!("{} Task {execution_id} is not running on TaskExecutor {}.", reason.message(), self.config.resource_id);
             cx.trace("checkpoint.decline", format!("{execution_id} {checkpoint_id} {reason:?}"));
-            cx.send(from, JobMasterGateway::DeclineCheckpoint { job_id, execution_id, checkpoint_id, reason, message });
+            cx.send(from, JobMasterGateway::DeclineCheckpoint { job_id, job_master_id, execution_id, checkpoint_id, reason, message });
             return;
         };
         if let Err(e) = task.trigger_checkpoint(cx, barrier) {
@@ -723,7 +778,7 @@ impl Node for TaskExecutor {
         self.me = Some(cx.me());
         let rm = match (&self.config.leader_retrieval, self.config.resource_manager) {
             (Some(l), _) => format!("leader retrieval through ZooKeeper {} ({})", l.quorum, l.cluster_id),
-            (None, Some(a)) => a.to_string(),
+            (None, Some((a, id))) => format!("{a} (ResourceManagerId {id})"),
             (None, None) => "unknown".into(),
         };
         cx.print(&format!(
@@ -750,16 +805,35 @@ impl Node for TaskExecutor {
             Err(other) => other,
         };
         let Ok(msg) = msg.downcast::<TaskExecutorGateway>() else { return };
-        if self.config.leader_retrieval.is_some() && self.leader.as_ref().is_none_or(|(a, _)| *a != from) {
-            // Fencing: with HA only the current leader (as leader retrieval published it)
-            // may command this TaskExecutor; a zombie JobManager's messages are dropped.
-            let expected = self.leader.as_ref().map(|(a, id)| format!("{a} ({id})")).unwrap_or_else(|| "none yet".into());
-            cx.print(&format!(
-                "Fencing token mismatch: Ignoring message {} from {from} because it is not the current leader {expected}.",
-                engine::msg::Wire::kind(&msg)
-            ));
-            cx.trace("fenced", format!("{from} {}", engine::msg::Wire::kind(&msg)));
+        // Fencing by token, not by sender address: a zombie JobManager (a paused AM, the
+        // previous attempt) may send from any address, even one a new leader reuses.
+        let token = msg.fencing_token();
+        if let Err(expected) = self.check_fencing(token) {
+            let kind = engine::msg::Wire::kind(&msg);
+            let got = match token {
+                FencingToken::ResourceManager(id) => id.to_string(),
+                FencingToken::JobMaster(_, id) => id.to_string(),
+            };
+            match &expected {
+                Some(e) => cx.print(&format!(
+                    "Fencing token mismatch: Ignoring message {kind} from {from} because the fencing token {got} did not match the expected fencing token {e}."
+                )),
+                None => cx.print(&format!(
+                    "Fencing token not set: Ignoring message {kind} from {from} sent to {} because the fencing token is null.",
+                    cx.me()
+                )),
+            }
+            cx.trace("fenced", format!("{from} {kind} {got} {}", expected.as_deref().unwrap_or("null")));
             return;
+        }
+        // What a leader made this TaskExecutor do, with the token it did it under (heartbeats
+        // aside): the trace shows which epoch every command and commit belongs to.
+        if !matches!(msg, TaskExecutorGateway::HeartbeatAck { .. } | TaskExecutorGateway::JobManagerHeartbeat { .. }) {
+            let t = match token {
+                FencingToken::ResourceManager(id) => id.to_string(),
+                FencingToken::JobMaster(_, id) => id.to_string(),
+            };
+            cx.trace("leader.command", format!("{from} {t} {}", engine::msg::Wire::kind(&msg)));
         }
         match msg {
             TaskExecutorGateway::RegistrationSuccess { resource_manager, .. } => {
@@ -770,17 +844,17 @@ impl Node for TaskExecutor {
                 self.rm = ResourceManagerConnection::Registered { resource_manager, last_heard: cx.now() };
                 self.heartbeat_rm(cx);
             }
-            TaskExecutorGateway::RegistrationRejected { reason } => {
+            TaskExecutorGateway::RegistrationRejected { reason, .. } => {
                 cx.print(&format!("The registration at ResourceManager {from} was rejected: {reason}"));
                 cx.exit(1);
             }
-            TaskExecutorGateway::HeartbeatAck => self.heard_from_rm(cx, from),
-            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master } => {
+            TaskExecutorGateway::HeartbeatAck { .. } => self.heard_from_rm(cx, from),
+            TaskExecutorGateway::RequestSlot { slot_index, allocation_id, job_id, job_master, job_master_id, .. } => {
                 self.heard_from_rm(cx, from);
-                self.request_slot(cx, slot_index, SlotAllocation { allocation_id, job_id, job_master });
+                self.request_slot(cx, slot_index, SlotAllocation { allocation_id, job_id, job_master }, job_master_id);
             }
-            TaskExecutorGateway::Shutdown { reason } => self.shutdown(cx, &reason),
-            TaskExecutorGateway::AcceptSlots { job_id, accepted } => {
+            TaskExecutorGateway::Shutdown { reason, .. } => self.shutdown(cx, &reason),
+            TaskExecutorGateway::AcceptSlots { job_id, accepted, .. } => {
                 self.touch_job(cx, job_id);
                 for a in accepted {
                     if self.slots.mark_active(a, job_id) {
@@ -788,26 +862,37 @@ impl Node for TaskExecutor {
                     }
                 }
             }
-            TaskExecutorGateway::SubmitTask(tdd) => self.submit_task(cx, *tdd),
-            TaskExecutorGateway::CancelTask { execution_id } => {
-                if let Some(job) = self.tasks.get(&execution_id).map(|t| t.tdd.job_id) {
+            TaskExecutorGateway::SubmitTask { tdd, job_master_id } => {
+                if tdd.job_master_id != job_master_id {
+                    // The descriptor names where states go; it must be the sender's own id.
+                    cx.print(&format!("Refusing task {}: its descriptor's JobMasterId differs from the message's.", tdd.execution_id));
+                    return;
+                }
+                self.submit_task(cx, *tdd)
+            }
+            TaskExecutorGateway::CancelTask { job_id, execution_id, .. } => {
+                if let Some(job) = self.tasks.get(&execution_id).map(|t| t.tdd.job_id).filter(|j| *j == job_id) {
                     self.touch_job(cx, job);
                     self.end_task(cx, execution_id, ExecutionState::Canceled, None);
                     self.drive(cx);
                 }
             }
-            TaskExecutorGateway::FreeSlot { allocation_id, reason } => {
+            TaskExecutorGateway::FreeSlot { job_id, allocation_id, reason, .. } => {
+                if !self.slots.allocations_of(job_id).contains(&allocation_id) {
+                    cx.trace("slot.free.ignored", format!("{allocation_id} is not an allocation of {job_id}"));
+                    return;
+                }
                 self.free_slot(cx, allocation_id, &reason);
                 self.drive(cx);
             }
-            TaskExecutorGateway::JobManagerHeartbeat { job_id } => self.touch_job(cx, job_id),
-            TaskExecutorGateway::TriggerCheckpoint { job_id, execution_id, checkpoint_id, timestamp, options } => {
+            TaskExecutorGateway::JobManagerHeartbeat { job_id, .. } => self.touch_job(cx, job_id),
+            TaskExecutorGateway::TriggerCheckpoint { job_id, job_master_id, execution_id, checkpoint_id, timestamp, options } => {
                 self.touch_job(cx, job_id);
                 let barrier = CheckpointBarrier { id: checkpoint_id, timestamp, options };
-                self.trigger_checkpoint(cx, from, job_id, execution_id, barrier);
+                self.trigger_checkpoint(cx, from, (job_id, job_master_id), execution_id, barrier);
                 self.drive(cx);
             }
-            TaskExecutorGateway::NotifyCheckpointComplete { job_id, execution_id, checkpoint_id } => {
+            TaskExecutorGateway::NotifyCheckpointComplete { job_id, execution_id, checkpoint_id, .. } => {
                 self.touch_job(cx, job_id);
                 match self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) {
                     Some(task) => {
@@ -820,7 +905,7 @@ impl Node for TaskExecutor {
                 }
                 self.drive(cx);
             }
-            TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id } => {
+            TaskExecutorGateway::NotifyCheckpointAborted { job_id, execution_id, checkpoint_id, .. } => {
                 self.touch_job(cx, job_id);
                 if let Some(task) = self.tasks.get_mut(&execution_id).filter(|t| t.tdd.job_id == job_id) {
                     if let Err(e) = task.notify_checkpoint_aborted(cx, checkpoint_id) {

@@ -481,6 +481,7 @@ impl Task {
             self.tdd.job_master,
             JobMasterGateway::AcknowledgeCheckpoint {
                 job_id: self.tdd.job_id,
+                job_master_id: self.tdd.job_master_id,
                 execution_id: self.execution_id(),
                 checkpoint_id: id,
                 metrics,
@@ -496,6 +497,7 @@ impl Task {
             self.tdd.job_master,
             JobMasterGateway::DeclineCheckpoint {
                 job_id: self.tdd.job_id,
+                job_master_id: self.tdd.job_master_id,
                 execution_id: self.execution_id(),
                 checkpoint_id,
                 reason,

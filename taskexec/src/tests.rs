@@ -14,12 +14,16 @@ use flink_core::protocol::{CheckpointBarrier, OutputSpec, SlotOffer, SlotStatus}
 use flink_core::runtime::{OperatorChain, Output, SourceStatus};
 use flink_core::{
     AllocationId, CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway,
-    JobVertexId, NetworkMsg, OperatorSpec, ResourceManagerGateway, ShipStrategy, TaskDeploymentDescriptor, TaskExecutorGateway,
+    JobMasterId, JobVertexId, NetworkMsg, OperatorSpec, ResourceManagerGateway, ResourceManagerId, ShipStrategy, TaskDeploymentDescriptor,
+    TaskExecutorGateway,
 };
 
 use crate::{TaskExecutor, TaskExecutorConfig};
 
 const JOB: JobId = JobId(0x10b);
+/// The fake ResourceManager's and JobMaster's fencing tokens.
+const RM_ID: ResourceManagerId = ResourceManagerId(0x5e55);
+const JM_ID: JobMasterId = JobMasterId(0x1eade5);
 
 #[derive(Default)]
 struct FakeRm {
@@ -41,15 +45,22 @@ impl Node for FakeRm {
                 if self.ignore_first > 0 {
                     self.ignore_first -= 1;
                 } else if let Some(reason) = self.reject.clone() {
-                    cx.send(from, TaskExecutorGateway::RegistrationRejected { reason });
+                    cx.send(from, TaskExecutorGateway::RegistrationRejected { resource_manager_id: RM_ID, reason });
                 } else {
-                    cx.send(from, TaskExecutorGateway::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: 1000 });
+                    cx.send(
+                        from,
+                        TaskExecutorGateway::RegistrationSuccess {
+                            resource_manager_id: RM_ID,
+                            resource_manager: cx.me(),
+                            heartbeat_interval_ms: 1000,
+                        },
+                    );
                 }
             }
             Ok(ResourceManagerGateway::TaskExecutorHeartbeat { slots, .. }) => {
                 self.last_report.insert(from, slots);
                 if !self.silent {
-                    cx.send(from, TaskExecutorGateway::HeartbeatAck);
+                    cx.send(from, TaskExecutorGateway::HeartbeatAck { resource_manager_id: RM_ID });
                 }
             }
             _ => {}
@@ -107,7 +118,7 @@ impl Node for FakeJm {
             Ok(JobMasterGateway::OfferSlots { job_id, slots, .. }) => {
                 let accepted = slots.iter().map(|s| s.allocation_id).collect();
                 self.offers.extend(slots.into_iter().map(|s| (from, s)));
-                cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, accepted });
+                cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id: JM_ID, accepted });
             }
             Ok(JobMasterGateway::UpdateTaskExecutionState { execution_id, state, error, committables, .. }) => {
                 if state == ExecutionState::Finished {
@@ -124,7 +135,7 @@ impl Node for FakeJm {
             Ok(JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
                 self.heartbeats += 1;
                 if !self.silent {
-                    cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id });
+                    cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id: JM_ID });
                 }
             }
             _ => {}
@@ -206,7 +217,7 @@ fn cluster(seed: u64, num_tes: usize, rm_node: FakeRm, jm_node: FakeJm) -> Clust
     let mut tes = Vec::new();
     for i in 0..num_tes {
         let host = sim.add_machine();
-        let config = TaskExecutorConfig::new(format!("container_1_0001_01_00000{}", i + 2), rm, 2, 1728);
+        let config = TaskExecutorConfig::new(format!("container_1_0001_01_00000{}", i + 2), (rm, RM_ID), 2, 1728);
         tes.push((host, sim.spawn(host, 7000, Box::new(TaskExecutor::new(config)))));
     }
     Cluster { sim, rm, jm, tes }
@@ -231,12 +242,24 @@ impl Cluster {
     fn request_slot(&mut self, te: usize, slot_index: u32, allocation: AllocationId) {
         let (to, jm) = (self.tes[te].1, self.jm);
         self.sim.with_node::<FakeRm, _>(self.rm, move |_, cx| {
-            cx.send(to, TaskExecutorGateway::RequestSlot { slot_index, allocation_id: allocation, job_id: JOB, job_master: jm })
+            cx.send(
+                to,
+                TaskExecutorGateway::RequestSlot {
+                    resource_manager_id: RM_ID,
+                    slot_index,
+                    allocation_id: allocation,
+                    job_id: JOB,
+                    job_master: jm,
+                    job_master_id: JM_ID,
+                },
+            )
         });
     }
     fn submit(&mut self, te: usize, tdd: TaskDeploymentDescriptor) {
         let to = self.tes[te].1;
-        self.sim.with_node::<FakeJm, _>(self.jm, move |_, cx| cx.send(to, TaskExecutorGateway::SubmitTask(Box::new(tdd))));
+        self.sim.with_node::<FakeJm, _>(self.jm, move |_, cx| {
+            cx.send(to, TaskExecutorGateway::SubmitTask { job_master_id: JM_ID, tdd: Box::new(tdd) })
+        });
     }
     fn jm_send(&mut self, te: usize, msg: TaskExecutorGateway) {
         let to = self.tes[te].1;
@@ -288,6 +311,7 @@ fn tdd(
         producers: producers.into_iter().map(ExecutionAttemptId).collect(),
         output,
         job_master: jm,
+        job_master_id: JM_ID,
         max_parallelism: 128,
         restore: None,
         checkpointing: None,
@@ -435,7 +459,10 @@ fn slots_are_offered_accepted_refused_and_freed() {
     assert_eq!(c.jm().offers.len(), 1);
     let te = c.tes[0].1;
     assert_eq!(c.rm().last_report[&te][0].allocation, Some((AllocationId(1), JOB)));
-    c.jm_send(0, TaskExecutorGateway::FreeSlot { allocation_id: AllocationId(1), reason: "job finished".into() });
+    c.jm_send(
+        0,
+        TaskExecutorGateway::FreeSlot { job_id: JOB, job_master_id: JM_ID, allocation_id: AllocationId(1), reason: "job finished".into() },
+    );
     c.sim.run_for(Duration::from_millis(10));
     assert_eq!(c.te(0).slot_table().num_free(), 2);
     assert_eq!(c.rm().last_report[&te][0].allocation, None, "freed slots are reported at once");
@@ -511,7 +538,7 @@ fn cancel_stops_the_task() {
     sequence_to(&mut c, consumer, i64::MAX);
     c.sim.run_for(Duration::from_millis(200));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Running));
-    c.jm_send(0, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(5) });
+    c.jm_send(0, TaskExecutorGateway::CancelTask { job_id: JOB, job_master_id: JM_ID, execution_id: ExecutionAttemptId(5) });
     c.sim.run_for(Duration::from_millis(10));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Canceled));
     assert_eq!(c.te(0).num_tasks(), 0);
@@ -545,7 +572,9 @@ fn shutdown_cancels_tasks_and_exits() {
     sequence_to(&mut c, consumer, i64::MAX);
     c.sim.run_for(Duration::from_millis(100));
     let te = c.tes[0].1;
-    c.sim.with_node::<FakeRm, _>(c.rm, move |_, cx| cx.send(te, TaskExecutorGateway::Shutdown { reason: "idle timeout".into() }));
+    c.sim.with_node::<FakeRm, _>(c.rm, move |_, cx| {
+        cx.send(te, TaskExecutorGateway::Shutdown { resource_manager_id: RM_ID, reason: "idle timeout".into() })
+    });
     c.sim.run_for(Duration::from_millis(100));
     assert!(!c.sim.alive(te));
     assert!(c.stdout(0).contains("idle timeout"));
@@ -654,6 +683,7 @@ impl Cluster {
             te,
             TaskExecutorGateway::TriggerCheckpoint {
                 job_id: JOB,
+                job_master_id: JM_ID,
                 execution_id: ExecutionAttemptId(exec),
                 checkpoint_id: id,
                 timestamp,
@@ -662,7 +692,12 @@ impl Cluster {
         );
     }
     fn notify(&mut self, te: usize, exec: u128, id: CheckpointId) {
-        let msg = TaskExecutorGateway::NotifyCheckpointComplete { job_id: JOB, execution_id: ExecutionAttemptId(exec), checkpoint_id: id };
+        let msg = TaskExecutorGateway::NotifyCheckpointComplete {
+            job_id: JOB,
+            job_master_id: JM_ID,
+            execution_id: ExecutionAttemptId(exec),
+            checkpoint_id: id,
+        };
         self.jm_send(te, msg);
     }
     fn acks_of(&mut self, id: CheckpointId) -> Vec<Ack> {
@@ -821,7 +856,12 @@ fn an_aborted_checkpoint_unblocks_the_channels() {
     send_from(&mut c, peer, vec![data(21, 60, 0, vec![barrier(1)]), data(21, 60, 1, vec![word("x")])]);
     c.sim.run_for(Duration::from_millis(10));
     assert!(!c.stdout(0).contains("(x,1)"));
-    let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(21), checkpoint_id: 1 };
+    let msg = TaskExecutorGateway::NotifyCheckpointAborted {
+        job_id: JOB,
+        job_master_id: JM_ID,
+        execution_id: ExecutionAttemptId(21),
+        checkpoint_id: 1,
+    };
     c.jm_send(0, msg);
     c.sim.run_for(Duration::from_millis(10));
     assert!(c.stdout(0).contains("(x,1)"));
@@ -880,6 +920,7 @@ fn triggers_for_tasks_that_are_not_running_sources_are_declined() {
     let other = JobId(0x999);
     let msg = TaskExecutorGateway::TriggerCheckpoint {
         job_id: other,
+        job_master_id: JM_ID,
         execution_id: ExecutionAttemptId(21),
         checkpoint_id: 3,
         timestamp: 0,
@@ -906,6 +947,7 @@ fn a_state_file_that_cannot_be_written_declines_and_the_task_goes_on() {
     let options = CheckpointOptions { kind: CheckpointKind::Checkpoint, location: "../outside".into() };
     let msg = TaskExecutorGateway::TriggerCheckpoint {
         job_id: JOB,
+        job_master_id: JM_ID,
         execution_id: ExecutionAttemptId(5),
         checkpoint_id: 1,
         timestamp: 0,
@@ -1003,7 +1045,7 @@ fn a_restored_task_commits_what_its_checkpoint_had_pending_before_it_runs() {
     let acks = c.await_acks(1, 1);
     // The checkpoint completes at the JobMaster but the task is gone before it hears so.
     c.sim.run_for(Duration::from_millis(200));
-    c.jm_send(0, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(5) });
+    c.jm_send(0, TaskExecutorGateway::CancelTask { job_id: JOB, job_master_id: JM_ID, execution_id: ExecutionAttemptId(5) });
     c.sim.run_for(Duration::from_millis(5));
     assert!(c.committed_lines("out").is_empty());
     let mut t = tdd((6, 0, 1, 1), numbers_to_files(), vec![], None, jm);
@@ -1094,7 +1136,7 @@ fn a_job_restored_from_a_checkpoint_commits_exactly_what_a_fault_free_run_does()
     // job restarts from checkpoint 1 with new attempts.
     c.sim.run_for(Duration::from_millis(300));
     for (te, exec) in [(0, first[0]), (1, first[1]), (0, first[2]), (1, first[3])] {
-        c.jm_send(te, TaskExecutorGateway::CancelTask { execution_id: ExecutionAttemptId(exec) });
+        c.jm_send(te, TaskExecutorGateway::CancelTask { job_id: JOB, job_master_id: JM_ID, execution_id: ExecutionAttemptId(exec) });
     }
     c.sim.run_for(Duration::from_millis(10));
     assert!(first.iter().all(|e| c.jm().state_of(ExecutionAttemptId(*e)) == Some(ExecutionState::Canceled)));
@@ -1252,7 +1294,12 @@ fn a_failed_stop_without_drain_leaves_the_job_running() {
     c.await_acks(7, 4);
     let out = c.te(0).task(ExecutionAttemptId(11)).unwrap().records_out();
     for (te, e) in [(0, 11), (1, 12), (0, 21), (1, 22)] {
-        let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(e), checkpoint_id: 7 };
+        let msg = TaskExecutorGateway::NotifyCheckpointAborted {
+            job_id: JOB,
+            job_master_id: JM_ID,
+            execution_id: ExecutionAttemptId(e),
+            checkpoint_id: 7,
+        };
         c.jm_send(te, msg);
     }
     c.sim.run_for(Duration::from_millis(300));
@@ -1275,10 +1322,111 @@ fn a_failed_stop_with_drain_fails_the_drained_sources() {
     c.sim.run_for(Duration::from_millis(300));
     c.trigger(0, 11, 7, CheckpointKind::SyncSavepoint { drain: true });
     c.await_acks(7, 1);
-    let msg = TaskExecutorGateway::NotifyCheckpointAborted { job_id: JOB, execution_id: ExecutionAttemptId(11), checkpoint_id: 7 };
+    let msg = TaskExecutorGateway::NotifyCheckpointAborted {
+        job_id: JOB,
+        job_master_id: JM_ID,
+        execution_id: ExecutionAttemptId(11),
+        checkpoint_id: 7,
+    };
     c.jm_send(0, msg);
     c.sim.run_for(Duration::from_millis(10));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(11)), Some(ExecutionState::Failed));
     let err = c.jm().error_of(ExecutionAttemptId(11)).unwrap();
     assert!(err.contains("Stop-with-savepoint 7 failed after Source (1/2)#0 was drained"), "{err}");
+}
+
+/// Sends from the fake RM's address, as a zombie ResourceManager at the same address would.
+fn rm_send(c: &mut Cluster, te: usize, msg: TaskExecutorGateway) {
+    let to = c.tes[te].1;
+    c.sim.with_node::<FakeRm, _>(c.rm, move |_, cx| cx.send(to, msg));
+}
+
+#[test]
+fn messages_with_a_stale_fencing_token_are_ignored_and_logged() {
+    let mut c = cluster(40, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let (jm, rm) = (c.jm, c.rm);
+    // A task that waits for input, so it stays RUNNING until told otherwise.
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Running));
+    let (stale_jm, stale_rm) = (JobMasterId(0xdead), ResourceManagerId(0xdead));
+    // The same sender addresses, other tokens: a previous leader's JobMaster and RM.
+    c.jm_send(0, TaskExecutorGateway::CancelTask { job_id: JOB, job_master_id: stale_jm, execution_id: ExecutionAttemptId(21) });
+    let trigger = TaskExecutorGateway::TriggerCheckpoint {
+        job_id: JOB,
+        job_master_id: stale_jm,
+        execution_id: ExecutionAttemptId(21),
+        checkpoint_id: 1,
+        timestamp: 0,
+        options: options(1, CheckpointKind::Checkpoint),
+    };
+    c.jm_send(0, trigger);
+    c.jm_send(
+        0,
+        TaskExecutorGateway::FreeSlot { job_id: JOB, job_master_id: stale_jm, allocation_id: AllocationId(1), reason: "x".into() },
+    );
+    rm_send(&mut c, 0, TaskExecutorGateway::Shutdown { resource_manager_id: stale_rm, reason: "zombie".into() });
+    let request = TaskExecutorGateway::RequestSlot {
+        resource_manager_id: stale_rm,
+        slot_index: 1,
+        allocation_id: AllocationId(9),
+        job_id: JOB,
+        job_master: jm,
+        job_master_id: JM_ID,
+    };
+    rm_send(&mut c, 0, request);
+    c.sim.run_for(Duration::from_millis(50));
+    // Nothing happened: the task runs, no decline, the slots are as they were, the TaskExecutor lives.
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Running));
+    assert!(c.jm().declines.is_empty(), "{:?}", c.jm().declines);
+    assert_eq!(c.jm().offers.len(), 1);
+    assert_eq!(c.te(0).slot_table().num_free(), 1);
+    let out = c.stdout(0);
+    for (kind, from, got, expected) in [
+        ("CancelTask", jm, stale_jm.to_string(), JM_ID.to_string()),
+        ("TriggerCheckpoint", jm, stale_jm.to_string(), JM_ID.to_string()),
+        ("FreeSlot", jm, stale_jm.to_string(), JM_ID.to_string()),
+        ("Shutdown", rm, stale_rm.to_string(), RM_ID.to_string()),
+        ("RequestSlot", rm, stale_rm.to_string(), RM_ID.to_string()),
+    ] {
+        let line = format!(
+            "Fencing token mismatch: Ignoring message {kind} from {from} because the fencing token {got} did not match the expected fencing token {expected}."
+        );
+        assert!(out.contains(&line), "missing '{line}' in:\n{out}");
+    }
+    // The current tokens still command it.
+    c.jm_send(0, TaskExecutorGateway::CancelTask { job_id: JOB, job_master_id: JM_ID, execution_id: ExecutionAttemptId(21) });
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Canceled));
+}
+
+#[test]
+fn a_slot_request_under_a_new_job_master_id_revokes_the_old_job_master_and_fences_it() {
+    let mut c = cluster(41, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    // The job's new leader (a JobMaster with another id) gets a slot here through the RM.
+    let new_id = JobMasterId(0x2);
+    let request = TaskExecutorGateway::RequestSlot {
+        resource_manager_id: RM_ID,
+        slot_index: 1,
+        allocation_id: AllocationId(7),
+        job_id: JOB,
+        job_master: jm,
+        job_master_id: new_id,
+    };
+    rm_send(&mut c, 0, request);
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(21)), Some(ExecutionState::Failed));
+    assert!(c.jm().error_of(ExecutionAttemptId(21)).unwrap().contains("lost leadership"));
+    // The old JobMaster's commit is not obeyed; the new one's offer went out under the new id.
+    c.submit(0, tdd((22, 0, 1, 7), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_millis(10));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(22)), None, "a submission under the old id is fenced");
+    let out = c.stdout(0);
+    let line = format!(
+        "Fencing token mismatch: Ignoring message SubmitTask from {jm} because the fencing token {JM_ID} did not match the expected fencing token {new_id}."
+    );
+    assert!(out.contains(&line), "missing '{line}' in:\n{out}");
 }

@@ -21,7 +21,7 @@ use flink_core::checkpoint::{
     CheckpointConfig, CheckpointId, CheckpointKind, CheckpointMetrics, CheckpointOptions, DeclineReason, ExternalizedRetention,
     KeyGroupRange, TaskRestore, TaskStateSnapshot,
 };
-use flink_core::{ExecutionAttemptId, JobId, JobStatus, JobVertexId, TaskExecutorGateway};
+use flink_core::{ExecutionAttemptId, JobId, JobMasterId, JobStatus, JobVertexId, TaskExecutorGateway};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
@@ -310,6 +310,8 @@ pub struct CoordinatorTimers {
 type AwaitingPersist = (String, Vec<CheckpointId>, Vec<(Addr, ExecutionAttemptId)>);
 
 pub struct CheckpointCoordinator {
+    /// The fencing token of the JobMaster this coordinator belongs to, on all it sends.
+    job_master_id: JobMasterId,
     job_id: JobId,
     pub config: CheckpointConfig,
     timers: CoordinatorTimers,
@@ -339,16 +341,21 @@ pub struct CheckpointCoordinator {
     awaiting_persist: BTreeMap<CheckpointId, AwaitingPersist>,
     /// Of those, the ones not yet handed to the HA store.
     to_persist: Vec<CheckpointId>,
+    /// HA: subsumed checkpoints whose directories stay until a newer checkpoint is in the HA
+    /// store: until then ZooKeeper may still point at them, and a new leader recovers from
+    /// what ZooKeeper points at (Flink subsumes inside the store's add, after the write).
+    awaiting_discard: Vec<CompletedCheckpoint>,
 }
 
 impl CheckpointCoordinator {
-    pub fn new(job_id: JobId, config: CheckpointConfig, timers: CoordinatorTimers) -> Self {
+    pub fn new(job_id: JobId, job_master_id: JobMasterId, config: CheckpointConfig, timers: CoordinatorTimers) -> Self {
         let (base_dir, default_location) = match config.dir.as_deref().map(pointer_to_store_path) {
             Some(Ok(dir)) => (format!("{dir}/{job_id}"), false),
             _ => (format!(".flink/checkpoints/{job_id}"), true),
         };
         CheckpointCoordinator {
             job_id,
+            job_master_id,
             failure_manager: CheckpointFailureManager::new(config.tolerable_failed),
             config,
             timers,
@@ -366,6 +373,7 @@ impl CheckpointCoordinator {
             persist_before_notify: false,
             awaiting_persist: BTreeMap::new(),
             to_persist: Vec::new(),
+            awaiting_discard: Vec::new(),
         }
     }
 
@@ -519,6 +527,7 @@ impl CheckpointCoordinator {
                 t.address,
                 TaskExecutorGateway::TriggerCheckpoint {
                     job_id: self.job_id,
+                    job_master_id: self.job_master_id,
                     execution_id: t.attempt,
                     checkpoint_id: id,
                     timestamp: now,
@@ -674,7 +683,11 @@ impl CheckpointCoordinator {
             }
         }
         for old in subsumed {
-            self.discard(cx, &old);
+            if self.persist_before_notify {
+                self.awaiting_discard.push(old);
+            } else {
+                self.discard(cx, &old);
+            }
         }
         self.last_completion_ms = Some(now);
         self.failure_manager.succeeded(id);
@@ -717,7 +730,12 @@ impl CheckpointCoordinator {
             for t in &p.plan.tasks {
                 cx.send(
                     t.address,
-                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: t.attempt, checkpoint_id: id },
+                    TaskExecutorGateway::NotifyCheckpointComplete {
+                        job_id: self.job_id,
+                        job_master_id: self.job_master_id,
+                        execution_id: t.attempt,
+                        checkpoint_id: id,
+                    },
                 );
             }
         }
@@ -809,7 +827,12 @@ impl CheckpointCoordinator {
         for t in &p.plan.tasks {
             cx.send(
                 t.address,
-                TaskExecutorGateway::NotifyCheckpointAborted { job_id: self.job_id, execution_id: t.attempt, checkpoint_id: id },
+                TaskExecutorGateway::NotifyCheckpointAborted {
+                    job_id: self.job_id,
+                    job_master_id: self.job_master_id,
+                    execution_id: t.attempt,
+                    checkpoint_id: id,
+                },
             );
         }
         let message = match &detail {
@@ -862,11 +885,22 @@ impl CheckpointCoordinator {
 
     /// The HA store has checkpoint `id`: now its tasks may commit.
     pub fn persisted(&mut self, cx: &mut Cx, id: CheckpointId) {
+        // What it subsumed is no longer what ZooKeeper points at.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.awaiting_discard).into_iter().partition(|c| c.id() < id);
+        self.awaiting_discard = kept;
+        for c in gone {
+            self.discard(cx, &c);
+        }
         if let Some((_, _, targets)) = self.awaiting_persist.remove(&id) {
             for (address, attempt) in targets {
                 cx.send(
                     address,
-                    TaskExecutorGateway::NotifyCheckpointComplete { job_id: self.job_id, execution_id: attempt, checkpoint_id: id },
+                    TaskExecutorGateway::NotifyCheckpointComplete {
+                        job_id: self.job_id,
+                        job_master_id: self.job_master_id,
+                        execution_id: attempt,
+                        checkpoint_id: id,
+                    },
                 );
             }
         }
@@ -916,6 +950,10 @@ impl CheckpointCoordinator {
         self.stop_scheduler(cx);
         self.abort_all(cx, CheckpointFailureReason::CheckpointCoordinatorShutdown);
         cx.cancel_timer(self.timers.timeout);
+        // The job is over: what was subsumed goes whatever the HA store said.
+        for c in std::mem::take(&mut self.awaiting_discard) {
+            self.discard(cx, &c);
+        }
         let keep = match (self.config.retention, status) {
             (_, JobStatus::Finished) => false,
             (ExternalizedRetention::NoExternalizedCheckpoints, _) => false,
@@ -1038,7 +1076,7 @@ mod tests {
                 rng: engine::Rng::seed_from_u64(3),
                 effects: Vec::new(),
                 now: 1_000,
-                coord: CheckpointCoordinator::new(JOB, config, CoordinatorTimers { trigger: TRIGGER, timeout: TIMEOUT }),
+                coord: CheckpointCoordinator::new(JOB, JobMasterId(7), config, CoordinatorTimers { trigger: TRIGGER, timeout: TIMEOUT }),
                 plan: plan(),
             }
         }

@@ -19,7 +19,7 @@ use engine::{Addr, Cx, TimerId};
 use flink_core::checkpoint::{CheckpointKind, CheckpointMetrics, DeclineReason, TaskStateSnapshot};
 use flink_core::protocol::{OutputSpec, SlotOffer};
 use flink_core::{
-    AllocationId, CheckpointId, ExecutionAttemptId, ExecutionState, FailoverStrategy, JobGraph, JobId, JobStatus, ResourceId,
+    AllocationId, CheckpointId, ExecutionAttemptId, ExecutionState, FailoverStrategy, JobGraph, JobId, JobMasterId, JobStatus, ResourceId,
     TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
@@ -34,7 +34,7 @@ use restart::RestartBackoffTimeStrategy;
 #[derive(Debug, Clone, PartialEq)]
 pub enum JmEvent {
     /// DeclareResourceRequirements for the ResourceManager (0 = the job needs nothing more).
-    Declare { job_id: JobId, job_master: Addr, slots: u32 },
+    Declare { job_id: JobId, job_master: Addr, job_master_id: JobMasterId, slots: u32 },
     /// The job reached a globally terminal state.
     Terminated { job_id: JobId, status: JobStatus },
 }
@@ -94,6 +94,9 @@ const T_CHECKPOINT_TIMEOUT: TimerId = 4;
 
 pub struct JobMaster {
     pub graph: JobGraph,
+    /// This JobMaster's fencing token: on everything it sends to TaskExecutors, and expected on
+    /// everything they send it.
+    pub id: JobMasterId,
     pub status: JobStatus,
     /// When each JobStatus was entered (ms).
     pub status_timestamps: BTreeMap<JobStatus, u64>,
@@ -132,7 +135,14 @@ pub struct JobMaster {
 
 impl JobMaster {
     /// A JobMaster for `graph`; `index` gives it its own timer ids.
-    pub fn new(cx: &mut Cx, graph: JobGraph, index: u64, heartbeat_interval_ms: u64, heartbeat_timeout_ms: u64) -> JobMaster {
+    pub fn new(
+        cx: &mut Cx,
+        graph: JobGraph,
+        id: JobMasterId,
+        index: u64,
+        heartbeat_interval_ms: u64,
+        heartbeat_timeout_ms: u64,
+    ) -> JobMaster {
         let now = cx.now().as_millis();
         let execution_graph = ExecutionGraph::new(cx, &graph);
         let mut status_timestamps = BTreeMap::new();
@@ -147,11 +157,13 @@ impl JobMaster {
         let config = graph.checkpointing.clone().unwrap_or_else(|| flink_core::checkpoint::CheckpointConfig::with_interval(u64::MAX / 4));
         let checkpoints = CheckpointCoordinator::new(
             graph.job_id,
+            id,
             config,
             CoordinatorTimers { trigger: timer(T_CHECKPOINT_TRIGGER), timeout: timer(T_CHECKPOINT_TIMEOUT) },
         );
         JobMaster {
             graph,
+            id,
             status: JobStatus::Created,
             status_timestamps,
             execution_graph,
@@ -218,7 +230,7 @@ impl JobMaster {
     }
 
     fn declare(&mut self, cx: &mut Cx, slots: u32) {
-        self.events.push(JmEvent::Declare { job_id: self.graph.job_id, job_master: cx.me(), slots });
+        self.events.push(JmEvent::Declare { job_id: self.graph.job_id, job_master: cx.me(), job_master_id: self.id, slots });
     }
 
     /// Starts scheduling: restores the savepoint the job was submitted with (if any), then
@@ -335,7 +347,7 @@ impl JobMaster {
             let now = cx.now().as_millis();
             self.task_managers.entry(resource_id).or_insert((from, now)).1 = now;
         }
-        cx.send(from, TaskExecutorGateway::AcceptSlots { job_id: self.graph.job_id, accepted });
+        cx.send(from, TaskExecutorGateway::AcceptSlots { job_id: self.graph.job_id, job_master_id: self.id, accepted });
         self.maybe_deploy(cx);
     }
 
@@ -416,6 +428,7 @@ impl JobMaster {
                     producers,
                     output: output.clone(),
                     job_master: me,
+                    job_master_id: self.id,
                     restore,
                     checkpointing: self.graph.checkpointing.as_ref().map(|c| c.mode),
                 };
@@ -431,7 +444,7 @@ impl JobMaster {
                 "INFO  Deploying {name} (attempt #{}) with attempt id {} to {} with allocation id {}",
                 tdd.attempt_number, tdd.execution_id, slot.resource_id, slot.allocation_id
             ));
-            cx.send(slot.address, TaskExecutorGateway::SubmitTask(Box::new(tdd)));
+            cx.send(slot.address, TaskExecutorGateway::SubmitTask { job_master_id: self.id, tdd: Box::new(tdd) });
         }
     }
 
@@ -505,7 +518,10 @@ impl JobMaster {
             let store = cx.store();
             if store.exists(&staging) {
                 match store.rename(&staging, &final_path) {
-                    Ok(()) => committed += 1,
+                    Ok(()) => {
+                        committed += 1;
+                        cx.trace("file.commit", &final_path);
+                    }
                     Err(e) => cx.print(&format!("WARN  Could not commit {staging} to {final_path}: {e}")),
                 }
             } else if !store.exists(&final_path) {
@@ -542,11 +558,22 @@ impl JobMaster {
     /// heartbeat has already arrived.
     fn reconcile_deployments(&mut self, cx: &mut Cx, resource_id: &str, tasks: &[(ExecutionAttemptId, u64, u64)]) {
         let reported: std::collections::BTreeSet<ExecutionAttemptId> = tasks.iter().map(|t| t.0).collect();
+        let now = cx.now().as_millis();
+        // A SubmitTask the TaskExecutor never got (lost in a partition) leaves the execution
+        // DEPLOYING: Flink's submitTask RPC times out and fails it; here the heartbeat of a
+        // TaskExecutor that does not run it, once that long has passed, does.
+        let rpc_timeout = self.heartbeat_timeout_ms;
+        let lost_deployment = |e: &execution_graph::Execution| {
+            e.state == ExecutionState::Deploying
+                && e.timestamps.get(&ExecutionState::Deploying).is_some_and(|t| now.saturating_sub(*t) > rpc_timeout)
+        };
         let missing: Vec<(ExecutionAttemptId, ExecutionState, u64, u64)> = self
             .execution_graph
             .executions()
             .filter(|e| e.location.as_ref().is_some_and(|l| l.resource_id == resource_id))
-            .filter(|e| matches!(e.state, ExecutionState::Initializing | ExecutionState::Running | ExecutionState::Canceling))
+            .filter(|e| {
+                matches!(e.state, ExecutionState::Initializing | ExecutionState::Running | ExecutionState::Canceling) || lost_deployment(e)
+            })
             .filter(|e| !reported.contains(&e.attempt_id))
             .map(|e| (e.attempt_id, e.state, e.records_in, e.records_out))
             .collect();
@@ -554,6 +581,11 @@ impl JobMaster {
             cx.trace("execution.missing", format_args!("{id} on {resource_id}"));
             if state == ExecutionState::Canceling {
                 self.update_task_execution_state(cx, id, ExecutionState::Canceled, None, (rin, rout), Vec::new());
+            } else if state == ExecutionState::Deploying {
+                let cause = format!(
+                    "java.lang.Exception: Cannot deploy task {id} - TaskManager ({resource_id}) not responding after a rpcTimeout of {rpc_timeout} ms"
+                );
+                self.update_task_execution_state(cx, id, ExecutionState::Failed, Some(cause), (rin, rout), Vec::new());
             } else {
                 let cause = format!(
                     "org.apache.flink.util.FlinkException: Execution {id} is unexpectedly no longer running on task executor {resource_id}."
@@ -746,7 +778,8 @@ impl JobMaster {
             }
             match (&e.location, e.state) {
                 (Some(loc), ExecutionState::Deploying | ExecutionState::Initializing | ExecutionState::Running) => {
-                    cx.send(loc.address, TaskExecutorGateway::CancelTask { execution_id: e.attempt_id });
+                    let (job_id, job_master_id) = (self.graph.job_id, self.id);
+                    cx.send(loc.address, TaskExecutorGateway::CancelTask { job_id, job_master_id, execution_id: e.attempt_id });
                     e.transition(ExecutionState::Canceling, now);
                 }
                 (_, ExecutionState::Canceling) => {}
@@ -797,6 +830,8 @@ impl JobMaster {
             cx.send(
                 s.address,
                 TaskExecutorGateway::FreeSlot {
+                    job_id: self.graph.job_id,
+                    job_master_id: self.id,
                     allocation_id: s.allocation_id,
                     reason: format!("Job {} reached terminal state {}.", self.graph.job_id, status.name()),
                 },
@@ -865,7 +900,7 @@ impl JobMaster {
             self.task_manager_lost(cx, &id, &cause);
         }
         for (addr, _) in self.task_managers.values() {
-            cx.send(*addr, TaskExecutorGateway::JobManagerHeartbeat { job_id: self.graph.job_id });
+            cx.send(*addr, TaskExecutorGateway::JobManagerHeartbeat { job_id: self.graph.job_id, job_master_id: self.id });
         }
         if !self.status.is_globally_terminal() {
             cx.set_timer(Duration::from_millis(self.heartbeat_interval_ms), self.timer(T_HEARTBEAT));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use engine::{Addr, Cx, Time};
 use flink_core::protocol::SlotStatus;
-use flink_core::{JobId, ResourceId, ResourceManagerGateway, TaskExecutorGateway};
+use flink_core::{JobId, JobMasterId, ResourceId, ResourceManagerGateway, ResourceManagerId, TaskExecutorGateway};
 use yarn_sim::proto::YarnMsg;
 use yarn_sim::records::{Container, FinalApplicationStatus};
 
@@ -64,6 +64,8 @@ pub struct RmConfig {
 
 pub struct ActiveResourceManager {
     cfg: RmConfig,
+    /// This ResourceManager's fencing token: the leader session id with HA, random without.
+    id: ResourceManagerId,
     pub driver: YarnResourceManagerDriver,
     pub slot_manager: SlotManager,
     workers: BTreeMap<ResourceId, Worker>,
@@ -79,10 +81,11 @@ pub struct ActiveResourceManager {
 }
 
 impl ActiveResourceManager {
-    pub fn new(cfg: RmConfig, driver: YarnResourceManagerDriver) -> Self {
+    pub fn new(cfg: RmConfig, driver: YarnResourceManagerDriver, id: ResourceManagerId) -> Self {
         let grace = cfg.heartbeat_timeout_ms;
         ActiveResourceManager {
             cfg,
+            id,
             driver,
             slot_manager: SlotManager::new(grace),
             workers: BTreeMap::new(),
@@ -93,6 +96,10 @@ impl ActiveResourceManager {
             shutting_down: false,
             events: Vec::new(),
         }
+    }
+
+    pub fn id(&self) -> ResourceManagerId {
+        self.id
     }
 
     pub fn take_events(&mut self) -> Vec<RmEvent> {
@@ -112,23 +119,41 @@ impl ActiveResourceManager {
     }
 
     /// A JobMaster's DeclareResourceRequirements.
-    pub fn declare_resource_requirements(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr, slots: u32) {
+    pub fn declare_resource_requirements(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr, job_master_id: JobMasterId, slots: u32) {
         cx.print(&format!("INFO  Received resource requirements from job {job_id}: {slots} slots."));
-        self.slot_manager.declare(job_id, job_master, slots);
+        self.slot_manager.declare(job_id, job_master, job_master_id, slots);
         // A new declaration (a restarted job) may try YARN again.
         self.unavailable = false;
         self.check_resource_declarations(cx);
     }
 
     /// Handles a Flink message addressed to the ResourceManager.
+    /// Handles a Flink message addressed to the ResourceManager. Each carries the
+    /// ResourceManagerId its sender knows; one for another leader (a TaskExecutor still
+    /// following an older leader, a message of the previous attempt) is dropped, as Flink's
+    /// fenced RPC endpoint does.
     pub fn on_flink(&mut self, cx: &mut Cx, from: Addr, msg: ResourceManagerGateway) {
+        let token = match &msg {
+            ResourceManagerGateway::RegisterTaskExecutor { resource_manager_id, .. }
+            | ResourceManagerGateway::TaskExecutorHeartbeat { resource_manager_id, .. }
+            | ResourceManagerGateway::DeclareResourceRequirements { resource_manager_id, .. } => *resource_manager_id,
+        };
+        if token != self.id {
+            let kind = engine::msg::Wire::kind(&msg);
+            cx.print(&format!(
+                "DEBUG Fencing token mismatch: Ignoring message {kind} from {from} because the fencing token {token} did not match the expected fencing token {}.",
+                self.id
+            ));
+            cx.trace("fenced", format!("{from} {kind} {token} {}", self.id));
+            return;
+        }
         match msg {
-            ResourceManagerGateway::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address } => {
+            ResourceManagerGateway::RegisterTaskExecutor { resource_id, num_slots, memory_mb, data_address, .. } => {
                 self.register_task_executor(cx, from, resource_id, num_slots, memory_mb, data_address)
             }
-            ResourceManagerGateway::TaskExecutorHeartbeat { resource_id, slots } => self.on_heartbeat(cx, from, &resource_id, &slots),
-            ResourceManagerGateway::DeclareResourceRequirements { job_id, job_master, slots } => {
-                self.declare_resource_requirements(cx, job_id, job_master, slots)
+            ResourceManagerGateway::TaskExecutorHeartbeat { resource_id, slots, .. } => self.on_heartbeat(cx, from, &resource_id, &slots),
+            ResourceManagerGateway::DeclareResourceRequirements { job_id, job_master, job_master_id, slots, .. } => {
+                self.declare_resource_requirements(cx, job_id, job_master, job_master_id, slots)
             }
         }
     }
@@ -143,7 +168,8 @@ impl ActiveResourceManager {
         data_address: Addr,
     ) {
         if self.shutting_down {
-            cx.send(from, TaskExecutorGateway::RegistrationRejected { reason: "The ResourceManager is shutting down.".into() });
+            let reason = "The ResourceManager is shutting down.".into();
+            cx.send(from, TaskExecutorGateway::RegistrationRejected { resource_manager_id: self.id, reason });
             return;
         }
         cx.print(&format!("INFO  Registering TaskManager with ResourceID {resource_id} ({from}) at ResourceManager"));
@@ -174,14 +200,18 @@ impl ActiveResourceManager {
         });
         cx.send(
             from,
-            TaskExecutorGateway::RegistrationSuccess { resource_manager: cx.me(), heartbeat_interval_ms: self.cfg.heartbeat_interval_ms },
+            TaskExecutorGateway::RegistrationSuccess {
+                resource_manager_id: self.id,
+                resource_manager: cx.me(),
+                heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+            },
         );
         self.check_resource_declarations(cx);
     }
 
     fn on_heartbeat(&mut self, cx: &mut Cx, from: Addr, resource_id: &str, slots: &[SlotStatus]) {
         if self.slot_manager.report(resource_id, slots, cx.now()) {
-            cx.send(from, TaskExecutorGateway::HeartbeatAck);
+            cx.send(from, TaskExecutorGateway::HeartbeatAck { resource_manager_id: self.id });
             self.check_resource_declarations(cx);
         }
     }
@@ -189,7 +219,12 @@ impl ActiveResourceManager {
     /// Handles a YARN message (AMRM replies, NodeManager replies).
     pub fn on_yarn(&mut self, cx: &mut Cx, msg: YarnMsg) {
         let me = cx.me();
-        for ev in self.driver.handle(cx, msg, me) {
+        let events = self.driver.handle(cx, msg, me);
+        self.on_driver_events(cx, events);
+    }
+
+    fn on_driver_events(&mut self, cx: &mut Cx, events: Vec<DriverEvent>) {
+        for ev in events {
             match ev {
                 DriverEvent::Registered { recovered } => {
                     self.registered_with_yarn = true;
@@ -244,6 +279,10 @@ impl ActiveResourceManager {
     /// Periodic checks: TaskExecutor heartbeats, worker registration timeouts, idle
     /// TaskManagers, and the end of a start-worker cool-down.
     pub fn on_tick(&mut self, cx: &mut Cx) {
+        let lost_starts = self.driver.check_start_timeouts(cx);
+        if !lost_starts.is_empty() {
+            self.on_driver_events(cx, lost_starts);
+        }
         let now = cx.now();
         let timeout = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
         let timed_out: Vec<ResourceId> =
@@ -281,7 +320,8 @@ impl ActiveResourceManager {
             if let Some(te) = self.slot_manager.unregister(&id) {
                 if !self.workers.contains_key(&id) {
                     // Not a container of ours: ask the TaskExecutor itself to stop.
-                    cx.send(te.address, TaskExecutorGateway::Shutdown { reason: "TaskExecutor exceeded the idle timeout.".into() });
+                    let reason = "TaskExecutor exceeded the idle timeout.".into();
+                    cx.send(te.address, TaskExecutorGateway::Shutdown { resource_manager_id: self.id, reason });
                 }
             }
             self.stop_worker(cx, &id);
@@ -305,7 +345,7 @@ impl ActiveResourceManager {
         if !self.registered_with_yarn || self.shutting_down {
             return;
         }
-        let (missing, missing_jobs) = self.slot_manager.check_resource_requirements(cx);
+        let (missing, missing_jobs) = self.slot_manager.check_resource_requirements(cx, self.id);
         let spt = self.cfg.spec.num_slots.max(1);
         let pending = self.driver.num_requested_not_allocated();
         let starting = self.workers.values().filter(|w| matches!(w.state, WorkerState::Starting { .. })).count() as u32;
@@ -348,7 +388,7 @@ impl ActiveResourceManager {
         self.shutting_down = true;
         let tes: Vec<(ResourceId, Addr)> = self.slot_manager.task_executors().map(|t| (t.resource_id.clone(), t.address)).collect();
         for (id, addr) in tes {
-            cx.send(addr, TaskExecutorGateway::Shutdown { reason: "The cluster is shutting down.".into() });
+            cx.send(addr, TaskExecutorGateway::Shutdown { resource_manager_id: self.id, reason: "The cluster is shutting down.".into() });
             self.slot_manager.unregister(&id);
         }
         let ids: Vec<ResourceId> = self.workers.keys().cloned().collect();
@@ -361,5 +401,80 @@ impl ActiveResourceManager {
 
     pub fn deregister(&mut self, cx: &mut Cx, status: FinalApplicationStatus, diagnostics: &str) {
         self.driver.deregister(cx, status, diagnostics);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::{Effect, Msg};
+    use rand::SeedableRng;
+
+    use super::*;
+    use yarn_sim::ids::{ApplicationAttemptId, ApplicationId};
+
+    fn rm(id: ResourceManagerId) -> ActiveResourceManager {
+        let driver_cfg = yarn_driver::DriverConfig {
+            taskexec_command: "taskexec".into(),
+            heartbeat_interval_ms: 1_000,
+            heartbeat_timeout_ms: 5_000,
+            yarn_heartbeat_ms: 1_000,
+            container_request_heartbeat_ms: 50,
+            start_container_timeout_ms: 10_000,
+            user: "u".into(),
+            tm_local_resources: BTreeMap::new(),
+            ha_env: None,
+            resource_manager_id: id,
+        };
+        let attempt = ApplicationAttemptId::new(ApplicationId::new(1, 1), 1);
+        let driver = YarnResourceManagerDriver::new(driver_cfg, "127.0.0.1:8030".parse().unwrap(), attempt);
+        let cfg = RmConfig {
+            spec: WorkerResourceSpec { memory_mb: 1024, vcores: 1, num_slots: 1 },
+            heartbeat_interval_ms: 1_000,
+            heartbeat_timeout_ms: 5_000,
+            registration_timeout_ms: 60_000,
+            idle_tm_timeout_ms: 30_000,
+            start_worker_max_failure_rate: 10.0,
+            start_worker_retry_interval_ms: 3_000,
+        };
+        ActiveResourceManager::new(cfg, driver, id)
+    }
+
+    #[test]
+    fn task_executor_messages_for_another_resource_manager_id_are_fenced() {
+        let (current, stale) = (ResourceManagerId(0xa), ResourceManagerId(0xb));
+        let mut rm = rm(current);
+        let (mut sys, mut rng, mut effects) = (engine::MemSys::default(), engine::Rng::seed_from_u64(1), Vec::new());
+        let me: Addr = "127.0.0.1:6123".parse().unwrap();
+        let tm: Addr = "127.0.0.2:7000".parse().unwrap();
+        let register = |resource_manager_id| ResourceManagerGateway::RegisterTaskExecutor {
+            resource_manager_id,
+            resource_id: "container_1_0001_01_000002".into(),
+            num_slots: 1,
+            memory_mb: 1024,
+            data_address: tm,
+        };
+        {
+            let mut cx = Cx::new(Time::from_millis(1), me, &mut rng, &mut effects, &mut sys);
+            rm.on_flink(&mut cx, tm, register(stale));
+        }
+        assert!(effects.iter().all(|e| !matches!(e, Effect::Send { .. })), "a fenced registration gets no answer");
+        assert_eq!(rm.slot_manager.task_executors().count(), 0);
+        let line = format!(
+            "Fencing token mismatch: Ignoring message RegisterTaskExecutor from {tm} because the fencing token {stale} did not match the expected fencing token {current}."
+        );
+        assert!(sys.out.contains(&line), "{}", sys.out);
+        {
+            let mut cx = Cx::new(Time::from_millis(2), me, &mut rng, &mut effects, &mut sys);
+            rm.on_flink(&mut cx, tm, register(current));
+        }
+        assert_eq!(rm.slot_manager.task_executors().count(), 1);
+        let answered = effects.into_iter().any(|e| match e {
+            Effect::Send { to, msg } => {
+                to == tm
+                    && matches!(Msg::downcast::<TaskExecutorGateway>(msg), Ok(TaskExecutorGateway::RegistrationSuccess { resource_manager_id, .. }) if resource_manager_id == current)
+            }
+            _ => false,
+        });
+        assert!(answered);
     }
 }

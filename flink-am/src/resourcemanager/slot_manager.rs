@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use engine::{Addr, Cx, Time};
 use flink_core::protocol::SlotStatus;
-use flink_core::{AllocationId, JobId, ResourceId, TaskExecutorGateway};
+use flink_core::{AllocationId, JobId, JobMasterId, ResourceId, ResourceManagerId, TaskExecutorGateway};
 
 /// One slot as the SlotManager sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,7 @@ impl TaskExecutorRegistration {
 #[derive(Clone, Copy, Debug)]
 pub struct JobRequirement {
     pub job_master: Addr,
+    pub job_master_id: JobMasterId,
     pub slots: u32,
 }
 
@@ -82,11 +83,11 @@ impl SlotManager {
         SlotManager { requirements: BTreeMap::new(), task_executors: BTreeMap::new(), pending_grace_ms }
     }
 
-    pub fn declare(&mut self, job_id: JobId, job_master: Addr, slots: u32) {
+    pub fn declare(&mut self, job_id: JobId, job_master: Addr, job_master_id: JobMasterId, slots: u32) {
         if slots == 0 {
             self.requirements.remove(&job_id);
         } else {
-            self.requirements.insert(job_id, JobRequirement { job_master, slots });
+            self.requirements.insert(job_id, JobRequirement { job_master, job_master_id, slots });
         }
     }
 
@@ -141,7 +142,7 @@ impl SlotManager {
 
     /// checkResourceRequirements: gives free slots to jobs that miss some (in job-id order),
     /// then returns how many slots are still missing in total and per job.
-    pub fn check_resource_requirements(&mut self, cx: &mut Cx) -> (u32, Vec<JobId>) {
+    pub fn check_resource_requirements(&mut self, cx: &mut Cx, resource_manager_id: ResourceManagerId) -> (u32, Vec<JobId>) {
         let mut missing_total = 0;
         let mut missing_jobs = Vec::new();
         let reqs: Vec<(JobId, JobRequirement)> = self.requirements.iter().map(|(k, v)| (*k, *v)).collect();
@@ -159,7 +160,14 @@ impl SlotManager {
                         have += 1;
                         cx.send(
                             te.address,
-                            TaskExecutorGateway::RequestSlot { slot_index: i as u32, allocation_id, job_id, job_master: req.job_master },
+                            TaskExecutorGateway::RequestSlot {
+                                resource_manager_id,
+                                slot_index: i as u32,
+                                allocation_id,
+                                job_id,
+                                job_master: req.job_master,
+                                job_master_id: req.job_master_id,
+                            },
                         );
                     }
                 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::{Addr, Cx};
+use engine::{Addr, Cx, Time};
 use flink_core::protocol::env as flink_env;
 use yarn_sim::amrm_client::{AmRmClient, AmRmEvent};
 use yarn_sim::ids::{ApplicationAttemptId, ContainerId};
@@ -62,11 +62,15 @@ pub struct DriverConfig {
     pub heartbeat_timeout_ms: u64,
     pub yarn_heartbeat_ms: u64,
     pub container_request_heartbeat_ms: u64,
+    /// A StartContainers request unanswered for this long is a failed start.
+    pub start_container_timeout_ms: u64,
     pub user: String,
     /// Localized into every TaskManager container: name -> shared-store path.
     pub tm_local_resources: BTreeMap<String, String>,
     /// HA: the TaskManagers' leader-retrieval settings, which replace the fixed RM address.
     pub ha_env: Option<BTreeMap<String, String>>,
+    /// Without HA, the ResourceManagerId TaskManagers get with the fixed RM address.
+    pub resource_manager_id: flink_core::ResourceManagerId,
 }
 
 pub struct YarnResourceManagerDriver {
@@ -80,6 +84,10 @@ pub struct YarnResourceManagerDriver {
     pending: BTreeMap<i32, (WorkerResourceSpec, u32)>,
     /// Started (or starting) containers by id.
     containers: BTreeMap<ContainerId, Container>,
+    /// Containers whose StartContainers request has not been answered yet, with when it was
+    /// sent: a request lost on the way (or its answer) must not leave a container allocated
+    /// and unused until YARN's allocation expiry.
+    starting: BTreeMap<ContainerId, Time>,
 }
 
 impl YarnResourceManagerDriver {
@@ -92,6 +100,7 @@ impl YarnResourceManagerDriver {
             next_priority: 1,
             pending: BTreeMap::new(),
             containers: BTreeMap::new(),
+            starting: BTreeMap::new(),
         }
     }
 
@@ -170,10 +179,14 @@ impl YarnResourceManagerDriver {
     /// Handles a YARN reply (AMRM or NodeManager); returns what it meant for the RM.
     pub fn handle(&mut self, cx: &mut Cx, msg: YarnMsg, rm_address: Addr) -> Vec<DriverEvent> {
         match msg {
-            YarnMsg::StartContainersResponse { failed, .. } => {
+            YarnMsg::StartContainersResponse { succeeded, failed } => {
                 let mut out = Vec::new();
+                for cid in succeeded {
+                    self.starting.remove(&cid);
+                }
                 for (cid, err) in failed {
                     // onStartContainerError: give the container back and report the worker gone.
+                    self.starting.remove(&cid);
                     if self.containers.remove(&cid).is_some() {
                         self.amrm.release(cid);
                         out.push(DriverEvent::WorkerTerminated { id: cid.to_string(), diagnostics: err.to_string() });
@@ -197,6 +210,7 @@ impl YarnResourceManagerDriver {
                         AmRmEvent::Allocated(containers) => out.extend(self.on_containers_allocated(cx, containers, rm_address)),
                         AmRmEvent::Completed(statuses) => {
                             for s in statuses {
+                                self.starting.remove(&s.container_id);
                                 if self.containers.remove(&s.container_id).is_some() {
                                     out.push(DriverEvent::WorkerTerminated {
                                         id: s.container_id.to_string(),
@@ -271,6 +285,7 @@ impl YarnResourceManagerDriver {
             Some(ha) => environment.extend(ha.clone()),
             None => {
                 environment.insert(flink_env::FLINK_RM_ADDRESS.to_string(), rm_address.to_string());
+                environment.insert(flink_env::FLINK_RM_ID.to_string(), self.cfg.resource_manager_id.to_string());
             }
         }
         environment.insert(flink_env::FLINK_NUM_SLOTS.to_string(), spec.num_slots.to_string());
@@ -300,6 +315,7 @@ impl YarnResourceManagerDriver {
         };
         cx.print(&format!("INFO  TaskExecutor {} will be started on {} with {}.", c.id, c.node_id, spec));
         self.containers.insert(c.id, c.clone());
+        self.starting.insert(c.id, cx.now());
         match c.node_id.addr() {
             Some(nm) => cx.send(
                 nm,
@@ -318,10 +334,39 @@ impl YarnResourceManagerDriver {
         };
         cx.print(&format!("INFO  Stopping container {cid}."));
         self.containers.remove(&cid);
+        self.starting.remove(&cid);
         if let Some(nm) = c.node_id.addr() {
             cx.send(nm, YarnMsg::StopContainers { containers: vec![cid] });
         }
         self.amrm.release(cid);
+    }
+
+    /// Containers whose StartContainers went unanswered for the start timeout: Hadoop's
+    /// NMClientAsync reports onStartContainerError once its RPC gives up, and Flink's driver
+    /// then releases the container and reports the worker terminated, so the ResourceManager
+    /// requests a new one if it still needs it. The NodeManager is told to stop it too, in
+    /// case only the answer was lost and the container runs.
+    pub fn check_start_timeouts(&mut self, cx: &mut Cx) -> Vec<DriverEvent> {
+        let timeout = std::time::Duration::from_millis(self.cfg.start_container_timeout_ms);
+        let now = cx.now();
+        let expired: Vec<ContainerId> = self.starting.iter().filter(|(_, sent)| now.since(**sent) >= timeout).map(|(c, _)| *c).collect();
+        let mut out = Vec::new();
+        for cid in expired {
+            self.starting.remove(&cid);
+            let Some(c) = self.containers.remove(&cid) else { continue };
+            let diagnostics = format!(
+                "Container {cid} could not be started on {}: no answer to StartContainers within {} ms.",
+                c.node_id, self.cfg.start_container_timeout_ms
+            );
+            cx.print(&format!("WARN  Error when starting container {cid}: {diagnostics} Releasing it."));
+            cx.trace("container.start.timeout", cid);
+            if let Some(nm) = c.node_id.addr() {
+                cx.send(nm, YarnMsg::StopContainers { containers: vec![cid] });
+            }
+            self.amrm.release(cid);
+            out.push(DriverEvent::WorkerTerminated { id: cid.to_string(), diagnostics });
+        }
+        out
     }
 
     /// Whether a container id belongs to a worker this driver started or recovered.

@@ -291,6 +291,10 @@ impl ResourceManager {
             && !current.state.is_final()
             && (current.id == cid.attempt || app.ctx.keep_containers_across_application_attempts)
             && (cid.attempt.attempt as usize) <= app.attempts.len()
+            // The AM container of an attempt that ended is not the application's work: the RM
+            // had ordered it stopped (the order may have died with the RM), so it is killed
+            // rather than kept, or it would live on as a second AM of the application.
+            && !app.attempts.iter().any(|at| at.id == cid.attempt && at.state.is_final() && at.am_container == Some(*cid))
     }
 
     /// `recoverContainersOnNode`: rebuilds an RMContainer from a re-registering NM's report,

@@ -1396,3 +1396,30 @@ fn a_move_carries_the_apps_live_usage_to_the_new_queue() {
     let s = &h.rm().scheduler;
     assert_eq!((s.queues[qa].used, s.queues[qb].used), (Resource::ZERO, Resource::ZERO));
 }
+
+#[test]
+fn a_restarted_rm_kills_the_am_container_of_an_attempt_that_ended_before_it_went_down() {
+    // AM liveness expires attempt 1; the RM dies before the NM's next heartbeat carries the
+    // order to stop its AM container, so the NM still runs it when it re-registers.
+    let pairs = [("yarn.resourcemanager.recovery.enabled", "true"), ("yarn.am.liveness-monitor.expiry-interval-ms", "1000")];
+    let mut h = H::new(&pairs);
+    let n = h.add_nm(8192, 8);
+    let app = h
+        .submit_ctx(|c| {
+            c.keep_containers_across_application_attempts = true;
+            c.max_app_attempts = 3;
+        })
+        .unwrap();
+    let at = h.run_am(app, &n);
+    let am1 = h.attempt(app).am_container.unwrap();
+    h.sim.run_for(Duration::from_secs(2));
+    let attempts = &h.rm().app(&app).unwrap().attempts;
+    assert_eq!(attempts[0].state, RMAppAttemptState::Failed, "{:?}", attempts[0]);
+    assert_eq!(attempts[0].id, at);
+    h.restart_rm(&pairs);
+    h.reregister(&n, vec![nm_running(am1, 1024)]);
+    // Not kept as work of the application: the old AM would live on as a second AM.
+    assert!(h.rm().container(&am1).is_none_or(|c| !c.is_live()), "{:?}", h.rm().container(&am1));
+    let (_, cleanup, _, _) = h.hb(&n, vec![running(am1)]);
+    assert!(cleanup.contains(&am1), "the NM is told to stop it: {cleanup:?}");
+}
