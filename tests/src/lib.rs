@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use yarn_sim::cli::http::{list, n, s, Rest};
@@ -133,6 +133,31 @@ impl Cluster {
 
     pub fn app(&self, id: &str) -> serde_json::Value {
         self.rest().get(&format!("/ws/v1/cluster/apps/{id}")).unwrap()["app"].clone()
+    }
+
+    /// `yarn-sim resourcemanager --conf-dir <work>/conf`, as a user restarts a killed RM,
+    /// logging where `yarn-sim start` logs.
+    pub fn start_resourcemanager(&self) -> Daemon {
+        let log = std::fs::OpenOptions::new().append(true).create(true).open(self.work.join("logs/resourcemanager.log")).unwrap();
+        let child = Command::new(bin("yarn-sim"))
+            .args(["resourcemanager", "--conf-dir"])
+            .arg(self.conf_dir())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+/// A daemon a test started by hand; killed and reaped however the test ends.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

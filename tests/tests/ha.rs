@@ -280,6 +280,46 @@ fn a_killed_am_fails_over_to_attempt_2_which_keeps_the_taskmanagers_and_restores
 }
 
 #[test]
+fn an_rm_killed_and_restarted_with_recovery_keeps_the_flink_session_and_its_job() {
+    if skip() {
+        return;
+    }
+    let recovery = "<property><name>yarn.resourcemanager.recovery.enabled</name><value>true</value></property>";
+    let h = Ha::start("rm-restart", 3, Some(recovery));
+    let app = h.session(&[]);
+    let (cid, am) = h.wait_attempt(&app, 1, Duration::from_secs(30));
+    let (reference, id) = h.reference_and_job("16000", "1000");
+    h.wait_running_with_checkpoints(&am, &id, 2);
+    let tms = Ha::taskmanagers(&am);
+    let am_pid = h.am_pid(&cid).expect("the AM process");
+    let records = |am: &Rest| -> u64 {
+        let v = am.get(&format!("/jobs/{id}")).unwrap_or_default();
+        v["vertices"].as_array().into_iter().flatten().filter_map(|x| x["metrics"]["write-records"].as_u64()).sum()
+    };
+
+    signal(h.c.pid_of("resourcemanager"), nix::sys::signal::Signal::SIGKILL);
+    // The Flink cluster does not notice the RM's absence: its job keeps running.
+    let before = records(&am);
+    h.c.wait_for("records flowing while the RM is down", Duration::from_secs(10), || (records(&am) > before).then_some(()));
+    assert_eq!(Ha::state(&am, &id).as_deref(), Some("RUNNING"));
+    let _rm = h.c.start_resourcemanager();
+    h.c.wait_for("the restarted RM", Duration::from_secs(10), || h.c.rest().get("/ws/v1/cluster/info").ok());
+    // The same application, still on attempt 1 with the same AM process, RUNNING; the AM
+    // re-registered (its log says so) and kept its TaskManagers.
+    h.c.wait_for("the AM re-registered", Duration::from_secs(20), || h.am_log(&app, &cid).contains("AM should re-register").then_some(()));
+    // The AM container is rebuilt from its NodeManager's resync, which may come after the AM's.
+    let want = vec![("RUNNING".to_string(), cid.clone())];
+    h.c.wait_for("one attempt, the same AM container", Duration::from_secs(10), || (h.attempts(&app) == want).then_some(()));
+    assert!(alive(am_pid), "the AM process survived the RM restart");
+    assert_eq!(h.c.app(&app)["state"], "RUNNING");
+    assert_eq!(Ha::taskmanagers(&am), tms, "no TaskManager was replaced");
+    h.wait_finished(&am, &id);
+    // Nothing lost and nothing twice: the committed output equals the fault-free run.
+    assert_eq!(h.committed("out/ha"), reference);
+    assert_eq!(Ha::state(&am, &id).as_deref(), Some("FINISHED"));
+}
+
+#[test]
 fn an_am_killed_twice_within_the_attempts_recovers_twice() {
     if skip() {
         return;

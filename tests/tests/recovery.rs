@@ -6,19 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use e2e::{list, s, Cluster};
+use e2e::{list, s, Cluster, Daemon};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-/// A daemon this test started by hand; killed and reaped however the test ends.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn conf_file(work: &Path, pairs: &[(&str, &str)]) -> std::path::PathBuf {
     std::fs::create_dir_all(work).unwrap();
@@ -26,21 +16,6 @@ fn conf_file(work: &Path, pairs: &[(&str, &str)]) -> std::path::PathBuf {
     let props: String = pairs.iter().map(|(k, v)| format!("<property><name>{k}</name><value>{v}</value></property>")).collect();
     std::fs::write(&f, format!("<?xml version=\"1.0\"?><configuration>{props}</configuration>")).unwrap();
     f
-}
-
-/// `yarn-sim resourcemanager --conf-dir <work>/conf` as a user restarts it, logging where
-/// `yarn-sim start` logs.
-fn start_rm(c: &Cluster) -> Daemon {
-    let log = std::fs::OpenOptions::new().append(true).create(true).open(c.work.join("logs/resourcemanager.log")).unwrap();
-    let child = Command::new(e2e::bin("yarn-sim"))
-        .args(["resourcemanager", "--conf-dir"])
-        .arg(c.conf_dir())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Daemon(child)
 }
 
 fn long_dshell(c: &Cluster, n: &str, cmd: &str) -> (Child, String) {
@@ -94,7 +69,7 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_running_dshell_app() {
     for p in &worker_pids {
         assert!(kill(Pid::from_raw(*p), None).is_ok(), "worker {p} died with the RM");
     }
-    let _rm = start_rm(&c);
+    let _rm = c.start_resourcemanager();
     c.wait_for("the restarted RM", Duration::from_secs(10), || c.rest().get("/ws/v1/cluster/info").ok());
     // Same cluster timestamp, same app, same attempt; the NMs resynced and the containers
     // were rebuilt from their reports.
@@ -131,7 +106,7 @@ fn an_rm_refuses_a_state_store_of_another_cluster() {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&node).unwrap()).unwrap();
     v["cluster_id"] = "someone-else".into();
     std::fs::write(&node, v.to_string()).unwrap();
-    let mut rm = start_rm(&c);
+    let mut rm = c.start_resourcemanager();
     let code = c.wait_for("the RM to refuse", Duration::from_secs(10), || rm.0.try_wait().unwrap());
     assert_eq!(code.code(), Some(1));
     let log = e2e::read(&c.work.join("logs/resourcemanager.log"));
@@ -287,7 +262,7 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_flink_session_and_its_job() {
 
     kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let _rm = start_rm(&c);
+    let _rm = c.start_resourcemanager();
     c.wait_for("the restarted RM", Duration::from_secs(10), || c.rest().get("/ws/v1/cluster/info").ok());
     c.wait_for("the job FINISHED", Duration::from_secs(60), || {
         let st = am.get(&format!("/jobs/{job}")).ok()?["state"].as_str()?.to_string();
