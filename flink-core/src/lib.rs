@@ -14,7 +14,6 @@ pub mod protocol;
 pub mod record;
 pub mod runtime;
 pub mod state;
-pub mod state_table;
 pub mod streamgraph;
 pub mod zk_gateway;
 pub mod zookeeper;

@@ -18,7 +18,6 @@ use crate::keygroup;
 use crate::operator::{Aggregate, DatagenKind, FilterFn, FlatMapFn, MapFn, OperatorSpec, SinkSpec, SourceSpec, TimeCharacteristic};
 use crate::protocol::Element;
 use crate::record::{Record, Value};
-use crate::state_table::StateTable;
 
 /// Flink's WordCountData: Hamlet's soliloquy (public domain), the built-in `words` corpus.
 pub const WORDS: &[&str] = &[
@@ -105,7 +104,7 @@ pub enum SourceStatus {
 }
 
 /// A Value usable as an ordered map key (Value holds floats, so it is not `Ord`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Key {
     Int(i64),
     Float(u64),
@@ -516,7 +515,7 @@ impl Timestamps {
 struct KeyedAgg {
     key: usize,
     aggregate: Aggregate,
-    state: StateTable<Key, Record>,
+    state: BTreeMap<Key, Record>,
 }
 
 impl KeyedAgg {
@@ -861,7 +860,7 @@ impl Op {
                 })
             }
             OperatorSpec::KeyedAggregate { key, aggregate } => {
-                Op::KeyedAgg(KeyedAgg { key: *key, aggregate: aggregate.clone(), state: StateTable::default() })
+                Op::KeyedAgg(KeyedAgg { key: *key, aggregate: aggregate.clone(), state: BTreeMap::new() })
             }
             OperatorSpec::Window { key, size_ms, slide_ms, time, aggregate } => {
                 if *size_ms <= 0 || *slide_ms <= 0 {
@@ -1041,9 +1040,7 @@ impl Op {
                 vec![Element::Watermark(i64::MAX)]
             }
             Op::Window(w) => w.fire(i64::MAX),
-            Op::KeyedAgg(a) if ctx.batch => {
-                std::mem::take(&mut a.state).into_sorted().into_iter().map(|(_, r)| Element::Record(r)).collect()
-            }
+            Op::KeyedAgg(a) if ctx.batch => std::mem::take(&mut a.state).into_values().map(Element::Record).collect(),
             Op::Sink(Sink::File(f)) => {
                 f.at_end.extend(f.current.take());
                 vec![]
@@ -1057,9 +1054,9 @@ impl Op {
     fn snapshot(&mut self, checkpoint_id: CheckpointId, max_parallelism: u32) -> OperatorState {
         let group = |k: &Key| keygroup::assign_to_key_group(&k.value(), max_parallelism);
         match self {
-            Op::KeyedAgg(a) => OperatorState::KeyedAggregate {
-                key_groups: by_key_group(a.state.sorted().into_iter().map(|(k, r)| (group(k), (k.clone(), r.clone())))),
-            },
+            Op::KeyedAgg(a) => {
+                OperatorState::KeyedAggregate { key_groups: by_key_group(a.state.iter().map(|(k, r)| (group(k), (k.clone(), r.clone())))) }
+            }
             Op::Window(w) => OperatorState::Window {
                 watermark: w.watermark,
                 key_groups: by_key_group(w.windows.iter().map(|((end, k), acc)| {
