@@ -14,7 +14,12 @@ PORT=$(free); ZK=$(free)
 cleanup() { "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true; [ -n "${RMPID:-}" ] && kill -9 "$RMPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 ms() { date +%s%3N; }
+# Every wait gives up after 60 s (a hung row must not hang make bench).
+deadline() { DEADLINE=$(($(ms) + 60000)); }
+check() { [ "$(ms)" -lt "$DEADLINE" ] || { echo "bench-ha: timed out waiting for $1" >&2; exit 1; }; }
 RM="http://127.0.0.1:$PORT/ws/v1/cluster"
+# ACLs are on: a request without user.name is dr.who and sees no AM container ids.
+UQ="user.name=$(id -un)"
 if [ ! -f /usr/share/java/zookeeper.jar ]; then
   printf 'row\tHA: AM kill -9 to job RUNNING on attempt 2\tskipped (no ZooKeeper: scripts/install-zookeeper.sh)\t<= 2 s\t-\n'
   exit 0
@@ -39,8 +44,9 @@ APP=$(sed -n 's/^Submitted application //p' "$WORK/session.out")
 WEB=$(sed -n 's/^JobManager Web Interface: http:\/\///p' "$WORK/session.out")
 JID=$("$BIN/flink" run -d -p 2 examples/streaming/StatefulCount.toml --output out/ha --count 200000 --rate 1000 | sed -n 's/^Job has been submitted with JobID //p')
 completed() { curl -s "http://$1/jobs/$JID/checkpoints" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["completed"])' 2>/dev/null || echo 0; }
-until [ "$(completed "$WEB")" -ge 2 ]; do sleep 0.1; done
-attempt_container() { curl -s "$RM/apps/$APP/appattempts" | python3 -c "import json,sys; a=json.load(sys.stdin)['appAttempts']['appAttempt']; print(a[$1-1]['containerId'] if len(a)>=$1 and a[$1-1]['appAttemptState']=='RUNNING' else '')" 2>/dev/null || true; }
+deadline
+until [ "$(completed "$WEB")" -ge 2 ]; do check "two completed checkpoints"; sleep 0.1; done
+attempt_container() { curl -s "$RM/apps/$APP/appattempts?$UQ" | python3 -c "import json,sys; a=json.load(sys.stdin)['appAttempts']['appAttempt']; print(a[$1-1]['containerId'] if len(a)>=$1 and a[$1-1]['appAttemptState']=='RUNNING' else '')" 2>/dev/null || true; }
 C1=$(attempt_container 1)
 AMPID=""
 for p in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -48,11 +54,14 @@ for p in $(ls /proc | grep -E '^[0-9]+$'); do
 done
 t0=$(ms)
 kill -9 "$AMPID"
-C2=""; until [ -n "$C2" ]; do C2=$(attempt_container 2); sleep 0.01; done
+deadline
+C2=""; until [ -n "$C2" ]; do check "attempt 2 RUNNING"; C2=$(attempt_container 2); sleep 0.01; done
 LOG=$(ls -d "$WORK"/nm-*/logs/"$APP"/"$C2" | head -1)/jobmanager.log
-until [ -f "$LOG" ] && grep -q "REST endpoint" "$LOG"; do sleep 0.01; done
+deadline
+until [ -f "$LOG" ] && grep -q "REST endpoint" "$LOG"; do check "the new AM's REST endpoint"; sleep 0.01; done
 WEB2=$(sed -n 's/.*(REST endpoint http:\/\/\(.*\))/\1/p' "$LOG" | head -1)
-until grep -q "Restoring job $JID" "$LOG" && curl -s "http://$WEB2/jobs/$JID" | grep -q '"state":"RUNNING"'; do sleep 0.01; done
+deadline
+until grep -q "Restoring job $JID" "$LOG" && curl -s "http://$WEB2/jobs/$JID" | grep -q '"state":"RUNNING"'; do check "the job RUNNING on attempt 2, restored"; sleep 0.01; done
 t1=$(ms)
 printf 'row\tHA: AM kill -9 to job RUNNING on attempt 2, state restored\t%s ms\t<= 2 s (YARNHighAvailabilityITCase: minutes)\tZooKeeper session 1 s; TaskManagers kept\n' "$((t1 - t0))"
 
@@ -61,13 +70,20 @@ resyncs() { grep -c "AM should re-register" "$LOG" || true; }
 before=$(resyncs)
 t0=$(ms)
 kill -9 "$RMPID_OLD"
+# As an operator would: the new RM starts once the old process is gone (its port is free).
+deadline
+# Gone means dead: a zombie (not yet reaped by its adoptive parent) holds no socket.
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${st#Z}" = "$st" ]; }
+while alive "$RMPID_OLD"; do check "the killed RM to be gone"; sleep 0.001; done
 "$BIN/yarn-sim" resourcemanager --conf-dir "$WORK/conf" > "$WORK/logs/resourcemanager-2.log" 2>&1 &
 RMPID=$!
-running_nodes() { curl -s "$RM/nodes" | python3 -c 'import json,sys; print(sum(1 for n in json.load(sys.stdin)["nodes"]["node"] if n["state"]=="RUNNING"))' 2>/dev/null || echo 0; }
-until [ "$(running_nodes)" -ge 3 ] && curl -s "$RM/apps/$APP" | grep -q '"state":"RUNNING"'; do sleep 0.005; done
+running_nodes() { curl -s "$RM/nodes?$UQ" | python3 -c 'import json,sys; print(sum(1 for n in json.load(sys.stdin)["nodes"]["node"] if n["state"]=="RUNNING"))' 2>/dev/null || echo 0; }
+deadline
+until [ "$(running_nodes)" -ge 3 ] && curl -s "$RM/apps/$APP?$UQ" | grep -q '"state":"RUNNING"'; do check "the NMs resynced and the app RUNNING"; sleep 0.005; done
 t1=$(ms)
 # The AM learns of the restart from its next allocate (ApplicationMasterNotRegisteredException,
 # "... AM should re-register.") and registers again at once.
-until [ "$(resyncs)" -gt "$before" ]; do sleep 0.005; done
+deadline
+until [ "$(resyncs)" -gt "$before" ]; do check "the AM to re-register"; sleep 0.005; done
 t2=$(ms)
 printf 'row\tHA: RM kill -9 + restart to all NMs resynced, app RUNNING\t%s ms (AM re-registering at %s ms)\t<= 500 ms\tincludes the new RM process start; the AM heartbeats every 1 s\n' "$((t1 - t0))" "$((t2 - t0))"

@@ -40,17 +40,19 @@ row "live: start --nodes 3 to all nodes RUNNING" "$((t1 - t0)) ms (${internal} m
 
 echo "== live: submit to AM container RUNNING (median of 5)"
 RM="http://127.0.0.1:$PORT/ws/v1/cluster"
+# ACLs are on: requests name the user who started the cluster (simple auth), as the CLIs do.
+USER_NAME=$(id -un)
 lat=()
 for _ in 1 2 3 4 5; do
-  id=$(curl -s -X POST "$RM/apps/new-application" | python3 -c 'import json,sys; print(json.load(sys.stdin)["application-id"])')
+  id=$(curl -s -X POST "$RM/apps/new-application?user.name=$USER_NAME" | python3 -c 'import json,sys; print(json.load(sys.stdin)["application-id"])')
   att=${id/application_/appattempt_}_000001
   body="{\"application-id\":\"$id\",\"application-name\":\"bench\",\"resource\":{\"memory\":128,\"vCores\":1},\"am-container-spec\":{\"commands\":{\"command\":\"sleep 30\"}}}"
   t0=$(ms)
-  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$RM/apps"
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$RM/apps?user.name=$USER_NAME"
   until curl -s "$RM/apps/$id/appattempts/$att/containers" | grep -q '"containerState":"RUNNING"'; do :; done
   t1=$(ms)
   lat+=($((t1 - t0)))
-  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d '{"state":"KILLED"}' "$RM/apps/$id/state"
+  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d '{"state":"KILLED"}' "$RM/apps/$id/state?user.name=$USER_NAME"
 done
 med=$(printf '%s\n' "${lat[@]}" | sort -n | sed -n 3p)
 t0=$(ms); for _ in 1 2 3 4 5; do curl -s -o /dev/null "$RM/info"; done; t1=$(ms)

@@ -185,3 +185,47 @@ pub fn submitted_app(out: &str) -> String {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// A Flink client command (`flink`, `yarn-session`) against a cluster: `YARN_CONF_DIR` names the
+/// cluster's configuration, `FLINK_CONF_DIR` the test's own `config.yaml`.
+pub fn run_flink_client(c: &Cluster, flink_conf_dir: &Path, program: &str, args: &[&str]) -> Run {
+    Command::new(bin(program))
+        .args(args)
+        .env("YARN_CONF_DIR", c.conf_dir())
+        .env("FLINK_CONF_DIR", flink_conf_dir)
+        .env_remove("HADOOP_CONF_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// The committed output under a directory: the lines of every file not starting with '.'
+/// (in-progress) or '_' (pending), sorted.
+pub fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with('_') || !e.path().is_file() {
+            continue;
+        }
+        lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
+    }
+    lines.sort();
+    lines
+}
+
+/// The job id `flink run` printed.
+pub fn submitted_job(r: &Run) -> String {
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+        .unwrap_or_else(|| panic!("no job id in:\n{}\n{}", r.stdout, r.stderr))
+        .trim()
+        .to_string()
+}
+
+/// A job's state from the JobManager's REST, if it answers.
+pub fn job_state(am: &Rest, id: &str) -> Option<String> {
+    am.get(&format!("/jobs/{id}")).ok()?["state"].as_str().map(String::from)
+}

@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use e2e::{bin, Cluster, Rest, Run};
+use e2e::{Cluster, Rest, Run};
 
 /// A cluster, a Flink configuration dir (properties file inside the test's dir) and helpers.
 struct Flink {
@@ -36,15 +36,7 @@ impl Flink {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Run {
-        Command::new(bin(program))
-            .args(args)
-            .env("YARN_CONF_DIR", self.c.conf_dir())
-            .env("FLINK_CONF_DIR", &self.conf_dir)
-            .env_remove("HADOOP_CONF_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-            .into()
+        e2e::run_flink_client(&self.c, &self.conf_dir, program, args)
     }
 
     /// `yarn-session -d` with checkpoints every 500 ms; the JobManager's REST address.
@@ -65,29 +57,15 @@ impl Flink {
 
     /// Committed output lines under a store dir: files not starting with '.' or '_', sorted.
     fn committed(&self, dir: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        for e in std::fs::read_dir(self.store().join(dir)).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') || !e.path().is_file() {
-                continue;
-            }
-            lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
-        }
-        lines.sort();
-        lines
+        e2e::committed_lines(&self.store().join(dir))
     }
 
     fn job_id(r: &Run) -> String {
-        r.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-            .unwrap_or_else(|| panic!("no job id in:\n{}\n{}", r.stdout, r.stderr))
-            .trim()
-            .to_string()
+        e2e::submitted_job(r)
     }
 
     fn state(am: &Rest, id: &str) -> Option<String> {
-        am.get(&format!("/jobs/{id}")).ok()?["state"].as_str().map(String::from)
+        e2e::job_state(am, id)
     }
 
     fn wait_state(&self, am: &Rest, id: &str, want: &str, limit: Duration) {

@@ -72,15 +72,7 @@ impl Ha {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Run {
-        Command::new(bin(program))
-            .args(args)
-            .env("YARN_CONF_DIR", self.c.conf_dir())
-            .env("FLINK_CONF_DIR", &self.conf_dir)
-            .env_remove("HADOOP_CONF_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-            .into()
+        e2e::run_flink_client(&self.c, &self.conf_dir, program, args)
     }
 
     /// `yarn-session -d` with ZooKeeper HA, 3 attempts and checkpoints every 500 ms; the
@@ -167,29 +159,15 @@ impl Ha {
     }
 
     fn committed(&self, dir: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        for e in std::fs::read_dir(self.c.work.join("dfs").join(dir)).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') || !e.path().is_file() {
-                continue;
-            }
-            lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
-        }
-        lines.sort();
-        lines
+        e2e::committed_lines(&self.c.work.join("dfs").join(dir))
     }
 
     fn job_id(r: &Run) -> String {
-        r.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-            .unwrap_or_else(|| panic!("no job id in:\n{}\n{}", r.stdout, r.stderr))
-            .trim()
-            .to_string()
+        e2e::submitted_job(r)
     }
 
     fn state(am: &Rest, id: &str) -> Option<String> {
-        am.get(&format!("/jobs/{id}")).ok()?["state"].as_str().map(String::from)
+        e2e::job_state(am, id)
     }
 
     fn completed_checkpoints(am: &Rest, id: &str) -> u64 {

@@ -6,11 +6,11 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use e2e::{bin, Cluster, Run};
+use e2e::{Cluster, Run};
 use serde_json::Value;
 
 struct Flink {
@@ -35,15 +35,7 @@ impl Flink {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Run {
-        Command::new(bin(program))
-            .args(args)
-            .env("YARN_CONF_DIR", self.c.conf_dir())
-            .env("FLINK_CONF_DIR", &self.conf_dir)
-            .env_remove("HADOOP_CONF_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-            .into()
+        e2e::run_flink_client(&self.c, &self.conf_dir, program, args)
     }
 
     /// A detached session with a StatefulCount job running (checkpointing on); (app, job).
