@@ -135,6 +135,18 @@ impl Cluster {
         self.rest().get(&format!("/ws/v1/cluster/apps/{id}")).unwrap()["app"].clone()
     }
 
+    /// `kill -9` of one of the cluster's daemons, returning once it is dead (exited, perhaps
+    /// not yet reaped): a daemon restarted on the same port before that would find it taken.
+    pub fn kill_9(&self, daemon: &str) {
+        let pid = self.pid_of(daemon);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+        self.wait_for(&format!("{daemon} to die"), Duration::from_secs(10), || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            matches!(state, None | Some('Z') | Some('X')).then_some(())
+        });
+    }
+
     /// `yarn-sim resourcemanager --conf-dir <work>/conf`, as a user restarts a killed RM,
     /// logging where `yarn-sim start` logs.
     pub fn start_resourcemanager(&self) -> Daemon {

@@ -275,7 +275,7 @@ fn an_rm_killed_and_restarted_with_recovery_keeps_the_flink_session_and_its_job(
         v["vertices"].as_array().into_iter().flatten().filter_map(|x| x["metrics"]["write-records"].as_u64()).sum()
     };
 
-    signal(h.c.pid_of("resourcemanager"), nix::sys::signal::Signal::SIGKILL);
+    h.c.kill_9("resourcemanager");
     // The Flink cluster does not notice the RM's absence: its job keeps running.
     let before = records(&am);
     h.c.wait_for("records flowing while the RM is down", Duration::from_secs(10), || (records(&am) > before).then_some(()));

@@ -10,12 +10,24 @@ use e2e::{list, s, Cluster, Daemon};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-fn conf_file(work: &Path, pairs: &[(&str, &str)]) -> std::path::PathBuf {
+/// A temp dir holding an extra yarn-site file; removed however the test ends.
+struct ExtraConf {
+    dir: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl Drop for ExtraConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn conf_file(work: &Path, pairs: &[(&str, &str)]) -> ExtraConf {
     std::fs::create_dir_all(work).unwrap();
     let f = work.join("extra-site.xml");
     let props: String = pairs.iter().map(|(k, v)| format!("<property><name>{k}</name><value>{v}</value></property>")).collect();
     std::fs::write(&f, format!("<?xml version=\"1.0\"?><configuration>{props}</configuration>")).unwrap();
-    f
+    ExtraConf { dir: work.to_path_buf(), file: f }
 }
 
 fn long_dshell(c: &Cluster, n: &str, cmd: &str) -> (Child, String) {
@@ -49,7 +61,7 @@ fn running(c: &Cluster, id: &str) -> usize {
 fn rm_kill_9_and_restart_with_recovery_keeps_a_running_dshell_app() {
     let work = std::env::temp_dir().join(format!("e2e-rm-restart-{}-conf", std::process::id()));
     let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
-    let c = Cluster::start("rm-restart", 2, &["--conf", extra.to_str().unwrap()]);
+    let c = Cluster::start("rm-restart", 2, &["--conf", extra.file.to_str().unwrap()]);
     let pids = c.work.join("pids");
     std::fs::create_dir_all(&pids).unwrap();
     let cmd = format!("echo $$ > {}/$CONTAINER_ID; sleep 6; echo done", pids.display());
@@ -63,7 +75,7 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_running_dshell_app() {
     let ts = c.rest().get("/ws/v1/cluster/info").unwrap()["clusterInfo"]["id"].clone();
     assert!(ts.is_u64() && id.contains(&ts.to_string()), "{ts} {id}");
 
-    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    c.kill_9("resourcemanager");
     std::thread::sleep(Duration::from_millis(500));
     // The containers outlive the RM.
     for p in &worker_pids {
@@ -92,15 +104,14 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_running_dshell_app() {
     let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(status.contains("resourcemanager") && status.contains("running"), "{status}");
     assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new());
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 #[test]
 fn an_rm_refuses_a_state_store_of_another_cluster() {
     let work = std::env::temp_dir().join(format!("e2e-rm-foreign-{}-conf", std::process::id()));
     let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
-    let c = Cluster::start("rm-foreign", 1, &["--conf", extra.to_str().unwrap()]);
-    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    let c = Cluster::start("rm-foreign", 1, &["--conf", extra.file.to_str().unwrap()]);
+    c.kill_9("resourcemanager");
     // Another cluster's store where this one's was.
     let node = c.work.join("dfs/yarn/system/rmstore/FSRMStateRoot/RMClusterNode");
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&node).unwrap()).unwrap();
@@ -111,7 +122,6 @@ fn an_rm_refuses_a_state_store_of_another_cluster() {
     assert_eq!(code.code(), Some(1));
     let log = e2e::read(&c.work.join("logs/resourcemanager.log"));
     assert!(log.contains("belongs to cluster 'someone-else', not to this ResourceManager's cluster 'yarn-cluster'"), "{log}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 fn pid_files(dir: &Path, suffix: &str) -> Vec<i32> {
@@ -136,7 +146,7 @@ fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
     // The node must come back before the RM declares it LOST: 10 s here.
     let extra =
         conf_file(&work, &[("yarn.nodemanager.recovery.enabled", "true"), ("yarn.nm.liveness-monitor.expiry-interval-ms", "10000")]);
-    let c = Cluster::start("nm-restart", 1, &["--conf", extra.to_str().unwrap()]);
+    let c = Cluster::start("nm-restart", 1, &["--conf", extra.file.to_str().unwrap()]);
     let pids = c.work.join("pids");
     std::fs::create_dir_all(&pids).unwrap();
     // Workers run until released by a file, so they end while the NM is down.
@@ -152,7 +162,7 @@ fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
     let node_id = s(list(&nodes, "nodes", "node")[0], "id");
     let port = node_id.rsplit(':').next().unwrap().to_string();
 
-    kill(Pid::from_raw(c.pid_of("nodemanager-0") as i32), Signal::SIGKILL).unwrap();
+    c.kill_9("nodemanager-0");
     std::thread::sleep(Duration::from_millis(300));
     for p in &workers {
         assert!(alive(*p), "worker {p} died with its NodeManager");
@@ -201,7 +211,6 @@ fn nm_kill_9_and_restart_with_recovery_reattaches_its_containers() {
     let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(status.lines().any(|l| l.starts_with("nodemanager-0") && l.ends_with("running")), "{status}");
     assert_eq!(c.stop_and_list_leftovers(), Vec::<u32>::new());
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 #[test]
@@ -227,7 +236,7 @@ fn a_killed_containers_background_child_does_not_outlive_it() {
 fn rm_kill_9_and_restart_with_recovery_keeps_a_flink_session_and_its_job() {
     let work = std::env::temp_dir().join(format!("e2e-rm-flink-{}-conf", std::process::id()));
     let extra = conf_file(&work, &[("yarn.resourcemanager.recovery.enabled", "true")]);
-    let c = Cluster::start("rm-flink", 2, &["--conf", extra.to_str().unwrap()]);
+    let c = Cluster::start("rm-flink", 2, &["--conf", extra.file.to_str().unwrap()]);
     let flink_conf = c.work.join("flink-conf");
     std::fs::create_dir_all(&flink_conf).unwrap();
     std::fs::write(flink_conf.join("config.yaml"), format!("yarn.properties-file.location: {}\n", c.work.display())).unwrap();
@@ -260,7 +269,7 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_flink_session_and_its_job() {
         (am.get(&format!("/jobs/{job}")).ok()?["state"].as_str()? == "RUNNING").then_some(())
     });
 
-    kill(Pid::from_raw(c.pid_of("resourcemanager") as i32), Signal::SIGKILL).unwrap();
+    c.kill_9("resourcemanager");
     std::thread::sleep(Duration::from_millis(500));
     let _rm = c.start_resourcemanager();
     c.wait_for("the restarted RM", Duration::from_secs(10), || c.rest().get("/ws/v1/cluster/info").ok());
@@ -283,5 +292,4 @@ fn rm_kill_9_and_restart_with_recovery_keeps_a_flink_session_and_its_job() {
         }
     }
     assert_eq!(lines, 1800);
-    let _ = std::fs::remove_dir_all(&work);
 }
