@@ -110,19 +110,7 @@ row "flink: JobManager (AM) RSS" "$((am_rss / 1024)).$(((am_rss % 1024) * 10 / 1
 
 echo "== flink: keyed shuffle between two TaskManagers"
 N=${BENCH_SHUFFLE_RECORDS:-2000000}
-cat > "$WORK/shuffle.toml" <<TOML
-[[job]]
-name = "Shuffle"
-parallelism = 2
-[[job.step]]
-source = { type = "sequence", from = 1, to = $N }
-[[job.step]]
-key-by = 0
-[[job.step]]
-sum = 0
-[[job.step]]
-sink = "discard"
-TOML
+./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
 sid=$("$BIN/flink" run -p 2 "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')
 dur=$(curl -s "http://$WEB/jobs/$sid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["duration"])')
 rps=$((N * 1000 / (dur > 0 ? dur : 1)))

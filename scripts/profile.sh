@@ -47,19 +47,7 @@ export YARN_CONF_DIR="$WORK/conf" FLINK_CONF_DIR="$WORK/flink-conf"
 mkdir -p "$FLINK_CONF_DIR"
 printf 'yarn.properties-file.location: %s\n' "$WORK" > "$FLINK_CONF_DIR/config.yaml"
 "$BIN/yarn-session" -jm 256m -tm 1024m -s 1 -d > "$WORK/session.out"
-cat > "$WORK/shuffle.toml" <<TOML
-[[job]]
-name = "Shuffle"
-parallelism = 2
-[[job.step]]
-source = { type = "sequence", from = 1, to = $N }
-[[job.step]]
-key-by = 0
-[[job.step]]
-sum = 0
-[[job.step]]
-sink = "discard"
-TOML
+./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
 # A warm-up run brings up the two TaskManagers; the profiled run reuses them.
 "$BIN/flink" run -p 2 "$WORK/shuffle.toml" | grep 'Job Runtime'
 tms=$(for p in $(pgrep -f "$BIN/taskexec" || true); do

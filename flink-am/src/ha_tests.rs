@@ -60,7 +60,12 @@ fn cluster_with(
     cfg.conf.set("yarn.am.liveness-monitor.expiry-interval-ms", am_expiry_ms);
     // YARN caps an application's attempts at this global maximum (2 by default).
     cfg.conf.set("yarn.resourcemanager.am.max-attempts", 10);
-    let mut c = SimCluster::new(cfg).expect("cluster");
+    deploy_session(SimCluster::new(cfg).expect("cluster"), attempts, mode, ha, tweak)
+}
+
+/// Adds a ZooKeeper node to `c`, registers the Flink AM (with HA on ZooKeeper when `ha`) and
+/// the TaskExecutor, and submits a Flink session the way the Flink client does with HA.
+fn deploy_session(mut c: SimCluster, attempts: i32, mode: AmMode, ha: bool, tweak: impl Fn(&mut HaConfig) + Send + Sync + 'static) -> Ha {
     // FIFO links, as real TCP connections are (see tests.rs deploy_real_cfg).
     c.sim.net.latency_max = c.sim.net.latency_min;
     let zk_host = c.sim.add_machine();

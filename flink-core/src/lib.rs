@@ -7,6 +7,8 @@ pub mod config;
 pub mod graph;
 pub mod ids;
 pub mod keygroup;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod operator;
 pub mod plan;
 pub mod program;
@@ -15,7 +17,6 @@ pub mod record;
 pub mod runtime;
 pub mod state;
 pub mod streamgraph;
-pub mod zk_gateway;
 pub mod zookeeper;
 
 pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointKind, CheckpointingMode, KeyGroupRange};

@@ -43,7 +43,7 @@ fn main() {
             LiveNode::new(TaskExecutor::new(cfg), addr, store, flink_core::protocol::codecs(Codecs::new()), seed).with_secret(secret);
         if let Some(q) = quorum {
             // Leader retrieval's ZooKeeper messages go to the real server through the gateway.
-            host = host.with_gateway(q, flink_core::zk_gateway::ZkGateway::new(q));
+            host = host.with_gateway(q, flink_core::live::zk_gateway::ZkGateway::new(q));
         }
         host.run(listener, axum::Router::new()).await
     });

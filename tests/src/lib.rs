@@ -140,11 +140,7 @@ impl Cluster {
     pub fn kill_9(&self, daemon: &str) {
         let pid = self.pid_of(daemon);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-        self.wait_for(&format!("{daemon} to die"), Duration::from_secs(10), || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
-            matches!(state, None | Some('Z') | Some('X')).then_some(())
-        });
+        self.wait_for(&format!("{daemon} to die"), Duration::from_secs(10), || (!alive(pid)).then_some(()));
     }
 
     /// `yarn-sim resourcemanager --conf-dir <work>/conf`, as a user restarts a killed RM,
@@ -240,4 +236,11 @@ pub fn submitted_job(r: &Run) -> String {
 /// A job's state from the JobManager's REST, if it answers.
 pub fn job_state(am: &Rest, id: &str) -> Option<String> {
     am.get(&format!("/jobs/{id}")).ok()?["state"].as_str().map(String::from)
+}
+
+/// Whether a process runs: it exists and has not exited (a zombie, exited but not yet reaped by
+/// its parent, counts as gone: it holds no sockets and runs nothing).
+pub fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.rsplit_once(')').is_some_and(|(_, r)| matches!(r.trim_start().chars().next(), Some('Z' | 'X')))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{bin, free_port, Cluster, Rest, Run};
+use e2e::{alive, bin, free_port, Cluster, Rest, Run};
 
 /// Why a real ZooKeeper cannot run here, printed as a SKIP.
 fn skip() -> bool {
@@ -41,11 +41,6 @@ struct Ha {
 
 fn signal(pid: u32, s: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), s);
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie process (exited, not reaped) counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
 impl Ha {
@@ -406,7 +401,7 @@ mod semantics {
 
     use engine::live::LiveNode;
     use engine::{Addr, Cx, Effect, Msg, Node, Time, TimerId};
-    use flink_core::zk_gateway::ZkGateway;
+    use flink_core::live::zk_gateway::ZkGateway;
     use flink_core::zookeeper::{WatchKind, ZkError, ZkMsg, ZkOp, ZkReply, ZooKeeperServer};
     use rand::SeedableRng;
 

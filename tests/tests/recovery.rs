@@ -136,8 +136,7 @@ fn pid_files(dir: &Path, suffix: &str) -> Vec<i32> {
 
 /// Alive and not a zombie.
 fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    e2e::alive(pid as u32)
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn run(args: Vec<String>) -> Result<i32, String> {
         let mut host = LiveNode::new(FlinkAppMaster::new(cfg), addr, store, codecs, random_u128() as u64).with_secret(secret);
         if let Some(q) = quorum {
             // The HA services' ZooKeeper messages go to the real server through the gateway.
-            host = host.with_gateway(q, flink_core::zk_gateway::ZkGateway::new(q));
+            host = host.with_gateway(q, flink_core::live::zk_gateway::ZkGateway::new(q));
         }
         let routes = crate::rest::routes(host.clone());
         Ok(host.run(listener, routes).await)

@@ -83,47 +83,9 @@ fn chaos_cluster(seed: u64) -> (Ha, SharedBuf) {
     cfg.conf.set("yarn.resourcemanager.am.max-attempts", 20);
     cfg.conf.set("yarn.resourcemanager.recovery.enabled", true);
     let mut c = SimCluster::new(cfg).expect("cluster");
-    c.sim.net.latency_max = c.sim.net.latency_min;
     let buf = SharedBuf::default();
     *c.sim.trace() = engine::trace::Trace::with_sink(Box::new(buf.clone()));
-    let zk_host = c.sim.add_machine();
-    let zk = c.sim.spawn(zk_host, 2181, Box::new(ZooKeeperServer::new(200)));
-    let reg = c.sim.registry();
-    reg.register(
-        "flink-am",
-        Box::new(move |env| {
-            let mut cfg = AmConfig::new(AmMode::Session, env.spec.env.clone()).with_slots(2);
-            cfg.tm_memory_mb = 2048;
-            cfg.idle_tm_timeout_ms = 60_000;
-            cfg.ha = Some(HaConfig {
-                quorum: zk,
-                storage_dir: "ha".into(),
-                cluster_id: String::new(),
-                root: "/flink".into(),
-                session_timeout_ms: SESSION_TIMEOUT_MS,
-                connection_timeout_ms: 2_000,
-            });
-            Ok(Box::new(FlinkAppMaster::new(cfg)))
-        }),
-    );
-    reg.register(
-        "taskexec",
-        Box::new(|env| Ok(Box::new(taskexec::TaskExecutor::new(taskexec::TaskExecutorConfig::from_env(&env.spec.env)?)))),
-    );
-    let rm = c.rm;
-    let (app, _) = c.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.new_application(cx)).expect("rm");
-    let mut ctx = ApplicationSubmissionContext::new(app);
-    ctx.application_name = "Flink session cluster".into();
-    ctx.application_type = "Apache Flink".into();
-    ctx.resource = Resource::new(1024, 1);
-    ctx.max_app_attempts = 10;
-    ctx.keep_containers_across_application_attempts = true;
-    ctx.am_container_spec = ContainerLaunchContext {
-        commands: vec!["flink-am 1><LOG_DIR>/jobmanager.log 2><LOG_DIR>/jobmanager.err".into()],
-        ..Default::default()
-    };
-    c.sim.with_node::<ResourceManager, _>(rm, |r, cx| r.submit_application(cx, ctx, "sim")).expect("rm").expect("submitted");
-    (Ha { c, app, zk }, buf)
+    (deploy_session(c, 10, AmMode::Session, true, |_| {}), buf)
 }
 
 /// The committed output of the same job without faults (computed once).
