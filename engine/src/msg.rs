@@ -1,8 +1,10 @@
 //! Messages between nodes.
 //!
 //! Each protocol family (YARN's, Flink's, ...) is one serde enum implementing [`Wire`]. In the
-//! sim a [`Msg`] travels as a box and is never serialized; in live it is written as JSON with
-//! its family name, and the receiving process decodes it with the [`Codecs`] it registered.
+//! sim a [`Msg`] travels as a box and is never serialized; in live it is written with its
+//! family name in the family's own encoding ([`Wire::encode`]: JSON unless the family brings a
+//! binary one, as Flink's data plane does), and the receiving process decodes it with the
+//! [`Codecs`] it registered.
 //! Families stay in the crates that own them: the engine knows none of them.
 
 use std::any::Any;
@@ -11,7 +13,6 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::trace::{Fnv64, HashSer};
 
@@ -20,12 +21,23 @@ pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static
     const FAMILY: &'static str;
     /// A short name for the message kind, used in traces (e.g. the enum variant).
     fn kind(&self) -> &'static str;
+    /// Appends the message's wire form to `out`. JSON by default; a family whose messages are
+    /// bulk data (records) brings a compact binary layout instead.
+    fn encode(&self, out: &mut Vec<u8>) {
+        // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
+        serde_json::to_writer(out, self).expect("wire messages serialize")
+    }
+    /// Reads a message written by [`Wire::encode`]. Must reject any other input with an error
+    /// (never panic): it comes off the network.
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
 }
 
 trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
     fn kind(&self) -> &'static str;
-    fn to_raw(&self) -> Box<RawValue>;
+    fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -37,9 +49,8 @@ impl<T: Wire> Payload for T {
     fn kind(&self) -> &'static str {
         Wire::kind(self)
     }
-    fn to_raw(&self) -> Box<RawValue> {
-        // Straight to JSON text: a serde_json::Value tree per message cost more than the send.
-        serde_json::value::to_raw_value(self).expect("wire messages serialize")
+    fn encode(&self, out: &mut Vec<u8>) {
+        Wire::encode(self, out)
     }
     fn hash_contents(&self, h: &mut Fnv64) {
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
@@ -71,9 +82,11 @@ impl Msg {
             Err(self)
         }
     }
-    /// The message as JSON text (what the live driver puts on the wire).
-    pub fn to_raw(&self) -> Box<RawValue> {
-        self.0.to_raw()
+    /// The message's wire form (what the live driver puts in a frame).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.0.encode(&mut out);
+        out
     }
     /// Feeds the message's contents into `h` (the sim's trace hashes every message this
     /// way, without formatting it).
@@ -82,7 +95,7 @@ impl Msg {
     }
 }
 
-type Decoder = fn(&RawValue) -> Result<Msg, String>;
+type Decoder = fn(&[u8]) -> Result<Msg, String>;
 
 /// The families a live process accepts, by wire name.
 #[derive(Default, Clone)]
@@ -95,10 +108,10 @@ impl Codecs {
         Codecs::default()
     }
     pub fn with<T: Wire>(mut self) -> Codecs {
-        self.decoders.insert(T::FAMILY, |v| serde_json::from_str::<T>(v.get()).map(Msg::new).map_err(|e| e.to_string()));
+        self.decoders.insert(T::FAMILY, |b| T::decode(b).map(Msg::new));
         self
     }
-    pub fn decode(&self, family: &str, body: &RawValue) -> Result<Msg, String> {
+    pub fn decode(&self, family: &str, body: &[u8]) -> Result<Msg, String> {
         match self.decoders.get(family) {
             Some(d) => d(body),
             None => Err(format!("unknown message family '{family}'")),

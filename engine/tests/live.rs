@@ -274,6 +274,18 @@ async fn a_peer_that_is_down_loses_messages_and_a_later_one_gets_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A frame's contents as the wire layout has them: the sender's address and the family name,
+/// each a length byte and ASCII, then the message's own encoding (JSON for these families).
+fn envelope(family: &str, body: &[u8]) -> Vec<u8> {
+    let from = "127.0.0.1:1";
+    let mut b = vec![from.len() as u8];
+    b.extend_from_slice(from.as_bytes());
+    b.push(family.len() as u8);
+    b.extend_from_slice(family.as_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn an_oversized_or_garbled_frame_is_refused() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -286,7 +298,7 @@ async fn an_oversized_or_garbled_frame_is_refused() {
     let mut s = tokio::net::TcpStream::connect(a1).await.unwrap();
     engine::live::net::client_handshake(&mut s, &ClusterSecret::open()).await.unwrap();
     let mut bytes = Vec::new();
-    for body in [&b"not json"[..], br#"{"from":"127.0.0.1:1","family":"test.echo","body":7}"#] {
+    for body in [&b"not an envelope"[..], &envelope("test.echo", b"not json"), &envelope("test.echo", b"7")] {
         bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
         bytes.extend_from_slice(body);
     }
@@ -350,12 +362,13 @@ async fn forged_frames_and_rpc_posts_are_refused() {
         b
     };
     let echo = br#"{"from":"127.0.0.1:1","family":"test.echo","body":7}"#;
+    let echo_frame = envelope("test.echo", b"7");
 
     // Preface then frames straight away: the frame bytes are no proof.
     let mut s = tokio::net::TcpStream::connect(a1).await.unwrap();
     let mut bytes = engine::live::net::MAGIC.to_vec();
     for _ in 0..4 {
-        bytes.extend_from_slice(&frame(echo));
+        bytes.extend_from_slice(&frame(&echo_frame));
     }
     s.write_all(&bytes).await.unwrap();
     let mut sink = Vec::new();
@@ -366,7 +379,7 @@ async fn forged_frames_and_rpc_posts_are_refused() {
     let e = engine::live::net::client_handshake(&mut s, &secret("cd")).await.unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
     let _ = s.write_all(&[0u8; 32]).await;
-    let _ = s.write_all(&frame(echo)).await;
+    let _ = s.write_all(&frame(&echo_frame)).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut sink)).await.expect("closed in time");
 
     let post = |headers: String, body: &[u8]| {
@@ -390,7 +403,7 @@ async fn forged_frames_and_rpc_posts_are_refused() {
     assert!(r.starts_with("HTTP/1.1 202"), "{r}");
     let mut s = tokio::net::TcpStream::connect(a1).await.unwrap();
     engine::live::net::client_handshake(&mut s, &key).await.unwrap();
-    s.write_all(&frame(br#"{"from":"127.0.0.1:1","family":"test.echo","body":8}"#)).await.unwrap();
+    s.write_all(&frame(&envelope("test.echo", b"8"))).await.unwrap();
     assert!(wait_until(|| server.read(|p| p.got == vec![7, 8])).await);
     let _ = std::fs::remove_dir_all(&dir);
 }

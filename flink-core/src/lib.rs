@@ -3,6 +3,7 @@
 //! JobManager's components and the TaskExecutors.
 
 pub mod checkpoint;
+pub mod codec;
 pub mod config;
 pub mod graph;
 pub mod ids;

@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for Element {
                 while let Some(v) = seq.next_element()? {
                     fields.push(v);
                 }
-                Ok(Element::Record(Record { fields, timestamp: None }))
+                Ok(Element::Record(Record { fields: fields.into(), timestamp: None }))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
                 let (mut t, mut f, mut w, mut b) = (None, None, None, None);
@@ -97,7 +97,7 @@ impl<'de> Deserialize<'de> for Element {
                 }
                 match (w, f, b) {
                     (Some(w), None, None) if t.is_none() => Ok(Element::Watermark(w)),
-                    (None, Some(fields), None) => Ok(Element::Record(Record { fields, timestamp: t })),
+                    (None, Some(fields), None) => Ok(Element::Record(Record { fields: fields.into(), timestamp: t })),
                     (None, None, Some(b)) if t.is_none() => Ok(Element::Barrier(Box::new(b))),
                     _ => Err(serde::de::Error::custom("an element is either {w}, {b} or {t?, f}")),
                 }
@@ -450,6 +450,12 @@ impl engine::Wire for JobMasterGateway {
     }
 }
 
+const NET_DATA: u8 = 0;
+const NET_CREDIT: u8 = 1;
+
+/// The data plane's messages go in [`crate::codec`]'s binary layout, not JSON:
+/// `0x00 target source varint(seq) end_of_partition(0|1) varint(count) element*` for a batch,
+/// `0x01 target source varint(seq) varint(credits)` for credits; ids are 16 bytes little endian.
 impl engine::Wire for NetworkMsg {
     const FAMILY: &'static str = "flink-data";
     fn kind(&self) -> &'static str {
@@ -457,6 +463,62 @@ impl engine::Wire for NetworkMsg {
             NetworkMsg::Data { .. } => "Data",
             NetworkMsg::Credit { .. } => "Credit",
         }
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        use crate::codec::{put_element, put_uvarint};
+        match self {
+            NetworkMsg::Data { target, source, seq, elements, end_of_partition } => {
+                out.reserve(40 + elements.len() * 8);
+                out.push(NET_DATA);
+                out.extend_from_slice(&target.0.to_le_bytes());
+                out.extend_from_slice(&source.0.to_le_bytes());
+                put_uvarint(out, *seq);
+                out.push(u8::from(*end_of_partition));
+                put_uvarint(out, elements.len() as u64);
+                for e in elements {
+                    put_element(out, e);
+                }
+            }
+            NetworkMsg::Credit { target, source, seq, credits } => {
+                out.push(NET_CREDIT);
+                out.extend_from_slice(&target.0.to_le_bytes());
+                out.extend_from_slice(&source.0.to_le_bytes());
+                put_uvarint(out, *seq);
+                put_uvarint(out, u64::from(*credits));
+            }
+        }
+    }
+    fn decode(bytes: &[u8]) -> Result<NetworkMsg, String> {
+        let mut r = crate::codec::Reader::new(bytes);
+        let tag = r.u8("message tag")?;
+        let target = ExecutionAttemptId(r.u128("target")?);
+        let source = ExecutionAttemptId(r.u128("source")?);
+        let seq = r.uvarint("sequence number")?;
+        let msg = match tag {
+            NET_DATA => {
+                let end_of_partition = match r.u8("end of partition")? {
+                    0 => false,
+                    1 => true,
+                    b => return Err(format!("end of partition flag {b} is neither 0 nor 1")),
+                };
+                // An element takes at least two bytes.
+                let n = r.count(2, "element count")?;
+                let mut elements = Vec::with_capacity(n);
+                for _ in 0..n {
+                    elements.push(r.element()?);
+                }
+                NetworkMsg::Data { target, source, seq, elements, end_of_partition }
+            }
+            NET_CREDIT => {
+                let credits = u32::try_from(r.uvarint("credits")?).map_err(|_| "credits exceed 32 bits".to_string())?;
+                NetworkMsg::Credit { target, source, seq, credits }
+            }
+            t => return Err(format!("unknown flink-data message tag {t}")),
+        };
+        if !r.is_empty() {
+            return Err(format!("{} trailing bytes after a {} message", r.remaining(), engine::Wire::kind(&msg)));
+        }
+        Ok(msg)
     }
 }
 
@@ -505,12 +567,65 @@ mod tests {
     fn elements_round_trip_in_their_compact_form() {
         let els = vec![
             Element::Record(Record::new(vec![Value::Str("to".into()), Value::Int(2)])),
-            Element::Record(Record { fields: vec![Value::Float(1.5)], timestamp: Some(42) }),
+            Element::Record(Record { fields: smallvec::smallvec![Value::Float(1.5)], timestamp: Some(42) }),
             Element::Watermark(-7),
         ];
         let text = serde_json::to_string(&els).unwrap();
         assert_eq!(text, r#"[["to",2],{"t":42,"f":[1.5]},{"w":-7}]"#);
         assert_eq!(serde_json::from_str::<Vec<Element>>(&text).unwrap(), els);
         assert!(serde_json::from_str::<Element>(r#"{"x":1}"#).is_err());
+    }
+
+    fn wire(m: &NetworkMsg) -> Vec<u8> {
+        let mut b = Vec::new();
+        engine::Wire::encode(m, &mut b);
+        b
+    }
+
+    #[test]
+    fn data_and_credits_round_trip_in_the_binary_layout() {
+        let data = NetworkMsg::Data {
+            target: ExecutionAttemptId(u128::MAX - 3),
+            source: ExecutionAttemptId(7),
+            seq: 300,
+            elements: vec![Element::Record(Record::new(vec![Value::Int(1), Value::Str("a".into())])), Element::Watermark(5)],
+            end_of_partition: true,
+        };
+        let credit = NetworkMsg::Credit { target: ExecutionAttemptId(1), source: ExecutionAttemptId(2), seq: u64::MAX, credits: u32::MAX };
+        for m in [&data, &credit] {
+            let back = <NetworkMsg as engine::Wire>::decode(&wire(m)).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{m:?}"));
+        }
+        // 1 tag + 32 id bytes + seq (2) + flag + count + the elements (7 + 2).
+        assert_eq!(wire(&data).len(), 1 + 32 + 2 + 1 + 1 + 7 + 2);
+    }
+
+    #[test]
+    fn corrupt_data_messages_are_rejected_with_an_error() {
+        let good = wire(&NetworkMsg::Data {
+            target: ExecutionAttemptId(1),
+            source: ExecutionAttemptId(2),
+            seq: 0,
+            elements: vec![Element::Record(Record::new(vec![Value::Int(9)]))],
+            end_of_partition: false,
+        });
+        let decode = |b: &[u8]| <NetworkMsg as engine::Wire>::decode(b).unwrap_err();
+        assert!(decode(&[]).contains("truncated: no message tag"));
+        assert!(decode(&good[..20]).contains("truncated: source of 16 bytes"));
+        for cut in 34..good.len() {
+            decode(&good[..cut]);
+        }
+        let mut bad = good.clone();
+        bad[0] = 9;
+        assert!(decode(&bad).contains("unknown flink-data message tag 9"));
+        let mut bad = good.clone();
+        bad[34] = 2;
+        assert!(decode(&bad).contains("end of partition flag 2"));
+        let mut long = good.clone();
+        long.push(0);
+        assert!(decode(&long).contains("1 trailing bytes after a Data message"));
+        let mut huge = good[..35].to_vec();
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(decode(&huge).contains("element count 4294967295 exceeds"));
     }
 }

@@ -76,18 +76,22 @@ impl fmt::Display for Value {
     }
 }
 
+/// A record's fields: up to two are kept inline, so the usual key/value records of the data
+/// plane need no allocation of their own.
+pub type Fields = smallvec::SmallVec<[Value; 2]>;
+
 /// A record: one value prints bare, several print as a Flink tuple `(a,b,c)`. Every record
 /// carries an event timestamp (ms) when the pipeline assigned one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    pub fields: Vec<Value>,
+    pub fields: Fields,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
 }
 
 impl Record {
-    pub fn new(fields: Vec<Value>) -> Record {
-        Record { fields, timestamp: None }
+    pub fn new(fields: impl Into<Fields>) -> Record {
+        Record { fields: fields.into(), timestamp: None }
     }
     pub fn field(&self, i: usize) -> Option<&Value> {
         self.fields.get(i)

@@ -333,14 +333,14 @@ impl Datagen {
                 self.speeds[car] = if up { (s + 5).min(100) } else { (s - 5).max(50) };
                 self.distances[car] += self.speeds[car] as f64 / 3.6;
                 let ts = (k / NUM_CARS as u64) as i64 * 100;
-                Record::new(vec![
+                Record::new(smallvec::smallvec![
                     Value::Int(self.first_car + car as i64),
                     Value::Int(self.speeds[car]),
                     Value::Float(self.distances[car]),
                     Value::Int(ts),
                 ])
             }
-            DatagenKind::Numbers => Record::new(vec![Value::Int(i64::from(self.rng.random::<u32>()))]),
+            DatagenKind::Numbers => Record::new(smallvec::smallvec![Value::Int(i64::from(self.rng.random::<u32>()))]),
         }
     }
 }
@@ -389,7 +389,7 @@ impl Split {
             Split::Sequence { next, to, step } => match *next {
                 Some(n) if n <= *to => {
                     *next = n.checked_add(*step);
-                    SplitNext::Record(Record::new(vec![Value::Int(n)]))
+                    SplitNext::Record(Record::new(smallvec::smallvec![Value::Int(n)]))
                 }
                 _ => SplitNext::Done,
             },
@@ -410,7 +410,7 @@ impl Split {
                 match lines.as_ref().and_then(|l| l.get(*pos)) {
                     Some(l) => {
                         *pos += 1;
-                        SplitNext::Record(Record::new(vec![Value::Str(l.clone())]))
+                        SplitNext::Record(Record::new(smallvec::smallvec![Value::Str(l.clone())]))
                     }
                     None => SplitNext::Done,
                 }
@@ -526,7 +526,7 @@ impl KeyedAgg {
         }
         let updated = match (self.state.get_mut(&k), &self.aggregate) {
             (None, Aggregate::Count) => {
-                let c = Record { fields: vec![k.value(), Value::Int(1)], timestamp: r.timestamp };
+                let c = Record { fields: smallvec::smallvec![k.value(), Value::Int(1)], timestamp: r.timestamp };
                 self.state.insert(k, c.clone());
                 c
             }
@@ -645,7 +645,7 @@ impl WindowOp {
             }
             let ((end, key), acc) = entry.remove_entry();
             let mut r = match self.aggregate {
-                Aggregate::Count => Record::new(vec![key.value(), Value::Int(acc.count)]),
+                Aggregate::Count => Record::new(smallvec::smallvec![key.value(), Value::Int(acc.count)]),
                 _ => acc.record,
             };
             r.timestamp = Some(end - 1);
@@ -907,7 +907,7 @@ impl Op {
                     MapFn::ParseFields { separator } => {
                         let text = text_of(&r);
                         r.fields = if separator.is_empty() {
-                            vec![parse_field(text.trim())]
+                            smallvec::smallvec![parse_field(text.trim())]
                         } else {
                             text.split(separator.as_str()).map(|s| parse_field(s.trim())).collect()
                         };
@@ -917,7 +917,7 @@ impl Op {
                         for &i in fields.iter() {
                             projected.push(r.field(i).cloned().ok_or_else(|| format!("Cannot project field {i} of record {r}"))?);
                         }
-                        r.fields = projected;
+                        r.fields = projected.into();
                     }
                     MapFn::Modulo { field, by } => match r.fields.get_mut(*field) {
                         Some(Value::Int(i)) => *i = i.rem_euclid(*by),
@@ -931,7 +931,7 @@ impl Op {
                 let text = text_of(&r).to_lowercase();
                 text.split(|c: char| !c.is_alphanumeric())
                     .filter(|w| !w.is_empty())
-                    .map(|w| Element::Record(Record { fields: vec![Value::Str(w.to_string())], timestamp: r.timestamp }))
+                    .map(|w| Element::Record(Record { fields: smallvec::smallvec![Value::Str(w.to_string())], timestamp: r.timestamp }))
                     .collect()
             }
             Op::Filter(f) => {
@@ -1695,7 +1695,7 @@ mod tests {
     }
 
     fn timed(k: &str, v: i64, ts: i64) -> Element {
-        Element::Record(Record { fields: vec![s(k), Value::Int(v)], timestamp: Some(ts) })
+        Element::Record(Record { fields: smallvec::smallvec![s(k), Value::Int(v)], timestamp: Some(ts) })
     }
 
     #[test]

@@ -490,25 +490,10 @@ impl InputGate {
     }
 }
 
-/// The size of a batch's data on the wire (its JSON encoding without barriers), for the
+/// The size of a batch's data on the wire (its binary encoding without barriers), for the
 /// alignment and `numBytesIn/Out` metrics; counted without building the encoding.
 pub(crate) fn batch_bytes(elements: &[Element]) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len() as u64;
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let data: Vec<&Element> = elements.iter().filter(|e| !matches!(e, Element::Barrier(_))).collect();
-    if data.is_empty() {
-        return 0;
-    }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, &data).map_or(0, |_| c.0)
+    elements.iter().map(flink_core::codec::data_len).sum()
 }
 
 /// Data that arrived for an execution not (yet) deployed here: the consumer's SubmitTask may
@@ -726,7 +711,8 @@ mod tests {
         let ev = g.on_barrier(ExecutionAttemptId(2), barrier(3), Time(251_000));
         let [BarrierEvent::Aligned(a)] = ev.as_slice() else { panic!("{ev:?}") };
         assert_eq!(a.duration, Duration::from_millis(250));
-        assert_eq!(a.bytes, "[[7]]".len() as u64);
+        // Binary layout: element tag, field count, value tag, zig-zag varint 14.
+        assert_eq!(a.bytes, [0u8, 1, 0, 14].len() as u64);
     }
 
     #[test]

@@ -796,7 +796,8 @@ fn exactly_once_alignment_holds_back_a_channel_after_its_barrier() {
     let ack = &acks[0];
     assert_eq!(ack.execution, ExecutionAttemptId(21));
     assert!(ack.metrics.alignment_duration_ms >= 100, "{:?}", ack.metrics);
-    assert_eq!(ack.metrics.bytes_processed_during_alignment, r#"[["c",1]]"#.len() as u64);
+    // ("c",1) in the binary layout: element tag, field count, string tag + length + "c", int tag + varint.
+    assert_eq!(ack.metrics.bytes_processed_during_alignment, [0u8, 2, 2, 1, b'c', 0, 2].len() as u64);
     let handle = ack.state.handle.clone().unwrap();
     assert!(handle.path.starts_with(&format!("checkpoints/{JOB}/chk-1/")), "{}", handle.path);
     let file = c.sim.store().read(&handle.path).unwrap();

@@ -148,7 +148,7 @@ impl ZkGateway {
 
 impl Gateway for ZkGateway {
     fn on_envelope(&self, env: Envelope, inbox: &Inbox) {
-        match serde_json::from_str::<ZkMsg>(env.body.get()) {
+        match <ZkMsg as engine::Wire>::decode(&env.body) {
             Ok(m) => self.on_msg(m, inbox),
             Err(e) => eprintln!("zk gateway: dropped a {} message from {}: {e}", env.family, env.from),
         }
