@@ -338,6 +338,7 @@ fn graph_from(id: u128, name: &str, parallelism: u32, restart: RestartStrategy, 
         failover_strategy: Default::default(),
         checkpointing: None,
         savepoint_restore: None,
+        buffer_timeout_ms: flink_core::graph::default_buffer_timeout_ms(),
     }
 }
 

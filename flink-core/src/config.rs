@@ -61,6 +61,10 @@ pub mod keys {
     // [`super::CHECKPOINT_ALIASES`].
     /// Unset = checkpointing off.
     pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
+    /// How long a partly filled network buffer may wait before it is sent (default 100 ms).
+    pub const BUFFER_TIMEOUT: &str = "execution.buffer-timeout";
+    /// false: buffers are sent only when full.
+    pub const BUFFER_TIMEOUT_ENABLED: &str = "execution.buffer-timeout.enabled";
     pub const CHECKPOINTING_MODE: &str = "execution.checkpointing.mode";
     pub const CHECKPOINTING_TIMEOUT: &str = "execution.checkpointing.timeout";
     pub const CHECKPOINTING_MIN_PAUSE: &str = "execution.checkpointing.min-pause";
@@ -704,7 +708,13 @@ impl FlinkConfig {
     /// Everything of a job that comes from configuration rather than the program.
     pub fn job_settings(&self, store_root: Option<&Path>) -> Result<JobSettings, String> {
         let checkpointing = self.checkpoint_config(store_root)?;
+        let buffer_timeout_ms = if self.bool(keys::BUFFER_TIMEOUT_ENABLED, true)? {
+            Some(self.duration_ms(keys::BUFFER_TIMEOUT, crate::graph::default_buffer_timeout_ms().unwrap_or(100))?)
+        } else {
+            None
+        };
         Ok(JobSettings {
+            buffer_timeout_ms,
             restart: self.restart_strategy(checkpointing.is_some())?,
             failover: self.failover_strategy()?,
             savepoint_restore: self.savepoint_restore(store_root)?,
@@ -726,6 +736,8 @@ pub struct JobSettings {
     pub restart: RestartStrategy,
     pub failover: FailoverStrategy,
     pub savepoint_restore: Option<SavepointRestoreSettings>,
+    /// `execution.buffer-timeout` in ms; None: `execution.buffer-timeout.enabled: false`.
+    pub buffer_timeout_ms: Option<u64>,
 }
 
 impl JobSettings {
@@ -735,6 +747,7 @@ impl JobSettings {
         graph.checkpointing = self.checkpointing.clone();
         graph.failover_strategy = self.failover;
         graph.savepoint_restore = self.savepoint_restore.clone();
+        graph.buffer_timeout_ms = self.buffer_timeout_ms;
     }
 }
 

@@ -117,6 +117,15 @@ pub struct JobGraph {
     /// start from, and `--allowNonRestoredState`.
     #[serde(default)]
     pub savepoint_restore: Option<SavepointRestoreSettings>,
+    /// `execution.buffer-timeout` (ms; None when `execution.buffer-timeout.enabled` is false:
+    /// buffers go out only when full).
+    #[serde(default = "default_buffer_timeout_ms")]
+    pub buffer_timeout_ms: Option<u64>,
+}
+
+/// Flink's default `execution.buffer-timeout`: 100 ms.
+pub fn default_buffer_timeout_ms() -> Option<u64> {
+    Some(100)
 }
 
 /// Flink's `SavepointRestoreSettings`.

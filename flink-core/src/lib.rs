@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod record;
 pub mod runtime;
 pub mod state;
+mod state_table;
 pub mod streamgraph;
 pub mod zookeeper;
 

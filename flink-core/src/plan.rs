@@ -74,6 +74,7 @@ mod tests {
             failover_strategy: Default::default(),
             checkpointing: None,
             savepoint_restore: None,
+            buffer_timeout_ms: None,
             vertices: vec![
                 v(2, OperatorSpec::Source { source: SourceSpec::Words { repeat: 1 } }, vec![]),
                 v(

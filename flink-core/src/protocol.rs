@@ -157,6 +157,11 @@ pub struct TaskDeploymentDescriptor {
     pub restore: Option<TaskRestore>,
     /// The job's checkpointing mode (alignment), when checkpointing is on.
     pub checkpointing: Option<crate::checkpoint::CheckpointingMode>,
+    /// `execution.buffer-timeout`: how long a record may wait in a partly filled network
+    /// buffer (ms; 0: sent at once); None: only full buffers go out (and barriers and the end
+    /// of the partition flush).
+    #[serde(default = "crate::graph::default_buffer_timeout_ms")]
+    pub buffer_timeout_ms: Option<u64>,
 }
 
 /// Messages to the Flink ResourceManager (Flink's `ResourceManagerGateway`).

@@ -18,6 +18,7 @@ use crate::keygroup;
 use crate::operator::{Aggregate, DatagenKind, FilterFn, FlatMapFn, MapFn, OperatorSpec, SinkSpec, SourceSpec, TimeCharacteristic};
 use crate::protocol::Element;
 use crate::record::{Record, Value};
+use crate::state_table::{Key, KeyGroupRows, StateTable};
 
 /// Flink's WordCountData: Hamlet's soliloquy (public domain), the built-in `words` corpus.
 pub const WORDS: &[&str] = &[
@@ -101,31 +102,6 @@ pub enum SourceStatus {
     IdleUntil(Time),
     /// The bounded source is exhausted; the caller now calls `end_of_input`.
     Finished,
-}
-
-/// A Value usable as an ordered map key (Value holds floats, so it is not `Ord`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-enum Key {
-    Int(i64),
-    Float(u64),
-    Str(String),
-}
-
-impl Key {
-    fn of(v: &Value) -> Key {
-        match v {
-            Value::Int(i) => Key::Int(*i),
-            Value::Float(f) => Key::Float(f.to_bits()),
-            Value::Str(s) => Key::Str(s.clone()),
-        }
-    }
-    fn value(&self) -> Value {
-        match self {
-            Key::Int(i) => Value::Int(*i),
-            Key::Float(b) => Value::Float(f64::from_bits(*b)),
-            Key::Str(s) => Value::Str(s.clone()),
-        }
-    }
 }
 
 fn key_of(record: &Record, key: usize) -> Result<Key, String> {
@@ -510,31 +486,28 @@ impl Timestamps {
     }
 }
 
+/// What an operator hands on for one input element: usually one or none, kept inline.
+type Emitted = smallvec::SmallVec<[Element; 1]>;
+
 /// Running aggregate per key, Flink's `keyBy(k).sum(f)` / `max(f)` / `min(f)`: the first
 /// record of a key is kept and only the aggregated field changes.
 struct KeyedAgg {
     key: usize,
     aggregate: Aggregate,
-    state: BTreeMap<Key, Record>,
+    state: StateTable,
 }
 
 impl KeyedAgg {
     fn update(&mut self, r: Record) -> Result<Record, String> {
-        let k = key_of(&r, self.key)?;
+        let k = r.field(self.key).cloned().ok_or_else(|| format!("Key field {} is out of range for record {r}", self.key))?;
         if let Aggregate::Sum { field } | Aggregate::Max { field } | Aggregate::Min { field } = self.aggregate {
             numeric(&r, field)?;
         }
-        let updated = match (self.state.get_mut(&k), &self.aggregate) {
-            (None, Aggregate::Count) => {
-                let c = Record { fields: smallvec::smallvec![k.value(), Value::Int(1)], timestamp: r.timestamp };
-                self.state.insert(k, c.clone());
-                c
-            }
-            (None, _) => {
-                self.state.insert(k, r.clone());
-                r
-            }
-            (Some(acc), agg) => {
+        let agg = &self.aggregate;
+        self.state.update(&k, |acc| match (acc, agg) {
+            (None, Aggregate::Count) => Record { fields: smallvec::smallvec![k.clone(), Value::Int(1)], timestamp: r.timestamp },
+            (None, _) => r,
+            (Some(mut acc), agg) => {
                 match *agg {
                     Aggregate::Sum { field } => acc.fields[field] = add(&acc.fields[field], &r.fields[field]),
                     Aggregate::Max { field } => {
@@ -550,10 +523,9 @@ impl KeyedAgg {
                     Aggregate::Count => acc.fields[1] = add(&acc.fields[1], &Value::Int(1)),
                 }
                 acc.timestamp = r.timestamp;
-                acc.clone()
+                acc
             }
-        };
-        Ok(updated)
+        })
     }
 }
 
@@ -789,8 +761,8 @@ enum OperatorState {
     /// Maps, filters, print and discard sinks, and the watermark generator (Flink restarts it
     /// from Long.MIN_VALUE).
     Stateless,
-    /// Running aggregate per key.
-    KeyedAggregate { key_groups: Vec<KeyGroupEntries<(Key, Record)>> },
+    /// Running aggregate per key, key group by key group in the state table's binary layout.
+    KeyedAggregate { key_groups: Vec<KeyGroupRows> },
     /// Open windows per key (their ends are the timers) and the operator's watermark, so
     /// records that were late before the snapshot stay late after it.
     Window { watermark: i64, key_groups: Vec<KeyGroupEntries<WindowEntry>> },
@@ -859,9 +831,11 @@ impl Op {
                     periodic_due: None,
                 })
             }
-            OperatorSpec::KeyedAggregate { key, aggregate } => {
-                Op::KeyedAgg(KeyedAgg { key: *key, aggregate: aggregate.clone(), state: BTreeMap::new() })
-            }
+            OperatorSpec::KeyedAggregate { key, aggregate } => Op::KeyedAgg(KeyedAgg {
+                key: *key,
+                aggregate: aggregate.clone(),
+                state: StateTable::new(keygroup::default_max_parallelism(ctx.parallelism)),
+            }),
             OperatorSpec::Window { key, size_ms, slide_ms, time, aggregate } => {
                 if *size_ms <= 0 || *slide_ms <= 0 {
                     return Err(format!("Window size and slide must be positive, got size {size_ms} ms, slide {slide_ms} ms"));
@@ -885,9 +859,9 @@ impl Op {
     }
 
     /// Handles one element; returns what goes on to the next operator.
-    fn process(&mut self, el: Element, now: Time, ctx: Ctx, out: &mut Output) -> Result<Vec<Element>, String> {
+    fn process(&mut self, el: Element, now: Time, ctx: Ctx, out: &mut Output) -> Result<Emitted, String> {
         let r = match el {
-            Element::Watermark(w) => return Ok(self.on_watermark(w)),
+            Element::Watermark(w) => return Ok(self.on_watermark(w).into()),
             Element::Record(r) => r,
             // The task aligns barriers and snapshots the chain; they never enter operators.
             Element::Barrier(b) => return Err(format!("Checkpoint barrier {} reached an operator", b.id)),
@@ -924,7 +898,7 @@ impl Op {
                         _ => return Err(format!("Modulo field {field} of record {r} is missing or not an integer")),
                     },
                 }
-                vec![Element::Record(r)]
+                smallvec::smallvec![Element::Record(r)]
             }
             Op::FlatMap(FlatMapFn::Tokenize) => {
                 // Flink's Tokenizer: lower-case, split on non-word characters, drop empties.
@@ -944,9 +918,9 @@ impl Op {
                     FilterFn::GreaterThan { field, value } => r.field(*field).and_then(Value::as_f64).is_some_and(|x| x > *value),
                 };
                 if keep {
-                    vec![Element::Record(r)]
+                    smallvec::smallvec![Element::Record(r)]
                 } else {
-                    vec![]
+                    Emitted::new()
                 }
             }
             Op::Timestamps(t) => {
@@ -957,7 +931,7 @@ impl Op {
                 let mut r = r;
                 r.timestamp = Some(ts);
                 t.max_ts = Some(t.max_ts.map_or(ts, |m| m.max(ts)));
-                let mut outs = vec![Element::Record(r)];
+                let mut outs = smallvec::smallvec![Element::Record(r)];
                 let cand = t.candidate().unwrap_or(i64::MIN);
                 if t.emitted == i64::MIN || cand.saturating_sub(t.emitted) >= WATERMARK_INTERVAL_MS {
                     outs.extend(t.take());
@@ -970,14 +944,14 @@ impl Op {
                 let updated = a.update(r)?;
                 // Batch execution emits only the final value per key, at end of input.
                 if ctx.batch {
-                    vec![]
+                    Emitted::new()
                 } else {
-                    vec![Element::Record(updated)]
+                    smallvec::smallvec![Element::Record(updated)]
                 }
             }
             Op::Window(w) => {
                 w.add(r, now)?;
-                vec![]
+                Emitted::new()
             }
             Op::Sink(sink) => {
                 match sink {
@@ -985,7 +959,7 @@ impl Op {
                     Sink::File(f) => f.write(r.to_string(), out),
                     Sink::Discard => {}
                 }
-                vec![]
+                Emitted::new()
             }
         })
     }
@@ -1032,31 +1006,29 @@ impl Op {
         }
     }
 
-    fn end_of_input(&mut self, ctx: Ctx) -> Vec<Element> {
-        match self {
+    fn end_of_input(&mut self, ctx: Ctx) -> Result<Vec<Element>, String> {
+        Ok(match self {
             Op::Timestamps(t) if t.emitted < i64::MAX => {
                 t.emitted = i64::MAX;
                 t.periodic_due = None;
                 vec![Element::Watermark(i64::MAX)]
             }
             Op::Window(w) => w.fire(i64::MAX),
-            Op::KeyedAgg(a) if ctx.batch => std::mem::take(&mut a.state).into_values().map(Element::Record).collect(),
+            Op::KeyedAgg(a) if ctx.batch => a.state.drain_sorted()?.into_iter().map(Element::Record).collect(),
             Op::Sink(Sink::File(f)) => {
                 f.at_end.extend(f.current.take());
                 vec![]
             }
             _ => vec![],
-        }
+        })
     }
 
     /// This operator's part of a checkpoint. A file sink closes its open file into the
     /// checkpoint's committables.
-    fn snapshot(&mut self, checkpoint_id: CheckpointId, max_parallelism: u32) -> OperatorState {
+    fn snapshot(&mut self, checkpoint_id: CheckpointId, max_parallelism: u32) -> Result<OperatorState, String> {
         let group = |k: &Key| keygroup::assign_to_key_group(&k.value(), max_parallelism);
-        match self {
-            Op::KeyedAgg(a) => {
-                OperatorState::KeyedAggregate { key_groups: by_key_group(a.state.iter().map(|(k, r)| (group(k), (k.clone(), r.clone())))) }
-            }
+        Ok(match self {
+            Op::KeyedAgg(a) => OperatorState::KeyedAggregate { key_groups: a.state.snapshot()? },
             Op::Window(w) => OperatorState::Window {
                 watermark: w.watermark,
                 key_groups: by_key_group(w.windows.iter().map(|((end, k), acc)| {
@@ -1081,7 +1053,7 @@ impl Op {
             Op::Map(_) | Op::FlatMap(_) | Op::Filter(_) | Op::Timestamps(_) | Op::Sink(Sink::Print | Sink::Discard) => {
                 OperatorState::Stateless
             }
-        }
+        })
     }
 
     /// The kind of state `snapshot` produces, to check a restored state fits this operator.
@@ -1097,13 +1069,11 @@ impl Op {
     /// Adds the keyed state of `st` whose key groups are in `range`. `first`: the first
     /// snapshot restored (a window takes the lowest watermark of all; they are equal, as
     /// every subtask saw the same watermarks before the aligned barrier).
-    fn restore_keyed(&mut self, st: &OperatorState, range: KeyGroupRange, first: bool) {
+    fn restore_keyed(&mut self, st: &OperatorState, range: KeyGroupRange, first: bool) -> Result<(), String> {
         match (self, st) {
             (Op::KeyedAgg(a), OperatorState::KeyedAggregate { key_groups }) => {
                 for g in key_groups.iter().filter(|g| range.contains(g.key_group)) {
-                    for (k, r) in &g.entries {
-                        a.state.insert(k.clone(), r.clone());
-                    }
+                    a.state.restore(g)?;
                 }
             }
             (Op::Window(w), OperatorState::Window { watermark, key_groups }) => {
@@ -1117,6 +1087,7 @@ impl Op {
             // Operator state, or nothing: restored by `restore_operator`.
             _ => {}
         }
+        Ok(())
     }
 
     /// Takes over the operator (non-keyed) state of `st`: a file sink commits the files the
@@ -1192,6 +1163,11 @@ impl OperatorChain {
     /// before processing or restoring.
     pub fn set_max_parallelism(&mut self, max_parallelism: u32) {
         self.max_parallelism = max_parallelism.max(1);
+        for op in &mut self.ops {
+            if let Op::KeyedAgg(a) = op {
+                a.state.set_max_parallelism(self.max_parallelism);
+            }
+        }
         self.key_groups = KeyGroupRange::of_subtask(self.max_parallelism, self.ctx.parallelism, self.ctx.subtask);
     }
 
@@ -1221,7 +1197,7 @@ impl OperatorChain {
         let _ = out;
         let splits = self.source.as_ref().map_or_else(Vec::new, |s| s.splits.iter().map(Split::snapshot).collect());
         let max_p = self.max_parallelism;
-        let operators = self.ops.iter_mut().map(|op| op.snapshot(checkpoint_id, max_p)).collect();
+        let operators = self.ops.iter_mut().map(|op| op.snapshot(checkpoint_id, max_p)).collect::<Result<_, _>>()?;
         Ok(ChainState { max_parallelism: max_p, key_groups: self.key_groups, splits, operators })
     }
 
@@ -1255,7 +1231,7 @@ impl OperatorChain {
         }
         for (i, op) in self.ops.iter_mut().enumerate() {
             for (j, st) in keyed.iter().enumerate() {
-                op.restore_keyed(&st.operators[i], self.key_groups, j == 0);
+                op.restore_keyed(&st.operators[i], self.key_groups, j == 0).map_err(|e| format!("Could not restore keyed state: {e}"))?;
             }
             for st in operator_states {
                 op.restore_operator(&st.operators[i], out);
@@ -1420,8 +1396,12 @@ impl OperatorChain {
         }
         let ctx = self.ctx;
         for idx in 0..self.ops.len() {
-            let els = self.ops[idx].end_of_input(ctx);
-            self.push_into(idx + 1, els, now, out);
+            match self.ops[idx].end_of_input(ctx) {
+                Ok(els) => self.push_into(idx + 1, els, now, out),
+                Err(e) => {
+                    self.failure.get_or_insert(e);
+                }
+            }
         }
     }
 

@@ -134,6 +134,7 @@ impl StreamGraph {
             failover_strategy: crate::graph::FailoverStrategy::default(),
             checkpointing: None,
             savepoint_restore: None,
+            buffer_timeout_ms: crate::graph::default_buffer_timeout_ms(),
         };
         let uids = vertex_uids(&graph.vertices);
         for (v, uid) in graph.vertices.iter_mut().zip(uids) {

@@ -45,8 +45,10 @@ pub struct TaskExecutorConfig {
     /// Exclusive buffers per channel: the number of unacknowledged batches a producer may
     /// have in flight to one consumer (Flink's `taskmanager.network.memory.buffers-per-channel`).
     pub credits_per_channel: u32,
-    /// Records (and watermarks) per network batch: our stand-in for a 32 KiB network buffer.
-    pub batch_size: usize,
+    /// Bytes of encoded records per network batch (Flink's network buffer,
+    /// `taskmanager.memory.segment-size`, 32 KiB): a batch goes out when full, when the
+    /// buffer timeout expires, or at a barrier or the end of the partition.
+    pub buffer_size: usize,
     /// Records a source may emit per poll, so one busy source cannot starve the node.
     pub source_step_budget: usize,
     /// Delay between polls of a source that reported more data (a "mailbox" turn).
@@ -82,7 +84,7 @@ impl TaskExecutorConfig {
             heartbeat_timeout: Duration::from_secs(5),
             registration_retry: Duration::from_millis(100),
             credits_per_channel: 4,
-            batch_size: 256,
+            buffer_size: 32 * 1024,
             source_step_budget: 256,
             source_poll_interval: Duration::from_millis(1),
             max_pending_batches_per_target: 64,
@@ -193,7 +195,7 @@ mod tests {
         assert_eq!((c.num_slots, c.memory_mb), (2, 1728));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(c.heartbeat_timeout, Duration::from_secs(5));
-        assert_eq!((c.credits_per_channel, c.batch_size), (4, 256));
+        assert_eq!((c.credits_per_channel, c.buffer_size), (4, 32768));
     }
 
     #[test]

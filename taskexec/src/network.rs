@@ -78,6 +78,8 @@ pub struct OutputChannel {
     pub consumer: ExecutionAttemptId,
     pub address: Addr,
     building: Vec<Element>,
+    /// Encoded size of `building`.
+    building_bytes: usize,
     queued: VecDeque<Batch>,
     in_flight: u32,
     end_of_partition_sent: bool,
@@ -100,14 +102,18 @@ pub struct ResultPartition {
     max_parallelism: u32,
     producer_subtask: u32,
     round_robin: u64,
-    batch_size: usize,
+    /// Bytes of encoded data that fill a batch.
+    buffer_size: usize,
     credits: u32,
     channels: Vec<OutputChannel>,
     finished: bool,
+    /// When the oldest element still in a partly filled batch was emitted: the output flusher
+    /// sends every partly filled batch once the buffer timeout has passed since then.
+    oldest_unflushed: Option<Time>,
 }
 
 impl ResultPartition {
-    pub fn new(spec: &OutputSpec, producer_subtask: u32, batch_size: usize, credits: u32) -> ResultPartition {
+    pub fn new(spec: &OutputSpec, producer_subtask: u32, buffer_size: usize, credits: u32) -> ResultPartition {
         let channels = spec
             .consumers
             .iter()
@@ -115,6 +121,7 @@ impl ResultPartition {
                 consumer: *consumer,
                 address: *address,
                 building: Vec::new(),
+                building_bytes: 0,
                 queued: VecDeque::new(),
                 in_flight: 0,
                 end_of_partition_sent: false,
@@ -127,10 +134,11 @@ impl ResultPartition {
             max_parallelism: spec.max_parallelism,
             producer_subtask,
             round_robin: 0,
-            batch_size: batch_size.max(1),
+            buffer_size: buffer_size.max(1),
             credits: credits.max(1),
             channels,
             finished: false,
+            oldest_unflushed: None,
         }
     }
 
@@ -138,13 +146,14 @@ impl ResultPartition {
         &self.channels
     }
 
-    /// Routes one element: a record to the channel its ship strategy picks, a watermark or a
-    /// barrier to all. A barrier ends its batch on every channel, so a consumer that blocks the
-    /// channel after it has nothing of the next checkpoint in hand.
-    pub fn emit(&mut self, element: Element) {
+    /// Routes one element emitted at `now`: a record to the channel its ship strategy picks, a
+    /// watermark or a barrier to all. A barrier ends its batch on every channel, so a consumer
+    /// that blocks the channel after it has nothing of the next checkpoint in hand.
+    pub fn emit(&mut self, element: Element, now: Time) {
         if self.channels.is_empty() {
             return;
         }
+        self.oldest_unflushed.get_or_insert(now);
         match &element {
             Element::Record(r) => {
                 let n = self.channels.len() as u32;
@@ -167,20 +176,49 @@ impl ResultPartition {
 
     fn push(&mut self, c: usize, element: Element) {
         let ch = &mut self.channels[c];
+        ch.building_bytes += flink_core::codec::data_len(&element) as usize;
         ch.building.push(element);
-        if ch.building.len() >= self.batch_size {
-            let elements = std::mem::take(&mut ch.building);
-            ch.queued.push_back(Batch { elements, end_of_partition: false });
+        if ch.building_bytes >= self.buffer_size {
+            Self::cut(ch);
         }
+    }
+
+    fn cut(ch: &mut OutputChannel) {
+        // The next batch is likely as long as this one: one allocation for it up front.
+        let n = ch.building.len();
+        let elements = std::mem::replace(&mut ch.building, Vec::with_capacity(n));
+        ch.building_bytes = 0;
+        ch.queued.push_back(Batch { elements, end_of_partition: false });
     }
 
     /// Cuts every partly filled batch so it can be sent (Flink's output flusher).
     pub fn flush(&mut self) {
         for ch in &mut self.channels {
             if !ch.building.is_empty() {
-                let elements = std::mem::take(&mut ch.building);
-                ch.queued.push_back(Batch { elements, end_of_partition: false });
+                Self::cut(ch);
             }
+        }
+        self.oldest_unflushed = None;
+    }
+
+    /// When the output flusher must send the partly filled batches, with a buffer timeout of
+    /// `timeout_ms` (None: never, only full batches go out).
+    pub fn flush_deadline(&self, timeout_ms: Option<u64>) -> Option<Time> {
+        let since = self.oldest_unflushed?;
+        if self.channels.iter().all(|ch| ch.building.is_empty()) {
+            return None;
+        }
+        timeout_ms.map(|ms| since + Duration::from_millis(ms))
+    }
+
+    /// Flushes if the buffer timeout has passed at `now`; true if it did.
+    pub fn flush_if_due(&mut self, now: Time, timeout_ms: Option<u64>) -> bool {
+        match self.flush_deadline(timeout_ms) {
+            Some(t) if t <= now => {
+                self.flush();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -565,7 +603,7 @@ mod tests {
     fn credits_bound_the_batches_in_flight() {
         let mut p = ResultPartition::new(&spec(1), 0, 2, 3);
         for i in 0..20 {
-            p.emit(rec(i));
+            p.emit(rec(i), Time::ZERO);
         }
         assert!(!p.has_capacity());
         let sent = p.take_sendable();
@@ -579,9 +617,9 @@ mod tests {
     #[test]
     fn batches_are_numbered_per_channel_and_go_out_in_order() {
         let mut p = ResultPartition::new(&spec(2), 0, 10, 4);
-        p.emit(rec(1));
+        p.emit(rec(1), Time::ZERO);
         p.flush();
-        p.emit(Element::Watermark(5));
+        p.emit(Element::Watermark(5), Time::ZERO);
         p.finish();
         let sent = p.take_sendable();
         // Links are FIFO: the watermark and the end of partition follow the records at once.
@@ -602,7 +640,7 @@ mod tests {
     fn a_lost_or_repeated_credit_is_out_of_sequence() {
         let mut p = ResultPartition::new(&spec(1), 0, 1, 4);
         for i in 0..4 {
-            p.emit(rec(i));
+            p.emit(rec(i), Time::ZERO);
         }
         assert_eq!(p.take_sendable().len(), 4);
         assert_eq!(p.add_credit(ExecutionAttemptId(1), 0, 1), Ok(true));
@@ -759,9 +797,9 @@ mod tests {
     #[test]
     fn a_barrier_ends_its_batch_on_every_channel() {
         let mut p = ResultPartition::new(&spec(2), 0, 10, 8);
-        p.emit(rec(1));
-        p.emit(Element::Barrier(Box::new(barrier(1))));
-        p.emit(rec(2));
+        p.emit(rec(1), Time::ZERO);
+        p.emit(Element::Barrier(Box::new(barrier(1))), Time::ZERO);
+        p.emit(rec(2), Time::ZERO);
         p.flush();
         let sent = p.take_sendable();
         let ch = |c: u128| -> Vec<Vec<Element>> {

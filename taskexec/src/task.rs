@@ -124,7 +124,7 @@ impl Task {
         let mut chain = OperatorChain::new(&tdd.operators, tdd.subtask_index, tdd.parallelism)?;
         chain.set_max_parallelism(tdd.max_parallelism);
         let partition =
-            tdd.output.as_ref().map(|o| ResultPartition::new(o, tdd.subtask_index, config.batch_size, config.credits_per_channel));
+            tdd.output.as_ref().map(|o| ResultPartition::new(o, tdd.subtask_index, config.buffer_size, config.credits_per_channel));
         let source = if chain.is_source() { SourcePoll::At(now) } else { SourcePoll::None };
         if !chain.is_source() && tdd.producers.is_empty() {
             return Err(format!("Task {} has neither a source nor producers", tdd.vertex_name));
@@ -278,7 +278,8 @@ impl Task {
             SourcePoll::At(t) if self.has_output_capacity() => Some(t),
             _ => None,
         };
-        [poll, self.next_timer].into_iter().flatten().min()
+        let flush = self.partition.as_ref().and_then(|p| p.flush_deadline(self.tdd.buffer_timeout_ms));
+        [poll, self.next_timer, flush].into_iter().flatten().min()
     }
 
     /// Processes queued input batches while the output has room. Returns the credits to send
@@ -344,9 +345,8 @@ impl Task {
             self.end_input(cx, self.end_mode)?;
             progress = true;
         }
-        if progress {
-            self.flush_output();
-        }
+        // Also when nothing came in: the buffer timeout may have passed since the last turn.
+        self.flush_output(cx.now());
         Ok((credits, progress))
     }
 
@@ -409,7 +409,7 @@ impl Task {
             cx.print(&format!("{} took stop-with-savepoint {id}; waiting for it to complete before it finishes.", self.name()));
             self.source = stopping;
         }
-        self.flush_output();
+        self.flush_output(cx.now());
         Ok(())
     }
 
@@ -435,8 +435,9 @@ impl Task {
         self.absorb(cx)?;
         let location = barrier.options.location.trim_end_matches('/').to_string();
         let start_delay_ms = cx.now().as_millis().saturating_sub(barrier.timestamp);
+        let now = cx.now();
         if let Some(p) = self.partition.as_mut() {
-            p.emit(Element::Barrier(Box::new(barrier)));
+            p.emit(Element::Barrier(Box::new(barrier)), now);
         }
         let state = match snapshot {
             Ok(state) => state,
@@ -517,7 +518,7 @@ impl Task {
                 cx.print(&format!("{} stops after savepoint {savepoint}: its source ends.", self.name()));
                 self.source = SourcePoll::Exhausted;
                 self.end_input(cx, if drain { EndOfInput::Drain } else { EndOfInput::NoDrain })?;
-                self.flush_output();
+                self.flush_output(cx.now());
             }
         }
         if self.pending_stop == Some((checkpoint_id, false)) {
@@ -572,7 +573,7 @@ impl Task {
             }
         }
         self.next_timer = self.chain.next_timer();
-        self.flush_output();
+        self.flush_output(cx.now());
         Ok(true)
     }
 
@@ -586,7 +587,7 @@ impl Task {
         // A timer never re-fires in the same instant: that would spin the work timer.
         self.next_timer = self.chain.on_processing_time(now, &mut self.out).map(|t| t.max(now + config.source_poll_interval));
         self.absorb(cx)?;
-        self.flush_output();
+        self.flush_output(cx.now());
         Ok(true)
     }
 
@@ -612,9 +613,12 @@ impl Task {
         self.phase == TaskPhase::Draining && self.partition.as_ref().is_none_or(|p| p.is_finished())
     }
 
-    fn flush_output(&mut self) {
+    /// The output flusher: sends the partly filled batches once they waited the job's
+    /// buffer timeout (`execution.buffer-timeout`; 0 sends them at once).
+    fn flush_output(&mut self, now: Time) {
+        let timeout = self.tdd.buffer_timeout_ms;
         if let Some(p) = self.partition.as_mut() {
-            p.flush();
+            p.flush_if_due(now, timeout);
         }
     }
 
@@ -622,9 +626,10 @@ impl Task {
     /// lines to stdout (taskmanager.out), file lines to the part-file buffers, and performs its
     /// commits (after writing out every buffered line).
     fn absorb(&mut self, cx: &mut Cx) -> Result<(), String> {
+        let now = cx.now();
         for e in self.out.elements.drain(..) {
             if let Some(p) = self.partition.as_mut() {
-                p.emit(e);
+                p.emit(e, now);
             }
         }
         for line in &self.out.printed {

@@ -315,6 +315,7 @@ fn tdd(
         max_parallelism: 128,
         restore: None,
         checkpointing: None,
+        buffer_timeout_ms: flink_core::graph::default_buffer_timeout_ms(),
     }
 }
 
@@ -875,7 +876,7 @@ fn a_barrier_never_overtakes_a_record_and_marks_where_the_source_state_was_taken
     let host = c.sim.add_machine();
     let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer { auto_credit: true, ..FakeConsumer::default() }));
     sequence_to(&mut c, consumer, 200_000);
-    c.sim.run_for(Duration::from_millis(20));
+    c.sim.run_for(Duration::from_millis(1));
     c.trigger(0, 5, 1, CheckpointKind::Checkpoint);
     let acks = c.await_acks(1, 1);
     let jm = c.jm;
@@ -944,7 +945,7 @@ fn a_state_file_that_cannot_be_written_declines_and_the_task_goes_on() {
     let host = c.sim.add_machine();
     let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer { auto_credit: true, ..FakeConsumer::default() }));
     sequence_to(&mut c, consumer, 100_000);
-    c.sim.run_for(Duration::from_millis(10));
+    c.sim.run_for(Duration::from_millis(1));
     let options = CheckpointOptions { kind: CheckpointKind::Checkpoint, location: "../outside".into() };
     let msg = TaskExecutorGateway::TriggerCheckpoint {
         job_id: JOB,

@@ -97,6 +97,7 @@ mod tests {
             failover_strategy: Default::default(),
             checkpointing: None,
             savepoint_restore: None,
+            buffer_timeout_ms: flink_core::graph::default_buffer_timeout_ms(),
         }
     }
 

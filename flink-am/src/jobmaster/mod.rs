@@ -431,6 +431,7 @@ impl JobMaster {
                     job_master_id: self.id,
                     restore,
                     checkpointing: self.graph.checkpointing.as_ref().map(|c| c.mode),
+                    buffer_timeout_ms: self.graph.buffer_timeout_ms,
                 };
                 tdds.push((vi, i, slot, tdd));
             }

@@ -1,0 +1,491 @@
+//! Keyed state in memory, Flink's heap backend in miniature (`StateTable`: one `StateMap` per
+//! key group). A key's value (a record) lives as a compact row in one byte arena shared by the
+//! whole table, and the maps hold only the row's offset: no allocation per key, about 45 bytes
+//! per `(i64, i64)` entry instead of a boxed record per key.
+//!
+//! Why per key group: a snapshot writes key group after key group (Flink's
+//! `KeyGroupsStateHandle` layout) without sorting or regrouping the keys, a restore takes whole
+//! key groups, and each map grows on its own, so no single rehash doubles the whole state.
+//!
+//! Determinism: integer keys (the common case) go to a hash map with a fixed hasher, so its
+//! iteration order is a function of the insertions alone and replays identically; other keys
+//! go to an ordered map. Nothing here depends on the process, the clock or an OS seed.
+//!
+//! Rows are fixed-width where values are (an int stays 8 bytes whatever its size), so updating
+//! an aggregate overwrites its row in place; a row that changes length (a longer string) moves
+//! to the end of the arena and the old bytes are garbage until the arena is compacted.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{put_value, Reader};
+use crate::keygroup;
+use crate::record::{Fields, Record, Value};
+
+/// A Value usable as an ordered map key (Value holds floats, so it is not `Ord`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub(crate) enum Key {
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl Key {
+    pub(crate) fn of(v: &Value) -> Key {
+        match v {
+            Value::Int(i) => Key::Int(*i),
+            Value::Float(f) => Key::Float(f.to_bits()),
+            Value::Str(s) => Key::Str(s.clone()),
+        }
+    }
+    pub(crate) fn value(&self) -> Value {
+        match self {
+            Key::Int(i) => Value::Int(*i),
+            Key::Float(b) => Value::Float(f64::from_bits(*b)),
+            Key::Str(s) => Value::Str(s.clone()),
+        }
+    }
+}
+
+/// A fixed mix of the key's bits (splitmix64's finalizer): deterministic across processes,
+/// and good in the low bits the table indexes with, even for sequential keys.
+#[derive(Default)]
+pub(crate) struct IntKeyHasher(u64);
+
+impl Hasher for IntKeyHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).rotate_left(5);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = i as u64;
+    }
+}
+
+// A fixed hasher makes the iteration order a pure function of the insertion history: the
+// same on every run and replay, which is all the determinism rule asks of node state.
+#[allow(clippy::disallowed_types)]
+type IntMap = std::collections::HashMap<i64, u64, BuildHasherDefault<IntKeyHasher>>;
+
+/// The keys of one key group and where their rows are.
+#[derive(Default)]
+struct StateMap {
+    ints: IntMap,
+    others: BTreeMap<Key, u64>,
+}
+
+impl StateMap {
+    fn len(&self) -> usize {
+        self.ints.len() + self.others.len()
+    }
+}
+
+/// One operator's keyed state on one subtask.
+pub(crate) struct StateTable {
+    max_parallelism: u32,
+    /// Indexed by key group (grown on demand up to the max parallelism).
+    groups: Vec<StateMap>,
+    arena: Vec<u8>,
+    /// Bytes of the arena no key points at any more.
+    garbage: usize,
+}
+
+const ROW_TS: u8 = 1;
+const R_INT: u8 = 0;
+const R_FLOAT: u8 = 1;
+const R_STR: u8 = 2;
+
+/// A row: `flags (bit 0: has timestamp) [timestamp i64] count u32 value*`, a value
+/// `0x00 i64 | 0x01 f64 | 0x02 u32 len bytes`, all little endian.
+fn row_len(r: &Record) -> usize {
+    let values: usize = r
+        .fields
+        .iter()
+        .map(|v| match v {
+            Value::Int(_) | Value::Float(_) => 9,
+            Value::Str(s) => 5 + s.len(),
+        })
+        .sum();
+    1 + if r.timestamp.is_some() { 8 } else { 0 } + 4 + values
+}
+
+fn write_row(out: &mut [u8], r: &Record) {
+    let mut at = 0;
+    let mut put = |b: &[u8]| {
+        out[at..at + b.len()].copy_from_slice(b);
+        at += b.len();
+    };
+    put(&[if r.timestamp.is_some() { ROW_TS } else { 0 }]);
+    if let Some(t) = r.timestamp {
+        put(&t.to_le_bytes());
+    }
+    put(&(r.fields.len() as u32).to_le_bytes());
+    for v in r.fields.iter() {
+        match v {
+            Value::Int(i) => {
+                put(&[R_INT]);
+                put(&i.to_le_bytes());
+            }
+            Value::Float(f) => {
+                put(&[R_FLOAT]);
+                put(&f.to_le_bytes());
+            }
+            Value::Str(s) => {
+                put(&[R_STR]);
+                put(&(s.len() as u32).to_le_bytes());
+                put(s.as_bytes());
+            }
+        }
+    }
+}
+
+fn append_row(out: &mut Vec<u8>, r: &Record) {
+    let start = out.len();
+    out.resize(start + row_len(r), 0);
+    write_row(&mut out[start..], r);
+}
+
+/// The length of the row at the start of `bytes`, found without decoding its values.
+fn row_extent(bytes: &[u8]) -> Result<usize, String> {
+    let mut rd = Reader::new(bytes);
+    let flags = rd.u8("row flags")?;
+    if flags & ROW_TS != 0 {
+        rd.bytes(8, "row timestamp")?;
+    }
+    let n = u32::from_le_bytes(rd.bytes(4, "row field count")?.try_into().expect("4 bytes"));
+    for _ in 0..n {
+        match rd.u8("row value tag")? {
+            R_INT | R_FLOAT => {
+                rd.bytes(8, "row value")?;
+            }
+            _ => {
+                let len = u32::from_le_bytes(rd.bytes(4, "row string length")?.try_into().expect("4 bytes")) as usize;
+                rd.bytes(len, "row string")?;
+            }
+        }
+    }
+    Ok(bytes.len() - rd.remaining())
+}
+
+/// Reads one row; total (a snapshot's bytes come from a file).
+fn read_row(rd: &mut Reader) -> Result<Record, String> {
+    let le8 = |rd: &mut Reader, what: &str| -> Result<[u8; 8], String> { Ok(rd.bytes(8, what)?.try_into().expect("8 bytes")) };
+    let flags = rd.u8("row flags")?;
+    if flags & !ROW_TS != 0 {
+        return Err(format!("unknown row flags {flags:#x}"));
+    }
+    let timestamp = if flags & ROW_TS != 0 { Some(i64::from_le_bytes(le8(rd, "row timestamp")?)) } else { None };
+    let n = u32::from_le_bytes(rd.bytes(4, "row field count")?.try_into().expect("4 bytes")) as usize;
+    if n > rd.remaining() / 5 {
+        return Err(format!("row field count {n} exceeds what the remaining {} bytes can hold", rd.remaining()));
+    }
+    let mut fields = Fields::with_capacity(n);
+    for _ in 0..n {
+        fields.push(match rd.u8("row value tag")? {
+            R_INT => Value::Int(i64::from_le_bytes(le8(rd, "row integer")?)),
+            R_FLOAT => Value::Float(f64::from_le_bytes(le8(rd, "row float")?)),
+            R_STR => {
+                let len = u32::from_le_bytes(rd.bytes(4, "row string length")?.try_into().expect("4 bytes")) as usize;
+                let s = std::str::from_utf8(rd.bytes(len, "row string")?).map_err(|_| "a row string is not valid UTF-8".to_string())?;
+                Value::Str(s.to_string())
+            }
+            t => return Err(format!("unknown row value tag {t}")),
+        });
+    }
+    Ok(Record { fields, timestamp })
+}
+
+/// One key group's entries in a snapshot: `(key value, row)` pairs in [`crate::codec`]'s value
+/// layout and the row layout above, base64 in the state file's JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeyGroupRows {
+    pub key_group: u32,
+    pub entries: u64,
+    pub data: String,
+}
+
+impl StateTable {
+    pub(crate) fn new(max_parallelism: u32) -> StateTable {
+        StateTable { max_parallelism: max_parallelism.max(1), groups: Vec::new(), arena: Vec::new(), garbage: 0 }
+    }
+
+    /// Sets the number of key groups; only while the table is empty (before processing or
+    /// restoring), as Flink fixes the max parallelism for the life of the state.
+    pub(crate) fn set_max_parallelism(&mut self, max_parallelism: u32) {
+        debug_assert!(self.is_empty());
+        self.max_parallelism = max_parallelism.max(1);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.groups.iter().all(|g| g.len() == 0)
+    }
+
+    fn group_mut(&mut self, key_group: u32) -> &mut StateMap {
+        let i = key_group as usize;
+        if self.groups.len() <= i {
+            self.groups.resize_with(i + 1, StateMap::default);
+        }
+        &mut self.groups[i]
+    }
+
+    /// The row at `off` of `arena`.
+    fn row_at(arena: &[u8], off: u64) -> Result<Record, String> {
+        let bytes = arena.get(off as usize..).ok_or_else(|| format!("state row offset {off} is past the arena"))?;
+        read_row(&mut Reader::new(bytes))
+    }
+
+    /// Stores `r` where the row at `off` was: in place if it fits exactly, else at the end.
+    fn rewrite(arena: &mut Vec<u8>, garbage: &mut usize, off: u64, old_len: usize, r: &Record) -> u64 {
+        let len = row_len(r);
+        if len == old_len {
+            write_row(&mut arena[off as usize..off as usize + len], r);
+            off
+        } else {
+            *garbage += old_len;
+            let at = arena.len() as u64;
+            append_row(arena, r);
+            at
+        }
+    }
+
+    /// Looks `key` up, lets `f` compute its new value from the current one (None: a new key),
+    /// stores that, and returns it.
+    pub(crate) fn update(&mut self, key: &Value, f: impl FnOnce(Option<Record>) -> Record) -> Result<Record, String> {
+        let kg = keygroup::assign_to_key_group(key, self.max_parallelism);
+        self.group_mut(kg);
+        let StateTable { groups, arena, garbage, .. } = self;
+        let group = &mut groups[kg as usize];
+        let slot: &mut u64 = match key {
+            Value::Int(i) => match group.ints.entry(*i) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let r = f(None);
+                    e.insert(arena.len() as u64);
+                    append_row(arena, &r);
+                    return Ok(r);
+                }
+            },
+            _ => match group.others.entry(Key::of(key)) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let r = f(None);
+                    e.insert(arena.len() as u64);
+                    append_row(arena, &r);
+                    return Ok(r);
+                }
+            },
+        };
+        let old = Self::row_at(arena, *slot)?;
+        let old_len = row_len(&old);
+        let r = f(Some(old));
+        *slot = Self::rewrite(arena, garbage, *slot, old_len, &r);
+        let live = arena.len() - *garbage;
+        if *garbage > (1 << 20) && *garbage > live {
+            self.compact()?;
+        }
+        Ok(r)
+    }
+
+    /// Rewrites the arena with only the rows keys point at.
+    fn compact(&mut self) -> Result<(), String> {
+        let mut fresh = Vec::with_capacity(self.arena.len() - self.garbage);
+        for g in &mut self.groups {
+            for off in g.ints.values_mut().chain(g.others.values_mut()) {
+                let r = Self::row_at(&self.arena, *off)?;
+                *off = fresh.len() as u64;
+                append_row(&mut fresh, &r);
+            }
+        }
+        self.arena = fresh;
+        self.garbage = 0;
+        Ok(())
+    }
+
+    /// Every entry, key group by key group, each group in its maps' order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Result<(Value, Record), String>> + '_ {
+        self.groups.iter().flat_map(move |g| {
+            let ints = g.ints.iter().map(|(k, off)| (Value::Int(*k), *off));
+            let others = g.others.iter().map(|(k, off)| (k.value(), *off));
+            ints.chain(others).map(move |(k, off)| Self::row_at(&self.arena, off).map(|r| (k, r)))
+        })
+    }
+
+    /// Empties the table, returning its entries sorted by key (Flink's BATCH mode emits keyed
+    /// results in key order, from its sorted inputs).
+    pub(crate) fn drain_sorted(&mut self) -> Result<Vec<Record>, String> {
+        let mut all: Vec<(Key, Record)> = self.entries().map(|e| e.map(|(k, r)| (Key::of(&k), r))).collect::<Result<_, _>>()?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        *self = StateTable::new(self.max_parallelism);
+        Ok(all.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// The snapshot: every non-empty key group's entries, in key-group order.
+    pub(crate) fn snapshot(&self) -> Result<Vec<KeyGroupRows>, String> {
+        use base64::Engine as _;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for (kg, g) in self.groups.iter().enumerate() {
+            if g.len() == 0 {
+                continue;
+            }
+            buf.clear();
+            let ints = g.ints.iter().map(|(k, off)| (Value::Int(*k), *off));
+            let others = g.others.iter().map(|(k, off)| (k.value(), *off));
+            for (k, off) in ints.chain(others) {
+                put_value(&mut buf, &k);
+                let row = self.arena.get(off as usize..).ok_or_else(|| format!("state row offset {off} is past the arena"))?;
+                buf.extend_from_slice(&row[..row_extent(row)?]);
+            }
+            out.push(KeyGroupRows {
+                key_group: kg as u32,
+                entries: g.len() as u64,
+                data: base64::engine::general_purpose::STANDARD.encode(&buf),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds a snapshot's key group (the caller checks the key group is this subtask's).
+    pub(crate) fn restore(&mut self, rows: &KeyGroupRows) -> Result<(), String> {
+        use base64::Engine as _;
+        let what = |e: String| format!("key group {}: {e}", rows.key_group);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&rows.data).map_err(|e| what(e.to_string()))?;
+        let mut rd = Reader::new(&bytes);
+        let mut n = 0u64;
+        while !rd.is_empty() {
+            let key = rd.value().map_err(what)?;
+            let row = read_row(&mut rd).map_err(what)?;
+            if keygroup::assign_to_key_group(&key, self.max_parallelism) != rows.key_group {
+                return Err(what(format!("key {key} does not belong to it")));
+            }
+            self.update(&key, |_| row.clone())?;
+            n += 1;
+        }
+        if n != rows.entries {
+            return Err(what(format!("{n} entries, the snapshot says {}", rows.entries)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sum(t: &mut StateTable, k: Value, v: i64) -> Record {
+        t.update(&k.clone(), |old| match old {
+            None => Record::new(vec![k, Value::Int(v)]),
+            Some(mut r) => {
+                r.fields[1] = Value::Int(r.fields[1].as_i64().unwrap() + v);
+                r
+            }
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn sums_strings_floats_and_ints_and_moves_rows_that_grow() {
+        let mut t = StateTable::new(128);
+        sum(&mut t, Value::Int(-4), 1);
+        sum(&mut t, Value::Str("a".into()), 2);
+        sum(&mut t, Value::Float(0.5), 3);
+        assert_eq!(sum(&mut t, Value::Int(-4), 10).fields[1], Value::Int(11));
+        assert_eq!(sum(&mut t, Value::Str("a".into()), 5).fields[1], Value::Int(7));
+        // A row that grows moves; the key still finds it.
+        t.update(&Value::Str("a".into()), |_| Record::new(vec![Value::Str("a".into()), Value::Str("longer".into())])).unwrap();
+        assert!(t.garbage > 0);
+        let got: Vec<String> = t.drain_sorted().unwrap().iter().map(|r| r.to_string()).collect();
+        assert_eq!(got, vec!["(-4,11)", "(0.5,3)", "(a,longer)"]);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_an_error() {
+        let mut t = StateTable::new(128);
+        sum(&mut t, Value::Int(1), 1);
+        let snap = t.snapshot().unwrap();
+        let mut bad = snap[0].clone();
+        bad.entries = 2;
+        assert!(StateTable::new(128).restore(&bad).unwrap_err().contains("1 entries, the snapshot says 2"));
+        let mut bad = snap[0].clone();
+        bad.key_group += 1;
+        assert!(StateTable::new(128).restore(&bad).unwrap_err().contains("does not belong to it"));
+        let mut bad = snap[0].clone();
+        bad.data = "!!".into();
+        assert!(StateTable::new(128).restore(&bad).is_err());
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD.decode(&snap[0].data).unwrap();
+        for cut in 0..raw.len() {
+            let mut b = snap[0].clone();
+            b.data = base64::engine::general_purpose::STANDARD.encode(&raw[..cut]);
+            assert!(StateTable::new(128).restore(&b).is_err(), "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        /// The table against a plain ordered map of running sums: every update returns the
+        /// same sum, a snapshot restored into a fresh table holds the same entries, and the
+        /// key groups of the snapshot are those the keys hash to.
+        #[test]
+        fn agrees_with_an_ordered_map_and_survives_a_snapshot(
+            ops in proptest::collection::vec((prop_oneof![(-50i64..50).prop_map(Value::Int), "[a-c]{0,3}".prop_map(Value::Str)], -5i64..5), 0..400),
+        ) {
+            let mut t = StateTable::new(128);
+            let mut reference: BTreeMap<Key, i64> = BTreeMap::new();
+            for (k, v) in &ops {
+                let got = sum(&mut t, k.clone(), *v);
+                let want = reference.entry(Key::of(k)).or_insert(0);
+                *want += v;
+                prop_assert_eq!(got.fields[1].clone(), Value::Int(*want));
+            }
+            let snap = t.snapshot().unwrap();
+            for g in &snap {
+                prop_assert!(g.entries > 0);
+            }
+            let mut back = StateTable::new(128);
+            for g in &snap {
+                back.restore(g).unwrap();
+            }
+            let got: Vec<(Key, i64)> = back.drain_sorted().unwrap().iter().map(|r| (Key::of(&r.fields[0]), r.fields[1].as_i64().unwrap())).collect();
+            prop_assert_eq!(got, reference.into_iter().collect::<Vec<_>>());
+        }
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// `cargo test --release -p flink-core --lib state_table::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    #[allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
+    fn sequential_inserts() {
+        let n: i64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+        let mut t = StateTable::new(128);
+        let t0 = std::time::Instant::now();
+        for k in 0..n {
+            t.update(&Value::Int(k * 2), |old| old.unwrap_or_else(|| Record::new(vec![Value::Int(k * 2)]))).unwrap();
+        }
+        let el = t0.elapsed();
+        println!("{n} inserts: {:?} ({:.0} ns each), arena {} MB", el, el.as_nanos() as f64 / n as f64, t.arena.len() >> 20);
+        let mut b: BTreeMap<Key, Record> = BTreeMap::new();
+        let t0 = std::time::Instant::now();
+        for k in 0..n {
+            b.insert(Key::Int(k * 2), Record::new(vec![Value::Int(k * 2)]));
+        }
+        let el = t0.elapsed();
+        println!("btree {n} inserts: {:?} ({:.0} ns each)", el, el.as_nanos() as f64 / n as f64);
+    }
+}
