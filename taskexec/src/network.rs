@@ -981,4 +981,112 @@ mod tests {
         assert_eq!(p.expire(Time(11)), vec![(ExecutionAttemptId(5), 2)]);
         assert!(p.is_empty());
     }
+
+    /// A step of the batching proptest.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Emit this many records (keys from the case's key list), this many ms after the
+        /// previous step.
+        Emit(usize, u64),
+        /// A watermark to every channel.
+        Watermark,
+        /// The output flusher's turn, `ms` later.
+        Tick(u64),
+        /// Whatever may go out goes, and the consumer returns credits for what it got.
+        Send { credit_back: bool },
+    }
+
+    proptest! {
+        /// Whatever the buffer size, buffer timeout, credits, keys and timing: every record
+        /// reaches exactly one channel, each channel's batches carry consecutive numbers, and
+        /// the records of a channel arrive in the order they were emitted; watermarks keep
+        /// their place among them.
+        #[test]
+        fn batching_never_reorders_records_within_a_channel(
+            channels in 1u128..4,
+            buffer_size in 1usize..64,
+            credits in 1u32..4,
+            timeout in prop_oneof![Just(None), (0u64..20).prop_map(Some)],
+            keys in proptest::collection::vec(any::<i64>(), 1..20),
+            steps in proptest::collection::vec(prop_oneof![
+                (1usize..30, 0u64..10).prop_map(|(n, ms)| Step::Emit(n, ms)),
+                Just(Step::Watermark),
+                (0u64..30).prop_map(Step::Tick),
+                any::<bool>().prop_map(|credit_back| Step::Send { credit_back }),
+            ], 0..40),
+        ) {
+            let spec = OutputSpec { ship: ShipStrategy::Hash { key: 1 }, ..spec(channels) };
+            let mut p = ResultPartition::new(&spec, 0, buffer_size, credits);
+            let mut now = Time::ZERO;
+            let mut next_id = 0i64;
+            let mut got: BTreeMap<ExecutionAttemptId, Vec<Element>> = BTreeMap::new();
+            let mut next_seq: BTreeMap<ExecutionAttemptId, u64> = BTreeMap::new();
+            let mut receive = |p: &mut ResultPartition, credit_back: bool| -> Result<(), TestCaseError> {
+                for s in p.take_sendable() {
+                    let n = next_seq.entry(s.consumer).or_insert(0);
+                    prop_assert_eq!(s.seq, *n, "batches of a channel are numbered in order");
+                    *n += 1;
+                    got.entry(s.consumer).or_default().extend(s.batch.elements);
+                }
+                if credit_back {
+                    for ch in 0..channels {
+                        let c = ExecutionAttemptId(ch + 1);
+                        let inflight = p.channels().iter().find(|x| x.consumer == c).map_or(0, |x| x.in_flight());
+                        if inflight > 0 {
+                            let seq = p.channels().iter().find(|x| x.consumer == c).map_or(0, |x| x.next_credit_seq);
+                            prop_assert_eq!(p.add_credit(c, seq, inflight), Ok(true));
+                        }
+                    }
+                }
+                Ok(())
+            };
+            for step in &steps {
+                match step {
+                    Step::Emit(n, ms) => {
+                        now = now + Duration::from_millis(*ms);
+                        for _ in 0..*n {
+                            let key = keys[(next_id as usize) % keys.len()];
+                            p.emit(Element::Record(Record::new(vec![Value::Int(next_id), Value::Int(key)])), now);
+                            next_id += 1;
+                        }
+                    }
+                    Step::Watermark => p.emit(Element::Watermark(next_id), now),
+                    Step::Tick(ms) => {
+                        now = now + Duration::from_millis(*ms);
+                        let due = p.flush_deadline(timeout).is_some_and(|t| t <= now);
+                        prop_assert_eq!(p.flush_if_due(now, timeout), due);
+                    }
+                    Step::Send { credit_back } => receive(&mut p, *credit_back)?,
+                }
+            }
+            p.finish();
+            while !p.is_finished() {
+                receive(&mut p, true)?;
+            }
+            let mut all: Vec<i64> = Vec::new();
+            for els in got.values() {
+                let mut last_id = -1;
+                let mut last_wm = i64::MIN;
+                for e in els {
+                    match e {
+                        Element::Record(r) => {
+                            let id = r.fields[0].as_i64().unwrap();
+                            prop_assert!(id > last_id, "record {} after {} on one channel", id, last_id);
+                            prop_assert!(id >= last_wm, "record {} behind watermark {}", id, last_wm);
+                            last_id = id;
+                            all.push(id);
+                        }
+                        // A watermark carries the id of the next record: none before it may follow it.
+                        Element::Watermark(w) => {
+                            prop_assert!(*w > last_id);
+                            last_wm = *w;
+                        }
+                        Element::Barrier(_) => {}
+                    }
+                }
+            }
+            all.sort_unstable();
+            prop_assert_eq!(all, (0..next_id).collect::<Vec<_>>(), "every record exactly once");
+        }
+    }
 }
