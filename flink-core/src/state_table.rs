@@ -470,7 +470,7 @@ mod bench {
     /// `cargo test --release -p flink-core --lib state_table::bench -- --ignored --nocapture`
     #[test]
     #[ignore]
-    #[allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
+    #[allow(clippy::disallowed_methods)] // a benchmark reads the wall clock and /proc
     fn sequential_inserts() {
         let n: i64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
         let mut t = StateTable::new(128);
@@ -479,7 +479,11 @@ mod bench {
             t.update(&Value::Int(k * 2), |old| old.unwrap_or_else(|| Record::new(vec![Value::Int(k * 2)]))).unwrap();
         }
         let el = t0.elapsed();
-        println!("{n} inserts: {:?} ({:.0} ns each), arena {} MB", el, el.as_nanos() as f64 / n as f64, t.arena.len() >> 20);
+        let hwm = std::fs::read_to_string("/proc/self/status").unwrap_or_default().lines().find(|l| l.starts_with("VmHWM")).unwrap_or("").to_string();
+        println!("{n} inserts: {:?} ({:.0} ns each), arena {} MB, {hwm}", el, el.as_nanos() as f64 / n as f64, t.arena.len() >> 20);
+        if std::env::var("ONLY_TABLE").is_ok() {
+            return;
+        }
         let mut b: BTreeMap<Key, Record> = BTreeMap::new();
         let t0 = std::time::Instant::now();
         for k in 0..n {
