@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Side by side with real Apache Flink 2.3 on this machine (rows of `make bench`; scripts/bench.sh
+# runs this, and it also runs alone):
+#  - the keyed shuffle: Flink 2.3 standalone (its default config but 2 TaskManagers of one slot,
+#    all on 127.0.0.1, own ports and conf dir) running a DataStream job compiled here with javac
+#    (scripts/flink-bench/FlinkBench.java: NumberSequenceSource of N Longs, keyBy(x -> x),
+#    reduce (sum), discarding sink, parallelism 2): one warm-up run, then the BEST of 5; ours
+#    (scripts/shuffle-job.sh N, `flink run -p 2` on a yarn-session, -tm 1024m -s 1): the MEDIAN
+#    of 5. Both durations are the job's "duration" from the REST API's /jobs/<id> (created to
+#    finished, so scheduling and deployment on warm TaskManagers are inside it on both sides);
+#    records/s = N / duration.
+#  - memory under keyed state: KEYS unique keys of (i64, i64) sum state at parallelism 1. Ours:
+#    the TaskManager's peak RSS (VmHWM) in a `-tm 1728m` session minus the same process's RSS
+#    when idle (after a 1-record job started it), per key, and whether the NodeManager killed it
+#    (-104, physical memory). Flink's hashmap backend: the TaskManager JVM's heap used after a
+#    forced full GC (jcmd GC.run; GC.heap_info) while the job holds all keys (its source emits
+#    1..KEYS and then idles instead of finishing), minus the same after a GC before the job, per
+#    key.
+# Prints one line per row: "row<TAB>measure<TAB>result<TAB>target<TAB>baseline"; progress on
+# stderr. Without java/javac (or the distribution) the Flink side is skipped with a message.
+# Env: BENCH_SHUFFLE_RECORDS (N, 2000000), BENCH_STATE_KEYS (KEYS, 20000000), BENCH_FLINK_RUNS
+# (5), BENCH_FLINK_STATE_TM (the Flink state run's TaskManager process size, 4096m: 20 M keys do
+# not fit the default 1728m's 538 MB task heap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release}
+N=${BENCH_SHUFFLE_RECORDS:-2000000}
+KEYS=${BENCH_STATE_KEYS:-20000000}
+RUNS=${BENCH_FLINK_RUNS:-5}
+STATE_TM=${BENCH_FLINK_STATE_TM:-4096m}
+FLINK_VER=2.3.0
+WORK=$(mktemp -d /tmp/yarn-sim-bench-flink.XXXXXX)
+log() { echo "bench-flink-real: $*" >&2; }
+row() { printf 'row\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ms() { date +%s%3N; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+kib_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
+# Every wait gives up after a while (a hung row must not hang make bench).
+deadline() { DEADLINE=$(($(ms) + $1 * 1000)); }
+check() { [ "$(ms)" -lt "$DEADLINE" ] || { log "timed out waiting for $1"; return 1; }; }
+
+FCONF="$WORK/flink-conf"
+FLINK_UP=""
+# Processes this script started that outlive their scripts: every one names $WORK in its command
+# line (Flink's JVMs get --configDir $WORK/..., yarn-sim's daemons --work-dir $WORK) or runs in a
+# directory under it (containers).
+ours() {
+  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+    [ "$p" = $$ ] && continue
+    if { tr '\0' ' ' < "/proc/$p/cmdline" | grep -qF "$WORK" || readlink "/proc/$p/cwd" | grep -qF "$WORK"; } 2>/dev/null; then
+      echo "$p"
+    fi
+  done
+}
+stop_flink() {
+  [ -n "$FLINK_UP" ] || return 0
+  FLINK_UP=""
+  FLINK_CONF_DIR="$FCONF" "$FLINK_HOME/bin/stop-cluster.sh" >/dev/null 2>&1 || true
+  deadline 15
+  while [ -n "$(cat "$WORK"/flink-pid/*.pid 2>/dev/null | while read -r p; do kill -0 "$p" 2>/dev/null && echo "$p"; done)" ]; do
+    check "the Flink cluster to stop" || break
+    sleep 0.2
+  done
+  for p in $(cat "$WORK"/flink-pid/*.pid 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  rm -f "$WORK"/flink-pid/*.pid
+}
+cleanup() {
+  stop_flink
+  [ -n "${POLLER:-}" ] && kill "$POLLER" 2>/dev/null
+  "$BIN/yarn-sim" stop --work-dir "$WORK/yarn" >/dev/null 2>&1 || true
+  for p in $(ours); do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- real Flink: set-up
+FLINK_OK=""
+if ! command -v java >/dev/null || ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
+  log "java, javac or jar missing (apt-get install openjdk-17-jdk-headless): the Flink $FLINK_VER rows are skipped"
+elif ! FLINK_HOME=$(./scripts/flink-dist.sh "$FLINK_VER"); then
+  log "the Flink $FLINK_VER distribution could not be assembled from PyPI: the Flink rows are skipped"
+else
+  mkdir -p "$WORK/classes"
+  javac -nowarn -d "$WORK/classes" -cp "$FLINK_HOME/lib/*" scripts/flink-bench/FlinkBench.java 2>&1 | grep -v '^Note:' >&2 || true
+  jar cf "$WORK/flinkbench.jar" -C "$WORK/classes" .
+  FLINK_OK=1
+fi
+
+# Starts a standalone cluster: Flink's default config.yaml (the distribution's) with our own
+# ports, dirs and 127.0.0.1, $1 TaskManagers of one slot, each of process size $2; $3 extra lines.
+start_flink() {
+  mkdir -p "$FCONF" "$WORK/flink-log" "$WORK/flink-pid" "$WORK/flink-tmp"
+  cp "$FLINK_HOME"/conf/log4j*.properties "$FCONF/"
+  FREST=$(free); FRPC=$(free)
+  local opts
+  opts=$(sed -n 's/^ *all: //p' "$FLINK_HOME/conf/config.yaml")
+  cat > "$FCONF/config.yaml" <<YAML
+env.java.opts.all: $opts
+env.pid.dir: $WORK/flink-pid
+env.log.dir: $WORK/flink-log
+io.tmp.dirs: $WORK/flink-tmp
+web.tmpdir: $WORK/flink-tmp
+jobmanager.bind-host: 127.0.0.1
+jobmanager.rpc.address: 127.0.0.1
+jobmanager.rpc.port: $FRPC
+jobmanager.memory.process.size: 1600m
+jobmanager.execution.failover-strategy: region
+taskmanager.bind-host: 127.0.0.1
+taskmanager.host: 127.0.0.1
+taskmanager.numberOfTaskSlots: 1
+taskmanager.memory.process.size: $2
+parallelism.default: 1
+rest.address: 127.0.0.1
+rest.bind-address: 127.0.0.1
+rest.port: $FREST
+$3
+YAML
+  printf '127.0.0.1\n%.0s' $(seq "$1") > "$FCONF/workers"
+  echo "127.0.0.1:$FREST" > "$FCONF/masters"
+  FLINK_UP=1
+  FLINK_CONF_DIR="$FCONF" "$FLINK_HOME/bin/start-cluster.sh" >&2
+  FWEB="http://127.0.0.1:$FREST"
+  deadline 120
+  until [ "$(curl -s "$FWEB/taskmanagers" | json 'len(d["taskmanagers"])' 2>/dev/null || echo 0)" -ge "$1" ]; do
+    check "$1 Flink TaskManagers to register" || return 1
+    sleep 0.5
+  done
+  JAR=$(curl -s -X POST -F "jarfile=@$WORK/flinkbench.jar" "$FWEB/jars/upload" | json 'd["filename"].split("/")[-1]')
+}
+# Runs FlinkBench with the given args at parallelism $1; prints the job id.
+flink_submit() {
+  local p=$1; shift
+  local args
+  args=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@")
+  curl -s -X POST -H 'Content-Type: application/json' \
+    -d "{\"entryClass\":\"FlinkBench\",\"programArgsList\":$args,\"parallelism\":$p}" "$FWEB/jars/$JAR/run" \
+    | json 'd.get("jobid") or sys.exit("run refused: %s" % d)'
+}
+# Waits until the job ends; prints "STATE DURATION_MS".
+flink_wait() {
+  deadline 600
+  local s
+  while :; do
+    s=$(curl -s "$FWEB/jobs/$1" | json 'd["state"], d["duration"]' 2>/dev/null || echo "? 0")
+    case "$s" in FINISHED*|FAILED*|CANCELED*) echo "$s"; return;; esac
+    check "Flink job $1" || { echo "TIMEOUT 0"; return; }
+    sleep 0.1
+  done
+}
+heap_used_kib() { # a full GC first, so only live objects count
+  jcmd "$1" GC.run >/dev/null
+  jcmd "$1" GC.heap_info | sed -n 's/.* used \([0-9]*\)K.*/\1/p' | head -1
+}
+
+FBEST=""
+if [ -n "$FLINK_OK" ]; then
+  log "Flink $FLINK_VER standalone: 2 TaskManagers x 1 slot, keyed shuffle of $N Longs, warm-up + $RUNS runs"
+  if start_flink 2 1728m ""; then
+    fl=()
+    for i in $(seq 0 "$RUNS"); do
+      jid=$(flink_submit 2 shuffle "$N")
+      read -r st dur < <(flink_wait "$jid")
+      [ "$st" = FINISHED ] || { log "Flink job $jid ended $st"; fl=(); break; }
+      log "  Flink run $i: $dur ms$([ "$i" = 0 ] && echo ' (warm-up)')"
+      [ "$i" = 0 ] || fl+=("$dur")
+    done
+    if [ ${#fl[@]} -gt 0 ]; then
+      best=$(printf '%s\n' "${fl[@]}" | sort -n | head -1)
+      FBEST=$((N * 1000 / (best > 0 ? best : 1)))
+      row "Flink $FLINK_VER standalone: keyed shuffle, 2 TaskManagers (best of $RUNS after a warm-up)" \
+        "$FBEST records/s ($N in $best ms; runs $(IFS=/; echo "${fl[*]}") ms)" "the baseline of the next row" \
+        "default config, 1 slot per TaskManager, JDK $(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); duration from REST /jobs/<id>"
+    else
+      row "Flink $FLINK_VER standalone: keyed shuffle" "failed (logs were in $WORK/flink-log)" "-" "-"
+    fi
+  else
+    row "Flink $FLINK_VER standalone: keyed shuffle" "skipped: the cluster did not start" "-" "-"
+  fi
+  stop_flink
+else
+  row "Flink $FLINK_VER standalone: keyed shuffle" "skipped (no java/javac or no distribution)" "-" "-"
+fi
+
+# ---------------------------------------------------------------- ours: the same keyed shuffle
+log "yarn-sim: keyed shuffle of $N records, flink run -p 2, $RUNS runs"
+YPORT=$(free)
+"$BIN/yarn-sim" start --nodes 3 --detach --work-dir "$WORK/yarn" --rm-port "$YPORT" >/dev/null
+export YARN_CONF_DIR="$WORK/yarn/conf"
+mkdir -p "$WORK/fc"
+printf 'yarn.properties-file.location: %s\n' "$WORK/fc" > "$WORK/fc/config.yaml"
+session() { # -tm size; sets WEB and APP
+  FLINK_CONF_DIR="$WORK/fc" "$BIN/yarn-session" -jm 256m -tm "$1" -s 1 -d > "$WORK/session.out"
+  WEB=$(sed -n 's/^JobManager Web Interface: http:\/\///p' "$WORK/session.out")
+  APP=$(sed -n 's/^Submitted application //p' "$WORK/session.out")
+}
+ourrun() { FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run "$@" | sed -n 's/^Job has been submitted with JobID //p'; }
+session 1024m
+./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
+ol=()
+for i in $(seq "$RUNS"); do
+  sid=$(ourrun -p 2 "$WORK/shuffle.toml")
+  dur=$(curl -s "http://$WEB/jobs/$sid" | json 'd["duration"]')
+  log "  yarn-sim run $i: $dur ms"
+  ol+=("$dur")
+done
+med=$(printf '%s\n' "${ol[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
+ORPS=$((N * 1000 / (med > 0 ? med : 1)))
+if [ -n "$FBEST" ]; then
+  ratio=$(python3 -c "print(f'{$ORPS / $FBEST:.2f}x')")
+  base="${ratio} Flink $FLINK_VER's best of $RUNS ($FBEST records/s, above)"
+else
+  base="no Flink figure in this run"
+fi
+row "yarn-sim: the same keyed shuffle, flink run -p 2 (median of $RUNS)" \
+  "$ORPS records/s ($N in $med ms; runs $(IFS=/; echo "${ol[*]}") ms)" ">= 2x Flink's best and >= 2,500,000 records/s" "$base"
+echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
+
+# ---------------------------------------------------------------- memory under keyed state
+# Ours: a -tm 1728m session; a 1-record job starts the TaskManager, whose idle RSS is the base.
+log "yarn-sim: $KEYS unique keys of sum state in a -tm 1728m TaskManager"
+session 1728m
+state_job() { # K
+  cat <<TOML
+[[job]]
+name = "State"
+parallelism = 1
+[[job.step]]
+source = { type = "sequence", from = 1, to = $1 }
+[[job.step]]
+key-by = 0
+[[job.step]]
+sum = 0
+[[job.step]]
+sink = "discard"
+TOML
+}
+tm_pids() { for p in $(ours); do tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q taskexec && echo "$p"; done; }
+state_job 1 > "$WORK/one.toml"
+state_job "$KEYS" > "$WORK/state.toml"
+ourrun -p 1 "$WORK/one.toml" >/dev/null
+sleep 1
+idle_pid=$(tm_pids | head -1)
+idle=$(kib_field "$idle_pid" VmRSS)
+# Every TaskManager's VmHWM, sampled until the end (a new one may be started for the job).
+( while :; do for p in $(tm_pids); do echo "$p $(kib_field "$p" VmHWM)"; done; sleep 0.1; done ) > "$WORK/hwm" 2>/dev/null &
+POLLER=$!
+kid=$(ourrun -d -p 1 "$WORK/state.toml")
+deadline 900
+while :; do
+  st=$(curl -s "http://$WEB/jobs/$kid" | json 'd["state"]' 2>/dev/null || echo "?")
+  case "$st" in FINISHED|FAILED|CANCELED) break;; esac
+  check "our state job" || { st=TIMEOUT; break; }
+  sleep 0.2
+done
+sleep 0.3
+kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null || true; POLLER=""
+peak=$(awk '$2 > m {m = $2} END {print m + 0}' "$WORK/hwm")
+# A TaskManager container the NodeManager killed for its physical memory exits -104.
+killed=$(for addr in $(curl -s "http://127.0.0.1:$YPORT/ws/v1/cluster/nodes?user.name=$(id -un)" | json '" ".join(n["nodeHTTPAddress"] for n in d["nodes"]["node"])'); do
+  curl -s "http://$addr/ws/v1/node/containers" | json '" ".join(c["id"] for c in ((d.get("containers") or {}).get("container") or []) if c.get("exitCode") == -104)'
+done | tr -s ' \n' ' ')
+if [ -n "${killed// /}" ]; then verdict="KILLED -104 (pmem): $killed"; else verdict="not killed"; fi
+bpk=$(python3 -c "print(f'{($peak - $idle) * 1024 / $KEYS:.1f}')")
+OUR_MEM="$bpk bytes/key (peak RSS $(mib "$peak") MiB - idle $(mib "$idle") MiB; job $st, $verdict)"
+log "  ours: $OUR_MEM"
+echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
+
+# Flink: one TaskManager big enough for the hashmap backend's heap (no managed memory: the
+# hashmap backend keeps state on the JVM heap).
+FLINK_MEM="no Flink figure in this run"
+if [ -n "$FLINK_OK" ]; then
+  log "Flink $FLINK_VER: $KEYS keys in the hashmap backend, one TaskManager of $STATE_TM"
+  if start_flink 1 "$STATE_TM" "taskmanager.memory.managed.fraction: 0
+state.backend.type: hashmap"; then
+    tpid=$(cat "$WORK"/flink-pid/*taskexecutor*.pid | head -1)
+    h0=$(heap_used_kib "$tpid")
+    marker="$WORK/all-keys-in-state"
+    jid=$(flink_submit 1 state "$KEYS" "$marker")
+    deadline 900
+    fst=RUNNING
+    until [ -f "$marker" ]; do
+      fst=$(curl -s "$FWEB/jobs/$jid" | json 'd["state"]' 2>/dev/null || echo "?")
+      case "$fst" in FAILED|CANCELED|FINISHED) break;; esac
+      check "Flink's state job" || { fst=TIMEOUT; break; }
+      sleep 0.2
+    done
+    if [ -f "$marker" ]; then
+      h1=$(heap_used_kib "$tpid")
+      fbpk=$(python3 -c "print(f'{($h1 - $h0) * 1024 / $KEYS:.1f}')")
+      FLINK_MEM="Flink $FLINK_VER hashmap backend: $fbpk bytes/key (heap after full GC $(mib "$h1") MiB - $(mib "$h0") MiB before the job; TaskManager $STATE_TM)"
+      curl -s -o /dev/null -X PATCH "$FWEB/jobs/$jid?mode=cancel"
+    else
+      FLINK_MEM="Flink $FLINK_VER hashmap backend: job $fst before all keys were in state (TaskManager $STATE_TM; raise BENCH_FLINK_STATE_TM)"
+    fi
+    log "  $FLINK_MEM"
+  fi
+  stop_flink
+fi
+row "memory: $KEYS unique keys of (i64, i64) sum state, -tm 1728m TaskManager" "$OUR_MEM" \
+  "fits -tm 1728m with room to spare" "$FLINK_MEM"
