@@ -20,7 +20,8 @@
 # stderr. Without java/javac (or the distribution) the Flink side is skipped with a message.
 # Env: BENCH_SHUFFLE_RECORDS (N, 2000000), BENCH_STATE_KEYS (KEYS, 20000000), BENCH_FLINK_RUNS
 # (5), BENCH_FLINK_STATE_TM (the Flink state run's TaskManager process size, 4096m: 20 M keys do
-# not fit the default 1728m's 538 MB task heap).
+# not fit the default 1728m's 538 MB task heap), BENCH_STATE_TM (our TaskManager, 1728m),
+# BENCH_FLINK=0 (ours only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release}
@@ -28,6 +29,7 @@ N=${BENCH_SHUFFLE_RECORDS:-2000000}
 KEYS=${BENCH_STATE_KEYS:-20000000}
 RUNS=${BENCH_FLINK_RUNS:-5}
 STATE_TM=${BENCH_FLINK_STATE_TM:-4096m}
+OUR_TM=${BENCH_STATE_TM:-1728m}
 FLINK_VER=2.3.0
 WORK=$(mktemp -d /tmp/yarn-sim-bench-flink.XXXXXX)
 log() { echo "bench-flink-real: $*" >&2; }
@@ -78,16 +80,20 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- real Flink: set-up
 FLINK_OK=""
-if ! command -v java >/dev/null || ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
-  log "java, javac or jar missing (apt-get install openjdk-17-jdk-headless): the Flink $FLINK_VER rows are skipped"
+SKIP=""
+if [ "${BENCH_FLINK:-1}" = 0 ]; then
+  SKIP="BENCH_FLINK=0"
+elif ! command -v java >/dev/null || ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
+  SKIP="java, javac or jar missing: apt-get install openjdk-17-jdk-headless"
 elif ! FLINK_HOME=$(./scripts/flink-dist.sh "$FLINK_VER"); then
-  log "the Flink $FLINK_VER distribution could not be assembled from PyPI: the Flink rows are skipped"
+  SKIP="the distribution could not be assembled from PyPI"
 else
   mkdir -p "$WORK/classes"
   javac -nowarn -d "$WORK/classes" -cp "$FLINK_HOME/lib/*" scripts/flink-bench/FlinkBench.java 2>&1 | grep -v '^Note:' >&2 || true
   jar cf "$WORK/flinkbench.jar" -C "$WORK/classes" .
   FLINK_OK=1
 fi
+[ -z "$SKIP" ] || log "the Flink $FLINK_VER side is skipped: $SKIP"
 
 # Starts a standalone cluster: Flink's default config.yaml (the distribution's) with our own
 # ports, dirs and 127.0.0.1, $1 TaskManagers of one slot, each of process size $2; $3 extra lines.
@@ -181,7 +187,7 @@ if [ -n "$FLINK_OK" ]; then
   fi
   stop_flink
 else
-  row "Flink $FLINK_VER standalone: keyed shuffle" "skipped (no java/javac or no distribution)" "-" "-"
+  row "Flink $FLINK_VER standalone: keyed shuffle" "skipped ($SKIP)" "-" "-"
 fi
 
 # ---------------------------------------------------------------- ours: the same keyed shuffle
@@ -219,9 +225,9 @@ row "yarn-sim: the same keyed shuffle, flink run -p 2 (median of $RUNS)" \
 echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
 
 # ---------------------------------------------------------------- memory under keyed state
-# Ours: a -tm 1728m session; a 1-record job starts the TaskManager, whose idle RSS is the base.
-log "yarn-sim: $KEYS unique keys of sum state in a -tm 1728m TaskManager"
-session 1728m
+# Ours: a -tm 1728m (BENCH_STATE_TM) session; a 1-record job starts the TaskManager, whose idle RSS is the base.
+log "yarn-sim: $KEYS unique keys of sum state in a -tm $OUR_TM TaskManager"
+session "$OUR_TM"
 state_job() { # K
   cat <<TOML
 [[job]]
@@ -261,10 +267,13 @@ peak=$(awk '$2 > m {m = $2} END {print m + 0}' "$WORK/hwm")
 # A TaskManager container the NodeManager killed for its physical memory exits -104.
 killed=$(for addr in $(curl -s "http://127.0.0.1:$YPORT/ws/v1/cluster/nodes?user.name=$(id -un)" | json '" ".join(n["nodeHTTPAddress"] for n in d["nodes"]["node"])'); do
   curl -s "http://$addr/ws/v1/node/containers" | json '" ".join(c["id"] for c in ((d.get("containers") or {}).get("container") or []) if c.get("exitCode") == -104)'
-done | tr -s ' \n' ' ')
-if [ -n "${killed// /}" ]; then verdict="KILLED -104 (pmem): $killed"; else verdict="not killed"; fi
+done | xargs)
 bpk=$(python3 -c "print(f'{($peak - $idle) * 1024 / $KEYS:.1f}')")
-OUR_MEM="$bpk bytes/key (peak RSS $(mib "$peak") MiB - idle $(mib "$idle") MiB; job $st, $verdict)"
+if [ -n "$killed" ]; then
+  OUR_MEM="KILLED -104 (physical memory, $killed) at peak RSS $(mib "$peak") MiB, before all keys were in; job $st"
+else
+  OUR_MEM="$bpk bytes/key (peak RSS $(mib "$peak") MiB - idle $(mib "$idle") MiB; job $st, not killed)"
+fi
 log "  ours: $OUR_MEM"
 echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
 
@@ -299,5 +308,5 @@ state.backend.type: hashmap"; then
   fi
   stop_flink
 fi
-row "memory: $KEYS unique keys of (i64, i64) sum state, -tm 1728m TaskManager" "$OUR_MEM" \
+row "memory: $KEYS unique keys of (i64, i64) sum state, -tm $OUR_TM TaskManager" "$OUR_MEM" \
   "fits -tm 1728m with room to spare" "$FLINK_MEM"
