@@ -81,6 +81,8 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- real Flink: set-up
 FLINK_OK=""
 SKIP=""
+# A standalone cluster of our own: no FLINK_* settings from the caller's environment.
+unset FLINK_CONF_DIR FLINK_PID_DIR FLINK_LOG_DIR FLINK_ENV_JAVA_OPTS FLINK_HOME
 if [ "${BENCH_FLINK:-1}" = 0 ]; then
   SKIP="BENCH_FLINK=0"
 elif ! command -v java >/dev/null || ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
@@ -134,7 +136,8 @@ YAML
     check "$1 Flink TaskManagers to register" || return 1
     sleep 0.5
   done
-  JAR=$(curl -s -X POST -F "jarfile=@$WORK/flinkbench.jar" "$FWEB/jars/upload" | json 'd["filename"].split("/")[-1]')
+  JAR=$(curl -s -X POST -F "jarfile=@$WORK/flinkbench.jar" "$FWEB/jars/upload" | json 'd["filename"].split("/")[-1]') || JAR=""
+  [ -n "$JAR" ] || { log "the jar upload to Flink's REST API failed"; return 1; }
 }
 # Runs FlinkBench with the given args at parallelism $1; prints the job id.
 flink_submit() {
@@ -167,7 +170,7 @@ if [ -n "$FLINK_OK" ]; then
   if start_flink 2 1728m ""; then
     fl=()
     for i in $(seq 0 "$RUNS"); do
-      jid=$(flink_submit 2 shuffle "$N")
+      jid=$(flink_submit 2 shuffle "$N") || { log "Flink refused the job"; fl=(); break; }
       read -r st dur < <(flink_wait "$jid")
       [ "$st" = FINISHED ] || { log "Flink job $jid ended $st"; fl=(); break; }
       log "  Flink run $i: $dur ms$([ "$i" = 0 ] && echo ' (warm-up)')"
@@ -305,31 +308,35 @@ if [ -n "$FLINK_OK" ]; then
   log "Flink $FLINK_VER: $KEYS keys in the hashmap backend, one TaskManager of $STATE_TM"
   if start_flink 1 "$STATE_TM" "taskmanager.memory.managed.fraction: 0
 state.backend.type: hashmap"; then
-    tpid=$(cat "$WORK"/flink-pid/*taskexecutor*.pid | head -1)
-    h0=$(heap_used_kib "$tpid")
+    tpid=$(cat "$WORK"/flink-pid/*taskexecutor*.pid 2>/dev/null | head -1)
+    h0=$(heap_used_kib "$tpid" || true)
     r0=$(kib_field "$tpid" VmRSS)
     marker="$WORK/all-keys-in-state"
-    jid=$(flink_submit 1 state "$KEYS" "$marker")
+    jid=$(flink_submit 1 state "$KEYS" "$marker") || jid=""
     deadline 900
     fst=RUNNING
-    until [ -f "$marker" ]; do
+    [ -n "$jid" ] || fst="refused by the REST API"
+    until [ -f "$marker" ] || [ -z "$jid" ]; do
       fst=$(curl -s "$FWEB/jobs/$jid" | json 'd["state"]' 2>/dev/null || echo "?")
       case "$fst" in FAILED|CANCELED|FINISHED) break;; esac
       check "Flink's state job" || { fst=TIMEOUT; break; }
       sleep 0.2
     done
-    if [ -f "$marker" ]; then
-      r1=$(kib_field "$tpid" VmHWM)
-      h1=$(heap_used_kib "$tpid")
+    [ -f "$marker" ] && r1=$(kib_field "$tpid" VmHWM) && h1=$(heap_used_kib "$tpid" || true)
+    if [ -f "$marker" ] && [ -n "$h0" ] && [ -n "${h1:-}" ]; then
       fbpk=$(python3 -c "print(f'{($h1 - $h0) * 1024 / $KEYS:.1f}')")
       # The process's growth too, the measure ours gets (the JVM's heap headroom and GC included).
       rbpk=$(python3 -c "print(f'{($r1 - $r0) * 1024 / $KEYS:.1f}')")
       FLINK_MEM="Flink $FLINK_VER hashmap backend: $fbpk bytes/key (heap after full GC $(mib "$h1") MiB - $(mib "$h0") MiB before the job; TaskManager $STATE_TM, whose peak RSS grew $rbpk bytes/key: $(mib "$r0") to $(mib "$r1") MiB)"
-      curl -s -o /dev/null -X PATCH "$FWEB/jobs/$jid?mode=cancel"
+    elif [ -f "$marker" ]; then
+      FLINK_MEM="Flink $FLINK_VER hashmap backend: jcmd could not read the TaskManager's heap (pid $tpid)"
     else
       FLINK_MEM="Flink $FLINK_VER hashmap backend: job $fst before all keys were in state (TaskManager $STATE_TM; raise BENCH_FLINK_STATE_TM)"
     fi
     log "  $FLINK_MEM"
+    if [ -n "$jid" ]; then curl -s -o /dev/null -X PATCH "$FWEB/jobs/$jid?mode=cancel" || true; fi
+  else
+    FLINK_MEM="Flink $FLINK_VER: the cluster did not start"
   fi
   stop_flink
 fi
