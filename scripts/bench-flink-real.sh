@@ -12,16 +12,17 @@
 #  - memory under keyed state: KEYS unique keys of (i64, i64) sum state at parallelism 1. Ours:
 #    the TaskManager's peak RSS (VmHWM) in a `-tm 1728m` session minus the same process's RSS
 #    when idle (after a 1-record job started it), per key, and whether the NodeManager killed it
-#    (-104, physical memory). Flink's hashmap backend: the TaskManager JVM's heap used after a
-#    forced full GC (jcmd GC.run; GC.heap_info) while the job holds all keys (its source emits
-#    1..KEYS and then idles instead of finishing), minus the same after a GC before the job, per
-#    key.
+#    (-104, physical memory; then the run is repeated at -tm 4096m for the figure). Flink's
+#    hashmap backend: the TaskManager JVM's heap used after a forced full GC (jcmd GC.run;
+#    GC.heap_info) while the job holds all keys (its source emits 1..KEYS and then idles instead
+#    of finishing), minus the same after a GC before the job, per key; and its peak RSS growth
+#    per key, the measure ours gets.
 # Prints one line per row: "row<TAB>measure<TAB>result<TAB>target<TAB>baseline"; progress on
 # stderr. Without java/javac (or the distribution) the Flink side is skipped with a message.
 # Env: BENCH_SHUFFLE_RECORDS (N, 2000000), BENCH_STATE_KEYS (KEYS, 20000000), BENCH_FLINK_RUNS
 # (5), BENCH_FLINK_STATE_TM (the Flink state run's TaskManager process size, 4096m: 20 M keys do
 # not fit the default 1728m's 384 MB task heap), BENCH_STATE_TM (our TaskManager, 1728m),
-# BENCH_FLINK=0 (ours only).
+# BENCH_STATE_RETRY_TM (ours after a -104 kill, 4096m), BENCH_FLINK=0 (ours only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release}
