@@ -6,7 +6,7 @@
 # target/flink-dist/<version> (scripts/flink-dist.sh). FLINK_VERSIONS picks the versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release
+BIN=${BIN:-target/release}
 if [ $# -eq 0 ]; then
   fail=0
   for v in ${FLINK_VERSIONS:-2.3.0 1.20.3}; do "$0" "$v" || fail=1; done
