@@ -149,16 +149,16 @@ flink_submit() {
     -d "{\"entryClass\":\"FlinkBench\",\"programArgsList\":$args,\"parallelism\":$p}" "$FWEB/jars/$JAR/run" \
     | json 'd.get("jobid") or sys.exit("run refused: %s" % d)'
 }
-# Waits until the job ends; prints "STATE DURATION_MS".
+# Waits until the job ends; prints "STATE DURATION_MS". Polls the small /status resource with
+# curl alone (no interpreter per poll: the two cores are the job's); the duration is the
+# JobManager's own, so the poll's latency is not in it.
 flink_wait() {
   deadline 600
-  local s
-  while :; do
-    s=$(curl -s "$FWEB/jobs/$1" | json 'd["state"], d["duration"]' 2>/dev/null || echo "? 0")
-    case "$s" in FINISHED*|FAILED*|CANCELED*) echo "$s"; return;; esac
+  until curl -s "$FWEB/jobs/$1/status" | grep -qE '"status":"(FINISHED|FAILED|CANCELED)"'; do
     check "Flink job $1" || { echo "TIMEOUT 0"; return; }
     sleep 0.1
   done
+  curl -s "$FWEB/jobs/$1" | json 'd["state"], d["duration"]'
 }
 heap_used_kib() { # a full GC first, so only live objects count
   jcmd "$1" GC.run >/dev/null
