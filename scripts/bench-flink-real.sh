@@ -8,7 +8,9 @@
 #    (scripts/shuffle-job.sh N, `flink run -p 2` on a yarn-session, -tm 1024m -s 1): the MEDIAN
 #    of 5. Both durations are the job's "duration" from the REST API's /jobs/<id> (created to
 #    finished, so scheduling and deployment on warm TaskManagers are inside it on both sides);
-#    records/s = N / duration.
+#    records/s = N / duration. Also the CPU time per record (user + system of Flink's JobManager
+#    + TaskManagers, of our AM + TaskManagers; median of the timed runs): the shared cores'
+#    other load disturbs it much less than wall time.
 #  - memory under keyed state: KEYS unique keys of (i64, i64) sum state at parallelism 1. Ours:
 #    the TaskManager's peak RSS (VmHWM) in a `-tm 1728m` session minus the same process's RSS
 #    when idle (after a 1-record job started it), per key, and whether the NodeManager killed it
@@ -40,6 +42,28 @@ ms() { date +%s%3N; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 kib_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
+# CPU time (user + system, ms) the given processes used so far: a figure for the 2 shared cores
+# that other work on the machine disturbs much less than wall time. Fields 14 and 15 of
+# /proc/<pid>/stat, counted after the command name's closing parenthesis.
+HZ=$(getconf CLK_TCK)
+cpu_ms() {
+  local t=0 v p
+  for p in "$@"; do v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'); t=$((t + ${v:-0})); done
+  echo $((t * 1000 / HZ))
+}
+# Our processes running the executables named by $1 (an ERE alternation): containers, so their
+# directory is under $WORK (cheap enough to sample every 0.2 s without taking CPU from the job).
+procs_of() {
+  local p
+  for p in $(pgrep -f "/($1)" || true); do
+    basename "$(readlink "/proc/$p/exe" 2>/dev/null)" | grep -qxE "$1" && readlink "/proc/$p/cwd" 2>/dev/null | grep -qF "$WORK" && echo "$p"
+  done; true
+}
+tm_pids() { procs_of taskexec; }
+# The counterpart of a Flink standalone cluster's JobManager + TaskManagers (not YARN's daemons).
+cluster_pids() { procs_of 'taskexec|flink-am'; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
+us_per_record() { python3 -c "print(f'{$1 * 1000 / $N:.2f}')"; }
 # Every wait gives up after a while (a hung row must not hang make bench).
 deadline() { DEADLINE=$(($(ms) + $1 * 1000)); }
 check() { [ "$(ms)" -lt "$DEADLINE" ] || { log "timed out waiting for $1"; return 1; }; }
@@ -169,19 +193,23 @@ FBEST=""
 if [ -n "$FLINK_OK" ]; then
   log "Flink $FLINK_VER standalone: 2 TaskManagers x 1 slot, keyed shuffle of $N Longs, warm-up + $RUNS runs"
   if start_flink 2 1728m ""; then
-    fl=()
+    fl=(); fc=()
+    fpids=$(cat "$WORK"/flink-pid/*.pid)
     for i in $(seq 0 "$RUNS"); do
+      c0=$(cpu_ms $fpids)
       jid=$(flink_submit 2 shuffle "$N") || { log "Flink refused the job"; fl=(); break; }
       read -r st dur < <(flink_wait "$jid")
+      c1=$(cpu_ms $fpids)
       [ "$st" = FINISHED ] || { log "Flink job $jid ended $st"; fl=(); break; }
-      log "  Flink run $i: $dur ms$([ "$i" = 0 ] && echo ' (warm-up)')"
-      [ "$i" = 0 ] || fl+=("$dur")
+      log "  Flink run $i: $dur ms, CPU $((c1 - c0)) ms$([ "$i" = 0 ] && echo ' (warm-up)')"
+      [ "$i" = 0 ] || { fl+=("$dur"); fc+=($((c1 - c0))); }
     done
     if [ ${#fl[@]} -gt 0 ]; then
       best=$(printf '%s\n' "${fl[@]}" | sort -n | head -1)
       FBEST=$((N * 1000 / (best > 0 ? best : 1)))
+      FCPU=$(us_per_record "$(median "${fc[@]}")")
       row "Flink $FLINK_VER standalone: keyed shuffle, 2 TaskManagers (best of $RUNS after a warm-up)" \
-        "$FBEST records/s ($N in $best ms; runs $(IFS=/; echo "${fl[*]}") ms)" "the baseline of the next row" \
+        "$FBEST records/s ($N in $best ms; runs $(IFS=/; echo "${fl[*]}") ms); CPU $FCPU us/record (median; JobManager + TaskManagers)" "the baseline of the next row" \
         "default config, 1 slot per TaskManager, JDK $(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); duration from REST /jobs/<id>"
     else
       row "Flink $FLINK_VER standalone: keyed shuffle" "failed (logs were in $WORK/flink-log)" "-" "-"
@@ -209,23 +237,27 @@ session() { # -tm size; sets WEB and APP
 ourrun() { FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run "$@" | sed -n 's/^Job has been submitted with JobID //p'; }
 session 1024m
 ./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
-ol=()
+ol=(); oc=()
 for i in $(seq "$RUNS"); do
+  c0=$(cpu_ms $(cluster_pids))
   sid=$(ourrun -p 2 "$WORK/shuffle.toml")
+  c1=$(cpu_ms $(cluster_pids))
   dur=$(curl -s "http://$WEB/jobs/$sid" | json 'd["duration"]')
-  log "  yarn-sim run $i: $dur ms"
-  ol+=("$dur")
+  log "  yarn-sim run $i: $dur ms, CPU $((c1 - c0)) ms"
+  ol+=("$dur"); oc+=($((c1 - c0)))
 done
-med=$(printf '%s\n' "${ol[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
+med=$(median "${ol[@]}")
 ORPS=$((N * 1000 / (med > 0 ? med : 1)))
+OCPU=$(us_per_record "$(median "${oc[@]}")")
 if [ -n "$FBEST" ]; then
   ratio=$(python3 -c "print(f'{$ORPS / $FBEST:.2f}x')")
-  base="${ratio} Flink $FLINK_VER's best of $RUNS ($FBEST records/s, above)"
+  cratio=$(python3 -c "print(f'{$FCPU / $OCPU:.2f}x')")
+  base="${ratio} Flink $FLINK_VER's best of $RUNS ($FBEST records/s, above); CPU per record: Flink's is ${cratio} ours"
 else
   base="no Flink figure in this run"
 fi
 row "yarn-sim: the same keyed shuffle, flink run -p 2 (median of $RUNS)" \
-  "$ORPS records/s ($N in $med ms; runs $(IFS=/; echo "${ol[*]}") ms)" ">= 2x Flink's best and >= 2,500,000 records/s" "$base"
+  "$ORPS records/s ($N in $med ms; runs $(IFS=/; echo "${ol[*]}") ms); CPU $OCPU us/record (median; AM + TaskManagers)" ">= 2x Flink's best and >= 2,500,000 records/s" "$base"
 echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
 
 # ---------------------------------------------------------------- memory under keyed state
@@ -246,13 +278,6 @@ sum = 0
 [[job.step]]
 sink = "discard"
 TOML
-}
-# Our TaskManagers: taskexec executables running in a container directory under $WORK (cheap
-# enough to sample every 0.2 s without taking CPU from the job being measured).
-tm_pids() {
-  for p in $(pgrep -f /taskexec || true); do
-    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */taskexec) readlink "/proc/$p/cwd" 2>/dev/null | grep -qF "$WORK" && echo "$p";; esac
-  done; true
 }
 state_job 1 > "$WORK/one.toml"
 state_job "$KEYS" > "$WORK/state.toml"
