@@ -74,7 +74,9 @@ FLINK_UP=""
 # line (Flink's JVMs get --configDir $WORK/..., yarn-sim's daemons --work-dir $WORK) or runs in a
 # directory under it (containers).
 ours() {
-  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+  local d p
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
     [ "$p" = $$ ] && continue
     if { tr '\0' ' ' < "/proc/$p/cmdline" | grep -qF "$WORK" || readlink "/proc/$p/cwd" | grep -qF "$WORK"; } 2>/dev/null; then
       echo "$p"
@@ -239,8 +241,10 @@ session 1024m
 ./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
 ol=(); oc=()
 for i in $(seq "$RUNS"); do
+  # shellcheck disable=SC2046 # one pid per word
   c0=$(cpu_ms $(cluster_pids))
   sid=$(ourrun -p 2 "$WORK/shuffle.toml")
+  # shellcheck disable=SC2046
   c1=$(cpu_ms $(cluster_pids))
   dur=$(curl -s "http://$WEB/jobs/$sid" | json 'd["duration"]')
   log "  yarn-sim run $i: $dur ms, CPU $((c1 - c0)) ms"
