@@ -76,6 +76,11 @@ fuzz:
 bench: build
 	./scripts/bench.sh
 
+# Only the rows side by side with Apache Flink 2.3 standalone (bench runs them too).
+.PHONY: bench-flink
+bench-flink: build
+	./scripts/bench-flink-real.sh
+
 # The real Apache Flink CLI (from PyPI, run with Java) against a yarn-sim session.
 compat: build chromium
 	./scripts/flink-cli-compat.sh

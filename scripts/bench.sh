@@ -207,6 +207,11 @@ row "flink: checkpoint of $((size / 1048576)) MiB of keyed state" "${dur} ms end
 
 echo stop | "$BIN/yarn-session" -id "$APP" > /dev/null
 
+echo "== side by side with Apache Flink 2.3 standalone: keyed shuffle, state bytes per key (scripts/bench-flink-real.sh)"
+while IFS=$'\t' read -r tag m r t b; do
+  if [ "$tag" = row ]; then row "$m" "$r" "$t" "$b"; fi
+done < <(BIN="$BIN" ./scripts/bench-flink-real.sh || true)
+
 echo "== scenarios: the library in sim, the live subset, fault search"
 t0=$(ms); "$BIN/scenario" run scenarios/library/*.toml --mode sim --quiet > "$WORK/scen-sim.out" 2>&1 || true; t1=$(ms)
 simsum=$(grep '^scenarios:' "$WORK/scen-sim.out" | tail -1)

@@ -3,10 +3,10 @@
 # run with the machine's Java) against a yarn-sim Flink session: `flink list -m`, `flink cancel
 # -m`, and on a checkpointing job `flink checkpoint -m`, `flink savepoint -m` and `flink stop -m
 # --savepointPath` must work unmodified. Downloads ~250 MB per version once into
-# target/flink-dist/<version>. FLINK_VERSIONS picks the versions.
+# target/flink-dist/<version> (scripts/flink-dist.sh). FLINK_VERSIONS picks the versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release
+BIN=${BIN:-target/release}
 if [ $# -eq 0 ]; then
   fail=0
   for v in ${FLINK_VERSIONS:-2.3.0 1.20.3}; do "$0" "$v" || fail=1; done
@@ -15,27 +15,8 @@ fi
 VER=$1
 DIST=target/flink-dist/$VER
 command -v java >/dev/null || { echo "compat: java is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
-if [ ! -x "$DIST/home/bin/flink" ]; then
-  rm -rf "$DIST"; mkdir -p "$DIST/dl" "$DIST/ex" "$DIST/home"
-  python3 -m pip download --no-deps -q -d "$DIST/dl" "apache-flink==$VER" "apache-flink-libraries==$VER"
-  (cd "$DIST/ex" && python3 -m zipfile -e ../dl/apache_flink-$VER-*.whl .)
-  cp -r "$DIST/ex/pyflink/bin" "$DIST/ex/pyflink/conf" "$DIST/home/"
-  # 1.x ships the jars as an sdist (deps/lib, deps/bin), 2.x as a wheel (pyflink/lib, pyflink/bin).
-  if [ -f "$DIST/dl/apache-flink-libraries-$VER.tar.gz" ]; then
-    (cd "$DIST/ex" && tar xzf ../dl/apache-flink-libraries-$VER.tar.gz)
-    cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/lib" "$DIST/home/lib"
-    cp -r "$DIST/ex/apache-flink-libraries-$VER/deps/bin/." "$DIST/home/bin/"
-  else
-    mkdir -p "$DIST/lib-ex"
-    (cd "$DIST/lib-ex" && python3 -m zipfile -e ../dl/apache_flink_libraries-$VER-*.whl .)
-    cp -r "$DIST/lib-ex/pyflink/lib" "$DIST/home/lib"
-    cp -r "$DIST/lib-ex/pyflink/bin/." "$DIST/home/bin/"
-    rm -rf "$DIST/lib-ex"
-  fi
-  mkdir -p "$DIST/home/plugins" "$DIST/home/log"
-  chmod +x "$DIST/home/bin/"*
-fi
-REAL="$PWD/$DIST/home/bin/flink"
+FLINK_HOME=$(./scripts/flink-dist.sh "$VER")
+REAL="$FLINK_HOME/bin/flink"
 WORK=$(mktemp -d /tmp/yarn-sim-compat.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() { "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
@@ -48,7 +29,7 @@ WEB=$(sed -n 's/^JobManager Web Interface: http:\/\///p' "$WORK/session.out")
 printf '[[job]]\nname = "Endless"\n[[job.step]]\nsource = { type = "datagen", kind = "numbers", rate-per-sec = 10, seed = 1 }\n[[job.step]]\nsink = "discard"\n' > "$WORK/e.toml"
 JID=$(FLINK_CONF_DIR="$WORK/fc" "$BIN/flink" run -d "$WORK/e.toml" | sed -n 's/^Job has been submitted with JobID //p')
 until curl -s "http://$WEB/jobs/$JID" | grep -q '"state":"RUNNING"'; do sleep 0.1; done
-export FLINK_HOME="$PWD/$DIST/home"
+export FLINK_HOME
 fail=0
 out=$("$REAL" list -m "$WEB" 2>&1) || true
 echo "$out"
