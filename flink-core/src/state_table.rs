@@ -7,16 +7,15 @@
 //! `KeyGroupsStateHandle` layout) without sorting or regrouping the keys, a restore takes whole
 //! key groups, and each map grows on its own, so no single rehash doubles the whole state.
 //!
-//! Determinism: integer keys (the common case) go to a hash map with a fixed hasher, so its
-//! iteration order is a function of the insertions alone and replays identically; other keys
-//! go to an ordered map. Nothing here depends on the process, the clock or an OS seed.
+//! Determinism: integer keys (the common case) go to an open-addressing table with a fixed
+//! hash, so its iteration order is a function of the insertions alone and replays
+//! identically; other keys go to an ordered map. Nothing here depends on the process, the clock or an OS seed.
 //!
 //! Rows are fixed-width where values are (an int stays 8 bytes whatever its size), so updating
 //! an aggregate overwrites its row in place; a row that changes length (a longer string) moves
 //! to the end of the arena and the old bytes are garbage until the arena is compacted.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +24,7 @@ use crate::keygroup;
 use crate::record::{Fields, Record, Value};
 
 /// A Value usable as an ordered map key (Value holds floats, so it is not `Ord`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Key {
     Int(i64),
     Float(u64),
@@ -51,35 +50,79 @@ impl Key {
 
 /// A fixed mix of the key's bits (splitmix64's finalizer): deterministic across processes,
 /// and good in the low bits the table indexes with, even for sequential keys.
-#[derive(Default)]
-pub(crate) struct IntKeyHasher(u64);
-
-impl Hasher for IntKeyHasher {
-    fn finish(&self) -> u64 {
-        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8 | u64::from(*b)).rotate_left(5);
-        }
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.0 = i as u64;
-    }
+fn mix(k: i64) -> u64 {
+    let mut z = (k as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-// A fixed hasher makes the iteration order a pure function of the insertion history: the
-// same on every run and replay, which is all the determinism rule asks of node state.
-#[allow(clippy::disallowed_types)]
-type IntMap = std::collections::HashMap<i64, u64, BuildHasherDefault<IntKeyHasher>>;
+/// Marks a free slot (no row can start at the largest offset).
+const FREE: u64 = u64::MAX;
+
+/// Integer keys to row offsets: open addressing with linear probing over `(key, row)` slots,
+/// so a lookup touches one cache line, where a general hash map touches its control bytes
+/// and then its bucket (a random-key update is memory-bound: two misses cost twice one). Its
+/// order is the slots', a function of the insertions only.
+#[derive(Default)]
+struct IntTable {
+    slots: Vec<(i64, u64)>,
+    len: usize,
+}
+
+impl IntTable {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The row offset of `key`, inserting `new_row` for a key not there yet; true if inserted.
+    fn find_or_insert(&mut self, key: i64, new_row: u64) -> (&mut u64, bool) {
+        // At most 3/4 full: linear probes stay short.
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = mix(key) as usize & mask;
+        loop {
+            let (k, row) = self.slots[i];
+            if row == FREE {
+                self.slots[i] = (key, new_row);
+                self.len += 1;
+                return (&mut self.slots[i].1, true);
+            }
+            if k == key {
+                return (&mut self.slots[i].1, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![(0, FREE); cap]);
+        let mask = cap - 1;
+        for (k, row) in old.into_iter().filter(|s| s.1 != FREE) {
+            let mut i = mix(k) as usize & mask;
+            while self.slots[i].1 != FREE {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (k, row);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.slots.iter().copied().filter(|s| s.1 != FREE)
+    }
+
+    fn rows_mut(&mut self) -> impl Iterator<Item = &mut u64> + '_ {
+        self.slots.iter_mut().map(|s| &mut s.1).filter(|r| **r != FREE)
+    }
+}
 
 /// The keys of one key group and where their rows are.
 #[derive(Default)]
 struct StateMap {
-    ints: IntMap,
+    ints: IntTable,
     others: BTreeMap<Key, u64>,
 }
 
@@ -265,11 +308,10 @@ impl StateTable {
         let StateTable { groups, arena, garbage, .. } = self;
         let group = &mut groups[kg as usize];
         let slot: &mut u64 = match key {
-            Value::Int(i) => match group.ints.entry(*i) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
+            Value::Int(i) => match group.ints.find_or_insert(*i, arena.len() as u64) {
+                (slot, false) => slot,
+                (_, true) => {
                     let r = f(None);
-                    e.insert(arena.len() as u64);
                     append_row(arena, &r);
                     return Ok(r);
                 }
@@ -299,7 +341,7 @@ impl StateTable {
     fn compact(&mut self) -> Result<(), String> {
         let mut fresh = Vec::with_capacity(self.arena.len() - self.garbage);
         for g in &mut self.groups {
-            for off in g.ints.values_mut().chain(g.others.values_mut()) {
+            for off in g.ints.rows_mut().chain(g.others.values_mut()) {
                 let r = Self::row_at(&self.arena, *off)?;
                 *off = fresh.len() as u64;
                 append_row(&mut fresh, &r);
@@ -313,7 +355,7 @@ impl StateTable {
     /// Every entry, key group by key group, each group in its maps' order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Result<(Value, Record), String>> + '_ {
         self.groups.iter().flat_map(move |g| {
-            let ints = g.ints.iter().map(|(k, off)| (Value::Int(*k), *off));
+            let ints = g.ints.iter().map(|(k, off)| (Value::Int(k), off));
             let others = g.others.iter().map(|(k, off)| (k.value(), *off));
             ints.chain(others).map(move |(k, off)| Self::row_at(&self.arena, off).map(|r| (k, r)))
         })
@@ -338,7 +380,7 @@ impl StateTable {
                 continue;
             }
             buf.clear();
-            let ints = g.ints.iter().map(|(k, off)| (Value::Int(*k), *off));
+            let ints = g.ints.iter().map(|(k, off)| (Value::Int(k), off));
             let others = g.others.iter().map(|(k, off)| (k.value(), *off));
             for (k, off) in ints.chain(others) {
                 put_value(&mut buf, &k);
@@ -479,10 +521,41 @@ mod bench {
             t.update(&Value::Int(k * 2), |old| old.unwrap_or_else(|| Record::new(vec![Value::Int(k * 2)]))).unwrap();
         }
         let el = t0.elapsed();
-        let hwm = std::fs::read_to_string("/proc/self/status").unwrap_or_default().lines().find(|l| l.starts_with("VmHWM")).unwrap_or("").to_string();
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("")
+            .to_string();
         println!("{n} inserts: {:?} ({:.0} ns each), arena {} MB, {hwm}", el, el.as_nanos() as f64 / n as f64, t.arena.len() >> 20);
         if std::env::var("ONLY_TABLE").is_ok() {
             return;
+        }
+        for round in 0..3 {
+            let t0 = std::time::Instant::now();
+            let mut it = IntTable::default();
+            for k in 0..n {
+                *it.find_or_insert(k * 2, k as u64).0 += 1;
+            }
+            let a = t0.elapsed();
+            #[derive(Default)]
+            struct H(u64);
+            impl std::hash::Hasher for H {
+                fn finish(&self) -> u64 {
+                    mix(self.0 as i64)
+                }
+                fn write(&mut self, _: &[u8]) {}
+                fn write_i64(&mut self, i: i64) {
+                    self.0 = i as u64;
+                }
+            }
+            #[allow(clippy::disallowed_types)]
+            let mut hm: std::collections::HashMap<i64, u64, std::hash::BuildHasherDefault<H>> = Default::default();
+            let t0 = std::time::Instant::now();
+            for k in 0..n {
+                *hm.entry(k * 2).or_insert(k as u64) += 1;
+            }
+            println!("round {round}: IntTable {:?}, hashbrown {:?}", a, t0.elapsed());
         }
         let mut b: BTreeMap<Key, Record> = BTreeMap::new();
         let t0 = std::time::Instant::now();

@@ -169,6 +169,24 @@ fn fake_registration(port: u16) -> Vec<u8> {
     serde_json::to_vec(&json!({"from": format!("127.0.0.1:{port}"), "family": "yarn", "body": msg})).unwrap()
 }
 
+/// The same registration as a frame stream carries it: the sender and the family, each a
+/// length byte and ASCII, then the message's JSON.
+fn registration_frame(port: u16) -> Vec<u8> {
+    let (from, family) = (format!("127.0.0.1:{port}"), "yarn");
+    let msg = YarnMsg::RegisterNodeManager {
+        node_id: NodeId::new("127.0.0.1", port),
+        http_address: format!("127.0.0.1:{port}"),
+        resource: Resource::new(1 << 20, 1024),
+        containers: vec![],
+    };
+    let mut b = vec![from.len() as u8];
+    b.extend_from_slice(from.as_bytes());
+    b.push(family.len() as u8);
+    b.extend_from_slice(family.as_bytes());
+    b.extend(serde_json::to_vec(&msg).unwrap());
+    frame(&b)
+}
+
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut b = (body.len() as u32).to_be_bytes().to_vec();
     b.extend_from_slice(body);
@@ -233,13 +251,13 @@ fn forged_node_messages_are_refused_logged_and_change_nothing() {
     let mut s = TcpStream::connect(&c.rm).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let mut raw = engine::live::net::MAGIC.to_vec();
-    raw.extend(frame(&fake_registration(2)));
-    raw.extend(frame(&fake_registration(2)));
+    raw.extend(registration_frame(2));
+    raw.extend(registration_frame(2));
     s.write_all(&raw).unwrap();
     assert!(closed_by_server(s));
     assert_eq!(frame_stream(&c.rm, &wrong, true).unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
     let mut s = frame_stream(&c.rm, &wrong, false).unwrap();
-    let _ = s.write_all(&frame(&fake_registration(3)));
+    let _ = s.write_all(&registration_frame(3));
     assert!(closed_by_server(s));
 
     std::thread::sleep(Duration::from_millis(500));
@@ -257,7 +275,7 @@ fn forged_node_messages_are_refused_logged_and_change_nothing() {
         curl(&["-X", "POST", "-H", &format!("x-yarn-sim-auth: {}", key.rpc_header(&forged)), "--data-binary", &forged_file, &rpc]);
     assert_eq!(code, 202, "{body}");
     let mut s = frame_stream(&c.rm, &key, true).unwrap();
-    s.write_all(&frame(&fake_registration(2))).unwrap();
+    s.write_all(&registration_frame(2)).unwrap();
     c.wait_for("both signed registrations", Duration::from_secs(10), || (node_ids(&c).len() == 4).then_some(()));
     drop(s);
 }
