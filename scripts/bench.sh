@@ -111,9 +111,19 @@ row "flink: JobManager (AM) RSS" "$((am_rss / 1024)).$(((am_rss % 1024) * 10 / 1
 echo "== flink: keyed shuffle between two TaskManagers"
 N=${BENCH_SHUFFLE_RECORDS:-2000000}
 ./scripts/shuffle-job.sh "$N" > "$WORK/shuffle.toml"
-sid=$("$BIN/flink" run -p 2 "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')
-dur=$(curl -s "http://$WEB/jobs/$sid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["duration"])')
+# Median of five runs (the issue's measure; the side-by-side with Flink below repeats it).
+durs=()
+for _ in 1 2 3 4 5; do
+  sid=$("$BIN/flink" run -p 2 "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')
+  durs+=("$(curl -s "http://$WEB/jobs/$sid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["duration"])')")
+done
+dur=$(printf '%s\n' "${durs[@]}" | sort -n | sed -n 3p)
 rps=$((N * 1000 / (dur > 0 ? dur : 1)))
+# Bytes per record on the wire, from the source vertex's numBytesOut / numRecordsOut.
+bpr=$(curl -s "http://$WEB/jobs/$sid" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)["vertices"][0]["metrics"]
+print("%.1f" % (v["write-bytes"] / max(v["write-records"], 1)))')
 loop=$(python3 - <<'PY'
 import socket, threading, time
 N = 512 * 1024 * 1024
@@ -131,9 +141,8 @@ for _ in range(N >> 20): c.sendall(buf)
 t.join(); print(int(N / (time.time() - t0)))
 PY
 )
-# A record on the wire is ~32 bytes in a frame; the fraction compares like with like.
-frac=$(python3 -c "print(f'{$rps * 32 / $loop * 100:.2f}')")
-row "flink: keyed shuffle, 2 TaskManagers on loopback" "${rps} records/s (${N} in ${dur} ms)" ">= 2,000,000 records/s" "raw loopback TCP $((loop / 1048576)) MiB/s; ${frac}% of it at 32 B/record"
+frac=$(python3 -c "print(f'{$rps * $bpr / $loop * 100:.2f}')")
+row "flink: keyed shuffle, 2 TaskManagers on loopback (median of 5)" "${rps} records/s (${N} in ${dur} ms; runs: ${durs[*]} ms)" ">= 2,500,000 records/s and >= 2x Flink 2.3" "raw loopback TCP $((loop / 1048576)) MiB/s; ${frac}% of it at ${bpr} B/record"
 
 echo "== flink: the same keyed shuffle with a checkpoint every 1 s"
 sid=$("$BIN/flink" run -p 2 -D execution.checkpointing.interval=1s "$WORK/shuffle.toml" | sed -n 's/^Job has been submitted with JobID //p')

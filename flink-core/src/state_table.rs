@@ -11,9 +11,14 @@
 //! hash, so its iteration order is a function of the insertions alone and replays
 //! identically; other keys go to an ordered map. Nothing here depends on the process, the clock or an OS seed.
 //!
-//! Rows are fixed-width where values are (an int stays 8 bytes whatever its size), so updating
-//! an aggregate overwrites its row in place; a row that changes length (a longer string) moves
-//! to the end of the arena and the old bytes are garbage until the arena is compacted.
+//! An arena entry is the key (in [`crate::codec`]'s value layout) followed by the row. Rows are
+//! fixed-width where values are (an int stays 8 bytes whatever its size), so updating an
+//! aggregate overwrites its row in place; a row that changes length (a longer string) moves to
+//! the end of the arena, and the old entry is flagged dead and is garbage until the arena is
+//! compacted. A snapshot is one sequential pass over the arena that sorts the live entries
+//! into their key groups' buffers: no random reads, no sort. Its entries are the arena's bytes
+//! as they are, and the state file carries them raw after its JSON header (see
+//! [`crate::runtime::ChainState::to_bytes`]).
 
 use std::collections::BTreeMap;
 
@@ -143,6 +148,8 @@ pub(crate) struct StateTable {
 }
 
 const ROW_TS: u8 = 1;
+/// The entry moved or was dropped: a snapshot or compaction skips it.
+const ROW_DEAD: u8 = 2;
 const R_INT: u8 = 0;
 const R_FLOAT: u8 = 1;
 const R_STR: u8 = 2;
@@ -247,13 +254,18 @@ fn read_row(rd: &mut Reader) -> Result<Record, String> {
     Ok(Record { fields, timestamp })
 }
 
-/// One key group's entries in a snapshot: `(key value, row)` pairs in [`crate::codec`]'s value
-/// layout and the row layout above, base64 in the state file's JSON.
+/// One key group's entries in a snapshot: arena entries (key, then row). In the state file
+/// the JSON header names the group, its entry count and where its bytes are in the binary
+/// part; `data` holds them in memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct KeyGroupRows {
     pub key_group: u32,
     pub entries: u64,
-    pub data: String,
+    /// Offset and length of the group's bytes in the state file's binary part.
+    pub offset: u64,
+    pub len: u64,
+    #[serde(skip)]
+    pub data: Vec<u8>,
 }
 
 impl StateTable {
@@ -280,22 +292,33 @@ impl StateTable {
         &mut self.groups[i]
     }
 
-    /// The row at `off` of `arena`.
-    fn row_at(arena: &[u8], off: u64) -> Result<Record, String> {
-        let bytes = arena.get(off as usize..).ok_or_else(|| format!("state row offset {off} is past the arena"))?;
-        read_row(&mut Reader::new(bytes))
+    /// The entry at `off` of `arena`: its key's length and its row.
+    fn entry_at(arena: &[u8], off: u64) -> Result<(usize, Record), String> {
+        let bytes = arena.get(off as usize..).ok_or_else(|| format!("state entry offset {off} is past the arena"))?;
+        let mut rd = Reader::new(bytes);
+        rd.value()?;
+        let key_len = bytes.len() - rd.remaining();
+        Ok((key_len, read_row(&mut rd)?))
     }
 
-    /// Stores `r` where the row at `off` was: in place if it fits exactly, else at the end.
-    fn rewrite(arena: &mut Vec<u8>, garbage: &mut usize, off: u64, old_len: usize, r: &Record) -> u64 {
+    fn append_entry(arena: &mut Vec<u8>, key: &Value, r: &Record) {
+        put_value(arena, key);
+        append_row(arena, r);
+    }
+
+    /// Stores `r` as the row of the entry at `off` (whose key takes `key_len` bytes and whose
+    /// row `old_len`): in place if it fits exactly, else as a new entry at the end.
+    fn rewrite(arena: &mut Vec<u8>, garbage: &mut usize, off: u64, (key_len, old_len): (usize, usize), key: &Value, r: &Record) -> u64 {
+        let row_at = off as usize + key_len;
         let len = row_len(r);
         if len == old_len {
-            write_row(&mut arena[off as usize..off as usize + len], r);
+            write_row(&mut arena[row_at..row_at + len], r);
             off
         } else {
-            *garbage += old_len;
+            arena[row_at] |= ROW_DEAD;
+            *garbage += key_len + old_len;
             let at = arena.len() as u64;
-            append_row(arena, r);
+            Self::append_entry(arena, key, r);
             at
         }
     }
@@ -312,7 +335,7 @@ impl StateTable {
                 (slot, false) => slot,
                 (_, true) => {
                     let r = f(None);
-                    append_row(arena, &r);
+                    Self::append_entry(arena, key, &r);
                     return Ok(r);
                 }
             },
@@ -321,15 +344,15 @@ impl StateTable {
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let r = f(None);
                     e.insert(arena.len() as u64);
-                    append_row(arena, &r);
+                    Self::append_entry(arena, key, &r);
                     return Ok(r);
                 }
             },
         };
-        let old = Self::row_at(arena, *slot)?;
+        let (key_len, old) = Self::entry_at(arena, *slot)?;
         let old_len = row_len(&old);
         let r = f(Some(old));
-        *slot = Self::rewrite(arena, garbage, *slot, old_len, &r);
+        *slot = Self::rewrite(arena, garbage, *slot, (key_len, old_len), key, &r);
         let live = arena.len() - *garbage;
         if *garbage > (1 << 20) && *garbage > live {
             self.compact()?;
@@ -342,9 +365,10 @@ impl StateTable {
         let mut fresh = Vec::with_capacity(self.arena.len() - self.garbage);
         for g in &mut self.groups {
             for off in g.ints.rows_mut().chain(g.others.values_mut()) {
-                let r = Self::row_at(&self.arena, *off)?;
+                let start = *off as usize;
+                let len = Self::entry_extent(&self.arena[start..])?;
                 *off = fresh.len() as u64;
-                append_row(&mut fresh, &r);
+                fresh.extend_from_slice(&self.arena[start..start + len]);
             }
         }
         self.arena = fresh;
@@ -357,7 +381,7 @@ impl StateTable {
         self.groups.iter().flat_map(move |g| {
             let ints = g.ints.iter().map(|(k, off)| (Value::Int(k), off));
             let others = g.others.iter().map(|(k, off)| (k.value(), *off));
-            ints.chain(others).map(move |(k, off)| Self::row_at(&self.arena, off).map(|r| (k, r)))
+            ints.chain(others).map(move |(k, off)| Self::entry_at(&self.arena, off).map(|(_, r)| (k, r)))
         })
     }
 
@@ -370,38 +394,47 @@ impl StateTable {
         Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
-    /// The snapshot: every non-empty key group's entries, in key-group order.
+    /// The length of the entry (key and row) at the start of `bytes`.
+    fn entry_extent(bytes: &[u8]) -> Result<usize, String> {
+        let mut rd = Reader::new(bytes);
+        rd.value()?;
+        let key_len = bytes.len() - rd.remaining();
+        Ok(key_len + row_extent(&bytes[key_len..])?)
+    }
+
+    /// The snapshot: every non-empty key group's entries, in key-group order; within a group
+    /// in arena order (the order of insertion, as replays repeat it).
     pub(crate) fn snapshot(&self) -> Result<Vec<KeyGroupRows>, String> {
-        use base64::Engine as _;
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        for (kg, g) in self.groups.iter().enumerate() {
-            if g.len() == 0 {
-                continue;
+        let mut groups: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut at = 0;
+        while at < self.arena.len() {
+            let bytes = &self.arena[at..];
+            let mut rd = Reader::new(bytes);
+            let key = rd.value()?;
+            let key_len = bytes.len() - rd.remaining();
+            let len = key_len + row_extent(&bytes[key_len..])?;
+            if bytes[key_len] & ROW_DEAD == 0 {
+                let kg = keygroup::assign_to_key_group(&key, self.max_parallelism) as usize;
+                if groups.len() <= kg {
+                    groups.resize_with(kg + 1, Default::default);
+                }
+                groups[kg].0 += 1;
+                groups[kg].1.extend_from_slice(&bytes[..len]);
             }
-            buf.clear();
-            let ints = g.ints.iter().map(|(k, off)| (Value::Int(k), off));
-            let others = g.others.iter().map(|(k, off)| (k.value(), *off));
-            for (k, off) in ints.chain(others) {
-                put_value(&mut buf, &k);
-                let row = self.arena.get(off as usize..).ok_or_else(|| format!("state row offset {off} is past the arena"))?;
-                buf.extend_from_slice(&row[..row_extent(row)?]);
-            }
-            out.push(KeyGroupRows {
-                key_group: kg as u32,
-                entries: g.len() as u64,
-                data: base64::engine::general_purpose::STANDARD.encode(&buf),
-            });
+            at += len;
         }
-        Ok(out)
+        Ok(groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(kg, (entries, data))| KeyGroupRows { key_group: kg as u32, entries, offset: 0, len: data.len() as u64, data })
+            .collect())
     }
 
     /// Adds a snapshot's key group (the caller checks the key group is this subtask's).
     pub(crate) fn restore(&mut self, rows: &KeyGroupRows) -> Result<(), String> {
-        use base64::Engine as _;
         let what = |e: String| format!("key group {}: {e}", rows.key_group);
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&rows.data).map_err(|e| what(e.to_string()))?;
-        let mut rd = Reader::new(&bytes);
+        let mut rd = Reader::new(&rows.data);
         let mut n = 0u64;
         while !rd.is_empty() {
             let key = rd.value().map_err(what)?;
@@ -464,13 +497,12 @@ mod tests {
         bad.key_group += 1;
         assert!(StateTable::new(128).restore(&bad).unwrap_err().contains("does not belong to it"));
         let mut bad = snap[0].clone();
-        bad.data = "!!".into();
-        assert!(StateTable::new(128).restore(&bad).is_err());
-        use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD.decode(&snap[0].data).unwrap();
-        for cut in 0..raw.len() {
+        bad.data[1 + 1] = 9; // the row's flags, after the key's tag and varint
+        assert!(StateTable::new(128).restore(&bad).unwrap_err().contains("unknown row flags 0x9"));
+        let raw = snap[0].data.clone();
+        for cut in 1..raw.len() {
             let mut b = snap[0].clone();
-            b.data = base64::engine::general_purpose::STANDARD.encode(&raw[..cut]);
+            b.data = raw[..cut].to_vec();
             assert!(StateTable::new(128).restore(&b).is_err(), "cut at {cut}");
         }
     }

@@ -253,7 +253,7 @@ impl Attempt {
             cs.iter_mut()
                 .map(|c| {
                     let st = c.snapshot_state(id, &mut Output::new()).unwrap();
-                    serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap()
+                    ChainState::from_bytes(&st.to_bytes()).unwrap()
                 })
                 .collect()
         };

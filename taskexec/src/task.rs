@@ -171,7 +171,7 @@ impl Task {
                     restore.checkpoint_id, restore.external_path, handle.path, snapshot.subtask_index
                 )
             })?;
-            let state: ChainState = serde_json::from_slice(&bytes).map_err(|e| {
+            let state = ChainState::from_bytes(&bytes).map_err(|e| {
                 format!(
                     "Could not restore {name} from checkpoint {} ({}): the state file {} of subtask {} is corrupt: {e}",
                     restore.checkpoint_id, restore.external_path, handle.path, snapshot.subtask_index
@@ -450,9 +450,8 @@ impl Task {
         // The file sink's part files the state refers to must be in the store first.
         self.flush_files(cx, 0)?;
         let path = format!("{location}/{}", cx.random_hex32());
-        let written = serde_json::to_vec(&state)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| cx.store().write(&path, &bytes).map(|()| bytes.len() as u64).map_err(|e| e.to_string()));
+        let bytes = state.to_bytes();
+        let written = cx.store().write(&path, &bytes).map(|()| bytes.len() as u64).map_err(|e| e.to_string());
         let size = match written {
             Ok(size) => size,
             Err(e) => {

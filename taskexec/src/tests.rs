@@ -807,7 +807,7 @@ fn exactly_once_alignment_holds_back_a_channel_after_its_barrier() {
     assert_eq!(ack.state.key_groups, flink_core::KeyGroupRange { start: 0, end: 127 });
     // The snapshot holds a and c, not b: restored into a fresh chain, b counts from 1 again
     // and a continues from 1.
-    let state: flink_core::runtime::ChainState = serde_json::from_slice(&file).unwrap();
+    let state = flink_core::runtime::ChainState::from_bytes(&file).unwrap();
     let mut chain = OperatorChain::new(&sum_chain(), 0, 1).unwrap();
     chain.set_max_parallelism(128);
     chain.restore_state(&[state], &[], &mut Output::new()).unwrap();
@@ -899,7 +899,7 @@ fn a_barrier_never_overtakes_a_record_and_marks_where_the_source_state_was_taken
     assert!(before > 0 && before < 200_000, "the checkpoint was taken mid-stream ({before})");
     // The source state in the ack resumes exactly after the last record before the barrier.
     let path = acks[0].state.handle.clone().unwrap().path;
-    let state: flink_core::runtime::ChainState = serde_json::from_slice(&c.sim.store().read(&path).unwrap()).unwrap();
+    let state = flink_core::runtime::ChainState::from_bytes(&c.sim.store().read(&path).unwrap()).unwrap();
     let ops = vec![OperatorSpec::Source { source: SourceSpec::Sequence { from: 1, to: 200_000 } }];
     let mut chain = OperatorChain::new(&ops, 0, 1).unwrap();
     chain.set_max_parallelism(128);
@@ -1265,7 +1265,7 @@ fn stop_with_savepoint_without_drain_keeps_the_windows_in_the_savepoint() {
     let mut fired = 0;
     for a in &windows {
         let bytes = c.sim.store().read(&a.state.handle.clone().unwrap().path).unwrap();
-        let state: flink_core::runtime::ChainState = serde_json::from_slice(&bytes).unwrap();
+        let state = flink_core::runtime::ChainState::from_bytes(&bytes).unwrap();
         let ops = vec![
             OperatorSpec::Window {
                 key: 0,
