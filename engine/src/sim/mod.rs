@@ -336,8 +336,19 @@ impl Sys for SimSys<'_> {
     }
     fn local_remove(&mut self, path: &str) {
         let prefix = format!("{}/", path.trim_end_matches('/'));
+        // Only this host's keys that start with `path` (a sorted range), not every file of
+        // every machine: NodeManagers remove app dirs on every app end.
         let host = self.host;
-        self.local.retain(|(h, p), _| *h != host || (p != path && !p.starts_with(&prefix)));
+        let gone: Vec<(Ipv4Addr, String)> = self
+            .local
+            .range((host, path.to_string())..)
+            .take_while(|((h, p), _)| *h == host && p.starts_with(path))
+            .filter(|((_, p), _)| p == path || p.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.local.remove(&k);
+        }
     }
 }
 
