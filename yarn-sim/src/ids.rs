@@ -131,15 +131,27 @@ impl IdBuf {
     }
     /// `v` in decimal, zero-padded to at least `width` digits (as `{:0width$}`).
     fn num(&mut self, mut v: u64, width: usize) {
+        // Two digits per division, from a table (as itoa does).
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
         let mut d = [b'0'; 20];
         let mut i = d.len();
-        loop {
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        if v >= 10 {
+            let r = v as usize * 2;
+            i -= 2;
+            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        } else {
             i -= 1;
-            d[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+            d[i] = b'0' + v as u8;
         }
         let start = i.min(d.len() - width.min(d.len()));
         self.push(&d[start..]);
