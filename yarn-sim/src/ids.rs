@@ -220,20 +220,20 @@ impl NodeId {
     }
 }
 
-impl fmt::Display for ApplicationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ApplicationId {
+    fn buf(&self) -> IdBuf {
         // application_<ts>_<id, 4+ digits>
         let mut b = IdBuf::new();
         b.push(b"application_");
         b.num(self.cluster_timestamp, 1);
         b.push(b"_");
         b.num(self.id as u64, 4);
-        f.write_str(b.as_str())
+        b
     }
 }
 
-impl fmt::Display for ApplicationAttemptId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ApplicationAttemptId {
+    fn buf(&self) -> IdBuf {
         // appattempt_<ts>_<app, 4+ digits>_<attempt, 6+ digits>
         let mut b = IdBuf::new();
         b.push(b"appattempt_");
@@ -242,12 +242,12 @@ impl fmt::Display for ApplicationAttemptId {
         b.num(self.app.id as u64, 4);
         b.push(b"_");
         b.num(self.attempt as u64, 6);
-        f.write_str(b.as_str())
+        b
     }
 }
 
-impl fmt::Display for ContainerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ContainerId {
+    fn buf(&self) -> IdBuf {
         let a = &self.attempt;
         let mut b = IdBuf::new();
         // ContainerId.toString: the epoch, when non-zero, as `e` and at least two digits.
@@ -266,9 +266,20 @@ impl fmt::Display for ContainerId {
         b.num(a.attempt as u64, 2);
         b.push(b"_");
         b.num(self.sequence(), 6);
-        f.write_str(b.as_str())
+        b
     }
 }
+
+macro_rules! display_by_buf {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.buf().as_str())
+            }
+        }
+    )*};
+}
+display_by_buf!(ApplicationId, ApplicationAttemptId, ContainerId);
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -356,11 +367,14 @@ impl FromStr for NodeId {
     }
 }
 
+/// Ids travel as their YARN strings. Serialized with `serialize_str` from a stack buffer
+/// rather than `collect_str`: the same JSON, but a serializer that only hashes (the sim's
+/// trace) gets the text in one piece without `core::fmt` in between.
 macro_rules! string_serde {
-    ($t:ty) => {
+    ($t:ty, $ser:expr) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                $ser(self, s)
             }
         }
         impl<'de> Deserialize<'de> for $t {
@@ -371,10 +385,20 @@ macro_rules! string_serde {
         }
     };
 }
-string_serde!(ApplicationId);
-string_serde!(ApplicationAttemptId);
-string_serde!(ContainerId);
-string_serde!(NodeId);
+string_serde!(ApplicationId, |id: &ApplicationId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(ApplicationAttemptId, |id: &ApplicationAttemptId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(ContainerId, |id: &ContainerId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(NodeId, |id: &NodeId, s: S| match &id.host {
+    Host::Ip(ip) => {
+        let mut b = IdBuf::new();
+        b.ip(*ip);
+        b.push(b":");
+        b.num(id.port as u64, 1);
+        s.serialize_str(b.as_str())
+    }
+    // A name may be longer than the buffer.
+    Host::Name(_) => s.collect_str(id),
+});
 
 #[cfg(test)]
 mod tests {
@@ -424,7 +448,8 @@ mod tests {
     /// order YARN's string ids give.
     #[test]
     fn node_ids_order_and_compare_as_text() {
-        let texts = ["127.0.0.10:8041", "127.0.0.2:8041", "127.0.0.1:9", "127.0.0.1:10", "host-b:1", "host-a:2", "10.0.0.1:1", "010.0.0.1:1"];
+        let texts =
+            ["127.0.0.10:8041", "127.0.0.2:8041", "127.0.0.1:9", "127.0.0.1:10", "host-b:1", "host-a:2", "10.0.0.1:1", "010.0.0.1:1"];
         let mut ids: Vec<NodeId> = texts.iter().map(|t| t.parse().unwrap()).collect();
         let mut strings: Vec<(String, u16)> = ids.iter().map(|n| (n.host.to_string(), n.port)).collect();
         ids.sort();
@@ -436,6 +461,24 @@ mod tests {
         assert_eq!("010.0.0.1:1".parse::<NodeId>().unwrap().to_string(), "010.0.0.1:1");
         let long = format!("{}:8041", "h".repeat(300));
         assert_eq!(long.parse::<NodeId>().unwrap().to_string(), long);
+    }
+
+    /// Ids are JSON strings of their YARN form, both ways, whatever path serializes them.
+    #[test]
+    fn ids_serialize_as_their_strings() {
+        let app = ApplicationId::new(1326815542473, 7);
+        let att = ApplicationAttemptId::new(app, 2);
+        let c = ContainerId::new(att, (3 << ContainerId::EPOCH_SHIFT) | 42);
+        let json = |v: String| format!("\"{v}\"");
+        assert_eq!(serde_json::to_string(&app).unwrap(), json(app.to_string()));
+        assert_eq!(serde_json::to_string(&att).unwrap(), json(att.to_string()));
+        assert_eq!(serde_json::to_string(&c).unwrap(), json(c.to_string()));
+        assert_eq!(serde_json::from_str::<ContainerId>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+        for n in [NodeId::new("127.0.0.9", 8041), NodeId::new("some-host.example", 1), NodeId::new("h".repeat(200), 2)] {
+            let text = serde_json::to_string(&n).unwrap();
+            assert_eq!(text, json(n.to_string()));
+            assert_eq!(serde_json::from_str::<NodeId>(&text).unwrap(), n);
+        }
     }
 
     #[test]

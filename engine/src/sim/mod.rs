@@ -112,13 +112,28 @@ impl SimConfig {
 }
 
 enum Event {
-    Start { slot: usize },
+    Start {
+        slot: usize,
+    },
     /// `hint`: the slot `to` mapped to when the message was sent (`NO_SLOT` if none). Still
     /// the process at `to` if it is indexed there, which spares the lookup (a cache miss per
     /// delivery at 10,000 nodes); otherwise `to` is looked up as before.
-    Deliver { from: Addr, to: Addr, hint: u32, msg: Msg },
-    Timer { slot: usize, id: TimerId, gen: u64 },
-    Exited { parent: usize, pid: ProcId, code: ExitCode },
+    Deliver {
+        from: Addr,
+        to: Addr,
+        hint: u32,
+        msg: Msg,
+    },
+    Timer {
+        slot: usize,
+        id: TimerId,
+        gen: u64,
+    },
+    Exited {
+        parent: usize,
+        pid: ProcId,
+        code: ExitCode,
+    },
     Call(Box<dyn FnOnce(&mut Sim) + Send>),
 }
 
