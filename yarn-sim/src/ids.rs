@@ -95,6 +95,21 @@ impl PartialOrd for Host {
 /// By text, as the `String` it stands for would order.
 impl Ord for Host {
     fn cmp(&self, other: &Self) -> Ordering {
+        if let (Host::Ip(a), Host::Ip(b)) = (self, other) {
+            // Dotted decimals part at the first octet that differs, and there the shorter
+            // decimal that is a prefix of the other sorts first: what follows it is '.' or the
+            // end, both below any digit. So octets compare as decimal text, without building
+            // the strings (the RM and AMs keep nodes in ordered maps).
+            for (x, y) in a.octets().into_iter().zip(b.octets()) {
+                if x != y {
+                    let (mut dx, mut dy) = (IdBuf::new(), IdBuf::new());
+                    dx.num(x as u64, 1);
+                    dy.num(y as u64, 1);
+                    return dx.as_bytes().cmp(dy.as_bytes());
+                }
+            }
+            return Ordering::Equal;
+        }
         let (mut a, mut b) = (IdBuf::new(), IdBuf::new());
         self.text(&mut a).cmp(other.text(&mut b))
     }
@@ -455,6 +470,14 @@ mod tests {
         ids.sort();
         strings.sort();
         assert_eq!(ids.iter().map(|n| (n.host.to_string(), n.port)).collect::<Vec<_>>(), strings);
+        // Every pair of a spread of addresses, against the order of their text.
+        let octets = [0u8, 1, 2, 9, 10, 11, 19, 20, 99, 100, 101, 199, 200, 255];
+        let ips: Vec<Ipv4Addr> = octets.iter().flat_map(|&x| octets.iter().map(move |&y| Ipv4Addr::new(10, x, 7, y))).collect();
+        for a in &ips {
+            for b in &ips {
+                assert_eq!(Host::Ip(*a).cmp(&Host::Ip(*b)), a.to_string().cmp(&b.to_string()), "{a} vs {b}");
+            }
+        }
         assert!(matches!(NodeId::new("127.0.0.1", 1).host, Host::Ip(_)));
         assert!(matches!(NodeId::new("010.0.0.1", 1).host, Host::Name(_)), "a non-canonical literal stays text");
         assert_eq!(NodeId::new("127.0.0.1", 1), NodeId::from_addr(engine::Addr::new(Ipv4Addr::LOCALHOST, 1)));
