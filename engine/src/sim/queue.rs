@@ -21,8 +21,6 @@ const SHIFT: u32 = 6;
 /// Ring length: 2^16 buckets of 64 µs, about 4.2 s: past the NodeManagers' 3 s monitor
 /// interval, which would otherwise send a third of all timers through the overflow heap.
 const BUCKETS: u64 = 1 << 16;
-/// The capacity a bucket's first buffer starts with.
-const FIRST_CAPACITY: usize = 64;
 
 struct Entry<E> {
     time: u64,
@@ -130,9 +128,9 @@ impl<E> EventQueue<E> {
     fn ring_put(&mut self, b: u64, e: Entry<E>) {
         let i = (b % BUCKETS) as usize;
         if self.ring[i].capacity() == 0 {
-            // A bucket in a heartbeat burst takes some hundreds of entries: start it at a
-            // few dozen rather than growing it from one (a lone event's bucket stays small).
-            self.ring[i] = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(FIRST_CAPACITY));
+            if let Some(v) = self.spare.pop() {
+                self.ring[i] = v;
+            }
         }
         self.ring[i].push(e);
         self.occupied[i / 64] |= 1 << (i % 64);
