@@ -137,6 +137,31 @@ enum Event {
     Call(Box<dyn FnOnce(&mut Sim) + Send>),
 }
 
+impl Event {
+    /// The process slot the event is (most likely) for.
+    fn slot_hint(&self) -> Option<usize> {
+        match self {
+            Event::Start { slot } | Event::Timer { slot, .. } => Some(*slot),
+            Event::Deliver { hint, .. } => (*hint != NO_SLOT).then_some(*hint as usize),
+            Event::Exited { parent, .. } => Some(*parent),
+            Event::Call(_) => None,
+        }
+    }
+}
+
+/// Starts loading the cache line at `p` (a hint: it never faults, whatever `p` is).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 only hints the cache; it never faults and reads nothing the
+    // program sees, for any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// No slot: a message sent to an address with no process.
 const NO_SLOT: u32 = u32::MAX;
 
@@ -559,6 +584,7 @@ impl Sim {
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
         let Some((at, ev)) = self.queue.pop() else { return false };
+        self.prefetch_ahead();
         self.now = Time(at);
         self.events += 1;
         self.handle(ev);
@@ -599,6 +625,41 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Asks the CPU to start loading what the events a few places ahead will touch. At
+    /// 10,000 NodeManagers nearly every event is for a process whose record and node were
+    /// last touched a heartbeat ago and have left the caches: a NodeManager's first read of
+    /// its own state was a quarter of the run, spent waiting on memory. Two steps, as a
+    /// pipeline: the process record of the event `FAR` ahead, then (its record now cached)
+    /// the node and message of the event `NEAR` ahead. Only a hint: nothing is read that
+    /// changes what runs, so the run is the same with or without it.
+    fn prefetch_ahead(&self) {
+        const FAR: usize = 12;
+        const NEAR: usize = 5;
+        if let Some(slot) = self.queue.peek_ahead(FAR).and_then(Event::slot_hint) {
+            if let Some(p) = self.procs.get(slot) {
+                prefetch(p as *const Option<Proc> as *const u8);
+                prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
+            }
+        }
+        let Some(ev) = self.queue.peek_ahead(NEAR) else { return };
+        if let Event::Deliver { msg, from, .. } = ev {
+            prefetch(msg.data_ptr());
+            // A reply goes back to the sender: its entry in the address index.
+            if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
+                prefetch(h as *const HostPorts as *const u8);
+            }
+        }
+        let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
+        if let Some(node) = &p.node {
+            let at = &**node as *const dyn Node as *const u8;
+            for line in 0..4 {
+                prefetch(at.wrapping_add(64 * line));
+            }
+        }
+        // What it sends goes through its link clocks.
+        prefetch(p.links.few.as_ptr() as *const u8);
     }
 
     fn handle(&mut self, ev: Event) {
