@@ -635,7 +635,7 @@ impl Sim {
     /// the node and message of the event `NEAR` ahead. Only a hint: nothing is read that
     /// changes what runs, so the run is the same with or without it.
     fn prefetch_ahead(&self) {
-        const FAR: usize = 12;
+        const FAR: usize = 16;
         const NEAR: usize = 5;
         if let Some(slot) = self.queue.peek_ahead(FAR).and_then(Event::slot_hint) {
             if let Some(p) = self.procs.get(slot) {
@@ -654,7 +654,7 @@ impl Sim {
         let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
         if let Some(node) = &p.node {
             let at = &**node as *const dyn Node as *const u8;
-            for line in 0..4 {
+            for line in 0..6 {
                 prefetch(at.wrapping_add(64 * line));
             }
         }
