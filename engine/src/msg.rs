@@ -74,6 +74,10 @@ impl Msg {
     pub fn kind(&self) -> &'static str {
         self.0.kind()
     }
+    /// Where the message's contents are, for the sim to prefetch them.
+    pub(crate) fn data_ptr(&self) -> *const u8 {
+        &*self.0 as *const dyn Payload as *const u8
+    }
     /// Takes the message out as family `T`, or gives it back unchanged.
     pub fn downcast<T: Wire>(self) -> Result<T, Msg> {
         if self.0.family() == T::FAMILY {

@@ -328,14 +328,35 @@ impl<'a, 'b> serde::Serializer for &'b mut HashSer<'a> {
     /// Ids and addresses serialize through `Display`: formatted straight into the hash, not
     /// into a `String` first (serde's default).
     fn collect_str<T: ?Sized + fmt::Display>(self, value: &T) -> Result<(), HashSerError> {
-        struct Into<'h>(&'h mut Fnv64);
+        // Gathered in a stack buffer and hashed whole words at a time: the hash depends on
+        // the text only, not on how `Display` cut it into pieces (and an id written in a
+        // dozen pieces costs one pass).
+        struct Into<'h> {
+            h: &'h mut Fnv64,
+            buf: [u8; 128],
+            n: usize,
+        }
         impl fmt::Write for Into<'_> {
             fn write_str(&mut self, s: &str) -> fmt::Result {
-                self.0.write(s.as_bytes());
+                let mut s = s.as_bytes();
+                while !s.is_empty() {
+                    let take = s.len().min(self.buf.len() - self.n);
+                    self.buf[self.n..self.n + take].copy_from_slice(&s[..take]);
+                    self.n += take;
+                    s = &s[take..];
+                    if self.n == self.buf.len() {
+                        // A multiple of 8 bytes: no partial word, so no length mark.
+                        self.h.write(&self.buf);
+                        self.n = 0;
+                    }
+                }
                 Ok(())
             }
         }
-        fmt::write(&mut Into(self.0), format_args!("{value}")).map_err(|_| HashSerError("Display failed".into()))?;
+        let mut into = Into { h: self.0, buf: [0; 128], n: 0 };
+        fmt::write(&mut into, format_args!("{value}")).map_err(|_| HashSerError("Display failed".into()))?;
+        let Into { h, buf, n } = into;
+        h.write(&buf[..n]);
         self.w(MARK_END);
         Ok(())
     }

@@ -639,7 +639,7 @@ fn containers_beyond_the_pending_requests_are_returned_as_excess() {
     let nm = d.c.nms[0];
     let extra = Container {
         id: yarn_sim::ids::ContainerId { attempt, seq: 99 },
-        node_id: yarn_sim::ids::NodeId { host: nm.ip().to_string(), port: nm.port() },
+        node_id: yarn_sim::ids::NodeId::from_addr(nm),
         node_http_address: String::new(),
         resource: Resource::new(2048, 2),
         priority: 1,

@@ -1,6 +1,8 @@
 //! YARN's identifiers, formatted and parsed exactly as YARN does.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -30,10 +32,160 @@ pub struct ContainerId {
 }
 
 /// A NodeManager's id: `host:port` of its RPC address.
+///
+/// Ordered as YARN orders the strings (host text, then port).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct NodeId {
-    pub host: String,
+    pub host: Host,
     pub port: u16,
+}
+
+/// The host part of a [`NodeId`]. NodeManagers register with their IPv4 address, which is
+/// kept as an address rather than text: every heartbeat carries the NodeId, and a copy of
+/// four bytes costs nothing where a `String` costs an allocation, a copy and a free per
+/// heartbeat (and the RM's lookup a comparison of cold strings). Any other host name is kept
+/// as text. A canonical IPv4 literal is always `Ip`, so equality is equality of the text.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Host {
+    Ip(Ipv4Addr),
+    Name(Box<str>),
+}
+
+impl Host {
+    /// The host text into `buf` (an IPv4 literal is at most 15 bytes).
+    fn text<'a>(&'a self, buf: &'a mut IdBuf) -> &'a [u8] {
+        match self {
+            Host::Ip(ip) => {
+                buf.ip(*ip);
+                buf.as_bytes()
+            }
+            Host::Name(n) => n.as_bytes(),
+        }
+    }
+}
+
+impl From<&str> for Host {
+    fn from(s: &str) -> Host {
+        match s.parse::<Ipv4Addr>() {
+            // Only the canonical form: "010.0.0.1" stays text, as it would compare as text.
+            Ok(ip) if IdBuf::of_ip(ip).as_bytes() == s.as_bytes() => Host::Ip(ip),
+            _ => Host::Name(s.into()),
+        }
+    }
+}
+
+impl From<String> for Host {
+    fn from(s: String) -> Host {
+        Host::from(s.as_str())
+    }
+}
+
+impl From<Ipv4Addr> for Host {
+    fn from(ip: Ipv4Addr) -> Host {
+        Host::Ip(ip)
+    }
+}
+
+impl PartialOrd for Host {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By text, as the `String` it stands for would order.
+impl Ord for Host {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if let (Host::Ip(a), Host::Ip(b)) = (self, other) {
+            // Dotted decimals part at the first octet that differs, and there the shorter
+            // decimal that is a prefix of the other sorts first: what follows it is '.' or the
+            // end, both below any digit. So octets compare as decimal text, without building
+            // the strings (the RM and AMs keep nodes in ordered maps).
+            for (x, y) in a.octets().into_iter().zip(b.octets()) {
+                if x != y {
+                    let (mut dx, mut dy) = (IdBuf::new(), IdBuf::new());
+                    dx.num(x as u64, 1);
+                    dy.num(y as u64, 1);
+                    return dx.as_bytes().cmp(dy.as_bytes());
+                }
+            }
+            return Ordering::Equal;
+        }
+        let (mut a, mut b) = (IdBuf::new(), IdBuf::new());
+        self.text(&mut a).cmp(other.text(&mut b))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(ip) => f.write_str(IdBuf::of_ip(*ip).as_str()),
+            Host::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Formats ids without `core::fmt`'s machinery (width, padding and one call per piece):
+/// ids are formatted into every trace hash and JSON message, millions of times a run.
+struct IdBuf {
+    b: [u8; 96],
+    n: usize,
+}
+
+impl IdBuf {
+    fn new() -> IdBuf {
+        IdBuf { b: [0; 96], n: 0 }
+    }
+    fn of_ip(ip: Ipv4Addr) -> IdBuf {
+        let mut b = IdBuf::new();
+        b.ip(ip);
+        b
+    }
+    fn push(&mut self, s: &[u8]) {
+        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+    }
+    /// `v` in decimal, zero-padded to at least `width` digits (as `{:0width$}`).
+    fn num(&mut self, mut v: u64, width: usize) {
+        // Two digits per division, from a table (as itoa does).
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let mut d = [b'0'; 20];
+        let mut i = d.len();
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        if v >= 10 {
+            let r = v as usize * 2;
+            i -= 2;
+            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        } else {
+            i -= 1;
+            d[i] = b'0' + v as u8;
+        }
+        let start = i.min(d.len() - width.min(d.len()));
+        self.push(&d[start..]);
+    }
+    fn ip(&mut self, ip: Ipv4Addr) {
+        for (i, o) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.push(b".");
+            }
+            self.num(o as u64, 1);
+        }
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, letters and punctuation are pushed.
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
+    }
 }
 
 impl ApplicationId {
@@ -68,46 +220,93 @@ impl ContainerId {
 }
 
 impl NodeId {
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
+    pub fn new(host: impl Into<Host>, port: u16) -> Self {
         NodeId { host: host.into(), port }
     }
     pub fn from_addr(a: engine::Addr) -> Self {
-        NodeId { host: a.ip().to_string(), port: a.port() }
+        NodeId { host: Host::Ip(*a.ip()), port: a.port() }
     }
     /// The NodeManager's RPC address, when the host is an IPv4 literal (always, here).
     pub fn addr(&self) -> Option<engine::Addr> {
-        Some(engine::Addr::new(self.host.parse().ok()?, self.port))
+        match &self.host {
+            Host::Ip(ip) => Some(engine::Addr::new(*ip, self.port)),
+            Host::Name(_) => None,
+        }
     }
 }
 
-impl fmt::Display for ApplicationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "application_{}_{:04}", self.cluster_timestamp, self.id)
+impl ApplicationId {
+    fn buf(&self) -> IdBuf {
+        // application_<ts>_<id, 4+ digits>
+        let mut b = IdBuf::new();
+        b.push(b"application_");
+        b.num(self.cluster_timestamp, 1);
+        b.push(b"_");
+        b.num(self.id as u64, 4);
+        b
     }
 }
 
-impl fmt::Display for ApplicationAttemptId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "appattempt_{}_{:04}_{:06}", self.app.cluster_timestamp, self.app.id, self.attempt)
+impl ApplicationAttemptId {
+    fn buf(&self) -> IdBuf {
+        // appattempt_<ts>_<app, 4+ digits>_<attempt, 6+ digits>
+        let mut b = IdBuf::new();
+        b.push(b"appattempt_");
+        b.num(self.app.cluster_timestamp, 1);
+        b.push(b"_");
+        b.num(self.app.id as u64, 4);
+        b.push(b"_");
+        b.num(self.attempt as u64, 6);
+        b
     }
 }
 
-impl fmt::Display for ContainerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ContainerId {
+    fn buf(&self) -> IdBuf {
         let a = &self.attempt;
+        let mut b = IdBuf::new();
         // ContainerId.toString: the epoch, when non-zero, as `e` and at least two digits.
         if self.epoch() > 0 {
-            write!(f, "container_e{:02}_", self.epoch())?;
+            b.push(b"container_e");
+            b.num(self.epoch(), 2);
+            b.push(b"_");
         } else {
-            f.write_str("container_")?;
+            b.push(b"container_");
         }
-        write!(f, "{}_{:04}_{:02}_{:06}", a.app.cluster_timestamp, a.app.id, a.attempt, self.sequence())
+        // <ts>_<app, 4+ digits>_<attempt, 2+ digits>_<container, 6+ digits>
+        b.num(a.app.cluster_timestamp, 1);
+        b.push(b"_");
+        b.num(a.app.id as u64, 4);
+        b.push(b"_");
+        b.num(a.attempt as u64, 2);
+        b.push(b"_");
+        b.num(self.sequence(), 6);
+        b
     }
 }
+
+macro_rules! display_by_buf {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.buf().as_str())
+            }
+        }
+    )*};
+}
+display_by_buf!(ApplicationId, ApplicationAttemptId, ContainerId);
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
+        let mut b = IdBuf::new();
+        match &self.host {
+            Host::Ip(ip) => b.ip(*ip),
+            // A name may be long: written as it is.
+            Host::Name(n) => f.write_str(n)?,
+        }
+        b.push(b":");
+        b.num(self.port as u64, 1);
+        f.write_str(b.as_str())
     }
 }
 
@@ -179,15 +378,18 @@ impl FromStr for NodeId {
         if h.is_empty() {
             return Err(bad());
         }
-        Ok(NodeId { host: h.to_string(), port: num(p).ok_or_else(bad)? })
+        Ok(NodeId { host: Host::from(h), port: num(p).ok_or_else(bad)? })
     }
 }
 
+/// Ids travel as their YARN strings. Serialized with `serialize_str` from a stack buffer
+/// rather than `collect_str`: the same JSON, but a serializer that only hashes (the sim's
+/// trace) gets the text in one piece without `core::fmt` in between.
 macro_rules! string_serde {
-    ($t:ty) => {
+    ($t:ty, $ser:expr) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                $ser(self, s)
             }
         }
         impl<'de> Deserialize<'de> for $t {
@@ -198,10 +400,20 @@ macro_rules! string_serde {
         }
     };
 }
-string_serde!(ApplicationId);
-string_serde!(ApplicationAttemptId);
-string_serde!(ContainerId);
-string_serde!(NodeId);
+string_serde!(ApplicationId, |id: &ApplicationId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(ApplicationAttemptId, |id: &ApplicationAttemptId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(ContainerId, |id: &ContainerId, s: S| s.serialize_str(id.buf().as_str()));
+string_serde!(NodeId, |id: &NodeId, s: S| match &id.host {
+    Host::Ip(ip) => {
+        let mut b = IdBuf::new();
+        b.ip(*ip);
+        b.push(b":");
+        b.num(id.port as u64, 1);
+        s.serialize_str(b.as_str())
+    }
+    // A name may be longer than the buffer.
+    Host::Name(_) => s.collect_str(id),
+});
 
 #[cfg(test)]
 mod tests {
@@ -216,6 +428,80 @@ mod tests {
         assert_eq!(att.to_string(), "appattempt_1326815542473_0001_000001");
         assert_eq!(c.to_string(), "container_1326815542473_0001_01_000001");
         assert_eq!(ApplicationId::new(1, 12345).to_string(), "application_1_12345");
+    }
+
+    /// The hand-rolled formatting against `format!` with YARN's patterns.
+    #[test]
+    fn ids_format_as_core_fmt_would() {
+        let values = [0u64, 1, 7, 9, 10, 99, 100, 999, 1000, 9999, 10000, 123456, 999999, 1000000, 1326815542473, u32::MAX as u64];
+        for &ts in &values {
+            for &n in &values {
+                let (id, attempt) = (n as u32, (n % 1000) as u32 + (n as u32 / 3));
+                let app = ApplicationId::new(ts, id);
+                assert_eq!(app.to_string(), format!("application_{ts}_{id:04}"));
+                let att = ApplicationAttemptId::new(app, attempt);
+                assert_eq!(att.to_string(), format!("appattempt_{ts}_{id:04}_{attempt:06}"));
+                for epoch in [0u64, 1, 17, 123] {
+                    let seq = n & ((1 << ContainerId::EPOCH_SHIFT) - 1);
+                    let c = ContainerId::new(att, seq | (epoch << ContainerId::EPOCH_SHIFT));
+                    let e = if epoch > 0 { format!("e{epoch:02}_") } else { String::new() };
+                    assert_eq!(c.to_string(), format!("container_{e}{ts}_{id:04}_{attempt:02}_{seq:06}"));
+                    assert_eq!(c.to_string().parse::<ContainerId>().unwrap(), c);
+                }
+            }
+        }
+        for ip in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(10, 200, 3, 255), Ipv4Addr::new(0, 0, 0, 0)] {
+            for port in [0u16, 8041, 65535] {
+                let n = NodeId::new(ip, port);
+                assert_eq!(n.to_string(), format!("{ip}:{port}"));
+                assert_eq!(n.to_string().parse::<NodeId>().unwrap(), n);
+            }
+        }
+    }
+
+    /// Hosts compare as the text they stand for, addresses or names, so nodes list in the
+    /// order YARN's string ids give.
+    #[test]
+    fn node_ids_order_and_compare_as_text() {
+        let texts =
+            ["127.0.0.10:8041", "127.0.0.2:8041", "127.0.0.1:9", "127.0.0.1:10", "host-b:1", "host-a:2", "10.0.0.1:1", "010.0.0.1:1"];
+        let mut ids: Vec<NodeId> = texts.iter().map(|t| t.parse().unwrap()).collect();
+        let mut strings: Vec<(String, u16)> = ids.iter().map(|n| (n.host.to_string(), n.port)).collect();
+        ids.sort();
+        strings.sort();
+        assert_eq!(ids.iter().map(|n| (n.host.to_string(), n.port)).collect::<Vec<_>>(), strings);
+        // Every pair of a spread of addresses, against the order of their text.
+        let octets = [0u8, 1, 2, 9, 10, 11, 19, 20, 99, 100, 101, 199, 200, 255];
+        let ips: Vec<Ipv4Addr> = octets.iter().flat_map(|&x| octets.iter().map(move |&y| Ipv4Addr::new(10, x, 7, y))).collect();
+        for a in &ips {
+            for b in &ips {
+                assert_eq!(Host::Ip(*a).cmp(&Host::Ip(*b)), a.to_string().cmp(&b.to_string()), "{a} vs {b}");
+            }
+        }
+        assert!(matches!(NodeId::new("127.0.0.1", 1).host, Host::Ip(_)));
+        assert!(matches!(NodeId::new("010.0.0.1", 1).host, Host::Name(_)), "a non-canonical literal stays text");
+        assert_eq!(NodeId::new("127.0.0.1", 1), NodeId::from_addr(engine::Addr::new(Ipv4Addr::LOCALHOST, 1)));
+        assert_eq!("010.0.0.1:1".parse::<NodeId>().unwrap().to_string(), "010.0.0.1:1");
+        let long = format!("{}:8041", "h".repeat(300));
+        assert_eq!(long.parse::<NodeId>().unwrap().to_string(), long);
+    }
+
+    /// Ids are JSON strings of their YARN form, both ways, whatever path serializes them.
+    #[test]
+    fn ids_serialize_as_their_strings() {
+        let app = ApplicationId::new(1326815542473, 7);
+        let att = ApplicationAttemptId::new(app, 2);
+        let c = ContainerId::new(att, (3 << ContainerId::EPOCH_SHIFT) | 42);
+        let json = |v: String| format!("\"{v}\"");
+        assert_eq!(serde_json::to_string(&app).unwrap(), json(app.to_string()));
+        assert_eq!(serde_json::to_string(&att).unwrap(), json(att.to_string()));
+        assert_eq!(serde_json::to_string(&c).unwrap(), json(c.to_string()));
+        assert_eq!(serde_json::from_str::<ContainerId>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+        for n in [NodeId::new("127.0.0.9", 8041), NodeId::new("some-host.example", 1), NodeId::new("h".repeat(200), 2)] {
+            let text = serde_json::to_string(&n).unwrap();
+            assert_eq!(text, json(n.to_string()));
+            assert_eq!(serde_json::from_str::<NodeId>(&text).unwrap(), n);
+        }
     }
 
     #[test]

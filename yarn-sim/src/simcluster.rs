@@ -211,6 +211,14 @@ pub struct SimulateReport {
 }
 
 pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
+    simulate_and_keep(o).map(|(report, _cluster)| report)
+}
+
+/// [`simulate`], handing back the cluster as it ended. `yarn-sim simulate` exits right after
+/// printing the report, so it forgets the cluster instead of dropping it: freeing every
+/// process, container record and trace buffer one by one took a tenth of the run's wall time
+/// at 10,000 nodes, and the OS reclaims the memory at exit in one go.
+pub fn simulate_and_keep(o: &SimulateOpts) -> Result<(SimulateReport, SimCluster), String> {
     let mut cfg = SimClusterConfig::new(o.seed, o.nodes);
     // YARN's own defaults for intervals: the sim has no reason to hurry.
     cfg.conf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "0.5");
@@ -252,12 +260,13 @@ pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
     }
     let now = c.sim.now();
     let reports: Vec<_> = ids.iter().filter_map(|id| c.rm().app_report(id, now)).collect();
-    Ok(SimulateReport {
+    let report = SimulateReport {
         simulated: now.since(start),
         events: c.sim.events(),
         containers_allocated: c.rm().containers_allocated_total(),
         apps_finished: reports.iter().filter(|r| r.state.is_final()).count() as u32,
         apps_succeeded: reports.iter().filter(|r| r.final_status.to_string() == "SUCCEEDED").count() as u32,
         trace_hash: c.sim.trace_hash(),
-    })
+    };
+    Ok((report, c))
 }

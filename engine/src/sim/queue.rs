@@ -117,6 +117,13 @@ impl<E> EventQueue<E> {
         self.current.last().map(|e| e.time)
     }
 
+    /// The event `k` places after the next one, if it is already in the bucket being drained
+    /// (for prefetching what it will touch; it may still be overtaken by a later push).
+    pub fn peek_ahead(&self, k: usize) -> Option<&E> {
+        let i = self.current.len().checked_sub(1 + k)?;
+        Some(&self.current[i].ev)
+    }
+
     /// Takes the earliest event, with its time.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         self.fill_current();

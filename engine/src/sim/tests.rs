@@ -198,3 +198,65 @@ fn machine_loss_takes_every_process_silently() {
     assert!(sim.processes_on(*a.ip()).is_empty());
     sim.run_for(Duration::from_secs(200));
 }
+
+/// Records the pings it receives.
+#[derive(Default)]
+struct Recorder {
+    got: Vec<u32>,
+}
+
+impl Node for Recorder {
+    fn on_start(&mut self, _cx: &mut Cx) {}
+    fn on_message(&mut self, _cx: &mut Cx, _from: Addr, msg: Msg) {
+        if let Ok(Ping::Ping(n)) = msg.downcast::<Ping>() {
+            self.got.push(n);
+        }
+    }
+    fn on_timer(&mut self, _cx: &mut Cx, _t: TimerId) {}
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A delivery goes to whatever process its address names when it arrives, not to the one that
+/// was there when it was sent (deliveries remember the receiver's slot only to skip a lookup):
+/// a process started at the address meanwhile gets it, one another process displaced from
+/// the address does not, and an address whose mapping went away delivers to no one.
+#[test]
+fn deliveries_find_the_process_at_their_address_on_arrival() {
+    let mut sim = Sim::new(SimConfig::new(3));
+    let (a, b) = (sim.add_machine(), sim.add_machine());
+    let client = sim.spawn(a, 9000, Box::new(Recorder::default()));
+    let first = sim.spawn(b, 9000, Box::new(Recorder::default()));
+    sim.run_for(Duration::from_millis(10));
+    let send = |sim: &mut Sim, to: Addr, n: u32| {
+        sim.with_node::<Recorder, _>(client, |_, cx| cx.send(to, Ping::Ping(n))).expect("client is up");
+    };
+    let got = |sim: &mut Sim, at: Addr| sim.node::<Recorder>(at).map(|r| r.got.clone());
+
+    // Killed and replaced while the message is in flight: the new process gets it.
+    send(&mut sim, first, 1);
+    sim.apply(Fault::Kill { process: first }).unwrap();
+    sim.spawn(b, 9000, Box::new(Recorder::default()));
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(got(&mut sim, first), Some(vec![1]));
+
+    // A second process spawned at a live process's address takes the address over.
+    let other = Addr::new(b, 9001);
+    sim.spawn(b, 9001, Box::new(Recorder::default()));
+    sim.run_for(Duration::from_millis(10));
+    send(&mut sim, other, 2);
+    sim.spawn(b, 9001, Box::new(Recorder { got: vec![100] }));
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(got(&mut sim, other), Some(vec![100, 2]));
+    // Sent now, then the address is unmapped before it arrives: nobody gets it.
+    send(&mut sim, other, 3);
+    let slot = sim.by_addr.get(&other).unwrap();
+    sim.by_addr.remove(&other);
+    sim.unindexed(slot);
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(
+        sim.procs[slot].as_mut().and_then(|p| p.node.as_mut()?.as_any().downcast_mut::<Recorder>().map(|r| r.got.clone())),
+        Some(vec![100, 2])
+    );
+}

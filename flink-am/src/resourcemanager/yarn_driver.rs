@@ -278,7 +278,7 @@ impl YarnResourceManagerDriver {
     }
 
     fn start_task_executor(&mut self, cx: &mut Cx, c: &Container, spec: &WorkerResourceSpec, rm_address: Addr) {
-        let host = c.node_id.host.clone();
+        let host = c.node_id.host.to_string();
         let mut environment = BTreeMap::new();
         match &self.cfg.ha_env {
             // With HA the TaskManager finds the leader through ZooKeeper and follows it.

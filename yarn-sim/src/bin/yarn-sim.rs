@@ -217,8 +217,10 @@ fn main() {
                 max_container_secs,
             };
             let t0 = std::time::Instant::now();
-            yarn_sim::simcluster::simulate(&o).map(|r| {
+            yarn_sim::simcluster::simulate_and_keep(&o).map(|(r, cluster)| {
                 let wall = t0.elapsed().as_secs_f64();
+                // The process exits next: the OS frees the cluster faster than its destructors.
+                std::mem::forget(cluster);
                 println!("nodes: {nodes}  apps: {apps}  seed: {seed}");
                 println!("simulated time: {:.1} s", r.simulated.as_secs_f64());
                 println!("wall time: {wall:.2} s  ({:.0}x real time)", r.simulated.as_secs_f64() / wall.max(1e-9));

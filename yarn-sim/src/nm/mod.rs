@@ -91,7 +91,7 @@ impl NodeManager {
     pub fn node_info(&self, now: Time) -> NodeInfo {
         NodeInfo {
             id: self.node_id.as_ref().map(|n| n.to_string()).unwrap_or_default(),
-            node_host_name: self.node_id.as_ref().map(|n| n.host.clone()).unwrap_or_default(),
+            node_host_name: self.node_id.as_ref().map(|n| n.host.to_string()).unwrap_or_default(),
             total_pmem_allocated_containers_mb: self.conf.resource.memory_mb,
             total_vmem_allocated_containers_mb: self.conf.vmem_mb(),
             total_vcores_allocated_containers: self.conf.resource.vcores,

@@ -3,7 +3,8 @@
 //!
 //! Why not one `BTreeMap<NodeId, RMNode>`: every heartbeat looks its node up, and on a
 //! 10,000-node cluster that is a dozen host-string comparisons, each chasing a pointer into
-//! a cold string. The hash index answers with one hash and one comparison. It is only ever
+//! a cold string. The hash index answers with one hash and one comparison (of one packed
+//! word, for the IPv4 hosts every NodeManager registers with). It is only ever
 //! looked up, never iterated; everything that walks nodes (reports, the liveness monitor)
 //! goes through the ordered index, in the same order as before. Nodes are never removed (a
 //! lost node stays, LOST), so slots never move.
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Index;
 
-use crate::ids::NodeId;
+use crate::ids::{Host, NodeId};
 
 use super::rmnode::RMNode;
 
@@ -39,17 +40,51 @@ impl Hasher for Fnv {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeSlot(u32);
 
+/// Hashes the one `u64` an address-host node id packs into: a multiply and a fold.
+#[derive(Default)]
+struct Packed(u64);
+
+impl Hasher for Packed {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let m = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = m ^ (m >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Default)]
 pub struct NodeTable {
     slots: Vec<RMNode>,
     ordered: BTreeMap<NodeId, NodeSlot>,
+    /// Nodes whose host is an IPv4 address (every NodeManager's), by address and port packed
+    /// into one word: a small table, one multiply to hash, no string to compare.
+    #[allow(clippy::disallowed_types)] // lookup-only, fixed hasher: never iterated
+    by_ip: HashMap<u64, NodeSlot, BuildHasherDefault<Packed>>,
+    /// Nodes with a host name.
     #[allow(clippy::disallowed_types)] // lookup-only, fixed hasher: never iterated
     index: HashMap<NodeId, NodeSlot, BuildHasherDefault<Fnv>>,
 }
 
+fn packed(id: &NodeId) -> Option<u64> {
+    match &id.host {
+        Host::Ip(ip) => Some((u32::from(*ip) as u64) << 16 | id.port as u64),
+        Host::Name(_) => None,
+    }
+}
+
 impl NodeTable {
     pub fn slot(&self, id: &NodeId) -> Option<NodeSlot> {
-        self.index.get(id).copied()
+        match packed(id) {
+            Some(k) => self.by_ip.get(&k).copied(),
+            None => self.index.get(id).copied(),
+        }
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&RMNode> {
@@ -72,7 +107,10 @@ impl NodeTable {
                 let s = NodeSlot(self.slots.len() as u32);
                 self.slots.push(node);
                 self.ordered.insert(id.clone(), s);
-                self.index.insert(id, s);
+                match packed(&id) {
+                    Some(k) => self.by_ip.insert(k, s),
+                    None => self.index.insert(id, s),
+                };
             }
         }
     }

@@ -468,7 +468,7 @@ impl ResourceManager {
             rack: "/default-rack".into(),
             state: n.state,
             id: n.id.clone(),
-            node_host_name: n.id.host.clone(),
+            node_host_name: n.id.host.to_string(),
             node_http_address: n.http_address.clone(),
             last_health_update: n.last_heartbeat.as_millis(),
             health_report: n.health_report.clone(),
