@@ -1341,6 +1341,16 @@ impl OperatorChain {
         Ok(status)
     }
 
+    /// A record that will come through `process` soon: a keyed first operator starts loading
+    /// its state for it (a cache hint, nothing else changes).
+    pub fn prefetch(&self, element: &Element) {
+        if let (Some(Op::KeyedAgg(a)), Element::Record(r)) = (self.ops.first(), element) {
+            if let Some(k) = r.field(a.key) {
+                a.state.prefetch(k);
+            }
+        }
+    }
+
     /// One element from upstream; watermarks are already the minimum over the task's input
     /// channels.
     pub fn process(&mut self, element: Element, now: Time, out: &mut Output) -> Result<(), String> {
@@ -1460,28 +1470,28 @@ impl ChainState {
     /// The state file: [`Self::MAGIC`], a big-endian `u32` length, that many bytes of JSON (the
     /// chain's state with each key group's place in the binary part), then the binary part:
     /// keyed state as the state table keeps it, written without re-encoding.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut header = self.clone();
-        let mut blobs: Vec<&[u8]> = Vec::new();
+    pub fn to_bytes(mut self) -> Vec<u8> {
+        // The keyed state's bytes move out of the header (no copy of the state).
+        let mut blobs: Vec<Vec<u8>> = Vec::new();
         let mut offset = 0u64;
-        for (h, op) in header.operators.iter_mut().zip(&self.operators) {
-            if let (OperatorState::KeyedAggregate { key_groups: hs }, OperatorState::KeyedAggregate { key_groups }) = (h, op) {
-                for (hg, g) in hs.iter_mut().zip(key_groups) {
-                    hg.data = Vec::new();
-                    hg.offset = offset;
-                    hg.len = g.data.len() as u64;
-                    offset += hg.len;
-                    blobs.push(&g.data);
+        for op in &mut self.operators {
+            if let OperatorState::KeyedAggregate { key_groups } = op {
+                for g in key_groups {
+                    let data = std::mem::take(&mut g.data);
+                    g.offset = offset;
+                    g.len = data.len() as u64;
+                    offset += g.len;
+                    blobs.push(data);
                 }
             }
         }
-        let json = serde_json::to_vec(&header).expect("a chain state serializes");
+        let json = serde_json::to_vec(&self).expect("a chain state serializes");
         let mut out = Vec::with_capacity(12 + json.len() + offset as usize);
         out.extend_from_slice(Self::MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_be_bytes());
         out.extend_from_slice(&json);
         for b in blobs {
-            out.extend_from_slice(b);
+            out.extend_from_slice(&b);
         }
         out
     }
@@ -1573,7 +1583,7 @@ mod tests {
             c.process(Element::Record(rec(vec![Value::Int(i % 37)])), Time::ZERO, &mut out).unwrap();
         }
         let st = c.snapshot_state(1, &mut out).unwrap();
-        let bytes = st.to_bytes();
+        let bytes = st.clone().to_bytes();
         assert!(bytes.starts_with(b"YSIMST1\n"));
         let back = ChainState::from_bytes(&bytes).unwrap();
         assert_eq!(back, st);

@@ -27,6 +27,9 @@ use flink_core::{
 use crate::config::TaskExecutorConfig;
 use crate::network::{BarrierEvent, InputBatch, InputGate, ResultPartition};
 
+/// How many records ahead a task hints its keyed state (see `OperatorChain::prefetch`).
+const PREFETCH_AHEAD: usize = 8;
+
 /// File-sink lines are buffered per part file and appended to the shared store in chunks of
 /// about this size (and at the end), so a large output is not rewritten line by line.
 const FILE_FLUSH_BYTES: usize = 64 * 1024;
@@ -296,6 +299,10 @@ impl Task {
             let mut elements = elements.into_iter();
             let mut held_back = false;
             while let Some(element) = elements.next() {
+                // Keyed state is mostly cache misses: start the one a few records ahead.
+                if let Some(ahead) = elements.as_slice().get(PREFETCH_AHEAD) {
+                    self.chain.prefetch(ahead);
+                }
                 match element {
                     Element::Record(_) => self.chain.process(element, now, &mut self.out)?,
                     Element::Watermark(w) => {

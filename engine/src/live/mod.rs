@@ -256,10 +256,17 @@ impl<N: Node> LiveNode<N> {
                 st.timers.insert(id, gen);
                 let delay = Duration::from_micros(at.as_micros().saturating_sub(wall_now().as_micros()));
                 let me = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    me.fire_timer(id, gen);
-                });
+                if delay.is_zero() {
+                    // Due now ("come back right after the messages that arrived meanwhile"):
+                    // tokio's timer wheel would round it up to its next 1 ms tick, idling a
+                    // busy node (a TaskManager's source turns) for most of a millisecond.
+                    tokio::spawn(async move { me.fire_timer(id, gen) });
+                } else {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        me.fire_timer(id, gen);
+                    });
+                }
             }
             Effect::CancelTimer { id } => {
                 st.timers.remove(&id);
