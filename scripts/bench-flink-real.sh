@@ -268,21 +268,7 @@ echo stop | "$BIN/yarn-session" -id "$APP" >/dev/null 2>&1 || true
 # Ours: a -tm 1728m (BENCH_STATE_TM) session; a 1-record job starts the TaskManager, whose idle
 # RSS is the base. If the NodeManager kills it (-104), the same run in a -tm 4096m TaskManager
 # (BENCH_STATE_RETRY_TM) still gives the bytes per key.
-state_job() { # K
-  cat <<TOML
-[[job]]
-name = "State"
-parallelism = 1
-[[job.step]]
-source = { type = "sequence", from = 1, to = $1 }
-[[job.step]]
-key-by = 0
-[[job.step]]
-sum = 0
-[[job.step]]
-sink = "discard"
-TOML
-}
+state_job() { ./scripts/shuffle-job.sh "$1" 1 State; } # K unique keys of sum state, parallelism 1
 state_job 1 > "$WORK/one.toml"
 state_job "$KEYS" > "$WORK/state.toml"
 # One measurement in a session of TaskManager size $1: sets PEAK and IDLE (KiB), KILLED, ST.

@@ -35,6 +35,20 @@ pub use store::{MemStore, Store, StoreError};
 pub use time::Time;
 pub use trace::Trace;
 
+/// Starts loading the cache line at `p` (a hint: it never faults, whatever `p` is). For the
+/// sim's event loop and for node code whose state is bound by memory latency (keyed state).
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 only hints the cache; it never faults and reads nothing the
+    // program sees, for any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The portable, named generator every node draws from (rand's `StdRng` may change its
 /// algorithm between releases; ChaCha8 does not).
 pub type Rng = rand_chacha::ChaCha8Rng;

@@ -11,7 +11,9 @@
 //! hash, so its iteration order is a function of the insertions alone and replays
 //! identically; other keys go to an ordered map. Nothing here depends on the process, the clock or an OS seed.
 //!
-//! An arena entry is the key (in [`crate::codec`]'s value layout) followed by the row. Rows are
+//! An arena entry is a 6-byte header (its key group as a `u16` whose top bit marks the entry
+//! dead, and its length as a `u32`, little endian), the key (in [`crate::codec`]'s value
+//! layout) and the row. Rows are
 //! fixed-width where values are (an int stays 8 bytes whatever its size), so updating an
 //! aggregate overwrites its row in place; a row that changes length (a longer string) moves to
 //! the end of the arena, and the old entry is flagged dead and is garbage until the arena is
@@ -22,6 +24,7 @@
 
 use std::collections::BTreeMap;
 
+use engine::prefetch;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{put_value, Reader};
@@ -60,19 +63,6 @@ fn mix(k: i64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Starts loading the cache line at `p`: a hint that never faults, whatever `p` is.
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 only hints the cache; it never faults and reads nothing the program
-    // sees, for any address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Marks a free slot (no row can start at the largest offset).
@@ -168,8 +158,10 @@ pub(crate) struct StateTable {
 }
 
 const ROW_TS: u8 = 1;
-/// The entry moved or was dropped: a snapshot or compaction skips it.
-const ROW_DEAD: u8 = 2;
+/// An arena entry's header: key group (u16, top bit: dead) and entry length (u32).
+const ENTRY_HEADER: usize = 6;
+/// The entry moved: a snapshot skips it (in the header's key-group word).
+const ENTRY_DEAD: u16 = 0x8000;
 const R_INT: u8 = 0;
 const R_FLOAT: u8 = 1;
 const R_STR: u8 = 2;
@@ -222,28 +214,6 @@ fn append_row(out: &mut Vec<u8>, r: &Record) {
     let start = out.len();
     out.resize(start + row_len(r), 0);
     write_row(&mut out[start..], r);
-}
-
-/// The length of the row at the start of `bytes`, found without decoding its values.
-fn row_extent(bytes: &[u8]) -> Result<usize, String> {
-    let mut rd = Reader::new(bytes);
-    let flags = rd.u8("row flags")?;
-    if flags & ROW_TS != 0 {
-        rd.bytes(8, "row timestamp")?;
-    }
-    let n = u32::from_le_bytes(rd.bytes(4, "row field count")?.try_into().expect("4 bytes"));
-    for _ in 0..n {
-        match rd.u8("row value tag")? {
-            R_INT | R_FLOAT => {
-                rd.bytes(8, "row value")?;
-            }
-            _ => {
-                let len = u32::from_le_bytes(rd.bytes(4, "row string length")?.try_into().expect("4 bytes")) as usize;
-                rd.bytes(len, "row string")?;
-            }
-        }
-    }
-    Ok(bytes.len() - rd.remaining())
 }
 
 /// Reads one row; total (a snapshot's bytes come from a file).
@@ -312,33 +282,56 @@ impl StateTable {
         &mut self.groups[i]
     }
 
-    /// The entry at `off` of `arena`: its key's length and its row.
+    /// The entry at `off` of `arena`: where its row starts (from `off`) and the row.
     fn entry_at(arena: &[u8], off: u64) -> Result<(usize, Record), String> {
-        let bytes = arena.get(off as usize..).ok_or_else(|| format!("state entry offset {off} is past the arena"))?;
+        let bytes = arena.get(off as usize + ENTRY_HEADER..).ok_or_else(|| format!("state entry offset {off} is past the arena"))?;
         let mut rd = Reader::new(bytes);
         rd.value()?;
-        let key_len = bytes.len() - rd.remaining();
-        Ok((key_len, read_row(&mut rd)?))
+        let row_at = ENTRY_HEADER + bytes.len() - rd.remaining();
+        Ok((row_at, read_row(&mut rd)?))
     }
 
-    fn append_entry(arena: &mut Vec<u8>, key: &Value, r: &Record) {
+    /// The header of the entry at the start of `bytes`: key group, dead, length.
+    fn header(bytes: &[u8]) -> Result<(u16, bool, usize), String> {
+        let h = bytes.get(..ENTRY_HEADER).ok_or("truncated state entry header")?;
+        let kg = u16::from_le_bytes([h[0], h[1]]);
+        let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]) as usize;
+        if len < ENTRY_HEADER || len > bytes.len() {
+            return Err(format!("state entry length {len} does not fit the arena"));
+        }
+        Ok((kg & !ENTRY_DEAD, kg & ENTRY_DEAD != 0, len))
+    }
+
+    fn append_entry(arena: &mut Vec<u8>, key_group: u32, key: &Value, r: &Record) {
+        let start = arena.len();
+        arena.extend_from_slice(&(key_group as u16).to_le_bytes());
+        arena.extend_from_slice(&[0; 4]);
         put_value(arena, key);
         append_row(arena, r);
+        let len = (arena.len() - start) as u32;
+        arena[start + 2..start + 6].copy_from_slice(&len.to_le_bytes());
     }
 
-    /// Stores `r` as the row of the entry at `off` (whose key takes `key_len` bytes and whose
-    /// row `old_len`): in place if it fits exactly, else as a new entry at the end.
-    fn rewrite(arena: &mut Vec<u8>, garbage: &mut usize, off: u64, (key_len, old_len): (usize, usize), key: &Value, r: &Record) -> u64 {
-        let row_at = off as usize + key_len;
+    /// Stores `r` as the row of the entry at `off` (whose row starts `row_at` bytes in and is
+    /// `old_len` long): in place if it fits exactly, else as a new entry at the end.
+    fn rewrite(
+        arena: &mut Vec<u8>,
+        garbage: &mut usize,
+        off: u64,
+        (row_at, old_len): (usize, usize),
+        (kg, key): (u32, &Value),
+        r: &Record,
+    ) -> u64 {
+        let row_start = off as usize + row_at;
         let len = row_len(r);
         if len == old_len {
-            write_row(&mut arena[row_at..row_at + len], r);
+            write_row(&mut arena[row_start..row_start + len], r);
             off
         } else {
-            arena[row_at] |= ROW_DEAD;
-            *garbage += key_len + old_len;
+            arena[off as usize + 1] |= (ENTRY_DEAD >> 8) as u8;
+            *garbage += row_at + old_len;
             let at = arena.len() as u64;
-            Self::append_entry(arena, key, r);
+            Self::append_entry(arena, kg, key, r);
             at
         }
     }
@@ -367,7 +360,7 @@ impl StateTable {
                 (slot, false) => slot,
                 (_, true) => {
                     let r = f(None);
-                    Self::append_entry(arena, key, &r);
+                    Self::append_entry(arena, kg, key, &r);
                     return Ok(r);
                 }
             },
@@ -376,15 +369,15 @@ impl StateTable {
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let r = f(None);
                     e.insert(arena.len() as u64);
-                    Self::append_entry(arena, key, &r);
+                    Self::append_entry(arena, kg, key, &r);
                     return Ok(r);
                 }
             },
         };
-        let (key_len, old) = Self::entry_at(arena, *slot)?;
+        let (row_at, old) = Self::entry_at(arena, *slot)?;
         let old_len = row_len(&old);
         let r = f(Some(old));
-        *slot = Self::rewrite(arena, garbage, *slot, (key_len, old_len), key, &r);
+        *slot = Self::rewrite(arena, garbage, *slot, (row_at, old_len), (kg, key), &r);
         let live = arena.len() - *garbage;
         if *garbage > (1 << 20) && *garbage > live {
             self.compact()?;
@@ -398,7 +391,7 @@ impl StateTable {
         for g in &mut self.groups {
             for off in g.ints.rows_mut().chain(g.others.values_mut()) {
                 let start = *off as usize;
-                let len = Self::entry_extent(&self.arena[start..])?;
+                let (_, _, len) = Self::header(&self.arena[start..])?;
                 *off = fresh.len() as u64;
                 fresh.extend_from_slice(&self.arena[start..start + len]);
             }
@@ -426,14 +419,6 @@ impl StateTable {
         Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
-    /// The length of the entry (key and row) at the start of `bytes`.
-    fn entry_extent(bytes: &[u8]) -> Result<usize, String> {
-        let mut rd = Reader::new(bytes);
-        rd.value()?;
-        let key_len = bytes.len() - rd.remaining();
-        Ok(key_len + row_extent(&bytes[key_len..])?)
-    }
-
     /// The snapshot: every non-empty key group's entries, in key-group order; within a group
     /// in arena order (the order of insertion, as replays repeat it).
     pub(crate) fn snapshot(&self) -> Result<Vec<KeyGroupRows>, String> {
@@ -441,17 +426,15 @@ impl StateTable {
         let mut at = 0;
         while at < self.arena.len() {
             let bytes = &self.arena[at..];
-            let mut rd = Reader::new(bytes);
-            let key = rd.value()?;
-            let key_len = bytes.len() - rd.remaining();
-            let len = key_len + row_extent(&bytes[key_len..])?;
-            if bytes[key_len] & ROW_DEAD == 0 {
-                let kg = keygroup::assign_to_key_group(&key, self.max_parallelism) as usize;
+            let (kg, dead, len) = Self::header(bytes)?;
+            if !dead {
+                let kg = usize::from(kg);
                 if groups.len() <= kg {
                     groups.resize_with(kg + 1, Default::default);
                 }
                 groups[kg].0 += 1;
-                groups[kg].1.extend_from_slice(&bytes[..len]);
+                // The snapshot's entries are the arena's without the header.
+                groups[kg].1.extend_from_slice(&bytes[ENTRY_HEADER..len]);
             }
             at += len;
         }

@@ -25,6 +25,7 @@ use rand::SeedableRng;
 use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults, Verdict};
 use crate::msg::Msg;
 use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
+use crate::prefetch;
 use crate::store::{MemStore, Store};
 use crate::time::Time;
 use crate::trace::Trace;
@@ -147,19 +148,6 @@ impl Event {
             Event::Call(_) => None,
         }
     }
-}
-
-/// Starts loading the cache line at `p` (a hint: it never faults, whatever `p` is).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 only hints the cache; it never faults and reads nothing the
-    // program sees, for any address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// No slot: a message sent to an address with no process.
