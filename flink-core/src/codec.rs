@@ -21,9 +21,10 @@ const E_RECORD: u8 = 0;
 const E_RECORD_TS: u8 = 1;
 const E_WATERMARK: u8 = 2;
 const E_BARRIER: u8 = 3;
-const V_INT: u8 = 0;
-const V_FLOAT: u8 = 1;
-const V_STR: u8 = 2;
+/// Value tags, shared with the state table's rows.
+pub(crate) const V_INT: u8 = 0;
+pub(crate) const V_FLOAT: u8 = 1;
+pub(crate) const V_STR: u8 = 2;
 
 pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {

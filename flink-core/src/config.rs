@@ -709,7 +709,7 @@ impl FlinkConfig {
     pub fn job_settings(&self, store_root: Option<&Path>) -> Result<JobSettings, String> {
         let checkpointing = self.checkpoint_config(store_root)?;
         let buffer_timeout_ms = if self.bool(keys::BUFFER_TIMEOUT_ENABLED, true)? {
-            Some(self.duration_ms(keys::BUFFER_TIMEOUT, crate::graph::default_buffer_timeout_ms().unwrap_or(100))?)
+            Some(self.duration_ms(keys::BUFFER_TIMEOUT, crate::graph::DEFAULT_BUFFER_TIMEOUT_MS)?)
         } else {
             None
         };

@@ -124,8 +124,10 @@ pub struct JobGraph {
 }
 
 /// Flink's default `execution.buffer-timeout`: 100 ms.
+pub const DEFAULT_BUFFER_TIMEOUT_MS: u64 = 100;
+
 pub fn default_buffer_timeout_ms() -> Option<u64> {
-    Some(100)
+    Some(DEFAULT_BUFFER_TIMEOUT_MS)
 }
 
 /// Flink's `SavepointRestoreSettings`.

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use engine::prefetch;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{put_value, Reader};
+use crate::codec::{put_value, Reader, V_FLOAT, V_INT, V_STR};
 use crate::keygroup;
 use crate::record::{Fields, Record, Value};
 
@@ -162,9 +162,6 @@ const ROW_TS: u8 = 1;
 const ENTRY_HEADER: usize = 6;
 /// The entry moved: a snapshot skips it (in the header's key-group word).
 const ENTRY_DEAD: u16 = 0x8000;
-const R_INT: u8 = 0;
-const R_FLOAT: u8 = 1;
-const R_STR: u8 = 2;
 
 /// A row: `flags (bit 0: has timestamp) [timestamp i64] count u32 value*`, a value
 /// `0x00 i64 | 0x01 f64 | 0x02 u32 len bytes`, all little endian.
@@ -194,15 +191,15 @@ fn write_row(out: &mut [u8], r: &Record) {
     for v in r.fields.iter() {
         match v {
             Value::Int(i) => {
-                put(&[R_INT]);
+                put(&[V_INT]);
                 put(&i.to_le_bytes());
             }
             Value::Float(f) => {
-                put(&[R_FLOAT]);
+                put(&[V_FLOAT]);
                 put(&f.to_le_bytes());
             }
             Value::Str(s) => {
-                put(&[R_STR]);
+                put(&[V_STR]);
                 put(&(s.len() as u32).to_le_bytes());
                 put(s.as_bytes());
             }
@@ -231,9 +228,9 @@ fn read_row(rd: &mut Reader) -> Result<Record, String> {
     let mut fields = Fields::with_capacity(n);
     for _ in 0..n {
         fields.push(match rd.u8("row value tag")? {
-            R_INT => Value::Int(i64::from_le_bytes(le8(rd, "row integer")?)),
-            R_FLOAT => Value::Float(f64::from_le_bytes(le8(rd, "row float")?)),
-            R_STR => {
+            V_INT => Value::Int(i64::from_le_bytes(le8(rd, "row integer")?)),
+            V_FLOAT => Value::Float(f64::from_le_bytes(le8(rd, "row float")?)),
+            V_STR => {
                 let len = u32::from_le_bytes(rd.bytes(4, "row string length")?.try_into().expect("4 bytes")) as usize;
                 let s = std::str::from_utf8(rd.bytes(len, "row string")?).map_err(|_| "a row string is not valid UTF-8".to_string())?;
                 Value::Str(s.to_string())
@@ -457,7 +454,7 @@ impl StateTable {
             if keygroup::assign_to_key_group(&key, self.max_parallelism) != rows.key_group {
                 return Err(what(format!("key {key} does not belong to it")));
             }
-            self.update(&key, |_| row.clone())?;
+            self.update(&key, |_| row)?;
             n += 1;
         }
         if n != rows.entries {
@@ -549,67 +546,5 @@ mod tests {
             let got: Vec<(Key, i64)> = back.drain_sorted().unwrap().iter().map(|r| (Key::of(&r.fields[0]), r.fields[1].as_i64().unwrap())).collect();
             prop_assert_eq!(got, reference.into_iter().collect::<Vec<_>>());
         }
-    }
-}
-
-#[cfg(test)]
-mod bench {
-    use super::*;
-
-    /// `cargo test --release -p flink-core --lib state_table::bench -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    #[allow(clippy::disallowed_methods)] // a benchmark reads the wall clock and /proc
-    fn sequential_inserts() {
-        let n: i64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-        let mut t = StateTable::new(128);
-        let t0 = std::time::Instant::now();
-        for k in 0..n {
-            t.update(&Value::Int(k * 2), |old| old.unwrap_or_else(|| Record::new(vec![Value::Int(k * 2)]))).unwrap();
-        }
-        let el = t0.elapsed();
-        let hwm = std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmHWM"))
-            .unwrap_or("")
-            .to_string();
-        println!("{n} inserts: {:?} ({:.0} ns each), arena {} MB, {hwm}", el, el.as_nanos() as f64 / n as f64, t.arena.len() >> 20);
-        if std::env::var("ONLY_TABLE").is_ok() {
-            return;
-        }
-        for round in 0..3 {
-            let t0 = std::time::Instant::now();
-            let mut it = IntTable::default();
-            for k in 0..n {
-                *it.find_or_insert(k * 2, k as u64).0 += 1;
-            }
-            let a = t0.elapsed();
-            #[derive(Default)]
-            struct H(u64);
-            impl std::hash::Hasher for H {
-                fn finish(&self) -> u64 {
-                    mix(self.0 as i64)
-                }
-                fn write(&mut self, _: &[u8]) {}
-                fn write_i64(&mut self, i: i64) {
-                    self.0 = i as u64;
-                }
-            }
-            #[allow(clippy::disallowed_types)]
-            let mut hm: std::collections::HashMap<i64, u64, std::hash::BuildHasherDefault<H>> = Default::default();
-            let t0 = std::time::Instant::now();
-            for k in 0..n {
-                *hm.entry(k * 2).or_insert(k as u64) += 1;
-            }
-            println!("round {round}: IntTable {:?}, hashbrown {:?}", a, t0.elapsed());
-        }
-        let mut b: BTreeMap<Key, Record> = BTreeMap::new();
-        let t0 = std::time::Instant::now();
-        for k in 0..n {
-            b.insert(Key::Int(k * 2), Record::new(vec![Value::Int(k * 2)]));
-        }
-        let el = t0.elapsed();
-        println!("btree {n} inserts: {:?} ({:.0} ns each)", el, el.as_nanos() as f64 / n as f64);
     }
 }

@@ -633,7 +633,7 @@ impl TaskExecutor {
             }
         };
         let batches = task.partition.as_mut().map(|p| p.take_sendable()).unwrap_or_default();
-        task.bytes_out += batches.iter().map(|s| crate::network::batch_bytes(&s.batch.elements)).sum::<u64>();
+        task.bytes_out += batches.iter().map(|s| s.batch.bytes).sum::<u64>();
         let done = task.is_done();
         for c in credits {
             self.return_credit(cx, id, c);

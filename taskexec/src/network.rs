@@ -32,6 +32,8 @@ use flink_core::{CheckpointId, CheckpointingMode, Element, ExecutionAttemptId, S
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     pub elements: Vec<Element>,
+    /// The elements' encoded size without barriers (`numBytesOut`), summed as they came in.
+    pub bytes: u64,
     pub end_of_partition: bool,
 }
 
@@ -187,8 +189,8 @@ impl ResultPartition {
         // The next batch is likely as long as this one: one allocation for it up front.
         let n = ch.building.len();
         let elements = std::mem::replace(&mut ch.building, Vec::with_capacity(n));
-        ch.building_bytes = 0;
-        ch.queued.push_back(Batch { elements, end_of_partition: false });
+        let bytes = std::mem::take(&mut ch.building_bytes) as u64;
+        ch.queued.push_back(Batch { elements, bytes, end_of_partition: false });
     }
 
     /// Cuts every partly filled batch so it can be sent (Flink's output flusher).
@@ -230,7 +232,7 @@ impl ResultPartition {
         self.finished = true;
         self.flush();
         for ch in &mut self.channels {
-            ch.queued.push_back(Batch { elements: Vec::new(), end_of_partition: true });
+            ch.queued.push_back(Batch { elements: Vec::new(), bytes: 0, end_of_partition: true });
         }
     }
 
