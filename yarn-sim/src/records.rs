@@ -79,6 +79,11 @@ pub struct ContainerLaunchContext {
     pub local_resources: BTreeMap<String, LocalResource>,
     pub environment: BTreeMap<String, String>,
     pub commands: Vec<String>,
+    /// The container's Credentials in Hadoop's token-storage format (`HDTS…`), as
+    /// `ContainerLaunchContextProto.tokens` carries them: the NM writes them to the container's
+    /// `container_tokens` file (`HADOOP_TOKEN_FILE_LOCATION`). Absent for our own AMs and TMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<u8>>,
 }
 
 /// The fields of `ApplicationSubmissionContext` the RM honours.

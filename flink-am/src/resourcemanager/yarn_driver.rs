@@ -312,6 +312,7 @@ impl YarnResourceManagerDriver {
             local_resources,
             environment,
             commands: vec![format!("{} 1><LOG_DIR>/taskmanager.out 2><LOG_DIR>/taskmanager.err", self.cfg.taskexec_command)],
+            tokens: None,
         };
         cx.print(&format!("INFO  TaskExecutor {} will be started on {} with {}.", c.id, c.node_id, spec));
         self.containers.insert(c.id, c.clone());

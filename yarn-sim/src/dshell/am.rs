@@ -181,6 +181,7 @@ impl DistributedShellAm {
                         local_resources: BTreeMap::new(),
                         environment: self.args.shell_env.clone(),
                         commands: vec![self.shell_command.clone()],
+                        tokens: None,
                     };
                     let user = self.env.get(env::USER).cloned().unwrap_or_default();
                     self.launched.insert(c.id);

@@ -201,6 +201,7 @@ impl World {
                 .collect(),
             environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             commands: commands.iter().map(|c| c.to_string()).collect(),
+            tokens: None,
         };
         let req = self.request(id, mem, launch);
         self.send(YarnMsg::StartContainers { requests: vec![req] });
