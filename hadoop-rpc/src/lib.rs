@@ -6,5 +6,6 @@
 //! themselves live in `yarn-sim` and map onto its ResourceManager and NodeManager nodes.
 
 pub mod proto;
+pub mod sasl;
 pub mod service;
 pub mod token;
