@@ -101,11 +101,20 @@ struct Fatal {
     code: RpcErrorCodeProto,
     class: String,
     message: String,
+    /// `doSaslReply`: always at call id −1, whatever packet caused it.
+    auth_failed_call: bool,
 }
 
 impl Fatal {
     fn new(code: RpcErrorCodeProto, class: &str, message: impl Into<String>) -> Fatal {
-        Fatal { call_id: AUTHORIZATION_FAILED_CALL_ID, retry: INVALID_RETRY_COUNT, code, class: class.to_string(), message: message.into() }
+        Fatal {
+            call_id: AUTHORIZATION_FAILED_CALL_ID,
+            retry: INVALID_RETRY_COUNT,
+            code,
+            class: class.to_string(),
+            message: message.into(),
+            auth_failed_call: false,
+        }
     }
     /// `FatalRpcServerException(code, message)`: reported as the RpcServerException it wraps.
     fn rpc(code: RpcErrorCodeProto, message: impl Into<String>) -> Fatal {
@@ -113,11 +122,15 @@ impl Fatal {
     }
     /// `doSaslReply(e)`: FATAL_UNAUTHORIZED at call id −1 with the exception's `toString()`.
     fn sasl_reply(class: &str, message: &str) -> Fatal {
-        Fatal::new(RpcErrorCodeProto::FatalUnauthorized, class, format!("{class}: {message}"))
+        let mut f = Fatal::new(RpcErrorCodeProto::FatalUnauthorized, class, format!("{class}: {message}"));
+        f.auth_failed_call = true;
+        f
     }
     fn at(mut self, call_id: i32, retry: i32) -> Fatal {
-        self.call_id = call_id;
-        self.retry = retry;
+        if !self.auth_failed_call {
+            self.call_id = call_id;
+            self.retry = retry;
+        }
         self
     }
 }
@@ -956,7 +969,8 @@ mod tests {
         c.feed(&negotiate(), &svc);
         let mut b = Vec::new();
         push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Initiate as i32, token: None, auths: vec![simple_auth()] });
-        let (_, class, msg, _) = fatal_of(&c.feed(&b, &svc));
+        let (id, class, msg, _) = fatal_of(&c.feed(&b, &svc));
+        assert_eq!(id, -1, "doSaslReply answers at call id -1");
         assert_eq!(class, ACCESS_CONTROL_EXCEPTION);
         assert!(msg.ends_with("SIMPLE authentication is not enabled.  Available:[TOKEN]"), "{msg}");
         // Two auths.
