@@ -289,7 +289,8 @@ impl ServerConnection {
         let mut rest = packet;
         let header: RpcRequestHeaderProto = proto::read_delimited(&mut rest)
             .map_err(|e| Fatal::rpc(RpcErrorCodeProto::FatalDeserializingRequest, format!("Error decoding RpcRequestHeaderProto: {e}")))?;
-        let call_id = header.call_id.unwrap_or(0);
+        check_required(&header)?;
+        let call_id = header.call_id.unwrap_or(AUTHORIZATION_FAILED_CALL_ID);
         let retry = header.retry_count.unwrap_or(INVALID_RETRY_COUNT);
         check_rpc_header(&header).map_err(|f| f.at(call_id, retry))?;
         if call_id < 0 {
@@ -589,13 +590,21 @@ fn check_rpc_header(h: &RpcRequestHeaderProto) -> Result<(), Fatal> {
         let name = RpcKindProto::try_from(kind).map(|k| k.as_str_name().to_string()).unwrap_or(kind.to_string());
         return invalid(format!("Unknown rpc kind in rpc header{name}"));
     }
-    if h.call_id.is_none() {
-        return Err(Fatal::rpc(
-            RpcErrorCodeProto::FatalDeserializingRequest,
-            "Error decoding RpcRequestHeaderProto: Message missing required fields: callId",
-        ));
-    }
     Ok(())
+}
+
+/// Java's parser refuses a header without its required fields before anything else looks at
+/// it, so the refusal goes to call id −1.
+fn check_required(h: &RpcRequestHeaderProto) -> Result<(), Fatal> {
+    let missing: Vec<&str> =
+        [("callId", h.call_id.is_none()), ("clientId", h.client_id.is_none())].iter().filter(|m| m.1).map(|m| m.0).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::rpc(
+        RpcErrorCodeProto::FatalDeserializingRequest,
+        format!("Error decoding RpcRequestHeaderProto: Message missing required fields: {}", missing.join(", ")),
+    ))
 }
 
 fn error_code(code: RpcErrorCode) -> RpcErrorCodeProto {
@@ -1220,6 +1229,12 @@ mod tests {
             assert_eq!((id, msg.as_str()), (4, text));
             assert_eq!(detail, Some(RpcErrorCodeProto::FatalInvalidRpcHeader as i32));
         }
+        // A header without its required call id and client id.
+        let mut b = simple_setup(ECHO);
+        let h = RpcRequestHeaderProto { rpc_kind: Some(2), rpc_op: Some(0), call_id: None, client_id: None, retry_count: Some(0) };
+        push_frame(&mut b, |o| proto::write_delimited(&h, o));
+        let (id, _, msg, _) = fatal_of(&conn().feed(&b, &svc));
+        assert_eq!((id, msg.as_str()), (-1, "Error decoding RpcRequestHeaderProto: Message missing required fields: callId, clientId"));
         // A call whose request header is cut short.
         let mut b = simple_setup(ECHO);
         let h =
