@@ -1319,6 +1319,44 @@ mod tests {
             run(&bytes, cut);
         }
 
+        /// The exchange succeeds exactly when the client's password is the one the server
+        /// derives from the identifier, whatever the identifier, key and randomness.
+        #[test]
+        fn token_exchange_succeeds_iff_the_password_matches(
+            suffix in proptest::collection::vec(any::<u8>(), 0..80),
+            client_key in proptest::collection::vec(any::<u8>(), 0..24),
+            same_key in any::<bool>(),
+            nonce in any::<[u8; 16]>(),
+            cnonce in any::<[u8; 16]>(),
+        ) {
+            let mut identifier = b"good".to_vec();
+            identifier.extend_from_slice(&suffix);
+            let key: &[u8] = if same_key { KEY } else { &client_key };
+            let token = Token::mint(key, identifier.clone(), "NMToken", "");
+            let svc = Echo::new(vec![AuthMethod::Token]);
+            let mut random = [0u8; NONCE_BYTES];
+            random[..16].copy_from_slice(&nonce);
+            let mut server = ServerConnection::new("p", ConnectionConfig::default(), random);
+            let mut crandom = [0u8; NONCE_BYTES];
+            crandom[..16].copy_from_slice(&cnonce);
+            let (mut hs, mut to_server) = ClientHandshake::start(ECHO, &ClientAuth::Token(token), [9; 16], crandom);
+            let mut result = Ok(());
+            while !hs.is_done() && result.is_ok() {
+                let out = server.feed(&to_server, &svc);
+                to_server.clear();
+                let mut r = FrameReader::new(HADOOP_MAX_DATA_LENGTH);
+                r.push(&out.send);
+                let f = r.next_frame().unwrap().expect("an answer");
+                match hs.on_frame(&f) {
+                    Ok(step) => to_server = step.send,
+                    Err(e) => result = Err(e),
+                }
+            }
+            let matches = crate::token::password(key, &identifier) == crate::token::password(KEY, &identifier);
+            prop_assert_eq!(result.is_ok(), matches);
+            prop_assert_eq!(server.is_closed(), !matches);
+        }
+
         #[test]
         fn mutated_valid_streams_never_panic(
             which in 0usize..2,
