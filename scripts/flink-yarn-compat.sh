@@ -6,7 +6,8 @@
 #   2. flink run -d CompatJob (endless)        into the session; RUNNING
 #   3. kill -9 of the real TaskManager         the job restarts on a new TaskManager
 #   4. kill -9 of the real JobManager (AM)     with yarn.application-attempts=2, attempt 2 starts
-#   5. flink run-application -t yarn-application CompatJob 2000   the application FINISHES SUCCEEDED
+#   5. flink run -t yarn-application CompatJob 2000   the application FINISHES SUCCEEDED (Flink 2.x
+#      dropped the `run-application` action; `run -t yarn-application` is its replacement)
 # Every step's output is checked; the job jar is compiled here with javac (no example jars ship).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ cleanup() {
   for a in "${APPS[@]}"; do "$BIN/yarn" application -kill "$a" >/dev/null 2>&1 || true; done
   "$BIN/yarn-sim" stop --work-dir "$WORK" >/dev/null 2>&1 || true
   for a in "${APPS[@]}"; do rm -rf "$HOME/.flink/$a"; done
-  rm -rf "$WORK"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "compat: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 log() { echo "compat: $*"; }
@@ -37,8 +38,10 @@ die() { log "$*"; echo "--- RM log"; tail -40 "$WORK/logs/resourcemanager.log" 2
 cat > "$WORK/extra-site.xml" <<XML
 <?xml version="1.0"?>
 <configuration>
-  <property><name>yarn.application.classpath</name><value>${HADOOP_CLASSPATH//:/,}</value></property>
+  <property><name>yarn.application.classpath</name><value>$WORK/conf,${HADOOP_CLASSPATH//:/,}</value></property>
   <property><name>yarn.resourcemanager.am.max-attempts</name><value>2</value></property>
+  <!-- A JVM JobManager needs seconds to start and register; the harness's 5 s is for our own AMs. -->
+  <property><name>yarn.am.liveness-monitor.expiry-interval-ms</name><value>60000</value></property>
 </configuration>
 XML
 "$BIN/yarn-sim" start --nodes 3 --detach --work-dir "$WORK" --rm-port "$PORT" --conf "$WORK/extra-site.xml" >/dev/null
@@ -103,7 +106,7 @@ log "4. kill -9 JobManager $AM: attempt 2 started ($(am2))"
 "$BIN/yarn" application -kill "$SESSION" >/dev/null
 
 # 5. application mode
-out=$("$FLINK_HOME/bin/flink" run-application -t yarn-application "$WORK/compat-job.jar" 2000 0 2>&1) || { echo "$out"; die "flink run-application failed"; }
+out=$("$FLINK_HOME/bin/flink" run -t yarn-application "$WORK/compat-job.jar" 2000 0 2>&1) || { echo "$out"; die "flink run -t yarn-application failed"; }
 APP=$(grep -o 'application_[0-9]*_[0-9]*' <<<"$out" | tail -1)
 [ -n "$APP" ] || { echo "$out"; die "flink run-application printed no application id"; }
 APPS+=("$APP")
@@ -111,5 +114,5 @@ finished() { "$BIN/yarn" application -status "$APP" | grep -q 'Final-State : SUC
 wait_for "$APP to finish SUCCEEDED" finished
 sums=$(cat "$WORK"/nm-*/logs/"$APP"/container_*/taskmanager.out 2>/dev/null | grep -c '^sum ' || true)
 [ "$sums" = 2000 ] || { log "expected 2000 sum lines in taskmanager.out, found $sums"; fail=1; }
-log "5. flink run-application -t yarn-application: $APP FINISHED SUCCEEDED, $sums results"
+log "5. flink run -t yarn-application: $APP FINISHED SUCCEEDED, $sums results"
 exit $fail
