@@ -262,7 +262,7 @@ fn registration_is_retried_until_the_rm_answers_then_heartbeats_carry_the_last_r
 fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
     let mut w = world();
     let id = cid(1, 1);
-    started(&w.start(id, 1024, &["echo hello", "exit 3"], &[], &[]), id);
+    started(&w.start(id, 1024, &["echo hello;", "exit 3"], &[], &[]), id);
     w.sim.run_for(Duration::from_millis(100));
     let c = w.record(&id);
     assert_eq!(c.state, ContainerState::Done);
@@ -279,7 +279,8 @@ fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
     let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
     let script = w.file(&format!("{work}/launch_container.sh"));
     assert!(
-        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n")) && script.contains("exec /bin/bash -c \"echo hello ; exit 3\""),
+        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n"))
+            && script.contains("exec /bin/bash -c \"echo hello; exit 3\" 1>&3 2>&4 3>&- 4>&-\n"),
         "{script}"
     );
     w.sim.run_for(Duration::from_millis(1100));
@@ -562,7 +563,7 @@ fn completed_statuses_are_reported_until_acknowledged_then_kept_for_rest_only() 
 fn rest_reports_use_yarn_fields() {
     let mut w = world();
     let id = cid(1, 19);
-    started(&w.start(id, 1024, &["echo out", "sleep 100"], &[], &[]), id);
+    started(&w.start(id, 1024, &["echo out;", "sleep 100"], &[], &[]), id);
     w.sim.run_for(Duration::from_millis(50));
     let now = w.sim.now();
     let (info, c, apps) = w
@@ -593,7 +594,7 @@ fn same_seed_same_trace() {
     let run = || {
         let mut w = world();
         let id = cid(1, 20);
-        started(&w.start(id, 512, &["echo x", "sleep 2"], &[], &[]), id);
+        started(&w.start(id, 512, &["echo x;", "sleep 2"], &[], &[]), id);
         w.sim.run_for(Duration::from_secs(5));
         w.sim.trace_hash()
     };
