@@ -104,7 +104,7 @@ fn is_public(cx: &mut Cx, path: &str, is_dir: bool, mode: u32) -> bool {
             return false;
         }
         for f in cx.local_list(path) {
-            if !cx.local_stat(&f).is_some_and(|s| s.mode & 0o004 != 0) {
+            if cx.local_stat(&f).is_none_or(|s| s.mode & 0o004 == 0) {
                 return false;
             }
         }
@@ -114,7 +114,7 @@ fn is_public(cx: &mut Cx, path: &str, is_dir: bool, mode: u32) -> bool {
     let mut dir = path.trim_end_matches('/');
     while let Some((parent, _)) = dir.rsplit_once('/') {
         let p = if parent.is_empty() { "/" } else { parent };
-        if !cx.local_stat(p).is_some_and(|s| s.mode & 0o001 != 0) {
+        if cx.local_stat(p).is_none_or(|s| s.mode & 0o001 == 0) {
             return false;
         }
         dir = parent;
@@ -219,6 +219,90 @@ mod tests {
         assert_eq!(format_iso8601(951_782_400_000), "2000-02-29T00:00:00.000+0000");
         assert_eq!(format_iso8601(-1), "1969-12-31T23:59:59.999+0000");
         assert_eq!(format_iso8601(4_102_444_799_999), "2099-12-31T23:59:59.999+0000");
+    }
+
+    /// A disk of stats only: what `plan_local` looks at.
+    struct Disk(BTreeMap<String, engine::LocalStat>);
+    impl engine::Sys for Disk {
+        fn store(&mut self) -> &mut dyn engine::Store {
+            unreachable!("not used by plan_local")
+        }
+        fn usage(&mut self, _pid: engine::ProcId) -> Option<engine::ProcUsage> {
+            None
+        }
+        fn stdout(&mut self, _bytes: &[u8]) {}
+        fn local_write(&mut self, _path: &str, _data: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_read(&mut self, _path: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn local_list(&mut self, dir: &str) -> Vec<String> {
+            let prefix = format!("{dir}/");
+            self.0.iter().filter(|(p, s)| p.starts_with(&prefix) && !s.is_dir).map(|(p, _)| p.clone()).collect()
+        }
+        fn local_mkdir(&mut self, _dir: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn local_remove(&mut self, _path: &str) {}
+        fn local_stat(&mut self, path: &str) -> Option<engine::LocalStat> {
+            self.0.get(path).copied()
+        }
+    }
+
+    fn plan(disk: &mut Disk, path: &str, visibility: LocalResourceVisibility, kind: LocalResourceType) -> Result<LocalCopy, String> {
+        let (mut rng, mut effects) = (<engine::Rng as rand::SeedableRng>::seed_from_u64(1), Vec::new());
+        let mut cx = Cx::new(engine::Time::from_millis(1_800_000_000_000), "127.0.0.2:1".parse().unwrap(), &mut rng, &mut effects, disk);
+        let r = LocalResource { resource: format!("file:{path}"), kind, visibility, size: 0, timestamp: 42 };
+        plan_local(&mut cx, "/w", "link", path, &r, 7)
+    }
+
+    /// FSDownload.isPublic: a PUBLIC resource must be readable by others (every file of a
+    /// directory) and every ancestor searchable by others; APPLICATION ones need not be.
+    #[test]
+    fn public_resources_must_be_world_readable() {
+        let st = |is_dir: bool, mode: u32| engine::LocalStat { is_dir, len: 3, mtime_ms: 42, mode };
+        let mut disk = Disk(
+            [
+                ("/", st(true, 0o755)),
+                ("/opt", st(true, 0o755)),
+                ("/opt/pub.jar", st(false, 0o644)),
+                ("/opt/own.jar", st(false, 0o600)),
+                ("/home", st(true, 0o755)),
+                ("/home/alice", st(true, 0o700)),
+                ("/home/alice/pub.jar", st(false, 0o644)),
+            ]
+            .into_iter()
+            .map(|(p, s)| (p.to_string(), s))
+            .collect(),
+        );
+        use LocalResourceType::{Archive, File};
+        use LocalResourceVisibility::{Application, Public};
+        let c = plan(&mut disk, "/opt/pub.jar", Public, File).unwrap();
+        assert_eq!(
+            c,
+            LocalCopy {
+                id: 7,
+                src: "/opt/pub.jar".into(),
+                dest: "/w/link".into(),
+                kind: CopyKind::File,
+                file_mode: 0o555,
+                dir_mode: 0o755
+            }
+        );
+        let not_public = |p: &str| {
+            format!("java.io.IOException: Resource file:{p} is not publicly accessible and as such cannot be part of the public cache.")
+        };
+        assert_eq!(plan(&mut disk, "/opt/own.jar", Public, File).unwrap_err(), not_public("/opt/own.jar"));
+        assert_eq!(plan(&mut disk, "/home/alice/pub.jar", Public, File).unwrap_err(), not_public("/home/alice/pub.jar"));
+        let c = plan(&mut disk, "/home/alice/pub.jar", Application, Archive).unwrap();
+        assert_eq!((c.kind, c.file_mode, c.dir_mode), (CopyKind::Jar, 0o500, 0o700));
+        // Checked against the clock of the input (cx.now()).
+        disk.0.get_mut("/opt/pub.jar").unwrap().mtime_ms = 43;
+        assert_eq!(
+            plan(&mut disk, "/opt/pub.jar", Public, File).unwrap_err(),
+            "java.io.IOException: Resource file:/opt/pub.jar changed on src filesystem - expected: \"1970-01-01T00:00:00.042+0000\", was: \"1970-01-01T00:00:00.043+0000\", current time: \"2027-01-15T08:00:00.000+0000\""
+        );
     }
 
     #[test]
