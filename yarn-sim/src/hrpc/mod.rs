@@ -5,3 +5,4 @@
 
 pub mod convert;
 pub mod pb;
+pub mod rm_service;

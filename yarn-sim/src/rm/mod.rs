@@ -170,6 +170,16 @@ impl ResourceManager {
         self.scheduler.pending
     }
 
+    /// The capacity scheduler's queues and apps (the RPC adapter's QueueInfo reads them).
+    pub fn scheduler(&self) -> &CapacityScheduler {
+        &self.scheduler
+    }
+
+    /// Capacity of RUNNING nodes.
+    pub fn cluster_total(&self) -> Resource {
+        self.cluster_total
+    }
+
     pub fn app(&self, id: &ApplicationId) -> Option<&RMApp> {
         self.apps.get(id)
     }
