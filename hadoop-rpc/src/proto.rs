@@ -27,6 +27,28 @@ pub enum OperationProto {
     RpcCloseConnection = 2,
 }
 
+impl RpcKindProto {
+    /// The Java enum constant's name.
+    pub fn as_str_name(self) -> &'static str {
+        match self {
+            RpcKindProto::RpcBuiltin => "RPC_BUILTIN",
+            RpcKindProto::RpcWritable => "RPC_WRITABLE",
+            RpcKindProto::RpcProtocolBuffer => "RPC_PROTOCOL_BUFFER",
+        }
+    }
+}
+
+impl OperationProto {
+    /// The Java enum constant's name.
+    pub fn as_str_name(self) -> &'static str {
+        match self {
+            OperationProto::RpcFinalPacket => "RPC_FINAL_PACKET",
+            OperationProto::RpcContinuationPacket => "RPC_CONTINUATION_PACKET",
+            OperationProto::RpcCloseConnection => "RPC_CLOSE_CONNECTION",
+        }
+    }
+}
+
 /// `RpcRequestHeaderProto` (client → server, before every packet's payload).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RpcRequestHeaderProto {
@@ -106,6 +128,20 @@ pub enum SaslState {
     Challenge = 3,
     Response = 4,
     Wrap = 5,
+}
+
+impl SaslState {
+    /// The Java enum constant's name.
+    pub fn as_str_name(self) -> &'static str {
+        match self {
+            SaslState::Success => "SUCCESS",
+            SaslState::Negotiate => "NEGOTIATE",
+            SaslState::Initiate => "INITIATE",
+            SaslState::Challenge => "CHALLENGE",
+            SaslState::Response => "RESPONSE",
+            SaslState::Wrap => "WRAP",
+        }
+    }
 }
 
 /// `RpcSaslProto.SaslAuth`: one offered (server) or chosen (client) method.
