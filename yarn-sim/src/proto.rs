@@ -55,6 +55,14 @@ impl std::fmt::Display for RemoteError {
     }
 }
 
+/// `MasterKeyProto` (yarn_server_common_protos.proto): a secret manager's key, by id. Token
+/// passwords are `HmacSHA1(bytes, identifier)`; an identifier names the key by `key_id`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct MasterKey {
+    pub key_id: i32,
+    pub bytes: Vec<u8>,
+}
+
 /// What the RM tells an NM to do (`NodeAction`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -88,6 +96,11 @@ pub enum YarnMsg {
         rm_identifier: u64,
         heartbeat_interval_ms: u64,
         diagnostics: String,
+        /// `RegisterNodeManagerResponseProto.container_token_master_key`: the key the RM signs
+        /// container tokens with, so the NM verifies a `StartContainerRequest`'s token itself.
+        container_token_master_key: MasterKey,
+        /// `nm_token_master_key`: the key of the NM tokens AMs authenticate with (SASL TOKEN).
+        nm_token_master_key: MasterKey,
     },
     NodeHeartbeat {
         node_id: NodeId,

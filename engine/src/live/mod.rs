@@ -85,7 +85,15 @@ struct Shared<N> {
     exit: watch::Sender<Option<ExitCode>>,
     /// Process-local gateways by the address they stand in for (see [`Gateway`]).
     gateways: BTreeMap<Addr, Arc<dyn Gateway>>,
+    /// Other protocols served on the node's port, by the bytes a connection opens with (see
+    /// [`LiveNode::with_raw_protocol`]).
+    raw_protocols: Vec<(&'static [u8], RawHandler)>,
 }
+
+/// Serves one accepted connection of a protocol the engine does not know (e.g. Hadoop IPC):
+/// gets the stream, its first bytes still unread, and the peer's `ip:port`.
+pub type RawHandler =
+    Arc<dyn Fn(tokio::net::TcpStream, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A process-local stand-in for a service that does not speak the node protocol (a real
 /// ZooKeeper server, reached through its own client library): what the node sends to the
@@ -206,6 +214,7 @@ impl<N: Node> LiveNode<N> {
                 faults: Mutex::new(net::FaultLayer::new()),
                 exit,
                 gateways: BTreeMap::new(),
+                raw_protocols: Vec::new(),
             }),
         }
     }
@@ -221,6 +230,17 @@ impl<N: Node> LiveNode<N> {
     /// Call right after `new`, before the node is cloned or run.
     pub fn with_gateway(mut self, addr: Addr, gateway: Arc<dyn Gateway>) -> Self {
         Arc::get_mut(&mut self.inner).expect("with_gateway is called before the node is shared").gateways.insert(addr, gateway);
+        self
+    }
+
+    /// Serves connections that open with `prefix` on the node's port with `handler` (the
+    /// engine stays protocol-agnostic: the crate that owns the protocol registers it). The
+    /// accept loop tells these from frame streams and HTTP by their first bytes; a prefix must
+    /// not be a prefix of the frame preface or of an HTTP request. Call right after `new`,
+    /// before the node is cloned or run.
+    pub fn with_raw_protocol(mut self, prefix: &'static [u8], handler: RawHandler) -> Self {
+        assert!(!prefix.is_empty(), "a raw protocol needs a prefix");
+        Arc::get_mut(&mut self.inner).expect("with_raw_protocol is called before the node is shared").raw_protocols.push((prefix, handler));
         self
     }
 

@@ -315,7 +315,7 @@ impl Node for NodeManager {
             return;
         }
         match msg {
-            YarnMsg::RegisterNodeManagerResponse { action, rm_identifier, heartbeat_interval_ms, diagnostics } => {
+            YarnMsg::RegisterNodeManagerResponse { action, rm_identifier, heartbeat_interval_ms, diagnostics, .. } => {
                 if self.updater.state != UpdaterState::Registering {
                     return;
                 }

@@ -59,6 +59,8 @@ impl Node for FakeRm {
                             rm_identifier: 1,
                             heartbeat_interval_ms: 1000,
                             diagnostics: String::new(),
+                            container_token_master_key: Default::default(),
+                            nm_token_master_key: Default::default(),
                         },
                     );
                 }

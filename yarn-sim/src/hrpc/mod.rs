@@ -1,0 +1,8 @@
+//! YARN over Hadoop RPC (issue 11): YARN's protobuf messages ([`pb`]), conversions between
+//! them and this crate's records ([`convert`]), and the ResourceManager's
+//! ApplicationClientProtocol and ApplicationMasterProtocol as a [`hadoop_rpc::service::RpcService`]
+//! ([`rm_service`]) over the live RM node. Wire facts: `../shared/reference/hadoop-rpc.md`.
+
+pub mod convert;
+pub mod pb;
+pub mod rm_service;
