@@ -1,4 +1,8 @@
 //! The tokio side of a Hadoop IPC port: runs a [`ServerConnection`] over a TCP stream.
+//!
+//! This is the IO side by design (sockets, a task per connection, OS randomness for nonces);
+//! the protocol itself stays in the sans-IO `connection`.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
