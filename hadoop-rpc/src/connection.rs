@@ -101,11 +101,20 @@ struct Fatal {
     code: RpcErrorCodeProto,
     class: String,
     message: String,
+    /// `doSaslReply`: always at call id −1, whatever packet caused it.
+    auth_failed_call: bool,
 }
 
 impl Fatal {
     fn new(code: RpcErrorCodeProto, class: &str, message: impl Into<String>) -> Fatal {
-        Fatal { call_id: AUTHORIZATION_FAILED_CALL_ID, retry: INVALID_RETRY_COUNT, code, class: class.to_string(), message: message.into() }
+        Fatal {
+            call_id: AUTHORIZATION_FAILED_CALL_ID,
+            retry: INVALID_RETRY_COUNT,
+            code,
+            class: class.to_string(),
+            message: message.into(),
+            auth_failed_call: false,
+        }
     }
     /// `FatalRpcServerException(code, message)`: reported as the RpcServerException it wraps.
     fn rpc(code: RpcErrorCodeProto, message: impl Into<String>) -> Fatal {
@@ -113,11 +122,15 @@ impl Fatal {
     }
     /// `doSaslReply(e)`: FATAL_UNAUTHORIZED at call id −1 with the exception's `toString()`.
     fn sasl_reply(class: &str, message: &str) -> Fatal {
-        Fatal::new(RpcErrorCodeProto::FatalUnauthorized, class, format!("{class}: {message}"))
+        let mut f = Fatal::new(RpcErrorCodeProto::FatalUnauthorized, class, format!("{class}: {message}"));
+        f.auth_failed_call = true;
+        f
     }
     fn at(mut self, call_id: i32, retry: i32) -> Fatal {
-        self.call_id = call_id;
-        self.retry = retry;
+        if !self.auth_failed_call {
+            self.call_id = call_id;
+            self.retry = retry;
+        }
         self
     }
 }
@@ -276,7 +289,8 @@ impl ServerConnection {
         let mut rest = packet;
         let header: RpcRequestHeaderProto = proto::read_delimited(&mut rest)
             .map_err(|e| Fatal::rpc(RpcErrorCodeProto::FatalDeserializingRequest, format!("Error decoding RpcRequestHeaderProto: {e}")))?;
-        let call_id = header.call_id.unwrap_or(0);
+        check_required(&header)?;
+        let call_id = header.call_id.unwrap_or(AUTHORIZATION_FAILED_CALL_ID);
         let retry = header.retry_count.unwrap_or(INVALID_RETRY_COUNT);
         check_rpc_header(&header).map_err(|f| f.at(call_id, retry))?;
         if call_id < 0 {
@@ -576,13 +590,21 @@ fn check_rpc_header(h: &RpcRequestHeaderProto) -> Result<(), Fatal> {
         let name = RpcKindProto::try_from(kind).map(|k| k.as_str_name().to_string()).unwrap_or(kind.to_string());
         return invalid(format!("Unknown rpc kind in rpc header{name}"));
     }
-    if h.call_id.is_none() {
-        return Err(Fatal::rpc(
-            RpcErrorCodeProto::FatalDeserializingRequest,
-            "Error decoding RpcRequestHeaderProto: Message missing required fields: callId",
-        ));
-    }
     Ok(())
+}
+
+/// Java's parser refuses a header without its required fields before anything else looks at
+/// it, so the refusal goes to call id −1.
+fn check_required(h: &RpcRequestHeaderProto) -> Result<(), Fatal> {
+    let missing: Vec<&str> =
+        [("callId", h.call_id.is_none()), ("clientId", h.client_id.is_none())].iter().filter(|m| m.1).map(|m| m.0).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::rpc(
+        RpcErrorCodeProto::FatalDeserializingRequest,
+        format!("Error decoding RpcRequestHeaderProto: Message missing required fields: {}", missing.join(", ")),
+    ))
 }
 
 fn error_code(code: RpcErrorCode) -> RpcErrorCodeProto {
@@ -640,4 +662,654 @@ pub fn push_frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 pub fn write_delimited_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     prost::encoding::encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{
+        decode_response, preamble, push_call, push_context, push_sasl, ClientAuth, ClientHandshake, FrameReader, Response,
+    };
+    use crate::token::Token;
+    use proptest::prelude::*;
+    use prost::Message;
+    use std::sync::Mutex;
+
+    const KEY: &[u8] = b"cluster-master-key";
+    const ECHO: &str = "test.EchoProtocolPB";
+    const TOKEN_ONLY: &str = "test.TokenOnlyProtocolPB";
+    const ACP: &str = "org.apache.hadoop.yarn.api.ApplicationClientProtocolPB";
+
+    /// A tiny service: `echo` returns the request, `whoami` the caller, `fail` a YARN error.
+    struct Echo {
+        methods: Vec<AuthMethod>,
+        seen: Mutex<Vec<(CallContext, Vec<u8>)>>,
+    }
+
+    impl Echo {
+        fn new(methods: Vec<AuthMethod>) -> Echo {
+            Echo { methods, seen: Mutex::new(Vec::new()) }
+        }
+    }
+
+    impl RpcService for Echo {
+        fn auth_methods(&self) -> Vec<AuthMethod> {
+            self.methods.clone()
+        }
+        fn accepts(&self, protocol: &str, auth: AuthMethod) -> Result<(), RpcError> {
+            match protocol {
+                ECHO | ACP => Ok(()),
+                TOKEN_ONLY if auth == AuthMethod::Token => Ok(()),
+                TOKEN_ONLY => Err(RpcError {
+                    class: AUTHORIZATION_EXCEPTION.to_string(),
+                    message: format!("Protocol {TOKEN_ONLY} needs TOKEN"),
+                    code: RpcErrorCode::RpcServer,
+                }),
+                other => Err(RpcError::no_such_protocol(other)),
+            }
+        }
+        fn token_password(&self, identifier: &[u8]) -> Result<Vec<u8>, String> {
+            if identifier.starts_with(b"good") {
+                Ok(crate::token::password(KEY, identifier))
+            } else {
+                Err(format!("Token {} is expired", String::from_utf8_lossy(identifier)))
+            }
+        }
+        fn token_user(&self, identifier: &[u8]) -> Option<String> {
+            Some(String::from_utf8_lossy(identifier).into_owned())
+        }
+        fn call(&self, cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, RpcError> {
+            self.seen.lock().unwrap().push((cx.clone(), request.to_vec()));
+            match cx.method.as_str() {
+                "echo" | "getNewApplication" => Ok(request.to_vec()),
+                "whoami" => Ok(cx.user.clone().into_bytes()),
+                "panic" => panic!("the service panicked"),
+                "fail" => Err(RpcError::application("org.apache.hadoop.yarn.exceptions.YarnException", "boom")),
+                m => Err(RpcError::no_such_method(m, &cx.protocol)),
+            }
+        }
+    }
+
+    fn conn() -> ServerConnection {
+        ServerConnection::new("127.0.0.1:5555", ConnectionConfig::default(), [7; NONCE_BYTES])
+    }
+
+    fn responses(bytes: &[u8]) -> Vec<Response> {
+        let mut r = FrameReader::new(HADOOP_MAX_DATA_LENGTH);
+        r.push(bytes);
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            out.push(decode_response(&f).unwrap());
+        }
+        out
+    }
+
+    fn fatal_of(out: &Output) -> (i32, String, String, Option<i32>) {
+        assert!(out.close, "a FATAL closes");
+        let rs = responses(&out.send);
+        let r = rs.last().expect("a FATAL reply");
+        assert_eq!(r.header.status, RpcStatusProto::Fatal as i32);
+        (r.call_id, r.header.exception_class_name.clone().unwrap(), r.header.error_msg.clone().unwrap(), r.header.error_detail)
+    }
+
+    fn simple_setup(protocol: &str) -> Vec<u8> {
+        let mut b = preamble(false).to_vec();
+        push_context(&mut b, &[1; 16], protocol, Some("alice"));
+        b
+    }
+
+    const CLIENT_ID: [u8; 16] = [0x3c, 0x1f, 0x8a, 0x02, 0x77, 0x41, 0x4e, 0x9b, 0xa0, 0x11, 0x5d, 0xe3, 0x6f, 0x28, 0xc4, 0x90];
+
+    /// Reference §1.4: a Hadoop 3.5.0 YarnClient's `createApplication()` stream, byte for byte.
+    fn reference_get_new_application_stream() -> Vec<u8> {
+        let mut s: Vec<u8> = vec![0x68, 0x72, 0x70, 0x63, 0x09, 0x00, 0x00];
+        s.extend_from_slice(&[0x00, 0x00, 0x00, 0x5c, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x05, 0x22, 0x10]);
+        s.extend_from_slice(&CLIENT_ID);
+        s.extend_from_slice(&[0x28, 0x01]);
+        s.extend_from_slice(&[0x40, 0x12, 0x06, 0x0a, 0x04]);
+        s.extend_from_slice(b"root");
+        s.extend_from_slice(&[0x1a, 0x36]);
+        s.extend_from_slice(ACP.as_bytes());
+        s.extend_from_slice(&[0x00, 0x00, 0x00, 0x6a, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x00, 0x22, 0x10]);
+        s.extend_from_slice(&CLIENT_ID);
+        s.extend_from_slice(&[0x28, 0x00]);
+        s.extend_from_slice(&[0x4d, 0x0a, 0x11]);
+        s.extend_from_slice(b"getNewApplication");
+        s.extend_from_slice(&[0x12, 0x36]);
+        s.extend_from_slice(ACP.as_bytes());
+        s.extend_from_slice(&[0x18, 0x01]);
+        s.push(0x00);
+        s
+    }
+
+    #[test]
+    fn reference_get_new_application_stream_is_parsed_exactly() {
+        let stream = reference_get_new_application_stream();
+        assert_eq!(stream.len(), 7 + 4 + 0x5c + 4 + 0x6a);
+        let svc = Echo::new(vec![AuthMethod::Token, AuthMethod::Simple]);
+        let mut c = conn();
+        let out = c.feed(&stream, &svc);
+        assert!(!out.close, "{:?}", out.log);
+        let seen = svc.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        let (cx, req) = &seen[0];
+        assert_eq!(cx.protocol, ACP);
+        assert_eq!(cx.method, "getNewApplication");
+        assert_eq!(cx.user, "root");
+        assert_eq!(cx.auth, AuthMethod::Simple);
+        assert_eq!(cx.token_identifier, None);
+        assert_eq!(cx.peer, "127.0.0.1:5555");
+        assert!(req.is_empty());
+        assert_eq!(c.authenticated(), Some((AuthMethod::Simple, "root")));
+        // SUCCESS for call 0: header {callId 0, SUCCESS, version 9, clientId echoed, retry 0} + `00`.
+        let mut expected = vec![0x00, 0x00, 0x00, 0x1c, 0x1a, 0x08, 0x00, 0x10, 0x00, 0x18, 0x09, 0x3a, 0x10];
+        expected.extend_from_slice(&CLIENT_ID);
+        expected.extend_from_slice(&[0x40, 0x00, 0x00]);
+        assert_eq!(out.send, expected);
+
+        // Our client writes the very same bytes.
+        let mut ours = preamble(false).to_vec();
+        push_context(&mut ours, &CLIENT_ID, ACP, Some("root"));
+        push_call(&mut ours, 0, &CLIENT_ID, ACP, "getNewApplication", &[]);
+        assert_eq!(ours, stream);
+    }
+
+    #[test]
+    fn byte_at_a_time_gives_the_same_answers() {
+        let stream = reference_get_new_application_stream();
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        let mut c = conn();
+        let mut all = Vec::new();
+        for b in &stream {
+            let out = c.feed(std::slice::from_ref(b), &svc);
+            assert!(!out.close);
+            all.extend(out.send);
+        }
+        assert_eq!(all, conn().feed(&stream, &Echo::new(vec![AuthMethod::Simple])).send);
+        assert_eq!(c.buffered(), 0);
+    }
+
+    /// Drives a client handshake against a server connection in memory.
+    fn handshake(svc: &Echo, protocol: &str, auth: ClientAuth) -> (ServerConnection, Result<(), crate::client::ClientError>, Vec<Vec<u8>>) {
+        let mut server = conn();
+        let (mut hs, mut to_server) = ClientHandshake::start(protocol, &auth, [9; 16], [3; NONCE_BYTES]);
+        let mut replies = Vec::new();
+        while !hs.is_done() {
+            let out = server.feed(&to_server, svc);
+            to_server.clear();
+            let mut r = FrameReader::new(HADOOP_MAX_DATA_LENGTH);
+            r.push(&out.send);
+            let mut any = false;
+            while let Some(f) = r.next_frame().unwrap() {
+                any = true;
+                replies.push(f.clone());
+                match hs.on_frame(&f) {
+                    Ok(step) => to_server.extend(step.send),
+                    Err(e) => return (server, Err(e), replies),
+                }
+            }
+            assert!(any || hs.is_done(), "the server must answer every SASL step");
+        }
+        let out = server.feed(&to_server, svc);
+        assert!(out.send.is_empty() && !out.close, "{out:?}");
+        (server, Ok(()), replies)
+    }
+
+    fn good_token() -> Token {
+        Token::mint(KEY, b"good-appattempt_1700000000000_0007_000001".to_vec(), "YARN_AM_RM_TOKEN", "")
+    }
+
+    #[test]
+    fn sasl_token_exchange_end_to_end() {
+        let svc = Echo::new(vec![AuthMethod::Token, AuthMethod::Simple]);
+        let (mut server, r, replies) = handshake(&svc, TOKEN_ONLY, ClientAuth::Token(good_token()));
+        r.unwrap();
+        // Step 2: NEGOTIATE with TOKEN first, carrying the challenge; SIMPLE after it.
+        let neg = decode_response(&replies[0]).unwrap();
+        assert_eq!(neg.call_id, SASL_CALL_ID);
+        assert_eq!(neg.header.retry_count, Some(-1));
+        let neg = RpcSaslProto::decode(neg.body.as_slice()).unwrap();
+        assert_eq!(neg.state, SaslState::Negotiate as i32);
+        assert_eq!(neg.auths.len(), 2);
+        assert_eq!(neg.auths[0].method, "TOKEN");
+        assert_eq!(neg.auths[0].mechanism, "DIGEST-MD5");
+        assert_eq!(neg.auths[0].protocol.as_deref(), Some(""));
+        assert_eq!(neg.auths[0].server_id.as_deref(), Some("default"));
+        let challenge = String::from_utf8(neg.auths[0].challenge.clone().unwrap()).unwrap();
+        assert!(challenge.ends_with("qop=\"auth\",charset=utf-8,algorithm=md5-sess"), "{challenge}");
+        assert_eq!(neg.auths[1], simple_auth());
+        // Step 4: SUCCESS with rspauth.
+        let ok = RpcSaslProto::decode(decode_response(&replies[1]).unwrap().body.as_slice()).unwrap();
+        assert_eq!(ok.state, SaslState::Success as i32);
+        assert!(ok.token.unwrap().starts_with(b"rspauth="));
+        // Calls run as the token's user.
+        let mut b = Vec::new();
+        push_call(&mut b, 5, &[9; 16], TOKEN_ONLY, "whoami", &[]);
+        let out = server.feed(&b, &svc);
+        let r = &responses(&out.send)[0];
+        assert_eq!(r.status(), Some(RpcStatusProto::Success));
+        assert_eq!(r.body, b"good-appattempt_1700000000000_0007_000001");
+        let seen = svc.seen.lock().unwrap();
+        assert_eq!(seen[0].0.auth, AuthMethod::Token);
+        assert_eq!(seen[0].0.token_identifier.as_deref(), Some(&good_token().identifier[..]));
+    }
+
+    #[test]
+    fn a_token_only_server_offers_only_token() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let (_, r, replies) = handshake(&svc, ECHO, ClientAuth::Token(good_token()));
+        r.unwrap();
+        let neg = RpcSaslProto::decode(decode_response(&replies[0]).unwrap().body.as_slice()).unwrap();
+        assert_eq!(neg.auths.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_token_is_invalid_token_and_closes() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let bad = Token::mint(KEY, b"stale-attempt".to_vec(), "YARN_AM_RM_TOKEN", "");
+        let (server, r, _) = handshake(&svc, ECHO, ClientAuth::Token(bad));
+        assert_eq!(
+            r.unwrap_err(),
+            crate::client::ClientError::Fatal {
+                class: "org.apache.hadoop.security.token.SecretManager$InvalidToken".into(),
+                message: "org.apache.hadoop.security.token.SecretManager$InvalidToken: Token stale-attempt is expired".into()
+            }
+        );
+        assert!(server.is_closed());
+    }
+
+    #[test]
+    fn a_forged_password_is_a_sasl_exception() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let forged = Token::mint(b"another-key", good_token().identifier, "YARN_AM_RM_TOKEN", "");
+        let (server, r, _) = handshake(&svc, ECHO, ClientAuth::Token(forged));
+        match r.unwrap_err() {
+            crate::client::ClientError::Fatal { class, message } => {
+                assert_eq!(class, "javax.security.sasl.SaslException");
+                assert!(message.ends_with("Mismatched response."), "{message}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(server.is_closed());
+    }
+
+    #[test]
+    fn simple_on_a_token_only_server_is_refused() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let mut c = conn();
+        let out = c.feed(&simple_setup(ECHO), &svc);
+        let (id, class, msg, detail) = fatal_of(&out);
+        assert_eq!(id, -1);
+        assert_eq!(class, "org.apache.hadoop.security.AccessControlException");
+        assert_eq!(msg, "org.apache.hadoop.security.AccessControlException: SIMPLE authentication is not enabled.  Available:[TOKEN]");
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalUnauthorized as i32));
+        assert!(c.is_closed());
+        assert_eq!(c.feed(b"more", &svc), Output::default());
+    }
+
+    #[test]
+    fn sasl_client_choosing_simple_gets_no_reply_and_simple() {
+        let svc = Echo::new(vec![AuthMethod::Token, AuthMethod::Simple]);
+        let mut c = conn();
+        let mut b = preamble(true).to_vec();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Negotiate as i32, token: None, auths: vec![] });
+        let out = c.feed(&b, &svc);
+        assert_eq!(responses(&out.send).len(), 1);
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Initiate as i32, token: None, auths: vec![simple_auth()] });
+        push_context(&mut b, &[1; 16], ECHO, Some("bob"));
+        push_call(&mut b, 1, &[1; 16], ECHO, "whoami", &[]);
+        let out = c.feed(&b, &svc);
+        let rs = responses(&out.send);
+        assert_eq!(rs.len(), 1, "no reply to INITIATE SIMPLE");
+        assert_eq!(rs[0].body, b"bob");
+    }
+
+    #[test]
+    fn sasl_refusals() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let negotiate = || {
+            let mut b = preamble(true).to_vec();
+            push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Negotiate as i32, token: None, auths: vec![] });
+            b
+        };
+        // SIMPLE chosen but not offered.
+        let mut c = conn();
+        c.feed(&negotiate(), &svc);
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Initiate as i32, token: None, auths: vec![simple_auth()] });
+        let (id, class, msg, _) = fatal_of(&c.feed(&b, &svc));
+        assert_eq!(id, -1, "doSaslReply answers at call id -1");
+        assert_eq!(class, ACCESS_CONTROL_EXCEPTION);
+        assert!(msg.ends_with("SIMPLE authentication is not enabled.  Available:[TOKEN]"), "{msg}");
+        // Two auths.
+        let mut c = conn();
+        c.feed(&negotiate(), &svc);
+        let mut b = Vec::new();
+        push_sasl(
+            &mut b,
+            &RpcSaslProto {
+                version: None,
+                state: SaslState::Initiate as i32,
+                token: None,
+                auths: vec![token_auth(None), token_auth(None)],
+            },
+        );
+        assert!(fatal_of(&c.feed(&b, &svc)).2.ends_with("Client mechanism is malformed"));
+        // No token.
+        let mut c = conn();
+        c.feed(&negotiate(), &svc);
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Initiate as i32, token: None, auths: vec![token_auth(None)] });
+        assert!(fatal_of(&c.feed(&b, &svc)).2.ends_with("Client did not send a token"));
+        // Negotiating twice.
+        let mut c = conn();
+        c.feed(&negotiate(), &svc);
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Negotiate as i32, token: None, auths: vec![] });
+        assert!(fatal_of(&c.feed(&b, &svc)).2.ends_with("Client already attempted negotiation"));
+        // The context before SASL finished.
+        let mut c = conn();
+        c.feed(&negotiate(), &svc);
+        let mut b = Vec::new();
+        push_context(&mut b, &[1; 16], ECHO, None);
+        let (id, class, msg, detail) = fatal_of(&c.feed(&b, &svc));
+        assert_eq!((id, class.as_str(), msg.as_str()), (-3, RPC_SERVER_EXCEPTION, "Connection header sent during SASL negotiation"));
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalInvalidRpcHeader as i32));
+    }
+
+    #[test]
+    fn a_client_without_the_challenge_gets_one() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let mut c = conn();
+        let mut b = preamble(true).to_vec();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Negotiate as i32, token: None, auths: vec![] });
+        c.feed(&b, &svc);
+        let mut b = Vec::new();
+        push_sasl(
+            &mut b,
+            &RpcSaslProto { version: None, state: SaslState::Initiate as i32, token: Some(vec![]), auths: vec![token_auth(None)] },
+        );
+        let rs = responses(&c.feed(&b, &svc).send);
+        let ch = RpcSaslProto::decode(rs[0].body.as_slice()).unwrap();
+        assert_eq!(ch.state, SaslState::Challenge as i32);
+        let (_, resp) = crate::sasl::DigestClient::respond(&ch.token.unwrap(), &good_token(), &[1; NONCE_BYTES]).unwrap();
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Response as i32, token: Some(resp), auths: vec![] });
+        let rs = responses(&c.feed(&b, &svc).send);
+        assert_eq!(RpcSaslProto::decode(rs[0].body.as_slice()).unwrap().state, SaslState::Success as i32);
+    }
+
+    #[test]
+    fn a_token_user_may_not_claim_another_user() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let mut server = conn();
+        let (mut hs, first) = ClientHandshake::start(ECHO, &ClientAuth::Token(good_token()), [9; 16], [3; NONCE_BYTES]);
+        let out = server.feed(&first, &svc);
+        let f = {
+            let mut r = FrameReader::new(1 << 20);
+            r.push(&out.send);
+            r.next_frame().unwrap().unwrap()
+        };
+        let step = hs.on_frame(&f).unwrap();
+        let out = server.feed(&step.send, &svc);
+        let f = {
+            let mut r = FrameReader::new(1 << 20);
+            r.push(&out.send);
+            r.next_frame().unwrap().unwrap()
+        };
+        assert!(hs.on_frame(&f).unwrap().done);
+        // Instead of the empty context the client would send, claim to be "mallory".
+        let mut b = Vec::new();
+        push_context(&mut b, &[9; 16], ECHO, Some("mallory"));
+        let (_, class, msg, _) = fatal_of(&server.feed(&b, &svc));
+        assert_eq!(class, ACCESS_CONTROL_EXCEPTION);
+        assert_eq!(
+            msg,
+            "Authenticated user (good-appattempt_1700000000000_0007_000001) doesn't match what the client claims to be (mallory)"
+        );
+    }
+
+    #[test]
+    fn http_on_the_ipc_port_gets_404() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        let mut c = conn();
+        let out = c.feed(b"GET /ws/v1/cluster HTTP/1.1\r\n\r\n", &svc);
+        assert!(out.close);
+        assert!(out.send.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+    }
+
+    #[test]
+    fn a_bad_version_is_a_version_mismatch() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        let (id, class, msg, detail) = fatal_of(&conn().feed(b"hrpc\x0a\x00\x00", &svc));
+        assert_eq!(id, -1);
+        assert_eq!(class, "org.apache.hadoop.ipc.RPC$VersionMismatch");
+        assert_eq!(msg, "Server IPC version 9 cannot communicate with client version 10");
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalVersionMismatch as i32));
+        assert!(fatal_of(&conn().feed(b"xrpc\x09\x00\x00", &svc)).1.ends_with("VersionMismatch"));
+        assert!(fatal_of(&conn().feed(b"hrpc\x09\x00\x05", &svc)).2.contains("Unknown auth protocol:5"));
+    }
+
+    #[test]
+    fn an_oversize_frame_is_refused_with_hadoop_message() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        let mut c = ServerConnection::new("10.0.0.1:1", ConnectionConfig { max_data_length: 1000 }, [0; NONCE_BYTES]);
+        let mut b = simple_setup(ECHO);
+        b.extend_from_slice(&1001u32.to_be_bytes());
+        let (_, class, msg, _) = fatal_of(&c.feed(&b, &svc));
+        assert_eq!(class, "java.io.IOException");
+        assert_eq!(msg, "Requested data length 1001 is longer than maximum configured RPC length 1000.  RPC came from 10.0.0.1:1");
+        let mut c = conn();
+        let mut b = simple_setup(ECHO);
+        b.extend_from_slice(&(-5i32).to_be_bytes());
+        assert_eq!(fatal_of(&c.feed(&b, &svc)).2, "Unexpected data length -5!! from 127.0.0.1:5555");
+    }
+
+    #[test]
+    fn context_and_out_of_band_rules() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        // A call before the context.
+        let mut b = preamble(false).to_vec();
+        push_call(&mut b, 3, &[1; 16], ECHO, "echo", b"x");
+        let (id, _, msg, detail) = fatal_of(&conn().feed(&b, &svc));
+        assert_eq!((id, msg.as_str()), (3, "Connection context not established"));
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalInvalidRpcHeader as i32));
+        // The context twice.
+        let mut b = simple_setup(ECHO);
+        push_context(&mut b, &[1; 16], ECHO, Some("alice"));
+        assert_eq!(fatal_of(&conn().feed(&b, &svc)).2, "Connection context already processed");
+        // A ping is ignored; an unknown negative id is fatal.
+        let mut c = conn();
+        let mut b = simple_setup(ECHO);
+        let ping = RpcRequestHeaderProto {
+            rpc_kind: Some(2),
+            rpc_op: Some(0),
+            call_id: Some(PING_CALL_ID),
+            client_id: Some(vec![]),
+            retry_count: Some(-1),
+        };
+        push_frame(&mut b, |o| proto::write_delimited(&ping, o));
+        let out = c.feed(&b, &svc);
+        assert!(out.send.is_empty() && !out.close);
+        let odd = RpcRequestHeaderProto { call_id: Some(-7), ..ping.clone() };
+        let mut b = Vec::new();
+        push_frame(&mut b, |o| proto::write_delimited(&odd, o));
+        assert_eq!(fatal_of(&c.feed(&b, &svc)).2, "Unknown out of band call #-7");
+        // SASL on a connection that did not ask for it.
+        let mut c = conn();
+        let mut b = simple_setup(ECHO);
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: 1, token: None, auths: vec![] });
+        assert_eq!(fatal_of(&c.feed(&b, &svc)).2, "SASL protocol not requested by client");
+        // No user in the context.
+        let mut b = preamble(false).to_vec();
+        push_context(&mut b, &[1; 16], ECHO, None);
+        assert_eq!(fatal_of(&conn().feed(&b, &svc)).1, ACCESS_CONTROL_EXCEPTION);
+    }
+
+    #[test]
+    fn errors_keep_the_connection_open() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        let mut c = conn();
+        let mut b = simple_setup(ECHO);
+        push_call(&mut b, 10, &[1; 16], ECHO, "nope", b"");
+        push_call(&mut b, 11, &[1; 16], ECHO, "fail", b"");
+        push_call(&mut b, 12, &[1; 16], ECHO, "panic", b"");
+        push_call(&mut b, 13, &[1; 16], "test.Unknown", "echo", b"");
+        push_call(&mut b, 14, &[1; 16], ECHO, "echo", b"hello");
+        let out = c.feed(&b, &svc);
+        assert!(!out.close);
+        let rs = responses(&out.send);
+        assert_eq!(rs.len(), 5);
+        let err = |r: &Response| {
+            (r.call_id, r.header.exception_class_name.clone().unwrap(), r.header.error_msg.clone().unwrap(), r.header.error_detail.unwrap())
+        };
+        assert_eq!(
+            err(&rs[0]),
+            (10, "org.apache.hadoop.ipc.RpcNoSuchMethodException".into(), format!("Unknown method nope called on {ECHO} protocol."), 2)
+        );
+        assert_eq!(err(&rs[1]), (11, "org.apache.hadoop.yarn.exceptions.YarnException".into(), "boom".into(), 1));
+        assert_eq!(err(&rs[2]).3, 4);
+        assert_eq!(
+            err(&rs[3]),
+            (13, "org.apache.hadoop.ipc.RpcNoSuchProtocolException".into(), "Unknown protocol: test.Unknown".into(), 3)
+        );
+        assert_eq!(rs[4].status(), Some(RpcStatusProto::Success));
+        assert_eq!(rs[4].body, b"hello");
+        assert_eq!(rs[4].header.client_id.as_deref(), Some(&[1u8; 16][..]));
+        assert_eq!(rs[4].header.retry_count, Some(0));
+        assert!(rs.iter().all(|r| r.header.server_ipc_version_num == Some(9)));
+    }
+
+    #[test]
+    fn unknown_and_refused_protocols_at_the_context() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        // An unknown protocol: each call fails, as Java's dispatch does.
+        let mut c = conn();
+        let mut b = simple_setup("test.Unknown");
+        push_call(&mut b, 1, &[1; 16], "test.Unknown", "echo", b"");
+        let out = c.feed(&b, &svc);
+        assert!(!out.close);
+        assert_eq!(
+            responses(&out.send)[0].header.exception_class_name.as_deref(),
+            Some("org.apache.hadoop.ipc.RpcNoSuchProtocolException")
+        );
+        // A protocol that needs TOKEN, reached with SIMPLE: the connection is refused.
+        let (_, class, _, detail) = fatal_of(&conn().feed(&simple_setup(TOKEN_ONLY), &svc));
+        assert_eq!(class, AUTHORIZATION_EXCEPTION);
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalUnauthorized as i32));
+        // ... and cannot be borrowed through another protocol's connection.
+        let mut c = conn();
+        let mut b = simple_setup(ECHO);
+        push_call(&mut b, 2, &[1; 16], TOKEN_ONLY, "whoami", b"");
+        let rs = responses(&c.feed(&b, &svc).send);
+        assert_eq!(rs[0].status(), Some(RpcStatusProto::Error));
+        assert!(svc.seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_packets_are_fatal() {
+        let svc = Echo::new(vec![AuthMethod::Simple]);
+        // Not a header.
+        let mut b = simple_setup(ECHO);
+        push_frame(&mut b, |o| o.extend_from_slice(&[0x05, 0xff, 0xff]));
+        let (id, _, msg, detail) = fatal_of(&conn().feed(&b, &svc));
+        assert_eq!(id, -1);
+        assert!(msg.starts_with("Error decoding RpcRequestHeaderProto"), "{msg}");
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalDeserializingRequest as i32));
+        // A header without rpcKind, or a writable call.
+        for (kind, text) in
+            [(None, " IPC Server: No rpc kind in rpcRequestHeader"), (Some(1), "Unknown rpc kind in rpc headerRPC_WRITABLE")]
+        {
+            let mut b = simple_setup(ECHO);
+            let h =
+                RpcRequestHeaderProto { rpc_kind: kind, rpc_op: Some(0), call_id: Some(4), client_id: Some(vec![]), retry_count: Some(0) };
+            push_frame(&mut b, |o| proto::write_delimited(&h, o));
+            let (id, _, msg, detail) = fatal_of(&conn().feed(&b, &svc));
+            assert_eq!((id, msg.as_str()), (4, text));
+            assert_eq!(detail, Some(RpcErrorCodeProto::FatalInvalidRpcHeader as i32));
+        }
+        // A header without its required call id and client id.
+        let mut b = simple_setup(ECHO);
+        let h = RpcRequestHeaderProto { rpc_kind: Some(2), rpc_op: Some(0), call_id: None, client_id: None, retry_count: Some(0) };
+        push_frame(&mut b, |o| proto::write_delimited(&h, o));
+        let (id, _, msg, _) = fatal_of(&conn().feed(&b, &svc));
+        assert_eq!((id, msg.as_str()), (-1, "Error decoding RpcRequestHeaderProto: Message missing required fields: callId, clientId"));
+        // A call whose request header is cut short.
+        let mut b = simple_setup(ECHO);
+        let h =
+            RpcRequestHeaderProto { rpc_kind: Some(2), rpc_op: Some(0), call_id: Some(6), client_id: Some(vec![]), retry_count: Some(0) };
+        push_frame(&mut b, |o| {
+            proto::write_delimited(&h, o);
+            o.extend_from_slice(&[0x20, 0x0a]);
+        });
+        let (id, _, msg, detail) = fatal_of(&conn().feed(&b, &svc));
+        assert_eq!(id, 6);
+        assert!(msg.starts_with("IPC server unable to read call parameters: "), "{msg}");
+        assert_eq!(detail, Some(RpcErrorCodeProto::FatalDeserializingRequest as i32));
+    }
+
+    /// A valid session (SIMPLE and TOKEN) to mutate.
+    fn valid_streams() -> Vec<Vec<u8>> {
+        let mut simple = reference_get_new_application_stream();
+        push_call(&mut simple, 1, &CLIENT_ID, ACP, "fail", b"abc");
+        let (_, mut token) = ClientHandshake::start(ECHO, &ClientAuth::Token(good_token()), [9; 16], [3; NONCE_BYTES]);
+        let mut server = conn();
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let out = server.feed(&token, &svc);
+        let mut hs = ClientHandshake::start(ECHO, &ClientAuth::Token(good_token()), [9; 16], [3; NONCE_BYTES]).0;
+        let f = {
+            let mut r = FrameReader::new(1 << 20);
+            r.push(&out.send);
+            r.next_frame().unwrap().unwrap()
+        };
+        let step = hs.on_frame(&f).unwrap();
+        token.extend_from_slice(&step.send);
+        push_context(&mut token, &[9; 16], ECHO, None);
+        push_call(&mut token, 2, &[9; 16], ECHO, "echo", b"payload");
+        vec![simple, token]
+    }
+
+    const SMALL_MAX: u32 = 4096;
+
+    fn run(stream: &[u8], cut: usize) {
+        for methods in [vec![AuthMethod::Simple], vec![AuthMethod::Token, AuthMethod::Simple]] {
+            let svc = Echo::new(methods);
+            let mut c = ServerConnection::new("p", ConnectionConfig { max_data_length: SMALL_MAX }, [7; NONCE_BYTES]);
+            for chunk in stream.chunks(cut.max(1)) {
+                let _ = c.feed(chunk, &svc);
+                // Only an unfinished frame stays buffered: never more than the limit allows.
+                assert!(c.buffered() <= 4 + SMALL_MAX as usize, "{} buffered", c.buffered());
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), cut in 1usize..64, sasl in any::<bool>()) {
+            let mut stream = preamble(sasl).to_vec();
+            stream.extend_from_slice(&bytes);
+            run(&stream, cut);
+            run(&bytes, cut);
+        }
+
+        #[test]
+        fn mutated_valid_streams_never_panic(
+            which in 0usize..2,
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+            cut in 1usize..64,
+        ) {
+            let mut stream = valid_streams().swap_remove(which);
+            for (at, byte, op) in edits {
+                let i = at.index(stream.len().max(1));
+                match op {
+                    0 if i < stream.len() => stream[i] = byte,
+                    1 => stream.insert(i.min(stream.len()), byte),
+                    _ if i < stream.len() => { stream.remove(i); }
+                    _ => {}
+                }
+            }
+            run(&stream, cut);
+        }
+    }
 }
