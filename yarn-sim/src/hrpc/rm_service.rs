@@ -823,6 +823,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unmanaged_am_owner_gets_the_amrm_token_in_the_report() {
+        let t = setup(&[("yarn.acl.enable", "true"), ("yarn.admin.acl", " "), ("yarn.scheduler.capacity.root.acl_administer_queue", " ")]);
+        let r: pb::GetNewApplicationResponseProto =
+            t.call(&t.acp("alice", "getNewApplication"), &pb::GetNewApplicationRequestProto {}).unwrap();
+        let id = convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap();
+        let mut ctx = crate::records::ApplicationSubmissionContext::new(id);
+        ctx.unmanaged_am = true;
+        let req = pb::SubmitApplicationRequestProto { application_submission_context: Some(convert::submission_context_to_pb(&ctx)) };
+        let _: pb::SubmitApplicationResponseProto = t.call(&t.acp("alice", "submitApplication"), &req).unwrap();
+        let tok = t.report("alice", id).unwrap().am_rm_token.expect("the owner gets the token");
+        assert_eq!((tok.kind.as_str(), tok.service.as_str()), ("YARN_AM_RM_TOKEN", "127.0.0.1:2"));
+        assert_eq!(t.svc.token_password(&tok.identifier).unwrap(), tok.password);
+        assert_eq!(t.svc.token_user(&tok.identifier), Some(format!("{}", ApplicationAttemptId::new(id, 1))));
+        assert!(t.report("bob", id).unwrap().am_rm_token.is_none(), "others do not");
+    }
+
+    #[tokio::test]
     async fn an_am_registers_allocates_with_tokens_and_finishes() {
         let t = setup(&[]);
         let app = t.submit("alice", "default");
