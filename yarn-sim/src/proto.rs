@@ -238,6 +238,8 @@ pub mod env {
     pub const HADOOP_TOKEN_FILE_LOCATION: &str = "HADOOP_TOKEN_FILE_LOCATION";
     pub const HADOOP_CONF_DIR: &str = "HADOOP_CONF_DIR";
     pub const APP_SUBMIT_TIME_ENV: &str = "APP_SUBMIT_TIME_ENV";
+    /// Set by the RM's AMLauncher: the AM's web UI path behind the RM's web proxy.
+    pub const APPLICATION_WEB_PROXY_BASE: &str = "APPLICATION_WEB_PROXY_BASE";
     pub const MAX_APP_ATTEMPTS: &str = "MAX_APP_ATTEMPTS";
     /// Harness addition: the RM's RPC address (`host:port`).
     pub const YARN_RM_ADDRESS: &str = "YARN_RM_ADDRESS";

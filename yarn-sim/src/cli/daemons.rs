@@ -203,6 +203,9 @@ pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>, secret_file
             if cfg.recovery_enabled { format!("; recovery enabled, state store {}", cfg.state_store_root) } else { String::new() }
         );
         let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
+        // Hadoop RPC (YarnClient, AMRMClient) on the same port: yarn.resourcemanager.address
+        // and yarn.resourcemanager.scheduler.address name it.
+        let host = crate::hrpc::rm_service::with_hadoop_rpc(host);
         let routes = crate::rest::rm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })

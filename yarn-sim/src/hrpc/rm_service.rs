@@ -9,7 +9,7 @@
 //! only an AMRM token (SASL DIGEST-MD5), and the attempt is the one the token names.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use engine::live::{wall_now, LiveNode};
 use hadoop_rpc::service::{AuthMethod, CallContext, RpcError, RpcService};
@@ -21,7 +21,7 @@ use crate::ids::{ApplicationAttemptId, ApplicationId, NodeId};
 use crate::proto::AllocateRequest;
 use crate::records::{NodeState, YarnApplicationState};
 use crate::rm::acls::QueueACL;
-use crate::rm::ResourceManager;
+use crate::rm::{RMAppAttemptState, ResourceManager};
 
 /// `@ProtocolInfo` names of the protocols this port serves.
 pub const APPLICATION_CLIENT_PROTOCOL: &str = "org.apache.hadoop.yarn.api.ApplicationClientProtocolPB";
@@ -37,6 +37,26 @@ struct AttemptTokens {
     /// The response id and NM tokens of the last allocate answer, for a retried call (the RM
     /// answers it with the same response, so it gets the same tokens).
     last: Option<(i32, Vec<pb::NmTokenProto>)>,
+}
+
+/// Serves Hadoop RPC (connections opening with `hrpc`) on the RM's one port, beside REST, the
+/// web UI and node frames. Call right after `LiveNode::new`, before the node is cloned or run.
+pub fn with_hadoop_rpc(host: LiveNode<ResourceManager>) -> LiveNode<ResourceManager> {
+    // The service holds the host, which must take the handler before it is shared: the
+    // handler finds the service in a slot filled right after.
+    let slot: Arc<OnceLock<Arc<dyn RpcService>>> = Arc::new(OnceLock::new());
+    let s = slot.clone();
+    let handler: engine::live::RawHandler = Arc::new(move |stream, peer| {
+        let svc = s.get().cloned();
+        Box::pin(async move {
+            if let Some(svc) = svc {
+                hadoop_rpc::server::serve_connection(stream, svc, peer).await
+            }
+        })
+    });
+    let host = host.with_raw_protocol(hadoop_rpc::connection::PREAMBLE_MAGIC, handler);
+    let _ = slot.set(Arc::new(RmService::new(host.clone())));
+    host
 }
 
 pub struct RmService {
@@ -114,14 +134,28 @@ impl RmService {
         Ok(pb::SubmitApplicationResponseProto {})
     }
 
-    fn report(rm: &ResourceManager, id: &ApplicationId, user: &str) -> Option<pb::ApplicationReportProto> {
+    fn report(rm: &ResourceManager, id: &ApplicationId, user: &str, service: &str) -> Option<pb::ApplicationReportProto> {
         let r = rm.app_report_as(id, wall_now(), user)?;
         let full = rm.can_view(user, id);
         let extra = convert::AppReportExtra {
             original_tracking_url: rm.am_tracking_url(id).filter(|_| full).unwrap_or_else(|| "N/A".into()),
             rm_cluster_id: Some(rm.config().cluster_id.clone()),
         };
-        Some(convert::app_report_to_pb(&r, &extra))
+        let mut p = convert::app_report_to_pb(&r, &extra);
+        // RMAppImpl.createAndGetApplicationReport: the owner of an unmanaged AM gets its
+        // attempt's AMRM token while the attempt is LAUNCHED (YarnClient.getAMRMToken), which
+        // is how an unmanaged AM authenticates to the scheduler.
+        let app = rm.app(id)?;
+        if let Some(at) = app.current_attempt() {
+            if app.ctx.unmanaged_am && app.user == user && at.state == RMAppAttemptState::Launched {
+                p.am_rm_token = Some(rm.amrm_token(at.id, service).to_proto());
+            }
+        }
+        Some(p)
+    }
+
+    fn service(&self) -> String {
+        self.host.addr().to_string()
     }
 
     fn get_application_report(
@@ -130,7 +164,8 @@ impl RmService {
         req: pb::GetApplicationReportRequestProto,
     ) -> Result<pb::GetApplicationReportResponseProto, RpcError> {
         let id = required_app_id(req.application_id.as_ref())?;
-        let report = self.host.read(|rm| Self::report(rm, &id, user)).ok_or_else(|| app_not_found(id))?;
+        let service = self.service();
+        let report = self.host.read(|rm| Self::report(rm, &id, user, &service)).ok_or_else(|| app_not_found(id))?;
         Ok(pb::GetApplicationReportResponseProto { application_report: Some(report) })
     }
 
@@ -148,6 +183,7 @@ impl RmService {
         let (sb, se) = (req.start_begin.unwrap_or(0), req.start_end.unwrap_or(i64::MAX));
         let (fb, fe) = (req.finish_begin.unwrap_or(0), req.finish_end.unwrap_or(i64::MAX));
         let finish_filter = req.finish_begin.is_some() || req.finish_end.is_some();
+        let service = self.service();
         let applications = self.host.read(|rm| {
             let now = wall_now();
             let mut out = Vec::new();
@@ -184,7 +220,7 @@ impl RmService {
                 if started < sb || started > se || finish_filter && (finished < fb || finished > fe) {
                     continue;
                 }
-                if let Some(p) = Self::report(rm, &id, user) {
+                if let Some(p) = Self::report(rm, &id, user, &service) {
                     out.push(p);
                 }
             }
@@ -226,10 +262,11 @@ impl RmService {
     /// all with `recursive`), its applications when asked.
     fn get_queue_info(&self, user: &str, req: pb::GetQueueInfoRequestProto) -> Result<pb::GetQueueInfoResponseProto, RpcError> {
         let name = req.queue_name.clone().unwrap_or_default();
+        let service = self.service();
         let info = self.host.read(|rm| {
             let s = rm.scheduler();
             let idx = s.queues.iter().position(|q| q.name == name || q.path == name)?;
-            Some(queue_info(rm, idx, req.include_child_queues(), req.recursive(), req.include_applications(), user))
+            Some(queue_info(rm, idx, req.include_child_queues(), req.recursive(), req.include_applications(), user, &service))
         });
         let info = info.ok_or_else(|| yarn_error(format!("java.io.IOException: Unknown queue: {name}")))?;
         Ok(pb::GetQueueInfoResponseProto { queue_info: Some(info) })
@@ -393,19 +430,30 @@ fn nm_token_proto(rm: &ResourceManager, attempt: ApplicationAttemptId, node: &No
 
 /// One queue as QueueInfo: capacities as fractions (YARN's QueueInfo, where the REST view has
 /// percentages), children when asked (one level unless `recursive`).
-fn queue_info(rm: &ResourceManager, idx: usize, children: bool, recursive: bool, apps: bool, user: &str) -> pb::QueueInfoProto {
+fn queue_info(
+    rm: &ResourceManager,
+    idx: usize,
+    children: bool,
+    recursive: bool,
+    apps: bool,
+    user: &str,
+    service: &str,
+) -> pb::QueueInfoProto {
     let s = rm.scheduler();
     let q = &s.queues[idx];
     let cluster = rm.cluster_total();
     let guaranteed = q.abs_capacity * cluster.memory_mb as f64;
     let current = if guaranteed > 0.0 { q.used.memory_mb as f64 / guaranteed } else { 0.0 };
-    let child_queues =
-        if children { q.children.iter().map(|c| queue_info(rm, *c, recursive, recursive, apps, user)).collect() } else { Vec::new() };
+    let child_queues = if children {
+        q.children.iter().map(|c| queue_info(rm, *c, recursive, recursive, apps, user, service)).collect()
+    } else {
+        Vec::new()
+    };
     let applications = if apps && q.is_leaf() {
         rm.app_reports(wall_now())
             .iter()
             .filter(|r| rm.app(&r.id).is_some_and(|a| a.queue_path == q.path))
-            .filter_map(|r| RmService::report(rm, &r.id, user))
+            .filter_map(|r| RmService::report(rm, &r.id, user, service))
             .collect()
     } else {
         Vec::new()
@@ -449,6 +497,12 @@ impl RpcService for RmService {
 
     fn token_password(&self, identifier: &[u8]) -> Result<Vec<u8>, String> {
         self.host.read(|rm| rm.amrm_token_password(identifier)).map(|(_, pw)| pw)
+    }
+
+    /// AMRMTokenIdentifier.getUser(): the attempt, `appattempt_…`.
+    fn token_user(&self, identifier: &[u8]) -> Option<String> {
+        let id = pb::AmrmTokenIdentifierProto::decode(identifier).ok()?;
+        convert::attempt_id_from_pb(id.app_attempt_id.as_ref()?).ok().map(|a| a.to_string())
     }
 
     fn call(&self, cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, RpcError> {
@@ -766,6 +820,23 @@ mod tests {
         let ghost = ApplicationAttemptId::new(ApplicationId::new(1, 1), 1);
         let id = t.host.read(|rm| rm.amrm_token(ghost, "")).identifier;
         assert_eq!(t.svc.token_password(&id).unwrap_err(), format!("{ghost} not found in AMRMTokenSecretManager."));
+    }
+
+    #[tokio::test]
+    async fn an_unmanaged_am_owner_gets_the_amrm_token_in_the_report() {
+        let t = setup(&[("yarn.acl.enable", "true"), ("yarn.admin.acl", " "), ("yarn.scheduler.capacity.root.acl_administer_queue", " ")]);
+        let r: pb::GetNewApplicationResponseProto =
+            t.call(&t.acp("alice", "getNewApplication"), &pb::GetNewApplicationRequestProto {}).unwrap();
+        let id = convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap();
+        let mut ctx = crate::records::ApplicationSubmissionContext::new(id);
+        ctx.unmanaged_am = true;
+        let req = pb::SubmitApplicationRequestProto { application_submission_context: Some(convert::submission_context_to_pb(&ctx)) };
+        let _: pb::SubmitApplicationResponseProto = t.call(&t.acp("alice", "submitApplication"), &req).unwrap();
+        let tok = t.report("alice", id).unwrap().am_rm_token.expect("the owner gets the token");
+        assert_eq!((tok.kind.as_str(), tok.service.as_str()), ("YARN_AM_RM_TOKEN", "127.0.0.1:2"));
+        assert_eq!(t.svc.token_password(&tok.identifier).unwrap(), tok.password);
+        assert_eq!(t.svc.token_user(&tok.identifier), Some(format!("{}", ApplicationAttemptId::new(id, 1))));
+        assert!(t.report("bob", id).unwrap().am_rm_token.is_none(), "others do not");
     }
 
     #[tokio::test]

@@ -312,6 +312,7 @@ impl ResourceManager {
                 launch.environment.insert(crate::proto::env::YARN_RM_ADDRESS.into(), cx.me().to_string());
                 launch.environment.insert(crate::proto::env::APP_SUBMIT_TIME_ENV.into(), submit_time.as_millis().to_string());
                 launch.environment.insert(crate::proto::env::MAX_APP_ATTEMPTS.into(), max_attempts.to_string());
+                launch.environment.insert(crate::proto::env::APPLICATION_WEB_PROXY_BASE.into(), format!("/proxy/{}", a.app));
                 // AMLauncher.setupTokens: the AM's credentials carry its AMRM token.
                 launch.tokens = Some(self.am_launch_tokens(a.attempt, launch.tokens.as_deref(), &cx.me().to_string()));
                 if let Some(addr) = node_id.addr() {

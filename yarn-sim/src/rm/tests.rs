@@ -1441,6 +1441,7 @@ fn the_am_container_carries_its_amrm_token_and_the_keys_survive_a_restart() {
     let creds = Credentials::from_bytes(req.launch.tokens.as_deref().expect("the AM CLC has tokens")).unwrap();
     let tok = creds.token_of_kind(KIND_AM_RM_TOKEN).expect("an AMRM token").clone();
     assert_eq!(creds.secrets.len(), 1, "the submission's secret is kept");
+    assert_eq!(req.launch.environment.get("APPLICATION_WEB_PROXY_BASE"), Some(&format!("/proxy/{app}")));
     assert_eq!(h.rm().amrm_token_password(&tok.identifier).unwrap(), (attempt, tok.password.clone()));
     let keys = h.rm().secret_keys().clone();
     assert_ne!(keys.amrm_master_key.bytes, keys.nm_token_master_key.bytes);

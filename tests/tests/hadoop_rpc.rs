@@ -1,0 +1,238 @@
+//! The ResourceManager over Hadoop RPC, as Java's YarnClient and AMRMClient reach it: a live
+//! cluster, and hadoop-rpc's Rust client on the RM's one port (`yarn.resourcemanager.address`
+//! = `yarn.resourcemanager.scheduler.address` in the generated yarn-site.xml). The client
+//! protocol over SIMPLE: new application, submit, reports, list, nodes, metrics, queues, kill;
+//! Hadoop's refusals of an unknown method or protocol and of the AM protocol without a token;
+//! and an unmanaged AM that takes its AMRM token from its application report (as YarnClient's
+//! getAMRMToken does), registers, gets a container with its container and NM tokens, and
+//! finishes.
+// End-to-end tests drive real processes with real clocks: the determinism lint is for node code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+use e2e::Cluster;
+use hadoop_rpc::client::{CallError, ClientAuth, RpcClient};
+use hadoop_rpc::token::Token;
+use yarn_sim::hrpc::convert;
+use yarn_sim::hrpc::pb;
+use yarn_sim::hrpc::rm_service::{APPLICATION_CLIENT_PROTOCOL, APPLICATION_MASTER_PROTOCOL};
+use yarn_sim::records::{ApplicationSubmissionContext, Resource};
+use yarn_sim::ApplicationId;
+
+const USER: &str = "rpcuser";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+async fn acp(c: &Cluster) -> RpcClient {
+    RpcClient::connect(c.rm.as_str(), APPLICATION_CLIENT_PROTOCOL, ClientAuth::Simple { user: USER.into() }).await.expect("connect")
+}
+
+/// Polls `f` until it returns Some (every 50 ms, at most `limit`).
+async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut f: impl FnMut() -> F) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn new_app(cl: &mut RpcClient) -> (ApplicationId, pb::ResourceProto) {
+    let r: pb::GetNewApplicationResponseProto = cl.call_msg("getNewApplication", &pb::GetNewApplicationRequestProto {}).await.unwrap();
+    (convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap(), r.maximum_capability.unwrap())
+}
+
+async fn submit(cl: &mut RpcClient, ctx: &ApplicationSubmissionContext) {
+    let req = pb::SubmitApplicationRequestProto { application_submission_context: Some(convert::submission_context_to_pb(ctx)) };
+    let _: pb::SubmitApplicationResponseProto = cl.call_msg("submitApplication", &req).await.unwrap();
+}
+
+async fn report(cl: &mut RpcClient, id: ApplicationId) -> Result<pb::ApplicationReportProto, CallError> {
+    let req = pb::GetApplicationReportRequestProto { application_id: Some(convert::app_id_to_pb(id)) };
+    let r: pb::GetApplicationReportResponseProto = cl.call_msg("getApplicationReport", &req).await?;
+    Ok(r.application_report.unwrap())
+}
+
+fn remote(e: CallError) -> (String, String) {
+    match e {
+        CallError::Remote { class, message } | CallError::Fatal { class, message } => (class, message),
+        other => panic!("expected a remote exception, got {other}"),
+    }
+}
+
+#[test]
+fn the_client_protocol_over_hadoop_rpc() {
+    let c = Cluster::start("hrpc-acp", 2, &[]);
+    // The client configuration names the RM's port for both protocols.
+    let site = yarn_sim::conf::Configuration::parse(&std::fs::read_to_string(c.conf_dir().join("yarn-site.xml")).unwrap()).unwrap();
+    for k in ["yarn.resourcemanager.address", "yarn.resourcemanager.scheduler.address"] {
+        assert_eq!(site.get(k).as_deref(), Some(c.rm.as_str()), "{k}");
+    }
+    let id = runtime().block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, max) = new_app(&mut cl).await;
+        assert!(max.memory() > 0 && max.virtual_cores() > 0);
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.application_name = "rpc-sleeper".into();
+        ctx.application_type = "Apache Flink".into();
+        ctx.resource = Resource::new(256, 1);
+        ctx.am_container_spec.commands = vec!["sleep 60".into()];
+        submit(&mut cl, &ctx).await;
+        // YarnClient polls until the app leaves NEW/NEW_SAVING/SUBMITTED.
+        let state = until("the app to be accepted", Duration::from_secs(20), || async {
+            let r = report(&mut acp(&c).await, id).await.unwrap();
+            let s = r.yarn_application_state();
+            matches!(s, pb::YarnApplicationStateProto::Accepted | pb::YarnApplicationStateProto::Running).then_some(r)
+        })
+        .await;
+        assert_eq!((state.name(), state.user(), state.queue()), ("rpc-sleeper", USER, "default"));
+        assert!(state.current_application_attempt_id.is_some());
+        // The same connection keeps serving calls.
+        let list: pb::GetApplicationsResponseProto =
+            cl.call_msg("getApplications", &pb::GetApplicationsRequestProto::default()).await.unwrap();
+        assert!(list.applications.iter().any(|a| a.application_id == Some(convert::app_id_to_pb(id))));
+        let nodes: pb::GetClusterNodesResponseProto = cl
+            .call_msg("getClusterNodes", &pb::GetClusterNodesRequestProto { node_states: vec![pb::NodeStateProto::NsRunning as i32] })
+            .await
+            .unwrap();
+        assert_eq!(nodes.node_reports.len(), 2);
+        assert!(nodes.node_reports.iter().all(|n| n.capability.as_ref().unwrap().virtual_cores() > 0));
+        let m: pb::GetClusterMetricsResponseProto = cl.call_msg("getClusterMetrics", &pb::GetClusterMetricsRequestProto {}).await.unwrap();
+        assert_eq!(m.cluster_metrics.unwrap().num_node_managers(), 2);
+        let q = pb::GetQueueInfoRequestProto {
+            queue_name: Some("root".into()),
+            include_applications: Some(false),
+            include_child_queues: Some(true),
+            recursive: Some(true),
+            sub_cluster_id: None,
+        };
+        let q: pb::GetQueueInfoResponseProto = cl.call_msg("getQueueInfo", &q).await.unwrap();
+        let root = q.queue_info.unwrap();
+        assert_eq!(root.queue_name(), "root");
+        assert!(root.child_queues.iter().any(|q| q.queue_name() == "default"));
+        // An unknown application is ApplicationNotFoundException, the connection stays up.
+        let (class, msg) = remote(report(&mut cl, ApplicationId::new(1, 4242)).await.unwrap_err());
+        assert_eq!(class, "org.apache.hadoop.yarn.exceptions.ApplicationNotFoundException");
+        assert!(msg.contains("application_1_4242"), "{msg}");
+        // An unknown method is Hadoop's RpcNoSuchMethodException.
+        let (class, msg) = remote(cl.call("getFoo", &[]).await.unwrap_err());
+        assert_eq!(class, "org.apache.hadoop.ipc.RpcNoSuchMethodException");
+        assert_eq!(msg, format!("Unknown method getFoo called on {APPLICATION_CLIENT_PROTOCOL} protocol."));
+        // Kill: completed at once, and the REST view agrees.
+        let kill = pb::KillApplicationRequestProto { application_id: Some(convert::app_id_to_pb(id)), diagnostics: None };
+        let k: pb::KillApplicationResponseProto = cl.call_msg("forceKillApplication", &kill).await.unwrap();
+        assert!(k.is_kill_completed());
+        assert_eq!(report(&mut cl, id).await.unwrap().yarn_application_state(), pb::YarnApplicationStateProto::Killed);
+
+        // An unknown protocol, and the AM protocol without a token, are refused as Hadoop does.
+        let unknown = RpcClient::connect(c.rm.as_str(), "org.example.NoSuchProtocolPB", ClientAuth::Simple { user: USER.into() }).await;
+        let class = match unknown {
+            Err(hadoop_rpc::client::ClientError::Fatal { class, .. }) => class,
+            Ok(mut cl) => remote(cl.call("x", &[]).await.unwrap_err()).0,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(class, "org.apache.hadoop.ipc.RpcNoSuchProtocolException");
+        let amp = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Simple { user: USER.into() }).await;
+        let (class, msg) = match amp {
+            Err(hadoop_rpc::client::ClientError::Fatal { class, message }) => (class, message),
+            Ok(mut cl) => remote(cl.call("allocate", &[]).await.unwrap_err()),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(class, "org.apache.hadoop.security.AccessControlException");
+        assert!(msg.contains("SIMPLE authentication is not enabled"), "{msg}");
+        id
+    });
+    // REST, on the same port, agrees.
+    assert_eq!(c.app(&id.to_string())["state"], "KILLED");
+    assert_eq!(c.app(&id.to_string())["user"], USER);
+}
+
+#[test]
+fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
+    let c = Cluster::start("hrpc-amp", 1, &[]);
+    runtime().block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, _) = new_app(&mut cl).await;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.unmanaged_am = true;
+        ctx.application_name = "rust-am".into();
+        submit(&mut cl, &ctx).await;
+        // The owner's report carries the AMRM token while the attempt is LAUNCHED.
+        let tok =
+            until("the AMRM token", Duration::from_secs(20), || async { report(&mut acp(&c).await, id).await.unwrap().am_rm_token }).await;
+        assert_eq!(tok.kind, "YARN_AM_RM_TOKEN");
+        let token = Token::from_proto(&tok);
+        // A forged password fails SASL: the connection is refused.
+        let mut forged = token.clone();
+        forged.password[0] ^= 1;
+        assert!(RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(forged)).await.is_err());
+
+        let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token))
+            .await
+            .expect("SASL with the AMRM token");
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(1),
+            tracking_url: Some(String::new()),
+        };
+        let r: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        assert_eq!(r.queue(), "default");
+        assert_eq!(report(&mut cl, id).await.unwrap().yarn_application_state(), pb::YarnApplicationStateProto::Running);
+        let ask = pb::ResourceRequestProto {
+            priority: Some(pb::PriorityProto { priority: Some(1) }),
+            resource_name: Some("*".into()),
+            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
+            num_containers: Some(1),
+            ..Default::default()
+        };
+        // AMRMClient's heartbeat: the ask once, then empty calls until the container comes.
+        let mut response_id = 0;
+        let mut asks = vec![ask];
+        let end = Instant::now() + Duration::from_secs(20);
+        let got = loop {
+            let req = pb::AllocateRequestProto {
+                ask: std::mem::take(&mut asks),
+                blacklist_request: Some(Default::default()),
+                response_id: Some(response_id),
+                progress: Some(0.5),
+                ..Default::default()
+            };
+            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
+            response_id = r.response_id();
+            if !r.allocated_containers.is_empty() {
+                break r;
+            }
+            assert!(Instant::now() < end, "timed out waiting for a container");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let container = &got.allocated_containers[0];
+        let ct = container.container_token.as_ref().expect("a container token");
+        assert_eq!(ct.kind, "ContainerToken");
+        assert_eq!(got.nm_tokens.len(), 1);
+        assert_eq!(got.nm_tokens[0].node_id, container.node_id);
+        assert_eq!(got.nm_tokens[0].token.as_ref().unwrap().kind, "NMToken");
+        // Release it and unregister.
+        let rel =
+            pb::AllocateRequestProto { release: vec![container.id.clone().unwrap()], response_id: Some(response_id), ..Default::default() };
+        let _: pb::AllocateResponseProto = am.call_msg("allocate", &rel).await.unwrap();
+        let fin = pb::FinishApplicationMasterRequestProto {
+            diagnostics: Some("all done".into()),
+            tracking_url: None,
+            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+        };
+        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        assert!(f.is_unregistered());
+        let done = until("the app to finish", Duration::from_secs(20), || async {
+            let r = report(&mut acp(&c).await, id).await.unwrap();
+            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+        })
+        .await;
+        assert_eq!(done.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+        assert!(done.am_rm_token.is_none(), "no token once the attempt is over");
+    });
+}
