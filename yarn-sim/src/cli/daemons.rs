@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 use engine::live::auth::{ClusterSecret, SECRET_ENV, SECRET_FILE};
 use engine::live::{bind_loopback, LiveNode};
@@ -152,11 +151,8 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
         // ContainerManagementProtocol over Hadoop IPC on the same port (NMClient's address is
         // the container's NodeId, this port).
-        let rpc: Arc<OnceLock<Arc<dyn hadoop_rpc::service::RpcService>>> = Arc::new(OnceLock::new());
-        let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed())
-            .with_secret(secret)
-            .with_raw_protocol(hadoop_rpc::server::PREAMBLE_MAGIC, crate::hrpc::nm_service::raw_handler(rpc.clone()));
-        let _ = rpc.set(Arc::new(crate::hrpc::nm_service::NmService::new(host.clone())));
+        let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
+        let host = crate::hrpc::nm_service::with_hadoop_rpc(host);
         let routes = crate::rest::nm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })

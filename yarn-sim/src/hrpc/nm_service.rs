@@ -340,18 +340,25 @@ impl RpcService for NmService {
     }
 }
 
-/// The engine hook's handler for Hadoop IPC (`hrpc`) on the NM's port. The service is set once
-/// the node exists (the hook is registered before the node is shared); a connection that comes
-/// before that is closed.
-pub fn raw_handler(service: Arc<OnceLock<Arc<dyn RpcService>>>) -> RawHandler {
-    Arc::new(move |stream, peer| {
-        let service = service.get().cloned();
+/// Serves the ContainerManagementProtocol (connections opening with `hrpc`) on the NM's one
+/// port, beside REST and node frames: NMClient reaches it at the container's NodeId. Call
+/// right after `LiveNode::new`, before the node is cloned or run.
+pub fn with_hadoop_rpc(host: LiveNode<NodeManager>) -> LiveNode<NodeManager> {
+    // The service holds the host, which must take the handler before it is shared: the
+    // handler finds the service in a slot filled right after.
+    let slot: Arc<OnceLock<Arc<dyn RpcService>>> = Arc::new(OnceLock::new());
+    let s = slot.clone();
+    let handler: RawHandler = Arc::new(move |stream, peer| {
+        let svc = s.get().cloned();
         Box::pin(async move {
-            if let Some(s) = service {
-                hadoop_rpc::server::serve_connection(stream, s, peer).await;
+            if let Some(svc) = svc {
+                hadoop_rpc::server::serve_connection(stream, svc, peer).await
             }
         })
-    })
+    });
+    let host = host.with_raw_protocol(hadoop_rpc::connection::PREAMBLE_MAGIC, handler);
+    let _ = slot.set(Arc::new(NmService::new(host.clone())));
+    host
 }
 
 #[cfg(test)]
@@ -531,8 +538,7 @@ mod tests {
         let jar = f.dir.join("app.jar");
         std::fs::write(&jar, b"APP").unwrap();
         let mtime = engine::live::localcopy::stat(&jar.display().to_string()).unwrap().mtime_ms;
-        let mut launch = ContainerLaunchContext::default();
-        launch.commands = vec!["sleep 30".into()];
+        let mut launch = ContainerLaunchContext { commands: vec!["sleep 30".into()], ..Default::default() };
         launch.environment.insert("CLASSPATH".into(), "{{PWD}}/app.jar".into());
         launch.local_resources.insert(
             "app.jar".into(),
