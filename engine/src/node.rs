@@ -107,7 +107,7 @@ pub struct LocalStat {
 }
 
 /// How a [`LocalCopy`] lands at its destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CopyKind {
     /// A byte copy of one file to `dest`.
     File,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, Time, TimerId};
+use engine::{CopyKind, Cx, ExitCode, LaunchSpec, LocalCopy, ProcId, RecoveryFiles, Signal, Time, TimerId};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationId, ContainerId};
@@ -68,9 +68,22 @@ pub struct ContainerManager {
     records: BTreeMap<ContainerId, RecoveredContainerRecord>,
     /// Containers waiting for their `file:` resources: what to launch once the copies are in.
     localizing: BTreeMap<ContainerId, Localizing>,
-    /// Copies in flight: the container each is for and where it lands.
-    copies: BTreeMap<u64, (ContainerId, String)>,
+    /// Each application's file cache on this node (LocalResourcesTrackerImpl): one copy per
+    /// source, timestamp, kind and visibility, shared by the application's containers here.
+    cache: BTreeMap<CacheKey, Cached>,
+    /// Copies in flight: the cache entry each fills and where it lands.
+    copies: BTreeMap<u64, (CacheKey, String)>,
     next_copy: u64,
+}
+
+/// (application, source path, timestamp, how it lands, PUBLIC).
+type CacheKey = (ApplicationId, String, i64, CopyKind, bool);
+
+#[derive(Debug)]
+struct Cached {
+    path: String,
+    /// The copy still filling it, if any.
+    copy: Option<u64>,
 }
 
 /// A container in LOCALIZING with copies outstanding.
@@ -78,6 +91,8 @@ pub struct ContainerManager {
 struct Localizing {
     request: StartContainerRequest,
     dirs: ContainerDirs,
+    /// (cached path, link name) for the launch script.
+    links: Vec<(String, String)>,
     pending: BTreeSet<u64>,
 }
 
@@ -170,9 +185,9 @@ impl ContainerManager {
             .local_mkdir(&dirs.work_dir)
             .and_then(|_| cx.local_mkdir(&dirs.log_dir))
             .map_err(|e| format!("Failed to create container directories: {e}"))
-            .and_then(|_| localizer::localize(cx, &dirs.work_dir, &req.launch.local_resources, &mut self.next_copy));
-        let copies = match prepared {
-            Ok(copies) => copies,
+            .and_then(|_| localizer::localize(cx, &dirs.work_dir, &req.launch.local_resources));
+        let plans = match prepared {
+            Ok(plans) => plans,
             Err(d) => {
                 c.transition(cx, ContainerState::LocalizationFailed);
                 c.add_diagnostics(&d);
@@ -182,54 +197,89 @@ impl ContainerManager {
             }
         };
         self.containers.insert(id, c);
-        if copies.is_empty() {
-            self.launch_localized(cx, conf, id, req, &dirs);
-            return Ok(());
+        // YARN localizes asynchronously too: the container stays LOCALIZING while copies run.
+        let (mut links, mut pending) = (Vec::new(), BTreeSet::new());
+        for (link, plan) in plans {
+            let key: CacheKey = (app_id, plan.src.clone(), plan.timestamp, plan.kind, plan.public);
+            if let Some(cached) = self.cache.get(&key) {
+                pending.extend(cached.copy);
+                links.push((cached.path.clone(), link));
+                continue;
+            }
+            self.next_copy += 1;
+            let n = self.next_copy;
+            let path = format!("{}/filecache/{n}/{}", dirs.app_local_dirs[n as usize % dirs.app_local_dirs.len()], plan.name());
+            cx.trace("nm.localize", format!("{id} {} -> {path}", plan.src));
+            cx.local_copy(LocalCopy {
+                id: n,
+                src: plan.src.clone(),
+                dest: path.clone(),
+                kind: plan.kind,
+                file_mode: plan.file_mode,
+                dir_mode: plan.dir_mode,
+            });
+            self.cache.insert(key.clone(), Cached { path: path.clone(), copy: Some(n) });
+            self.copies.insert(n, (key, path.clone()));
+            pending.insert(n);
+            links.push((path, link));
         }
-        // YARN localizes asynchronously too: the container stays LOCALIZING meanwhile.
-        let mut pending = BTreeSet::new();
-        for copy in copies {
-            cx.trace("nm.localize", format!("{id} {} -> {}", copy.src, copy.dest));
-            pending.insert(copy.id);
-            self.copies.insert(copy.id, (id, copy.dest.clone()));
-            cx.local_copy(copy);
+        if pending.is_empty() {
+            self.launch_localized(cx, conf, id, req, &dirs, &links);
+        } else {
+            self.localizing.insert(id, Localizing { request: req.clone(), dirs, links, pending });
         }
-        self.localizing.insert(id, Localizing { request: req.clone(), dirs, pending });
         Ok(())
     }
 
-    /// A copy of a `file:` resource has ended. True if its container left LOCALIZING (it was
-    /// launched, or its localization failed).
+    /// A copy into the file cache has ended: the containers waiting for it go on (or fail).
+    /// True if one of them left LOCALIZING (it was launched, or its localization failed).
     pub fn on_local_copy_done(&mut self, cx: &mut Cx, conf: &NmConfig, copy: u64, result: Result<(), String>) -> bool {
-        let Some((id, dest)) = self.copies.remove(&copy) else { return false };
-        // The container was stopped, or another of its copies failed, meanwhile: what this
-        // copy left goes (its working dir may already be cleaned up).
-        let Some(l) = self.localizing.get_mut(&id).filter(|l| l.pending.contains(&copy)) else {
-            cx.local_remove(&dest);
-            return false;
-        };
-        l.pending.remove(&copy);
-        if let Err(e) = result {
-            // The other copies' completions find no container and remove what they left.
-            self.localizing.remove(&id);
-            if let Some(c) = self.containers.get_mut(&id) {
-                c.transition(cx, ContainerState::LocalizationFailed);
-                c.add_diagnostics(&format!("java.io.IOException: {e}"));
+        let Some((key, path)) = self.copies.remove(&copy) else { return false };
+        match (&result, self.cache.get_mut(&key)) {
+            (Ok(()), Some(cached)) => cached.copy = None,
+            // A failed copy leaves the cache, so a later container tries again (what it left
+            // goes too).
+            (Err(_), Some(_)) => {
+                self.cache.remove(&key);
+                cx.local_remove(&path);
             }
-            self.finish(cx, conf, id);
-            return true;
+            // The application was cleaned up meanwhile: what the copy left goes.
+            (_, None) => cx.local_remove(&path),
         }
-        if !l.pending.is_empty() {
-            return false;
+        let waiting: Vec<ContainerId> = self.localizing.iter().filter(|(_, l)| l.pending.contains(&copy)).map(|(id, _)| *id).collect();
+        let mut moved = false;
+        for id in waiting {
+            let Some(l) = self.localizing.get_mut(&id) else { continue };
+            l.pending.remove(&copy);
+            if let Err(e) = &result {
+                self.localizing.remove(&id);
+                if let Some(c) = self.containers.get_mut(&id) {
+                    c.transition(cx, ContainerState::LocalizationFailed);
+                    c.add_diagnostics(&format!("java.io.IOException: {e}"));
+                }
+                self.finish(cx, conf, id);
+                moved = true;
+            } else if l.pending.is_empty() {
+                if let Some(l) = self.localizing.remove(&id) {
+                    self.launch_localized(cx, conf, id, &l.request, &l.dirs, &l.links);
+                    moved = true;
+                }
+            }
         }
-        let Some(l) = self.localizing.remove(&id) else { return false };
-        self.launch_localized(cx, conf, id, &l.request, &l.dirs);
-        true
+        moved
     }
 
     /// LOCALIZED -> RUNNING: the credentials file, the launch script, the state-store record,
     /// the process.
-    fn launch_localized(&mut self, cx: &mut Cx, conf: &NmConfig, id: ContainerId, req: &StartContainerRequest, dirs: &ContainerDirs) {
+    fn launch_localized(
+        &mut self,
+        cx: &mut Cx,
+        conf: &NmConfig,
+        id: ContainerId,
+        req: &StartContainerRequest,
+        dirs: &ContainerDirs,
+        links: &[(String, String)],
+    ) {
         let Some(mut c) = self.containers.remove(&id) else { return };
         c.transition(cx, ContainerState::Localized);
         // ContainerLaunch.call: the Credentials go to <workdir>/container_tokens.
@@ -243,7 +293,8 @@ impl ContainerManager {
                 return;
             }
         }
-        let launch = ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, dirs, tokens_file.as_ref().map(|(p, _)| p.as_str()));
+        let launch =
+            ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, dirs, tokens_file.as_ref().map(|(p, _)| p.as_str()), links);
         let script_path = format!("{}/{CONTAINER_SCRIPT}", dirs.work_dir);
         if let Err(e) = cx.local_write(&script_path, launch.script.as_bytes()) {
             c.transition(cx, ContainerState::ExitedWithFailure);
@@ -312,7 +363,7 @@ impl ContainerManager {
                 }
             }
             ContainerState::New | ContainerState::Localizing | ContainerState::Localized => {
-                // Copies still in flight end on their own; their completions clean up.
+                // Copies still in flight go on into the cache, for the application's others.
                 self.localizing.remove(id);
                 let Some(c) = self.containers.get_mut(id) else { return true };
                 c.transition(cx, ContainerState::ContainerResourcesCleaningup);
@@ -435,6 +486,8 @@ impl ContainerManager {
     fn clean_up_app(&mut self, cx: &mut Cx, conf: &NmConfig, app_id: ApplicationId) {
         let Some(app) = self.apps.get_mut(&app_id) else { return };
         app.transition(cx, ApplicationState::ApplicationResourcesCleaningup);
+        // The application's file cache goes with its appcache dirs.
+        self.cache.retain(|k, _| k.0 != app_id);
         for d in &conf.local_dirs {
             cx.local_remove(&format!("{d}/usercache/{}/appcache/{app_id}", app.user));
         }

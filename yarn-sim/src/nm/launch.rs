@@ -80,7 +80,9 @@ pub struct ContainerLaunch {
 
 impl ContainerLaunch {
     /// `tokens_file`: where the container's Credentials were written, if it has any
-    /// (`HADOOP_TOKEN_FILE_LOCATION`).
+    /// (`HADOOP_TOKEN_FILE_LOCATION`); `links`: (cached path, link name) of its localized
+    /// `file:` resources, which the script links into the working dir.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         conf: &NmConfig,
         me: Addr,
@@ -89,6 +91,7 @@ impl ContainerLaunch {
         ctx: &ContainerLaunchContext,
         dirs: &ContainerDirs,
         tokens_file: Option<&str>,
+        links: &[(String, String)],
     ) -> ContainerLaunch {
         let mut envs: BTreeMap<String, String> = ctx.environment.iter().map(|(k, v)| (k.clone(), expand(v, &dirs.log_dir))).collect();
         // ContainerLaunch.sanitizeEnv: the NM's variables override the context's, in this order.
@@ -142,7 +145,7 @@ impl ContainerLaunch {
         for (k, v) in &conf.admin_env {
             in_script.insert(k.clone(), v.clone());
         }
-        let script = launch_script(dirs, &inherited, &nm_names, &in_script, !ctx.local_resources.is_empty(), &command);
+        let script = launch_script(dirs, &inherited, &nm_names, &in_script, !ctx.local_resources.is_empty(), links, &command);
         ContainerLaunch { command, env: envs, script }
     }
 }
@@ -260,6 +263,7 @@ fn launch_script(
     nm_names: &[&str],
     envs: &BTreeMap<String, String>,
     has_resources: bool,
+    links: &[(String, String)],
     command: &str,
 ) -> String {
     use std::fmt::Write as _;
@@ -293,9 +297,18 @@ fn launch_script(
         line(&mut s, k, v);
     }
     if has_resources {
-        // Localized straight to their link names in the working dir (no shared file cache
-        // to `ln -sf` from).
+        // Store resources are copied to their link names already; `file:` ones are linked
+        // from the application's file cache (UnixShellScriptBuilder.link, with its checks).
         s.push_str("echo \"Setting up job resources\"\n");
+        let check = "hadoop_shell_errorcode=$?\nif [[ \"$hadoop_shell_errorcode\" -ne 0 ]]\nthen\n  exit $hadoop_shell_errorcode\nfi\n";
+        for (path, link) in links {
+            if let Some((dir, _)) = link.rsplit_once('/') {
+                let _ = writeln!(s, "mkdir -p {dir}");
+                s.push_str(check);
+            }
+            let _ = writeln!(s, "ln -sf -- \"{path}\" \"{link}\"");
+            s.push_str(check);
+        }
     }
     s.push_str("echo \"Launching container\"\n");
     let exec = if is_single_program(command) { "exec " } else { "" };
@@ -434,7 +447,7 @@ mod tests {
         }
         ctx.commands = vec!["{{JAVA_HOME}}/bin/java".into(), "-Dlog.file=<LOG_DIR>/jm.log".into(), "Main".into()];
         let me: Addr = "127.0.0.2:45454".parse().unwrap();
-        let l = ContainerLaunch::new(&conf, me, &id, "alice", &ctx, &dirs, Some("/w/container_tokens"));
+        let l = ContainerLaunch::new(&conf, me, &id, "alice", &ctx, &dirs, Some("/w/container_tokens"), &[]);
         let app = "application_1700000000000_0007";
         let e = |k: &str| l.env.get(k).map(String::as_str);
         assert_eq!(e("CONTAINER_ID"), Some("container_1700000000000_0007_01_000002"));
@@ -512,8 +525,13 @@ mod tests {
         let dirs = ContainerDirs::new(&conf, &id, "alice");
         std::fs::create_dir_all(&dirs.work_dir).unwrap();
         std::fs::create_dir_all(&dirs.log_dir).unwrap();
+        // A `file:` resource in the application's cache, linked as lib/a.jar.
+        let cached = root.join("cache/1/a.jar");
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::write(&cached, "JAR").unwrap();
+        let links = vec![(cached.display().to_string(), "lib/a.jar".to_string())];
         let run = |ctx: &ContainerLaunchContext| {
-            let l = ContainerLaunch::new(&conf, "127.0.0.2:1".parse().unwrap(), &id, "alice", ctx, &dirs, None);
+            let l = ContainerLaunch::new(&conf, "127.0.0.2:1".parse().unwrap(), &id, "alice", ctx, &dirs, None, &links);
             let script = format!("{}/launch_container.sh", dirs.work_dir);
             std::fs::write(&script, &l.script).unwrap();
             let out = std::fs::File::create(format!("{}/stdout", dirs.log_dir)).unwrap();
@@ -533,7 +551,18 @@ mod tests {
         let mut ctx = ContainerLaunchContext::default();
         ctx.environment.insert("CLASSPATH".into(), "{{FLINK_CP}}<CPS>{{PWD}}/conf".into());
         ctx.environment.insert("FLINK_CP".into(), "lib/a.jar".into());
-        ctx.commands = vec!["echo cp=$CLASSPATH pid=$JVM_PID self=$$ arena=$MALLOC_ARENA_MAX \"q\";".into(), "echo oops >&2".into()];
+        ctx.local_resources.insert(
+            "lib/a.jar".into(),
+            crate::records::LocalResource {
+                resource: format!("file:{}", cached.display()),
+                kind: Default::default(),
+                visibility: Default::default(),
+                size: 3,
+                timestamp: 0,
+            },
+        );
+        ctx.commands =
+            vec!["echo cp=$CLASSPATH pid=$JVM_PID self=$$ arena=$MALLOC_ARENA_MAX \"q\" $(cat lib/a.jar);".into(), "echo oops >&2".into()];
         let (code, out, err, pre_out, pre_err) = run(&ctx);
         assert_eq!(code, Some(0), "{pre_err}");
         let words: Vec<&str> = out.split_whitespace().collect();
@@ -541,8 +570,9 @@ mod tests {
         assert_eq!(words[1].strip_prefix("pid="), words[2].strip_prefix("self="), "JVM_PID is the command's pid");
         assert_eq!(words[3], "arena=2");
         assert_eq!(words[4], "q", "quotes in the command are the command's");
+        assert_eq!(words[5], "JAR", "the cached resource is linked under its name");
         assert_eq!(err, "oops\n");
-        assert_eq!(pre_out, "Setting up env variables\nLaunching container\n");
+        assert_eq!(pre_out, "Setting up env variables\nSetting up job resources\nLaunching container\n");
         assert_eq!(pre_err, "");
 
         ctx.environment.insert("BAD".into(), "${NOPE:?must be set}".into());
@@ -575,10 +605,10 @@ mod tests {
         // A user cannot plant a secret of their own.
         ctx.environment.insert(env::CLUSTER_SECRET.to_string(), "planted".to_string());
         let me: Addr = "127.0.0.2:8041".parse().unwrap();
-        let open = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs, None);
+        let open = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs, None, &[]);
         assert!(!open.env.contains_key(env::CLUSTER_SECRET));
         conf.cluster_secret = Some("ab".repeat(32));
-        let l = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs, None);
+        let l = ContainerLaunch::new(&conf, me, &id, "u", &ctx, &dirs, None, &[]);
         assert_eq!(l.env[env::CLUSTER_SECRET], "ab".repeat(32));
         assert!(!l.script.contains(&"ab".repeat(32)) && !l.script.contains("planted"), "{}", l.script);
     }

@@ -5,11 +5,13 @@
 //!   LocalResource names when `fs.defaultFS` is `file:///`): checked as YARN's FSDownload does
 //!   (it exists, its modification time is the resource's timestamp, a PUBLIC one is world
 //!   readable), then copied — or, for an ARCHIVE, unpacked — by the driver off the node
-//!   ([`engine::LocalCopy`]); the container stays LOCALIZING until every copy has ended.
+//!   ([`engine::LocalCopy`]) into the application's file cache on this node, which the
+//!   container's launch script links under the link name; the container stays LOCALIZING until
+//!   every copy it needs has ended (see `ContainerManager`).
 
 use std::collections::BTreeMap;
 
-use engine::{CopyKind, Cx, LocalCopy};
+use engine::{CopyKind, Cx};
 
 use crate::records::{LocalResource, LocalResourceType, LocalResourceVisibility};
 
@@ -122,9 +124,29 @@ fn is_public(cx: &mut Cx, path: &str, is_dir: bool, mode: u32) -> bool {
     true
 }
 
-/// The checks FSDownload makes before it copies a `file:` resource (`verifyAndCopy`), and the
-/// copy that follows; `copy_id` is the [`LocalCopy`]'s id. Errors are YARN's words.
-pub fn plan_local(cx: &mut Cx, work_dir: &str, key: &str, path: &str, r: &LocalResource, copy_id: u64) -> Result<LocalCopy, String> {
+/// A `file:` resource that passed FSDownload's checks: what to copy (or unpack) into the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPlan {
+    pub src: String,
+    /// The resource's timestamp: with `src` and `kind`, what names one cached copy.
+    pub timestamp: i64,
+    pub kind: CopyKind,
+    pub public: bool,
+    /// Permission bits of what lands (FSDownload: files 0500/0555, dirs 0700/0755).
+    pub file_mode: u32,
+    pub dir_mode: u32,
+}
+
+impl LocalPlan {
+    /// The source's file name: the cached copy's (or unpacked directory's) name.
+    pub fn name(&self) -> &str {
+        self.src.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("resource")
+    }
+}
+
+/// The checks FSDownload makes before it copies a `file:` resource (`verifyAndCopy`). Errors
+/// are YARN's words.
+pub fn plan_local(cx: &mut Cx, path: &str, r: &LocalResource) -> Result<LocalPlan, String> {
     let url = format!("file:{path}");
     let Some(st) = cx.local_stat(path) else {
         return Err(format!("java.io.FileNotFoundException: File {url} does not exist"));
@@ -149,26 +171,18 @@ pub fn plan_local(cx: &mut Cx, work_dir: &str, key: &str, path: &str, r: &LocalR
         // itself is kept whole either way).
         LocalResourceType::Archive | LocalResourceType::Pattern => archive_kind(path).unwrap_or(CopyKind::File),
     };
-    if st.is_dir && kind != CopyKind::File {
-        return Err(format!("java.io.IOException: Cannot unpack {url}: it is a directory"));
-    }
     if st.is_dir {
         return Err(format!("java.io.IOException: Cannot localize {url}: directories are not supported as resources here"));
     }
     let (file_mode, dir_mode) = if public { (PUBLIC_FILE_MODE, PUBLIC_DIR_MODE) } else { (PRIVATE_FILE_MODE, PRIVATE_DIR_MODE) };
-    Ok(LocalCopy { id: copy_id, src: path.to_string(), dest: format!("{work_dir}/{key}"), kind, file_mode, dir_mode })
+    Ok(LocalPlan { src: path.to_string(), timestamp: r.timestamp, kind, public, file_mode, dir_mode })
 }
 
 /// Localizes every resource or stops at the first failure, returning YARN-style diagnostics
-/// that name the resource. Store resources are copied now; the returned copies (of `file:`
-/// resources, ids from `next_copy_id`) are for the caller to start and wait for.
-pub fn localize(
-    cx: &mut Cx,
-    work_dir: &str,
-    resources: &BTreeMap<String, LocalResource>,
-    next_copy_id: &mut u64,
-) -> Result<Vec<LocalCopy>, String> {
-    let mut copies = Vec::new();
+/// that name the resource. Store resources are copied into the working dir now; the `file:`
+/// ones come back checked, by link name, for the caller to fetch into its cache.
+pub fn localize(cx: &mut Cx, work_dir: &str, resources: &BTreeMap<String, LocalResource>) -> Result<Vec<(String, LocalPlan)>, String> {
+    let mut plans = Vec::new();
     for (key, r) in resources {
         check_link_name(key)?;
         match source(&r.resource) {
@@ -177,16 +191,13 @@ pub fn localize(
                 let dest = format!("{work_dir}/{key}");
                 cx.local_write(&dest, &data).map_err(|e| format!("Failed to localize resource {key} to {dest}: {e}"))?;
             }
-            Source::Local(p) => {
-                *next_copy_id += 1;
-                copies.push(plan_local(cx, work_dir, key, &p, r, *next_copy_id)?);
-            }
+            Source::Local(p) => plans.push((key.clone(), plan_local(cx, &p, r)?)),
             Source::Unsupported(scheme) => {
                 return Err(format!("org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme \"{scheme}\""))
             }
         }
     }
-    Ok(copies)
+    Ok(plans)
 }
 
 #[cfg(test)]
@@ -250,11 +261,11 @@ mod tests {
         }
     }
 
-    fn plan(disk: &mut Disk, path: &str, visibility: LocalResourceVisibility, kind: LocalResourceType) -> Result<LocalCopy, String> {
+    fn plan(disk: &mut Disk, path: &str, visibility: LocalResourceVisibility, kind: LocalResourceType) -> Result<LocalPlan, String> {
         let (mut rng, mut effects) = (<engine::Rng as rand::SeedableRng>::seed_from_u64(1), Vec::new());
         let mut cx = Cx::new(engine::Time::from_millis(1_800_000_000_000), "127.0.0.2:1".parse().unwrap(), &mut rng, &mut effects, disk);
         let r = LocalResource { resource: format!("file:{path}"), kind, visibility, size: 0, timestamp: 42 };
-        plan_local(&mut cx, "/w", "link", path, &r, 7)
+        plan_local(&mut cx, path, &r)
     }
 
     /// FSDownload.isPublic: a PUBLIC resource must be readable by others (every file of a
@@ -281,15 +292,9 @@ mod tests {
         let c = plan(&mut disk, "/opt/pub.jar", Public, File).unwrap();
         assert_eq!(
             c,
-            LocalCopy {
-                id: 7,
-                src: "/opt/pub.jar".into(),
-                dest: "/w/link".into(),
-                kind: CopyKind::File,
-                file_mode: 0o555,
-                dir_mode: 0o755
-            }
+            LocalPlan { src: "/opt/pub.jar".into(), timestamp: 42, kind: CopyKind::File, public: true, file_mode: 0o555, dir_mode: 0o755 }
         );
+        assert_eq!(c.name(), "pub.jar");
         let not_public = |p: &str| {
             format!("java.io.IOException: Resource file:{p} is not publicly accessible and as such cannot be part of the public cache.")
         };

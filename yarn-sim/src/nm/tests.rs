@@ -761,19 +761,45 @@ fn file_resources_are_localized_before_launch_and_tokens_are_written() {
     w.sim.run_for(Duration::from_millis(100));
     let c = w.record(&id);
     assert_eq!((c.state, c.exit_status), (ContainerState::Done, 0), "{}", c.diagnostics);
-    let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
-    assert_eq!(w.file(&format!("{work}/flink-dist.jar")), "DIST");
-    assert_eq!(w.file(&format!("{work}/conf/log4j.properties")), "rootLogger=INFO");
-    assert_eq!(w.file(&format!("{work}/conf/sub/a.yaml")), "a: 1");
-    assert_eq!(w.file(&format!("{work}/lib/udf/com/x/Udf.class")), "CAFEBABE");
+    let app_dir = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001");
+    let work = format!("{app_dir}/{id}");
+    // Copied and unpacked into the application's file cache, one entry each, in link order.
+    assert_eq!(w.file(&format!("{app_dir}/filecache/1/conf.zip/log4j.properties")), "rootLogger=INFO");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/1/conf.zip/sub/a.yaml")), "a: 1");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/2/flink-dist.jar")), "DIST");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/3/udf.jar/com/x/Udf.class")), "CAFEBABE");
     // RunJar.unJarAndSave keeps the jar itself beside what it unpacked.
-    assert_eq!(w.sim.local_file(w.host, &format!("{work}/lib/udf/udf.jar")), w.sim.local_file(w.host, "/opt/flink/udf.jar"));
+    assert_eq!(w.sim.local_file(w.host, &format!("{app_dir}/filecache/3/udf.jar/udf.jar")), w.sim.local_file(w.host, "/opt/flink/udf.jar"));
+    // The script links them under their names, as YARN's does.
+    let script = w.file(&format!("{work}/launch_container.sh"));
+    let check = "hadoop_shell_errorcode=$?\nif [[ \"$hadoop_shell_errorcode\" -ne 0 ]]\nthen\n  exit $hadoop_shell_errorcode\nfi\n";
+    for want in [
+        format!("echo \"Setting up job resources\"\nln -sf -- \"{app_dir}/filecache/1/conf.zip\" \"conf\"\n{check}"),
+        format!("ln -sf -- \"{app_dir}/filecache/2/flink-dist.jar\" \"flink-dist.jar\"\n{check}"),
+        format!("mkdir -p lib\n{check}ln -sf -- \"{app_dir}/filecache/3/udf.jar\" \"lib/udf\"\n{check}echo \"Launching container\""),
+    ] {
+        assert!(script.contains(&want), "{want}\nnot in\n{script}");
+    }
     assert_eq!(w.file(&format!("{work}/container_tokens")).as_bytes(), b"HDTS\x00\x00\x00");
     let log_dir = format!("/nm/logs/application_{TS}_0001/{id}");
     assert_eq!(w.file(&format!("{log_dir}/stdout")), format!("{work}/container_tokens\n"));
+    assert!(script.contains(&format!("export HADOOP_TOKEN_FILE_LOCATION=\"{work}/container_tokens\"\n")));
+    // Another container of the application finds them cached: no copy, the same links.
+    let copies = |w: &mut World| w.sim.local_files_under(w.host, &format!("{app_dir}/filecache/")).len();
+    let before = copies(&mut w);
+    let second = cid(1, 32);
+    let mut launch = ContainerLaunchContext::default();
+    launch.local_resources.insert("flink-dist.jar".into(), file_resource("file:/opt/flink/lib/flink-dist.jar", File, 0));
+    launch.commands = vec!["true".into()];
+    let req = w.request(second, 512, launch);
+    w.send(YarnMsg::StartContainers { requests: vec![req] });
+    started(&w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap(), second);
+    w.sim.run_for(Duration::from_millis(50));
+    assert_eq!(w.record(&second).exit_status, 0);
+    assert_eq!(copies(&mut w), before);
     assert!(w
-        .file(&format!("{work}/launch_container.sh"))
-        .contains(&format!("export HADOOP_TOKEN_FILE_LOCATION=\"{work}/container_tokens\"\n")));
+        .file(&format!("{app_dir}/{second}/launch_container.sh"))
+        .contains(&format!("ln -sf -- \"{app_dir}/filecache/2/flink-dist.jar\" \"flink-dist.jar\"\n")));
     // The containers of our own clients carry no Credentials: no file, no variable.
     let plain = cid(1, 31);
     started(&w.start(plain, 512, &["printenv HADOOP_TOKEN_FILE_LOCATION"], &[], &[]), plain);
@@ -848,6 +874,7 @@ fn a_container_stopped_while_localizing_never_launches() {
     let c = w.record(&id);
     assert_eq!((c.state, c.exit_status), (ContainerState::Done, records::exit_status::KILLED_BY_APPMASTER));
     assert_eq!(w.sim.processes_on(w.host), vec![w.nm], "nothing was launched");
-    // The copy that ended after the stop left nothing behind.
+    // The copy that ended after the stop is in the application's cache, nothing in the dir.
     assert!(w.sim.local_file(w.host, &format!("{}/app.jar", c.work_dir)).is_none());
+    assert_eq!(w.file(&format!("/nm/local/usercache/alice/appcache/application_{TS}_0003/filecache/1/app.jar")), "APP");
 }
