@@ -1,7 +1,7 @@
 //! A NodeManager over Hadoop RPC, as Java's NMClient reaches it: a live cluster, an unmanaged
 //! Rust AM that gets a container with its container and NM tokens over the AM protocol, then
 //! starts it on the NM's one port over the ContainerManagementProtocol with the NM token
-//! (SASL DIGEST-MD5) — with a `file:` resource, `{{PWD}}` in its environment and Credentials —
+//! (SASL DIGEST-MD5; SIMPLE is refused) — with a `file:` resource, `{{PWD}}` in its environment and Credentials —
 //! and watches it complete through getContainerStatuses. A forged NM token is refused at SASL.
 // End-to-end tests drive real processes with real clocks: the determinism lint is for node code.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -94,6 +94,12 @@ fn an_am_starts_and_watches_a_container_over_the_container_management_protocol()
         let mut forged = nm_token.clone();
         forged.password[0] ^= 1;
         assert!(RpcClient::connect(nm_addr.as_str(), CONTAINER_MANAGEMENT_PROTOCOL, ClientAuth::Token(forged)).await.is_err());
+        // The port is TOKEN only, as ContainerManagerImpl makes it.
+        let simple =
+            RpcClient::connect(nm_addr.as_str(), CONTAINER_MANAGEMENT_PROTOCOL, ClientAuth::Simple { user: "rpcuser".into() }).await;
+        if let Ok(mut s) = simple {
+            assert!(s.call("getContainerStatuses", &[]).await.is_err(), "a SIMPLE caller gets nothing");
+        }
         let mut nm = RpcClient::connect(nm_addr.as_str(), CONTAINER_MANAGEMENT_PROTOCOL, ClientAuth::Token(nm_token))
             .await
             .expect("SASL with the NM token");
