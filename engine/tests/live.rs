@@ -85,6 +85,7 @@ async fn messages_keep_order_and_processes_report_exit_codes() {
         stdout: dir.join(format!("l{pid}/stdout")).display().to_string(),
         stderr: dir.join(format!("l{pid}/stderr")).display().to_string(),
         recovery: None,
+        script: None,
     };
     server.with(|_, cx| {
         cx.launch(spec(1, "echo $GREETING; pwd; exit 7"));

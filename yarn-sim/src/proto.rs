@@ -232,6 +232,10 @@ pub mod env {
     pub const LOGNAME: &str = "LOGNAME";
     pub const HOME: &str = "HOME";
     pub const PWD: &str = "PWD";
+    pub const LOCAL_USER_DIRS: &str = "LOCAL_USER_DIRS";
+    pub const JVM_PID: &str = "JVM_PID";
+    /// `ApplicationConstants.CONTAINER_TOKEN_FILE_ENV_NAME`: the container's Credentials file.
+    pub const HADOOP_TOKEN_FILE_LOCATION: &str = "HADOOP_TOKEN_FILE_LOCATION";
     pub const HADOOP_CONF_DIR: &str = "HADOOP_CONF_DIR";
     pub const APP_SUBMIT_TIME_ENV: &str = "APP_SUBMIT_TIME_ENV";
     /// Set by the RM's AMLauncher: the AM's web UI path behind the RM's web proxy.

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod limits;
+pub mod localcopy;
 pub mod net;
 pub mod proc;
 pub mod store;
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::msg::{Codecs, Msg};
-use crate::node::{Addr, Cx, Effect, ExitCode, Node, ProcId, ProcUsage, Sys, TimerId};
+use crate::node::{Addr, Cx, Effect, ExitCode, LocalStat, Node, ProcId, ProcUsage, Sys, TimerId};
 use crate::store::Store;
 use crate::time::Time;
 use crate::Rng;
@@ -184,6 +185,9 @@ impl Sys for LiveSys<'_> {
     fn local_remove(&mut self, path: &str) {
         let p = std::path::Path::new(path);
         let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+    }
+    fn local_stat(&mut self, path: &str) -> Option<LocalStat> {
+        localcopy::stat(path)
     }
 }
 
@@ -347,6 +351,18 @@ impl<N: Node> LiveNode<N> {
             }
             Effect::Exit { code } => {
                 let _ = self.inner.exit.send(Some(code));
+            }
+            // Off the node's lock and off the runtime's workers: a localized jar may be
+            // hundreds of MB. The node hears the outcome as a new input.
+            Effect::LocalCopy(copy) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let id = copy.id;
+                    let result = tokio::task::spawn_blocking(move || localcopy::run(&copy))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the copy task failed: {e}")));
+                    me.with(|n, cx| n.on_local_copy_done(cx, id, result));
+                });
             }
             Effect::Trace { kind, detail } => {
                 eprintln!("{} {} {kind} {detail}", wall_now(), self.inner.me);

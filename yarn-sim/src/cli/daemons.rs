@@ -145,6 +145,8 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
         let (listener, addr) = bind_loopback(o.port).await.map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", o.port))?;
         let mut cfg = NmConfig::from_conf(&conf, addr.to_string(), conf_dir)?;
         cfg.cluster_secret = Some(secret.to_hex());
+        // yarn.nodemanager.env-whitelist and admin-env: containers get the NM's own values.
+        cfg.inherited_env = cfg.inheritable().iter().filter_map(|k| Some((k.clone(), std::env::var(k).ok()?))).collect();
         let _pid = PidFile::create(o.conf_dir.as_deref(), &nm_pid_name(&work, addr.port()));
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
         let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);

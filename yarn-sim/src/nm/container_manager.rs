@@ -1,7 +1,7 @@
 //! ContainerManager: starts, stops and reports containers (ContainerManagementProtocol) and
 //! keeps the node's applications in step with them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, Time, TimerId};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,10 @@ use crate::records::{exit_status, ContainerStatus, NMContainerStatus, Resource};
 use super::application::{Application, ApplicationState};
 use super::config::NmConfig;
 use super::container::{Container, ContainerState, KillReason};
-use super::launch::{failure_diagnostics, killed_diagnostics, tail_4k, ContainerDirs, ContainerLaunch};
+use super::launch::{
+    failure_diagnostics, killed_diagnostics, stderr_log, tail_4k, ContainerDirs, ContainerLaunch, CONTAINER_SCRIPT, CONTAINER_TOKENS_FILE,
+    PRELAUNCH_ERR,
+};
 use super::localizer;
 
 /// Timers `KILL_TIMER_BASE + pid` send SIGKILL to a process that outlived its SIGTERM.
@@ -63,6 +66,19 @@ pub struct ContainerManager {
     next_pid: u64,
     /// With NM recovery: the records of containers, for updating them on completion.
     records: BTreeMap<ContainerId, RecoveredContainerRecord>,
+    /// Containers waiting for their `file:` resources: what to launch once the copies are in.
+    localizing: BTreeMap<ContainerId, Localizing>,
+    /// Copies in flight and the container each is for.
+    copies: BTreeMap<u64, ContainerId>,
+    next_copy: u64,
+}
+
+/// A container in LOCALIZING with copies outstanding.
+#[derive(Debug)]
+struct Localizing {
+    request: StartContainerRequest,
+    dirs: ContainerDirs,
+    pending: BTreeSet<u64>,
 }
 
 impl ContainerManager {
@@ -154,24 +170,85 @@ impl ContainerManager {
             .local_mkdir(&dirs.work_dir)
             .and_then(|_| cx.local_mkdir(&dirs.log_dir))
             .map_err(|e| format!("Failed to create container directories: {e}"))
-            .and_then(|_| localizer::localize(cx, &dirs.work_dir, &req.launch.local_resources));
-        if let Err(d) = prepared {
-            c.transition(cx, ContainerState::LocalizationFailed);
-            c.add_diagnostics(&d);
-            self.containers.insert(id, c);
-            self.finish(cx, conf, id);
+            .and_then(|_| localizer::localize(cx, &dirs.work_dir, &req.launch.local_resources, &mut self.next_copy));
+        let copies = match prepared {
+            Ok(copies) => copies,
+            Err(d) => {
+                c.transition(cx, ContainerState::LocalizationFailed);
+                c.add_diagnostics(&d);
+                self.containers.insert(id, c);
+                self.finish(cx, conf, id);
+                return Ok(());
+            }
+        };
+        self.containers.insert(id, c);
+        if copies.is_empty() {
+            self.launch_localized(cx, conf, id, req, &dirs);
             return Ok(());
         }
-        c.transition(cx, ContainerState::Localized);
+        // YARN localizes asynchronously too: the container stays LOCALIZING meanwhile.
+        let mut pending = BTreeSet::new();
+        for copy in copies {
+            cx.trace("nm.localize", format!("{id} {} -> {}", copy.src, copy.dest));
+            pending.insert(copy.id);
+            self.copies.insert(copy.id, id);
+            cx.local_copy(copy);
+        }
+        self.localizing.insert(id, Localizing { request: req.clone(), dirs, pending });
+        Ok(())
+    }
 
-        let launch = ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, &dirs);
-        // The script is for people reading the working dir; the driver runs `command` itself.
-        if let Err(e) = cx.local_write(&format!("{}/launch_container.sh", dirs.work_dir), launch.script.as_bytes()) {
+    /// A copy of a `file:` resource has ended. True if its container left LOCALIZING (it was
+    /// launched, or its localization failed).
+    pub fn on_local_copy_done(&mut self, cx: &mut Cx, conf: &NmConfig, copy: u64, result: Result<(), String>) -> bool {
+        // A container killed while localizing is gone from `localizing`: its copies are moot.
+        let Some(id) = self.copies.remove(&copy) else { return false };
+        let Some(l) = self.localizing.get_mut(&id) else { return false };
+        l.pending.remove(&copy);
+        if let Err(e) = result {
+            let Some(l) = self.localizing.remove(&id) else { return false };
+            for other in l.pending {
+                self.copies.remove(&other);
+            }
+            if let Some(c) = self.containers.get_mut(&id) {
+                c.transition(cx, ContainerState::LocalizationFailed);
+                c.add_diagnostics(&format!("java.io.IOException: {e}"));
+            }
+            self.finish(cx, conf, id);
+            return true;
+        }
+        if !l.pending.is_empty() {
+            return false;
+        }
+        let Some(l) = self.localizing.remove(&id) else { return false };
+        self.launch_localized(cx, conf, id, &l.request, &l.dirs);
+        true
+    }
+
+    /// LOCALIZED -> RUNNING: the credentials file, the launch script, the state-store record,
+    /// the process.
+    fn launch_localized(&mut self, cx: &mut Cx, conf: &NmConfig, id: ContainerId, req: &StartContainerRequest, dirs: &ContainerDirs) {
+        let Some(mut c) = self.containers.remove(&id) else { return };
+        c.transition(cx, ContainerState::Localized);
+        // ContainerLaunch.call: the Credentials go to <workdir>/container_tokens.
+        let tokens_file = req.launch.tokens.as_ref().map(|t| (format!("{}/{CONTAINER_TOKENS_FILE}", dirs.work_dir), t));
+        if let Some((path, blob)) = &tokens_file {
+            if let Err(e) = cx.local_write(path, blob) {
+                c.transition(cx, ContainerState::ExitedWithFailure);
+                c.add_diagnostics(&format!("Failed to write {CONTAINER_TOKENS_FILE}: {e}"));
+                self.containers.insert(id, c);
+                self.finish(cx, conf, id);
+                return;
+            }
+        }
+        let launch = ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, dirs, tokens_file.as_ref().map(|(p, _)| p.as_str()));
+        let script_path = format!("{}/{CONTAINER_SCRIPT}", dirs.work_dir);
+        if let Err(e) = cx.local_write(&script_path, launch.script.as_bytes()) {
             c.transition(cx, ContainerState::ExitedWithFailure);
-            c.add_diagnostics(&format!("Failed to write launch_container.sh: {e}"));
+            c.add_diagnostics(&format!("Failed to write {CONTAINER_SCRIPT}: {e}"));
             self.containers.insert(id, c);
             self.finish(cx, conf, id);
-            return Ok(());
+            return;
         }
         self.next_pid += 1;
         let pid = ProcId(self.next_pid);
@@ -195,7 +272,7 @@ impl ContainerManager {
                 c.add_diagnostics(&format!("Failed to store the container in the NM state store: {e}"));
                 self.containers.insert(id, c);
                 self.finish(cx, conf, id);
-                return Ok(());
+                return;
             }
             self.records.insert(id, record);
             recovery = Some(files);
@@ -208,12 +285,12 @@ impl ContainerManager {
             stdout: format!("{}/stdout", dirs.log_dir),
             stderr: format!("{}/stderr", dirs.log_dir),
             recovery,
+            script: Some(script_path),
         });
         c.pid = Some(pid);
         self.pids.insert(pid, id);
         c.transition(cx, ContainerState::Running);
         self.containers.insert(id, c);
-        Ok(())
     }
 
     /// Kills a container for `reason`: SIGTERM now, SIGKILL after the configured delay if the
@@ -233,6 +310,12 @@ impl ContainerManager {
                 }
             }
             ContainerState::New | ContainerState::Localizing | ContainerState::Localized => {
+                if let Some(l) = self.localizing.remove(id) {
+                    for copy in l.pending {
+                        self.copies.remove(&copy);
+                    }
+                }
+                let Some(c) = self.containers.get_mut(id) else { return true };
                 c.transition(cx, ContainerState::ContainerResourcesCleaningup);
                 c.exit_status = reason.exit_status;
                 c.add_diagnostics(&reason.diagnostics);
@@ -283,9 +366,26 @@ impl ContainerManager {
                 c.transition(cx, ContainerState::ExitedWithSuccess);
             }
             None => {
-                let stderr = cx.local_read(&format!("{}/stderr", c.log_dir)).unwrap_or_default();
+                let log_dir = c.log_dir.clone();
+                let prelaunch_err = cx.local_read(&format!("{log_dir}/{PRELAUNCH_ERR}")).map(|b| tail_4k(&b));
+                let prefix = format!("{log_dir}/");
+                let mut logs = Vec::new();
+                for path in cx.local_list(&log_dir) {
+                    let Some(name) = path.strip_prefix(&prefix).filter(|n| !n.contains('/')) else { continue };
+                    let size = cx.local_stat(&path).map(|s| s.len).unwrap_or(0);
+                    logs.push((name.to_string(), size));
+                }
+                let named: Vec<(&str, u64)> = logs.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+                let stderr =
+                    stderr_log(&named).map(|n| (n.to_string(), tail_4k(&cx.local_read(&format!("{prefix}{n}")).unwrap_or_default())));
+                let Some(c) = self.containers.get_mut(&id) else { return };
                 c.exit_status = code;
-                c.diagnostics.push_str(&failure_diagnostics(&id, code, &tail_4k(&stderr)));
+                c.diagnostics.push_str(&failure_diagnostics(
+                    &id,
+                    code,
+                    prelaunch_err.as_deref(),
+                    stderr.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+                ));
                 c.transition(cx, ContainerState::ExitedWithFailure);
             }
         }

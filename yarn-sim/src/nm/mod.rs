@@ -364,6 +364,15 @@ impl Node for NodeManager {
         self.out_of_band_heartbeat(cx);
     }
 
+    fn on_local_copy_done(&mut self, cx: &mut Cx, id: u64, result: Result<(), String>) {
+        if self.updater.state == UpdaterState::Stopped {
+            return;
+        }
+        if self.manager.on_local_copy_done(cx, &self.conf, id, result) {
+            self.out_of_band_heartbeat(cx);
+        }
+    }
+
     fn as_any(&mut self) -> &mut dyn Any {
         self
     }
