@@ -236,3 +236,82 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
         assert!(done.am_rm_token.is_none(), "no token once the attempt is over");
     });
 }
+
+/// A managed AM as a Java AM is launched: the RM's AM launcher put the attempt's AMRM token in
+/// the container's credentials, the NM wrote them to `HADOOP_TOKEN_FILE_LOCATION`; the AM (here
+/// a shell that hands the file to the test, which plays the AM's AMRMClient) authenticates with
+/// that token, registers, allocates and unregisters, and the app finishes once the AM exits.
+#[test]
+fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
+    use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
+    let c = Cluster::start("hrpc-token-file", 1, &[]);
+    let tokens = c.work.join("am.tokens");
+    let done = c.work.join("am.done");
+    let id = runtime().block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, _) = new_app(&mut cl).await;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.application_name = "token-file-am".into();
+        ctx.resource = Resource::new(128, 1);
+        ctx.am_container_spec.commands = vec![format!(
+            "cp \"$HADOOP_TOKEN_FILE_LOCATION\" {t}.tmp && mv {t}.tmp {t} && while [ ! -e {d} ]; do sleep 0.05; done",
+            t = tokens.display(),
+            d = done.display()
+        )];
+        submit(&mut cl, &ctx).await;
+        let blob = until("the AM's token file", Duration::from_secs(30), || async { std::fs::read(&tokens).ok() }).await;
+        let creds = Credentials::from_bytes(&blob).expect("an HDTS credentials file");
+        let token = creds.token_of_kind(KIND_AM_RM_TOKEN).expect("the AMRM token").clone();
+        assert_eq!(token.service, c.rm, "the token is for the scheduler address");
+
+        let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token))
+            .await
+            .expect("SASL with the file's token");
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r = report(&mut cl, id).await.unwrap();
+        assert_eq!(r.yarn_application_state(), pb::YarnApplicationStateProto::Running);
+        assert!(r.am_rm_token.is_none(), "a managed AM's token is not in the report");
+        let ask = pb::ResourceRequestProto {
+            priority: Some(pb::PriorityProto { priority: Some(1) }),
+            resource_name: Some("*".into()),
+            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
+            num_containers: Some(1),
+            ..Default::default()
+        };
+        let mut response_id = 0;
+        let mut asks = vec![ask];
+        let end = Instant::now() + Duration::from_secs(20);
+        let got = loop {
+            let req = pb::AllocateRequestProto { ask: std::mem::take(&mut asks), response_id: Some(response_id), ..Default::default() };
+            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
+            response_id = r.response_id();
+            if !r.allocated_containers.is_empty() {
+                break r;
+            }
+            assert!(Instant::now() < end, "timed out waiting for a container");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(got.nm_tokens.len(), 1);
+        let fin = pb::FinishApplicationMasterRequestProto {
+            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+            ..Default::default()
+        };
+        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        assert!(f.is_unregistered());
+        // The AM process exits; the app is FINISHED with the AM's status.
+        std::fs::write(&done, b"").unwrap();
+        let r = until("the app to finish", Duration::from_secs(30), || async {
+            let r = report(&mut acp(&c).await, id).await.unwrap();
+            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+        })
+        .await;
+        assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+        id
+    });
+    assert_eq!(c.app(&id.to_string())["finalStatus"], "SUCCEEDED");
+}
