@@ -1021,7 +1021,7 @@ mod tests {
         ];
         proptest!(ProptestConfig::with_cases(cases), |(m in 0..METHODS.len(), body in body)| {
             let method = METHODS[m];
-            let cx = if m >= 9 && m < 12 { t.amp(attempt, method) } else { t.acp("mallory", method) };
+            let cx = if (9..12).contains(&m) { t.amp(attempt, method) } else { t.acp("mallory", method) };
             let _ = t.svc.call(&cx, &body);
         });
         // Still serving.
