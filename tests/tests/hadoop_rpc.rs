@@ -315,3 +315,97 @@ fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
     });
     assert_eq!(c.app(&id.to_string())["finalStatus"], "SUCCEEDED");
 }
+
+/// Removes a file however the test ends.
+struct TempFile(std::path::PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// After an RM `kill -9` and a restart with recovery, the AM's token still authenticates (the
+/// keys are in the state store), its next allocate is ApplicationMasterNotRegisteredException
+/// (on which AMRMClient re-registers, as against YARN 3), and re-registered it carries on.
+#[test]
+fn an_am_resyncs_after_an_rm_restart_with_the_same_token() {
+    use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
+    let extra = TempFile(std::env::temp_dir().join(format!("e2e-hrpc-restart-{}.xml", std::process::id())));
+    std::fs::write(
+        &extra.0,
+        "<?xml version=\"1.0\"?><configuration><property><name>yarn.resourcemanager.recovery.enabled</name><value>true</value></property></configuration>",
+    )
+    .unwrap();
+    let c = Cluster::start("hrpc-restart", 1, &["--conf", extra.0.to_str().unwrap()]);
+    let tokens = c.work.join("am.tokens");
+    let done = c.work.join("am.done");
+    let rt = runtime();
+    let (id, token) = rt.block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, _) = new_app(&mut cl).await;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.resource = Resource::new(128, 1);
+        ctx.am_container_spec.commands = vec![format!(
+            "cp \"$HADOOP_TOKEN_FILE_LOCATION\" {t}.tmp && mv {t}.tmp {t} && while [ ! -e {d} ]; do sleep 0.05; done",
+            t = tokens.display(),
+            d = done.display()
+        )];
+        submit(&mut cl, &ctx).await;
+        let blob = until("the AM's token file", Duration::from_secs(30), || async { std::fs::read(&tokens).ok() }).await;
+        let token = Credentials::from_bytes(&blob).unwrap().token_of_kind(KIND_AM_RM_TOKEN).unwrap().clone();
+        let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token.clone())).await.unwrap();
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r: pb::AllocateResponseProto =
+            am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(r.response_id(), 1);
+        (id, token)
+    });
+    c.kill_9("resourcemanager");
+    let _rm = c.start_resourcemanager();
+    rt.block_on(async {
+        // The new RM is up once it answers (the old connection died with the old RM).
+        let mut am = until("the restarted RM", Duration::from_secs(30), || {
+            let token = token.clone();
+            let rm = c.rm.clone();
+            async move { RpcClient::connect(rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token)).await.ok() }
+        })
+        .await;
+        let (class, _) = remote(
+            am.call_msg::<_, pb::AllocateResponseProto>(
+                "allocate",
+                &pb::AllocateRequestProto { response_id: Some(1), ..Default::default() },
+            )
+            .await
+            .unwrap_err(),
+        );
+        assert_eq!(class, "org.apache.hadoop.yarn.exceptions.ApplicationMasterNotRegisteredException");
+        // AMRMClient's resync: register again, then allocate from response id 0.
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r: pb::AllocateResponseProto =
+            am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(r.response_id(), 1);
+        let fin = pb::FinishApplicationMasterRequestProto {
+            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+            ..Default::default()
+        };
+        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        assert!(f.is_unregistered());
+        std::fs::write(&done, b"").unwrap();
+        let r = until("the app to finish", Duration::from_secs(30), || async {
+            let r = report(&mut acp(&c).await, id).await.ok()?;
+            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+        })
+        .await;
+        assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+    });
+}
