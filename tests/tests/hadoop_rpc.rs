@@ -409,3 +409,46 @@ fn an_am_resyncs_after_an_rm_restart_with_the_same_token() {
         assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
     });
 }
+
+/// The exact byte stream a Hadoop 3.5.0 YarnClient sends for `createApplication()` (reference
+/// §1.4: preamble, context and call in one burst) reaches the RM's port, is told from HTTP and
+/// node frames, and gets a SUCCESS answer with a new application id.
+#[test]
+fn a_java_yarn_clients_get_new_application_bytes_get_an_application_id() {
+    use std::io::{Read, Write};
+    let c = Cluster::start("hrpc-bytes", 1, &[]);
+    let client_id: [u8; 16] = *b"0123456789abcdef";
+    let acp = APPLICATION_CLIENT_PROTOCOL.as_bytes();
+    assert_eq!(acp.len(), 0x36);
+    let mut s = vec![0x68, 0x72, 0x70, 0x63, 0x09, 0x00, 0x00];
+    s.extend([0x00, 0x00, 0x00, 0x5c, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x05, 0x22, 0x10]);
+    s.extend(client_id);
+    s.extend([0x28, 0x01, 0x40, 0x12, 0x06, 0x0a, 0x04]);
+    s.extend(b"root");
+    s.extend([0x1a, 0x36]);
+    s.extend(acp);
+    s.extend([0x00, 0x00, 0x00, 0x6a, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x00, 0x22, 0x10]);
+    s.extend(client_id);
+    s.extend([0x28, 0x00, 0x4d, 0x0a, 0x11]);
+    s.extend(b"getNewApplication");
+    s.extend([0x12, 0x36]);
+    s.extend(acp);
+    s.extend([0x18, 0x01, 0x00]);
+    let mut conn = std::net::TcpStream::connect(c.rm.as_str()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(&s).unwrap();
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len).unwrap();
+    let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+    conn.read_exact(&mut frame).unwrap();
+    let mut buf = frame.as_slice();
+    let header: hadoop_rpc::proto::RpcResponseHeaderProto = hadoop_rpc::proto::read_delimited(&mut buf).unwrap();
+    assert_eq!(header.call_id, 0);
+    assert_eq!(header.status, hadoop_rpc::proto::RpcStatusProto::Success as i32);
+    assert_eq!(header.server_ipc_version_num, Some(9));
+    let r: pb::GetNewApplicationResponseProto = hadoop_rpc::proto::read_delimited(&mut buf).unwrap();
+    assert!(buf.is_empty(), "nothing after the response");
+    let id = convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap();
+    assert_eq!(id.id, 1);
+    assert!(r.maximum_capability.unwrap().memory() > 0);
+}
