@@ -376,6 +376,14 @@ impl RmService {
             let app = rm.app(&attempt.app).expect("served");
             let user = app.user.clone();
             let priority = app.ctx.priority;
+            if tokens.len() > 64 {
+                // Attempts that ended without unregistering (killed, failed) are forgotten.
+                tokens.retain(|a, _| {
+                    rm.app(&a.app)
+                        .and_then(|app| app.attempts.get((a.attempt as usize).wrapping_sub(1)))
+                        .is_some_and(|at| !at.state.is_final())
+                });
+            }
             let entry = tokens.entry(attempt).or_default();
             let nm_tokens = match &entry.last {
                 Some((id, t)) if *id == r.response_id => t.clone(),
