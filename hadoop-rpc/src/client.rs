@@ -340,6 +340,8 @@ pub struct RpcClient {
     protocol: String,
     client_id: [u8; 16],
     closed: bool,
+    /// `ipc.client.rpc-timeout.ms`: how long a call waits for its response (None: forever).
+    call_timeout: Option<std::time::Duration>,
 }
 
 fn transport(e: std::io::Error) -> ClientError {
@@ -359,6 +361,7 @@ impl RpcClient {
             protocol: protocol.to_string(),
             client_id,
             closed: false,
+            call_timeout: None,
         };
         client.stream.write_all(&first).await.map_err(transport)?;
         while !hs.is_done() {
@@ -367,6 +370,12 @@ impl RpcClient {
             client.stream.write_all(&step.send).await.map_err(transport)?;
         }
         Ok(client)
+    }
+
+    /// Sets how long a call waits for its response; a call that runs out closes the
+    /// connection (its response could still arrive and would be mistaken for the next one's).
+    pub fn set_call_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.call_timeout = timeout;
     }
 
     async fn read_frame(&mut self) -> Result<Vec<u8>, String> {
@@ -395,7 +404,13 @@ impl RpcClient {
             self.closed = true;
             return Err(CallError::Transport(e.to_string()));
         }
-        let frame = match self.read_frame().await {
+        let read = match self.call_timeout {
+            Some(t) => tokio::time::timeout(t, self.read_frame())
+                .await
+                .unwrap_or_else(|_| Err(format!("Call {method} timed out after {} ms", t.as_millis()))),
+            None => self.read_frame().await,
+        };
+        let frame = match read {
             Ok(f) => f,
             Err(e) => {
                 self.closed = true;

@@ -446,8 +446,15 @@ impl ServerConnection {
     fn sasl(&mut self, payload: &[u8], service: &dyn RpcService, out: &mut Output) -> Result<(), Fatal> {
         match &self.phase {
             Phase::AwaitContext(who) | Phase::Ready { who, .. } => {
-                let msg = if who.sasl { "SASL negotiation is already complete" } else { "SASL protocol not requested by client" };
-                return Err(Fatal::rpc(RpcErrorCodeProto::FatalInvalidRpcHeader, msg));
+                // A client that settled on SIMPLE is a NONE connection to Java.
+                if who.auth == AuthMethod::Token {
+                    return Err(Fatal::new(
+                        RpcErrorCodeProto::FatalInvalidRpcHeader,
+                        crate::sasl::SASL_EXCEPTION,
+                        "Negotiation is already complete",
+                    ));
+                }
+                return Err(Fatal::rpc(RpcErrorCodeProto::FatalInvalidRpcHeader, "SASL protocol not requested by client"));
             }
             // Packets are read only after the preamble and before closing; answer anyway.
             Phase::Preamble | Phase::Closed => {
@@ -459,6 +466,10 @@ impl ServerConnection {
         let msg: RpcSaslProto = proto::read_delimited(&mut rest)
             .map_err(|e| Fatal::rpc(RpcErrorCodeProto::FatalDeserializingRequest, format!("Error decoding RpcSaslProto: {e}")))?;
         let state = SaslState::try_from(msg.state).ok();
+        if state == Some(SaslState::Wrap) {
+            // qop is auth only: nothing is ever wrapped.
+            return Err(Fatal::new(RpcErrorCodeProto::FatalInvalidRpcHeader, crate::sasl::SASL_EXCEPTION, "Server is not wrapping data"));
+        }
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
         match (phase, state) {
             (Phase::SaslNegotiate, Some(SaslState::Negotiate)) => {
@@ -889,9 +900,24 @@ mod tests {
         let r = &responses(&out.send)[0];
         assert_eq!(r.status(), Some(RpcStatusProto::Success));
         assert_eq!(r.body, b"good-appattempt_1700000000000_0007_000001");
-        let seen = svc.seen.lock().unwrap();
-        assert_eq!(seen[0].0.auth, AuthMethod::Token);
-        assert_eq!(seen[0].0.token_identifier.as_deref(), Some(&good_token().identifier[..]));
+        {
+            let seen = svc.seen.lock().unwrap();
+            assert_eq!(seen[0].0.auth, AuthMethod::Token);
+            assert_eq!(seen[0].0.token_identifier.as_deref(), Some(&good_token().identifier[..]));
+        }
+        // SASL again on an authenticated connection.
+        let mut b = Vec::new();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Negotiate as i32, token: None, auths: vec![] });
+        let (id, class, msg, _) = fatal_of(&server.feed(&b, &svc));
+        assert_eq!((id, class.as_str(), msg.as_str()), (-33, "javax.security.sasl.SaslException", "Negotiation is already complete"));
+    }
+
+    #[test]
+    fn wrap_is_refused() {
+        let svc = Echo::new(vec![AuthMethod::Token]);
+        let mut b = preamble(true).to_vec();
+        push_sasl(&mut b, &RpcSaslProto { version: None, state: SaslState::Wrap as i32, token: Some(vec![1]), auths: vec![] });
+        assert_eq!(fatal_of(&conn().feed(&b, &svc)).2, "Server is not wrapping data");
     }
 
     #[test]
@@ -1291,6 +1317,44 @@ mod tests {
             stream.extend_from_slice(&bytes);
             run(&stream, cut);
             run(&bytes, cut);
+        }
+
+        /// The exchange succeeds exactly when the client's password is the one the server
+        /// derives from the identifier, whatever the identifier, key and randomness.
+        #[test]
+        fn token_exchange_succeeds_iff_the_password_matches(
+            suffix in proptest::collection::vec(any::<u8>(), 0..80),
+            client_key in proptest::collection::vec(any::<u8>(), 0..24),
+            same_key in any::<bool>(),
+            nonce in any::<[u8; 16]>(),
+            cnonce in any::<[u8; 16]>(),
+        ) {
+            let mut identifier = b"good".to_vec();
+            identifier.extend_from_slice(&suffix);
+            let key: &[u8] = if same_key { KEY } else { &client_key };
+            let token = Token::mint(key, identifier.clone(), "NMToken", "");
+            let svc = Echo::new(vec![AuthMethod::Token]);
+            let mut random = [0u8; NONCE_BYTES];
+            random[..16].copy_from_slice(&nonce);
+            let mut server = ServerConnection::new("p", ConnectionConfig::default(), random);
+            let mut crandom = [0u8; NONCE_BYTES];
+            crandom[..16].copy_from_slice(&cnonce);
+            let (mut hs, mut to_server) = ClientHandshake::start(ECHO, &ClientAuth::Token(token), [9; 16], crandom);
+            let mut result = Ok(());
+            while !hs.is_done() && result.is_ok() {
+                let out = server.feed(&to_server, &svc);
+                to_server.clear();
+                let mut r = FrameReader::new(HADOOP_MAX_DATA_LENGTH);
+                r.push(&out.send);
+                let f = r.next_frame().unwrap().expect("an answer");
+                match hs.on_frame(&f) {
+                    Ok(step) => to_server = step.send,
+                    Err(e) => result = Err(e),
+                }
+            }
+            let matches = crate::token::password(key, &identifier) == crate::token::password(KEY, &identifier);
+            prop_assert_eq!(result.is_ok(), matches);
+            prop_assert_eq!(server.is_closed(), !matches);
         }
 
         #[test]

@@ -208,3 +208,26 @@ async fn http_on_the_ipc_port_gets_a_404() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_call_without_an_answer_times_out_and_closes_the_client() {
+    guarded(async {
+        // A peer that accepts and reads but never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mute = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        });
+        let mut c = RpcClient::connect(&addr, ECHO, ClientAuth::Simple { user: "alice".into() }).await.unwrap();
+        c.set_call_timeout(Some(Duration::from_millis(100)));
+        match c.call("echo", b"x").await.unwrap_err() {
+            CallError::Transport(m) => assert!(m.contains("timed out"), "{m}"),
+            e => panic!("{e}"),
+        }
+        assert_eq!(c.call("echo", b"x").await.unwrap_err(), CallError::Transport("the connection is closed".into()));
+        mute.abort();
+    })
+    .await
+}
