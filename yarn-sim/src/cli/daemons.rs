@@ -149,7 +149,10 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
         cfg.inherited_env = cfg.inheritable().iter().filter_map(|k| Some((k.clone(), std::env::var(k).ok()?))).collect();
         let _pid = PidFile::create(o.conf_dir.as_deref(), &nm_pid_name(&work, addr.port()));
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
+        // ContainerManagementProtocol over Hadoop IPC on the same port (NMClient's address is
+        // the container's NodeId, this port).
         let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
+        let host = crate::hrpc::nm_service::with_hadoop_rpc(host);
         let routes = crate::rest::nm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })

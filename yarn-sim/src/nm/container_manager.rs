@@ -68,8 +68,8 @@ pub struct ContainerManager {
     records: BTreeMap<ContainerId, RecoveredContainerRecord>,
     /// Containers waiting for their `file:` resources: what to launch once the copies are in.
     localizing: BTreeMap<ContainerId, Localizing>,
-    /// Copies in flight and the container each is for.
-    copies: BTreeMap<u64, ContainerId>,
+    /// Copies in flight: the container each is for and where it lands.
+    copies: BTreeMap<u64, (ContainerId, String)>,
     next_copy: u64,
 }
 
@@ -191,7 +191,7 @@ impl ContainerManager {
         for copy in copies {
             cx.trace("nm.localize", format!("{id} {} -> {}", copy.src, copy.dest));
             pending.insert(copy.id);
-            self.copies.insert(copy.id, id);
+            self.copies.insert(copy.id, (id, copy.dest.clone()));
             cx.local_copy(copy);
         }
         self.localizing.insert(id, Localizing { request: req.clone(), dirs, pending });
@@ -201,15 +201,17 @@ impl ContainerManager {
     /// A copy of a `file:` resource has ended. True if its container left LOCALIZING (it was
     /// launched, or its localization failed).
     pub fn on_local_copy_done(&mut self, cx: &mut Cx, conf: &NmConfig, copy: u64, result: Result<(), String>) -> bool {
-        // A container killed while localizing is gone from `localizing`: its copies are moot.
-        let Some(id) = self.copies.remove(&copy) else { return false };
-        let Some(l) = self.localizing.get_mut(&id) else { return false };
+        let Some((id, dest)) = self.copies.remove(&copy) else { return false };
+        // The container was stopped, or another of its copies failed, meanwhile: what this
+        // copy left goes (its working dir may already be cleaned up).
+        let Some(l) = self.localizing.get_mut(&id).filter(|l| l.pending.contains(&copy)) else {
+            cx.local_remove(&dest);
+            return false;
+        };
         l.pending.remove(&copy);
         if let Err(e) = result {
-            let Some(l) = self.localizing.remove(&id) else { return false };
-            for other in l.pending {
-                self.copies.remove(&other);
-            }
+            // The other copies' completions find no container and remove what they left.
+            self.localizing.remove(&id);
             if let Some(c) = self.containers.get_mut(&id) {
                 c.transition(cx, ContainerState::LocalizationFailed);
                 c.add_diagnostics(&format!("java.io.IOException: {e}"));
@@ -310,11 +312,8 @@ impl ContainerManager {
                 }
             }
             ContainerState::New | ContainerState::Localizing | ContainerState::Localized => {
-                if let Some(l) = self.localizing.remove(id) {
-                    for copy in l.pending {
-                        self.copies.remove(&copy);
-                    }
-                }
+                // Copies still in flight end on their own; their completions clean up.
+                self.localizing.remove(id);
                 let Some(c) = self.containers.get_mut(id) else { return true };
                 c.transition(cx, ContainerState::ContainerResourcesCleaningup);
                 c.exit_status = reason.exit_status;

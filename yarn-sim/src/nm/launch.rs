@@ -250,7 +250,8 @@ fn order_by_dependencies<'a>(envs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a s
 
 /// YARN's `launch_container.sh` (`ContainerExecutor.writeLaunchEnv` with the Unix script
 /// builder): values go into double quotes as they are, so `$VAR` (from `{{VAR}}`) expands in
-/// the container's shell, as in YARN. One harness addition: the driver's stdout and stderr
+/// the container's shell, as in YARN; the command is quoted (see [`push_quoted`]). One harness
+/// addition: the driver's stdout and stderr
 /// files (fds 1 and 2 on entry) are kept on fds 3 and 4 and given back to the command, where
 /// YARN would leave an unredirected command's output in prelaunch.out/.err.
 fn launch_script(
@@ -298,8 +299,26 @@ fn launch_script(
     }
     s.push_str("echo \"Launching container\"\n");
     let exec = if is_single_program(command) { "exec " } else { "" };
-    let _ = writeln!(s, "exec /bin/bash -c \"{exec}{command}\" 1>&3 2>&4 3>&- 4>&-");
+    s.push_str("exec /bin/bash -c \"");
+    s.push_str(exec);
+    push_quoted(&mut s, command);
+    s.push_str("\" 1>&3 2>&4 3>&- 4>&-\n");
     s
+}
+
+/// Appends `v` for inside double quotes: `\`, `"`, `$` and `` ` `` escaped. The command goes
+/// to the inner `bash -c` as written (YARN pastes it unescaped, so the script's own shell
+/// expands it first): the same for the exported variables, but `$$`, `$!` and quotes in the
+/// command mean what they say, as when the driver ran the command itself.
+fn push_quoted(s: &mut String, v: &str) {
+    let mut rest = v;
+    while let Some(i) = rest.find(['\\', '"', '$', '`']) {
+        s.push_str(&rest[..i]);
+        s.push('\\');
+        s.push_str(&rest[i..i + 1]);
+        rest = &rest[i + 1..];
+    }
+    s.push_str(rest);
 }
 
 /// ContainerLaunch's diagnostics for a process that failed on its own
@@ -352,6 +371,17 @@ mod tests {
         assert_eq!(expand("java -cp a<CPS>b 1><LOG_DIR>/stdout {{JAVA_HOME}}/bin", "/l"), "java -cp a:b 1>/l/stdout $JAVA_HOME/bin");
         assert_eq!(expand("{{unclosed", "/l"), "{{unclosed");
         assert_eq!(expand("java <ADD_OPENS> -cp {{PWD}}/*<CPS>{{HADOOP_CONF_DIR}}", "/l"), "java  -cp $PWD/*:$HADOOP_CONF_DIR");
+    }
+
+    /// The one-pass quoting against the four `replace`s it stands for.
+    #[test]
+    fn quoting_escapes_what_bash_expands_in_double_quotes() {
+        for v in ["", "plain", "a\\b", "\"q\"", "$HOME `id` \\$", "ünï\"cödé$", "\\\\\"\"$$``", "end\\"] {
+            let mut s = String::new();
+            push_quoted(&mut s, v);
+            let reference = v.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('`', "\\`");
+            assert_eq!(s, reference, "{v:?}");
+        }
     }
 
     #[test]
@@ -453,7 +483,7 @@ mod tests {
         assert!(pos("export MALLOC_ARENA_MAX=") < pos("export CLASSPATH=\"$PWD/*:$HADOOP_CONF_DIR\"\n"));
         assert!(!s.contains("export LANG=${LANG:-"), "the context set LANG");
         assert!(s.ends_with(&format!(
-            "echo \"Launching container\"\nexec /bin/bash -c \"exec $JAVA_HOME/bin/java -Dlog.file={log}/jm.log Main\" 1>&3 2>&4 3>&- 4>&-\n"
+            "echo \"Launching container\"\nexec /bin/bash -c \"exec \\$JAVA_HOME/bin/java -Dlog.file={log}/jm.log Main\" 1>&3 2>&4 3>&- 4>&-\n"
         )));
     }
 
@@ -503,17 +533,14 @@ mod tests {
         let mut ctx = ContainerLaunchContext::default();
         ctx.environment.insert("CLASSPATH".into(), "{{FLINK_CP}}<CPS>{{PWD}}/conf".into());
         ctx.environment.insert("FLINK_CP".into(), "lib/a.jar".into());
-        ctx.commands = vec![
-            "/bin/bash".into(),
-            "-c".into(),
-            "'echo cp=$CLASSPATH pid=$JVM_PID self=$$ arena=$MALLOC_ARENA_MAX; echo oops >&2'".into(),
-        ];
+        ctx.commands = vec!["echo cp=$CLASSPATH pid=$JVM_PID self=$$ arena=$MALLOC_ARENA_MAX \"q\";".into(), "echo oops >&2".into()];
         let (code, out, err, pre_out, pre_err) = run(&ctx);
         assert_eq!(code, Some(0), "{pre_err}");
         let words: Vec<&str> = out.split_whitespace().collect();
         assert_eq!(words[0], format!("cp=lib/a.jar:{}/conf", dirs.work_dir));
         assert_eq!(words[1].strip_prefix("pid="), words[2].strip_prefix("self="), "JVM_PID is the command's pid");
         assert_eq!(words[3], "arena=2");
+        assert_eq!(words[4], "q", "quotes in the command are the command's");
         assert_eq!(err, "oops\n");
         assert_eq!(pre_out, "Setting up env variables\nLaunching container\n");
         assert_eq!(pre_err, "");

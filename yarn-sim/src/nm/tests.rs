@@ -848,4 +848,6 @@ fn a_container_stopped_while_localizing_never_launches() {
     let c = w.record(&id);
     assert_eq!((c.state, c.exit_status), (ContainerState::Done, records::exit_status::KILLED_BY_APPMASTER));
     assert_eq!(w.sim.processes_on(w.host), vec![w.nm], "nothing was launched");
+    // The copy that ended after the stop left nothing behind.
+    assert!(w.sim.local_file(w.host, &format!("{}/app.jar", c.work_dir)).is_none());
 }
