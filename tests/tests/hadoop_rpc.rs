@@ -15,9 +15,10 @@ use e2e::Cluster;
 use hadoop_rpc::client::{CallError, ClientAuth, RpcClient};
 use hadoop_rpc::token::Token;
 use yarn_sim::hrpc::convert;
+use yarn_sim::hrpc::nm_service::CONTAINER_MANAGEMENT_PROTOCOL;
 use yarn_sim::hrpc::pb;
 use yarn_sim::hrpc::rm_service::{APPLICATION_CLIENT_PROTOCOL, APPLICATION_MASTER_PROTOCOL};
-use yarn_sim::records::{ApplicationSubmissionContext, Resource};
+use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, Resource};
 use yarn_sim::ApplicationId;
 
 const USER: &str = "rpcuser";
@@ -239,8 +240,10 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
 
 /// A managed AM as a Java AM is launched: the RM's AM launcher put the attempt's AMRM token in
 /// the container's credentials, the NM wrote them to `HADOOP_TOKEN_FILE_LOCATION`; the AM (here
-/// a shell that hands the file to the test, which plays the AM's AMRMClient) authenticates with
-/// that token, registers, allocates and unregisters, and the app finishes once the AM exits.
+/// a shell that hands the file to the test, which plays the AM's AMRMClient and NMClient)
+/// authenticates with that token, registers, allocates, starts the container on its NM with
+/// the NM and container tokens, sees its exit code come back through allocate, and
+/// unregisters; the app finishes once the AM exits.
 #[test]
 fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
     use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
@@ -297,6 +300,36 @@ fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(got.nm_tokens.len(), 1);
+        // NMClient: start the container on its NM with the NM token and the container token.
+        let container = got.allocated_containers[0].clone();
+        let node = container.node_id.clone().unwrap();
+        let nm_token = Token::from_proto(got.nm_tokens[0].token.as_ref().unwrap());
+        let nm_addr = format!("{}:{}", node.host(), node.port());
+        let mut nm = RpcClient::connect(nm_addr.as_str(), CONTAINER_MANAGEMENT_PROTOCOL, ClientAuth::Token(nm_token))
+            .await
+            .expect("SASL with the NM token");
+        let clc = ContainerLaunchContext { commands: vec!["sh -c 'exit 3'".into()], ..Default::default() };
+        let req = pb::StartContainersRequestProto {
+            start_container_request: vec![pb::StartContainerRequestProto {
+                container_launch_context: Some(convert::launch_context_to_pb(&clc, &Default::default())),
+                container_token: container.container_token.clone(),
+            }],
+        };
+        let r: pb::StartContainersResponseProto = nm.call_msg("startContainers", &req).await.unwrap();
+        assert_eq!(r.succeeded_requests, vec![container.id.clone().unwrap()], "{r:?}");
+        // Its end reaches the AM through the RM's allocate, with its exit code.
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            let req = pb::AllocateRequestProto { response_id: Some(response_id), ..Default::default() };
+            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
+            response_id = r.response_id();
+            if let Some(s) = r.completed_container_statuses.iter().find(|s| s.container_id == container.id) {
+                break s.clone();
+            }
+            assert!(Instant::now() < end, "timed out waiting for the container's completion");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!((status.state(), status.exit_status()), (pb::ContainerStateProto::CComplete, 3));
         let fin = pb::FinishApplicationMasterRequestProto {
             final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
             ..Default::default()
