@@ -15,9 +15,10 @@ use e2e::Cluster;
 use hadoop_rpc::client::{CallError, ClientAuth, RpcClient};
 use hadoop_rpc::token::Token;
 use yarn_sim::hrpc::convert;
+use yarn_sim::hrpc::nm_service::CONTAINER_MANAGEMENT_PROTOCOL;
 use yarn_sim::hrpc::pb;
 use yarn_sim::hrpc::rm_service::{APPLICATION_CLIENT_PROTOCOL, APPLICATION_MASTER_PROTOCOL};
-use yarn_sim::records::{ApplicationSubmissionContext, Resource};
+use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, Resource};
 use yarn_sim::ApplicationId;
 
 const USER: &str = "rpcuser";
@@ -235,4 +236,252 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
         assert_eq!(done.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
         assert!(done.am_rm_token.is_none(), "no token once the attempt is over");
     });
+}
+
+/// A managed AM as a Java AM is launched: the RM's AM launcher put the attempt's AMRM token in
+/// the container's credentials, the NM wrote them to `HADOOP_TOKEN_FILE_LOCATION`; the AM (here
+/// a shell that hands the file to the test, which plays the AM's AMRMClient and NMClient)
+/// authenticates with that token, registers, allocates, starts the container on its NM with
+/// the NM and container tokens, sees its exit code come back through allocate, and
+/// unregisters; the app finishes once the AM exits.
+#[test]
+fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
+    use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
+    let c = Cluster::start("hrpc-token-file", 1, &[]);
+    let tokens = c.work.join("am.tokens");
+    let done = c.work.join("am.done");
+    let id = runtime().block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, _) = new_app(&mut cl).await;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.application_name = "token-file-am".into();
+        ctx.resource = Resource::new(128, 1);
+        ctx.am_container_spec.commands = vec![format!(
+            "cp \"$HADOOP_TOKEN_FILE_LOCATION\" {t}.tmp && mv {t}.tmp {t} && while [ ! -e {d} ]; do sleep 0.05; done",
+            t = tokens.display(),
+            d = done.display()
+        )];
+        submit(&mut cl, &ctx).await;
+        let blob = until("the AM's token file", Duration::from_secs(30), || async { std::fs::read(&tokens).ok() }).await;
+        let creds = Credentials::from_bytes(&blob).expect("an HDTS credentials file");
+        let token = creds.token_of_kind(KIND_AM_RM_TOKEN).expect("the AMRM token").clone();
+        assert_eq!(token.service, c.rm, "the token is for the scheduler address");
+
+        let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token))
+            .await
+            .expect("SASL with the file's token");
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r = report(&mut cl, id).await.unwrap();
+        assert_eq!(r.yarn_application_state(), pb::YarnApplicationStateProto::Running);
+        assert!(r.am_rm_token.is_none(), "a managed AM's token is not in the report");
+        let ask = pb::ResourceRequestProto {
+            priority: Some(pb::PriorityProto { priority: Some(1) }),
+            resource_name: Some("*".into()),
+            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
+            num_containers: Some(1),
+            ..Default::default()
+        };
+        let mut response_id = 0;
+        let mut asks = vec![ask];
+        let end = Instant::now() + Duration::from_secs(20);
+        let got = loop {
+            let req = pb::AllocateRequestProto { ask: std::mem::take(&mut asks), response_id: Some(response_id), ..Default::default() };
+            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
+            response_id = r.response_id();
+            if !r.allocated_containers.is_empty() {
+                break r;
+            }
+            assert!(Instant::now() < end, "timed out waiting for a container");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(got.nm_tokens.len(), 1);
+        // NMClient: start the container on its NM with the NM token and the container token.
+        let container = got.allocated_containers[0].clone();
+        let node = container.node_id.clone().unwrap();
+        let nm_token = Token::from_proto(got.nm_tokens[0].token.as_ref().unwrap());
+        let nm_addr = format!("{}:{}", node.host(), node.port());
+        let mut nm = RpcClient::connect(nm_addr.as_str(), CONTAINER_MANAGEMENT_PROTOCOL, ClientAuth::Token(nm_token))
+            .await
+            .expect("SASL with the NM token");
+        let clc = ContainerLaunchContext { commands: vec!["sh -c 'exit 3'".into()], ..Default::default() };
+        let req = pb::StartContainersRequestProto {
+            start_container_request: vec![pb::StartContainerRequestProto {
+                container_launch_context: Some(convert::launch_context_to_pb(&clc, &Default::default())),
+                container_token: container.container_token.clone(),
+            }],
+        };
+        let r: pb::StartContainersResponseProto = nm.call_msg("startContainers", &req).await.unwrap();
+        assert_eq!(r.succeeded_requests, vec![container.id.clone().unwrap()], "{r:?}");
+        // Its end reaches the AM through the RM's allocate, with its exit code.
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            let req = pb::AllocateRequestProto { response_id: Some(response_id), ..Default::default() };
+            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
+            response_id = r.response_id();
+            if let Some(s) = r.completed_container_statuses.iter().find(|s| s.container_id == container.id) {
+                break s.clone();
+            }
+            assert!(Instant::now() < end, "timed out waiting for the container's completion");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!((status.state(), status.exit_status()), (pb::ContainerStateProto::CComplete, 3));
+        let fin = pb::FinishApplicationMasterRequestProto {
+            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+            ..Default::default()
+        };
+        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        assert!(f.is_unregistered());
+        // The AM process exits; the app is FINISHED with the AM's status.
+        std::fs::write(&done, b"").unwrap();
+        let r = until("the app to finish", Duration::from_secs(30), || async {
+            let r = report(&mut acp(&c).await, id).await.unwrap();
+            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+        })
+        .await;
+        assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+        id
+    });
+    assert_eq!(c.app(&id.to_string())["finalStatus"], "SUCCEEDED");
+}
+
+/// Removes a file however the test ends.
+struct TempFile(std::path::PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// After an RM `kill -9` and a restart with recovery, the AM's token still authenticates (the
+/// keys are in the state store), its next allocate is ApplicationMasterNotRegisteredException
+/// (on which AMRMClient re-registers, as against YARN 3), and re-registered it carries on.
+#[test]
+fn an_am_resyncs_after_an_rm_restart_with_the_same_token() {
+    use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
+    let extra = TempFile(std::env::temp_dir().join(format!("e2e-hrpc-restart-{}.xml", std::process::id())));
+    std::fs::write(
+        &extra.0,
+        "<?xml version=\"1.0\"?><configuration><property><name>yarn.resourcemanager.recovery.enabled</name><value>true</value></property></configuration>",
+    )
+    .unwrap();
+    let c = Cluster::start("hrpc-restart", 1, &["--conf", extra.0.to_str().unwrap()]);
+    let tokens = c.work.join("am.tokens");
+    let done = c.work.join("am.done");
+    let rt = runtime();
+    let (id, token) = rt.block_on(async {
+        let mut cl = acp(&c).await;
+        let (id, _) = new_app(&mut cl).await;
+        let mut ctx = ApplicationSubmissionContext::new(id);
+        ctx.resource = Resource::new(128, 1);
+        ctx.am_container_spec.commands = vec![format!(
+            "cp \"$HADOOP_TOKEN_FILE_LOCATION\" {t}.tmp && mv {t}.tmp {t} && while [ ! -e {d} ]; do sleep 0.05; done",
+            t = tokens.display(),
+            d = done.display()
+        )];
+        submit(&mut cl, &ctx).await;
+        let blob = until("the AM's token file", Duration::from_secs(30), || async { std::fs::read(&tokens).ok() }).await;
+        let token = Credentials::from_bytes(&blob).unwrap().token_of_kind(KIND_AM_RM_TOKEN).unwrap().clone();
+        let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token.clone())).await.unwrap();
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r: pb::AllocateResponseProto =
+            am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(r.response_id(), 1);
+        (id, token)
+    });
+    c.kill_9("resourcemanager");
+    let _rm = c.start_resourcemanager();
+    rt.block_on(async {
+        // The new RM is up once it answers (the old connection died with the old RM).
+        let mut am = until("the restarted RM", Duration::from_secs(30), || {
+            let token = token.clone();
+            let rm = c.rm.clone();
+            async move { RpcClient::connect(rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token)).await.ok() }
+        })
+        .await;
+        let (class, _) = remote(
+            am.call_msg::<_, pb::AllocateResponseProto>(
+                "allocate",
+                &pb::AllocateRequestProto { response_id: Some(1), ..Default::default() },
+            )
+            .await
+            .unwrap_err(),
+        );
+        assert_eq!(class, "org.apache.hadoop.yarn.exceptions.ApplicationMasterNotRegisteredException");
+        // AMRMClient's resync: register again, then allocate from response id 0.
+        let reg = pb::RegisterApplicationMasterRequestProto {
+            host: Some("127.0.0.1".into()),
+            rpc_port: Some(-1),
+            tracking_url: Some(String::new()),
+        };
+        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r: pb::AllocateResponseProto =
+            am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(r.response_id(), 1);
+        let fin = pb::FinishApplicationMasterRequestProto {
+            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+            ..Default::default()
+        };
+        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        assert!(f.is_unregistered());
+        std::fs::write(&done, b"").unwrap();
+        let r = until("the app to finish", Duration::from_secs(30), || async {
+            let r = report(&mut acp(&c).await, id).await.ok()?;
+            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+        })
+        .await;
+        assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+    });
+}
+
+/// The exact byte stream a Hadoop 3.5.0 YarnClient sends for `createApplication()` (reference
+/// §1.4: preamble, context and call in one burst) reaches the RM's port, is told from HTTP and
+/// node frames, and gets a SUCCESS answer with a new application id.
+#[test]
+fn a_java_yarn_clients_get_new_application_bytes_get_an_application_id() {
+    use std::io::{Read, Write};
+    let c = Cluster::start("hrpc-bytes", 1, &[]);
+    let client_id: [u8; 16] = *b"0123456789abcdef";
+    let acp = APPLICATION_CLIENT_PROTOCOL.as_bytes();
+    assert_eq!(acp.len(), 0x36);
+    let mut s = vec![0x68, 0x72, 0x70, 0x63, 0x09, 0x00, 0x00];
+    s.extend([0x00, 0x00, 0x00, 0x5c, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x05, 0x22, 0x10]);
+    s.extend(client_id);
+    s.extend([0x28, 0x01, 0x40, 0x12, 0x06, 0x0a, 0x04]);
+    s.extend(b"root");
+    s.extend([0x1a, 0x36]);
+    s.extend(acp);
+    s.extend([0x00, 0x00, 0x00, 0x6a, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x00, 0x22, 0x10]);
+    s.extend(client_id);
+    s.extend([0x28, 0x00, 0x4d, 0x0a, 0x11]);
+    s.extend(b"getNewApplication");
+    s.extend([0x12, 0x36]);
+    s.extend(acp);
+    s.extend([0x18, 0x01, 0x00]);
+    let mut conn = std::net::TcpStream::connect(c.rm.as_str()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(&s).unwrap();
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len).unwrap();
+    let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+    conn.read_exact(&mut frame).unwrap();
+    let mut buf = frame.as_slice();
+    let header: hadoop_rpc::proto::RpcResponseHeaderProto = hadoop_rpc::proto::read_delimited(&mut buf).unwrap();
+    assert_eq!(header.call_id, 0);
+    assert_eq!(header.status, hadoop_rpc::proto::RpcStatusProto::Success as i32);
+    assert_eq!(header.server_ipc_version_num, Some(9));
+    let r: pb::GetNewApplicationResponseProto = hadoop_rpc::proto::read_delimited(&mut buf).unwrap();
+    assert!(buf.is_empty(), "nothing after the response");
+    let id = convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap();
+    assert_eq!(id.id, 1);
+    assert!(r.maximum_capability.unwrap().memory() > 0);
 }

@@ -157,9 +157,7 @@ pub fn resource_from_pb(p: &pb::ResourceProto) -> Result<Resource, RpcError> {
             }
             "vcores" => vcores = v,
             // A resource type this cluster does not have: zero asks nothing of it.
-            other if v == 0 => {
-                let _ = other;
-            }
+            _ if v == 0 => {}
             other => return Err(RpcError::application(RESOURCE_NOT_FOUND, format!("Unknown resource: {other}"))),
         }
     }

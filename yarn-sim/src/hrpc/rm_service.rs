@@ -334,6 +334,19 @@ impl RmService {
             nm_tokens_from_previous_attempts: nm_tokens,
             // The scheduler fits memory and vcores (DominantResourceCalculator's answer).
             scheduler_resource_types: vec![pb::SchedulerResourceTypes::Memory as i32, pb::SchedulerResourceTypes::Cpu as i32],
+            // ResourceUtils.getResourcesTypeInfo(): the two countable types this cluster has.
+            resource_types: vec![
+                pb::ResourceTypeInfoProto {
+                    name: "memory-mb".into(),
+                    units: Some("Mi".into()),
+                    r#type: Some(pb::ResourceTypesProto::Countable as i32),
+                },
+                pb::ResourceTypeInfoProto {
+                    name: "vcores".into(),
+                    units: Some(String::new()),
+                    r#type: Some(pb::ResourceTypesProto::Countable as i32),
+                },
+            ],
             ..Default::default()
         })
     }
@@ -363,6 +376,14 @@ impl RmService {
             let app = rm.app(&attempt.app).expect("served");
             let user = app.user.clone();
             let priority = app.ctx.priority;
+            if tokens.len() > 64 {
+                // Attempts that ended without unregistering (killed, failed) are forgotten.
+                tokens.retain(|a, _| {
+                    rm.app(&a.app)
+                        .and_then(|app| app.attempts.get((a.attempt as usize).wrapping_sub(1)))
+                        .is_some_and(|at| !at.state.is_final())
+                });
+            }
             let entry = tokens.entry(attempt).or_default();
             let nm_tokens = match &entry.last {
                 Some((id, t)) if *id == r.response_id => t.clone(),
@@ -940,5 +961,80 @@ mod tests {
         assert!(f.is_unregistered());
         let rep = t.report("alice", app).unwrap();
         assert_eq!(rep.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
+    }
+
+    /// No request body, for any method of either protocol, panics the service or leaves the RM
+    /// unable to serve: each is answered or refused, and a normal call works afterwards.
+    #[test]
+    fn arbitrary_request_bodies_never_panic() {
+        use proptest::prelude::*;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _guard = rt.enter();
+        let t = setup(&[]);
+        let app = t.submit("alice", "default");
+        t.heartbeat(1);
+        let attempt = ApplicationAttemptId::new(app, 1);
+        const METHODS: [&str; 13] = [
+            "getNewApplication",
+            "submitApplication",
+            "getApplicationReport",
+            "getApplications",
+            "forceKillApplication",
+            "getClusterMetrics",
+            "getClusterNodes",
+            "getQueueInfo",
+            "getQueueUserAcls",
+            "registerApplicationMaster",
+            "allocate",
+            "finishApplicationMaster",
+            "nope",
+        ];
+        let cases = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+        // Valid bodies to mutate, so decoding succeeds and the conversions and the node see
+        // odd values, besides plain random bytes.
+        let mut ctx = crate::records::ApplicationSubmissionContext::new(ApplicationId::new(1, 1));
+        ctx.am_container_spec.commands = vec!["x".into()];
+        let templates: Vec<Vec<u8>> = vec![
+            pb::SubmitApplicationRequestProto { application_submission_context: Some(convert::submission_context_to_pb(&ctx)) }
+                .encode_to_vec(),
+            pb::AllocateRequestProto {
+                ask: vec![convert::resource_request_to_pb(&crate::records::ResourceRequest::any(1, Resource::new(1024, 1), 2))],
+                release: vec![convert::container_id_to_pb(crate::ids::ContainerId::new(attempt, 1))],
+                response_id: Some(0),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            pb::KillApplicationRequestProto { application_id: Some(convert::app_id_to_pb(app)), diagnostics: Some("d".into()) }
+                .encode_to_vec(),
+            pb::GetQueueInfoRequestProto {
+                queue_name: Some("root".into()),
+                recursive: Some(true),
+                include_child_queues: Some(true),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ];
+        let body = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            (0..templates.len(), proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)).prop_map(
+                move |(i, muts)| {
+                    let mut b = templates[i].clone();
+                    for (at, v) in muts {
+                        let k = at.index(b.len());
+                        b[k] = v;
+                    }
+                    b
+                }
+            ),
+        ];
+        proptest!(ProptestConfig::with_cases(cases), |(m in 0..METHODS.len(), body in body)| {
+            let method = METHODS[m];
+            let cx = if (9..12).contains(&m) { t.amp(attempt, method) } else { t.acp("mallory", method) };
+            let _ = t.svc.call(&cx, &body);
+        });
+        // Still serving.
+        let r: pb::GetClusterMetricsResponseProto =
+            t.call(&t.acp("alice", "getClusterMetrics"), &pb::GetClusterMetricsRequestProto {}).unwrap();
+        assert_eq!(r.cluster_metrics.unwrap().num_node_managers(), 1);
     }
 }

@@ -588,7 +588,7 @@ impl ResourceManager {
 impl Node for ResourceManager {
     fn on_start(&mut self, cx: &mut Cx) {
         if self.conf.recovery_enabled {
-            if let Err(e) = self.recover(cx) {
+            if let Err(e) = self.load_secrets(cx).and_then(|()| self.recover(cx)) {
                 // A store this RM cannot (or must not) recover: say why and do not start,
                 // rather than serve an empty cluster that forgot every application.
                 cx.trace("rm.recovery.failed", format!("Failed to load/recover state: {e}"));

@@ -55,25 +55,28 @@ impl ResourceManager {
         &self.secrets
     }
 
-    /// At start: the stored keys with recovery on (generated and stored the first time),
-    /// fresh ones otherwise.
+    /// With recovery on, before anything is recovered: the stored keys, if the store has them.
+    /// An unreadable keys node refuses the store, like any corrupt node.
+    pub(super) fn load_secrets(&mut self, cx: &mut Cx) -> Result<(), String> {
+        let root = self.conf.state_store_root.clone();
+        if let Some(k) = super::statestore::load_secret_keys(cx.store(), &root)? {
+            self.secrets = k;
+        }
+        Ok(())
+    }
+
+    /// At start, after recovery: fresh keys unless the store gave some (and with recovery on,
+    /// stored for the next start).
     pub(super) fn init_secrets(&mut self, cx: &mut Cx) {
+        if self.secrets != SecretKeys::default() {
+            return;
+        }
+        self.secrets = SecretKeys::generate(cx);
         if self.conf.recovery_enabled {
             let root = self.conf.state_store_root.clone();
-            match super::statestore::load_secret_keys(cx.store(), &root) {
-                Ok(Some(k)) => {
-                    self.secrets = k;
-                    return;
-                }
-                Ok(None) => {}
-                Err(e) => cx.trace("rm.secrets.unreadable", e),
-            }
-            self.secrets = SecretKeys::generate(cx);
             if let Err(e) = super::statestore::store_secret_keys(cx.store(), &root, &self.secrets) {
                 cx.trace("rm.statestore.error", format!("storing the secret manager keys failed: {e}"));
             }
-        } else {
-            self.secrets = SecretKeys::generate(cx);
         }
     }
 

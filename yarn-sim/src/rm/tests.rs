@@ -1177,6 +1177,9 @@ fn a_state_store_of_another_cluster_or_corrupt_refuses_to_start() {
             s.write(&format!("{}/FSRMStateRoot/RMVersionNode", statestore_root()), br#"{"major_version":2,"minor_version":0}"#).unwrap()
         }),
         ("stray nodes", &|s: &mut engine::MemStore| s.write(&format!("{}/FSRMStateRoot/something", statestore_root()), b"x").unwrap()),
+        ("corrupt secret keys", &|s: &mut engine::MemStore| {
+            s.write(&format!("{}/FSRMStateRoot/AMRMTokenSecretManagerRoot", statestore_root()), b"{").unwrap()
+        }),
         ("corrupt app", &|s: &mut engine::MemStore| {
             s.write(&format!("{}/FSRMStateRoot/RMAppRoot/application_1_0001/application_1_0001", statestore_root()), b"[").unwrap()
         }),
