@@ -451,21 +451,21 @@ fn a_java_yarn_clients_get_new_application_bytes_get_an_application_id() {
     use std::io::{Read, Write};
     let c = Cluster::start("hrpc-bytes", 1, &[]);
     let client_id: [u8; 16] = *b"0123456789abcdef";
-    let acp = APPLICATION_CLIENT_PROTOCOL.as_bytes();
-    assert_eq!(acp.len(), 0x36);
+    let proto = APPLICATION_CLIENT_PROTOCOL.as_bytes();
+    assert_eq!(proto.len(), 0x36);
     let mut s = vec![0x68, 0x72, 0x70, 0x63, 0x09, 0x00, 0x00];
     s.extend([0x00, 0x00, 0x00, 0x5c, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x05, 0x22, 0x10]);
     s.extend(client_id);
     s.extend([0x28, 0x01, 0x40, 0x12, 0x06, 0x0a, 0x04]);
     s.extend(b"root");
     s.extend([0x1a, 0x36]);
-    s.extend(acp);
+    s.extend(proto);
     s.extend([0x00, 0x00, 0x00, 0x6a, 0x1a, 0x08, 0x02, 0x10, 0x00, 0x18, 0x00, 0x22, 0x10]);
     s.extend(client_id);
     s.extend([0x28, 0x00, 0x4d, 0x0a, 0x11]);
     s.extend(b"getNewApplication");
     s.extend([0x12, 0x36]);
-    s.extend(acp);
+    s.extend(proto);
     s.extend([0x18, 0x01, 0x00]);
     let mut conn = std::net::TcpStream::connect(c.rm.as_str()).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -484,4 +484,18 @@ fn a_java_yarn_clients_get_new_application_bytes_get_an_application_id() {
     let id = convert::app_id_from_pb(r.application_id.as_ref().unwrap()).unwrap();
     assert_eq!(id.id, 1);
     assert!(r.maximum_capability.unwrap().memory() > 0);
+
+    // Garbage after the preamble (an oversize frame, then a truncated one) costs the sender its
+    // connection and the RM nothing: the next client is served.
+    for junk in [&[0xff, 0xff, 0xff, 0xff, 1, 2, 3][..], &[0x00, 0x00, 0x00, 0x10, 0x1a][..]] {
+        let mut bad = std::net::TcpStream::connect(c.rm.as_str()).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        bad.write_all(&[0x68, 0x72, 0x70, 0x63, 0x09, 0x00, 0x00]).unwrap();
+        bad.write_all(junk).unwrap();
+        let _ = bad.shutdown(std::net::Shutdown::Write);
+        let mut rest = Vec::new();
+        let _ = bad.read_to_end(&mut rest);
+    }
+    let again = runtime().block_on(async { new_app(&mut acp(&c).await).await.0 });
+    assert_eq!(again.id, 2);
 }
