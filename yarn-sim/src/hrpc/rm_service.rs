@@ -235,7 +235,16 @@ impl RmService {
         req: pb::KillApplicationRequestProto,
     ) -> Result<pb::KillApplicationResponseProto, RpcError> {
         let id = required_app_id(req.application_id.as_ref())?;
-        let state = self.host.with(|rm, cx| rm.kill_application_as(cx, id, user, req.diagnostics.as_deref())).map_err(remote_error)?;
+        let state = self
+            .host
+            .with(|rm, cx| {
+                if rm.app(&id).is_none() {
+                    // ClientRMService.forceKillApplication's own text for an unknown app.
+                    return Err(crate::proto::RemoteError::app_not_found(format!("Trying to kill an absent application {id}")));
+                }
+                rm.kill_application_as(cx, id, user, req.diagnostics.as_deref())
+            })
+            .map_err(remote_error)?;
         // YarnClient repeats the call until the kill is complete: here the kill is done at
         // once, so this is true unless the app is somehow still alive.
         Ok(pb::KillApplicationResponseProto { is_kill_completed: Some(state.is_final()) })
@@ -754,6 +763,13 @@ mod tests {
         assert_eq!(rep.yarn_application_state(), pb::YarnApplicationStateProto::Killed);
         assert_eq!(rep.final_application_status(), pb::FinalApplicationStatusProto::AppKilled);
         assert!(rep.diagnostics().contains("killed by user alice"), "{}", rep.diagnostics());
+        let ghost =
+            pb::KillApplicationRequestProto { application_id: Some(convert::app_id_to_pb(ApplicationId::new(1, 77))), diagnostics: None };
+        let e = t.call::<_, pb::KillApplicationResponseProto>(&t.acp("alice", "forceKillApplication"), &ghost).unwrap_err();
+        assert_eq!(
+            (e.class.as_str(), e.message.as_str()),
+            ("org.apache.hadoop.yarn.exceptions.ApplicationNotFoundException", "Trying to kill an absent application application_1_0077")
+        );
         // Killing it again completes at once.
         let k: pb::KillApplicationResponseProto = t.call(&t.acp("alice", "forceKillApplication"), &kill).unwrap();
         assert!(k.is_kill_completed());
