@@ -642,4 +642,60 @@ mod tests {
         assert_eq!(s.exit_status, Some(records::exit_status::KILLED_BY_APPMASTER));
         assert!(s.diagnostics.unwrap().starts_with("Container killed by the ApplicationMaster.\n"));
     }
+
+    /// Bad input changes nothing and crashes nothing: random bytes and mutations (flipped,
+    /// dropped, inserted bytes, truncations) of a valid request to every method, and random
+    /// token identifiers; the service answers each (Ok or Hadoop's error) and keeps serving.
+    #[tokio::test]
+    async fn mutated_requests_get_answers_and_the_nm_keeps_serving() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut f = fixture("fuzz").await;
+        let a = attempt(1);
+        let t = nm_token(&f, a, NM_KEY);
+        let c2 = ContainerId::new(a, 2);
+        f.started.push(c2);
+        let launch = ContainerLaunchContext { commands: vec!["true".into()], ..Default::default() };
+        let clc = convert::launch_context_to_pb(&launch, &Default::default());
+        let start = pb::StartContainersRequestProto {
+            start_container_request: vec![pb::StartContainerRequestProto {
+                container_launch_context: Some(clc),
+                container_token: Some(container_token(&f, c2, later())),
+            }],
+        }
+        .encode_to_vec();
+        let ids = pb::StopContainersRequestProto { container_id: vec![convert::container_id_to_pb(c2)] }.encode_to_vec();
+        let mut rng = engine::Rng::seed_from_u64(0x6e6d);
+        for i in 0..600 {
+            let (method, base) = match i % 3 {
+                0 => ("startContainers", &start),
+                1 => ("stopContainers", &ids),
+                _ => ("getContainerStatuses", &ids),
+            };
+            let mut bytes = base.clone();
+            match rng.random_range(0..5) {
+                0 => bytes = (0..rng.random_range(0..64)).map(|_| rng.random()).collect(),
+                1 => bytes.truncate(rng.random_range(0..bytes.len().max(1))),
+                2 => {
+                    let at = rng.random_range(0..bytes.len().max(1));
+                    bytes.insert(at.min(bytes.len()), rng.random());
+                }
+                3 if !bytes.is_empty() => {
+                    let at = rng.random_range(0..bytes.len());
+                    bytes.remove(at);
+                }
+                _ if !bytes.is_empty() => {
+                    let at = rng.random_range(0..bytes.len());
+                    bytes[at] ^= 1 << rng.random_range(0..8);
+                }
+                _ => {}
+            }
+            let _ = f.service.call(&call_cx(&t, method), &bytes);
+            let junk: Vec<u8> = (0..rng.random_range(0..48)).map(|_| rng.random()).collect();
+            assert!(f.service.token_password(&junk).is_err() || pb::NmTokenIdentifierProto::decode(junk.as_slice()).is_ok());
+        }
+        // Still serving, and what it says is consistent.
+        let r = statuses(&f, &t, &[c2]);
+        assert_eq!(r.status.len() + r.failed_requests.len(), 1);
+        assert!(f.host.read(|nm| nm.is_registered()));
+    }
 }
