@@ -491,6 +491,18 @@ mod tests {
         panic!("{id} never reached {state:?}: {:?}", statuses(f, t, &[id]));
     }
 
+    /// A file of a RUNNING container's work dir: its launch script links the localized
+    /// resources as its first steps, so they appear a moment after the process started.
+    async fn read_when_linked(path: &str) -> Vec<u8> {
+        for _ in 0..200 {
+            if let Ok(b) = std::fs::read(path) {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{path} never appeared");
+    }
+
     /// NMTokenSecretManagerInNM: the password of an NM token made with the RM's key for this
     /// node; the user is the attempt; other keys and other nodes are refused in YARN's words.
     #[tokio::test]
@@ -573,8 +585,8 @@ mod tests {
         let s = wait_for_state(&f, &t, c2, pb::ContainerStateProto::CRunning).await;
         assert_eq!(s.capability.as_ref().and_then(|r| r.memory), Some(128));
         let work = f.host.read(|nm| nm.container_record(&c2).unwrap().work_dir.clone());
-        assert_eq!(std::fs::read(format!("{work}/app.jar")).unwrap(), b"APP");
-        assert!(std::fs::read(format!("{work}/container_tokens")).unwrap().starts_with(b"HDTS"));
+        assert_eq!(read_when_linked(&format!("{work}/app.jar")).await, b"APP");
+        assert!(read_when_linked(&format!("{work}/container_tokens")).await.starts_with(b"HDTS"));
         assert!(f.host.read(|nm| nm.container_record(&c3).is_none()));
 
         // Another application's container token (under this attempt's NM token), and an
