@@ -40,6 +40,7 @@ trait Payload: Send + fmt::Debug {
     fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    fn as_any(&self) -> &dyn Any;
 }
 
 impl<T: Wire> Payload for T {
@@ -56,6 +57,9 @@ impl<T: Wire> Payload for T {
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -84,6 +88,14 @@ impl Msg {
             Ok(*self.0.into_any().downcast::<T>().expect("family names are unique"))
         } else {
             Err(self)
+        }
+    }
+    /// The message as family `T`, borrowed, if it is one (e.g. for a node's prefetch hint).
+    pub fn peek<T: Wire>(&self) -> Option<&T> {
+        if self.0.family() == T::FAMILY {
+            self.0.as_any().downcast_ref::<T>()
+        } else {
+            None
         }
     }
     /// The message's wire form (what the live driver puts in a frame).

@@ -102,7 +102,9 @@ pub enum Effect {
     CancelTimer {
         id: TimerId,
     },
-    Launch(LaunchSpec),
+    /// Boxed: a spec is ~180 bytes, and every effect (a heartbeat's send, its timer) is moved
+    /// at that size twice when it sits inline.
+    Launch(Box<LaunchSpec>),
     Signal {
         pid: ProcId,
         signal: Signal,
@@ -179,7 +181,7 @@ impl<'a> Cx<'a> {
         self.effects.push(Effect::CancelTimer { id });
     }
     pub fn launch(&mut self, spec: LaunchSpec) {
-        self.effects.push(Effect::Launch(spec));
+        self.effects.push(Effect::Launch(Box::new(spec)));
     }
     pub fn signal(&mut self, pid: ProcId, signal: Signal) {
         self.effects.push(Effect::Signal { pid, signal });
@@ -230,6 +232,11 @@ pub trait Node: Any + Send {
     /// A process this node launched has exited (NodeManagers only).
     fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
     fn as_any(&mut self) -> &mut dyn Any;
+    /// A hint from the sim: `msg` will be delivered to this node a few events from now. A node
+    /// whose handling is bound by memory latency (the ResourceManager's node table, at
+    /// 10,000 NodeManagers) may start loading what it will touch with [`crate::prefetch`].
+    /// It must change nothing: the run is the same with or without it.
+    fn prefetch_message(&self, _msg: &Msg) {}
 }
 
 /// A [`Sys`] for unit tests that drive a node's handlers directly: the shared store in memory,

@@ -214,32 +214,39 @@ impl AddrIndex {
 
 /// A process's armed timers with their generations. Daemons arm two or three, so the first
 /// few sit inline in the process record and firing a timer chases no pointer; a generation of
-/// 0 (never issued) marks a free inline entry.
+/// 0 (never issued) marks a free inline entry. The rest are boxed, so a record without them
+/// stays within two cache lines.
 #[derive(Default)]
 struct Timers {
     inline: [(TimerId, u64); 3],
-    more: Vec<(TimerId, u64)>,
+    more: Option<Box<Vec<(TimerId, u64)>>>,
 }
 
 impl Timers {
+    fn more(&self) -> &[(TimerId, u64)] {
+        self.more.as_deref().map_or(&[], |v| v.as_slice())
+    }
     fn get(&self, id: &TimerId) -> Option<&u64> {
-        self.inline.iter().chain(&self.more).find(|(t, g)| *g != 0 && t == id).map(|(_, g)| g)
+        self.inline.iter().chain(self.more()).find(|(t, g)| *g != 0 && t == id).map(|(_, g)| g)
     }
     fn insert(&mut self, id: TimerId, gen: u64) {
         debug_assert!(gen != 0, "generations start at 1");
-        if let Some(e) = self.inline.iter_mut().chain(&mut self.more).find(|(t, g)| *g != 0 && *t == id) {
+        let more = self.more.as_deref_mut().map_or(&mut [][..], |v| v.as_mut_slice());
+        if let Some(e) = self.inline.iter_mut().chain(more).find(|(t, g)| *g != 0 && *t == id) {
             e.1 = gen;
         } else if let Some(e) = self.inline.iter_mut().find(|(_, g)| *g == 0) {
             *e = (id, gen);
         } else {
-            self.more.push((id, gen));
+            self.more.get_or_insert_with(Default::default).push((id, gen));
         }
     }
     fn remove(&mut self, id: &TimerId) {
         for e in self.inline.iter_mut().filter(|(t, g)| *g != 0 && t == id) {
             e.1 = 0;
         }
-        self.more.retain(|(t, _)| t != id);
+        if let Some(more) = self.more.as_deref_mut() {
+            more.retain(|(t, _)| t != id);
+        }
     }
 }
 
@@ -250,7 +257,8 @@ impl Timers {
 #[derive(Default)]
 struct LinkClock {
     few: Vec<(usize, Time)>,
-    many: Vec<Time>,
+    /// Boxed: only a process with many peers has one.
+    many: Option<Box<Vec<Time>>>,
 }
 
 impl LinkClock {
@@ -266,18 +274,19 @@ impl LinkClock {
             self.few.push((to, at));
             return at;
         }
-        if to >= self.many.len() {
-            self.many.resize(to + 1, Time::ZERO);
+        let many = self.many.get_or_insert_with(Default::default);
+        if to >= many.len() {
+            many.resize(to + 1, Time::ZERO);
         }
-        let last = &mut self.many[to];
+        let last = &mut many[to];
         *last = (*last).max(at);
         *last
     }
 }
 
 /// A process. What every event reads (its address, timers, node, whether it is stopped)
-/// sits in the first two cache lines; what only launches, signals and exits read is boxed
-/// in [`ProcCold`]. At 10,000 NodeManagers the sim is bound by cache misses on these
+/// sits in two cache lines (128 bytes, checked by a test); what only launches, signals and
+/// exits read, and the RNG, are boxed in [`ProcCold`]. At 10,000 NodeManagers the sim is bound by cache misses on these
 /// records, not by instructions.
 #[repr(C, align(64))]
 struct Proc {
@@ -289,14 +298,14 @@ struct Proc {
     timer_gen: u64,
     timers: Timers,
     node: Option<Box<dyn Node>>,
-    /// Boxed: a ChaCha state is ~300 bytes that every event would otherwise skip over to
-    /// reach the fields it reads.
-    rng: Box<Rng>,
     links: LinkClock,
     cold: Box<ProcCold>,
 }
 
 struct ProcCold {
+    /// Here, not in the record: a ChaCha state is ~300 bytes, and a dispatch only takes its
+    /// address (the node may never draw).
+    rng: Rng,
     /// A SIGTERM that arrived while stopped: it takes effect on SIGCONT.
     pending_term: bool,
     /// Inputs that came due while stopped, in arrival order.
@@ -496,12 +505,12 @@ impl Sim {
             addr,
             links: LinkClock::default(),
             node: Some(node),
-            rng: Box::new(rng),
             timers: Timers::default(),
             timer_gen: 0,
             stopped: false,
             indexed: true,
             cold: Box::new(ProcCold {
+                rng,
                 pending_term: false,
                 parked: Vec::new(),
                 launch: None,
@@ -618,22 +627,32 @@ impl Sim {
     /// Asks the CPU to start loading what the events a few places ahead will touch. At
     /// 10,000 NodeManagers nearly every event is for a process whose record and node were
     /// last touched a heartbeat ago and have left the caches: a NodeManager's first read of
-    /// its own state was a quarter of the run, spent waiting on memory. Two steps, as a
-    /// pipeline: the process record of the event `FAR` ahead, then (its record now cached)
-    /// the node and message of the event `NEAR` ahead. Only a hint: nothing is read that
-    /// changes what runs, so the run is the same with or without it.
+    /// its own state was a quarter of the run, spent waiting on memory. Three steps, as a
+    /// pipeline: the process record (and a message's contents) of the event `FAR` ahead;
+    /// then, the message now cached, the receiving node's own hint for it
+    /// ([`Node::prefetch_message`]: the ResourceManager's entry for the heartbeating node)
+    /// `MID` ahead; then the node itself `NEAR` ahead. Only hints: nothing is read that
+    /// changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const FAR: usize = 16;
+        const MID: usize = 10;
         const NEAR: usize = 5;
-        if let Some(slot) = self.queue.peek_ahead(FAR).and_then(Event::slot_hint) {
-            if let Some(p) = self.procs.get(slot) {
+        if let Some(ev) = self.queue.peek_ahead(FAR) {
+            if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
                 prefetch(p as *const Option<Proc> as *const u8);
                 prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
             }
+            if let Event::Deliver { msg, .. } = ev {
+                prefetch(msg.data_ptr());
+            }
+        }
+        if let Some(Event::Deliver { msg, hint, .. }) = self.queue.peek_ahead(MID) {
+            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
+                node.prefetch_message(msg);
+            }
         }
         let Some(ev) = self.queue.peek_ahead(NEAR) else { return };
-        if let Event::Deliver { msg, from, .. } = ev {
-            prefetch(msg.data_ptr());
+        if let Event::Deliver { from, .. } = ev {
             // A reply goes back to the sender: its entry in the address index.
             if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
                 prefetch(h as *const HostPorts as *const u8);
@@ -721,8 +740,7 @@ impl Sim {
         let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
-            let Proc { rng, cold, .. } = p;
-            let children = &cold.children;
+            let ProcCold { rng, children, .. } = &mut *p.cold;
             let store = self.store_faults.wrap(&mut self.store);
             let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
             let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
@@ -755,7 +773,7 @@ impl Sim {
                     p.timers.remove(&id);
                 }
             }
-            Effect::Launch(spec) => self.launch(slot, addr, spec),
+            Effect::Launch(spec) => self.launch(slot, addr, *spec),
             Effect::Signal { pid, signal } => {
                 let child = self.procs[slot].as_ref().and_then(|p| p.cold.children.get(&pid).copied());
                 if let Some(child) = child {
