@@ -235,8 +235,10 @@ pub trait Node: Any + Send {
     /// A hint from the sim: `msg` will be delivered to this node a few events from now. A node
     /// whose handling is bound by memory latency (the ResourceManager's node table, at
     /// 10,000 NodeManagers) may start loading what it will touch with [`crate::prefetch`].
-    /// It must change nothing: the run is the same with or without it.
-    fn prefetch_message(&self, _msg: &Msg) {}
+    /// It comes twice, some events apart: `stage` 0, then 1 (so a lookup can first load where
+    /// its entry is, then, that being cached, what the entry leads to). It must change
+    /// nothing: the run is the same with or without it.
+    fn prefetch_message(&self, _msg: &Msg, _stage: u8) {}
 }
 
 /// A [`Sys`] for unit tests that drive a node's handlers directly: the shared store in memory,

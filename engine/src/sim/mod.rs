@@ -627,17 +627,19 @@ impl Sim {
     /// Asks the CPU to start loading what the events a few places ahead will touch. At
     /// 10,000 NodeManagers nearly every event is for a process whose record and node were
     /// last touched a heartbeat ago and have left the caches: a NodeManager's first read of
-    /// its own state was a quarter of the run, spent waiting on memory. Three steps, as a
-    /// pipeline: the process record (and a message's contents) of the event `FAR` ahead;
-    /// then, the message now cached, the receiving node's own hint for it
-    /// ([`Node::prefetch_message`]: the ResourceManager's entry for the heartbeating node)
-    /// `MID` ahead; then the node itself `NEAR` ahead. Only hints: nothing is read that
+    /// its own state was a quarter of the run, spent waiting on memory. Four steps, as a
+    /// pipeline: the process record and a message's contents `RECORD` events ahead; the
+    /// receiving node's first hint for the (now cached) message `FAR` ahead
+    /// ([`Node::prefetch_message`]: where the ResourceManager's index entry for the
+    /// heartbeating node is); its second hint `MID` ahead (the node's entry itself); then the
+    /// node `NEAR` ahead. Only hints: nothing is read that
     /// changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
-        const FAR: usize = 16;
+        const RECORD: usize = 28;
+        const FAR: usize = 18;
         const MID: usize = 10;
         const NEAR: usize = 5;
-        if let Some(ev) = self.queue.peek_ahead(FAR) {
+        if let Some(ev) = self.queue.peek_ahead(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
                 prefetch(p as *const Option<Proc> as *const u8);
                 prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
@@ -646,10 +648,11 @@ impl Sim {
                 prefetch(msg.data_ptr());
             }
         }
-        if let Some(Event::Deliver { msg, hint, .. }) = self.queue.peek_ahead(MID) {
-            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
-                node.prefetch_message(msg);
-            }
+        if let Some(ev) = self.queue.peek_ahead(FAR) {
+            self.node_hint(ev, 0);
+        }
+        if let Some(ev) = self.queue.peek_ahead(MID) {
+            self.node_hint(ev, 1);
         }
         let Some(ev) = self.queue.peek_ahead(NEAR) else { return };
         if let Event::Deliver { from, .. } = ev {
@@ -660,13 +663,23 @@ impl Sim {
         }
         let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
         if let Some(node) = &p.node {
+            // The whole node, up to ten lines: what a handler reads first is anywhere in it.
             let at = &**node as *const dyn Node as *const u8;
-            for line in 0..6 {
+            for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(10) {
                 prefetch(at.wrapping_add(64 * line));
             }
         }
         // What it sends goes through its link clocks.
         prefetch(p.links.few.as_ptr() as *const u8);
+    }
+
+    /// Passes a delivery's prefetch hint to the node that will receive it.
+    fn node_hint(&self, ev: &Event, stage: u8) {
+        if let Event::Deliver { msg, hint, .. } = ev {
+            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
+                node.prefetch_message(msg, stage);
+            }
+        }
     }
 
     fn handle(&mut self, ev: Event) {
