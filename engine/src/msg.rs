@@ -68,8 +68,87 @@ impl<T: Wire> Payload for T {
 #[derive(Debug)]
 pub struct Msg(Box<dyn Payload>);
 
+/// Message boxes the receiver emptied, kept for the next message of the same size. In the
+/// sim every message is boxed at its send and unboxed at its delivery; at 10,000
+/// NodeManagers that is two boxes per heartbeat, freed in one order and allocated in
+/// another, and malloc's free lists then read each recycled chunk's link from memory the
+/// caches lost long ago (a malloc call was as dear as a heartbeat's handling). Here a
+/// recycled box is a pointer popped off a list: nothing in it is read before the message is
+/// written. Per thread (live drivers send from several); bounded, the rest go back to malloc.
+mod spare {
+    use std::alloc::Layout;
+    use std::cell::RefCell;
+    use std::ptr::NonNull;
+
+    /// Per size: enough for every heartbeat of 50,000 NodeManagers in flight at once.
+    const MAX_PER_LAYOUT: usize = 1 << 17;
+
+    #[derive(Default)]
+    struct Spare {
+        lists: Vec<(Layout, Vec<NonNull<u8>>)>,
+    }
+
+    impl Drop for Spare {
+        fn drop(&mut self) {
+            for (layout, list) in self.lists.drain(..) {
+                for p in list {
+                    // SAFETY: every pointer here came from the global allocator with `layout`
+                    // (a `Box` of a type of that layout) and is owned by this list alone.
+                    unsafe { std::alloc::dealloc(p.as_ptr(), layout) };
+                }
+            }
+        }
+    }
+
+    thread_local! {
+        static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+    }
+
+    /// A block of `layout` the global allocator handed out earlier, if one is spare.
+    pub(super) fn take(layout: Layout) -> Option<NonNull<u8>> {
+        SPARE.try_with(|s| s.borrow_mut().lists.iter_mut().find(|(l, _)| *l == layout).and_then(|(_, v)| v.pop())).ok().flatten()
+    }
+
+    /// Keeps a block of `layout` from the global allocator (whose contents were moved out) for
+    /// [`take`]; returns it if there is no room, for the caller to free.
+    pub(super) fn give(layout: Layout, p: NonNull<u8>) -> Option<NonNull<u8>> {
+        SPARE
+            .try_with(|s| {
+                let mut s = s.borrow_mut();
+                let i = match s.lists.iter().position(|(l, _)| *l == layout) {
+                    Some(i) => i,
+                    None => {
+                        s.lists.push((layout, Vec::new()));
+                        s.lists.len() - 1
+                    }
+                };
+                let list = &mut s.lists[i].1;
+                if list.len() >= MAX_PER_LAYOUT {
+                    return Some(p);
+                }
+                list.push(p);
+                None
+            })
+            .unwrap_or(Some(p))
+    }
+}
+
 impl Msg {
     pub fn new<T: Wire>(m: T) -> Msg {
+        let layout = std::alloc::Layout::new::<T>();
+        if layout.size() > 0 {
+            if let Some(p) = spare::take(layout) {
+                let p = p.as_ptr() as *mut T;
+                // SAFETY: `p` came from the global allocator with `T`'s layout (size and
+                // alignment), as a `Box` of some type with that layout, and holds nothing
+                // (its contents were moved out); writing a `T` makes it a valid `Box<T>`,
+                // which frees it with the same layout.
+                unsafe {
+                    p.write(m);
+                    return Msg(Box::from_raw(p));
+                }
+            }
+        }
         Msg(Box::new(m))
     }
     pub fn family(&self) -> &'static str {
@@ -84,10 +163,24 @@ impl Msg {
     }
     /// Takes the message out as family `T`, or gives it back unchanged.
     pub fn downcast<T: Wire>(self) -> Result<T, Msg> {
-        if self.0.family() == T::FAMILY {
-            Ok(*self.0.into_any().downcast::<T>().expect("family names are unique"))
-        } else {
-            Err(self)
+        if self.0.family() != T::FAMILY {
+            return Err(self);
+        }
+        let b = self.0.into_any().downcast::<T>().expect("family names are unique");
+        let layout = std::alloc::Layout::new::<T>();
+        if layout.size() == 0 {
+            return Ok(*b);
+        }
+        let raw = Box::into_raw(b);
+        // SAFETY: `raw` is a live, initialized `T` we own (from the box); after the read it
+        // is treated as uninitialized memory of `T`'s layout and either kept as a spare
+        // block or freed with that layout, exactly as the box would have freed it.
+        unsafe {
+            let m = raw.read();
+            if let Some(p) = spare::give(layout, std::ptr::NonNull::new_unchecked(raw as *mut u8)) {
+                std::alloc::dealloc(p.as_ptr(), layout);
+            }
+            Ok(m)
         }
     }
     /// The message as family `T`, borrowed, if it is one (e.g. for a node's prefetch hint).
