@@ -183,7 +183,12 @@ impl<E> EventQueue<E> {
         // push can reach the bucket. So one stable pass by those low bits (a counting sort,
         // through a list per microsecond) orders the bucket in linear time; a general sort
         // of a heartbeat burst's ~800-entry buckets was a tenth of a 10,000-node run.
-        if self.current.len() > 1 && !self.current.is_sorted_by_key(|e| e.key()) {
+        if self.current.is_sorted_by_key(|e| e.key()) {
+            self.current.reverse();
+        } else if self.current.len() <= 32 {
+            // A small bucket (a small cluster's): an insertion sort beats 64 lists.
+            self.current.sort_by_key(|e| std::cmp::Reverse(e.key()));
+        } else {
             let mut used = 0u64;
             for e in self.current.drain(..) {
                 let lane = (e.time & ((1 << SHIFT) - 1)) as usize;
@@ -199,8 +204,6 @@ impl<E> EventQueue<E> {
                 self.current.is_sorted_by_key(|e| std::cmp::Reverse(e.key())),
                 "a bucket holds its times' entries in sequence order"
             );
-        } else {
-            self.current.reverse();
         }
     }
 
