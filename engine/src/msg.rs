@@ -105,8 +105,24 @@ mod spare {
     }
 
     /// A block of `layout` the global allocator handed out earlier, if one is spare.
+    /// The next spare block of its size is prefetched: a block kept a while has left the
+    /// caches, and writing a message into it would stall the sender on the miss.
     pub(super) fn take(layout: Layout) -> Option<NonNull<u8>> {
-        SPARE.try_with(|s| s.borrow_mut().lists.iter_mut().find(|(l, _)| *l == layout).and_then(|(_, v)| v.pop())).ok().flatten()
+        SPARE
+            .try_with(|s| {
+                let mut s = s.borrow_mut();
+                let (_, list) = s.lists.iter_mut().find(|(l, _)| *l == layout)?;
+                let p = list.pop()?;
+                if let Some(next) = list.last() {
+                    // Every line the block touches (it need not start on one).
+                    for at in (0..layout.size()).step_by(64).chain([layout.size() - 1]) {
+                        crate::prefetch(next.as_ptr().wrapping_add(at));
+                    }
+                }
+                Some(p)
+            })
+            .ok()
+            .flatten()
     }
 
     /// Keeps a block of `layout` from the global allocator (whose contents were moved out) for
