@@ -123,6 +123,9 @@ enum Event {
         from: Addr,
         to: Addr,
         hint: u32,
+        /// The sender's slot (`NO_SLOT` if unknown): a reply goes back on the receiver's
+        /// link to it, whose clock the sim prefetches.
+        sender: u32,
         msg: Msg,
     },
     Timer {
@@ -665,6 +668,13 @@ impl Sim {
             }
         }
         let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
+        // A reply's link clock: a ResourceManager keeps one per NodeManager, a table far
+        // larger than the caches.
+        if let (Event::Deliver { sender, .. }, Some(many)) = (ev, p.links.many.as_deref()) {
+            if let Some(t) = many.get(*sender as usize) {
+                prefetch(t as *const Time as *const u8);
+            }
+        }
         if let Some(node) = &p.node {
             // The whole node, up to ten lines: what a handler reads first is anywhere in it.
             let at = &**node as *const dyn Node as *const u8;
@@ -692,7 +702,7 @@ impl Sim {
                 self.trace.step(self.now, b's', p.addr, p.addr, "start");
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
-            Event::Deliver { from, to, hint, msg } => {
+            Event::Deliver { from, to, hint, sender, msg } => {
                 if !self.faults.is_empty() {
                     if self.faults.is_cut(from, to) {
                         self.trace.message(self.now, b'l', from, to, &msg);
@@ -715,7 +725,7 @@ impl Sim {
                 let p = self.procs[slot].as_mut().expect("indexed processes exist");
                 if p.stopped {
                     // In the socket's receive queue until SIGCONT.
-                    p.cold.parked.push(Event::Deliver { from, to, hint, msg });
+                    p.cold.parked.push(Event::Deliver { from, to, hint, sender, msg });
                     return;
                 }
                 self.trace.message(self.now, b'm', from, to, &msg);
@@ -1043,7 +1053,7 @@ impl Sim {
         let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, _)| !self.faults.is_held(*f, *t));
         self.held = keep;
         for (from, to, msg) in go {
-            self.handle(Event::Deliver { from, to, hint: NO_SLOT, msg });
+            self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });
         }
     }
 
@@ -1109,7 +1119,7 @@ impl Sim {
             }
         }
         let hint = dest.map_or(NO_SLOT, |d| d as u32);
-        self.schedule(at, Event::Deliver { from, to, hint, msg });
+        self.schedule(at, Event::Deliver { from, to, hint, sender: slot as u32, msg });
     }
 }
 

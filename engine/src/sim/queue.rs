@@ -103,6 +103,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Queues `ev` at `time`; `seq` must be unique (the sim's counter).
+    #[inline(always)]
     pub fn push(&mut self, time: u64, seq: u64, ev: E) {
         self.len += 1;
         let e = Entry { time, seq, ev };
@@ -138,6 +139,7 @@ impl<E> EventQueue<E> {
         Some((e.time, e.ev))
     }
 
+    #[inline(always)]
     fn ring_put(&mut self, b: u64, e: Entry<E>) {
         let i = (b % BUCKETS) as usize;
         if self.ring[i].capacity() == 0 {
