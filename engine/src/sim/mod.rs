@@ -676,9 +676,9 @@ impl Sim {
             }
         }
         if let Some(node) = &p.node {
-            // The whole node, up to ten lines: what a handler reads first is anywhere in it.
+            // The node, up to six lines: what a handler reads first is anywhere in the first few.
             let at = &**node as *const dyn Node as *const u8;
-            for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(10) {
+            for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
                 prefetch(at.wrapping_add(64 * line));
             }
         }
