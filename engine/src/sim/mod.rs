@@ -428,6 +428,8 @@ impl Sim {
     }
 
     pub fn with_trace(config: SimConfig, trace: Trace) -> Sim {
+        // Every message is boxed at its send and unboxed at its delivery, on this thread.
+        crate::msg::recycle_boxes_on_this_thread();
         let seed = config.seed;
         Sim {
             now: EPOCH,
