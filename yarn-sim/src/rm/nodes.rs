@@ -200,3 +200,34 @@ impl Index<NodeSlot> for NodeTable {
         &self.slots[slot.0 as usize]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    /// The open-addressing index against an ordered map, through its growth: every key found,
+    /// replaced in place, absent ones not found.
+    #[test]
+    fn ip_index_finds_what_was_inserted() {
+        let mut index = IpIndex::default();
+        let mut reference = BTreeMap::new();
+        assert_eq!(index.get(7), None);
+        for n in 0..3000u64 {
+            // Hosts 127.0.x.y on two ports, inserted out of order.
+            let key = ((0x7f00_0000 + (n * 7919 % 3000)) << 16) | (8041 + n % 2);
+            index.insert(key, NodeSlot(n as u32));
+            reference.insert(key, NodeSlot(n as u32));
+        }
+        for (k, s) in &reference {
+            assert_eq!(index.get(*k), Some(*s));
+        }
+        let first = *reference.keys().next().unwrap();
+        index.insert(first, NodeSlot(99_999));
+        assert_eq!(index.get(first), Some(NodeSlot(99_999)));
+        assert_eq!(index.len, reference.len());
+        assert_eq!(index.get((u32::from(Ipv4Addr::new(10, 0, 0, 1)) as u64) << 16 | 8041), None);
+    }
+}
