@@ -85,6 +85,8 @@ bench-flink: build
 compat: build chromium
 	./scripts/flink-cli-compat.sh
 	./scripts/yarn-rest-compat.sh
+	./scripts/hadoop-rpc-compat.sh
+	./scripts/flink-yarn-compat.sh
 
 clean:
 	$(CARGO) clean

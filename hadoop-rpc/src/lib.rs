@@ -5,4 +5,10 @@
 //! tokio TCP streams. What a port serves is a [`service::RpcService`]: the YARN protocols
 //! themselves live in `yarn-sim` and map onto its ResourceManager and NodeManager nodes.
 
+pub mod client;
+pub mod connection;
+pub mod proto;
+pub mod sasl;
+pub mod server;
 pub mod service;
+pub mod token;

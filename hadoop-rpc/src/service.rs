@@ -103,6 +103,14 @@ pub trait RpcService: Send + Sync + 'static {
     /// why it is not valid (→ `SecretManager$InvalidToken`, SASL fails, the connection closes).
     fn token_password(&self, identifier: &[u8]) -> Result<Vec<u8>, String>;
 
+    /// `TokenIdentifier.getUser()` of a token that passed [`RpcService::token_password`]:
+    /// the connection's user under TOKEN (`appattempt_…` for AMRM and NM tokens). `None`
+    /// (the default) makes it the identifier's Base64 text, SASL's authorization id.
+    fn token_user(&self, identifier: &[u8]) -> Option<String> {
+        let _ = identifier;
+        None
+    }
+
     /// One call: `request` is the request message's bytes (not length-delimited); the answer
     /// is the response message's bytes.
     fn call(&self, cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, RpcError>;
