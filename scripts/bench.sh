@@ -22,6 +22,12 @@ ratio=$(sed -n 's/.*(\([0-9]*\)x real time).*/\1/p' <<<"$out")
 evs=$(sed -n 's/.*(\([0-9]*\) events\/s).*/\1/p' <<<"$out")
 row "sim: 10k NMs x ${SIM_HOURS} s of heartbeats, wall time" "${wall} s (${ratio}x real time)" "< 10 s (>= 360x)" "${evs} events/s"
 
+echo "== sim: 50,000 NodeManagers, peak memory (one simulated minute)"
+# Peak RSS of the whole run from the kernel's accounting of the finished child (ru_maxrss, KiB).
+peak=$(python3 -c 'import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+  "$BIN/yarn-sim" simulate --nodes 50000 --apps 0 --duration-secs 60)
+row "sim: 50k NMs, peak RSS (60 simulated s)" "$((peak / 1024)) MiB" "< 4 GiB" "$((peak * 1024 / 50000)) bytes per NodeManager"
+
 echo "== sim: scheduler-bound, 100 dshell apps x 1,000 container asks on 10,000 nodes"
 out=$("$BIN/yarn-sim" simulate --nodes 10000 --apps 100 --containers-per-app 1000 --seed 7 --arrival-secs 1 --max-container-secs 3600 --duration-secs 30)
 allocs=$(sed -n 's/.*(\([0-9]*\) allocations per wall second).*/\1/p' <<<"$out")

@@ -325,6 +325,12 @@ impl<'a, 'b> serde::Serializer for &'b mut HashSer<'a> {
         self.0.write(v);
         Ok(())
     }
+    /// Not human-readable: types that have a compact form (YARN's ids: their numbers; IP
+    /// addresses: their bytes) hand the hash that instead of formatting their text. The hash
+    /// covers the same contents either way.
+    fn is_human_readable(&self) -> bool {
+        false
+    }
     /// Ids and addresses serialize through `Display`: formatted straight into the hash, not
     /// into a `String` first (serde's default).
     fn collect_str<T: ?Sized + fmt::Display>(self, value: &T) -> Result<(), HashSerError> {

@@ -383,37 +383,88 @@ impl FromStr for NodeId {
 }
 
 /// Ids travel as their YARN strings. Serialized with `serialize_str` from a stack buffer
-/// rather than `collect_str`: the same JSON, but a serializer that only hashes (the sim's
-/// trace) gets the text in one piece without `core::fmt` in between.
+/// rather than `collect_str`: the same JSON, but no `core::fmt` in between.
+///
+/// A serializer that is not human-readable gets the id's numbers instead of its text, and a
+/// deserializer that is not human-readable reads them back. The only such serializer here is
+/// the sim's trace hash (`engine::trace`), which hashes every delivered message: formatting
+/// each id of each heartbeat's container statuses to text, only to hash the text, was a
+/// tenth of a scheduler-bound run. The numbers are the whole id, so the hash still covers it.
 macro_rules! string_serde {
-    ($t:ty, $ser:expr) => {
+    ($t:ty, $compact:ty, $ser:expr, $to:expr, $from:expr) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                $ser(self, s)
+                if s.is_human_readable() {
+                    $ser(self, s)
+                } else {
+                    let c: $compact = $to(self);
+                    c.serialize(s)
+                }
             }
         }
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if !d.is_human_readable() {
+                    let c = <$compact>::deserialize(d)?;
+                    return $from(c).map_err(serde::de::Error::custom);
+                }
                 let s = String::deserialize(d)?;
                 s.parse().map_err(serde::de::Error::custom)
             }
         }
     };
 }
-string_serde!(ApplicationId, |id: &ApplicationId, s: S| s.serialize_str(id.buf().as_str()));
-string_serde!(ApplicationAttemptId, |id: &ApplicationAttemptId, s: S| s.serialize_str(id.buf().as_str()));
-string_serde!(ContainerId, |id: &ContainerId, s: S| s.serialize_str(id.buf().as_str()));
-string_serde!(NodeId, |id: &NodeId, s: S| match &id.host {
-    Host::Ip(ip) => {
-        let mut b = IdBuf::new();
-        b.ip(*ip);
-        b.push(b":");
-        b.num(id.port as u64, 1);
-        s.serialize_str(b.as_str())
+string_serde!(
+    ApplicationId,
+    (u64, u32),
+    |id: &ApplicationId, s: S| s.serialize_str(id.buf().as_str()),
+    |id: &ApplicationId| (id.cluster_timestamp, id.id),
+    |(ts, n): (u64, u32)| Ok::<_, String>(ApplicationId::new(ts, n))
+);
+string_serde!(
+    ApplicationAttemptId,
+    (u64, u32, u32),
+    |id: &ApplicationAttemptId, s: S| s.serialize_str(id.buf().as_str()),
+    |id: &ApplicationAttemptId| (id.app.cluster_timestamp, id.app.id, id.attempt),
+    |(ts, n, a): (u64, u32, u32)| Ok::<_, String>(ApplicationAttemptId::new(ApplicationId::new(ts, n), a))
+);
+string_serde!(
+    ContainerId,
+    (u64, u32, u32, u64),
+    |id: &ContainerId, s: S| s.serialize_str(id.buf().as_str()),
+    |id: &ContainerId| (id.attempt.app.cluster_timestamp, id.attempt.app.id, id.attempt.attempt, id.seq),
+    |(ts, n, a, seq): (u64, u32, u32, u64)| Ok::<_, String>(ContainerId::new(ApplicationAttemptId::new(ApplicationId::new(ts, n), a), seq))
+);
+// Compact: (IPv4 host as a number, "", port) or (0, host name, port).
+string_serde!(
+    NodeId,
+    (u32, std::borrow::Cow<'_, str>, u16),
+    |id: &NodeId, s: S| match &id.host {
+        Host::Ip(ip) => {
+            let mut b = IdBuf::new();
+            b.ip(*ip);
+            b.push(b":");
+            b.num(id.port as u64, 1);
+            s.serialize_str(b.as_str())
+        }
+        // A name may be longer than the buffer.
+        Host::Name(_) => s.collect_str(id),
+    },
+    node_id_compact,
+    node_id_from_compact
+);
+
+fn node_id_compact(id: &NodeId) -> (u32, std::borrow::Cow<'_, str>, u16) {
+    match &id.host {
+        Host::Ip(ip) => (u32::from(*ip), std::borrow::Cow::Borrowed(""), id.port),
+        Host::Name(n) => (0, std::borrow::Cow::Borrowed(&**n), id.port),
     }
-    // A name may be longer than the buffer.
-    Host::Name(_) => s.collect_str(id),
-});
+}
+
+fn node_id_from_compact((ip, name, port): (u32, std::borrow::Cow<'_, str>, u16)) -> Result<NodeId, String> {
+    let host = if name.is_empty() { Host::Ip(Ipv4Addr::from(ip)) } else { Host::from(&*name) };
+    Ok(NodeId { host, port })
+}
 
 #[cfg(test)]
 mod tests {

@@ -123,6 +123,9 @@ enum Event {
         from: Addr,
         to: Addr,
         hint: u32,
+        /// The sender's slot (`NO_SLOT` if unknown): a reply goes back on the receiver's
+        /// link to it, whose clock the sim prefetches.
+        sender: u32,
         msg: Msg,
     },
     Timer {
@@ -214,32 +217,41 @@ impl AddrIndex {
 
 /// A process's armed timers with their generations. Daemons arm two or three, so the first
 /// few sit inline in the process record and firing a timer chases no pointer; a generation of
-/// 0 (never issued) marks a free inline entry.
+/// 0 (never issued) marks a free inline entry. The rest are boxed, so a record without them
+/// stays within two cache lines.
 #[derive(Default)]
 struct Timers {
     inline: [(TimerId, u64); 3],
-    more: Vec<(TimerId, u64)>,
+    // One word in the record where a `Vec` takes three: the record stays in two lines.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<(TimerId, u64)>>>,
 }
 
 impl Timers {
+    fn more(&self) -> &[(TimerId, u64)] {
+        self.more.as_deref().map_or(&[], |v| v.as_slice())
+    }
     fn get(&self, id: &TimerId) -> Option<&u64> {
-        self.inline.iter().chain(&self.more).find(|(t, g)| *g != 0 && t == id).map(|(_, g)| g)
+        self.inline.iter().chain(self.more()).find(|(t, g)| *g != 0 && t == id).map(|(_, g)| g)
     }
     fn insert(&mut self, id: TimerId, gen: u64) {
         debug_assert!(gen != 0, "generations start at 1");
-        if let Some(e) = self.inline.iter_mut().chain(&mut self.more).find(|(t, g)| *g != 0 && *t == id) {
+        let more = self.more.as_deref_mut().map_or(&mut [][..], |v| v.as_mut_slice());
+        if let Some(e) = self.inline.iter_mut().chain(more).find(|(t, g)| *g != 0 && *t == id) {
             e.1 = gen;
         } else if let Some(e) = self.inline.iter_mut().find(|(_, g)| *g == 0) {
             *e = (id, gen);
         } else {
-            self.more.push((id, gen));
+            self.more.get_or_insert_with(Default::default).push((id, gen));
         }
     }
     fn remove(&mut self, id: &TimerId) {
         for e in self.inline.iter_mut().filter(|(t, g)| *g != 0 && t == id) {
             e.1 = 0;
         }
-        self.more.retain(|(t, _)| t != id);
+        if let Some(more) = self.more.as_deref_mut() {
+            more.retain(|(t, _)| t != id);
+        }
     }
 }
 
@@ -250,7 +262,9 @@ impl Timers {
 #[derive(Default)]
 struct LinkClock {
     few: Vec<(usize, Time)>,
-    many: Vec<Time>,
+    /// Boxed: only a process with many peers has one.
+    #[allow(clippy::box_collection)] // one word in the process record, as `Timers::more`
+    many: Option<Box<Vec<Time>>>,
 }
 
 impl LinkClock {
@@ -266,18 +280,19 @@ impl LinkClock {
             self.few.push((to, at));
             return at;
         }
-        if to >= self.many.len() {
-            self.many.resize(to + 1, Time::ZERO);
+        let many = self.many.get_or_insert_with(Default::default);
+        if to >= many.len() {
+            many.resize(to + 1, Time::ZERO);
         }
-        let last = &mut self.many[to];
+        let last = &mut many[to];
         *last = (*last).max(at);
         *last
     }
 }
 
 /// A process. What every event reads (its address, timers, node, whether it is stopped)
-/// sits in the first two cache lines; what only launches, signals and exits read is boxed
-/// in [`ProcCold`]. At 10,000 NodeManagers the sim is bound by cache misses on these
+/// sits in two cache lines (128 bytes, checked by a test); what only launches, signals and
+/// exits read, and the RNG, are boxed in [`ProcCold`]. At 10,000 NodeManagers the sim is bound by cache misses on these
 /// records, not by instructions.
 #[repr(C, align(64))]
 struct Proc {
@@ -289,14 +304,14 @@ struct Proc {
     timer_gen: u64,
     timers: Timers,
     node: Option<Box<dyn Node>>,
-    /// Boxed: a ChaCha state is ~300 bytes that every event would otherwise skip over to
-    /// reach the fields it reads.
-    rng: Box<Rng>,
     links: LinkClock,
     cold: Box<ProcCold>,
 }
 
 struct ProcCold {
+    /// Here, not in the record: a ChaCha state is ~300 bytes, and a dispatch only takes its
+    /// address (the node may never draw).
+    rng: Rng,
     /// A SIGTERM that arrived while stopped: it takes effect on SIGCONT.
     pending_term: bool,
     /// Inputs that came due while stopped, in arrival order.
@@ -480,6 +495,8 @@ impl Sim {
     }
 
     pub fn with_trace(config: SimConfig, trace: Trace) -> Sim {
+        // Every message is boxed at its send and unboxed at its delivery, on this thread.
+        crate::msg::recycle_boxes_on_this_thread();
         let seed = config.seed;
         Sim {
             now: EPOCH,
@@ -567,12 +584,12 @@ impl Sim {
             addr,
             links: LinkClock::default(),
             node: Some(node),
-            rng: Box::new(rng),
             timers: Timers::default(),
             timer_gen: 0,
             stopped: false,
             indexed: true,
             cold: Box::new(ProcCold {
+                rng,
                 pending_term: false,
                 parked: Vec::new(),
                 launch: None,
@@ -689,36 +706,66 @@ impl Sim {
     /// Asks the CPU to start loading what the events a few places ahead will touch. At
     /// 10,000 NodeManagers nearly every event is for a process whose record and node were
     /// last touched a heartbeat ago and have left the caches: a NodeManager's first read of
-    /// its own state was a quarter of the run, spent waiting on memory. Two steps, as a
-    /// pipeline: the process record of the event `FAR` ahead, then (its record now cached)
-    /// the node and message of the event `NEAR` ahead. Only a hint: nothing is read that
-    /// changes what runs, so the run is the same with or without it.
+    /// its own state was a quarter of the run, spent waiting on memory. Four steps, as a
+    /// pipeline: the process record and a message's contents `RECORD` events ahead; the
+    /// receiving node's first hint for the (now cached) message `FAR` ahead
+    /// ([`Node::prefetch_message`]: where the ResourceManager's index entry for the
+    /// heartbeating node is); its second hint `MID` ahead (the node's entry itself); then the
+    /// node `NEAR` ahead. Only hints: nothing is read that
+    /// changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
-        const FAR: usize = 16;
+        const RECORD: usize = 28;
+        const FAR: usize = 18;
+        const MID: usize = 10;
         const NEAR: usize = 5;
-        if let Some(slot) = self.queue.peek_ahead(FAR).and_then(Event::slot_hint) {
-            if let Some(p) = self.procs.get(slot) {
+        if let Some(ev) = self.queue.peek_ahead(RECORD) {
+            if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
                 prefetch(p as *const Option<Proc> as *const u8);
                 prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
             }
+            if let Event::Deliver { msg, .. } = ev {
+                prefetch(msg.data_ptr());
+            }
+        }
+        if let Some(ev) = self.queue.peek_ahead(FAR) {
+            self.node_hint(ev, 0);
+        }
+        if let Some(ev) = self.queue.peek_ahead(MID) {
+            self.node_hint(ev, 1);
         }
         let Some(ev) = self.queue.peek_ahead(NEAR) else { return };
-        if let Event::Deliver { msg, from, .. } = ev {
-            prefetch(msg.data_ptr());
+        if let Event::Deliver { from, .. } = ev {
             // A reply goes back to the sender: its entry in the address index.
             if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
                 prefetch(h as *const HostPorts as *const u8);
             }
         }
         let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
+        // A reply's link clock: a ResourceManager keeps one per NodeManager, a table far
+        // larger than the caches.
+        if let (Event::Deliver { sender, .. }, Some(many)) = (ev, p.links.many.as_deref()) {
+            if let Some(t) = many.get(*sender as usize) {
+                prefetch(t as *const Time as *const u8);
+            }
+        }
         if let Some(node) = &p.node {
+            // The node, up to six lines: what a handler reads first is anywhere in the first few.
             let at = &**node as *const dyn Node as *const u8;
-            for line in 0..6 {
+            for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
                 prefetch(at.wrapping_add(64 * line));
             }
         }
         // What it sends goes through its link clocks.
         prefetch(p.links.few.as_ptr() as *const u8);
+    }
+
+    /// Passes a delivery's prefetch hint to the node that will receive it.
+    fn node_hint(&self, ev: &Event, stage: u8) {
+        if let Event::Deliver { msg, hint, .. } = ev {
+            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
+                node.prefetch_message(msg, stage);
+            }
+        }
     }
 
     fn handle(&mut self, ev: Event) {
@@ -728,7 +775,7 @@ impl Sim {
                 self.trace.step(self.now, b's', p.addr, p.addr, "start");
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
-            Event::Deliver { from, to, hint, msg } => {
+            Event::Deliver { from, to, hint, sender, msg } => {
                 if !self.faults.is_empty() {
                     if self.faults.is_cut(from, to) {
                         self.trace.message(self.now, b'l', from, to, &msg);
@@ -751,7 +798,7 @@ impl Sim {
                 let p = self.procs[slot].as_mut().expect("indexed processes exist");
                 if p.stopped {
                     // In the socket's receive queue until SIGCONT.
-                    p.cold.parked.push(Event::Deliver { from, to, hint, msg });
+                    p.cold.parked.push(Event::Deliver { from, to, hint, sender, msg });
                     return;
                 }
                 self.trace.message(self.now, b'm', from, to, &msg);
@@ -792,8 +839,7 @@ impl Sim {
         let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
-            let Proc { rng, cold, .. } = p;
-            let children = &cold.children;
+            let ProcCold { rng, children, .. } = &mut *p.cold;
             let store = self.store_faults.wrap(&mut self.store);
             let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
             let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
@@ -826,7 +872,7 @@ impl Sim {
                     p.timers.remove(&id);
                 }
             }
-            Effect::Launch(spec) => self.launch(slot, addr, spec),
+            Effect::Launch(spec) => self.launch(slot, addr, *spec),
             Effect::Signal { pid, signal } => {
                 let child = self.procs[slot].as_ref().and_then(|p| p.cold.children.get(&pid).copied());
                 if let Some(child) = child {
@@ -1086,7 +1132,7 @@ impl Sim {
         let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, _)| !self.faults.is_held(*f, *t));
         self.held = keep;
         for (from, to, msg) in go {
-            self.handle(Event::Deliver { from, to, hint: NO_SLOT, msg });
+            self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });
         }
     }
 
@@ -1152,7 +1198,7 @@ impl Sim {
             }
         }
         let hint = dest.map_or(NO_SLOT, |d| d as u32);
-        self.schedule(at, Event::Deliver { from, to, hint, msg });
+        self.schedule(at, Event::Deliver { from, to, hint, sender: slot as u32, msg });
     }
 }
 

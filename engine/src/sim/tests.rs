@@ -261,3 +261,10 @@ fn deliveries_find_the_process_at_their_address_on_arrival() {
         Some(vec![100, 2])
     );
 }
+
+/// Every event reads its process's record: two cache lines, so the sim's prefetch of two
+/// lines covers it.
+#[test]
+fn process_record_is_two_cache_lines() {
+    assert_eq!(std::mem::size_of::<Option<super::Proc>>(), 128);
+}

@@ -639,4 +639,12 @@ impl Node for ResourceManager {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
+
+    /// A heartbeat is coming: start loading its node's entry (at 10,000 NodeManagers the
+    /// table is far larger than the caches, and each node is touched once a second).
+    fn prefetch_message(&self, msg: &Msg, stage: u8) {
+        if let Some(YarnMsg::NodeHeartbeat { node_id, .. }) = msg.peek::<YarnMsg>() {
+            self.nodes.prefetch(node_id, stage);
+        }
+    }
 }
