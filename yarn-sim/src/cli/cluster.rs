@@ -51,6 +51,11 @@ pub const HARNESS_DEFAULTS: &[(&str, &str, &str)] = &[
         "Harness default (YARN: true). Virtual memory of modern runtimes is not a useful limit; physical memory is checked.",
     ),
     (
+        "yarn.scheduler.capacity.schedule-asynchronously.enable",
+        "true",
+        "Harness default (YARN: false). CapacityScheduler's asynchronous scheduling: an AM container or a container ask is placed within 5 ms instead of at the next NodeManager heartbeat.",
+    ),
+    (
         "yarn.nodemanager.duration-to-track-stopped-containers",
         "60000",
         "Harness default (YARN: 600000). A finished container leaves the NodeManager's container list a minute after the RM recorded it (its logs stay readable).",

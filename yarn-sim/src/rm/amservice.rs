@@ -130,6 +130,7 @@ impl ResourceManager {
                     Ask { num: ask.num_containers, allocation_request_id: ask.allocation_request_id },
                 );
             }
+            self.kick_async_scheduling(cx);
         }
         for cid in &req.releases {
             let releasable = self.containers.get(cid).is_some_and(|c| c.is_live() && !c.is_am && cid.app() == id.app);

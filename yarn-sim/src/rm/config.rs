@@ -28,6 +28,8 @@ pub const DEFAULT_FS_STATE_STORE_URI: &str = "yarn/system/rmstore";
 pub const CS_PREFIX: &str = "yarn.scheduler.capacity.";
 pub const CS_MAX_AM_PERCENT: &str = "yarn.scheduler.capacity.maximum-am-resource-percent";
 pub const MAX_APP_PRIORITY: &str = "yarn.cluster.max-application-priority";
+pub const CS_ASYNC_SCHEDULING: &str = "yarn.scheduler.capacity.schedule-asynchronously.enable";
+pub const CS_ASYNC_SCHEDULING_INTERVAL_MS: &str = "yarn.scheduler.capacity.schedule-asynchronously.scheduling-interval-ms";
 
 /// Whether a queue accepts applications (`QueueState`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -89,6 +91,10 @@ pub struct RmConfig {
     pub acls: super::acls::AclConfig,
     /// `yarn.cluster.max-application-priority` (YARN's default 0): priority updates are capped.
     pub max_application_priority: i32,
+    /// CapacityScheduler's asynchronous scheduling: with it, asks are placed within this
+    /// interval of arriving instead of at the next NodeManager heartbeat (None: off, YARN's
+    /// default).
+    pub async_scheduling: Option<Duration>,
 }
 
 impl Default for RmConfig {
@@ -147,7 +153,13 @@ impl RmConfig {
         }
         let acls = super::acls::AclConfig::from_conf(conf)?;
         let max_application_priority = conf.get_i64(MAX_APP_PRIORITY, 0)?.clamp(0, i32::MAX as i64) as i32;
+        let async_scheduling = if conf.get_bool(CS_ASYNC_SCHEDULING, false)? {
+            Some(Duration::from_millis(conf.get_u64(CS_ASYNC_SCHEDULING_INTERVAL_MS, 5)?.max(1)))
+        } else {
+            None
+        };
         Ok(RmConfig {
+            async_scheduling,
             acls,
             max_application_priority,
             recovery_enabled,

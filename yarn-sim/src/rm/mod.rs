@@ -56,6 +56,8 @@ const TIMER_AM_LIVENESS: TimerId = 2;
 const TIMER_CONTAINER_EXPIRY: TimerId = 3;
 /// RMAppLifetimeMonitor's check, armed only while some app has a LIFETIME timeout.
 const TIMER_APP_LIFETIME: TimerId = 4;
+/// CapacityScheduler's asynchronous scheduling pass (only with `schedule-asynchronously`).
+const TIMER_ASYNC_SCHEDULE: TimerId = 5;
 /// `yarn.resourcemanager.application-timeouts.monitor.interval-ms`'s default.
 const APP_LIFETIME_MONITOR_INTERVAL: Duration = Duration::from_millis(3000);
 
@@ -102,6 +104,10 @@ pub struct ResourceManager {
     /// Whether the lifetime monitor's timer is set (only while an app has a lifetime, so
     /// clusters without timeouts see no extra events).
     lifetime_timer_armed: bool,
+    /// An asynchronous scheduling pass is due (see [`ResourceManager::kick_async_scheduling`]).
+    async_armed: bool,
+    /// Where the next asynchronous pass starts among the nodes, so no node is always first.
+    async_cursor: usize,
     /// The AMRM, NM and container token master keys (set at start).
     secrets: secrets::SecretKeys,
 }
@@ -131,6 +137,8 @@ impl ResourceManager {
             apps_failed: 0,
             apps_killed: 0,
             lifetime_timer_armed: false,
+            async_armed: false,
+            async_cursor: 0,
             secrets: secrets::SecretKeys::default(),
         }
     }
@@ -262,6 +270,42 @@ impl ResourceManager {
             self.attempt_transition(cx, id, RMAppAttemptState::Scheduled);
         }
         self.persist_attempt(cx, id);
+        self.kick_async_scheduling(cx);
+    }
+
+    /// With `yarn.scheduler.capacity.schedule-asynchronously.enable`, CapacityScheduler's
+    /// scheduling thread places asks without waiting for a NodeManager's heartbeat. Here a
+    /// pass runs one scheduling interval after work or room arrives (a new attempt, new asks,
+    /// a container's end), and heartbeats keep scheduling as before.
+    fn kick_async_scheduling(&mut self, cx: &mut Cx) {
+        if let Some(every) = self.conf.async_scheduling {
+            if !self.async_armed && self.scheduler.pending > 0 {
+                self.async_armed = true;
+                cx.set_timer(every, TIMER_ASYNC_SCHEDULE);
+            }
+        }
+    }
+
+    /// One asynchronous pass: every schedulable node in turn, starting one further along than
+    /// the last pass (as the scheduling thread starts at a random node), until nothing is pending.
+    fn async_schedule(&mut self, cx: &mut Cx) {
+        let ids: Vec<NodeId> = self.nodes.values().filter(|n| n.schedulable()).map(|n| n.id.clone()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let start = self.async_cursor % ids.len();
+        self.async_cursor = self.async_cursor.wrapping_add(1);
+        for i in 0..ids.len() {
+            if self.scheduler.pending == 0 {
+                break;
+            }
+            let id = &ids[(start + i) % ids.len()];
+            let Some(free) = self.nodes.get(id).map(|n| n.available()) else { continue };
+            let assignments = self.scheduler.assign(free, &self.cluster_total, &self.conf.minimum_allocation);
+            if !assignments.is_empty() {
+                self.place_assignments(cx, id, assignments);
+            }
+        }
     }
 
     /// Turns the scheduler's assignments on a node into containers; an AM container is
@@ -358,6 +402,7 @@ impl ResourceManager {
         } else if let Ok(q) = self.scheduler.leaf_queue(&app.queue_path) {
             self.scheduler.release(q, &res, is_am);
         }
+        self.kick_async_scheduling(cx);
         if is_am {
             self.am_container_finished(cx, cid.attempt, exit, diag);
             return;
@@ -371,6 +416,7 @@ impl ResourceManager {
             let outstanding = self.scheduler.apps.get(&app_id).and_then(|s| s.asks.get(&(priority, res)).copied());
             let num = outstanding.map(|a| a.num).unwrap_or(0) + 1;
             self.scheduler.set_ask(app_id, priority, res, scheduler::Ask { num, allocation_request_id: alloc_id });
+            self.kick_async_scheduling(cx);
             return;
         }
         // Each completion reaches the AM that owns the container, or the attempt that
@@ -631,6 +677,10 @@ impl Node for ResourceManager {
                 self.lifetime_timer_armed = false;
                 self.check_lifetimes(cx);
                 self.arm_lifetime_monitor(cx);
+            }
+            TIMER_ASYNC_SCHEDULE => {
+                self.async_armed = false;
+                self.async_schedule(cx);
             }
             _ => {}
         }

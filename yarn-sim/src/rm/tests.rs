@@ -1466,3 +1466,52 @@ fn the_am_container_carries_its_amrm_token_and_the_keys_survive_a_restart() {
     h.call(|rm, cx| rm.kill_application(cx, app, "bye")).unwrap();
     assert!(h.rm().amrm_token_password(&tok.identifier).unwrap_err().contains("not found in AMRMTokenSecretManager"));
 }
+
+/// CapacityScheduler's `schedule-asynchronously`: the AM container and later asks are placed
+/// one scheduling interval after they arrive, with no NodeManager heartbeat in between; and
+/// the asks stay bounded by the room the nodes have. Without it, nothing moves until a
+/// heartbeat.
+#[test]
+fn asynchronous_scheduling_places_asks_without_a_heartbeat() {
+    let mut h = H::new(&[
+        ("yarn.scheduler.capacity.schedule-asynchronously.enable", "true"),
+        ("yarn.scheduler.capacity.schedule-asynchronously.scheduling-interval-ms", "5"),
+    ]);
+    let n1 = h.add_nm(4096, 8);
+    let n2 = h.add_nm(4096, 8);
+    let app = h.submit();
+    assert_eq!(h.attempt(app).state, RMAppAttemptState::Scheduled);
+    h.sim.run_for(Duration::from_millis(6));
+    let at = h.attempt(app);
+    let am = at.am_container.expect("the AM container is placed by the asynchronous pass");
+    h.sim.run_for(Duration::from_millis(10));
+    assert_eq!(h.attempt(app).state, RMAppAttemptState::Launched);
+    let am_node = h.rm().container(&am).unwrap().container.node_id.clone();
+    h.hb(&am_node, vec![running(am)]);
+    h.register(at.id).unwrap();
+    // Ten 1 GB asks: 7 fit beside the 1 GB AM on two 4 GB nodes.
+    let r = h.alloc(at.id, 0, vec![gb(10)], vec![]).unwrap();
+    assert!(r.allocated.is_empty(), "placed after the interval, returned by the next allocate");
+    h.sim.run_for(Duration::from_millis(6));
+    let r = h.alloc(at.id, 1, vec![], vec![]).unwrap();
+    assert_eq!(r.allocated.len(), 7);
+    let on = |n: &NodeId| r.allocated.iter().filter(|c| &c.node_id == n).count();
+    assert_eq!(on(&n1) + on(&n2), 7);
+    assert_eq!(h.rm().pending_containers(), 3);
+    // A release makes room: the next pass places one more, again without a heartbeat.
+    let r = h.alloc(at.id, 2, vec![], vec![r.allocated[0].id]).unwrap();
+    assert!(r.allocated.is_empty());
+    h.sim.run_for(Duration::from_millis(6));
+    let r = h.alloc(at.id, 3, vec![], vec![]).unwrap();
+    assert_eq!(r.allocated.len(), 1);
+    assert_eq!(h.rm().pending_containers(), 2);
+
+    // YARN's default: the same submission waits for a heartbeat.
+    let mut h = H::new(&[]);
+    let n = h.add_nm(4096, 8);
+    let app = h.submit();
+    h.sim.run_for(Duration::from_millis(50));
+    assert_eq!(h.attempt(app).am_container, None);
+    h.hb(&n, vec![]);
+    assert!(h.attempt(app).am_container.is_some());
+}
