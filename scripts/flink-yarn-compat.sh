@@ -76,6 +76,7 @@ SESSION=$(grep -o 'application_[0-9]*_[0-9]*' "$WORK/session.out" | tail -1)
 [ -n "$WEB" ] && [ -n "$SESSION" ] || { cat "$WORK/session.out"; die "yarn-session.sh printed no JobManager Web Interface"; }
 APPS+=("$SESSION")
 log "1. yarn-session.sh -d: $SESSION, JobManager Web Interface http://$WEB after $(( (t1 - t0) / 1000000 )) ms"
+python3 scripts/hadoop-compat/deploy-timeline.py "$WORK" "$SESSION" "$t0" "$t1" || fail=1
 
 # 2. a job into the session
 out=$("$FLINK_HOME/bin/flink" run -d "$WORK/compat-job.jar" 0 200 2>&1) || { echo "$out"; die "flink run failed"; }
