@@ -69,6 +69,10 @@ lint:
 FUZZ_CASES ?= 20000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p engine -p yarn-sim -p flink-core --lib fuzz
+	# Hadoop IPC: random and mutated byte streams into the server connection (framing, SASL,
+	# context, calls), random credentials blobs and DIGEST-MD5 responses.
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p hadoop-rpc --lib -- never_panic any_
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p yarn-sim --lib hrpc::
 	$(CARGO) build --bins
 	$(SCENARIO) fuzz --seeds 1..201 --kinds all --jobs 2
 
