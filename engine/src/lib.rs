@@ -25,11 +25,13 @@ pub mod sim;
 pub mod store;
 pub mod time;
 pub mod trace;
+pub mod unpack;
 
 pub use fault::{DropRule, Endpoint, Fault, Link, StoreFaultKind};
 pub use msg::{Codecs, Msg, Wire};
 pub use node::{
-    Addr, Cx, Effect, ExitCode, LaunchSpec, MemSys, Node, ProcId, ProcUsage, RecoveryFiles, Signal, Sys, TimerId, EXIT_CODE_LOST,
+    Addr, CopyKind, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, MemSys, Node, ProcId, ProcUsage, RecoveryFiles, Signal, Sys,
+    TimerId, EXIT_CODE_LOST,
 };
 pub use store::{MemStore, Store, StoreError};
 pub use time::Time;

@@ -64,6 +64,11 @@ pub struct LaunchSpec {
     /// — so a restarted launcher can [`Cx::reacquire`] it.
     #[serde(default)]
     pub recovery: Option<RecoveryFiles>,
+    /// Live: the script the process runs (`/bin/bash <script>`, YARN's launch_container.sh,
+    /// which ends by exec'ing `command`) instead of `command` itself. The sim runs `command`
+    /// with `env` and ignores the script: its programs are nodes, not shells.
+    #[serde(default)]
+    pub script: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +91,49 @@ pub struct ProcUsage {
     pub vmem_bytes: u64,
     /// One line per process in the tree, YARN's process-tree dump columns.
     pub tree_dump: Vec<String>,
+}
+
+/// What `stat` says about a path on the machine's local disk (symbolic links followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalStat {
+    pub is_dir: bool,
+    pub len: u64,
+    /// Modification time in milliseconds since the epoch (truncated), as Java's
+    /// `FileStatus.getModificationTime` reports it for a local file. The sim's files have none
+    /// and report 0.
+    pub mtime_ms: i64,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
+/// How a [`LocalCopy`] lands at its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CopyKind {
+    /// A byte copy of one file to `dest`.
+    File,
+    /// A zip archive unpacked into the directory `dest`.
+    Zip,
+    /// A jar unpacked into the directory `dest`, with the jar itself kept as
+    /// `dest/<its file name>` (Hadoop's `RunJar.unJarAndSave`).
+    Jar,
+    /// A tar archive (`Tar`) or a gzipped one (`TarGz`) unpacked into the directory `dest`.
+    Tar,
+    TarGz,
+}
+
+/// A copy between two paths of the machine's local disk that the driver carries out without
+/// holding the node (a localized jar may be hundreds of MB); its outcome comes back as
+/// [`Node::on_local_copy_done`] with the same `id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalCopy {
+    pub id: u64,
+    pub src: String,
+    pub dest: String,
+    pub kind: CopyKind,
+    /// Permission bits every copied or unpacked file gets (live only).
+    pub file_mode: u32,
+    /// Permission bits every created directory gets, `dest` included for archives (live only).
+    pub dir_mode: u32,
 }
 
 /// An effect a node asked for; drivers carry them out after the input handler returns.
@@ -118,6 +166,7 @@ pub enum Effect {
     Exit {
         code: ExitCode,
     },
+    LocalCopy(LocalCopy),
     Trace {
         kind: &'static str,
         detail: String,
@@ -138,6 +187,8 @@ pub trait Sys {
     fn local_list(&mut self, dir: &str) -> Vec<String>;
     fn local_mkdir(&mut self, dir: &str) -> Result<(), String>;
     fn local_remove(&mut self, path: &str);
+    /// `stat` of a local path; None if it does not exist.
+    fn local_stat(&mut self, path: &str) -> Option<LocalStat>;
 }
 
 /// The context of one input: the time, the node's own address and RNG, and the effect list.
@@ -187,6 +238,10 @@ impl<'a> Cx<'a> {
     pub fn reacquire(&mut self, pid: ProcId, os_pid: u32, exit_code_file: &str) {
         self.effects.push(Effect::Reacquire { pid, os_pid, exit_code_file: exit_code_file.to_string() });
     }
+    /// Starts a [`LocalCopy`]; the driver reports its end to [`Node::on_local_copy_done`].
+    pub fn local_copy(&mut self, copy: LocalCopy) {
+        self.effects.push(Effect::LocalCopy(copy));
+    }
     pub fn exit(&mut self, code: ExitCode) {
         self.effects.push(Effect::Exit { code });
     }
@@ -215,6 +270,9 @@ impl<'a> Cx<'a> {
     pub fn local_remove(&mut self, path: &str) {
         self.sys.local_remove(path)
     }
+    pub fn local_stat(&mut self, path: &str) -> Option<LocalStat> {
+        self.sys.local_stat(path)
+    }
     /// Writes to this node's stdout (its container log).
     pub fn print(&mut self, line: &str) {
         self.sys.stdout(line.as_bytes());
@@ -229,6 +287,8 @@ pub trait Node: Any + Send {
     fn on_timer(&mut self, cx: &mut Cx, timer: TimerId);
     /// A process this node launched has exited (NodeManagers only).
     fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
+    /// A [`LocalCopy`] this node started has ended: `Err` carries why it failed.
+    fn on_local_copy_done(&mut self, _cx: &mut Cx, _id: u64, _result: Result<(), String>) {}
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
@@ -263,4 +323,7 @@ impl Sys for MemSys {
         Ok(())
     }
     fn local_remove(&mut self, _path: &str) {}
+    fn local_stat(&mut self, _path: &str) -> Option<LocalStat> {
+        None
+    }
 }

@@ -85,6 +85,7 @@ async fn messages_keep_order_and_processes_report_exit_codes() {
         stdout: dir.join(format!("l{pid}/stdout")).display().to_string(),
         stderr: dir.join(format!("l{pid}/stderr")).display().to_string(),
         recovery: None,
+        script: None,
     };
     server.with(|_, cx| {
         cx.launch(spec(1, "echo $GREETING; pwd; exit 7"));
@@ -473,5 +474,50 @@ async fn the_fault_route_partitions_holds_and_clogs_links_only_for_the_secret() 
     // Not a network fault.
     let r = http(a2, signed(&Fault::Kill { process: a1 })).await;
     assert!(r.starts_with("HTTP/1.1 400") && r.contains("not a network fault"), "{r}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One port, three protocols: frames from a peer node, HTTP, and a raw protocol registered by
+/// its opening bytes (as the RM registers Hadoop IPC's `hrpc`), each to its own handler.
+#[tokio::test(flavor = "current_thread")]
+async fn a_raw_protocol_shares_the_port_with_frames_and_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("engine-live-raw-{}", std::process::id()));
+    let codecs = Codecs::new().with::<Echo>();
+    let (l1, a1) = bind_loopback(0).await.unwrap();
+    // The handler echoes what follows the prefix, upper-cased: it gets the stream unread.
+    let handler: engine::live::RawHandler = std::sync::Arc::new(|mut s: tokio::net::TcpStream, peer: String| {
+        Box::pin(async move {
+            let mut b = [0u8; 8];
+            if s.read_exact(&mut b).await.is_ok() && b.starts_with(b"RAW!") {
+                let mut reply = b[4..].to_ascii_uppercase();
+                reply.extend(format!(" from {}", peer.split(':').next().unwrap_or("")).as_bytes());
+                let _ = s.write_all(&reply).await;
+            }
+        })
+    });
+    let server = LiveNode::new(Peer::default(), a1, &dir, codecs.clone(), 1).with_raw_protocol(b"RAW!", handler);
+    let routes = axum::Router::new().route("/hi", axum::routing::get(|| async { "hello" }));
+    tokio::spawn(server.clone().run(l1, routes));
+    let (l2, a2) = bind_loopback(0).await.unwrap();
+    let client = LiveNode::new(Peer { target: Some(a1), ..Default::default() }, a2, &dir, codecs, 2);
+    tokio::spawn(client.clone().run(l2, axum::Router::new()));
+
+    let mut raw = tokio::net::TcpStream::connect(a1.to_string()).await.unwrap();
+    // Sent in two pieces: the sniff waits for the whole prefix.
+    raw.write_all(b"RA").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    raw.write_all(b"W!abcd").await.unwrap();
+    let mut got = Vec::new();
+    raw.read_to_end(&mut got).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), "ABCD from 127.0.0.1");
+
+    let mut http = tokio::net::TcpStream::connect(a1.to_string()).await.unwrap();
+    http.write_all(b"GET /hi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200") && body.ends_with("hello"), "{body}");
+
+    assert!(wait_until(|| client.read(|p| p.got.len() == 5)).await, "frames still reach the node");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,7 @@ pub mod cli;
 #[allow(clippy::disallowed_methods)]
 pub mod conf;
 pub mod dshell;
+pub mod hrpc;
 pub mod ids;
 pub mod nm;
 pub mod proto;

@@ -55,6 +55,14 @@ impl std::fmt::Display for RemoteError {
     }
 }
 
+/// `MasterKeyProto` (yarn_server_common_protos.proto): a secret manager's key, by id. Token
+/// passwords are `HmacSHA1(bytes, identifier)`; an identifier names the key by `key_id`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct MasterKey {
+    pub key_id: i32,
+    pub bytes: Vec<u8>,
+}
+
 /// What the RM tells an NM to do (`NodeAction`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -88,6 +96,11 @@ pub enum YarnMsg {
         rm_identifier: u64,
         heartbeat_interval_ms: u64,
         diagnostics: String,
+        /// `RegisterNodeManagerResponseProto.container_token_master_key`: the key the RM signs
+        /// container tokens with, so the NM verifies a `StartContainerRequest`'s token itself.
+        container_token_master_key: MasterKey,
+        /// `nm_token_master_key`: the key of the NM tokens AMs authenticate with (SASL TOKEN).
+        nm_token_master_key: MasterKey,
     },
     NodeHeartbeat {
         node_id: NodeId,
@@ -219,8 +232,14 @@ pub mod env {
     pub const LOGNAME: &str = "LOGNAME";
     pub const HOME: &str = "HOME";
     pub const PWD: &str = "PWD";
+    pub const LOCAL_USER_DIRS: &str = "LOCAL_USER_DIRS";
+    pub const JVM_PID: &str = "JVM_PID";
+    /// `ApplicationConstants.CONTAINER_TOKEN_FILE_ENV_NAME`: the container's Credentials file.
+    pub const HADOOP_TOKEN_FILE_LOCATION: &str = "HADOOP_TOKEN_FILE_LOCATION";
     pub const HADOOP_CONF_DIR: &str = "HADOOP_CONF_DIR";
     pub const APP_SUBMIT_TIME_ENV: &str = "APP_SUBMIT_TIME_ENV";
+    /// Set by the RM's AMLauncher: the AM's web UI path behind the RM's web proxy.
+    pub const APPLICATION_WEB_PROXY_BASE: &str = "APPLICATION_WEB_PROXY_BASE";
     pub const MAX_APP_ATTEMPTS: &str = "MAX_APP_ATTEMPTS";
     /// Harness addition: the RM's RPC address (`host:port`).
     pub const YARN_RM_ADDRESS: &str = "YARN_RM_ADDRESS";

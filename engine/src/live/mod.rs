@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod limits;
+pub mod localcopy;
 pub mod net;
 pub mod proc;
 pub mod store;
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::msg::{Codecs, Msg};
-use crate::node::{Addr, Cx, Effect, ExitCode, Node, ProcId, ProcUsage, Sys, TimerId};
+use crate::node::{Addr, Cx, Effect, ExitCode, LocalStat, Node, ProcId, ProcUsage, Sys, TimerId};
 use crate::store::Store;
 use crate::time::Time;
 use crate::Rng;
@@ -84,7 +85,15 @@ struct Shared<N> {
     exit: watch::Sender<Option<ExitCode>>,
     /// Process-local gateways by the address they stand in for (see [`Gateway`]).
     gateways: BTreeMap<Addr, Arc<dyn Gateway>>,
+    /// Other protocols served on the node's port, by the bytes a connection opens with (see
+    /// [`LiveNode::with_raw_protocol`]).
+    raw_protocols: Vec<(&'static [u8], RawHandler)>,
 }
+
+/// Serves one accepted connection of a protocol the engine does not know (e.g. Hadoop IPC):
+/// gets the stream, its first bytes still unread, and the peer's `ip:port`.
+pub type RawHandler =
+    Arc<dyn Fn(tokio::net::TcpStream, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A process-local stand-in for a service that does not speak the node protocol (a real
 /// ZooKeeper server, reached through its own client library): what the node sends to the
@@ -177,6 +186,9 @@ impl Sys for LiveSys<'_> {
         let p = std::path::Path::new(path);
         let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
     }
+    fn local_stat(&mut self, path: &str) -> Option<LocalStat> {
+        localcopy::stat(path)
+    }
 }
 
 impl<N: Node> LiveNode<N> {
@@ -202,6 +214,7 @@ impl<N: Node> LiveNode<N> {
                 faults: Mutex::new(net::FaultLayer::new()),
                 exit,
                 gateways: BTreeMap::new(),
+                raw_protocols: Vec::new(),
             }),
         }
     }
@@ -217,6 +230,17 @@ impl<N: Node> LiveNode<N> {
     /// Call right after `new`, before the node is cloned or run.
     pub fn with_gateway(mut self, addr: Addr, gateway: Arc<dyn Gateway>) -> Self {
         Arc::get_mut(&mut self.inner).expect("with_gateway is called before the node is shared").gateways.insert(addr, gateway);
+        self
+    }
+
+    /// Serves connections that open with `prefix` on the node's port with `handler` (the
+    /// engine stays protocol-agnostic: the crate that owns the protocol registers it). The
+    /// accept loop tells these from frame streams and HTTP by their first bytes; a prefix must
+    /// not be a prefix of the frame preface or of an HTTP request. Call right after `new`,
+    /// before the node is cloned or run.
+    pub fn with_raw_protocol(mut self, prefix: &'static [u8], handler: RawHandler) -> Self {
+        assert!(!prefix.is_empty(), "a raw protocol needs a prefix");
+        Arc::get_mut(&mut self.inner).expect("with_raw_protocol is called before the node is shared").raw_protocols.push((prefix, handler));
         self
     }
 
@@ -327,6 +351,18 @@ impl<N: Node> LiveNode<N> {
             }
             Effect::Exit { code } => {
                 let _ = self.inner.exit.send(Some(code));
+            }
+            // Off the node's lock and off the runtime's workers: a localized jar may be
+            // hundreds of MB. The node hears the outcome as a new input.
+            Effect::LocalCopy(copy) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let id = copy.id;
+                    let result = tokio::task::spawn_blocking(move || localcopy::run(&copy))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the copy task failed: {e}")));
+                    me.with(|n, cx| n.on_local_copy_done(cx, id, result));
+                });
             }
             Effect::Trace { kind, detail } => {
                 eprintln!("{} {} {kind} {detail}", wall_now(), self.inner.me);

@@ -246,7 +246,8 @@ async fn write_loop(to: Addr, mut rx: mpsc::Receiver<Envelope>, stats: Arc<Stats
     }
 }
 
-/// Accepts connections on `listener` forever, telling frame streams from HTTP.
+/// Accepts connections on `listener` forever, telling frame streams, registered raw
+/// protocols and HTTP apart.
 pub(super) async fn serve<N: Node>(host: LiveNode<N>, listener: TcpListener, app: Router) {
     loop {
         let stream = match listener.accept().await {
@@ -260,36 +261,73 @@ pub(super) async fn serve<N: Node>(host: LiveNode<N>, listener: TcpListener, app
         let host = host.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(SNIFF_TIMEOUT, is_frame_stream(&stream)).await {
-                Ok(Some(true)) => {
+            let prefixes: Vec<&'static [u8]> = host.inner.raw_protocols.iter().map(|(p, _)| *p).collect();
+            match tokio::time::timeout(SNIFF_TIMEOUT, sniff(&stream, &prefixes)).await {
+                Ok(Some(Opening::Frames)) => {
                     let _ = stream.set_nodelay(true);
                     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
                     read_loop(host, stream, peer).await
                 }
-                Ok(Some(false)) => serve_http(stream, app).await,
+                Ok(Some(Opening::Raw(i))) => {
+                    let _ = stream.set_nodelay(true);
+                    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let handler = host.inner.raw_protocols[i].1.clone();
+                    handler(stream, peer).await
+                }
+                Ok(Some(Opening::Http)) => serve_http(stream, app).await,
                 _ => {}
             }
         });
     }
 }
 
-/// Some(true) if the connection opens with [`MAGIC`], Some(false) if it opens with anything
-/// else, None if it closes first.
-async fn is_frame_stream(s: &TcpStream) -> Option<bool> {
-    let mut b = [0u8; MAGIC.len()];
+/// What a connection opened with.
+#[derive(Debug, PartialEq, Eq)]
+enum Opening {
+    /// [`MAGIC`]: a node-to-node frame stream.
+    Frames,
+    /// The `i`th registered raw protocol's prefix.
+    Raw(usize),
+    /// Anything else.
+    Http,
+}
+
+/// Which of [`MAGIC`] and `prefixes` the connection opens with (the first complete match), or
+/// HTTP as soon as its bytes can start none of them; None if it closes first.
+async fn sniff(s: &TcpStream, prefixes: &[&[u8]]) -> Option<Opening> {
+    let want = prefixes.iter().map(|p| p.len()).chain([MAGIC.len()]).max().unwrap_or(MAGIC.len());
+    let mut b = vec![0u8; want];
     loop {
         let n = s.peek(&mut b).await.ok()?;
         if n == 0 {
             return None;
         }
-        if b[..n] != MAGIC[..n] {
-            return Some(false);
+        match classify(&b[..n], prefixes) {
+            Some(o) => return Some(o),
+            // A prefix of some opening so far: wait for the rest.
+            None => tokio::time::sleep(Duration::from_millis(1)).await,
         }
-        if n == MAGIC.len() {
-            return Some(true);
+    }
+}
+
+/// The opening `seen` settles, or None while it is still a proper prefix of a candidate.
+fn classify(seen: &[u8], prefixes: &[&[u8]]) -> Option<Opening> {
+    let candidates = std::iter::once(&MAGIC[..]).chain(prefixes.iter().copied());
+    let mut pending = false;
+    for (i, c) in candidates.enumerate() {
+        let k = seen.len().min(c.len());
+        if seen[..k] != c[..k] {
+            continue;
         }
-        // A prefix of the preface so far: wait for the rest.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        if k == c.len() {
+            return Some(if i == 0 { Opening::Frames } else { Opening::Raw(i - 1) });
+        }
+        pending = true;
+    }
+    if pending {
+        None
+    } else {
+        Some(Opening::Http)
     }
 }
 
@@ -460,6 +498,23 @@ impl FaultLayer {
 
 /// The frame decoder under arbitrary input: no byte sequence may panic the node or deliver
 /// anything but a well-formed envelope; without the handshake nothing is delivered at all.
+#[cfg(test)]
+mod sniffing {
+    use super::{classify, Opening, MAGIC};
+
+    #[test]
+    fn openings_are_told_apart_by_their_first_bytes() {
+        let hrpc: &[&[u8]] = &[b"hrpc"];
+        assert_eq!(classify(b"YSIM", hrpc), None, "a prefix of the preface waits");
+        assert_eq!(classify(MAGIC, hrpc), Some(Opening::Frames));
+        assert_eq!(classify(b"hr", hrpc), None);
+        assert_eq!(classify(b"hrpc\x09\x00\x00", hrpc), Some(Opening::Raw(0)));
+        assert_eq!(classify(b"GET / HTTP/1.1", hrpc), Some(Opening::Http));
+        assert_eq!(classify(b"h", &[]), Some(Opening::Http), "unregistered: HTTP (which then fails)");
+        assert_eq!(classify(b"hrpX", hrpc), Some(Opening::Http));
+    }
+}
+
 #[cfg(test)]
 mod fuzz {
     use std::any::Any;

@@ -22,6 +22,15 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
     let out = fs::OpenOptions::new().create(true).append(true).open(&spec.stdout)?;
     let err = fs::OpenOptions::new().create(true).append(true).open(&spec.stderr)?;
     let mut cmd = tokio::process::Command::new("/bin/bash");
+    // With a launch script the script is the program (it exec's the command at its end).
+    let script_line;
+    let command = match &spec.script {
+        Some(path) => {
+            script_line = format!("/bin/bash {}", single_quoted(path));
+            &script_line
+        }
+        None => &spec.command,
+    };
     match &spec.recovery {
         // YARN's default_container_executor.sh: the wrapper records its pid (the process
         // group's), runs the command in a child bash, and records the exit code atomically,
@@ -32,12 +41,12 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
                 .arg("default_container_executor")
                 .arg(&files.pid_file)
                 .arg(&files.exit_code_file)
-                .arg(&spec.command);
+                .arg(command);
         }
         // A single program runs as `exec prog`, so it is the group leader that carries the
         // parent-death signal (bash would otherwise fork it and only bash would die with us).
         None => {
-            let line = if is_simple(&spec.command) { format!("exec {}", spec.command) } else { spec.command.clone() };
+            let line = if is_simple(command) { format!("exec {command}") } else { command.clone() };
             cmd.arg("-c").arg(&line);
         }
     }
@@ -55,6 +64,11 @@ pub fn spawn(spec: &LaunchSpec) -> std::io::Result<tokio::process::Child> {
         }
     }
     cmd.spawn()
+}
+
+/// `s` as one shell word.
+pub fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// `$1` pid file, `$2` exit code file, `$3` the command.
@@ -136,20 +150,19 @@ fn read_stat(pid: u32) -> Option<Stat> {
     })
 }
 
-/// Usage of every process whose process group is `pgid` (the container's tree).
-pub fn usage(pgid: u32) -> Option<ProcUsage> {
-    let mut stats: Vec<Stat> = fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(read_stat)
-        .filter(|s| s.pgrp == pgid)
-        .collect();
+/// Usage of the process tree rooted at `root` (the container's launch process): the root
+/// and every process descended from it by parent pid, as YARN's ProcfsBasedProcessTree
+/// walks /proc. A child that moved to its own process group or session (`setsid`) still
+/// counts; the tree of bash -> java -> its children is one sum.
+pub fn usage(root: u32) -> Option<ProcUsage> {
+    let all: Vec<Stat> =
+        fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).filter_map(read_stat).collect();
+    let mut stats = tree(all, root);
     if stats.is_empty() {
         return None;
     }
     stats.sort_by_key(|s| s.pid);
-    let mut u = ProcUsage { os_pid: pgid, ..ProcUsage::default() };
+    let mut u = ProcUsage { os_pid: root, ..ProcUsage::default() };
     for s in &stats {
         u.rss_bytes += s.rss_pages * PAGE_SIZE;
         u.vmem_bytes += s.vsize;
@@ -174,6 +187,25 @@ pub fn usage(pgid: u32) -> Option<ProcUsage> {
     Some(u)
 }
 
+/// The processes of `all` in the tree rooted at `root` (none if the root is gone).
+fn tree(all: Vec<Stat>, root: u32) -> Vec<Stat> {
+    let mut children: std::collections::BTreeMap<u32, Vec<u32>> = std::collections::BTreeMap::new();
+    for s in &all {
+        children.entry(s.ppid).or_default().push(s.pid);
+    }
+    if !all.iter().any(|s| s.pid == root) {
+        return Vec::new();
+    }
+    let mut keep = std::collections::BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        if keep.insert(p) {
+            stack.extend(children.get(&p).into_iter().flatten().copied());
+        }
+    }
+    all.into_iter().filter(|s| keep.contains(&s.pid)).collect()
+}
+
 /// Resident memory of this process, for benchmarks.
 pub fn self_rss_bytes() -> u64 {
     read_stat(std::process::id()).map(|s| s.rss_pages * PAGE_SIZE).unwrap_or(0)
@@ -186,6 +218,57 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    /// The monitor's view of a container is its whole process tree: bash, a child in the
+    /// same group, and one that left for its own session (`setsid`) — the memory is their sum.
+    #[test]
+    fn usage_sums_the_whole_process_tree() {
+        use std::os::unix::process::CommandExt;
+        let mut child =
+            std::process::Command::new("/bin/bash").arg("-c").arg("sleep 30 & setsid -w sleep 30 & wait").process_group(0).spawn().unwrap();
+        let root = child.id();
+        // Kill the group and the setsid'd one whatever happens below.
+        struct Reap(u32, std::process::Child);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                if let Some(u) = super::usage(self.0) {
+                    for line in &u.tree_dump {
+                        if let Some(pid) = line.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) {
+                            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        }
+                    }
+                }
+                let _ = self.1.kill();
+                let _ = self.1.wait();
+            }
+        }
+        let guard = Reap(root, std::process::Command::new("true").spawn().unwrap());
+        let mut u = None;
+        for _ in 0..100 {
+            u = super::usage(root);
+            let other_group =
+                |u: &crate::node::ProcUsage| u.tree_dump.iter().any(|l| l.split_whitespace().nth(3).is_some_and(|g| g != root.to_string()));
+            if u.as_ref().is_some_and(|u| u.tree_dump.len() >= 3 && other_group(u)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let u = u.expect("the tree is there");
+        assert!(u.tree_dump.len() >= 3, "{:#?}", u.tree_dump);
+        let stats: Vec<super::Stat> =
+            u.tree_dump.iter().filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).filter_map(super::read_stat).collect();
+        assert!(stats.iter().any(|s| s.pgrp != root), "the setsid child is counted: {:#?}", u.tree_dump);
+        let pages: u64 = stats.iter().map(|s| s.rss_pages).sum();
+        // Each process's own rss, summed: within a few pages of what the monitor saw (the
+        // processes run while they are read twice).
+        assert!(u.rss_bytes.abs_diff(pages * super::PAGE_SIZE) < 64 * super::PAGE_SIZE, "{} vs {}", u.rss_bytes, pages * super::PAGE_SIZE);
+        // Unrelated processes (this test's own) are not in it.
+        assert!(!u.tree_dump.iter().any(|l| l.split_whitespace().nth(1) == Some(&std::process::id().to_string())));
+        drop(guard);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(super::usage(999_999_999).is_none());
+    }
+
     #[test]
     fn single_programs_are_exec_candidates() {
         assert!(super::is_simple("/bin/yarn-sim dshell-am --num_containers 3 1><LOG_DIR>/x 2>/y"));

@@ -155,6 +155,7 @@ impl Node for Parent {
             stdout: "/logs/stdout".into(),
             stderr: "/logs/stderr".into(),
             recovery: None,
+            script: None,
         });
     }
     fn on_message(&mut self, _cx: &mut Cx, _f: Addr, _m: Msg) {}

@@ -24,7 +24,7 @@ use rand::SeedableRng;
 
 use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults, Verdict};
 use crate::msg::Msg;
-use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
+use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
 use crate::prefetch;
 use crate::store::{MemStore, Store};
 use crate::time::Time;
@@ -405,6 +405,73 @@ impl Sys for SimSys<'_> {
             self.local.remove(&k);
         }
     }
+    /// The sim's files carry no times or modes: every file has mtime 0 and mode 0644; a path
+    /// with files under it is a directory (0755).
+    fn local_stat(&mut self, path: &str) -> Option<LocalStat> {
+        if let Some(data) = self.local.get(&(self.host, path.to_string())) {
+            return Some(LocalStat { is_dir: false, len: data.len() as u64, mtime_ms: 0, mode: 0o644 });
+        }
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let is_dir =
+            self.local.range((self.host, prefix.clone())..).next().is_some_and(|((h, p), _)| *h == self.host && p.starts_with(&prefix));
+        is_dir.then_some(LocalStat { is_dir: true, len: 0, mtime_ms: 0, mode: 0o755 })
+    }
+}
+
+/// The end of a [`LocalCopy`] as an input of the node in `slot`; a stopped process gets it on
+/// SIGCONT, like its timers.
+fn copy_done(slot: usize, id: u64, result: Result<(), String>) -> Event {
+    Event::Call(Box::new(move |sim: &mut Sim| {
+        let Some(p) = sim.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
+        if p.stopped {
+            p.cold.parked.push(copy_done(slot, id, result));
+            return;
+        }
+        sim.dispatch(slot, move |n, cx| n.on_local_copy_done(cx, id, result));
+    }))
+}
+
+/// A [`LocalCopy`] on a machine's file map, done at once (the sim has no disk to wait for).
+fn sim_local_copy(local: &mut BTreeMap<(Ipv4Addr, String), Vec<u8>>, host: Ipv4Addr, c: &LocalCopy) -> Result<(), String> {
+    use crate::node::CopyKind;
+    use crate::unpack::{self, UnpackSink};
+    struct MapSink<'a> {
+        local: &'a mut BTreeMap<(Ipv4Addr, String), Vec<u8>>,
+        host: Ipv4Addr,
+        dest: &'a str,
+    }
+    impl UnpackSink for MapSink<'_> {
+        fn dir(&mut self, _rel: &str) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn file(&mut self, rel: &str, _mode: Option<u32>, data: &mut dyn std::io::Read) -> std::io::Result<()> {
+            let mut buf = Vec::new();
+            data.read_to_end(&mut buf)?;
+            self.local.insert((self.host, format!("{}/{rel}", self.dest)), buf);
+            Ok(())
+        }
+        fn symlink(&mut self, rel: &str, _target: &str) -> std::io::Result<()> {
+            Err(std::io::Error::other(format!("{rel}: the simulation's disks have no symbolic links")))
+        }
+    }
+    let src = local.get(&(host, c.src.clone())).cloned().ok_or_else(|| format!("{}: No such file or directory", c.src))?;
+    let dest = c.dest.trim_end_matches('/');
+    let mut sink = MapSink { local, host, dest };
+    match c.kind {
+        CopyKind::File => {
+            sink.local.insert((host, dest.to_string()), src);
+            Ok(())
+        }
+        CopyKind::Zip => unpack::unzip(std::io::Cursor::new(&src), dest, &mut sink),
+        CopyKind::Jar => {
+            unpack::unzip(std::io::Cursor::new(&src), dest, &mut sink)?;
+            let name = c.src.rsplit('/').next().unwrap_or("job.jar");
+            sink.local.insert((host, format!("{dest}/{name}")), src);
+            Ok(())
+        }
+        CopyKind::Tar => unpack::untar(std::io::Cursor::new(&src), false, dest, &mut sink),
+        CopyKind::TarGz => unpack::untar(std::io::Cursor::new(&src), true, dest, &mut sink),
+    }
 }
 
 impl Sim {
@@ -461,6 +528,10 @@ impl Sim {
     /// The shared store as the test harness sees it: without the store faults nodes see.
     pub fn store(&mut self) -> &mut MemStore {
         &mut self.store
+    }
+    /// Puts a file on a machine's local disk (what a user or an installer left there).
+    pub fn put_local_file(&mut self, host: Ipv4Addr, path: &str, data: &[u8]) {
+        self.local_files.insert((host, path.to_string()), data.to_vec());
     }
     pub fn local_file(&self, host: Ipv4Addr, path: &str) -> Option<&[u8]> {
         self.local_files.get(&(host, path.to_string())).map(|v| v.as_slice())
@@ -773,6 +844,12 @@ impl Sim {
                 self.schedule(self.now, Event::Exited { parent: slot, pid, code });
             }
             Effect::Exit { code } => self.end_process(slot, code),
+            // Done now; the outcome is a new input of the node at the same instant, after
+            // what is already queued for it (as a completion from another thread would be).
+            Effect::LocalCopy(copy) => {
+                let result = sim_local_copy(&mut self.local_files, *addr.ip(), &copy);
+                self.schedule(self.now, copy_done(slot, copy.id, result));
+            }
             Effect::Trace { kind, detail } => self.trace.event(self.now, addr, kind, &detail),
         }
     }

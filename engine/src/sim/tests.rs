@@ -134,6 +134,7 @@ impl Node for Launcher {
             stdout: "/logs/stdout".into(),
             stderr: "/logs/stderr".into(),
             recovery: None,
+            script: None,
         });
     }
     fn on_message(&mut self, _cx: &mut Cx, _f: Addr, _m: Msg) {}

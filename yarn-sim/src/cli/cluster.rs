@@ -82,13 +82,19 @@ pub fn cluster_conf(o: &StartOpts) -> Result<Configuration, String> {
     let mut c = Configuration::new();
     let rm = format!("127.0.0.1:{}", o.rm_port);
     c.set_described("yarn.resourcemanager.hostname", "127.0.0.1", "Everything binds loopback.");
-    for k in [
-        "yarn.resourcemanager.webapp.address",
-        "yarn.resourcemanager.address",
-        "yarn.resourcemanager.scheduler.address",
-        "yarn.resourcemanager.resource-tracker.address",
+    for (k, d) in [
+        ("yarn.resourcemanager.webapp.address", "One port serves the RM's REST API, web UI and the node RPC envelopes."),
+        (
+            "yarn.resourcemanager.address",
+            "The same port serves ApplicationClientProtocol over Hadoop RPC (SIMPLE auth), for YarnClient and Java YARN clients such as Flink's.",
+        ),
+        (
+            "yarn.resourcemanager.scheduler.address",
+            "The same port serves ApplicationMasterProtocol over Hadoop RPC (an AM authenticates with the AMRM token in its container's credentials).",
+        ),
+        ("yarn.resourcemanager.resource-tracker.address", "NodeManagers reach the RM on the same port (node RPC envelopes)."),
     ] {
-        c.set_described(k, &rm, "One port serves the RM's REST API, web UI and the node RPC envelopes.");
+        c.set_described(k, &rm, d);
     }
     c.set_described(
         "fs.defaultFS",

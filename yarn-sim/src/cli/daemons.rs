@@ -145,9 +145,14 @@ pub fn nodemanager(o: NmOpts) -> Result<i32, String> {
         let (listener, addr) = bind_loopback(o.port).await.map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", o.port))?;
         let mut cfg = NmConfig::from_conf(&conf, addr.to_string(), conf_dir)?;
         cfg.cluster_secret = Some(secret.to_hex());
+        // yarn.nodemanager.env-whitelist and admin-env: containers get the NM's own values.
+        cfg.inherited_env = cfg.inheritable().iter().filter_map(|k| Some((k.clone(), std::env::var(k).ok()?))).collect();
         let _pid = PidFile::create(o.conf_dir.as_deref(), &nm_pid_name(&work, addr.port()));
         eprintln!("NodeManager {addr} starting; RM {} ; {} MB, {} vcores", o.rm, cfg.resource.memory_mb, cfg.resource.vcores);
+        // ContainerManagementProtocol over Hadoop IPC on the same port (NMClient's address is
+        // the container's NodeId, this port).
         let host = LiveNode::new(NodeManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
+        let host = crate::hrpc::nm_service::with_hadoop_rpc(host);
         let routes = crate::rest::nm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })
@@ -194,6 +199,9 @@ pub fn resourcemanager(conf_dir: Option<PathBuf>, port: Option<u16>, secret_file
             if cfg.recovery_enabled { format!("; recovery enabled, state store {}", cfg.state_store_root) } else { String::new() }
         );
         let host = LiveNode::new(crate::rm::ResourceManager::new(cfg), addr, store, codecs(), seed()).with_secret(secret);
+        // Hadoop RPC (YarnClient, AMRMClient) on the same port: yarn.resourcemanager.address
+        // and yarn.resourcemanager.scheduler.address name it.
+        let host = crate::hrpc::rm_service::with_hadoop_rpc(host);
         let routes = crate::rest::rm::routes(host.clone());
         Ok(host.run(listener, routes).await)
     })

@@ -27,7 +27,15 @@ pub mod keys {
     pub const NM_RECOVERY_ENABLED: &str = "yarn.nodemanager.recovery.enabled";
     pub const NM_RECOVERY_DIR: &str = "yarn.nodemanager.recovery.dir";
     pub const NM_DURATION_TO_TRACK_STOPPED_CONTAINERS: &str = "yarn.nodemanager.duration-to-track-stopped-containers";
+    pub const NM_ENV_WHITELIST: &str = "yarn.nodemanager.env-whitelist";
+    pub const NM_ADMIN_USER_ENV: &str = "yarn.nodemanager.admin-env";
 }
+
+/// yarn-default.xml's `yarn.nodemanager.env-whitelist`.
+pub const DEFAULT_ENV_WHITELIST: &str =
+    "JAVA_HOME,HADOOP_COMMON_HOME,HADOOP_HDFS_HOME,HADOOP_CONF_DIR,CLASSPATH_PREPEND_DISTCACHE,HADOOP_YARN_HOME,HADOOP_HOME,PATH,LANG,TZ";
+/// yarn-default.xml's `yarn.nodemanager.admin-env`.
+pub const DEFAULT_ADMIN_ENV: &str = "MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NmConfig {
@@ -69,6 +77,15 @@ pub struct NmConfig {
     /// `yarn.nodemanager.recovery.dir` (YARN: `${hadoop.tmp.dir}/yarn-nm-recovery`; here
     /// `<first local dir>/yarn-nm-recovery`): the NM's record of each container.
     pub recovery_dir: String,
+    /// `yarn.nodemanager.env-whitelist`: NM variables a container inherits unless its launch
+    /// context sets them.
+    pub env_whitelist: Vec<String>,
+    /// `yarn.nodemanager.admin-env` (`K=V,...`): forced into every container.
+    pub admin_env: Vec<(String, String)>,
+    /// The NM process's own values of the whitelisted variables and of those the admin env
+    /// names (`$MALLOC_ARENA_MAX`), captured by the daemon at start (node code reads no
+    /// environment); `hadoop_conf_dir` stands before HADOOP_CONF_DIR's.
+    pub inherited_env: std::collections::BTreeMap<String, String>,
 }
 
 fn millis(conf: &Configuration, key: &str, default: u64) -> Result<Duration, String> {
@@ -138,7 +155,44 @@ impl NmConfig {
             duration_to_track_stopped_containers: millis(conf, keys::NM_DURATION_TO_TRACK_STOPPED_CONTAINERS, 600_000)?,
             recovery_enabled: conf.get_bool(keys::NM_RECOVERY_ENABLED, false)?,
             recovery_dir,
+            env_whitelist: conf
+                .get(keys::NM_ENV_WHITELIST)
+                .unwrap_or_else(|| DEFAULT_ENV_WHITELIST.to_string())
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            admin_env: parse_env_list(
+                keys::NM_ADMIN_USER_ENV,
+                &conf.get(keys::NM_ADMIN_USER_ENV).unwrap_or_else(|| DEFAULT_ADMIN_ENV.to_string()),
+            )?,
+            inherited_env: std::collections::BTreeMap::new(),
         })
+    }
+
+    /// The NM's value of a whitelisted variable, if it has one.
+    pub fn nm_env(&self, key: &str) -> Option<&str> {
+        // The conf dir the harness gives containers comes before the NM's own.
+        if key == crate::proto::env::HADOOP_CONF_DIR && !self.hadoop_conf_dir.is_empty() {
+            return Some(&self.hadoop_conf_dir);
+        }
+        self.inherited_env.get(key).map(String::as_str)
+    }
+
+    /// The variables whose NM values containers may get: the whitelist and what the admin env
+    /// refers to.
+    pub fn inheritable(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.env_whitelist.clone();
+        for (_, v) in &self.admin_env {
+            for part in v.split('$').skip(1) {
+                let name: String = part.trim_start_matches('{').chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
     }
 
     /// The port of the web address, as containers see it in NM_HTTP_PORT.
@@ -150,6 +204,21 @@ impl NmConfig {
     pub fn vmem_mb(&self) -> u64 {
         (self.resource.memory_mb as f64 * self.vmem_pmem_ratio) as u64
     }
+}
+
+/// `Apps.setEnvFromInputString`: `K=V` pairs separated by commas; a pair without `=` is an
+/// error here (YARN skips it silently, which hides a typo in yarn-site.xml).
+fn parse_env_list(key: &str, s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("{key}: '{pair}' is not NAME=VALUE"))?;
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("{key}: '{k}' is not an environment variable name"));
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -195,5 +264,24 @@ mod tests {
         // YARN's defaults: no NM recovery, work-preserving resync.
         assert!(!n.recovery_enabled && n.work_preserving_recovery);
         assert!(n.recovery_dir.ends_with("/yarn-nm-recovery"), "{}", n.recovery_dir);
+        let mut c = base();
+        c.set(keys::NM_ADMIN_USER_ENV, "MALLOC_ARENA_MAX");
+        assert_eq!(NmConfig::from_conf(&c, "h:1", "/c").unwrap_err(), "yarn.nodemanager.admin-env: 'MALLOC_ARENA_MAX' is not NAME=VALUE");
+    }
+
+    #[test]
+    fn env_whitelist_and_admin_env_follow_yarn_default_xml() {
+        let n = NmConfig::from_conf(&base(), "h:1", "/conf").unwrap();
+        assert_eq!(n.env_whitelist.join(","), DEFAULT_ENV_WHITELIST);
+        assert_eq!(n.admin_env, vec![("MALLOC_ARENA_MAX".to_string(), "$MALLOC_ARENA_MAX".to_string())]);
+        assert_eq!(n.nm_env("HADOOP_CONF_DIR"), Some("/conf"));
+        assert_eq!(n.nm_env("JAVA_HOME"), None);
+        assert!(n.inheritable().contains(&"MALLOC_ARENA_MAX".to_string()) && n.inheritable().contains(&"PATH".to_string()));
+        let mut c = base();
+        c.set(keys::NM_ENV_WHITELIST, "JAVA_HOME, TZ");
+        c.set(keys::NM_ADMIN_USER_ENV, "A=1,B=x=y");
+        let n = NmConfig::from_conf(&c, "h:1", "/conf").unwrap();
+        assert_eq!(n.env_whitelist, ["JAVA_HOME", "TZ"]);
+        assert_eq!(n.admin_env, vec![("A".to_string(), "1".to_string()), ("B".to_string(), "x=y".to_string())]);
     }
 }

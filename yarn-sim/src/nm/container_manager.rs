@@ -1,9 +1,9 @@
 //! ContainerManager: starts, stops and reports containers (ContainerManagementProtocol) and
 //! keeps the node's applications in step with them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use engine::{Cx, ExitCode, LaunchSpec, ProcId, RecoveryFiles, Signal, Time, TimerId};
+use engine::{CopyKind, Cx, ExitCode, LaunchSpec, LocalCopy, ProcId, RecoveryFiles, Signal, Time, TimerId};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationId, ContainerId};
@@ -13,7 +13,10 @@ use crate::records::{exit_status, ContainerStatus, NMContainerStatus, Resource};
 use super::application::{Application, ApplicationState};
 use super::config::NmConfig;
 use super::container::{Container, ContainerState, KillReason};
-use super::launch::{failure_diagnostics, killed_diagnostics, tail_4k, ContainerDirs, ContainerLaunch};
+use super::launch::{
+    failure_diagnostics, killed_diagnostics, stderr_log, tail_4k, ContainerDirs, ContainerLaunch, CONTAINER_SCRIPT, CONTAINER_TOKENS_FILE,
+    PRELAUNCH_ERR,
+};
 use super::localizer;
 
 /// Timers `KILL_TIMER_BASE + pid` send SIGKILL to a process that outlived its SIGTERM.
@@ -63,6 +66,34 @@ pub struct ContainerManager {
     next_pid: u64,
     /// With NM recovery: the records of containers, for updating them on completion.
     records: BTreeMap<ContainerId, RecoveredContainerRecord>,
+    /// Containers waiting for their `file:` resources: what to launch once the copies are in.
+    localizing: BTreeMap<ContainerId, Localizing>,
+    /// Each application's file cache on this node (LocalResourcesTrackerImpl): one copy per
+    /// source, timestamp, kind and visibility, shared by the application's containers here.
+    cache: BTreeMap<CacheKey, Cached>,
+    /// Copies in flight: the cache entry each fills and where it lands.
+    copies: BTreeMap<u64, (CacheKey, String)>,
+    next_copy: u64,
+}
+
+/// (application, source path, timestamp, how it lands, PUBLIC).
+type CacheKey = (ApplicationId, String, i64, CopyKind, bool);
+
+#[derive(Debug)]
+struct Cached {
+    path: String,
+    /// The copy still filling it, if any.
+    copy: Option<u64>,
+}
+
+/// A container in LOCALIZING with copies outstanding.
+#[derive(Debug)]
+struct Localizing {
+    request: StartContainerRequest,
+    dirs: ContainerDirs,
+    /// (cached path, link name) for the launch script.
+    links: Vec<(String, String)>,
+    pending: BTreeSet<u64>,
 }
 
 impl ContainerManager {
@@ -155,23 +186,122 @@ impl ContainerManager {
             .and_then(|_| cx.local_mkdir(&dirs.log_dir))
             .map_err(|e| format!("Failed to create container directories: {e}"))
             .and_then(|_| localizer::localize(cx, &dirs.work_dir, &req.launch.local_resources));
-        if let Err(d) = prepared {
-            c.transition(cx, ContainerState::LocalizationFailed);
-            c.add_diagnostics(&d);
-            self.containers.insert(id, c);
-            self.finish(cx, conf, id);
-            return Ok(());
+        let plans = match prepared {
+            Ok(plans) => plans,
+            Err(d) => {
+                c.transition(cx, ContainerState::LocalizationFailed);
+                c.add_diagnostics(&d);
+                self.containers.insert(id, c);
+                self.finish(cx, conf, id);
+                return Ok(());
+            }
+        };
+        self.containers.insert(id, c);
+        // YARN localizes asynchronously too: the container stays LOCALIZING while copies run.
+        let (mut links, mut pending) = (Vec::new(), BTreeSet::new());
+        for (link, plan) in plans {
+            let key: CacheKey = (app_id, plan.src.clone(), plan.timestamp, plan.kind, plan.public);
+            if let Some(cached) = self.cache.get(&key) {
+                pending.extend(cached.copy);
+                links.push((cached.path.clone(), link));
+                continue;
+            }
+            self.next_copy += 1;
+            let n = self.next_copy;
+            let path = format!("{}/filecache/{n}/{}", dirs.app_local_dirs[n as usize % dirs.app_local_dirs.len()], plan.name());
+            cx.trace("nm.localize", format!("{id} {} -> {path}", plan.src));
+            cx.local_copy(LocalCopy {
+                id: n,
+                src: plan.src.clone(),
+                dest: path.clone(),
+                kind: plan.kind,
+                file_mode: plan.file_mode,
+                dir_mode: plan.dir_mode,
+            });
+            self.cache.insert(key.clone(), Cached { path: path.clone(), copy: Some(n) });
+            self.copies.insert(n, (key, path.clone()));
+            pending.insert(n);
+            links.push((path, link));
         }
-        c.transition(cx, ContainerState::Localized);
+        if pending.is_empty() {
+            self.launch_localized(cx, conf, id, req, &dirs, &links);
+        } else {
+            self.localizing.insert(id, Localizing { request: req.clone(), dirs, links, pending });
+        }
+        Ok(())
+    }
 
-        let launch = ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, &dirs);
-        // The script is for people reading the working dir; the driver runs `command` itself.
-        if let Err(e) = cx.local_write(&format!("{}/launch_container.sh", dirs.work_dir), launch.script.as_bytes()) {
+    /// A copy into the file cache has ended: the containers waiting for it go on (or fail).
+    /// True if one of them left LOCALIZING (it was launched, or its localization failed).
+    pub fn on_local_copy_done(&mut self, cx: &mut Cx, conf: &NmConfig, copy: u64, result: Result<(), String>) -> bool {
+        let Some((key, path)) = self.copies.remove(&copy) else { return false };
+        match (&result, self.cache.get_mut(&key)) {
+            (Ok(()), Some(cached)) => cached.copy = None,
+            // A failed copy leaves the cache, so a later container tries again (what it left
+            // goes too).
+            (Err(_), Some(_)) => {
+                self.cache.remove(&key);
+                cx.local_remove(&path);
+            }
+            // The application was cleaned up meanwhile: what the copy left goes.
+            (_, None) => cx.local_remove(&path),
+        }
+        let waiting: Vec<ContainerId> = self.localizing.iter().filter(|(_, l)| l.pending.contains(&copy)).map(|(id, _)| *id).collect();
+        let mut moved = false;
+        for id in waiting {
+            let Some(l) = self.localizing.get_mut(&id) else { continue };
+            l.pending.remove(&copy);
+            if let Err(e) = &result {
+                self.localizing.remove(&id);
+                if let Some(c) = self.containers.get_mut(&id) {
+                    c.transition(cx, ContainerState::LocalizationFailed);
+                    c.add_diagnostics(&format!("java.io.IOException: {e}"));
+                }
+                self.finish(cx, conf, id);
+                moved = true;
+            } else if l.pending.is_empty() {
+                if let Some(l) = self.localizing.remove(&id) {
+                    self.launch_localized(cx, conf, id, &l.request, &l.dirs, &l.links);
+                    moved = true;
+                }
+            }
+        }
+        moved
+    }
+
+    /// LOCALIZED -> RUNNING: the credentials file, the launch script, the state-store record,
+    /// the process.
+    fn launch_localized(
+        &mut self,
+        cx: &mut Cx,
+        conf: &NmConfig,
+        id: ContainerId,
+        req: &StartContainerRequest,
+        dirs: &ContainerDirs,
+        links: &[(String, String)],
+    ) {
+        let Some(mut c) = self.containers.remove(&id) else { return };
+        c.transition(cx, ContainerState::Localized);
+        // ContainerLaunch.call: the Credentials go to <workdir>/container_tokens.
+        let tokens_file = req.launch.tokens.as_ref().map(|t| (format!("{}/{CONTAINER_TOKENS_FILE}", dirs.work_dir), t));
+        if let Some((path, blob)) = &tokens_file {
+            if let Err(e) = cx.local_write(path, blob) {
+                c.transition(cx, ContainerState::ExitedWithFailure);
+                c.add_diagnostics(&format!("Failed to write {CONTAINER_TOKENS_FILE}: {e}"));
+                self.containers.insert(id, c);
+                self.finish(cx, conf, id);
+                return;
+            }
+        }
+        let launch =
+            ContainerLaunch::new(conf, cx.me(), &id, &req.user, &req.launch, dirs, tokens_file.as_ref().map(|(p, _)| p.as_str()), links);
+        let script_path = format!("{}/{CONTAINER_SCRIPT}", dirs.work_dir);
+        if let Err(e) = cx.local_write(&script_path, launch.script.as_bytes()) {
             c.transition(cx, ContainerState::ExitedWithFailure);
-            c.add_diagnostics(&format!("Failed to write launch_container.sh: {e}"));
+            c.add_diagnostics(&format!("Failed to write {CONTAINER_SCRIPT}: {e}"));
             self.containers.insert(id, c);
             self.finish(cx, conf, id);
-            return Ok(());
+            return;
         }
         self.next_pid += 1;
         let pid = ProcId(self.next_pid);
@@ -195,7 +325,7 @@ impl ContainerManager {
                 c.add_diagnostics(&format!("Failed to store the container in the NM state store: {e}"));
                 self.containers.insert(id, c);
                 self.finish(cx, conf, id);
-                return Ok(());
+                return;
             }
             self.records.insert(id, record);
             recovery = Some(files);
@@ -208,12 +338,12 @@ impl ContainerManager {
             stdout: format!("{}/stdout", dirs.log_dir),
             stderr: format!("{}/stderr", dirs.log_dir),
             recovery,
+            script: Some(script_path),
         });
         c.pid = Some(pid);
         self.pids.insert(pid, id);
         c.transition(cx, ContainerState::Running);
         self.containers.insert(id, c);
-        Ok(())
     }
 
     /// Kills a container for `reason`: SIGTERM now, SIGKILL after the configured delay if the
@@ -233,6 +363,9 @@ impl ContainerManager {
                 }
             }
             ContainerState::New | ContainerState::Localizing | ContainerState::Localized => {
+                // Copies still in flight go on into the cache, for the application's others.
+                self.localizing.remove(id);
+                let Some(c) = self.containers.get_mut(id) else { return true };
                 c.transition(cx, ContainerState::ContainerResourcesCleaningup);
                 c.exit_status = reason.exit_status;
                 c.add_diagnostics(&reason.diagnostics);
@@ -283,9 +416,26 @@ impl ContainerManager {
                 c.transition(cx, ContainerState::ExitedWithSuccess);
             }
             None => {
-                let stderr = cx.local_read(&format!("{}/stderr", c.log_dir)).unwrap_or_default();
+                let log_dir = c.log_dir.clone();
+                let prelaunch_err = cx.local_read(&format!("{log_dir}/{PRELAUNCH_ERR}")).map(|b| tail_4k(&b));
+                let prefix = format!("{log_dir}/");
+                let mut logs = Vec::new();
+                for path in cx.local_list(&log_dir) {
+                    let Some(name) = path.strip_prefix(&prefix).filter(|n| !n.contains('/')) else { continue };
+                    let size = cx.local_stat(&path).map(|s| s.len).unwrap_or(0);
+                    logs.push((name.to_string(), size));
+                }
+                let named: Vec<(&str, u64)> = logs.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+                let stderr =
+                    stderr_log(&named).map(|n| (n.to_string(), tail_4k(&cx.local_read(&format!("{prefix}{n}")).unwrap_or_default())));
+                let Some(c) = self.containers.get_mut(&id) else { return };
                 c.exit_status = code;
-                c.diagnostics.push_str(&failure_diagnostics(&id, code, &tail_4k(&stderr)));
+                c.diagnostics.push_str(&failure_diagnostics(
+                    &id,
+                    code,
+                    prelaunch_err.as_deref(),
+                    stderr.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+                ));
                 c.transition(cx, ContainerState::ExitedWithFailure);
             }
         }
@@ -336,6 +486,8 @@ impl ContainerManager {
     fn clean_up_app(&mut self, cx: &mut Cx, conf: &NmConfig, app_id: ApplicationId) {
         let Some(app) = self.apps.get_mut(&app_id) else { return };
         app.transition(cx, ApplicationState::ApplicationResourcesCleaningup);
+        // The application's file cache goes with its appcache dirs.
+        self.cache.retain(|k, _| k.0 != app_id);
         for d in &conf.local_dirs {
             cx.local_remove(&format!("{d}/usercache/{}/appcache/{app_id}", app.user));
         }

@@ -21,7 +21,8 @@ use std::any::Any;
 use engine::{Addr, Cx, ExitCode, Msg, Node, ProcId, Signal, Time, TimerId};
 
 use crate::ids::{ApplicationId, ContainerId, NodeId};
-use crate::proto::{NodeAction, RemoteError, YarnMsg};
+use crate::proto::{MasterKey, NodeAction, RemoteError, StartContainerRequest, YarnMsg};
+use crate::records::ContainerStatus;
 use crate::records::{diagnostics, exit_status};
 
 pub use application::{Application, ApplicationState};
@@ -49,6 +50,11 @@ pub struct NodeManager {
     updater: NodeStatusUpdater,
     manager: ContainerManager,
     monitor: ContainersMonitor,
+    /// The RM's container-token and NM-token master keys from the last registration
+    /// (NMContainerTokenSecretManager / NMTokenSecretManagerInNM): what the NM checks the
+    /// tokens of Java clients against.
+    container_token_key: Option<MasterKey>,
+    nm_token_key: Option<MasterKey>,
 }
 
 impl NodeManager {
@@ -61,6 +67,8 @@ impl NodeManager {
             updater,
             manager: ContainerManager::new(),
             monitor: ContainersMonitor::new(),
+            container_token_key: None,
+            nm_token_key: None,
         }
     }
 
@@ -79,6 +87,16 @@ impl NodeManager {
 
     pub fn status_updater(&self) -> &NodeStatusUpdater {
         &self.updater
+    }
+
+    /// The container-token master key the RM gave at registration (None before).
+    pub fn container_token_master_key(&self) -> Option<&MasterKey> {
+        self.container_token_key.as_ref()
+    }
+
+    /// The NM-token master key the RM gave at registration (None before).
+    pub fn nm_token_master_key(&self) -> Option<&MasterKey> {
+        self.nm_token_key.as_ref()
     }
 
     /// The NM's record of a container (tracked or retained after completion).
@@ -238,14 +256,36 @@ impl NodeManager {
     /// NodeStatusUpdater.sendOutofBandHeartBeat: a container started or ended, so tell the RM
     /// now rather than at the next interval (the RM allocates and AMs learn on heartbeats).
     fn out_of_band_heartbeat(&mut self, cx: &mut Cx) {
+        self.heartbeat_now(cx)
+    }
+
+    /// NodeStatusUpdater.sendOutofBandHeartBeat (a no-op before registration).
+    pub fn heartbeat_now(&mut self, cx: &mut Cx) {
         if self.updater.state == UpdaterState::Registered {
             self.send_heartbeat(cx);
         }
     }
 
-    fn start_containers(&mut self, cx: &mut Cx, from: Addr, requests: Vec<crate::proto::StartContainerRequest>) {
+    fn start_containers(&mut self, cx: &mut Cx, from: Addr, requests: Vec<StartContainerRequest>) {
+        let (succeeded, failed) = self.start_container_requests(cx, &requests);
+        let started = !succeeded.is_empty();
+        cx.send(from, YarnMsg::StartContainersResponse { succeeded, failed });
+        if started {
+            self.out_of_band_heartbeat(cx);
+        }
+    }
+
+    /// ContainerManagerImpl.startContainers for requests already authorized: each starts or
+    /// is refused on its own. The caller sends the out-of-band heartbeat if one started
+    /// ([`NodeManager::heartbeat_now`]).
+    #[allow(clippy::type_complexity)]
+    pub fn start_container_requests(
+        &mut self,
+        cx: &mut Cx,
+        requests: &[StartContainerRequest],
+    ) -> (Vec<ContainerId>, Vec<(ContainerId, RemoteError)>) {
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
-        for req in &requests {
+        for req in requests {
             let id = req.container.id;
             let result = if self.is_registered() {
                 self.manager.start(cx, &self.conf, req)
@@ -260,14 +300,17 @@ impl NodeManager {
                 Err(e) => failed.push((id, e)),
             }
         }
-        let started = !succeeded.is_empty();
-        cx.send(from, YarnMsg::StartContainersResponse { succeeded, failed });
-        if started {
-            self.out_of_band_heartbeat(cx);
-        }
+        (succeeded, failed)
     }
 
     fn stop_containers(&mut self, cx: &mut Cx, from: Addr, ids: Vec<ContainerId>) {
+        let (succeeded, failed) = self.stop_container_ids(cx, ids);
+        cx.send(from, YarnMsg::StopContainersResponse { succeeded, failed });
+    }
+
+    /// ContainerManagerImpl.stopContainers: KILLED_BY_APPMASTER, or "not handled".
+    #[allow(clippy::type_complexity)]
+    pub fn stop_container_ids(&mut self, cx: &mut Cx, ids: Vec<ContainerId>) -> (Vec<ContainerId>, Vec<(ContainerId, RemoteError)>) {
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
         for id in ids {
             let reason = KillReason { exit_status: exit_status::KILLED_BY_APPMASTER, diagnostics: diagnostics::KILLED_BY_APPMASTER.into() };
@@ -277,7 +320,19 @@ impl NodeManager {
                 failed.push((id, not_handled(&id)));
             }
         }
-        cx.send(from, YarnMsg::StopContainersResponse { succeeded, failed });
+        (succeeded, failed)
+    }
+
+    /// ContainerManagerImpl.getContainerStatuses.
+    pub fn container_statuses(&self, ids: Vec<ContainerId>) -> (Vec<ContainerStatus>, Vec<(ContainerId, RemoteError)>) {
+        let (mut statuses, mut failed) = (Vec::new(), Vec::new());
+        for id in ids {
+            match self.manager.status(&id) {
+                Ok(s) => statuses.push(s),
+                Err(e) => failed.push((id, e)),
+            }
+        }
+        (statuses, failed)
     }
 
     fn monitor_pass(&mut self, cx: &mut Cx) {
@@ -315,12 +370,24 @@ impl Node for NodeManager {
             return;
         }
         match msg {
-            YarnMsg::RegisterNodeManagerResponse { action, rm_identifier, heartbeat_interval_ms, diagnostics } => {
+            YarnMsg::RegisterNodeManagerResponse {
+                action,
+                rm_identifier,
+                heartbeat_interval_ms,
+                diagnostics,
+                container_token_master_key,
+                nm_token_master_key,
+            } => {
                 if self.updater.state != UpdaterState::Registering {
                     return;
                 }
                 match action {
-                    NodeAction::Normal => self.updater.registered(cx, rm_identifier, heartbeat_interval_ms),
+                    NodeAction::Normal => {
+                        // An RM without the keys (an empty key) signs nothing this NM could check.
+                        self.container_token_key = Some(container_token_master_key).filter(|k| !k.bytes.is_empty());
+                        self.nm_token_key = Some(nm_token_master_key).filter(|k| !k.bytes.is_empty());
+                        self.updater.registered(cx, rm_identifier, heartbeat_interval_ms)
+                    }
                     NodeAction::Shutdown => {
                         let why = format!("Recieved SHUTDOWN signal from Resourcemanager, Registration of NodeManager failed, Message from ResourceManager: {diagnostics}");
                         self.shutdown(cx, &why)
@@ -333,13 +400,7 @@ impl Node for NodeManager {
             YarnMsg::StartContainers { requests } => self.start_containers(cx, from, requests),
             YarnMsg::StopContainers { containers } => self.stop_containers(cx, from, containers),
             YarnMsg::GetContainerStatuses { containers } => {
-                let (mut statuses, mut failed) = (Vec::new(), Vec::new());
-                for id in containers {
-                    match self.manager.status(&id) {
-                        Ok(s) => statuses.push(s),
-                        Err(e) => failed.push((id, e)),
-                    }
-                }
+                let (statuses, failed) = self.container_statuses(containers);
                 cx.send(from, YarnMsg::GetContainerStatusesResponse { statuses, failed });
             }
             other => cx.trace("nm.unexpected", other_kind(&other)),
@@ -362,6 +423,15 @@ impl Node for NodeManager {
     fn on_process_exit(&mut self, cx: &mut Cx, pid: ProcId, code: ExitCode) {
         self.manager.on_process_exit(cx, &self.conf, pid, code);
         self.out_of_band_heartbeat(cx);
+    }
+
+    fn on_local_copy_done(&mut self, cx: &mut Cx, id: u64, result: Result<(), String>) {
+        if self.updater.state == UpdaterState::Stopped {
+            return;
+        }
+        if self.manager.on_local_copy_done(cx, &self.conf, id, result) {
+            self.out_of_band_heartbeat(cx);
+        }
     }
 
     fn as_any(&mut self) -> &mut dyn Any {

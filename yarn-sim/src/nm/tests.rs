@@ -59,6 +59,8 @@ impl Node for FakeRm {
                             rm_identifier: 1,
                             heartbeat_interval_ms: 1000,
                             diagnostics: String::new(),
+                            container_token_master_key: Default::default(),
+                            nm_token_master_key: Default::default(),
                         },
                     );
                 }
@@ -262,7 +264,7 @@ fn registration_is_retried_until_the_rm_answers_then_heartbeats_carry_the_last_r
 fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
     let mut w = world();
     let id = cid(1, 1);
-    started(&w.start(id, 1024, &["echo hello", "exit 3"], &[], &[]), id);
+    started(&w.start(id, 1024, &["echo hello;", "exit 3"], &[], &[]), id);
     w.sim.run_for(Duration::from_millis(100));
     let c = w.record(&id);
     assert_eq!(c.state, ContainerState::Done);
@@ -279,7 +281,8 @@ fn a_failing_container_reports_exit_status_diagnostics_and_stdout() {
     let work = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{id}");
     let script = w.file(&format!("{work}/launch_container.sh"));
     assert!(
-        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n")) && script.contains("exec /bin/bash -c \"echo hello ; exit 3\""),
+        script.contains(&format!("export CONTAINER_ID=\"{id}\"\n"))
+            && script.contains("exec /bin/bash -c \"echo hello; exit 3\" 1>&3 2>&4 3>&- 4>&-\n"),
         "{script}"
     );
     w.sim.run_for(Duration::from_millis(1100));
@@ -562,7 +565,7 @@ fn completed_statuses_are_reported_until_acknowledged_then_kept_for_rest_only() 
 fn rest_reports_use_yarn_fields() {
     let mut w = world();
     let id = cid(1, 19);
-    started(&w.start(id, 1024, &["echo out", "sleep 100"], &[], &[]), id);
+    started(&w.start(id, 1024, &["echo out;", "sleep 100"], &[], &[]), id);
     w.sim.run_for(Duration::from_millis(50));
     let now = w.sim.now();
     let (info, c, apps) = w
@@ -593,7 +596,7 @@ fn same_seed_same_trace() {
     let run = || {
         let mut w = world();
         let id = cid(1, 20);
-        started(&w.start(id, 512, &["echo x", "sleep 2"], &[], &[]), id);
+        started(&w.start(id, 512, &["echo x;", "sleep 2"], &[], &[]), id);
         w.sim.run_for(Duration::from_secs(5));
         w.sim.trace_hash()
     };
@@ -719,4 +722,159 @@ fn a_recorded_finished_container_leaves_the_list_after_the_tracking_duration_but
     let nm = w.sim.node::<NodeManager>(w.nm).unwrap();
     assert!(nm.container(&id, &mut |_| Vec::new()).is_none());
     assert!(nm.container_log_dir(&id).is_some_and(|d| d.contains(&id.to_string())), "yarn logs still finds it");
+}
+
+fn jar_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn file_resource(url: &str, kind: records::LocalResourceType, timestamp: i64) -> LocalResource {
+    LocalResource { resource: url.to_string(), kind, visibility: Default::default(), size: 0, timestamp }
+}
+
+/// What a Java client sends: `file:` resources (a FILE jar, an ARCHIVE zip, a jar ARCHIVE)
+/// and Credentials. They are checked, copied and unpacked before the launch; the token file
+/// is where HADOOP_TOKEN_FILE_LOCATION says.
+#[test]
+fn file_resources_are_localized_before_launch_and_tokens_are_written() {
+    use records::LocalResourceType::{Archive, File};
+    let mut w = world();
+    w.sim.put_local_file(w.host, "/opt/flink/lib/flink-dist.jar", b"DIST");
+    w.sim.put_local_file(w.host, "/opt/flink/conf.zip", &jar_of(&[("log4j.properties", "rootLogger=INFO"), ("sub/a.yaml", "a: 1")]));
+    w.sim.put_local_file(w.host, "/opt/flink/udf.jar", &jar_of(&[("com/x/Udf.class", "CAFEBABE")]));
+    let id = cid(1, 30);
+    let mut launch = ContainerLaunchContext::default();
+    launch.local_resources.insert("flink-dist.jar".into(), file_resource("file:/opt/flink/lib/flink-dist.jar", File, 0));
+    launch.local_resources.insert("conf".into(), file_resource("file:///opt/flink/conf.zip", Archive, 0));
+    launch.local_resources.insert("lib/udf".into(), file_resource("file:/opt/flink/udf.jar", Archive, 0));
+    launch.commands = vec!["printenv HADOOP_TOKEN_FILE_LOCATION".into()];
+    launch.tokens = Some(b"HDTS\x00\x00\x00".to_vec());
+    let req = w.request(id, 512, launch);
+    w.send(YarnMsg::StartContainers { requests: vec![req] });
+    started(&w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap(), id);
+    w.sim.run_for(Duration::from_millis(100));
+    let c = w.record(&id);
+    assert_eq!((c.state, c.exit_status), (ContainerState::Done, 0), "{}", c.diagnostics);
+    let app_dir = format!("/nm/local/usercache/alice/appcache/application_{TS}_0001");
+    let work = format!("{app_dir}/{id}");
+    // Copied and unpacked into the application's file cache, one entry each, in link order.
+    assert_eq!(w.file(&format!("{app_dir}/filecache/1/conf.zip/log4j.properties")), "rootLogger=INFO");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/1/conf.zip/sub/a.yaml")), "a: 1");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/2/flink-dist.jar")), "DIST");
+    assert_eq!(w.file(&format!("{app_dir}/filecache/3/udf.jar/com/x/Udf.class")), "CAFEBABE");
+    // RunJar.unJarAndSave keeps the jar itself beside what it unpacked.
+    assert_eq!(w.sim.local_file(w.host, &format!("{app_dir}/filecache/3/udf.jar/udf.jar")), w.sim.local_file(w.host, "/opt/flink/udf.jar"));
+    // The script links them under their names, as YARN's does.
+    let script = w.file(&format!("{work}/launch_container.sh"));
+    let check = "hadoop_shell_errorcode=$?\nif [[ \"$hadoop_shell_errorcode\" -ne 0 ]]\nthen\n  exit $hadoop_shell_errorcode\nfi\n";
+    for want in [
+        format!("echo \"Setting up job resources\"\nln -sf -- \"{app_dir}/filecache/1/conf.zip\" \"conf\"\n{check}"),
+        format!("ln -sf -- \"{app_dir}/filecache/2/flink-dist.jar\" \"flink-dist.jar\"\n{check}"),
+        format!("mkdir -p lib\n{check}ln -sf -- \"{app_dir}/filecache/3/udf.jar\" \"lib/udf\"\n{check}echo \"Launching container\""),
+    ] {
+        assert!(script.contains(&want), "{want}\nnot in\n{script}");
+    }
+    assert_eq!(w.file(&format!("{work}/container_tokens")).as_bytes(), b"HDTS\x00\x00\x00");
+    let log_dir = format!("/nm/logs/application_{TS}_0001/{id}");
+    assert_eq!(w.file(&format!("{log_dir}/stdout")), format!("{work}/container_tokens\n"));
+    assert!(script.contains(&format!("export HADOOP_TOKEN_FILE_LOCATION=\"{work}/container_tokens\"\n")));
+    // Another container of the application finds them cached: no copy, the same links.
+    let copies = |w: &mut World| w.sim.local_files_under(w.host, &format!("{app_dir}/filecache/")).len();
+    let before = copies(&mut w);
+    let second = cid(1, 32);
+    let mut launch = ContainerLaunchContext::default();
+    launch.local_resources.insert("flink-dist.jar".into(), file_resource("file:/opt/flink/lib/flink-dist.jar", File, 0));
+    launch.commands = vec!["true".into()];
+    let req = w.request(second, 512, launch);
+    w.send(YarnMsg::StartContainers { requests: vec![req] });
+    started(&w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap(), second);
+    w.sim.run_for(Duration::from_millis(50));
+    assert_eq!(w.record(&second).exit_status, 0);
+    assert_eq!(copies(&mut w), before);
+    assert!(w
+        .file(&format!("{app_dir}/{second}/launch_container.sh"))
+        .contains(&format!("ln -sf -- \"{app_dir}/filecache/2/flink-dist.jar\" \"flink-dist.jar\"\n")));
+    // The containers of our own clients carry no Credentials: no file, no variable.
+    let plain = cid(1, 31);
+    started(&w.start(plain, 512, &["printenv HADOOP_TOKEN_FILE_LOCATION"], &[], &[]), plain);
+    w.sim.run_for(Duration::from_millis(50));
+    assert!(w
+        .sim
+        .local_file(w.host, &format!("/nm/local/usercache/alice/appcache/application_{TS}_0001/{plain}/container_tokens"))
+        .is_none());
+}
+
+/// FSDownload's checks, in YARN's words: a missing source, a source changed since the client
+/// looked (its modification time is not the resource's timestamp), a file system the NM
+/// cannot read, an archive that is not one. Each fails the container in LOCALIZATION_FAILED
+/// (exit status INVALID) and nothing is launched.
+#[test]
+fn file_resources_that_fail_their_checks_fail_localization_in_yarn_s_words() {
+    use records::LocalResourceType::{Archive, File};
+    let mut w = world();
+    w.sim.put_local_file(w.host, "/opt/app.jar", b"APP");
+    w.sim.put_local_file(w.host, "/opt/broken.zip", b"not a zip at all");
+    let cases = [
+        ("file:/opt/nope.jar", File, 0, "java.io.FileNotFoundException: File file:/opt/nope.jar does not exist".to_string()),
+        (
+            "file:/opt/app.jar",
+            File,
+            1_700_000_000_123,
+            "java.io.IOException: Resource file:/opt/app.jar changed on src filesystem - expected: \"2023-11-14T22:13:20.123+0000\", was: \"1970-01-01T00:00:00.000+0000\", current time: \"".to_string(),
+        ),
+        ("hdfs://nn:8020/app.jar", File, 0, "org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme \"hdfs\"".to_string()),
+        ("file:/opt/broken.zip", Archive, 0, "java.io.IOException: Cannot read zip archive".to_string()),
+    ];
+    for (i, (url, kind, ts, want)) in cases.into_iter().enumerate() {
+        let id = cid(2, 40 + i as u64);
+        let mut launch = ContainerLaunchContext::default();
+        launch.local_resources.insert("app.jar".into(), file_resource(url, kind, ts));
+        launch.commands = vec!["true".into()];
+        let req = w.request(id, 256, launch);
+        w.send(YarnMsg::StartContainers { requests: vec![req] });
+        started(&w.sim.node::<Client>(w.client).unwrap().responses.pop().unwrap(), id);
+        w.sim.run_for(Duration::from_millis(20));
+        let c = w.record(&id);
+        assert_eq!((c.state, c.exit_status), (ContainerState::Done, -1000), "{url}");
+        assert!(c.diagnostics.starts_with(&want), "{url}: {}", c.diagnostics);
+    }
+    assert_eq!(w.sim.processes_on(w.host), vec![w.nm], "nothing was launched");
+}
+
+/// A container stopped while its copies are in flight is cleaned up at once; the copies'
+/// late completions change nothing and launch nothing.
+#[test]
+fn a_container_stopped_while_localizing_never_launches() {
+    let mut w = world();
+    w.sim.put_local_file(w.host, "/opt/app.jar", b"APP");
+    let id = cid(3, 50);
+    let mut launch = ContainerLaunchContext::default();
+    launch.local_resources.insert("app.jar".into(), file_resource("file:/opt/app.jar", records::LocalResourceType::File, 0));
+    launch.commands = vec!["sleep 100".into()];
+    let req = w.request(id, 256, launch);
+    let client = w.client;
+    // Start and stop within one input: the copy has not ended when the stop arrives.
+    let state = w
+        .sim
+        .with_node::<NodeManager, _>(w.nm, move |n, cx| {
+            n.on_message(cx, client, Msg::new(YarnMsg::StartContainers { requests: vec![req] }));
+            let localizing = n.container_record(&id).map(|c| c.state);
+            n.on_message(cx, client, Msg::new(YarnMsg::StopContainers { containers: vec![id] }));
+            localizing
+        })
+        .unwrap();
+    assert_eq!(state, Some(ContainerState::Localizing));
+    w.sim.run_for(Duration::from_millis(100));
+    let c = w.record(&id);
+    assert_eq!((c.state, c.exit_status), (ContainerState::Done, records::exit_status::KILLED_BY_APPMASTER));
+    assert_eq!(w.sim.processes_on(w.host), vec![w.nm], "nothing was launched");
+    // The copy that ended after the stop is in the application's cache, nothing in the dir.
+    assert!(w.sim.local_file(w.host, &format!("{}/app.jar", c.work_dir)).is_none());
+    assert_eq!(w.file(&format!("/nm/local/usercache/alice/appcache/application_{TS}_0003/filecache/1/app.jar")), "APP");
 }

@@ -39,7 +39,7 @@ impl ResourceManager {
         }
     }
 
-    pub(super) fn register_am(
+    pub(crate) fn register_am(
         &mut self,
         cx: &mut Cx,
         id: ApplicationAttemptId,
@@ -88,7 +88,7 @@ impl ResourceManager {
         })
     }
 
-    pub(super) fn allocate(&mut self, cx: &mut Cx, req: AllocateRequest) -> Result<AllocateResponse, RemoteError> {
+    pub(crate) fn allocate(&mut self, cx: &mut Cx, req: AllocateRequest) -> Result<AllocateResponse, RemoteError> {
         let id = req.attempt_id;
         self.serving_attempt(id)?;
         let at = self.attempt(id).ok_or_else(|| not_found(id))?;
@@ -160,7 +160,7 @@ impl ResourceManager {
         Ok(response)
     }
 
-    pub(super) fn finish_am(
+    pub(crate) fn finish_am(
         &mut self,
         cx: &mut Cx,
         id: ApplicationAttemptId,

@@ -21,6 +21,7 @@ mod amservice;
 mod client;
 mod nodes;
 mod recovery;
+pub mod secrets;
 mod tracker;
 
 #[cfg(test)]
@@ -101,6 +102,8 @@ pub struct ResourceManager {
     /// Whether the lifetime monitor's timer is set (only while an app has a lifetime, so
     /// clusters without timeouts see no extra events).
     lifetime_timer_armed: bool,
+    /// The AMRM, NM and container token master keys (set at start).
+    secrets: secrets::SecretKeys,
 }
 
 impl ResourceManager {
@@ -128,6 +131,7 @@ impl ResourceManager {
             apps_failed: 0,
             apps_killed: 0,
             lifetime_timer_armed: false,
+            secrets: secrets::SecretKeys::default(),
         }
     }
 
@@ -164,6 +168,16 @@ impl ResourceManager {
     /// Outstanding container asks over all apps (AM containers included).
     pub fn pending_containers(&self) -> u64 {
         self.scheduler.pending
+    }
+
+    /// The capacity scheduler's queues and apps (the RPC adapter's QueueInfo reads them).
+    pub fn scheduler(&self) -> &CapacityScheduler {
+        &self.scheduler
+    }
+
+    /// Capacity of RUNNING nodes.
+    pub fn cluster_total(&self) -> Resource {
+        self.cluster_total
     }
 
     pub fn app(&self, id: &ApplicationId) -> Option<&RMApp> {
@@ -298,6 +312,9 @@ impl ResourceManager {
                 launch.environment.insert(crate::proto::env::YARN_RM_ADDRESS.into(), cx.me().to_string());
                 launch.environment.insert(crate::proto::env::APP_SUBMIT_TIME_ENV.into(), submit_time.as_millis().to_string());
                 launch.environment.insert(crate::proto::env::MAX_APP_ATTEMPTS.into(), max_attempts.to_string());
+                launch.environment.insert(crate::proto::env::APPLICATION_WEB_PROXY_BASE.into(), format!("/proxy/{}", a.app));
+                // AMLauncher.setupTokens: the AM's credentials carry its AMRM token.
+                launch.tokens = Some(self.am_launch_tokens(a.attempt, launch.tokens.as_deref(), &cx.me().to_string()));
                 if let Some(addr) = node_id.addr() {
                     cx.send(addr, YarnMsg::StartContainers { requests: vec![StartContainerRequest { container, launch, user }] });
                 }
@@ -571,7 +588,7 @@ impl ResourceManager {
 impl Node for ResourceManager {
     fn on_start(&mut self, cx: &mut Cx) {
         if self.conf.recovery_enabled {
-            if let Err(e) = self.recover(cx) {
+            if let Err(e) = self.load_secrets(cx).and_then(|()| self.recover(cx)) {
                 // A store this RM cannot (or must not) recover: say why and do not start,
                 // rather than serve an empty cluster that forgot every application.
                 cx.trace("rm.recovery.failed", format!("Failed to load/recover state: {e}"));
@@ -582,6 +599,7 @@ impl Node for ResourceManager {
         } else {
             self.cluster_ts = cx.now().as_millis();
         }
+        self.init_secrets(cx);
         cx.trace("rm.start", format!("cluster timestamp {}", self.cluster_ts));
         cx.set_timer(monitor_interval(self.conf.nm_expiry), TIMER_NM_LIVENESS);
         cx.set_timer(monitor_interval(self.conf.am_expiry), TIMER_AM_LIVENESS);

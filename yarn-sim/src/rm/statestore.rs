@@ -28,6 +28,9 @@ pub const VERSION_NODE: &str = "RMVersionNode";
 pub const EPOCH_NODE: &str = "EpochNode";
 pub const CLUSTER_NODE: &str = "RMClusterNode";
 pub const APP_ROOT: &str = "RMAppRoot";
+/// The secret managers' master keys (YARN keeps the AMRM key here; this harness keeps the NM
+/// and container token keys beside it, see `rm/secrets.rs`).
+pub const SECRET_MANAGER_NODE: &str = "AMRMTokenSecretManagerRoot";
 
 /// `FileSystemRMStateStore.CURRENT_VERSION_INFO` (1.3 there; the JSON form is ours).
 pub const CURRENT_VERSION: Version = Version { major_version: 1, minor_version: 3 };
@@ -134,6 +137,16 @@ pub fn store_attempt(store: &mut dyn Store, root: &str, data: &ApplicationAttemp
     store.write(&format!("{dir}/{}", data.attempt_id), &json(data)).map_err(|e| e.to_string())
 }
 
+/// `storeOrUpdateAMRMTokenSecretManager`: the master keys.
+pub fn store_secret_keys(store: &mut dyn Store, root: &str, keys: &super::secrets::SecretKeys) -> Result<(), String> {
+    store.write(&format!("{}/{SECRET_MANAGER_NODE}", root_dir(root)), &json(keys)).map_err(|e| e.to_string())
+}
+
+/// The stored master keys, if any.
+pub fn load_secret_keys(store: &dyn Store, root: &str) -> Result<Option<super::secrets::SecretKeys>, String> {
+    parse(store, &format!("{}/{SECRET_MANAGER_NODE}", root_dir(root)))
+}
+
 /// `removeApplication`: the app's directory with its attempts.
 pub fn remove_app(store: &mut dyn Store, root: &str, app: ApplicationId) -> Result<(), String> {
     store.delete(&app_dir(root, app)).map_err(|e| e.to_string())
@@ -173,7 +186,7 @@ pub fn load(store: &dyn Store, root: &str, cluster_id: &str) -> Result<RMState, 
     if cluster.is_none() && version.is_none() {
         // Nodes under the root but no cluster node: not a state store this RM wrote.
         let stray = store.list(&dir).map_err(|e| e.to_string())?;
-        if let Some(p) = stray.iter().find(|p| !p.ends_with(EPOCH_NODE)) {
+        if let Some(p) = stray.iter().find(|p| !p.ends_with(EPOCH_NODE) && !p.ends_with(SECRET_MANAGER_NODE)) {
             return Err(format!("corrupt state store {dir}: {p} but no {CLUSTER_NODE}"));
         }
     }

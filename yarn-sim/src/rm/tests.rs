@@ -1177,6 +1177,9 @@ fn a_state_store_of_another_cluster_or_corrupt_refuses_to_start() {
             s.write(&format!("{}/FSRMStateRoot/RMVersionNode", statestore_root()), br#"{"major_version":2,"minor_version":0}"#).unwrap()
         }),
         ("stray nodes", &|s: &mut engine::MemStore| s.write(&format!("{}/FSRMStateRoot/something", statestore_root()), b"x").unwrap()),
+        ("corrupt secret keys", &|s: &mut engine::MemStore| {
+            s.write(&format!("{}/FSRMStateRoot/AMRMTokenSecretManagerRoot", statestore_root()), b"{").unwrap()
+        }),
         ("corrupt app", &|s: &mut engine::MemStore| {
             s.write(&format!("{}/FSRMStateRoot/RMAppRoot/application_1_0001/application_1_0001", statestore_root()), b"[").unwrap()
         }),
@@ -1422,4 +1425,44 @@ fn a_restarted_rm_kills_the_am_container_of_an_attempt_that_ended_before_it_went
     assert!(h.rm().container(&am1).is_none_or(|c| !c.is_live()), "{:?}", h.rm().container(&am1));
     let (_, cleanup, _, _) = h.hb(&n, vec![running(am1)]);
     assert!(cleanup.contains(&am1), "the NM is told to stop it: {cleanup:?}");
+}
+
+/// AMLauncher.setupTokens: the AM container's credentials hold the attempt's AMRM token, merged
+/// with what the submission carried; the keys survive an RM restart with recovery, so the
+/// token still authenticates; NMs get the NM and container token keys when they register.
+#[test]
+fn the_am_container_carries_its_amrm_token_and_the_keys_survive_a_restart() {
+    use hadoop_rpc::token::{Credentials, KIND_AM_RM_TOKEN};
+    let mut h = H::new(&RECOVERY);
+    let node = h.add_nm(4096, 4);
+    let mut submitted = Credentials::new();
+    submitted.add_secret("s3", b"shh".to_vec());
+    let blob = submitted.to_writable_bytes();
+    let app = h.submit_ctx(|c| c.am_container_spec.tokens = Some(blob)).unwrap();
+    let attempt = h.run_am(app, &node);
+    let req = h.fake_nm(&node).started.last().unwrap().clone();
+    let creds = Credentials::from_bytes(req.launch.tokens.as_deref().expect("the AM CLC has tokens")).unwrap();
+    let tok = creds.token_of_kind(KIND_AM_RM_TOKEN).expect("an AMRM token").clone();
+    assert_eq!(creds.secrets.len(), 1, "the submission's secret is kept");
+    assert_eq!(req.launch.environment.get("APPLICATION_WEB_PROXY_BASE"), Some(&format!("/proxy/{app}")));
+    assert_eq!(h.rm().amrm_token_password(&tok.identifier).unwrap(), (attempt, tok.password.clone()));
+    let keys = h.rm().secret_keys().clone();
+    assert_ne!(keys.amrm_master_key.bytes, keys.nm_token_master_key.bytes);
+    assert_eq!(keys.amrm_master_key.bytes.len(), 64);
+
+    h.restart_rm(&RECOVERY);
+    assert_eq!(h.rm().secret_keys(), &keys, "the keys come back from the state store");
+    let nid = node.clone();
+    let r = h.call(|rm, cx| rm.register_node(cx, nid.clone(), "x:8042".into(), Resource::new(4096, 4), vec![]));
+    match r {
+        YarnMsg::RegisterNodeManagerResponse { container_token_master_key, nm_token_master_key, .. } => {
+            assert_eq!(container_token_master_key, keys.container_token_master_key);
+            assert_eq!(nm_token_master_key, keys.nm_token_master_key);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The recovered attempt's token still authenticates; a finished attempt's does not.
+    assert_eq!(h.rm().amrm_token_password(&tok.identifier).unwrap().1, tok.password);
+    h.call(|rm, cx| rm.kill_application(cx, app, "bye")).unwrap();
+    assert!(h.rm().amrm_token_password(&tok.identifier).unwrap_err().contains("not found in AMRMTokenSecretManager"));
 }

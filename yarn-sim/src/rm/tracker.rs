@@ -74,6 +74,8 @@ impl ResourceManager {
             rm_identifier: self.cluster_ts,
             heartbeat_interval_ms: self.conf.nm_heartbeat_interval_ms,
             diagnostics: String::new(),
+            container_token_master_key: self.secrets.container_token_master_key.clone(),
+            nm_token_master_key: self.secrets.nm_token_master_key.clone(),
         }
     }
 
