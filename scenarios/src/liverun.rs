@@ -358,13 +358,16 @@ impl LiveRun<'_> {
         let out_file = self.c.work.join(format!("client-{}.out", d.name));
         let mut cmd = rf.command(&rf.flink_home.join("bin").join(program), &self.c.work);
         cmd.args(&args);
-        let text = run_client(cmd, &out_file, Duration::from_secs(240))?;
+        let result = run_client(cmd, &out_file, Duration::from_secs(240));
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
         let app = last_app_id(&text);
+        // The client stages the jars in ~/.flink/<application id> before it can fail.
+        if let (Some(app), Some(home), true) = (&app, std::env::var_os("HOME"), d.kind.is_app()) {
+            self.c.staging.push(PathBuf::from(home).join(".flink").join(app));
+        }
+        result?;
         if d.kind.is_app() {
             let app = app.clone().ok_or_else(|| format!("{program} printed no application id: {}", tail(&text, 15)))?;
-            if let Some(home) = std::env::var_os("HOME") {
-                self.c.staging.push(PathBuf::from(home).join(".flink").join(&app));
-            }
             self.deps[i].app = Some(app);
         }
         self.deps[i].job = text.lines().find_map(|l| {
@@ -1590,13 +1593,12 @@ fn tail(text: &str, n: usize) -> String {
 /// The last YARN application id in a client's output.
 pub fn last_app_id(text: &str) -> Option<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| {
+        .rfind(|w| {
             let mut p = w.splitn(3, '_');
             p.next() == Some("application")
                 && p.next().is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
                 && p.next().is_some_and(|b| !b.is_empty() && b.bytes().all(|b| b.is_ascii_digit()))
         })
-        .last()
         .map(str::to_string)
 }
 
