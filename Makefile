@@ -91,6 +91,7 @@ compat: build chromium
 	./scripts/yarn-rest-compat.sh
 	./scripts/hadoop-rpc-compat.sh
 	./scripts/flink-yarn-compat.sh
+	FLINK_HOME=$$(./scripts/flink-dist.sh 2.3.0) HADOOP_CLASSPATH=$$(./scripts/hadoop-client.sh) $(BIN)/scenario run scenarios/library-real/*.toml --mode live --flink real
 
 clean:
 	$(CARGO) clean

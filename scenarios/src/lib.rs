@@ -29,7 +29,12 @@ use spec::Spec;
 /// Runs one scenario in a mode; a scenario that needs a missing feature or is not for this
 /// mode is a SKIP with its reason. Returns the result and the trace lines (sim).
 pub fn run(spec: &Spec, mode: &str, seed: u64) -> (RunResult, Vec<String>) {
-    if let Some(why) = spec.skip_reason(mode) {
+    run_with(spec, mode, spec::Flink::Model, seed)
+}
+
+/// As [`run`], with our Flink model or the real Flink (`--flink real`, live).
+pub fn run_with(spec: &Spec, mode: &str, flink: spec::Flink, seed: u64) -> (RunResult, Vec<String>) {
+    if let Some(why) = spec.skip_reason_for(mode, flink) {
         return (skipped(spec, mode, seed, why), vec![]);
     }
     match mode {
@@ -41,7 +46,7 @@ pub fn run(spec: &Spec, mode: &str, seed: u64) -> (RunResult, Vec<String>) {
             }
             Err(e) => (failed(spec, mode, seed, format!("the cluster cannot start: {e}")), vec![]),
         },
-        _ => (liverun::run(spec, seed), vec![]),
+        _ => (liverun::run_with(spec, seed, flink), vec![]),
     }
 }
 

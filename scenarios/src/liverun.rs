@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use yarn_sim::cli::http::{s, Rest};
 
 use crate::model::{committed_lines, compare_output, ContainerSpan, Event, Observed, RunResult, Status, Verdict};
-use crate::spec::{Action, DeployKind, Expect, Role, Spec, Trigger, When};
+use crate::spec::{Action, DeployKind, Expect, Flink, RealProgram, Role, Spec, Trigger, When};
 use engine::fault::{DropRule, Endpoint, Fault, Link};
 
 /// Why a scenario cannot run live, if it cannot (beyond `Spec::skip_reason`).
@@ -71,6 +71,11 @@ struct Cluster {
     work: PathBuf,
     rm_port: u16,
     bins: PathBuf,
+    /// Environment for the daemons (the real Flink's containers need JAVA_HOME from the NM's).
+    env: Vec<(String, String)>,
+    /// Directories outside `work` to remove at the end (the real Flink client's staging
+    /// directories, `~/.flink/<application id>`).
+    staging: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -93,6 +98,16 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// The JVM whose environment says it runs `container` and whose command line names `class`.
+    fn jvm_pid(&self, container: &str, class: &str) -> Option<i32> {
+        let want = format!("CONTAINER_ID={container}");
+        self.processes_inside().into_iter().find(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) && cmdline.split(|b| *b == 0).any(|a| a.starts_with(class.as_bytes()))
+        })
     }
 
     /// The process whose environment says it runs `container`.
@@ -118,6 +133,7 @@ impl Cluster {
         let err = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(self.bins.join("yarn-sim"))
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -136,11 +152,19 @@ impl Drop for Cluster {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         let _ = std::fs::remove_dir_all(&self.work);
+        for d in &self.staging {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
-fn yarn_site(spec: &Spec) -> String {
+fn yarn_site(spec: &Spec, extra: &[(String, String)]) -> String {
     let mut props: Vec<(String, String)> = spec.cluster.yarn.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (k, v) in extra {
+        if !spec.cluster.yarn.contains_key(k) {
+            props.push((k.clone(), v.clone()));
+        }
+    }
     if !spec.cluster.queues.is_empty() {
         props.push(("yarn.scheduler.capacity.root.queues".into(), spec.cluster.queues.keys().cloned().collect::<Vec<_>>().join(",")));
         for (q, c) in &spec.cluster.queues {
@@ -199,6 +223,8 @@ struct LiveRun<'a> {
     fault_nodes: std::collections::BTreeSet<String>,
     /// The real ZooKeeper's client port (`requires = ["ha"]`).
     zk_port: Option<u16>,
+    /// `--flink real`: the distribution and the job jar deployments run.
+    real: Option<RealFlink>,
 }
 
 impl LiveRun<'_> {
@@ -233,6 +259,9 @@ impl LiveRun<'_> {
     }
 
     fn deploy(&mut self, i: usize) -> Result<(), String> {
+        if self.real.is_some() {
+            return self.deploy_real(i);
+        }
         let d = self.spec.deploys[i].clone();
         let mut args: Vec<String> = Vec::new();
         let program = match d.kind {
@@ -283,6 +312,76 @@ impl LiveRun<'_> {
         self.event(
             "deploy",
             format!("{program} {} ({})", d.name, self.deps[i].app.clone().or(self.deps[i].job.clone()).unwrap_or_default()),
+        );
+        Ok(())
+    }
+
+    /// `--flink real`: the distribution's own `yarn-session.sh -d`, `flink run -d -t yarn-session`
+    /// (into the session by its application id) and `flink run -t yarn-application` (Flink 2.x
+    /// has no `run-application` action), with HADOOP_CONF_DIR at the cluster's conf.
+    fn deploy_real(&mut self, i: usize) -> Result<(), String> {
+        let rf = self.real.clone().expect("real mode");
+        let d = self.spec.deploys[i].clone();
+        let mut args: Vec<String> = Vec::new();
+        let dynamic: Vec<String> = self.spec.cluster.flink.iter().chain(d.flink.iter()).map(|(k, v)| format!("-D{k}={v}")).collect();
+        let program = match d.kind {
+            DeployKind::YarnSession => {
+                args.extend(["-d".to_string(), "-nm".into(), d.name.clone()]);
+                args.extend(dynamic);
+                "yarn-session.sh"
+            }
+            DeployKind::Run => {
+                let s = d.session.expect("validated");
+                let app = self.deps[s].app.clone().ok_or("its session is not deployed")?;
+                args.extend(["run".to_string(), "-d".into(), "-t".into(), "yarn-session".into(), format!("-Dyarn.application.id={app}")]);
+                args.extend(dynamic);
+                "flink"
+            }
+            DeployKind::RunApplication => {
+                args.extend(["run".to_string(), "-t".into(), "yarn-application".into()]);
+                args.extend(dynamic);
+                "flink"
+            }
+            DeployKind::PerJob => return Err("per-job mode was removed in Flink 2.x".into()),
+        };
+        if d.kind.is_job() {
+            if let Some(p) = d.parallelism {
+                args.extend(["-p".to_string(), p.to_string()]);
+            }
+            let jar = match d.real.as_ref().ok_or("the deployment has no real-program")? {
+                RealProgram::CompatJob { .. } => self.c.work.join("compat-job.jar"),
+                RealProgram::Jar(p) => p.clone(),
+            };
+            args.push(jar.display().to_string());
+            args.extend(d.real_args.iter().cloned());
+        }
+        let out_file = self.c.work.join(format!("client-{}.out", d.name));
+        let mut cmd = rf.command(&rf.flink_home.join("bin").join(program), &self.c.work);
+        cmd.args(&args);
+        let result = run_client(cmd, &out_file, Duration::from_secs(240));
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        let app = last_app_id(&text);
+        // The client stages the jars in ~/.flink/<application id> before it can fail.
+        if let (Some(app), Some(home), true) = (&app, std::env::var_os("HOME"), d.kind.is_app()) {
+            self.c.staging.push(PathBuf::from(home).join(".flink").join(app));
+        }
+        result?;
+        if d.kind.is_app() {
+            let app = app.clone().ok_or_else(|| format!("{program} printed no application id: {}", tail(&text, 15)))?;
+            self.deps[i].app = Some(app);
+        }
+        self.deps[i].job = text.lines().find_map(|l| {
+            l.split_once("Job has been submitted with JobID ").map(|(_, r)| r.split_whitespace().next().unwrap_or("").to_string())
+        });
+        self.event(
+            "deploy",
+            format!(
+                "{} {program} {} {} ({})",
+                rf.flink_home.display(),
+                d.name,
+                args.iter().filter(|a| !a.starts_with("-D")).cloned().collect::<Vec<_>>().join(" "),
+                self.deps[i].app.clone().or(self.deps[i].job.clone()).unwrap_or_default()
+            ),
         );
         Ok(())
     }
@@ -352,7 +451,7 @@ impl LiveRun<'_> {
             }
         }
         for d in 0..self.spec.deploys.len() {
-            if self.spec.deploys[d].program.is_none() {
+            if !self.spec.deploys[d].kind.is_job() {
                 continue;
             }
             let Some(am) = self.am_rest(d) else {
@@ -379,7 +478,15 @@ impl LiveRun<'_> {
             }
             let Some(job) = self.deps[d].job.clone() else { continue };
             self.observe_checkpoints(d, &am, &job, t);
-            if let Ok(v) = am.get(&format!("/jobs/{job}")) {
+            let got = am.get(&format!("/jobs/{job}"));
+            if let (Err(e), true) = (&got, self.real.is_some()) {
+                // The real Flink's application mode without HA runs the job again under a new
+                // id in the next attempt: follow the new JobManager's job.
+                if e.status == 404 {
+                    self.deps[d].job = None;
+                }
+            }
+            if let Ok(v) = got {
                 let st = s(&v, "state");
                 if !st.is_empty() && self.observed.push(t, d, "job", &st) {
                     if st == "RESTARTING" {
@@ -494,12 +601,12 @@ impl LiveRun<'_> {
         match role {
             Role::Am => {
                 let c = self.containers(d, true).pop().ok_or("no running AM")?;
-                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (JobManager)")))
+                Ok((self.pid_of(&c, REAL_JOBMANAGER)?, format!("{c} (JobManager)")))
             }
             Role::TaskManager(n) => {
                 let tms = self.containers(d, false);
                 let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
-                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
+                Ok((self.pid_of(&c, REAL_TASKMANAGER)?, format!("{c} (TaskManager)")))
             }
             Role::RemoteTaskManager(n) => {
                 let am_node = self.containers(d, true).pop().and_then(|c| self.node_of.get(&c).cloned());
@@ -509,7 +616,7 @@ impl LiveRun<'_> {
                     .filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref()))
                     .collect();
                 let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
-                Ok((self.c.container_pid(&c).ok_or(format!("no process runs {c}"))?, format!("{c} (TaskManager)")))
+                Ok((self.pid_of(&c, REAL_TASKMANAGER)?, format!("{c} (TaskManager)")))
             }
             Role::Nm(n) => Ok((self.c.daemon_pid(&format!("nodemanager-{}", n - 1)).ok_or("no pid file")?, format!("NodeManager {n}"))),
             Role::NmOfAm => {
@@ -529,6 +636,13 @@ impl LiveRun<'_> {
             Role::Rm => Ok((self.c.daemon_pid("resourcemanager").ok_or("no pid file")?, "ResourceManager".into())),
             Role::ZooKeeper => Ok((self.c.daemon_pid("zookeeper").ok_or("no ZooKeeper pid file")?, "ZooKeeper".into())),
         }
+    }
+
+    /// The process that runs a container: ours, or with the real Flink its JVM (the main class
+    /// `class` on its command line, the container id in its environment), not the launch shell.
+    fn pid_of(&self, container: &str, class: &str) -> Result<i32, String> {
+        let found = if self.real.is_some() { self.c.jvm_pid(container, class) } else { self.c.container_pid(container) };
+        found.ok_or(format!("no process runs {container}"))
     }
 
     fn default_deploy(&self) -> usize {
@@ -811,6 +925,13 @@ impl LiveRun<'_> {
 
     fn settled(&self) -> bool {
         self.spec.expect.iter().all(|e| match &e.expect {
+            // A restart can come seconds after the fault (the real Flink learns of a lost
+            // TaskManager from YARN or a heartbeat): wait for it unless the job has ended.
+            Expect::Restarts { deploy, n, cmp: crate::spec::Compare::AtLeast } => {
+                let got = self.am_log(*deploy).matches("switched from state RUNNING to RESTARTING.").count();
+                got.max(self.restarts.get(deploy).copied().unwrap_or(0)) >= *n as usize
+                    || matches!(self.observed.last(*deploy, "job"), Some("FINISHED" | "FAILED" | "CANCELED"))
+            }
             Expect::Job { deploy, status, .. } => {
                 let s = self.observed.last(*deploy, "job");
                 matches!(s, Some("FINISHED" | "FAILED" | "CANCELED"))
@@ -856,6 +977,53 @@ impl LiveRun<'_> {
         }
         files.sort();
         committed_lines(&files, dir)
+    }
+
+    /// `output = "exactly-once"` with the real Flink's CompatJob N: its print sink writes
+    /// `sum <key> <running sum>` to the TaskManagers' taskmanager.out. Without checkpoints a
+    /// restart replays from 1 with empty state, so replays print lines again (the print sink is
+    /// at-least-once) but every distinct line, each key's running sums and so its final sum,
+    /// must be the fault-free run's, computed here from 1..N (x to key x mod 4).
+    fn check_compat_output(&self, d: usize) -> (Status, String) {
+        let Some(RealProgram::CompatJob { n, .. }) = self.spec.deploys[d].real else {
+            return (Status::Fail, "output exactly-once: the deployment runs no compat-job".into());
+        };
+        let Some(app) = self.app_of(d) else { return (Status::Fail, "output exactly-once: no application".into()) };
+        let got = self.files_named("taskmanager.out", &app);
+        let lines: Vec<String> = got.lines().filter_map(compat_sum_line).collect();
+        let mut distinct = lines.clone();
+        distinct.sort();
+        distinct.dedup();
+        let want = compat_fault_free(n);
+        let dups = lines.len() - distinct.len();
+        match compare_output(&distinct, &want) {
+            Ok(k) => (
+                Status::Pass,
+                format!(
+                    "output exactly-once in state ({k} distinct running sums = the fault-free run's from 1..{n}; final sums {}; {dups} lines printed again by replays)",
+                    final_sums(&want).join(" ")
+                ),
+            ),
+            Err(e) => (Status::Fail, format!("output exactly-once in state: {e}")),
+        }
+    }
+
+    /// The text of every file called `name` under the work dir whose path names `app`.
+    fn files_named(&self, name: &str, app: &str) -> String {
+        let mut out = String::new();
+        let mut stack = vec![self.c.work.clone()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n == name) && path.display().to_string().contains(app) {
+                    out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                    out.push('\n');
+                }
+            }
+        }
+        out
     }
 
     fn am_log(&self, d: usize) -> String {
@@ -922,6 +1090,7 @@ impl LiveRun<'_> {
                 let want = final_status.as_ref().map(|f| format!("{state}/{f}")).unwrap_or(state.clone());
                 (pass(ok), if ok { format!("app {want}") } else { format!("app {gs}/{gf}, expected {want}") })
             }
+            Expect::OutputExactlyOnce { deploy } if self.real.is_some() => self.check_compat_output(*deploy),
             Expect::OutputExactlyOnce { deploy } => {
                 let Some(got) = self.output(*deploy) else {
                     return (Status::Fail, "output exactly-once: the job has no file sink to compare".into());
@@ -991,16 +1160,38 @@ impl LiveRun<'_> {
 
 /// Runs a scenario live. Returns a SKIP result when it uses what live mode lacks.
 pub fn run(spec: &Spec, seed: u64) -> RunResult {
-    if let Some(why) = live_skip_reason(spec) {
+    run_with(spec, seed, Flink::Model)
+}
+
+/// Runs a scenario live with our Flink model or the real Flink (`--flink real`): a missing
+/// distribution, Java or Hadoop client jars is a FAIL that says what to install, never a download.
+pub fn run_with(spec: &Spec, seed: u64, flink: Flink) -> RunResult {
+    let why = match flink {
+        Flink::Model => live_skip_reason(spec),
+        Flink::Real => live_skip_reason(spec).or_else(|| spec.real_skip_reason()),
+    };
+    if let Some(why) = why {
         return crate::skipped(spec, "live", seed, why);
     }
-    match run_inner(spec, seed, false) {
+    let real = match flink {
+        Flink::Model => None,
+        Flink::Real => match RealFlink::find() {
+            Ok(r) => Some(r),
+            Err(e) => return crate::failed(spec, "live", seed, format!("--flink real: {e}")),
+        },
+    };
+    match run_inner(spec, seed, false, real) {
         Ok((r, _)) => r,
         Err(e) => crate::failed(spec, "live", seed, e),
     }
 }
 
-fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTreeMap<usize, Vec<String>>), String> {
+fn run_inner(
+    spec: &Spec,
+    seed: u64,
+    reference: bool,
+    real: Option<RealFlink>,
+) -> Result<(RunResult, BTreeMap<usize, Vec<String>>), String> {
     let bins = bin_dir();
     for b in ["yarn-sim", "yarn-session", "flink", "flink-am", "taskexec"] {
         if !bins.join(b).exists() {
@@ -1012,14 +1203,24 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let rm_port = free_port();
-    let c = Cluster { work: work.clone(), rm_port, bins: bins.clone() };
+    let env: Vec<(String, String)> =
+        real.as_ref().map(|r| vec![("JAVA_HOME".to_string(), r.java_home.display().to_string())]).unwrap_or_default();
+    let c = Cluster { work: work.clone(), rm_port, bins: bins.clone(), env: env.clone(), staging: vec![] };
     let conf = work.with_extension("yarn-site.xml");
-    std::fs::write(&conf, yarn_site(spec)).map_err(|e| e.to_string())?;
+    let extra = match &real {
+        Some(r) => {
+            r.prepare(spec, &work)?;
+            r.yarn_site(&work)
+        }
+        None => vec![],
+    };
+    std::fs::write(&conf, yarn_site(spec, &extra)).map_err(|e| e.to_string())?;
     let cl = spec.cluster.clone();
     let zk_port = spec.requires.iter().any(|r| r == "ha").then(free_port);
     let zk_args: Vec<String> =
         zk_port.map(|p| vec!["--zookeeper".to_string(), "--zookeeper-port".into(), p.to_string()]).unwrap_or_default();
     let out = Command::new(bins.join("yarn-sim"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["start", "--detach", "--nodes", &cl.nodes.to_string(), "--node-memory-mb", &cl.node_memory_mb.to_string()])
         .args(["--node-vcores", &cl.node_vcores.to_string(), "--rm-port", &rm_port.to_string(), "--work-dir"])
         .arg(&work)
@@ -1048,8 +1249,10 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
         fault_heals: Vec::new(),
         fault_nodes: Default::default(),
         zk_port,
+        real,
     };
-    run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes)", cl.nodes));
+    let flink = if run.real.is_some() { ", the real Flink" } else { "" };
+    run.event("cluster", format!("cluster up: RM 127.0.0.1:{rm_port} + {} NMs (live processes{flink})", cl.nodes));
     let mut fired = vec![false; spec.steps.len()];
     let mut due: Vec<Option<Instant>> = vec![None; spec.steps.len()];
     let mut heals: Vec<(Instant, i32, String)> = Vec::new();
@@ -1162,7 +1365,7 @@ fn run_inner(spec: &Spec, seed: u64, reference: bool) -> Result<(RunResult, BTre
                 s.steps.clear();
                 s.expect =
                     vec![crate::spec::ExpectAt { line: 0, expect: Expect::Job { deploy: d, status: "FINISHED".into(), within: None } }];
-                let (r, outs) = run_inner(&s, seed, true)?;
+                let (r, outs) = run_inner(&s, seed, true, None)?;
                 if let Some(v) = r.verdicts.iter().find(|v| v.status == Status::Fail) {
                     return Err(v.text.clone());
                 }
@@ -1201,4 +1404,279 @@ fn live_hash(s: &str) -> u64 {
     let mut h = engine::trace::Fnv64::default();
     h.write(s.as_bytes());
     h.finish()
+}
+
+/// The main classes of the real Flink's JVMs on YARN.
+const REAL_TASKMANAGER: &str = "org.apache.flink.yarn.YarnTaskExecutorRunner";
+/// YarnSessionClusterEntrypoint and YarnApplicationClusterEntryPoint.
+const REAL_JOBMANAGER: &str = "org.apache.flink.yarn.entrypoint.Yarn";
+
+/// The real Apache Flink distribution and what it needs on this machine.
+#[derive(Clone, Debug)]
+pub struct RealFlink {
+    pub flink_home: PathBuf,
+    pub java_home: PathBuf,
+    /// Hadoop's client jars, `:`-joined (HADOOP_CLASSPATH).
+    pub hadoop_classpath: String,
+    /// The source tree (scripts/hadoop-compat/ with the Java jobs).
+    pub repo: PathBuf,
+}
+
+/// The source tree: from the working directory up, or where this crate was built.
+fn repo_root() -> Option<PathBuf> {
+    let marker = Path::new("scripts/hadoop-compat/CompatJob.java");
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(Path::to_path_buf)
+        .chain(Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf))
+        .find(|d| d.join(marker).is_file())
+}
+
+/// `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+impl RealFlink {
+    /// FLINK_HOME (else scripts/flink-dist.sh's target/flink-dist/2.3.0/home), Java (JAVA_HOME,
+    /// else `java` on PATH) and HADOOP_CLASSPATH (else scripts/hadoop-client.sh's jars). Nothing
+    /// is downloaded here: `make compat` (or those scripts) fetch them once.
+    pub fn find() -> Result<RealFlink, String> {
+        let repo = repo_root().ok_or("cannot find the source tree (scripts/hadoop-compat/CompatJob.java): run from the repository")?;
+        let flink_home = match std::env::var_os("FLINK_HOME") {
+            Some(h) => PathBuf::from(h),
+            None => repo.join("target/flink-dist/2.3.0/home"),
+        };
+        for f in ["bin/flink", "bin/yarn-session.sh", "lib"] {
+            if !flink_home.join(f).exists() {
+                return Err(format!(
+                    "no Flink distribution at {} (missing {f}): set FLINK_HOME or run scripts/flink-dist.sh 2.3.0 (make compat does)",
+                    flink_home.display()
+                ));
+            }
+        }
+        let java_home = match std::env::var_os("JAVA_HOME").map(PathBuf::from).filter(|h| h.join("bin/java").is_file()) {
+            Some(h) => h,
+            None => {
+                let java = on_path("java").ok_or("no Java: set JAVA_HOME or install a JDK (apt-get install openjdk-17-jdk-headless)")?;
+                let real = std::fs::canonicalize(&java).map_err(|e| format!("{}: {e}", java.display()))?;
+                real.parent().and_then(Path::parent).map(Path::to_path_buf).ok_or("cannot tell JAVA_HOME from java's path")?
+            }
+        };
+        let hadoop_classpath = match std::env::var("HADOOP_CLASSPATH").ok().filter(|c| !c.is_empty()) {
+            Some(c) => c,
+            None => {
+                let jars = ["hadoop-client-api-3.5.0.jar", "hadoop-client-runtime-3.5.0.jar", "slf4j-api-2.0.17.jar"];
+                let dir = repo.join("target/hadoop-client/jars");
+                let paths: Vec<PathBuf> = jars.iter().map(|j| dir.join(j)).collect();
+                if let Some(m) = paths.iter().find(|p| !p.is_file()) {
+                    return Err(format!(
+                        "no Hadoop client jars ({} is missing): set HADOOP_CLASSPATH or run scripts/hadoop-client.sh (make compat does)",
+                        m.display()
+                    ));
+                }
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+            }
+        };
+        Ok(RealFlink { flink_home, java_home, hadoop_classpath, repo })
+    }
+
+    /// What the cluster needs for Java ApplicationMasters: the conf dir and Hadoop's jars as
+    /// `yarn.application.classpath` (Flink's client passes it to its containers), and an AM
+    /// liveness expiry a JVM JobManager can meet (it needs seconds to register).
+    fn yarn_site(&self, work: &Path) -> Vec<(String, String)> {
+        let cp = std::iter::once(work.join("conf").display().to_string())
+            .chain(self.hadoop_classpath.split(':').filter(|s| !s.is_empty()).map(str::to_string))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![("yarn.application.classpath".into(), cp), ("yarn.am.liveness-monitor.expiry-interval-ms".into(), "60000".into())]
+    }
+
+    /// Flink's configuration (the distribution's, with the YARN properties file in the work
+    /// dir) and the job jars the deployments name (compat-job compiled with javac).
+    fn prepare(&self, spec: &Spec, work: &Path) -> Result<(), String> {
+        let conf = work.join("flink-conf");
+        std::fs::create_dir_all(&conf).map_err(|e| e.to_string())?;
+        for e in std::fs::read_dir(self.flink_home.join("conf")).map_err(|e| e.to_string())?.flatten() {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), conf.join(e.file_name())).map_err(|e| e.to_string())?;
+            }
+        }
+        let mut yaml = std::fs::read_to_string(conf.join("config.yaml")).unwrap_or_default();
+        yaml.push_str(&format!("\nyarn:\n  properties-file:\n    location: {}\n", work.display()));
+        std::fs::write(conf.join("config.yaml"), yaml).map_err(|e| e.to_string())?;
+        if spec.deploys.iter().any(|d| matches!(d.real, Some(RealProgram::CompatJob { .. }))) {
+            let classes = work.join("classes");
+            let src = self.repo.join("scripts/hadoop-compat/CompatJob.java");
+            let tool = |t: &str| self.java_home.join("bin").join(t);
+            if !tool("javac").is_file() {
+                return Err(format!("no javac in {} (a JDK, not a JRE, is needed to compile compat-job)", self.java_home.display()));
+            }
+            let out = Command::new(tool("javac"))
+                .args(["-nowarn", "-d"])
+                .arg(&classes)
+                .arg("-cp")
+                .arg(format!("{}/lib/*", self.flink_home.display()))
+                .arg(&src)
+                .output()
+                .map_err(|e| format!("javac: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("javac {}: {}", src.display(), String::from_utf8_lossy(&out.stderr)));
+            }
+            let out = Command::new(tool("jar"))
+                .arg("cfe")
+                .arg(work.join("compat-job.jar"))
+                .arg("CompatJob")
+                .arg("-C")
+                .arg(&classes)
+                .arg(".")
+                .output()
+                .map_err(|e| format!("jar: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("jar: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A client command of the distribution, with the cluster's Hadoop and Flink configuration.
+    fn command(&self, program: &Path, work: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("FLINK_HOME", &self.flink_home)
+            .env("JAVA_HOME", &self.java_home)
+            .env("HADOOP_CLASSPATH", &self.hadoop_classpath)
+            .env("HADOOP_CONF_DIR", work.join("conf"))
+            .env("YARN_CONF_DIR", work.join("conf"))
+            .env("FLINK_CONF_DIR", work.join("flink-conf"))
+            .env("FLINK_LOG_DIR", work.join("flink-client-log"))
+            .current_dir(work)
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+/// Runs a client to its end (killed after `limit`), its output in `out`; Ok(output) if it exits 0.
+fn run_client(mut cmd: Command, out: &Path, limit: Duration) -> Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let f = std::fs::File::create(out).map_err(|e| e.to_string())?;
+    let f2 = f.try_clone().map_err(|e| e.to_string())?;
+    let name = format!("{:?}", cmd.get_program());
+    let mut child = cmd.stdout(f).stderr(f2).process_group(0).spawn().map_err(|e| format!("{name}: {e}"))?;
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() >= limit => {
+                // The client and whatever it started (its JVM) go.
+                let _ = kill(Pid::from_raw(-(child.id() as i32)), Signal::SIGKILL);
+                let _ = child.wait();
+                let text = std::fs::read_to_string(out).unwrap_or_default();
+                return Err(format!("{name} did not end within {limit:?}: {}", tail(&text, 15)));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    };
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    if !status.success() {
+        return Err(format!("{name} exited {status}: {}", tail(&text, 15)));
+    }
+    Ok(text)
+}
+
+/// The last `n` lines of a text.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The last YARN application id in a client's output.
+pub fn last_app_id(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .rfind(|w| {
+            let mut p = w.splitn(3, '_');
+            p.next() == Some("application")
+                && p.next().is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+                && p.next().is_some_and(|b| !b.is_empty() && b.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+/// A CompatJob result line (`sum <key> <sum>`), without the print sink's `<subtask>> ` prefix
+/// (Flink adds it when the sink runs with parallelism > 1).
+pub fn compat_sum_line(line: &str) -> Option<String> {
+    let l = line.trim();
+    let l = match l.split_once("> ") {
+        Some((p, rest)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => l,
+    };
+    let mut w = l.split(' ');
+    let ok = w.next() == Some("sum")
+        && w.next().is_some_and(|k| k.parse::<u64>().is_ok())
+        && w.next().is_some_and(|s| s.parse::<u64>().is_ok())
+        && w.next().is_none();
+    ok.then(|| l.to_string())
+}
+
+/// CompatJob N's fault-free output, computed independently of Flink: for x in 1..=N, key x mod 4,
+/// the running sum of that key after x.
+pub fn compat_fault_free(n: u64) -> Vec<String> {
+    let mut sums = [0u64; 4];
+    (1..=n)
+        .map(|x| {
+            let k = (x % 4) as usize;
+            sums[k] += x;
+            format!("sum {k} {}", sums[k])
+        })
+        .collect()
+}
+
+/// Each key's final sum (`k=sum`) of a CompatJob output.
+fn final_sums(lines: &[String]) -> Vec<String> {
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for l in lines {
+        let mut w = l.split(' ').skip(1);
+        if let (Some(k), Some(s)) = (w.next(), w.next().and_then(|s| s.parse::<u64>().ok())) {
+            let e = last.entry(k.to_string()).or_default();
+            *e = (*e).max(s);
+        }
+    }
+    last.into_iter().map(|(k, s)| format!("{k}={s}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compat_job_fault_free_output_is_the_running_sums_per_key() {
+        let v = compat_fault_free(6);
+        assert_eq!(v, ["sum 1 1", "sum 2 2", "sum 3 3", "sum 0 4", "sum 1 6", "sum 2 8"]);
+        // Final sums of 1..2000 by x mod 4: the sum of an arithmetic series per residue.
+        let f = final_sums(&compat_fault_free(2000));
+        let want: Vec<String> = (0..4u64)
+            .map(|k| {
+                let s: u64 = (1..=2000u64).filter(|x| x % 4 == k).sum();
+                format!("{k}={s}")
+            })
+            .collect();
+        assert_eq!(f, want);
+    }
+
+    #[test]
+    fn compat_sum_lines_lose_the_subtask_prefix_and_nothing_else_passes() {
+        assert_eq!(compat_sum_line("sum 1 6").as_deref(), Some("sum 1 6"));
+        assert_eq!(compat_sum_line("3> sum 0 4").as_deref(), Some("sum 0 4"));
+        for bad in ["", "sum", "sum 1", "sum x 1", "sum 1 2 3", "a> sum 1 2", "log4j: sum 1 2"] {
+            assert_eq!(compat_sum_line(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_last_application_id_of_a_client_output() {
+        let out = "2026 INFO Submitting application master application_1767225600000_0001\n\
+                   JobManager Web Interface: http://h:8081\n kill application_1767225600000_0002.\n application_x_1 application_1_";
+        assert_eq!(last_app_id(out).as_deref(), Some("application_1767225600000_0002"));
+        assert_eq!(last_app_id("no id here"), None);
+    }
 }

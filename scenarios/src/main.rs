@@ -11,7 +11,7 @@ use scenarios::model::Status;
 use scenarios::{report, spec};
 
 const USAGE: &str = "usage:
-  scenario run FILE... [--mode sim|live] [--seed N] [--quiet]
+  scenario run FILE... [--mode sim|live] [--flink model|real] [--seed N] [--quiet]
   scenario list [DIR]
   scenario replay TRACE.jsonl
   scenario fuzz [--seeds A..B] [--dir DIR] [--faults N] [--kinds process|all] [--jobs N]";
@@ -63,9 +63,20 @@ fn cmd_run(args: &[String]) -> u8 {
     let mut mode = "sim".to_string();
     let mut seed = 1u64;
     let mut quiet = false;
+    let mut flink = spec::Flink::Model;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--flink" => {
+                i += 1;
+                match spec::Flink::parse(args.get(i).map(String::as_str).unwrap_or("")) {
+                    Ok(f) => flink = f,
+                    Err(e) => {
+                        eprintln!("scenario run: {e}");
+                        return 2;
+                    }
+                }
+            }
             "--mode" => {
                 i += 1;
                 mode = args.get(i).cloned().unwrap_or_default();
@@ -97,6 +108,10 @@ fn cmd_run(args: &[String]) -> u8 {
         eprintln!("scenario run: no scenario file given\n{USAGE}");
         return 2;
     }
+    if flink == spec::Flink::Real && mode != "live" {
+        eprintln!("scenario run: --flink real runs live only (add --mode live); the simulator runs our Flink model");
+        return 2;
+    }
     // Every file must parse before anything runs.
     let mut specs = Vec::new();
     for f in &files {
@@ -111,8 +126,9 @@ fn cmd_run(args: &[String]) -> u8 {
     let mut all_ok = true;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for s in &specs {
-        println!("=== {} ({} --mode {mode} --seed {seed})", s.name, s.file.display());
-        let (r, lines) = scenarios::run(s, &mode, seed);
+        let real = if flink == spec::Flink::Real { " --flink real" } else { "" };
+        println!("=== {} ({} --mode {mode}{real} --seed {seed})", s.name, s.file.display());
+        let (r, lines) = scenarios::run_with(s, &mode, flink, seed);
         if let Some(why) = &r.skipped {
             println!("SKIP {}: {why}", s.name);
             skipped += 1;

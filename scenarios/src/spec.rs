@@ -150,6 +150,10 @@ impl DeployKind {
             DeployKind::PerJob => "per-job",
         }
     }
+    /// Whether this deployment runs a job (everything but a bare session).
+    pub fn is_job(self) -> bool {
+        !matches!(self, DeployKind::YarnSession)
+    }
     /// Whether this deployment is its own YARN application.
     pub fn is_app(self) -> bool {
         !matches!(self, DeployKind::Run)
@@ -182,6 +186,13 @@ pub struct DeploySpec {
     /// Deploy only when a step `submit`s it.
     #[serde(default)]
     pub manual: bool,
+    /// The Java job this deployment runs under `--flink real`: "compat-job" (the runner compiles
+    /// scripts/hadoop-compat/CompatJob.java) or a `.jar` path (relative to the scenario file).
+    #[serde(default)]
+    pub real_program: Option<Spanned<String>>,
+    /// The real program's arguments (compat-job: N RATE).
+    #[serde(default)]
+    pub real_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -526,6 +537,33 @@ pub struct ExpectAt {
     pub expect: Expect,
 }
 
+/// Which Flink a live run deploys: ours (the model: `flink-am`, `taskexec`) or the real Apache
+/// Flink distribution (`--flink real`: `$FLINK_HOME/bin/yarn-session.sh`, `flink run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flink {
+    Model,
+    Real,
+}
+
+impl Flink {
+    pub fn parse(s: &str) -> Result<Flink, String> {
+        match s {
+            "model" => Ok(Flink::Model),
+            "real" => Ok(Flink::Real),
+            other => Err(format!("--flink must be model or real, got '{other}'")),
+        }
+    }
+}
+
+/// A Java job for the real Flink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RealProgram {
+    /// scripts/hadoop-compat/CompatJob.java (args: N RATE; N = 0 runs for ever).
+    CompatJob { n: u64, rate: u64 },
+    /// A job jar with its main class in the manifest; `real-args` go to it.
+    Jar(PathBuf),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deploy {
     pub name: String,
@@ -539,6 +577,9 @@ pub struct Deploy {
     pub flink: BTreeMap<String, String>,
     pub at: Duration,
     pub manual: bool,
+    /// The Java job under `--flink real`.
+    pub real: Option<RealProgram>,
+    pub real_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -690,7 +731,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 return Err(cx.err(p.span(), "a yarn-session takes no program (add a kind = \"run\" deployment)"))
             }
             (DeployKind::YarnSession, None) => None,
-            (_, None) => return Err(cx.err(span, format!("a {} deployment needs a 'program'", d.kind.name()))),
+            (_, None) if d.real_program.is_some() => None,
+            (_, None) => return Err(cx.err(span, format!("a {} deployment needs a 'program' (or a 'real-program')", d.kind.name()))),
             (_, Some(p)) => {
                 let written = p.get_ref().clone();
                 let base = path.parent().unwrap_or(Path::new("."));
@@ -706,6 +748,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
                 Some((written, found.clone(), ptext))
             }
         };
+        let real = match (&d.kind, &d.real_program) {
+            (_, None) => {
+                if !d.real_args.is_empty() {
+                    return Err(cx.err(span, "'real-args' without a 'real-program'"));
+                }
+                None
+            }
+            (DeployKind::YarnSession, Some(p)) => {
+                return Err(cx.err(p.span(), "a yarn-session takes no real-program (add a kind = \"run\" deployment)"))
+            }
+            (_, Some(p)) => Some(parse_real_program(p.get_ref(), &d.real_args, path).map_err(|e| cx.err(p.span(), e))?),
+        };
         let at = match &d.at {
             Some(a) => parse_duration(a.get_ref()).map_err(|e| cx.err(a.span(), e))?,
             None => Duration::ZERO,
@@ -720,6 +774,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             flink: d.flink.iter().map(|(k, v)| (k.clone(), value_string(v))).collect(),
             at,
             manual: d.manual,
+            real,
+            real_args: d.real_args.clone(),
         });
     }
     let deploy_ix = |name: &Option<String>, span: Range<usize>| -> Result<usize, SpecError> {
@@ -737,7 +793,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         match name {
             None => deploys
                 .iter()
-                .position(|d| d.program.is_some())
+                .position(|d| d.program.is_some() || d.real.is_some())
                 .ok_or_else(|| cx.err(span, "this refers to a job but no deployment runs a program")),
             Some(_) => deploy_ix(name, span),
         }
@@ -1117,9 +1173,101 @@ fn check_app_state(s: &str) -> Result<(), String> {
     }
 }
 
+/// `real-program`: "compat-job" with its two numbers, or an existing `.jar`.
+fn parse_real_program(s: &str, args: &[String], scenario: &Path) -> Result<RealProgram, String> {
+    if s == "compat-job" {
+        let nums: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        return match nums[..] {
+            [n, rate] if args.len() == 2 => Ok(RealProgram::CompatJob { n, rate }),
+            _ => Err(format!(
+                "real-program \"compat-job\" takes real-args = [\"N\", \"RATE\"] (two numbers: N records, 0 = endless; RATE per second, 0 = unpaced), got {args:?}"
+            )),
+        };
+    }
+    if s.ends_with(".jar") {
+        let base = scenario.parent().unwrap_or(Path::new("."));
+        let candidates = [base.join(s), PathBuf::from(s)];
+        return match candidates.iter().find(|c| c.is_file()) {
+            Some(p) => Ok(RealProgram::Jar(p.clone())),
+            None => Err(format!("real-program jar '{s}' not found (looked in {} and .)", base.display())),
+        };
+    }
+    Err(format!("unknown real-program '{s}' (expected \"compat-job\" or a path to a .jar)"))
+}
+
 impl Spec {
     /// Why the scenario cannot run here, if it cannot: a missing feature or a mode it is not for.
     pub fn skip_reason(&self, mode: &str) -> Option<String> {
+        self.skip_reason_for(mode, Flink::Model)
+    }
+
+    /// As [`Spec::skip_reason`], for our Flink model or the real Flink (`--flink real`, live only).
+    pub fn skip_reason_for(&self, mode: &str, flink: Flink) -> Option<String> {
+        if let Some(why) = self.skip_reason_features(mode) {
+            return Some(why);
+        }
+        match flink {
+            Flink::Model => self
+                .deploys
+                .iter()
+                .find(|d| d.kind.is_job() && d.program.is_none())
+                .map(|d| format!("deployment '{}' has only a real-program (a Java job): run it with --mode live --flink real", d.name)),
+            Flink::Real if mode != "live" => Some("--flink real runs live only (the simulator runs our Flink model)".into()),
+            Flink::Real => self.real_skip_reason(),
+        }
+    }
+
+    /// What of this scenario has no equivalent with the real Flink: features the runner does not
+    /// set up for it, deployments without a Java job, per-job mode (gone in Flink 2.x), and
+    /// faults of our live transport's fault layer, which the real Flink's JVMs do not use.
+    pub fn real_skip_reason(&self) -> Option<String> {
+        for r in &self.requires {
+            let why = match r.as_str() {
+                "ha" => "ZooKeeper HA for the real Flink is not set up by this runner",
+                "checkpoints" => "checkpoint storage and checkpoint observations for the real Flink are not set up by this runner",
+                "store-faults" => "store faults need our store's fault layer, which the real Flink does not use",
+                _ => continue,
+            };
+            return Some(format!("requires {r}: {why} (--flink real)"));
+        }
+        for d in &self.deploys {
+            if d.kind == DeployKind::PerJob {
+                return Some(format!(
+                    "deployment '{}' is per-job: Flink 2.x removed per-job mode (--flink real deploys Flink 2.x)",
+                    d.name
+                ));
+            }
+            if d.kind.is_job() && d.real.is_none() {
+                return Some(format!(
+                    "deployment '{}' runs our program '{}', which has no Java equivalent: give it real-program = \"compat-job\" or a jar",
+                    d.name,
+                    d.program.as_ref().map(|p| p.0.as_str()).unwrap_or("")
+                ));
+            }
+        }
+        for st in &self.steps {
+            if st.action.is_network() {
+                return Some(format!(
+                    "step at line {}: network faults go through yarn-sim's live transport fault layer, which the real Flink's JVMs do not use",
+                    st.line
+                ));
+            }
+        }
+        for e in &self.expect {
+            if let Expect::OutputExactlyOnce { deploy } = &e.expect {
+                let d = &self.deploys[*deploy];
+                if !matches!(d.real, Some(RealProgram::CompatJob { n, .. }) if n > 0) {
+                    return Some(format!(
+                        "expectation at line {}: output = \"exactly-once\" with the real Flink compares a finite compat-job's sums; deployment '{}' runs no finite compat-job",
+                        e.line, d.name
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    fn skip_reason_features(&self, mode: &str) -> Option<String> {
         for r in &self.requires {
             if let Some(why) = feature_missing(r) {
                 return Some(format!("requires {r}: {why}"));

@@ -391,3 +391,97 @@ fn the_whole_library_parses() {
     }
     assert!(n >= 20, "{n} scenarios");
 }
+
+const REAL_SESSION: &str = r#"
+[[deploy]]
+name = "s"
+kind = "yarn-session"
+
+[[deploy]]
+name = "j"
+kind = "run"
+real-program = "compat-job"
+real-args = ["0", "200"]
+"#;
+
+#[test]
+fn real_programs_parse_and_are_checked() {
+    let s = parse_str(&format!("{HEAD}{REAL_SESSION}[[expect]]\njob = \"RUNNING\"\n")).unwrap();
+    assert_eq!(s.deploys[1].real, Some(RealProgram::CompatJob { n: 0, rate: 200 }));
+    assert_eq!(s.deploys[1].program, None);
+    // Job expectations default to the deployment with a (real) program.
+    assert!(matches!(s.expect[0].expect, Expect::Job { deploy: 1, .. }));
+    // A model program and a real one side by side.
+    let both = with("").replace("parallelism = 2", "parallelism = 2\nreal-program = \"compat-job\"\nreal-args = [\"100\", \"0\"]");
+    let s = parse_str(&format!("{both}[[expect]]\njob = \"FINISHED\"\n")).unwrap();
+    assert_eq!(s.deploys[0].real, Some(RealProgram::CompatJob { n: 100, rate: 0 }));
+    assert!(s.deploys[0].program.is_some());
+    let jar = REAL_SESSION.replace("\"compat-job\"", "\"../programs/numbers-to-file.toml\"");
+    let e = err(&format!("{HEAD}{jar}[[expect]]\njob = \"RUNNING\"\n"));
+    assert!(e.message.contains("unknown real-program") && e.line == 11, "{e}");
+    let e = err(&format!("{HEAD}{}[[expect]]\njob = \"RUNNING\"\n", REAL_SESSION.replace("\"compat-job\"", "\"nope.jar\"")));
+    assert!(e.message.contains("real-program jar 'nope.jar' not found"), "{e}");
+    for args in ["[\"0\"]", "[\"x\", \"1\"]", "[\"1\", \"2\", \"3\"]"] {
+        let e = err(&format!("{HEAD}{}[[expect]]\njob = \"RUNNING\"\n", REAL_SESSION.replace("[\"0\", \"200\"]", args)));
+        assert!(e.message.contains("takes real-args = [\"N\", \"RATE\"]"), "{args}: {e}");
+    }
+    let e = err(&format!("{HEAD}[[deploy]]\nkind = \"yarn-session\"\nreal-program = \"compat-job\"\n[[expect]]\ncontainers-leaked = 0\n"));
+    assert!(e.message.contains("a yarn-session takes no real-program"), "{e}");
+    let e = err(&format!("{HEAD}{}[[expect]]\njob = \"RUNNING\"\n", APP.replace("parallelism = 2", "real-args = [\"1\", \"1\"]")));
+    assert!(e.message.contains("'real-args' without a 'real-program'"), "{e}");
+    let e = err(&format!("{HEAD}[[deploy]]\nkind = \"run-application\"\n[[expect]]\ncontainers-leaked = 0\n"));
+    assert!(e.message.contains("needs a 'program' (or a 'real-program')"), "{e}");
+}
+
+#[test]
+fn flink_real_skips_what_has_no_real_equivalent_with_the_reason() {
+    let real = |text: String| parse_str(&text).unwrap().skip_reason_for("live", Flink::Real);
+    // A session with a CompatJob, process faults of every kind: runs.
+    let ok = format!(
+        "{HEAD}{REAL_SESSION}[[step]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"taskmanager 1\"\n[[step]]\nat = \"2s\"\naction = \"stop\"\ntarget = \"am\"\nfor = \"1s\"\n[[step]]\nat = \"3s\"\naction = \"restart\"\ntarget = \"nm 1\"\n[[expect]]\njob = \"RUNNING\"\n"
+    );
+    assert_eq!(real(ok.clone()), None);
+    // ... but not in the simulator, and not with our model (it has no model program).
+    let s = parse_str(&ok).unwrap();
+    assert!(s.skip_reason_for("sim", Flink::Real).unwrap().contains("live only"));
+    assert!(s.skip_reason("live").unwrap().contains("has only a real-program"));
+    assert!(s.skip_reason("sim").unwrap().contains("--flink real"));
+    // Our model program without a Java job.
+    assert!(real(with("[[expect]]\njob = \"FINISHED\"\n"))
+        .unwrap()
+        .contains("runs our program '../programs/numbers-to-file.toml', which has no Java equivalent"));
+    // Per-job mode is gone in Flink 2.x.
+    let pj = format!("{HEAD}[[deploy]]\nname = \"pj\"\nkind = \"per-job\"\nreal-program = \"compat-job\"\nreal-args = [\"1\", \"1\"]\n[[expect]]\njob = \"FINISHED\"\n");
+    assert!(real(pj).unwrap().contains("Flink 2.x removed per-job mode"));
+    // Network faults go through our transport's fault layer.
+    let net = format!(
+        "{HEAD}{REAL_SESSION}[[step]]\nat = \"1s\"\naction = \"partition\"\ntarget = \"am\"\npeer = \"taskmanager 1\"\n[[expect]]\njob = \"RUNNING\"\n"
+    );
+    let why = real(net).unwrap();
+    assert!(why.contains("step at line ") && why.contains(": network faults") && why.contains("real Flink's JVMs do not use"), "{why}");
+    // Features the runner does not set up for the real Flink.
+    let ha = format!("{HEAD}requires = [\"ha\"]\n{REAL_SESSION}[[expect]]\njob = \"RUNNING\"\n");
+    assert!(real(ha).unwrap().starts_with("requires ha: "));
+    let ck = format!("{HEAD}requires = [\"checkpoints\"]\n{REAL_SESSION}[[expect]]\ncheckpoints = 1\n");
+    assert!(real(ck).unwrap().starts_with("requires checkpoints: "));
+    // exactly-once needs a finite compat-job (its sums are computed from 1..N).
+    let endless = format!("{HEAD}{REAL_SESSION}[[expect]]\noutput = \"exactly-once\"\n");
+    assert!(real(endless.clone()).unwrap().contains("runs no finite compat-job"));
+    assert_eq!(real(endless.replace("[\"0\", \"200\"]", "[\"500\", \"0\"]")), None);
+}
+
+#[test]
+fn the_real_flink_library_parses_and_runs_only_with_flink_real() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/library-real"));
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let s = load(&p).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.skip_reason_for("live", Flink::Real), None, "{}", p.display());
+            assert!(s.skip_reason("live").is_some(), "{}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "{n} scenarios");
+}
