@@ -33,12 +33,12 @@ log() { echo "compat: $*"; }
 fail=0
 die() { log "$*"; echo "--- RM log"; tail -40 "$WORK/logs/resourcemanager.log" 2>/dev/null || true; exit 1; }
 
-# The cluster, with the Hadoop client jars as yarn.application.classpath (Flink reads it on the
-# client and puts it on the AM's and TaskManagers' CLASSPATH).
+# The cluster: `yarn-sim start` with HADOOP_CLASSPATH set writes yarn.application.classpath
+# ($HADOOP_CONF_DIR and those jars; Flink reads it on the client and puts it on the AM's and
+# TaskManagers' CLASSPATH).
 cat > "$WORK/extra-site.xml" <<XML
 <?xml version="1.0"?>
 <configuration>
-  <property><name>yarn.application.classpath</name><value>$WORK/conf,${HADOOP_CLASSPATH//:/,}</value></property>
   <property><name>yarn.resourcemanager.am.max-attempts</name><value>2</value></property>
   <!-- A JVM JobManager needs seconds to start and register; the harness's 5 s is for our own AMs. -->
   <property><name>yarn.am.liveness-monitor.expiry-interval-ms</name><value>60000</value></property>

@@ -121,11 +121,30 @@ pub fn cluster_conf(o: &StartOpts) -> Result<Configuration, String> {
         &me,
         "Harness default (YARN: * on the root). Only the starting user administers queues (kills and moves others' apps).",
     );
+    if let Some(cp) = application_classpath(std::env::var("HADOOP_CLASSPATH").ok().as_deref()) {
+        c.set_described(
+            "yarn.application.classpath",
+            cp,
+            "From HADOOP_CLASSPATH when yarn-sim start ran: the Hadoop jars Java ApplicationMasters and their containers need (Flink's client reads this and puts it on its JobManager's and TaskManagers' CLASSPATH), after the conf dir the NodeManagers give containers as HADOOP_CONF_DIR.",
+        );
+    }
     for f in &o.confs {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         c.merge_xml(&text).map_err(|e| format!("{}: {e}", f.display()))?;
     }
     Ok(c)
+}
+
+/// `yarn.application.classpath` for a cluster started with `HADOOP_CLASSPATH` set (the Hadoop
+/// client jars a Java client such as the real Flink also runs with): `$HADOOP_CONF_DIR` (the
+/// containers' copy of this yarn-site.xml), then each entry. None without entries; YARN's own
+/// default names a Hadoop installation's `share/hadoop/...` dirs instead.
+pub fn application_classpath(hadoop_classpath: Option<&str>) -> Option<String> {
+    let entries: Vec<&str> = hadoop_classpath?.split(':').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if entries.is_empty() {
+        return None;
+    }
+    Some(std::iter::once("$HADOOP_CONF_DIR").chain(entries).collect::<Vec<_>>().join(","))
 }
 
 fn spawn_daemon(args: &[String], log: &Path, detach: bool) -> Result<u32, String> {
@@ -349,5 +368,17 @@ pub fn status(work: &Path, out: &mut dyn Write) -> Result<i32, String> {
             let _ = writeln!(out, "ResourceManager http://{rm} is not answering: {e}");
             Ok(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::application_classpath;
+
+    #[test]
+    fn the_application_classpath_comes_from_hadoop_classpath() {
+        assert_eq!(application_classpath(None), None);
+        assert_eq!(application_classpath(Some(" : ")), None);
+        assert_eq!(application_classpath(Some("/j/a.jar:/j/b.jar:")).as_deref(), Some("$HADOOP_CONF_DIR,/j/a.jar,/j/b.jar"));
     }
 }
