@@ -1027,20 +1027,7 @@ impl LiveRun<'_> {
     }
 
     fn am_log(&self, d: usize) -> String {
-        let Some(app) = self.app_of(d) else { return String::new() };
-        let mut out = String::new();
-        let mut stack = vec![self.c.work.clone()];
-        while let Some(p) = stack.pop() {
-            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.file_name().is_some_and(|n| n == "jobmanager.log") && path.display().to_string().contains(&app) {
-                    out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
-                }
-            }
-        }
-        out
+        self.app_of(d).map(|app| self.files_named("jobmanager.log", &app)).unwrap_or_default()
     }
 
     fn leaked(&self) -> Vec<String> {

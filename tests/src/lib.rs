@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub use yarn_sim::cli::http::{list, n, s, Rest};
 
 pub mod browser;
+pub mod hrpc_am;
 
 /// The directory holding the workspace's built binaries (next to this test executable).
 pub fn bin_dir() -> PathBuf {

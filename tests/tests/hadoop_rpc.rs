@@ -184,33 +184,9 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
         let r: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
         assert_eq!(r.queue(), "default");
         assert_eq!(report(&mut cl, id).await.unwrap().yarn_application_state(), pb::YarnApplicationStateProto::Running);
-        let ask = pb::ResourceRequestProto {
-            priority: Some(pb::PriorityProto { priority: Some(1) }),
-            resource_name: Some("*".into()),
-            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
-            num_containers: Some(1),
-            ..Default::default()
-        };
         // AMRMClient's heartbeat: the ask once, then empty calls until the container comes.
-        let mut response_id = 0;
-        let mut asks = vec![ask];
-        let end = Instant::now() + Duration::from_secs(20);
-        let got = loop {
-            let req = pb::AllocateRequestProto {
-                ask: std::mem::take(&mut asks),
-                blacklist_request: Some(Default::default()),
-                response_id: Some(response_id),
-                progress: Some(0.5),
-                ..Default::default()
-            };
-            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
-            response_id = r.response_id();
-            if !r.allocated_containers.is_empty() {
-                break r;
-            }
-            assert!(Instant::now() < end, "timed out waiting for a container");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let got = e2e::hrpc_am::allocate_one_container(&mut am).await;
+        let response_id = got.response_id();
         let container = &got.allocated_containers[0];
         let ct = container.container_token.as_ref().expect("a container token");
         assert_eq!(ct.kind, "ContainerToken");
@@ -279,26 +255,8 @@ fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
         let r = report(&mut cl, id).await.unwrap();
         assert_eq!(r.yarn_application_state(), pb::YarnApplicationStateProto::Running);
         assert!(r.am_rm_token.is_none(), "a managed AM's token is not in the report");
-        let ask = pb::ResourceRequestProto {
-            priority: Some(pb::PriorityProto { priority: Some(1) }),
-            resource_name: Some("*".into()),
-            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
-            num_containers: Some(1),
-            ..Default::default()
-        };
-        let mut response_id = 0;
-        let mut asks = vec![ask];
-        let end = Instant::now() + Duration::from_secs(20);
-        let got = loop {
-            let req = pb::AllocateRequestProto { ask: std::mem::take(&mut asks), response_id: Some(response_id), ..Default::default() };
-            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
-            response_id = r.response_id();
-            if !r.allocated_containers.is_empty() {
-                break r;
-            }
-            assert!(Instant::now() < end, "timed out waiting for a container");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let got = e2e::hrpc_am::allocate_one_container(&mut am).await;
+        let mut response_id = got.response_id();
         assert_eq!(got.nm_tokens.len(), 1);
         // NMClient: start the container on its NM with the NM token and the container token.
         let container = got.allocated_containers[0].clone();

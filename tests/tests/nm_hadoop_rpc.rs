@@ -16,7 +16,7 @@ use yarn_sim::hrpc::convert;
 use yarn_sim::hrpc::nm_service::CONTAINER_MANAGEMENT_PROTOCOL;
 use yarn_sim::hrpc::pb;
 use yarn_sim::hrpc::rm_service::{APPLICATION_CLIENT_PROTOCOL, APPLICATION_MASTER_PROTOCOL};
-use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, LocalResource, LocalResourceType, Resource};
+use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, LocalResource, LocalResourceType};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -66,24 +66,7 @@ fn an_am_starts_and_watches_a_container_over_the_container_management_protocol()
             tracking_url: Some(String::new()),
         };
         let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
-        let mut asks = vec![pb::ResourceRequestProto {
-            priority: Some(pb::PriorityProto { priority: Some(1) }),
-            resource_name: Some("*".into()),
-            capability: Some(convert::resource_to_pb(Resource::new(128, 1))),
-            num_containers: Some(1),
-            ..Default::default()
-        }];
-        let mut response_id = 0;
-        let got = loop {
-            let req = pb::AllocateRequestProto { ask: std::mem::take(&mut asks), response_id: Some(response_id), ..Default::default() };
-            let r: pb::AllocateResponseProto = am.call_msg("allocate", &req).await.unwrap();
-            response_id = r.response_id();
-            if !r.allocated_containers.is_empty() {
-                break r;
-            }
-            assert!(Instant::now() < end, "no container");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let got = e2e::hrpc_am::allocate_one_container(&mut am).await;
         let container = got.allocated_containers[0].clone();
         let cid = convert::container_id_from_pb(container.id.as_ref().unwrap()).unwrap();
         let node = container.node_id.clone().unwrap();

@@ -19,6 +19,7 @@ pub mod records;
 pub mod rest;
 pub mod rm;
 pub mod simcluster;
+pub mod times;
 
 pub use ids::{ApplicationAttemptId, ApplicationId, ContainerId, NodeId};
 pub use proto::{RemoteError, YarnMsg};

@@ -62,25 +62,6 @@ pub fn source(resource: &str) -> Source {
     }
 }
 
-/// Java's `Times.formatISO8601` (`yyyy-MM-dd'T'HH:mm:ss.SSSZ`) of epoch milliseconds, in UTC
-/// (the NodeManager's time zone here: node code reads no environment).
-pub fn format_iso8601(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+0000")
-}
-
 /// How an ARCHIVE is unpacked, by its file name as FSDownload.unpack decides; None: "Cannot
 /// unpack", and YARN keeps the file as it is under the link name.
 fn archive_kind(path: &str) -> Option<CopyKind> {
@@ -154,9 +135,9 @@ pub fn plan_local(cx: &mut Cx, path: &str, r: &LocalResource) -> Result<LocalPla
     if st.mtime_ms != r.timestamp {
         return Err(format!(
             "java.io.IOException: Resource {url} changed on src filesystem - expected: \"{}\", was: \"{}\", current time: \"{}\"",
-            format_iso8601(r.timestamp),
-            format_iso8601(st.mtime_ms),
-            format_iso8601((cx.now().as_micros() / 1000) as i64)
+            crate::times::format_iso8601(r.timestamp),
+            crate::times::format_iso8601(st.mtime_ms),
+            crate::times::format_iso8601((cx.now().as_micros() / 1000) as i64)
         ));
     }
     let public = r.visibility == LocalResourceVisibility::Public;
@@ -220,16 +201,6 @@ mod tests {
         assert_eq!(source("file://.flink/app_1/x.jar"), Source::Store("file://.flink/app_1/x.jar".into()));
         assert_eq!(source(".flink/app_1/x.jar"), Source::Store(".flink/app_1/x.jar".into()));
         assert_eq!(source("hdfs://nn:8020/x.jar"), Source::Unsupported("hdfs".into()));
-    }
-
-    /// Against dates Java prints for the same instants (`Times.formatISO8601` in UTC).
-    #[test]
-    fn iso8601_as_java_prints_it() {
-        assert_eq!(format_iso8601(0), "1970-01-01T00:00:00.000+0000");
-        assert_eq!(format_iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123+0000");
-        assert_eq!(format_iso8601(951_782_400_000), "2000-02-29T00:00:00.000+0000");
-        assert_eq!(format_iso8601(-1), "1969-12-31T23:59:59.999+0000");
-        assert_eq!(format_iso8601(4_102_444_799_999), "2099-12-31T23:59:59.999+0000");
     }
 
     /// A disk of stats only: what `plan_local` looks at.

@@ -312,19 +312,7 @@ pub async fn app_statistics(State(host): State<Host>, h: HeaderMap, Query(q): Q)
 /// Milliseconds since the epoch as YARN prints expiry times (`yyyy-MM-dd'T'HH:mm:ss.SSSZ`),
 /// in UTC.
 pub fn iso8601(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+0000", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+    crate::times::format_iso8601(ms.min(i64::MAX as u64) as i64)
 }
 
 /// Parses `yyyy-MM-dd'T'HH:mm:ss.SSSZ` (zone `+HHMM`, `-HHMM` or `Z`; millis optional).
