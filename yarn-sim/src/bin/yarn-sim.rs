@@ -218,7 +218,23 @@ fn main() {
                 max_container_secs,
             };
             let t0 = std::time::Instant::now();
-            yarn_sim::simcluster::simulate_and_keep(&o).map(|(r, cluster)| {
+            // The allocation waves: the simulated slices in which the allocation count rose,
+            // their wall time and what they allocated. Nodes heartbeat about together, so a
+            // scheduler with asks fills the cluster within a few slices; the rest of the run
+            // is the containers' launches and the full cluster's heartbeats.
+            let (mut wave_wall, mut wave_allocs, mut wave_slices) = (Duration::ZERO, 0u64, 0u32);
+            let (mut last_count, mut slice_start) = (0, std::time::Instant::now());
+            let observe = |_at, allocated: u64| {
+                let now = std::time::Instant::now();
+                if allocated > last_count {
+                    wave_wall += now.duration_since(slice_start);
+                    wave_allocs += allocated - last_count;
+                    wave_slices += 1;
+                    last_count = allocated;
+                }
+                slice_start = now;
+            };
+            yarn_sim::simcluster::simulate_observed(&o, observe).map(|(r, cluster)| {
                 let wall = t0.elapsed().as_secs_f64();
                 // The process exits next: the OS frees the cluster faster than its destructors.
                 std::mem::forget(cluster);
@@ -231,6 +247,14 @@ fn main() {
                     r.containers_allocated,
                     r.containers_allocated as f64 / wall.max(1e-9)
                 );
+                if wave_slices > 0 {
+                    println!(
+                        "allocating: {wave_allocs} allocations in {:.3} s wall, over {wave_slices} slices of {} ms simulated ({:.0} allocations per wall second)",
+                        wave_wall.as_secs_f64(),
+                        yarn_sim::simcluster::PROGRESS_EVERY.as_millis(),
+                        wave_allocs as f64 / wave_wall.as_secs_f64().max(1e-9)
+                    );
+                }
                 println!("apps finished: {} of {apps}, succeeded: {}", r.apps_finished, r.apps_succeeded);
                 println!("trace hash: {:016x}", r.trace_hash);
                 0
