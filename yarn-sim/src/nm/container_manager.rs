@@ -139,6 +139,11 @@ impl ContainerManager {
             .collect()
     }
 
+    /// True while a container's process runs (what the monitor has to watch).
+    pub fn has_running(&self) -> bool {
+        self.containers.values().any(|c| c.state == ContainerState::Running && c.pid.is_some())
+    }
+
     /// What the heartbeat reports: every tracked container.
     pub fn statuses(&self) -> Vec<ContainerStatus> {
         self.containers.values().map(Container::status).collect()

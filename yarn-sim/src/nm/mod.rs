@@ -55,6 +55,11 @@ pub struct NodeManager {
     /// tokens of Java clients against.
     container_token_key: Option<MasterKey>,
     nm_token_key: Option<MasterKey>,
+    /// The monitor's timer is not armed while no container runs, and this is when its next
+    /// pass would have been: a container that starts is first checked at the pass YARN's
+    /// always-running monitor thread would make, and an idle node costs the sim no event
+    /// every 3 s (a tenth of a 10,000-node run's events).
+    monitor_parked: Option<Time>,
 }
 
 impl NodeManager {
@@ -69,6 +74,7 @@ impl NodeManager {
             monitor: ContainersMonitor::new(),
             container_token_key: None,
             nm_token_key: None,
+            monitor_parked: None,
         }
     }
 
@@ -347,7 +353,27 @@ impl NodeManager {
                 self.manager.kill(cx, &self.conf, &id, KillReason { exit_status: v.exit_status, diagnostics: v.diagnostics });
             }
         }
-        cx.set_timer(self.conf.monitor_interval, MONITOR_TIMER);
+        if self.manager.has_running() {
+            cx.set_timer(self.conf.monitor_interval, MONITOR_TIMER);
+        } else {
+            self.monitor_parked = Some(cx.now() + self.conf.monitor_interval);
+        }
+    }
+
+    /// Re-arms a parked monitor once a container runs, for the first pass on its schedule
+    /// after now.
+    fn wake_monitor(&mut self, cx: &mut Cx) {
+        let Some(mut next) = self.monitor_parked else { return };
+        if !self.manager.has_running() {
+            return;
+        }
+        let (now, every) = (cx.now(), self.conf.monitor_interval);
+        if next <= now && !every.is_zero() {
+            let behind = now.since(next).as_micros() / every.as_micros().max(1) + 1;
+            next = next + every * behind as u32;
+        }
+        self.monitor_parked = None;
+        cx.set_timer(next.since(now), MONITOR_TIMER);
     }
 }
 
@@ -365,6 +391,37 @@ impl Node for NodeManager {
     }
 
     fn on_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
+        self.handle_message(cx, from, msg);
+        self.wake_monitor(cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
+        self.handle_timer(cx, timer);
+        self.wake_monitor(cx);
+    }
+
+    fn on_process_exit(&mut self, cx: &mut Cx, pid: ProcId, code: ExitCode) {
+        self.manager.on_process_exit(cx, &self.conf, pid, code);
+        self.out_of_band_heartbeat(cx);
+    }
+
+    fn on_local_copy_done(&mut self, cx: &mut Cx, id: u64, result: Result<(), String>) {
+        if self.updater.state == UpdaterState::Stopped {
+            return;
+        }
+        if self.manager.on_local_copy_done(cx, &self.conf, id, result) {
+            self.out_of_band_heartbeat(cx);
+        }
+        self.wake_monitor(cx);
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+impl NodeManager {
+    fn handle_message(&mut self, cx: &mut Cx, from: Addr, msg: Msg) {
         let Ok(msg) = msg.downcast::<YarnMsg>() else { return };
         if self.updater.state == UpdaterState::Stopped {
             return;
@@ -407,7 +464,7 @@ impl Node for NodeManager {
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Cx, timer: TimerId) {
+    fn handle_timer(&mut self, cx: &mut Cx, timer: TimerId) {
         match timer {
             STATUS_UPDATER_TIMER => match self.updater.state {
                 UpdaterState::Registering => self.register(cx),
@@ -418,24 +475,6 @@ impl Node for NodeManager {
             t if t >= KILL_TIMER_BASE => self.manager.on_kill_timer(cx, t),
             _ => {}
         }
-    }
-
-    fn on_process_exit(&mut self, cx: &mut Cx, pid: ProcId, code: ExitCode) {
-        self.manager.on_process_exit(cx, &self.conf, pid, code);
-        self.out_of_band_heartbeat(cx);
-    }
-
-    fn on_local_copy_done(&mut self, cx: &mut Cx, id: u64, result: Result<(), String>) {
-        if self.updater.state == UpdaterState::Stopped {
-            return;
-        }
-        if self.manager.on_local_copy_done(cx, &self.conf, id, result) {
-            self.out_of_band_heartbeat(cx);
-        }
-    }
-
-    fn as_any(&mut self) -> &mut dyn Any {
-        self
     }
 }
 
