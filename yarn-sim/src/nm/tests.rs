@@ -427,6 +427,28 @@ fn the_monitor_kills_a_container_over_its_physical_memory_limit() {
     );
 }
 
+/// While no container runs the monitor's timer is parked; a container that starts later is
+/// checked at the passes the always-running monitor would have made (every 3 s from the NM's
+/// start), not 3 s after its own start.
+#[test]
+fn a_parked_monitor_checks_a_new_container_on_its_original_schedule() {
+    let mut w = world();
+    let t0 = engine::sim::EPOCH;
+    // Idle passes at +3 s and +6 s; the next would be at +9 s.
+    w.sim.run_until(t0 + Duration::from_millis(7500));
+    let id = cid(1, 9);
+    started(&w.start(id, 100, &["sleep 100"], &[], &[]), id);
+    w.sim.run_for(Duration::from_millis(50));
+    let proc_addr = w.last_process();
+    w.sim.set_rss(proc_addr, 150 << 20);
+    // +9 s: the first pass over the limit (tolerated); +12 s: the second, which kills. A
+    // monitor re-armed 3 s after the start (+10.5 s) would kill at +13.5 s instead.
+    w.sim.run_until(t0 + Duration::from_millis(11_900));
+    assert_eq!(w.record(&id).state, ContainerState::Running);
+    w.sim.run_until(t0 + Duration::from_millis(12_100));
+    assert_eq!(w.record(&id).exit_status, -104, "killed by the pass at +12 s");
+}
+
 #[test]
 fn rm_cleanup_kills_containers_and_finishes_apps() {
     let mut w = world();
