@@ -7,6 +7,26 @@ use hadoop_rpc::client::RpcClient;
 use yarn_sim::hrpc::{convert, pb};
 use yarn_sim::records::Resource;
 
+/// registerApplicationMaster as AMRMClient sends it for an AM at 127.0.0.1 without an RPC port.
+pub async fn register(am: &mut RpcClient) -> pb::RegisterApplicationMasterResponseProto {
+    let reg = pb::RegisterApplicationMasterRequestProto {
+        host: Some("127.0.0.1".into()),
+        rpc_port: Some(-1),
+        tracking_url: Some(String::new()),
+    };
+    am.call_msg("registerApplicationMaster", &reg).await.unwrap()
+}
+
+/// finishApplicationMaster with SUCCEEDED (and `diagnostics`, if any).
+pub async fn unregister_succeeded(am: &mut RpcClient, diagnostics: Option<&str>) -> pb::FinishApplicationMasterResponseProto {
+    let fin = pb::FinishApplicationMasterRequestProto {
+        diagnostics: diagnostics.map(str::to_string),
+        tracking_url: None,
+        final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
+    };
+    am.call_msg("finishApplicationMaster", &fin).await.unwrap()
+}
+
 /// Asks for one 128 MB, 1-vcore container at `*` and heartbeats as AMRMClient does (the ask
 /// once, then empty calls) until it comes; the response that brought it carries the next
 /// response id.

@@ -53,6 +53,16 @@ async fn submit(cl: &mut RpcClient, ctx: &ApplicationSubmissionContext) {
     let _: pb::SubmitApplicationResponseProto = cl.call_msg("submitApplication", &req).await.unwrap();
 }
 
+/// The app's report once it is FINISHED (a call that fails, as while the RM restarts, is tried
+/// again).
+async fn until_finished(c: &Cluster, id: ApplicationId) -> pb::ApplicationReportProto {
+    until("the app to finish", Duration::from_secs(30), || async {
+        let r = report(&mut acp(c).await, id).await.ok()?;
+        (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
+    })
+    .await
+}
+
 async fn report(cl: &mut RpcClient, id: ApplicationId) -> Result<pb::ApplicationReportProto, CallError> {
     let req = pb::GetApplicationReportRequestProto { application_id: Some(convert::app_id_to_pb(id)) };
     let r: pb::GetApplicationReportResponseProto = cl.call_msg("getApplicationReport", &req).await?;
@@ -176,12 +186,7 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
         let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token))
             .await
             .expect("SASL with the AMRM token");
-        let reg = pb::RegisterApplicationMasterRequestProto {
-            host: Some("127.0.0.1".into()),
-            rpc_port: Some(1),
-            tracking_url: Some(String::new()),
-        };
-        let r: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        let r = e2e::hrpc_am::register(&mut am).await;
         assert_eq!(r.queue(), "default");
         assert_eq!(report(&mut cl, id).await.unwrap().yarn_application_state(), pb::YarnApplicationStateProto::Running);
         // AMRMClient's heartbeat: the ask once, then empty calls until the container comes.
@@ -197,18 +202,9 @@ fn an_unmanaged_am_registers_allocates_and_finishes_with_its_amrm_token() {
         let rel =
             pb::AllocateRequestProto { release: vec![container.id.clone().unwrap()], response_id: Some(response_id), ..Default::default() };
         let _: pb::AllocateResponseProto = am.call_msg("allocate", &rel).await.unwrap();
-        let fin = pb::FinishApplicationMasterRequestProto {
-            diagnostics: Some("all done".into()),
-            tracking_url: None,
-            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
-        };
-        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        let f = e2e::hrpc_am::unregister_succeeded(&mut am, Some("all done")).await;
         assert!(f.is_unregistered());
-        let done = until("the app to finish", Duration::from_secs(20), || async {
-            let r = report(&mut acp(&c).await, id).await.unwrap();
-            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
-        })
-        .await;
+        let done = until_finished(&c, id).await;
         assert_eq!(done.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
         assert!(done.am_rm_token.is_none(), "no token once the attempt is over");
     });
@@ -246,12 +242,7 @@ fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
         let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token))
             .await
             .expect("SASL with the file's token");
-        let reg = pb::RegisterApplicationMasterRequestProto {
-            host: Some("127.0.0.1".into()),
-            rpc_port: Some(-1),
-            tracking_url: Some(String::new()),
-        };
-        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        e2e::hrpc_am::register(&mut am).await;
         let r = report(&mut cl, id).await.unwrap();
         assert_eq!(r.yarn_application_state(), pb::YarnApplicationStateProto::Running);
         assert!(r.am_rm_token.is_none(), "a managed AM's token is not in the report");
@@ -288,19 +279,11 @@ fn a_managed_am_authenticates_with_the_token_file_its_nm_wrote() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!((status.state(), status.exit_status()), (pb::ContainerStateProto::CComplete, 3));
-        let fin = pb::FinishApplicationMasterRequestProto {
-            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
-            ..Default::default()
-        };
-        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        let f = e2e::hrpc_am::unregister_succeeded(&mut am, None).await;
         assert!(f.is_unregistered());
         // The AM process exits; the app is FINISHED with the AM's status.
         std::fs::write(&done, b"").unwrap();
-        let r = until("the app to finish", Duration::from_secs(30), || async {
-            let r = report(&mut acp(&c).await, id).await.unwrap();
-            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
-        })
-        .await;
+        let r = until_finished(&c, id).await;
         assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
         id
     });
@@ -345,12 +328,7 @@ fn an_am_resyncs_after_an_rm_restart_with_the_same_token() {
         let blob = until("the AM's token file", Duration::from_secs(30), || async { std::fs::read(&tokens).ok() }).await;
         let token = Credentials::from_bytes(&blob).unwrap().token_of_kind(KIND_AM_RM_TOKEN).unwrap().clone();
         let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(token.clone())).await.unwrap();
-        let reg = pb::RegisterApplicationMasterRequestProto {
-            host: Some("127.0.0.1".into()),
-            rpc_port: Some(-1),
-            tracking_url: Some(String::new()),
-        };
-        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        e2e::hrpc_am::register(&mut am).await;
         let r: pb::AllocateResponseProto =
             am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
         assert_eq!(r.response_id(), 1);
@@ -376,27 +354,14 @@ fn an_am_resyncs_after_an_rm_restart_with_the_same_token() {
         );
         assert_eq!(class, "org.apache.hadoop.yarn.exceptions.ApplicationMasterNotRegisteredException");
         // AMRMClient's resync: register again, then allocate from response id 0.
-        let reg = pb::RegisterApplicationMasterRequestProto {
-            host: Some("127.0.0.1".into()),
-            rpc_port: Some(-1),
-            tracking_url: Some(String::new()),
-        };
-        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        e2e::hrpc_am::register(&mut am).await;
         let r: pb::AllocateResponseProto =
             am.call_msg("allocate", &pb::AllocateRequestProto { response_id: Some(0), ..Default::default() }).await.unwrap();
         assert_eq!(r.response_id(), 1);
-        let fin = pb::FinishApplicationMasterRequestProto {
-            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
-            ..Default::default()
-        };
-        let f: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        let f = e2e::hrpc_am::unregister_succeeded(&mut am, None).await;
         assert!(f.is_unregistered());
         std::fs::write(&done, b"").unwrap();
-        let r = until("the app to finish", Duration::from_secs(30), || async {
-            let r = report(&mut acp(&c).await, id).await.ok()?;
-            (r.yarn_application_state() == pb::YarnApplicationStateProto::Finished).then_some(r)
-        })
-        .await;
+        let r = until_finished(&c, id).await;
         assert_eq!(r.final_application_status(), pb::FinalApplicationStatusProto::AppSucceeded);
     });
 }

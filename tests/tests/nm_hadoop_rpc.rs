@@ -60,12 +60,7 @@ fn an_am_starts_and_watches_a_container_over_the_container_management_protocol()
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let mut am = RpcClient::connect(c.rm.as_str(), APPLICATION_MASTER_PROTOCOL, ClientAuth::Token(amrm)).await.unwrap();
-        let reg = pb::RegisterApplicationMasterRequestProto {
-            host: Some("127.0.0.1".into()),
-            rpc_port: Some(1),
-            tracking_url: Some(String::new()),
-        };
-        let _: pb::RegisterApplicationMasterResponseProto = am.call_msg("registerApplicationMaster", &reg).await.unwrap();
+        e2e::hrpc_am::register(&mut am).await;
         let got = e2e::hrpc_am::allocate_one_container(&mut am).await;
         let container = got.allocated_containers[0].clone();
         let cid = convert::container_id_from_pb(container.id.as_ref().unwrap()).unwrap();
@@ -145,12 +140,7 @@ fn an_am_starts_and_watches_a_container_over_the_container_management_protocol()
         let e = r.failed_requests[0].exception.clone().unwrap();
         assert_eq!(e.message(), format!("Container {cid} already is running on this node!!"));
 
-        let fin = pb::FinishApplicationMasterRequestProto {
-            diagnostics: None,
-            tracking_url: None,
-            final_application_status: Some(pb::FinalApplicationStatusProto::AppSucceeded as i32),
-        };
-        let _: pb::FinishApplicationMasterResponseProto = am.call_msg("finishApplicationMaster", &fin).await.unwrap();
+        e2e::hrpc_am::unregister_succeeded(&mut am, None).await;
     });
     assert!(c.stop_and_list_leftovers().is_empty());
 }

@@ -219,18 +219,18 @@ pub fn simulate(o: &SimulateOpts) -> Result<SimulateReport, String> {
 /// process, container record and trace buffer one by one took a tenth of the run's wall time
 /// at 10,000 nodes, and the OS reclaims the memory at exit in one go.
 pub fn simulate_and_keep(o: &SimulateOpts) -> Result<(SimulateReport, SimCluster), String> {
-    simulate_observed(o, |_, _| {})
+    simulate_observed(o, |_| {})
 }
 
 /// How often [`simulate_observed`] reports progress, in simulated time.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(2);
 
-/// [`simulate_and_keep`], calling `progress(simulated time, containers allocated so far)`
+/// [`simulate_and_keep`], calling `progress(containers allocated so far)`
 /// every [`PROGRESS_EVERY`] of simulated time (when there are apps). `yarn-sim
 /// simulate` times the allocation waves with it on the wall clock, which the simulation
 /// itself never reads. Stepping the clock in slices changes no event: the run and its trace
 /// hash are the same as without it.
-pub fn simulate_observed(o: &SimulateOpts, mut progress: impl FnMut(Time, u64)) -> Result<(SimulateReport, SimCluster), String> {
+pub fn simulate_observed(o: &SimulateOpts, mut progress: impl FnMut(u64)) -> Result<(SimulateReport, SimCluster), String> {
     let mut cfg = SimClusterConfig::new(o.seed, o.nodes);
     // YARN's own defaults for intervals: the sim has no reason to hurry.
     cfg.conf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "0.5");
@@ -256,7 +256,7 @@ pub fn simulate_observed(o: &SimulateOpts, mut progress: impl FnMut(Time, u64)) 
         while c.sim.now() < until {
             let slice = (c.sim.now() + every).min(until);
             c.sim.run_until(slice);
-            progress(slice, c.rm().containers_allocated_total());
+            progress(c.rm().containers_allocated_total());
         }
     };
     let mut ids = Vec::new();

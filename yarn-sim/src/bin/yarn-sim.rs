@@ -224,7 +224,7 @@ fn main() {
             // is the containers' launches and the full cluster's heartbeats.
             let (mut wave_wall, mut wave_allocs, mut wave_slices) = (Duration::ZERO, 0u64, 0u32);
             let (mut last_count, mut slice_start) = (0, std::time::Instant::now());
-            let observe = |_at, allocated: u64| {
+            let observe = |allocated: u64| {
                 let now = std::time::Instant::now();
                 if allocated > last_count {
                     wave_wall += now.duration_since(slice_start);

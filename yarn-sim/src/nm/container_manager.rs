@@ -132,16 +132,16 @@ impl ContainerManager {
 
     /// Running containers and their processes, for the monitor.
     pub fn running(&self) -> Vec<(ContainerId, ProcId, Resource)> {
-        self.containers
-            .values()
-            .filter(|c| c.state == ContainerState::Running)
-            .filter_map(|c| c.pid.map(|p| (c.id, p, c.resource)))
-            .collect()
+        self.running_processes().collect()
     }
 
     /// True while a container's process runs (what the monitor has to watch).
     pub fn has_running(&self) -> bool {
-        self.containers.values().any(|c| c.state == ContainerState::Running && c.pid.is_some())
+        self.running_processes().next().is_some()
+    }
+
+    fn running_processes(&self) -> impl Iterator<Item = (ContainerId, ProcId, Resource)> + '_ {
+        self.containers.values().filter(|c| c.state == ContainerState::Running).filter_map(|c| c.pid.map(|p| (c.id, p, c.resource)))
     }
 
     /// What the heartbeat reports: every tracked container.
