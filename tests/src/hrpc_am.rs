@@ -9,11 +9,8 @@ use yarn_sim::records::Resource;
 
 /// registerApplicationMaster as AMRMClient sends it for an AM at 127.0.0.1 without an RPC port.
 pub async fn register(am: &mut RpcClient) -> pb::RegisterApplicationMasterResponseProto {
-    let reg = pb::RegisterApplicationMasterRequestProto {
-        host: Some("127.0.0.1".into()),
-        rpc_port: Some(-1),
-        tracking_url: Some(String::new()),
-    };
+    let reg =
+        pb::RegisterApplicationMasterRequestProto { host: Some("127.0.0.1".into()), rpc_port: Some(-1), tracking_url: Some(String::new()) };
     am.call_msg("registerApplicationMaster", &reg).await.unwrap()
 }
 
