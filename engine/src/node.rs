@@ -147,6 +147,12 @@ pub enum Effect {
         id: TimerId,
         at: Time,
     },
+    /// A timer on the millisecond tick ([`Cx::set_tick_timer`]): `at` is a whole millisecond.
+    /// The sim fires every tick timer due in one millisecond from one event.
+    SetTickTimer {
+        id: TimerId,
+        at: Time,
+    },
     CancelTimer {
         id: TimerId,
     },
@@ -227,6 +233,17 @@ impl<'a> Cx<'a> {
     pub fn set_timer(&mut self, after: Duration, id: TimerId) {
         let at = self.now + after;
         self.effects.push(Effect::SetTimer { id, at });
+    }
+    /// A periodic daemon timer whose microsecond does not matter (a NodeManager's heartbeat):
+    /// it fires at the first whole millisecond at or after `after` from now, the granularity
+    /// of the JVM timers the real daemons sleep on. Same id space as [`Cx::set_timer`]: it
+    /// replaces an armed timer of that id, and [`Cx::cancel_timer`] cancels it. The sim fires
+    /// every tick timer due in one millisecond from one event, in process order, so a
+    /// heartbeat burst of 10,000 NodeManagers costs one queue entry per millisecond, not one
+    /// per node, and walks the nodes' memory in order.
+    pub fn set_tick_timer(&mut self, after: Duration, id: TimerId) {
+        let at = (self.now + after).ceil_millis();
+        self.effects.push(Effect::SetTickTimer { id, at });
     }
     pub fn cancel_timer(&mut self, id: TimerId) {
         self.effects.push(Effect::CancelTimer { id });

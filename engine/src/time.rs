@@ -20,6 +20,10 @@ impl Time {
     pub fn as_micros(self) -> u64 {
         self.0
     }
+    /// The first whole millisecond at or after this instant.
+    pub fn ceil_millis(self) -> Time {
+        Time(self.0.div_ceil(1000).saturating_mul(1000))
+    }
     /// Time elapsed since `earlier`, zero if `earlier` is later.
     pub fn since(self, earlier: Time) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))

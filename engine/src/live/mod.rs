@@ -274,7 +274,8 @@ impl<N: Node> LiveNode<N> {
     fn apply(&self, st: &mut HostState<N>, e: Effect) {
         match e {
             Effect::Send { to, msg } => self.send(to, msg),
-            Effect::SetTimer { id, at } => {
+            // Live has no batching to gain: a tick timer is a timer at its whole millisecond.
+            Effect::SetTimer { id, at } | Effect::SetTickTimer { id, at } => {
                 st.timer_gen += 1;
                 let gen = st.timer_gen;
                 st.timers.insert(id, gen);

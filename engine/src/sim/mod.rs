@@ -133,6 +133,10 @@ enum Event {
         id: TimerId,
         gen: u64,
     },
+    /// Every tick timer due at this whole millisecond (`Sim::ticks`).
+    Tick {
+        at: u64,
+    },
     Exited {
         parent: usize,
         pid: ProcId,
@@ -148,7 +152,7 @@ impl Event {
             Event::Start { slot } | Event::Timer { slot, .. } => Some(*slot),
             Event::Deliver { hint, .. } => (*hint != NO_SLOT).then_some(*hint as usize),
             Event::Exited { parent, .. } => Some(*parent),
-            Event::Call(_) => None,
+            Event::Tick { .. } | Event::Call(_) => None,
         }
     }
 }
@@ -325,6 +329,15 @@ struct ProcCold {
     os_pid: u32,
 }
 
+/// One armed tick timer: the process, its timer and the generation that armed it (a timer
+/// re-armed or cancelled since leaves a stale entry, skipped as a stale `Event::Timer` is).
+#[derive(Clone, Copy)]
+struct TickTimer {
+    slot: u32,
+    id: TimerId,
+    gen: u64,
+}
+
 struct Machine {
     up: bool,
     next_port: u16,
@@ -355,6 +368,11 @@ pub struct Sim {
     trace: Trace,
     config: SimConfig,
     effects: Vec<Effect>,
+    /// Tick timers by the whole millisecond they are due at (in microseconds), each list in
+    /// arming order; one `Event::Tick` per list. See [`Cx::set_tick_timer`].
+    ticks: BTreeMap<u64, Vec<TickTimer>>,
+    /// Emptied tick lists, kept for their buffers.
+    tick_spare: Vec<Vec<TickTimer>>,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
     rss: Vec<u64>,
     events: u64,
@@ -518,6 +536,8 @@ impl Sim {
             trace,
             config,
             effects: Vec::new(),
+            ticks: BTreeMap::new(),
+            tick_spare: Vec::new(),
             rss: Vec::new(),
             events: 0,
         }
@@ -804,20 +824,8 @@ impl Sim {
                 self.trace.message(self.now, b'm', from, to, &msg);
                 self.dispatch(slot, move |n, cx| n.on_message(cx, from, msg));
             }
-            Event::Timer { slot, id, gen } => {
-                let Some(p) = self.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
-                if p.timers.get(&id) != Some(&gen) {
-                    return;
-                }
-                if p.stopped {
-                    p.cold.parked.push(Event::Timer { slot, id, gen });
-                    return;
-                }
-                p.timers.remove(&id);
-                let addr = p.addr;
-                self.trace.step(self.now, b't', addr, addr, "timer");
-                self.dispatch(slot, |n, cx| n.on_timer(cx, id));
-            }
+            Event::Timer { slot, id, gen } => self.fire_timer(slot, id, gen),
+            Event::Tick { at } => self.fire_tick(at),
             Event::Exited { parent, pid, code } => {
                 let Some(p) = self.procs.get_mut(parent).and_then(|p| p.as_mut()) else { return };
                 if p.stopped {
@@ -830,6 +838,55 @@ impl Sim {
             }
             Event::Call(f) => f(self),
         }
+    }
+
+    /// A timer came due: the node's `on_timer`, unless it was re-armed or cancelled since
+    /// (another generation), or the process is stopped (it fires on SIGCONT).
+    fn fire_timer(&mut self, slot: usize, id: TimerId, gen: u64) {
+        let Some(p) = self.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
+        if p.timers.get(&id) != Some(&gen) {
+            return;
+        }
+        if p.stopped {
+            p.cold.parked.push(Event::Timer { slot, id, gen });
+            return;
+        }
+        p.timers.remove(&id);
+        let addr = p.addr;
+        self.trace.step(self.now, b't', addr, addr, "timer");
+        self.dispatch(slot, |n, cx| n.on_timer(cx, id));
+    }
+
+    /// Fires every tick timer due at `at`, in process (slot) order: the same order whatever
+    /// order they were armed in, and one walk up the process table, whose records and nodes
+    /// the prefetcher then streams in. Each entry counts as an event, as each timer's own
+    /// queue event would (stale ones too). A timer armed for this very
+    /// tick while it fires (a zero delay) goes into a new list with its own event.
+    fn fire_tick(&mut self, at: u64) {
+        let Some(mut due) = self.ticks.remove(&at) else { return };
+        due.sort_by_key(|t| t.slot);
+        self.events += due.len().saturating_sub(1) as u64;
+        const RECORD: usize = 8;
+        const NODE: usize = 4;
+        for i in 0..due.len() {
+            if let Some(t) = due.get(i + RECORD) {
+                if let Some(p) = self.procs.get(t.slot as usize) {
+                    prefetch(p as *const Option<Proc> as *const u8);
+                    prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
+                }
+            }
+            if let Some(Some(Proc { node: Some(node), links, .. })) = due.get(i + NODE).and_then(|t| self.procs.get(t.slot as usize)) {
+                let at = &**node as *const dyn Node as *const u8;
+                for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
+                    prefetch(at.wrapping_add(64 * line));
+                }
+                prefetch(links.few.as_ptr() as *const u8);
+            }
+            let t = due[i];
+            self.fire_timer(t.slot as usize, t.id, t.gen);
+        }
+        due.clear();
+        self.tick_spare.push(due);
     }
 
     fn dispatch(&mut self, slot: usize, f: impl FnOnce(&mut dyn Node, &mut Cx)) {
@@ -866,6 +923,23 @@ impl Sim {
                 let gen = p.timer_gen;
                 p.timers.insert(id, gen);
                 self.schedule(at.max(self.now), Event::Timer { slot, id, gen });
+            }
+            Effect::SetTickTimer { id, at } => {
+                let Some(p) = self.procs[slot].as_mut() else { return };
+                p.timer_gen += 1;
+                let gen = p.timer_gen;
+                p.timers.insert(id, gen);
+                let at = at.max(self.now).as_micros();
+                let t = TickTimer { slot: slot as u32, id, gen };
+                match self.ticks.entry(at) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().push(t),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let mut list = self.tick_spare.pop().unwrap_or_default();
+                        list.push(t);
+                        e.insert(list);
+                        self.schedule(Time(at), Event::Tick { at });
+                    }
+                }
             }
             Effect::CancelTimer { id } => {
                 if let Some(p) = self.procs[slot].as_mut() {

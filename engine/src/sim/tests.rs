@@ -268,3 +268,50 @@ fn deliveries_find_the_process_at_their_address_on_arrival() {
 fn process_record_is_two_cache_lines() {
     assert_eq!(std::mem::size_of::<Option<super::Proc>>(), 128);
 }
+
+/// Records the instant and id of each timer it gets in a log all tickers share; on timer 1 it
+/// arms a zero-delay tick timer 2 (due in the very tick being fired).
+struct Ticker {
+    name: u32,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(u64, u32, TimerId)>>>,
+}
+
+impl Node for Ticker {
+    fn on_start(&mut self, _cx: &mut Cx) {}
+    fn on_message(&mut self, _cx: &mut Cx, _from: Addr, _msg: Msg) {}
+    fn on_timer(&mut self, cx: &mut Cx, t: TimerId) {
+        self.log.lock().unwrap().push((cx.now().as_micros() - EPOCH.as_micros(), self.name, t));
+        if t == 1 && self.name == 0 {
+            cx.set_tick_timer(Duration::ZERO, 2);
+        }
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Tick timers armed in any order fire at their whole millisecond in process order, from one
+/// queue event; re-arming replaces and cancelling removes one; a tick timer armed for the
+/// tick being fired fires after the rest of it; each entry counts as an event.
+#[test]
+fn tick_timers_fire_on_the_millisecond_in_process_order() {
+    let mut sim = Sim::new(SimConfig::new(3));
+    let host = sim.add_machine();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addrs: Vec<Addr> = (0..5).map(|n| sim.spawn(host, 9000 + n as u16, Box::new(Ticker { name: n, log: log.clone() }))).collect();
+    sim.run_until(EPOCH + Duration::from_micros(300));
+    let events = sim.events();
+    // Armed in another order than the processes': all due at 2,000 µs (1,300 and 1,500
+    // round up to the millisecond).
+    for (n, after) in [(4, 1000), (2, 1000), (0, 1200), (3, 1000), (1, 1100)] {
+        sim.with_node::<Ticker, _>(addrs[n], |_, cx| cx.set_tick_timer(Duration::from_micros(after), 1));
+    }
+    sim.with_node::<Ticker, _>(addrs[3], |_, cx| cx.set_tick_timer(Duration::from_micros(1200), 1));
+    sim.with_node::<Ticker, _>(addrs[2], |_, cx| cx.cancel_timer(1));
+    sim.run_until(EPOCH + Duration::from_millis(5));
+    assert_eq!(*log.lock().unwrap(), vec![(2000, 0, 1), (2000, 1, 1), (2000, 3, 1), (2000, 4, 1), (2000, 0, 2)]);
+    // Two tick events (the list, then the zero-delay timer's), counted per entry as the
+    // queue counts timer events, stale ones too: six in the first list (node 3 armed twice),
+    // one in the second.
+    assert_eq!(sim.events() - events, 7);
+}

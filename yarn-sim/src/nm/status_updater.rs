@@ -67,7 +67,7 @@ impl NodeStatusUpdater {
             self.heartbeat_interval = Duration::from_millis(heartbeat_interval_ms);
         }
         cx.trace("nm.registered", format!("rm {rm_identifier}, heartbeat every {} ms", self.heartbeat_interval.as_millis()));
-        cx.set_timer(self.heartbeat_interval, STATUS_UPDATER_TIMER);
+        cx.set_tick_timer(self.heartbeat_interval, STATUS_UPDATER_TIMER);
     }
 
     /// Sends one heartbeat and arms the next: heartbeats continue while the RM is silent.
@@ -82,7 +82,9 @@ impl NodeStatusUpdater {
                 health_report: String::new(),
             },
         );
-        cx.set_timer(self.heartbeat_interval, STATUS_UPDATER_TIMER);
+        // On the millisecond tick, as the JVM's wait: the sim fires a burst of heartbeats
+        // from one event.
+        cx.set_tick_timer(self.heartbeat_interval, STATUS_UPDATER_TIMER);
     }
 
     /// Records a heartbeat answer; false if it is stale (not registered, or an older id).
