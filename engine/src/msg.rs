@@ -39,7 +39,6 @@ trait Payload: Send + fmt::Debug {
     fn kind(&self) -> &'static str;
     fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -55,9 +54,6 @@ impl<T: Wire> Payload for T {
     }
     fn hash_contents(&self, h: &mut Fnv64) {
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -198,15 +194,16 @@ impl Msg {
     }
     /// Takes the message out as family `T`, or gives it back unchanged.
     pub fn downcast<T: Wire>(self) -> Result<T, Msg> {
-        if self.0.family() != T::FAMILY {
+        // One type id compare through the vtable: no family-name compare, no `Box<dyn Any>`.
+        if !self.0.as_any().is::<T>() {
             return Err(self);
         }
-        let b = self.0.into_any().downcast::<T>().expect("family names are unique");
         let layout = std::alloc::Layout::new::<T>();
+        let raw = Box::into_raw(self.0) as *mut T;
         if layout.size() == 0 {
-            return Ok(*b);
+            // SAFETY: `raw` is the box of a `T` (checked above); a zero-sized box owns nothing.
+            return Ok(unsafe { *Box::from_raw(raw) });
         }
-        let raw = Box::into_raw(b);
         // SAFETY: `raw` is a live, initialized `T` we own (from the box); after the read it
         // is treated as uninitialized memory of `T`'s layout and either kept as a spare
         // block or freed with that layout, exactly as the box would have freed it.
@@ -220,11 +217,7 @@ impl Msg {
     }
     /// The message as family `T`, borrowed, if it is one (e.g. for a node's prefetch hint).
     pub fn peek<T: Wire>(&self) -> Option<&T> {
-        if self.0.family() == T::FAMILY {
-            self.0.as_any().downcast_ref::<T>()
-        } else {
-            None
-        }
+        self.0.as_any().downcast_ref::<T>()
     }
     /// The message's wire form (what the live driver puts in a frame).
     pub fn to_bytes(&self) -> Vec<u8> {
