@@ -36,6 +36,8 @@ pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static
 
 trait Payload: Send + fmt::Debug {
     fn family(&self) -> &'static str;
+    /// The family's name hashed (`trace::family_id`), a constant per type.
+    fn family_id(&self) -> u64;
     fn kind(&self) -> &'static str;
     fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
@@ -45,6 +47,9 @@ trait Payload: Send + fmt::Debug {
 impl<T: Wire> Payload for T {
     fn family(&self) -> &'static str {
         T::FAMILY
+    }
+    fn family_id(&self) -> u64 {
+        const { crate::trace::family_id(T::FAMILY) }
     }
     fn kind(&self) -> &'static str {
         Wire::kind(self)
@@ -104,7 +109,8 @@ mod spare {
     }
 
     thread_local! {
-        static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+        // Const-initialized: each take and give skips the lazy-init check.
+        static SPARE: RefCell<Spare> = const { RefCell::new(Spare { enabled: false, lists: Vec::new() }) };
     }
 
     /// A block of `layout` the global allocator handed out earlier, if one is spare.
@@ -187,6 +193,10 @@ impl Msg {
     }
     pub fn kind(&self) -> &'static str {
         self.0.kind()
+    }
+    /// The family's name as one stable word (what the trace hashes).
+    pub fn family_id(&self) -> u64 {
+        self.0.family_id()
     }
     /// Where the message's contents are, for the sim to prefetch them.
     pub(crate) fn data_ptr(&self) -> *const u8 {

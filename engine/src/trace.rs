@@ -58,6 +58,19 @@ impl Fnv64 {
     }
 }
 
+/// A family name as one word, computed once per family at compile time (FNV-1a over its
+/// bytes: stable on every platform and release).
+pub(crate) const fn family_id(family: &str) -> u64 {
+    let b = family.as_bytes();
+    let mut h = FNV_OFFSET;
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
 fn addr_u64(a: Addr) -> u64 {
     ((u32::from(*a.ip()) as u64) << 16) | a.port() as u64
 }
@@ -108,26 +121,28 @@ impl Trace {
         self.all_steps = true;
         self
     }
-    /// A timer firing, a process start or exit, a lost message: hashed (and written in
-    /// `all_steps` mode).
+    /// A timer firing, a process start or exit: hashed (and written in `all_steps` mode). The
+    /// tag names the step (`what` is its word for the JSON line), so only the tag is hashed.
     pub fn step(&mut self, at: Time, tag: u8, a: Addr, b: Addr, what: &str) {
-        self.mix(at, tag, a, b, what);
+        self.mix(at, tag, a, b);
         if self.all_steps {
             self.write_step(at, tag, a, b, what, None);
         }
     }
-    fn mix(&mut self, at: Time, tag: u8, a: Addr, b: Addr, what: &str) {
+    fn mix(&mut self, at: Time, tag: u8, a: Addr, b: Addr) {
         self.events += 1;
         // An address takes 48 bits: the tag rides in the top byte of the first one.
         self.hash.write_u64(at.as_micros());
         self.hash.write_u64(addr_u64(a) | (tag as u64) << 56);
         self.hash.write_u64(addr_u64(b));
-        self.hash.write(what.as_bytes());
     }
-    /// A message delivered (or lost, held, undeliverable): its kind and its contents are
-    /// hashed, so two runs that send the same kinds with different payloads differ.
+    /// A message delivered (or lost, held, undeliverable): its family and its contents are
+    /// hashed, so two runs that send the same kinds with different payloads differ. The kind
+    /// needs no hashing of its own: the contents begin with the variant's index. The family
+    /// goes in as one word, hashed from its name once at compile time.
     pub fn message(&mut self, at: Time, tag: u8, from: Addr, to: Addr, msg: &Msg) {
-        self.mix(at, tag, from, to, msg.kind());
+        self.mix(at, tag, from, to);
+        self.hash.write_u64(msg.family_id());
         msg.hash_contents(&mut self.hash);
         if self.all_steps {
             let digest = format!("{:016x}", message_digest(msg));
@@ -148,7 +163,8 @@ impl Trace {
     }
     /// An event a node recorded: hashed and written as a JSON line.
     pub fn event(&mut self, at: Time, node: Addr, kind: &str, detail: &str) {
-        self.mix(at, b'e', node, node, kind);
+        self.mix(at, b'e', node, node);
+        self.hash.write(kind.as_bytes());
         self.hash.write(detail.as_bytes());
         let h = format!("{:016x}", self.hash.finish());
         if let Some(w) = self.sink.as_mut() {
@@ -161,7 +177,8 @@ impl Trace {
     /// can be replayed from its trace.
     pub fn fault(&mut self, at: Time, node: Addr, fault: &Fault) {
         let detail = fault.to_string();
-        self.mix(at, b'f', node, node, fault.verb());
+        self.mix(at, b'f', node, node);
+        self.hash.write(fault.verb().as_bytes());
         self.hash.write(detail.as_bytes());
         let h = format!("{:016x}", self.hash.finish());
         if let Some(w) = self.sink.as_mut() {
@@ -546,5 +563,42 @@ mod tests {
         let m = |k: &str, v| Probe::Map(BTreeMap::from([(k.to_string(), v)]));
         assert_ne!(digest(m("x", 1.0)), digest(m("x", 1.5)));
         assert_ne!(digest(m("x", 1.0)), digest(m("y", 1.0)));
+    }
+
+    /// `Nested` is variant 1, as `Probe::Nested` is: the same contents, another family.
+    #[derive(Debug, Serialize, Deserialize)]
+    enum Other {
+        Status(u8),
+        Nested(Vec<Vec<u8>>),
+    }
+
+    impl Wire for Other {
+        const FAMILY: &'static str = "test.other";
+        fn kind(&self) -> &'static str {
+            "Other"
+        }
+    }
+
+    /// The trace hashes a message's family (one word per family) with its contents: the same
+    /// contents in another family, or at another time, leave another hash.
+    #[test]
+    fn the_trace_tells_families_apart() {
+        let a = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
+        let hash = |m: Msg, at: u64| {
+            let mut t = Trace::new();
+            t.message(Time(at), b'm', a, a, &m);
+            t.hash()
+        };
+        let (p, o) = (|| Msg::new(Probe::Nested(vec![vec![1]])), || Msg::new(Other::Nested(vec![vec![1]])));
+        assert_eq!(hash(p(), 5), hash(p(), 5));
+        assert_ne!(hash(p(), 5), hash(p(), 6));
+        let mut hp = Fnv64::default();
+        let mut ho = Fnv64::default();
+        p().hash_contents(&mut hp);
+        o().hash_contents(&mut ho);
+        assert_eq!(hp.finish(), ho.finish(), "the same contents");
+        assert_ne!(hash(p(), 5), hash(o(), 5));
+        assert_ne!(family_id("test.probe"), family_id("test.other"));
+        assert_eq!(Msg::new(Other::Status(0)).family_id(), family_id("test.other"));
     }
 }
