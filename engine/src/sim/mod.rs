@@ -276,15 +276,24 @@ impl LinkClock {
     /// The arrival time of a message to slot `to` that would arrive at `at`: never before the
     /// previous one on the link (equal times pop in send order).
     fn arrival(&mut self, to: usize, at: Time) -> Time {
-        if let Some(e) = self.few.iter_mut().find(|(s, _)| *s == to) {
-            e.1 = e.1.max(at);
-            return e.1;
+        if self.many.is_none() {
+            if let Some(e) = self.few.iter_mut().find(|(s, _)| *s == to) {
+                e.1 = e.1.max(at);
+                return e.1;
+            }
+            if self.few.len() < Self::FEW {
+                self.few.push((to, at));
+                return at;
+            }
+            // The seventeenth peer: from now on every link is in the table (one lookup,
+            // not a scan of the list first).
+            let mut many = vec![Time::ZERO; self.few.iter().map(|(s, _)| s + 1).max().unwrap_or(0)];
+            for (s, t) in self.few.drain(..) {
+                many[s] = t;
+            }
+            self.many = Some(Box::new(many));
         }
-        if self.few.len() < Self::FEW {
-            self.few.push((to, at));
-            return at;
-        }
-        let many = self.many.get_or_insert_with(Default::default);
+        let many = self.many.as_deref_mut().expect("set above");
         if to >= many.len() {
             many.resize(to + 1, Time::ZERO);
         }
@@ -911,7 +920,12 @@ impl Sim {
         for e in effects.drain(..) {
             self.apply_effect(slot, addr, e);
         }
-        self.effects = effects;
+        // What `take` left there is an empty vector with no buffer (unless a nested dispatch
+        // put its own back): nothing to drop, and no call to find that out.
+        let left = std::mem::replace(&mut self.effects, effects);
+        if left.capacity() == 0 {
+            std::mem::forget(left);
+        }
     }
 
     fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {

@@ -315,3 +315,25 @@ fn tick_timers_fire_on_the_millisecond_in_process_order() {
     // one in the second.
     assert_eq!(sim.events() - events, 7);
 }
+
+/// A link's clock keeps each link FIFO across the switch from the list (16 peers) to the
+/// table: a message never arrives before the last one sent on its link, whichever holds it.
+#[test]
+fn link_clocks_stay_fifo_past_sixteen_peers() {
+    let mut l = LinkClock::default();
+    let t = |us: u64| Time(1_000_000 + us);
+    // Peers 0..16 in the list, each with a late last arrival.
+    for peer in 0..16 {
+        assert_eq!(l.arrival(peer * 3, t(500)), t(500));
+    }
+    assert!(l.many.is_none());
+    // The seventeenth peer moves every link to the table.
+    assert_eq!(l.arrival(100, t(10)), t(10));
+    assert!(l.many.is_some() && l.few.is_empty());
+    for peer in 0..16 {
+        assert_eq!(l.arrival(peer * 3, t(20)), t(500), "peer {peer} keeps its last arrival");
+    }
+    assert_eq!(l.arrival(100, t(5)), t(10));
+    assert_eq!(l.arrival(100, t(700)), t(700));
+    assert_eq!(l.arrival(7, t(1)), t(1), "a new peer starts free");
+}

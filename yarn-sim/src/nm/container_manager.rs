@@ -137,7 +137,8 @@ impl ContainerManager {
 
     /// True while a container's process runs (what the monitor has to watch).
     pub fn has_running(&self) -> bool {
-        self.running_processes().next().is_some()
+        // An idle node's answer without an iterator: asked after every input.
+        !self.containers.is_empty() && self.running_processes().next().is_some()
     }
 
     fn running_processes(&self) -> impl Iterator<Item = (ContainerId, ProcId, Resource)> + '_ {
