@@ -126,10 +126,14 @@ mod spare {
                 let (_, list) = s.lists.iter_mut().find(|(l, _)| *l == layout)?;
                 let p = list.pop()?;
                 if let Some(next) = list.last() {
-                    // Every line the block touches (it need not start on one).
-                    for at in (0..layout.size()).step_by(64).chain([layout.size() - 1]) {
+                    // Every line the block touches (it need not start on one): a plain loop,
+                    // not a chained iterator, on every message's path.
+                    let mut at = 0;
+                    while at < layout.size() {
                         crate::prefetch(next.as_ptr().wrapping_add(at));
+                        at += 64;
                     }
+                    crate::prefetch(next.as_ptr().wrapping_add(layout.size() - 1));
                 }
                 Some(p)
             })

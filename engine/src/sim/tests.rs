@@ -337,3 +337,30 @@ fn link_clocks_stay_fifo_past_sixteen_peers() {
     assert_eq!(l.arrival(100, t(700)), t(700));
     assert_eq!(l.arrival(7, t(1)), t(1), "a new peer starts free");
 }
+
+/// A process's timers: three inline, the rest in the overflow list; re-arming an id updates
+/// its generation wherever it sits, and removing frees its place.
+#[test]
+fn timers_keep_one_generation_per_id_inline_or_not() {
+    let mut t = Timers::default();
+    for id in 1..=5u64 {
+        t.insert(id, id * 10);
+    }
+    assert!(t.more.is_some(), "ids 4 and 5 overflow");
+    for id in 1..=5u64 {
+        assert_eq!(t.get(&id), Some(&(id * 10)));
+    }
+    t.insert(2, 21);
+    t.insert(5, 51);
+    assert_eq!((t.get(&2), t.get(&5)), (Some(&21), Some(&51)));
+    t.remove(&2);
+    t.remove(&4);
+    assert_eq!((t.get(&2), t.get(&4)), (None, None));
+    // The freed inline place takes the next new id; the overflow keeps 5 once.
+    t.insert(6, 60);
+    assert_eq!(t.inline.iter().filter(|(id, g)| *id == 6 && *g == 60).count(), 1);
+    t.insert(5, 52);
+    assert_eq!(t.more().iter().filter(|(id, _)| *id == 5).count(), 1);
+    assert_eq!(t.get(&5), Some(&52));
+    assert_eq!(t.get(&7), None);
+}
