@@ -22,6 +22,22 @@ ratio=$(sed -n 's/.*(\([0-9]*\)x real time).*/\1/p' <<<"$out")
 evs=$(sed -n 's/.*(\([0-9]*\) events\/s).*/\1/p' <<<"$out")
 row "sim: 10k NMs x ${SIM_HOURS} s of heartbeats, wall time" "${wall} s (${ratio}x real time)" "< 10 s (>= 360x)" "${evs} events/s"
 
+# The same run's cost in instructions, which valgrind counts exactly where wall time swings
+# with the machine: the steady state is the 40 s run minus the 20 s run, over the 200,000
+# heartbeats between. glibc's huge-page tunable is set so the binary does not run itself
+# again (out of valgrind's sight) to turn it on.
+if command -v valgrind >/dev/null; then
+  echo "== sim: instructions per steady-state heartbeat, 10,000 NodeManagers (cachegrind)"
+  ir() {
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=0 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+      "$BIN/yarn-sim" simulate --nodes 10000 --apps 0 --duration-secs "$1" 2>&1 | awk '/I *refs/ {gsub(",", "", $4); print $4}'
+  }
+  i20=$(ir 20); i40=$(ir 40)
+  row "sim: instructions per steady-state heartbeat, 10k NMs" "$(( (i40 - i20) / 200000 ))" "~2,100 for 10 s" "${i20} instructions for the first 20 s (start-up included)"
+else
+  echo "valgrind not installed: the instructions-per-heartbeat row is skipped"
+fi
+
 echo "== sim: 50,000 NodeManagers, peak memory (one simulated minute)"
 # Peak RSS of the whole run from the kernel's accounting of the finished child (ru_maxrss, KiB).
 peak=$(python3 -c 'import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
