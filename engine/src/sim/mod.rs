@@ -931,7 +931,12 @@ impl Sim {
             f(&mut *node, &mut cx);
         }
         let p = self.procs[slot].as_mut().expect("a dispatched process is not removed during dispatch");
-        p.node = Some(node);
+        // The slot is empty (its node was taken above, and a dispatch to it meanwhile finds
+        // none): nothing to drop, and no call to find that out.
+        debug_assert!(p.node.is_none(), "a node is put back where it was taken from");
+        if let Some(old) = p.node.replace(node) {
+            drop(old);
+        }
         if !out.is_empty() {
             let path = p.cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", p.cold.os_pid));
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
