@@ -535,6 +535,28 @@ fn sim_local_copy(local: &mut BTreeMap<(Ipv4Addr, String), Vec<u8>>, host: Ipv4A
     }
 }
 
+/// Starts loading a process record (two cache lines) a few inputs before it is dispatched.
+#[inline(always)]
+fn prefetch_record(p: &Option<Proc>) {
+    let at = p as *const Option<Proc> as *const u8;
+    prefetch(at);
+    prefetch(at.wrapping_add(64));
+}
+
+/// Starts loading a process's node, once its record is cached: up to six lines (what a
+/// handler reads first is anywhere in the first few), and the link clocks what it sends goes
+/// through.
+#[inline(always)]
+fn prefetch_node(p: &Proc) {
+    if let Some(node) = &p.node {
+        let at = &**node as *const dyn Node as *const u8;
+        for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
+            prefetch(at.wrapping_add(64 * line));
+        }
+    }
+    prefetch(p.links.few.as_ptr() as *const u8);
+}
+
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
         Sim::with_trace(config, Trace::new())
@@ -768,8 +790,7 @@ impl Sim {
         const NEAR: usize = 5;
         if let Some(ev) = self.queue.peek_ahead(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
-                prefetch(p as *const Option<Proc> as *const u8);
-                prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
+                prefetch_record(p);
             }
             if let Event::Deliver { msg, .. } = ev {
                 prefetch(msg.data_ptr());
@@ -796,15 +817,7 @@ impl Sim {
                 prefetch(t as *const Time as *const u8);
             }
         }
-        if let Some(node) = &p.node {
-            // The node, up to six lines: what a handler reads first is anywhere in the first few.
-            let at = &**node as *const dyn Node as *const u8;
-            for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
-                prefetch(at.wrapping_add(64 * line));
-            }
-        }
-        // What it sends goes through its link clocks.
-        prefetch(p.links.few.as_ptr() as *const u8);
+        prefetch_node(p);
     }
 
     /// Passes a delivery's prefetch hint to the node that will receive it.
@@ -897,18 +910,11 @@ impl Sim {
         const RECORD: usize = 8;
         const NODE: usize = 4;
         for i in 0..due.len() {
-            if let Some(t) = due.get(i + RECORD) {
-                if let Some(p) = self.procs.get(t.slot as usize) {
-                    prefetch(p as *const Option<Proc> as *const u8);
-                    prefetch((p as *const Option<Proc> as *const u8).wrapping_add(64));
-                }
+            if let Some(p) = due.get(i + RECORD).and_then(|t| self.procs.get(t.slot as usize)) {
+                prefetch_record(p);
             }
-            if let Some(Some(Proc { node: Some(node), links, .. })) = due.get(i + NODE).and_then(|t| self.procs.get(t.slot as usize)) {
-                let at = &**node as *const dyn Node as *const u8;
-                for line in 0..std::mem::size_of_val(&**node).div_ceil(64).min(6) {
-                    prefetch(at.wrapping_add(64 * line));
-                }
-                prefetch(links.few.as_ptr() as *const u8);
+            if let Some(Some(p)) = due.get(i + NODE).and_then(|t| self.procs.get(t.slot as usize)) {
+                prefetch_node(p);
             }
             let t = due[i];
             self.fire_timer(t.slot as usize, t.id, t.gen);
@@ -952,21 +958,25 @@ impl Sim {
         }
     }
 
+    /// Records timer `id` of the process in `slot` as armed by a new generation (replacing
+    /// any armed one) and returns it; `None` if the process is gone.
+    #[inline(always)]
+    fn arm_timer(&mut self, slot: usize, id: TimerId) -> Option<u64> {
+        let p = self.procs[slot].as_mut()?;
+        p.timer_gen += 1;
+        p.timers.insert(id, p.timer_gen);
+        Some(p.timer_gen)
+    }
+
     fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {
         match e {
             Effect::Send { to, msg } => self.send(slot, addr, to, msg),
             Effect::SetTimer { id, at } => {
-                let Some(p) = self.procs[slot].as_mut() else { return };
-                p.timer_gen += 1;
-                let gen = p.timer_gen;
-                p.timers.insert(id, gen);
+                let Some(gen) = self.arm_timer(slot, id) else { return };
                 self.schedule(at.max(self.now), Event::Timer { slot, id, gen });
             }
             Effect::SetTickTimer { id, at } => {
-                let Some(p) = self.procs[slot].as_mut() else { return };
-                p.timer_gen += 1;
-                let gen = p.timer_gen;
-                p.timers.insert(id, gen);
+                let Some(gen) = self.arm_timer(slot, id) else { return };
                 let at = at.max(self.now).as_micros();
                 let t = TickTimer { slot: slot as u32, id, gen };
                 match self.ticks.entry(at) {
