@@ -316,6 +316,11 @@ pub trait Node: Any + Send {
     /// its entry is, then, that being cached, what the entry leads to). It must change
     /// nothing: the run is the same with or without it.
     fn prefetch_message(&self, _msg: &Msg, _stage: u8) {}
+    /// Whether [`Node::prefetch_message`] does anything: asked once, when the process starts,
+    /// so the sim makes no call (two per delivery) to the many nodes that take no hints.
+    fn takes_prefetch_hints(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Sys`] for unit tests that drive a node's handlers directly: the shared store in memory,

@@ -333,6 +333,8 @@ struct Proc {
     /// The address index maps `addr` to this process: a delivery whose send-time slot is
     /// still indexed at `to` needs no lookup (see `Event::Deliver`).
     indexed: bool,
+    /// [`Node::takes_prefetch_hints`], asked at the start.
+    hints: bool,
     timer_gen: u64,
     timers: Timers,
     node: Option<Box<dyn Node>>,
@@ -398,7 +400,10 @@ pub struct Sim {
     effects: Vec<Effect>,
     /// Tick timers by the whole millisecond they are due at (in microseconds), each list in
     /// arming order; one `Event::Tick` per list. See [`Cx::set_tick_timer`].
-    ticks: BTreeMap<u64, Vec<TickTimer>>,
+    /// Ascending by time. Nearly every arming is for the latest tick (now plus an interval)
+    /// and every firing takes the earliest, so both ends of a deque, where a B-tree searched
+    /// from the root on each.
+    ticks: std::collections::VecDeque<(u64, Vec<TickTimer>)>,
     /// Emptied tick lists, kept for their buffers.
     tick_spare: Vec<Vec<TickTimer>>,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
@@ -586,7 +591,7 @@ impl Sim {
             trace,
             config,
             effects: Vec::new(),
-            ticks: BTreeMap::new(),
+            ticks: std::collections::VecDeque::new(),
             tick_spare: Vec::new(),
             rss: Vec::new(),
             events: 0,
@@ -650,8 +655,10 @@ impl Sim {
     fn new_proc(&mut self, addr: Addr, node: Box<dyn Node>, parent: Option<(usize, ProcId)>) -> usize {
         let slot = self.procs.len();
         let rng = Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (slot as u64 + 1));
+        let hints = node.takes_prefetch_hints();
         self.procs.push(Some(Proc {
             addr,
+            hints,
             links: LinkClock::default(),
             node: Some(node),
             timers: Timers::default(),
@@ -730,20 +737,22 @@ impl Sim {
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
         let Some((at, ev)) = self.queue.pop() else { return false };
+        self.run_event(at, ev);
+        true
+    }
+
+    #[inline(always)]
+    fn run_event(&mut self, at: u64, ev: Event) {
         self.prefetch_ahead();
         self.now = Time(at);
         self.events += 1;
         self.handle(ev);
-        true
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(at) = self.queue.peek_time() {
-            if Time(at) > until {
-                break;
-            }
-            self.step();
+        while let Some((at, ev)) = self.queue.pop_until(until.as_micros()) {
+            self.run_event(at, ev);
         }
         self.now = self.now.max(until);
     }
@@ -823,7 +832,7 @@ impl Sim {
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
         if let Event::Deliver { msg, hint, .. } = ev {
-            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
+            if let Some(Some(Proc { node: Some(node), hints: true, .. })) = self.procs.get(*hint as usize) {
                 node.prefetch_message(msg, stage);
             }
         }
@@ -904,7 +913,14 @@ impl Sim {
     /// queue event would (stale ones too). A timer armed for this very
     /// tick while it fires (a zero delay) goes into a new list with its own event.
     fn fire_tick(&mut self, at: u64) {
-        let Some(mut due) = self.ticks.remove(&at) else { return };
+        // The earliest list: every earlier one fired at its own event, before this one.
+        let mut due = match self.ticks.front() {
+            Some((t, _)) if *t == at => self.ticks.pop_front().expect("looked at").1,
+            _ => match self.ticks.binary_search_by_key(&at, |(t, _)| *t) {
+                Ok(i) => self.ticks.remove(i).expect("found").1,
+                Err(_) => return,
+            },
+        };
         due.sort_by_key(|t| t.slot);
         self.events += due.len().saturating_sub(1) as u64;
         const RECORD: usize = 8;
@@ -979,14 +995,18 @@ impl Sim {
                 let Some(gen) = self.arm_timer(slot, id) else { return };
                 let at = at.max(self.now).as_micros();
                 let t = TickTimer { slot: slot as u32, id, gen };
-                match self.ticks.entry(at) {
-                    std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().push(t),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        let mut list = self.tick_spare.pop().unwrap_or_default();
-                        list.push(t);
-                        e.insert(list);
-                        self.schedule(Time(at), Event::Tick { at });
-                    }
+                // From the back: the latest tick, or a new one after it, nearly always.
+                let mut i = self.ticks.len();
+                while i > 0 && self.ticks[i - 1].0 > at {
+                    i -= 1;
+                }
+                if i > 0 && self.ticks[i - 1].0 == at {
+                    self.ticks[i - 1].1.push(t);
+                } else {
+                    let mut list = self.tick_spare.pop().unwrap_or_default();
+                    list.push(t);
+                    self.ticks.insert(i, (at, list));
+                    self.schedule(Time(at), Event::Tick { at });
                 }
             }
             Effect::CancelTimer { id } => {

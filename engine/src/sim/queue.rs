@@ -131,6 +131,19 @@ impl<E> EventQueue<E> {
         Some(&self.current[i].ev)
     }
 
+    /// Takes the earliest event, with its time, if it is due at or before `until`: one
+    /// look at the queue per event where a peek and a pop took two.
+    #[inline(always)]
+    pub fn pop_until(&mut self, until: u64) -> Option<(u64, E)> {
+        self.fill_current();
+        if self.current.last()?.time > until {
+            return None;
+        }
+        let e = self.current.pop()?;
+        self.len -= 1;
+        Some((e.time, e.ev))
+    }
+
     /// Takes the earliest event, with its time.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         self.fill_current();

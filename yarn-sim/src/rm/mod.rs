@@ -697,4 +697,7 @@ impl Node for ResourceManager {
             self.nodes.prefetch(node_id, stage);
         }
     }
+    fn takes_prefetch_hints(&self) -> bool {
+        true
+    }
 }
