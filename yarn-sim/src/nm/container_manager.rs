@@ -51,7 +51,10 @@ fn recovery_files(conf: &NmConfig, id: &ContainerId) -> RecoveryFiles {
     RecoveryFiles { exit_code_file: format!("{pid_file}.exitcode"), pid_file }
 }
 
+/// `repr(C)`: the container map, which every heartbeat reads, stays first (see
+/// `NodeManager`'s layout).
 #[derive(Default, Debug)]
+#[repr(C)]
 pub struct ContainerManager {
     /// Active containers and completed ones the RM has not acknowledged yet.
     containers: BTreeMap<ContainerId, Container>,
@@ -136,6 +139,9 @@ impl ContainerManager {
     }
 
     /// True while a container's process runs (what the monitor has to watch).
+    #[cfg(test)]
+    pub(crate) const CONTAINERS_OFFSET: usize = std::mem::offset_of!(ContainerManager, containers);
+
     pub fn has_running(&self) -> bool {
         // An idle node's answer without an iterator: asked after every input.
         !self.containers.is_empty() && self.running_processes().next().is_some()
