@@ -333,8 +333,6 @@ struct Proc {
     /// The address index maps `addr` to this process: a delivery whose send-time slot is
     /// still indexed at `to` needs no lookup (see `Event::Deliver`).
     indexed: bool,
-    /// [`Node::takes_prefetch_hints`], asked at the start.
-    hints: bool,
     timer_gen: u64,
     timers: Timers,
     node: Option<Box<dyn Node>>,
@@ -408,6 +406,9 @@ pub struct Sim {
     tick_spare: Vec<Vec<TickTimer>>,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
     rss: Vec<u64>,
+    /// [`Node::takes_prefetch_hints`] by slot, asked when the process is created: kept here,
+    /// not in its record, which is two cache lines to the byte.
+    hints: Vec<bool>,
     events: u64,
 }
 
@@ -594,6 +595,7 @@ impl Sim {
             ticks: std::collections::VecDeque::new(),
             tick_spare: Vec::new(),
             rss: Vec::new(),
+            hints: Vec::new(),
             events: 0,
         }
     }
@@ -655,10 +657,9 @@ impl Sim {
     fn new_proc(&mut self, addr: Addr, node: Box<dyn Node>, parent: Option<(usize, ProcId)>) -> usize {
         let slot = self.procs.len();
         let rng = Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (slot as u64 + 1));
-        let hints = node.takes_prefetch_hints();
+        self.hints.push(node.takes_prefetch_hints());
         self.procs.push(Some(Proc {
             addr,
-            hints,
             links: LinkClock::default(),
             node: Some(node),
             timers: Timers::default(),
@@ -832,7 +833,10 @@ impl Sim {
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
         if let Event::Deliver { msg, hint, .. } = ev {
-            if let Some(Some(Proc { node: Some(node), hints: true, .. })) = self.procs.get(*hint as usize) {
+            if !self.hints.get(*hint as usize).copied().unwrap_or(false) {
+                return;
+            }
+            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
                 node.prefetch_message(msg, stage);
             }
         }
