@@ -7,7 +7,7 @@
 //! [`Codecs`] it registered.
 //! Families stay in the crates that own them: the engine knows none of them.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -41,7 +41,8 @@ trait Payload: Send + fmt::Debug {
     fn kind(&self) -> &'static str;
     fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
-    fn as_any(&self) -> &dyn Any;
+    /// The concrete type, in one call (through `as_any` it takes two).
+    fn payload_type(&self) -> TypeId;
 }
 
 impl<T: Wire> Payload for T {
@@ -60,8 +61,8 @@ impl<T: Wire> Payload for T {
     fn hash_contents(&self, h: &mut Fnv64) {
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn payload_type(&self) -> TypeId {
+        TypeId::of::<T>()
     }
 }
 
@@ -208,8 +209,8 @@ impl Msg {
     }
     /// Takes the message out as family `T`, or gives it back unchanged.
     pub fn downcast<T: Wire>(self) -> Result<T, Msg> {
-        // One type id compare through the vtable: no family-name compare, no `Box<dyn Any>`.
-        if !self.0.as_any().is::<T>() {
+        // One type id compare through one vtable call: no family-name compare, no `Box<dyn Any>`.
+        if self.0.payload_type() != TypeId::of::<T>() {
             return Err(self);
         }
         let layout = std::alloc::Layout::new::<T>();
@@ -231,7 +232,11 @@ impl Msg {
     }
     /// The message as family `T`, borrowed, if it is one (e.g. for a node's prefetch hint).
     pub fn peek<T: Wire>(&self) -> Option<&T> {
-        self.0.as_any().downcast_ref::<T>()
+        if self.0.payload_type() != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: the payload is a `T` (its type id, checked above).
+        Some(unsafe { &*(&*self.0 as *const dyn Payload as *const T) })
     }
     /// The message's wire form (what the live driver puts in a frame).
     pub fn to_bytes(&self) -> Vec<u8> {
