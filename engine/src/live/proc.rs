@@ -243,11 +243,19 @@ mod tests {
         }
         let guard = Reap(root, std::process::Command::new("true").spawn().unwrap());
         let mut u = None;
-        for _ in 0..100 {
+        // Until the whole tree is up and settled: bash, its sleep, and setsid's process in its
+        // own group already running sleep (setsid, not a group leader there, execs in place;
+        // a process caught mid-exec changes its resident size between the two reads below). Up to 10 s: on a loaded machine bash
+        // and setsid take a while to start.
+        for _ in 0..500 {
             u = super::usage(root);
-            let other_group =
-                |u: &crate::node::ProcUsage| u.tree_dump.iter().any(|l| l.split_whitespace().nth(3).is_some_and(|g| g != root.to_string()));
-            if u.as_ref().is_some_and(|u| u.tree_dump.len() >= 3 && other_group(u)) {
+            let settled = |u: &crate::node::ProcUsage| {
+                let fields = |l: &String| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+                let lines: Vec<Vec<String>> = u.tree_dump.iter().map(fields).collect();
+                lines.len() >= 3
+                    && lines.iter().any(|f| f.get(3).is_some_and(|g| *g != root.to_string()) && f.get(5).is_some_and(|c| c == "(sleep)"))
+            };
+            if u.as_ref().is_some_and(settled) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
