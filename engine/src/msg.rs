@@ -41,6 +41,8 @@ trait Payload: Send + fmt::Debug {
     fn kind(&self) -> &'static str;
     fn encode(&self, out: &mut Vec<u8>);
     fn hash_contents(&self, h: &mut Fnv64);
+    /// The family's word, then the contents: what the trace hashes per message, in one call.
+    fn hash_family_and_contents(&self, h: &mut Fnv64);
     /// The concrete type, in one call (through `as_any` it takes two).
     fn payload_type(&self) -> TypeId;
 }
@@ -59,6 +61,10 @@ impl<T: Wire> Payload for T {
         Wire::encode(self, out)
     }
     fn hash_contents(&self, h: &mut Fnv64) {
+        self.serialize(&mut HashSer(h)).expect("wire messages serialize");
+    }
+    fn hash_family_and_contents(&self, h: &mut Fnv64) {
+        h.write_u64(const { crate::trace::family_id(T::FAMILY) });
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
     fn payload_type(&self) -> TypeId {
@@ -248,6 +254,10 @@ impl Msg {
     /// way, without formatting it).
     pub fn hash_contents(&self, h: &mut Fnv64) {
         self.0.hash_contents(h)
+    }
+    /// [`Msg::family_id`] then [`Msg::hash_contents`] into `h`, in one call through the vtable.
+    pub(crate) fn hash_family_and_contents(&self, h: &mut Fnv64) {
+        self.0.hash_family_and_contents(h)
     }
 }
 

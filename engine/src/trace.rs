@@ -142,8 +142,7 @@ impl Trace {
     /// goes in as one word, hashed from its name once at compile time.
     pub fn message(&mut self, at: Time, tag: u8, from: Addr, to: Addr, msg: &Msg) {
         self.mix(at, tag, from, to);
-        self.hash.write_u64(msg.family_id());
-        msg.hash_contents(&mut self.hash);
+        msg.hash_family_and_contents(&mut self.hash);
         if self.all_steps {
             let digest = format!("{:016x}", message_digest(msg));
             self.write_step(at, tag, from, to, msg.kind(), Some(&digest));

@@ -266,6 +266,25 @@ impl Timers {
             None => self.more.get_or_insert_with(Default::default).push((id, gen)),
         }
     }
+    /// Disarms `id` if `gen` is its armed generation; whether it was.
+    fn take(&mut self, id: &TimerId, gen: u64) -> bool {
+        for e in &mut self.inline {
+            if e.1 == gen && e.0 == *id {
+                e.1 = 0;
+                return true;
+            }
+        }
+        match self.more.as_deref_mut() {
+            Some(more) => match more.iter().position(|(t, g)| t == id && *g == gen) {
+                Some(i) => {
+                    more.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
     fn remove(&mut self, id: &TimerId) {
         for e in &mut self.inline {
             if e.1 != 0 && e.0 == *id {
@@ -904,14 +923,16 @@ impl Sim {
     /// (another generation), or the process is stopped (it fires on SIGCONT).
     fn fire_timer(&mut self, slot: usize, id: TimerId, gen: u64) {
         let Some(p) = self.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
-        if p.timers.get(&id) != Some(&gen) {
-            return;
-        }
         if p.stopped {
-            p.cold.parked.push(Event::Timer { slot, id, gen });
+            if p.timers.get(&id) == Some(&gen) {
+                p.cold.parked.push(Event::Timer { slot, id, gen });
+            }
             return;
         }
-        p.timers.remove(&id);
+        // Disarmed in the same pass that checks it is this generation's.
+        if !p.timers.take(&id, gen) {
+            return;
+        }
         let addr = p.addr;
         self.trace.step(self.now, b't', addr, addr, "timer");
         self.dispatch(slot, |n, cx| n.on_timer(cx, id));

@@ -363,4 +363,13 @@ fn timers_keep_one_generation_per_id_inline_or_not() {
     assert_eq!(t.more().iter().filter(|(id, _)| *id == 5).count(), 1);
     assert_eq!(t.get(&5), Some(&52));
     assert_eq!(t.get(&7), None);
+    // A firing disarms only its own generation, inline or in the overflow.
+    assert!(!t.take(&5, 51), "a stale generation");
+    assert_eq!(t.get(&5), Some(&52));
+    assert!(t.take(&5, 52));
+    assert_eq!(t.get(&5), None);
+    assert!(!t.take(&5, 52), "already disarmed");
+    assert!(!t.take(&6, 61));
+    assert!(t.take(&6, 60));
+    assert_eq!((t.get(&6), t.get(&1), t.get(&3)), (None, Some(&10), Some(&30)));
 }
