@@ -64,8 +64,8 @@ impl<T: Wire> Payload for T {
         self.serialize(&mut HashSer(h)).expect("wire messages serialize");
     }
     fn hash_family_and_contents(&self, h: &mut Fnv64) {
-        h.write_u64(const { crate::trace::family_id(T::FAMILY) });
-        self.serialize(&mut HashSer(h)).expect("wire messages serialize");
+        h.write_u64(Payload::family_id(self));
+        Payload::hash_contents(self, h);
     }
     fn payload_type(&self) -> TypeId {
         TypeId::of::<T>()

@@ -245,15 +245,17 @@ mod tests {
         let mut u = None;
         // Until the whole tree is up and settled: bash, its sleep, and setsid's process in its
         // own group already running sleep (setsid, not a group leader there, execs in place;
-        // a process caught mid-exec changes its resident size between the two reads below). Up to 10 s: on a loaded machine bash
-        // and setsid take a while to start.
+        // a process caught mid-exec changes its resident size between the two reads below).
+        // Up to 10 s: on a loaded machine bash and setsid take a while to start.
+        let root_group = root.to_string();
         for _ in 0..500 {
             u = super::usage(root);
             let settled = |u: &crate::node::ProcUsage| {
-                let fields = |l: &String| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-                let lines: Vec<Vec<String>> = u.tree_dump.iter().map(fields).collect();
-                lines.len() >= 3
-                    && lines.iter().any(|f| f.get(3).is_some_and(|g| *g != root.to_string()) && f.get(5).is_some_and(|c| c == "(sleep)"))
+                u.tree_dump.len() >= 3
+                    && u.tree_dump.iter().any(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        f.get(3).is_some_and(|g| *g != root_group) && f.get(5) == Some(&"(sleep)")
+                    })
             };
             if u.as_ref().is_some_and(settled) {
                 break;

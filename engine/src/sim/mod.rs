@@ -944,14 +944,9 @@ impl Sim {
     /// queue event would (stale ones too). A timer armed for this very
     /// tick while it fires (a zero delay) goes into a new list with its own event.
     fn fire_tick(&mut self, at: u64) {
-        // The earliest list: every earlier one fired at its own event, before this one.
-        let mut due = match self.ticks.front() {
-            Some((t, _)) if *t == at => self.ticks.pop_front().expect("looked at").1,
-            _ => match self.ticks.binary_search_by_key(&at, |(t, _)| *t) {
-                Ok(i) => self.ticks.remove(i).expect("found").1,
-                Err(_) => return,
-            },
-        };
+        // The earliest list: each list has one event, and every earlier one fired at its own.
+        let (due_at, mut due) = self.ticks.pop_front().expect("a tick event's list is queued");
+        assert_eq!(due_at, at, "tick lists fire in time order");
         due.sort_by_key(|t| t.slot);
         self.events += due.len().saturating_sub(1) as u64;
         const RECORD: usize = 8;

@@ -138,10 +138,10 @@ impl ContainerManager {
         self.running_processes().collect()
     }
 
-    /// True while a container's process runs (what the monitor has to watch).
     #[cfg(test)]
     pub(crate) const CONTAINERS_OFFSET: usize = std::mem::offset_of!(ContainerManager, containers);
 
+    /// True while a container's process runs (what the monitor has to watch).
     pub fn has_running(&self) -> bool {
         // An idle node's answer without an iterator: asked after every input.
         !self.containers.is_empty() && self.running_processes().next().is_some()

@@ -502,7 +502,10 @@ mod layout_tests {
             end(std::mem::offset_of!(NodeManager, updater), std::mem::size_of::<NodeStatusUpdater>()),
             end(std::mem::offset_of!(NodeManager, monitor_parked), std::mem::size_of::<Option<Time>>()),
             // The map is the manager's first field.
-            end(std::mem::offset_of!(NodeManager, manager), 24),
+            end(
+                std::mem::offset_of!(NodeManager, manager),
+                std::mem::size_of::<std::collections::BTreeMap<ContainerId, container::Container>>(),
+            ),
         ];
         let last = hot.into_iter().max().unwrap();
         assert!(last <= 3 * 64, "heartbeat fields end at byte {last}");
