@@ -30,10 +30,13 @@ LIVE_SCENARIOS := tm-killed-mid-job tm-dies-silently per-job-tm-term nm-killed-a
 	tm-killed-mid-checkpoint stateful-count-tm-killed stop-with-savepoint stop-with-savepoint-failure \
 	tm-jm-partition tm-to-jm-one-way-partition slow-tm-backpressure \
 	am-killed-ha am-zookeeper-partition crash-between-metadata-and-zk ha-app-mode-job-ids
+# Live scenarios at once: each waits on heartbeats and timeouts most of the time, so four share
+# two cores without slowing each other down; six made one miss its timing here.
+LIVE_JOBS ?= 4
 scenarios: chromium zookeeper
 	$(CARGO) build --bins
 	$(SCENARIO) run scenarios/library/*.toml --mode sim --quiet
-	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet
+	$(SCENARIO) run $(LIVE_SCENARIOS:%=scenarios/library/%.toml) --mode live --quiet --jobs $(LIVE_JOBS)
 	$(CARGO) test -p scenarios --test sim the_timeline_renders_in_headless_chromium -- --nocapture
 	$(SCENARIO) fuzz --seeds 1..101 --kinds process --jobs 2
 

@@ -264,9 +264,9 @@ t0=$(ms); "$BIN/scenario" run scenarios/library/*.toml --mode sim --quiet > "$WO
 simsum=$(grep '^scenarios:' "$WORK/scen-sim.out" | tail -1)
 row "scenarios: whole library in sim, wall time" "$((t1 - t0)) ms (${simsum#scenarios: })" "<= 10 s" "$(ls scenarios/library/*.toml | wc -l) scenario files"
 LIVE=$(python3 -c "import re; s=open('Makefile').read(); m=re.search(r'LIVE_SCENARIOS := (.*?)\n(?!\t)', s, re.S); print(' '.join('scenarios/library/%s.toml' % x for x in m.group(1).replace(chr(92), ' ').split()))")
-t0=$(ms); "$BIN/scenario" run $LIVE --mode live --quiet > "$WORK/scen-live.out" 2>&1 || true; t1=$(ms)
+t0=$(ms); "$BIN/scenario" run $LIVE --mode live --quiet --jobs "${LIVE_JOBS:-4}" > "$WORK/scen-live.out" 2>&1 || true; t1=$(ms)
 livesum=$(grep '^scenarios:' "$WORK/scen-live.out" | tail -1)
-row "scenarios: live subset, wall time" "$(((t1 - t0) / 1000)) s (${livesum#scenarios: })" "<= 120 s" "$(wc -w <<<"$LIVE") scenarios against real processes"
+row "scenarios: live subset, wall time" "$(((t1 - t0) / 1000)) s (${livesum#scenarios: })" "<= 120 s" "$(wc -w <<<"$LIVE") scenarios against real processes, ${LIVE_JOBS:-4} at a time"
 echo "== fault search: 3-node session, one job, 10 simulated minutes per seed (2 workers)"
 SEEDS=${BENCH_FUZZ_SEEDS:-200}
 t0=$(ms)

@@ -325,20 +325,8 @@ pub fn fuzz(
         let first = r.verdicts.iter().find(|v| v.status == Status::Fail).map(|v| v.text.clone()).unwrap_or_default();
         Some((seed, spec, kind, first))
     };
-    let mut failing: Vec<(u64, Spec, String, String)> = if jobs == 1 {
-        seeds.iter().filter_map(|s| check(*s)).collect()
-    } else {
-        std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..jobs)
-                .map(|k| {
-                    let mine: Vec<u64> = seeds.iter().copied().skip(k).step_by(jobs).collect();
-                    let check = &check;
-                    sc.spawn(move || mine.into_iter().filter_map(check).collect::<Vec<_>>())
-                })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("a fuzz worker panicked")).collect()
-        })
-    };
+    let mut failing: Vec<(u64, Spec, String, String)> = Vec::new();
+    crate::pool::run_in_order(&seeds, jobs, |s| check(*s), |_, f| failing.extend(f));
     failing.sort_by_key(|f| f.0);
     // Phase 2: shrink each violation and write its scenario.
     for (seed, spec, kind, first) in failing {

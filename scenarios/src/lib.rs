@@ -12,6 +12,9 @@ pub mod invariants;
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub mod liverun;
 pub mod model;
+// Runs scenario runs on threads (each run single-threaded; only the work list is shared).
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod pool;
 // Reads a recorded trace file.
 #[allow(clippy::disallowed_methods)]
 pub mod replay;

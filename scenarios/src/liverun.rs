@@ -213,6 +213,8 @@ struct LiveRun<'a> {
     events: Vec<Event>,
     observed: Observed,
     restarts: BTreeMap<usize, usize>,
+    /// The NodeManager (0-based) each `nm-of` role last resolved to, by the role's text.
+    nm_bound: BTreeMap<String, usize>,
     /// NodeManager ids in the order containers were first seen on them (timeline lanes).
     nodes: Vec<String>,
     /// Each container's NodeManager id.
@@ -596,17 +598,13 @@ impl LiveRun<'_> {
         v
     }
 
-    /// A role's process: (pid, what).
-    fn resolve(&self, role: &Role, d: usize) -> Result<(i32, String), String> {
+    /// The container a container role (am, taskmanager N, remote-taskmanager N) names now.
+    fn container_of_role(&self, role: &Role, d: usize) -> Result<String, String> {
         match role {
-            Role::Am => {
-                let c = self.containers(d, true).pop().ok_or("no running AM")?;
-                Ok((self.pid_of(&c, REAL_JOBMANAGER)?, format!("{c} (JobManager)")))
-            }
+            Role::Am => self.containers(d, true).pop().ok_or("no running AM".to_string()),
             Role::TaskManager(n) => {
                 let tms = self.containers(d, false);
-                let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
-                Ok((self.pid_of(&c, REAL_TASKMANAGER)?, format!("{c} (TaskManager)")))
+                tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))
             }
             Role::RemoteTaskManager(n) => {
                 let am_node = self.containers(d, true).pop().and_then(|c| self.node_of.get(&c).cloned());
@@ -615,23 +613,45 @@ impl LiveRun<'_> {
                     .into_iter()
                     .filter(|c| self.node_of.get(c).is_some_and(|n| Some(n) != am_node.as_ref()))
                     .collect();
-                let c = tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))?;
+                tms.get(n - 1).cloned().ok_or(format!("there is no {role}: {} running", tms.len()))
+            }
+            other => Err(format!("{other} is not a container")),
+        }
+    }
+
+    /// The NodeManager (0-based) whose machine runs the container `inner` names, and what it
+    /// hosts; remembered for a later `restart` of `role`.
+    fn nm_of(&mut self, role: &Role, inner: &Role, d: usize) -> Result<(usize, String), String> {
+        let c = self.container_of_role(inner, d).map_err(|e| format!("{e}, so no NodeManager hosting it"))?;
+        let node = self.node_of.get(&c).cloned().ok_or(format!("the node of {c} is not known yet"))?;
+        // Each NodeManager's log names its node id when it starts.
+        let line = format!("NodeManager {node} starting");
+        let i = (0..self.spec.cluster.nodes as usize)
+            .find(|i| {
+                std::fs::read_to_string(self.c.work.join("logs").join(format!("nodemanager-{i}.log")))
+                    .is_ok_and(|l| l.lines().rev().find(|x| x.starts_with("NodeManager ")).is_some_and(|x| x.starts_with(&line)))
+            })
+            .ok_or(format!("no NodeManager log names {node}"))?;
+        self.nm_bound.insert(role.to_string(), i);
+        let hosting = if *inner == Role::Am { "the AM".to_string() } else { c };
+        Ok((i, format!("NodeManager {} ({node}, hosting {hosting})", i + 1)))
+    }
+
+    /// A role's process: (pid, what).
+    fn resolve(&mut self, role: &Role, d: usize) -> Result<(i32, String), String> {
+        match role {
+            Role::Am => {
+                let c = self.container_of_role(role, d)?;
+                Ok((self.pid_of(&c, REAL_JOBMANAGER)?, format!("{c} (JobManager)")))
+            }
+            Role::TaskManager(_) | Role::RemoteTaskManager(_) => {
+                let c = self.container_of_role(role, d)?;
                 Ok((self.pid_of(&c, REAL_TASKMANAGER)?, format!("{c} (TaskManager)")))
             }
             Role::Nm(n) => Ok((self.c.daemon_pid(&format!("nodemanager-{}", n - 1)).ok_or("no pid file")?, format!("NodeManager {n}"))),
-            Role::NmOfAm => {
-                let am = self.containers(d, true).pop().ok_or("no running AM, so no NodeManager hosting it")?;
-                let node = self.node_of.get(&am).cloned().ok_or("the AM's node is not known yet")?;
-                // Each NodeManager's log names its node id when it starts.
-                let line = format!("NodeManager {node} starting");
-                let i = (0..self.spec.cluster.nodes)
-                    .find(|i| {
-                        std::fs::read_to_string(self.c.work.join("logs").join(format!("nodemanager-{i}.log")))
-                            .is_ok_and(|l| l.lines().rev().find(|x| x.starts_with("NodeManager ")).is_some_and(|x| x.starts_with(&line)))
-                    })
-                    .ok_or(format!("no NodeManager log names {node}"))?;
-                let pid = self.c.daemon_pid(&format!("nodemanager-{i}")).ok_or("no pid file")?;
-                Ok((pid, format!("NodeManager {} ({node}, hosting the AM)", i + 1)))
+            Role::NmOf(inner) => {
+                let (i, what) = self.nm_of(role, inner, d)?;
+                Ok((self.c.daemon_pid(&format!("nodemanager-{i}")).ok_or("no pid file")?, what))
             }
             Role::Rm => Ok((self.c.daemon_pid("resourcemanager").ok_or("no pid file")?, "ResourceManager".into())),
             Role::ZooKeeper => Ok((self.c.daemon_pid("zookeeper").ok_or("no ZooKeeper pid file")?, "ZooKeeper".into())),
@@ -650,7 +670,7 @@ impl LiveRun<'_> {
     }
 
     /// A role's node address (its one port for REST and frames) for the fault layer.
-    fn node_addr(&self, role: &Role, d: usize) -> Result<(String, String), String> {
+    fn node_addr(&mut self, role: &Role, d: usize) -> Result<(String, String), String> {
         let app = self.app_of(d).ok_or("the deployment has no application")?;
         let am = flink_am::cli::rest_address_of(&self.rm, &app)?;
         match role {
@@ -846,21 +866,37 @@ impl LiveRun<'_> {
             Action::Restart(r) => {
                 let rm = format!("127.0.0.1:{}", self.c.rm_port);
                 let conf = self.c.conf_dir().display().to_string();
-                if let Ok((pid, _)) = self.resolve(r, d) {
+                // An `nm-of` role restarts the NodeManager its last fault hit: its containers,
+                // which the role names, are gone by now.
+                let bound = match r {
+                    Role::NmOf(_) => self.nm_bound.get(&r.to_string()).copied(),
+                    _ => None,
+                };
+                let nm = match (r, bound) {
+                    (Role::Nm(n), _) => Some(n - 1),
+                    (Role::NmOf(_), Some(i)) => Some(i),
+                    (Role::NmOf(inner), None) => Some(self.nm_of(r, inner, d)?.0),
+                    _ => None,
+                };
+                let running = match nm {
+                    Some(i) => self.c.daemon_pid(&format!("nodemanager-{i}")).map(|pid| (pid, String::new())).ok_or(String::new()),
+                    None => self.resolve(r, d),
+                };
+                if let Ok((pid, _)) = running {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }
-                match r {
-                    Role::Nm(n) => {
-                        let work = self.c.work.join(format!("nm-{}", n - 1)).display().to_string();
+                match (r, nm) {
+                    (_, Some(i)) => {
+                        let work = self.c.work.join(format!("nm-{i}")).display().to_string();
                         let args = ["nodemanager", "--rm", &rm, "--conf-dir", &conf, "--work-dir", &work].map(String::from);
-                        self.c.spawn_daemon(&args, &format!("nodemanager-{}", n - 1))?;
+                        self.c.spawn_daemon(&args, &format!("nodemanager-{i}"))?;
                     }
-                    Role::Rm => {
+                    (Role::Rm, _) => {
                         let port = self.c.rm_port.to_string();
                         let args = ["resourcemanager", "--conf-dir", &conf, "--port", &port].map(String::from);
                         self.c.spawn_daemon(&args, "resourcemanager")?;
                     }
-                    other => return Err(format!("cannot restart {other} live")),
+                    (other, _) => return Err(format!("cannot restart {other} live")),
                 }
                 self.event("fault", format!("restart {r}"));
             }
@@ -1231,6 +1267,7 @@ fn run_inner(
         events: Vec::new(),
         observed: Observed::default(),
         restarts: BTreeMap::new(),
+        nm_bound: BTreeMap::new(),
         nodes: Vec::new(),
         node_of: BTreeMap::new(),
         fault_heals: Vec::new(),
@@ -1279,11 +1316,16 @@ fn run_inner(
                 Err(e) => run.event("note", format!("kill -CONT {pid}: {e}")),
             }
         }
+        // Every step's trigger is judged on this pass's observation before any step acts:
+        // two steps waiting on one predicate start their clocks together, even when the first
+        // one's fault takes away what the predicate reads (a kill of the AM's machine ends its
+        // REST API, and with it the record count).
+        let mut ready = vec![false; steps.len()];
         for (i, st) in steps.iter().enumerate() {
             if fired[i] {
                 continue;
             }
-            let ready = match (&st.trigger, due[i]) {
+            ready[i] = match (&st.trigger, due[i]) {
                 (_, Some(t)) => now >= t,
                 (Trigger::At(t), None) => elapsed >= *t + st.after,
                 (Trigger::When(w), None) => {
@@ -1296,7 +1338,9 @@ fn run_inner(
                     }
                 }
             };
-            if ready {
+        }
+        for (i, st) in steps.iter().enumerate() {
+            if ready[i] {
                 fired[i] = true;
                 match run.apply(&st.action) {
                     Ok(Some((after, pid, what))) => heals.push((now + after, pid, what)),

@@ -11,7 +11,7 @@ use scenarios::model::Status;
 use scenarios::{report, spec};
 
 const USAGE: &str = "usage:
-  scenario run FILE... [--mode sim|live] [--flink model|real] [--seed N] [--quiet]
+  scenario run FILE... [--mode sim|live] [--flink model|real] [--seed N] [--jobs N] [--quiet]
   scenario list [DIR]
   scenario replay TRACE.jsonl
   scenario fuzz [--seeds A..B] [--dir DIR] [--faults N] [--kinds process|all] [--jobs N]";
@@ -63,6 +63,7 @@ fn cmd_run(args: &[String]) -> u8 {
     let mut mode = "sim".to_string();
     let mut seed = 1u64;
     let mut quiet = false;
+    let mut jobs = 1usize;
     let mut flink = spec::Flink::Model;
     let mut i = 0;
     while i < args.len() {
@@ -91,6 +92,16 @@ fn cmd_run(args: &[String]) -> u8 {
                     Some(s) => seed = s,
                     None => {
                         eprintln!("scenario run: --seed needs a number");
+                        return 2;
+                    }
+                }
+            }
+            "--jobs" | "-j" => {
+                i += 1;
+                match args.get(i).and_then(|s| s.parse::<usize>().ok()) {
+                    Some(n) if n >= 1 => jobs = n,
+                    _ => {
+                        eprintln!("scenario run: --jobs takes a number >= 1");
                         return 2;
                     }
                 }
@@ -125,36 +136,43 @@ fn cmd_run(args: &[String]) -> u8 {
     }
     let mut all_ok = true;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for s in &specs {
-        let real = if flink == spec::Flink::Real { " --flink real" } else { "" };
-        println!("=== {} ({} --mode {mode}{real} --seed {seed})", s.name, s.file.display());
-        let (r, lines) = scenarios::run_with(s, &mode, flink, seed);
-        if let Some(why) = &r.skipped {
-            println!("SKIP {}: {why}", s.name);
-            skipped += 1;
-            continue;
-        }
-        if !quiet {
-            for e in &r.events {
-                println!("{e}");
+    let real = if flink == spec::Flink::Real { " --flink real" } else { "" };
+    // `--jobs N` runs N scenarios at once (each live one on its own cluster, ports and
+    // directory); their reports still print whole and in the order given.
+    scenarios::pool::run_in_order(
+        &specs,
+        jobs,
+        |s| scenarios::run_with(s, &mode, flink, seed),
+        |i, (r, lines)| {
+            let s = &specs[i];
+            println!("=== {} ({} --mode {mode}{real} --seed {seed})", s.name, s.file.display());
+            if let Some(why) = &r.skipped {
+                println!("SKIP {}: {why}", s.name);
+                skipped += 1;
+                return;
             }
-        }
-        println!("{}", r.verdict_line());
-        match report::write(s, &r, &lines) {
-            Ok((html, jsonl)) => {
-                println!("timeline: {}   trace: {}   trace hash {:016x}", html.display(), jsonl.display(), r.trace_hash)
+            if !quiet {
+                for e in &r.events {
+                    println!("{e}");
+                }
             }
-            Err(e) => eprintln!("cannot write the report: {e}"),
-        }
-        if r.failed() {
-            all_ok = false;
-            failed += 1;
-        } else if r.verdicts.iter().all(|v| v.status == Status::Skip) {
-            skipped += 1;
-        } else {
-            passed += 1;
-        }
-    }
+            println!("{}", r.verdict_line());
+            match report::write(s, &r, &lines) {
+                Ok((html, jsonl)) => {
+                    println!("timeline: {}   trace: {}   trace hash {:016x}", html.display(), jsonl.display(), r.trace_hash)
+                }
+                Err(e) => eprintln!("cannot write the report: {e}"),
+            }
+            if r.failed() {
+                all_ok = false;
+                failed += 1;
+            } else if r.verdicts.iter().all(|v| v.status == Status::Skip) {
+                skipped += 1;
+            } else {
+                passed += 1;
+            }
+        },
+    );
     if specs.len() > 1 {
         println!("scenarios: {passed} passed, {failed} failed, {skipped} skipped");
     }

@@ -228,6 +228,9 @@ pub struct SimRun<'a> {
     pub sim: Sim,
     rm: Addr,
     nms: Vec<Addr>,
+    /// The NodeManager (index into `nms`) each `nm-of` role last resolved to, by the role's
+    /// text: what a later `restart` of that role restarts.
+    nm_bound: BTreeMap<String, usize>,
     launch_fault: LaunchFault,
     sink: SinkBuf,
     pending: Vec<u8>,
@@ -298,6 +301,7 @@ impl<'a> SimRun<'a> {
             sim,
             rm,
             nms,
+            nm_bound: BTreeMap::new(),
             launch_fault: LaunchFault::default(),
             sink,
             pending: Vec::new(),
@@ -553,10 +557,12 @@ impl<'a> SimRun<'a> {
                 let a = self.nms[n - 1];
                 Ok((*a.ip(), Some(a), format!("NodeManager {} ({})", n, a.ip())))
             }
-            Role::NmOfAm => {
-                let am = self.am_addr(d).ok_or("no running AM, so no NodeManager hosting it")?;
-                let i = self.nms.iter().position(|n| n.ip() == am.ip()).ok_or("the AM's machine has no NodeManager")?;
-                Ok((*am.ip(), Some(self.nms[i]), format!("NodeManager {} ({}, hosting the AM)", i + 1, am.ip())))
+            Role::NmOf(inner) => {
+                let (ip, _, what) = self.host_of_role(inner, d).map_err(|e| format!("{e}, so no NodeManager hosting it"))?;
+                let i = self.nms.iter().position(|n| *n.ip() == ip).ok_or(format!("the machine of {what} has no NodeManager"))?;
+                self.nm_bound.insert(role.to_string(), i);
+                let hosting = if **inner == Role::Am { "the AM".to_string() } else { what };
+                Ok((ip, Some(self.nms[i]), format!("NodeManager {} ({ip}, hosting {hosting})", i + 1)))
             }
             Role::Rm => Ok((*self.rm.ip(), Some(self.rm), format!("ResourceManager ({})", self.rm.ip()))),
             Role::ZooKeeper => {
@@ -620,7 +626,12 @@ impl<'a> SimRun<'a> {
             }
             Action::Restart(r) => {
                 let (h, _, what) = match r {
-                    Role::Nm(_) | Role::NmOfAm | Role::Rm => self.host_of_role(r, d)?,
+                    // The NodeManager the role's last fault hit: its containers are gone now.
+                    Role::NmOf(_) if self.nm_bound.contains_key(&r.to_string()) => {
+                        let a = self.nms[self.nm_bound[&r.to_string()]];
+                        (*a.ip(), Some(a), format!("NodeManager {} ({}, {r} when it was hit)", self.nm_bound[&r.to_string()] + 1, a.ip()))
+                    }
+                    Role::Nm(_) | Role::NmOf(_) | Role::Rm => self.host_of_role(r, d)?,
                     other => return Err(format!("cannot restart {other}")),
                 };
                 let recovery = self.spec.cluster.yarn.get("yarn.resourcemanager.recovery.enabled").is_some_and(|v| v.trim() == "true");

@@ -239,7 +239,8 @@ pub struct StepSpec {
     #[serde(default)]
     pub after: Option<Spanned<String>>,
     pub action: Spanned<String>,
-    /// A process role: am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, rm, zookeeper.
+    /// A process role: am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, nm-of
+    /// taskmanager N, nm-of remote-taskmanager N, rm, zookeeper.
     #[serde(default)]
     pub target: Option<Spanned<String>>,
     /// The other end of a link (partition/heal/clog/drop).
@@ -330,7 +331,10 @@ pub enum Role {
     /// A TaskManager not on the AM's machine (links to the AM cross the network).
     RemoteTaskManager(usize),
     Nm(usize),
-    NmOfAm,
+    /// The NodeManager whose machine runs a container role (am, taskmanager N,
+    /// remote-taskmanager N), as placed when the step acts. A `restart` of it restarts the
+    /// NodeManager the role's last fault hit, since by then its containers are gone.
+    NmOf(Box<Role>),
     Rm,
     ZooKeeper,
 }
@@ -342,7 +346,8 @@ impl fmt::Display for Role {
             Role::TaskManager(n) => write!(f, "taskmanager {n}"),
             Role::RemoteTaskManager(n) => write!(f, "remote-taskmanager {n}"),
             Role::Nm(n) => write!(f, "nm {n}"),
-            Role::NmOfAm => write!(f, "nm-of-am"),
+            Role::NmOf(r) if **r == Role::Am => write!(f, "nm-of-am"),
+            Role::NmOf(r) => write!(f, "nm-of {r}"),
             Role::Rm => write!(f, "rm"),
             Role::ZooKeeper => write!(f, "zookeeper"),
         }
@@ -368,10 +373,14 @@ pub fn parse_role(s: &str, nodes: u32) -> Result<Role, String> {
             }
             Role::Nm(i)
         }
-        Some("nm-of-am") if words.len() == 1 => Role::NmOfAm,
+        Some("nm-of-am") if words.len() == 1 => Role::NmOf(Box::new(Role::Am)),
+        Some("nm-of") if words.len() >= 2 => match parse_role(&words[1..].join(" "), nodes)? {
+            r @ (Role::Am | Role::TaskManager(_) | Role::RemoteTaskManager(_)) => Role::NmOf(Box::new(r)),
+            r => return Err(format!("role '{s}': nm-of names the machine of a container (am, taskmanager N, remote-taskmanager N), not {r}")),
+        },
         Some("rm") if words.len() == 1 => Role::Rm,
         Some("zookeeper" | "zk") if words.len() == 1 => Role::ZooKeeper,
-        _ => return Err(format!("unknown role '{s}' (expected am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, rm or zookeeper)")),
+        _ => return Err(format!("unknown role '{s}' (expected am, taskmanager N, remote-taskmanager N, nm N, nm-of-am, nm-of taskmanager N, nm-of remote-taskmanager N, rm or zookeeper)")),
     };
     Ok(r)
 }
@@ -890,8 +899,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             "restart" => {
                 allowed = &["target"];
                 let r = role(&s.target, aspan.clone(), "target")?;
-                if !matches!(r, Role::Nm(_) | Role::NmOfAm | Role::Rm) {
-                    return Err(cx.err(aspan, format!("'restart' restarts a daemon (nm N, nm-of-am, rm), not {r}")));
+                if !matches!(r, Role::Nm(_) | Role::NmOf(_) | Role::Rm) {
+                    return Err(cx.err(aspan, format!("'restart' restarts a daemon (nm N, nm-of ROLE, rm), not {r}")));
                 }
                 Action::Restart(r)
             }

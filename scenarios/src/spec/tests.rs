@@ -198,7 +198,7 @@ log-absent = "Exception"
     assert!(matches!(&s.steps[4].action, Action::Drop { from: Some(Role::TaskManager(1)), .. }));
     assert_eq!(s.steps[5].action, Action::Submit("later".into()));
     assert_eq!(s.steps[7].action, Action::HealAll);
-    assert_eq!(s.steps[8].action, Action::Restart(Role::NmOfAm));
+    assert_eq!(s.steps[8].action, Action::Restart(Role::NmOf(Box::new(Role::Am))));
     assert_eq!(s.steps[11].action, Action::Term(Role::Rm));
     assert_eq!(s.expect.len(), 8);
     assert!(matches!(s.expect[0].expect, Expect::Job { deploy: 1, within: Some(_), .. }));
@@ -300,6 +300,8 @@ fn every_semantic_error_has_a_clear_message() {
         (step("at = \"1s\"\naction = \"clog\"\ntarget = \"am\"\npeer = \"rm\""), "needs 'delay'"),
         (step("at = \"1s\"\naction = \"drop\"\ntarget = \"am\""), "needs 'rpc'"),
         (step("at = \"1s\"\naction = \"restart\"\ntarget = \"am\""), "restarts a daemon"),
+        (step("at = \"1s\"\naction = \"kill\"\ntarget = \"nm-of rm\""), "nm-of names the machine of a container"),
+        (step("at = \"1s\"\naction = \"kill\"\ntarget = \"nm-of nm 2\""), "nm-of names the machine of a container"),
         (step("at = \"1s\"\naction = \"kill\"\ntarget = \"zookeeper\""), "needs requires = [\"ha\"]"),
         (step("at = \"1s\"\naction = \"fail-store\""), "needs requires = [\"store-faults\"]"),
         (step("at = \"1s\"\naction = \"savepoint\""), "need requires = [\"checkpoints\"]"),
@@ -484,4 +486,17 @@ fn the_real_flink_library_parses_and_runs_only_with_flink_real() {
         }
     }
     assert!(n >= 2, "{n} scenarios");
+}
+
+#[test]
+fn nm_of_names_the_machine_of_a_container_role() {
+    let nm_of = |r: Role| Role::NmOf(Box::new(r));
+    assert_eq!(parse_role("nm-of-am", 3).unwrap(), nm_of(Role::Am));
+    assert_eq!(parse_role("nm-of am", 3).unwrap(), nm_of(Role::Am));
+    assert_eq!(parse_role("nm-of taskmanager 2", 3).unwrap(), nm_of(Role::TaskManager(2)));
+    assert_eq!(parse_role("nm-of remote-taskmanager", 3).unwrap(), nm_of(Role::RemoteTaskManager(1)));
+    // Printed as written, the AM's in its old one-word form.
+    assert_eq!(nm_of(Role::Am).to_string(), "nm-of-am");
+    assert_eq!(nm_of(Role::RemoteTaskManager(1)).to_string(), "nm-of remote-taskmanager 1");
+    assert!(parse_role("nm-of", 3).unwrap_err().contains("unknown role"));
 }
