@@ -136,6 +136,34 @@ pub struct LocalCopy {
     pub dir_mode: u32,
 }
 
+/// A file written to the shared store without holding the node: Flink's asynchronous part of
+/// a checkpoint. `produce` makes the bytes (a state file's serialization runs there too), the
+/// driver writes them to `path`, and the outcome comes back as [`Node::on_store_written`] with
+/// the same `id`. Live, both run on a blocking thread while the node goes on with its inputs;
+/// the sim runs them at once, through the store's faults, and reports at the same instant.
+pub struct StoreWrite {
+    pub id: u64,
+    pub path: String,
+    /// The file's bytes, in parts written one after the other (see [`Store::write_parts`]).
+    pub produce: Box<dyn FnOnce() -> Vec<Vec<u8>> + Send>,
+}
+
+impl fmt::Debug for StoreWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreWrite").field("id", &self.id).field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl StoreWrite {
+    /// Makes the bytes and writes them: the written length, or why it failed.
+    pub fn run(self, store: &mut dyn Store) -> Result<u64, String> {
+        let parts = (self.produce)();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let len = refs.iter().map(|p| p.len() as u64).sum();
+        store.write_parts(&self.path, &refs).map(|()| len).map_err(|e| e.to_string())
+    }
+}
+
 /// An effect a node asked for; drivers carry them out after the input handler returns.
 #[derive(Debug)]
 pub enum Effect {
@@ -175,6 +203,7 @@ pub enum Effect {
         code: ExitCode,
     },
     LocalCopy(LocalCopy),
+    StoreWrite(StoreWrite),
     Trace {
         kind: &'static str,
         detail: String,
@@ -261,6 +290,10 @@ impl<'a> Cx<'a> {
     pub fn local_copy(&mut self, copy: LocalCopy) {
         self.effects.push(Effect::LocalCopy(copy));
     }
+    /// Starts a [`StoreWrite`]; the driver reports its end to [`Node::on_store_written`].
+    pub fn store_write(&mut self, id: u64, path: String, produce: impl FnOnce() -> Vec<Vec<u8>> + Send + 'static) {
+        self.effects.push(Effect::StoreWrite(StoreWrite { id, path, produce: Box::new(produce) }));
+    }
     pub fn exit(&mut self, code: ExitCode) {
         self.effects.push(Effect::Exit { code });
     }
@@ -308,6 +341,8 @@ pub trait Node: Any + Send {
     fn on_process_exit(&mut self, _cx: &mut Cx, _pid: ProcId, _code: ExitCode) {}
     /// A [`LocalCopy`] this node started has ended: `Err` carries why it failed.
     fn on_local_copy_done(&mut self, _cx: &mut Cx, _id: u64, _result: Result<(), String>) {}
+    /// A [`StoreWrite`] this node started has ended: the bytes written, or why it failed.
+    fn on_store_written(&mut self, _cx: &mut Cx, _id: u64, _result: Result<u64, String>) {}
     fn as_any(&mut self) -> &mut dyn Any;
     /// A hint from the sim: `msg` will be delivered to this node a few events from now. A node
     /// whose handling is bound by memory latency (the ResourceManager's node table, at

@@ -50,6 +50,12 @@ pub fn check_path(path: &str) -> Result<String, StoreError> {
 pub trait Store: Send {
     fn read(&self, path: &str) -> Result<Vec<u8>, StoreError>;
     fn write(&mut self, path: &str, data: &[u8]) -> Result<(), StoreError>;
+    /// Writes the concatenation of `parts` as one file, as [`Store::write`] does. A store on
+    /// disk writes them one after the other, without first copying them into one buffer (a
+    /// state file is a small header and its key groups' bytes, hundreds of MB).
+    fn write_parts(&mut self, path: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
+        self.write(path, &parts.concat())
+    }
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     fn delete(&mut self, path: &str) -> Result<(), StoreError>;
     /// Paths under `prefix`, sorted.

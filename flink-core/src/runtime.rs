@@ -1470,7 +1470,13 @@ impl ChainState {
     /// The state file: [`Self::MAGIC`], a big-endian `u32` length, that many bytes of JSON (the
     /// chain's state with each key group's place in the binary part), then the binary part:
     /// keyed state as the state table keeps it, written without re-encoding.
-    pub fn to_bytes(mut self) -> Vec<u8> {
+    pub fn to_bytes(self) -> Vec<u8> {
+        self.to_parts().concat()
+    }
+
+    /// [`Self::to_bytes`] in parts, to be written one after the other: the header, then each
+    /// key group's bytes as the snapshot made them (no copy into one buffer).
+    pub fn to_parts(mut self) -> Vec<Vec<u8>> {
         // The keyed state's bytes move out of the header (no copy of the state).
         let mut blobs: Vec<Vec<u8>> = Vec::new();
         let mut offset = 0u64;
@@ -1486,14 +1492,14 @@ impl ChainState {
             }
         }
         let json = serde_json::to_vec(&self).expect("a chain state serializes");
-        let mut out = Vec::with_capacity(12 + json.len() + offset as usize);
-        out.extend_from_slice(Self::MAGIC);
-        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
-        out.extend_from_slice(&json);
-        for b in blobs {
-            out.extend_from_slice(&b);
-        }
-        out
+        let mut head = Vec::with_capacity(12 + json.len());
+        head.extend_from_slice(Self::MAGIC);
+        head.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        head.extend_from_slice(&json);
+        let mut parts = Vec::with_capacity(1 + blobs.len());
+        parts.push(head);
+        parts.extend(blobs);
+        parts
     }
 
     /// Reads a state file written by [`Self::to_bytes`]; any other input is an error.

@@ -419,7 +419,23 @@ impl StateTable {
     /// The snapshot: every non-empty key group's entries, in key-group order; within a group
     /// in arena order (the order of insertion, as replays repeat it).
     pub(crate) fn snapshot(&self) -> Result<Vec<KeyGroupRows>, String> {
-        let mut groups: Vec<(u64, Vec<u8>)> = Vec::new();
+        // First each group's size, from the headers alone, so every buffer is allocated once
+        // at its size: grown by doubling, they were copied again as they grew, and each new
+        // page faulted in on the task's thread.
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut at = 0;
+        while at < self.arena.len() {
+            let (kg, dead, len) = Self::header(&self.arena[at..])?;
+            if !dead {
+                let kg = usize::from(kg);
+                if sizes.len() <= kg {
+                    sizes.resize(kg + 1, 0);
+                }
+                sizes[kg] += len - ENTRY_HEADER;
+            }
+            at += len;
+        }
+        let mut groups: Vec<(u64, Vec<u8>)> = sizes.iter().map(|n| (0, Vec::with_capacity(*n))).collect();
         let mut at = 0;
         while at < self.arena.len() {
             let bytes = &self.arena[at..];

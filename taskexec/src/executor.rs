@@ -774,6 +774,20 @@ impl TaskExecutor {
 }
 
 impl Node for TaskExecutor {
+    /// A checkpoint's state file is written (or failed): its task acknowledges (or declines),
+    /// and may now finish if its input had ended meanwhile. A task that is gone (failed,
+    /// canceled) takes no acknowledgement: the coordinator gives up on that checkpoint.
+    fn on_store_written(&mut self, cx: &mut Cx, write: u64, result: Result<u64, String>) {
+        let mut result = Some(result);
+        for task in self.tasks.values_mut() {
+            if task.has_async_part(write) {
+                task.store_written(cx, write, result.take().expect("one task per write"));
+                break;
+            }
+        }
+        self.drive(cx);
+    }
+
     fn on_start(&mut self, cx: &mut Cx) {
         self.me = Some(cx.me());
         let rm = match (&self.config.leader_retrieval, self.config.resource_manager) {

@@ -20,7 +20,7 @@ use flink_core::checkpoint::{CheckpointMetrics, DeclineReason, StateHandle, Task
 use flink_core::protocol::{CheckpointBarrier, TaskIoMetrics};
 use flink_core::runtime::{ChainState, OperatorChain, Output, SourceStatus};
 use flink_core::{
-    CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobMasterGateway,
+    CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobMasterGateway, KeyGroupRange,
     TaskDeploymentDescriptor,
 };
 
@@ -109,6 +109,19 @@ pub struct Task {
     /// [`Activity`] (busy, backpressured, idle), for Flink's accumulated time metrics.
     activity: (Activity, Time),
     activity_ms: [u64; 3],
+    /// Checkpoints whose state file is being written off the task's thread, by write id: the
+    /// task acknowledges each when its write ends, and does not finish before.
+    async_parts: BTreeMap<u64, AsyncPart>,
+}
+
+/// What a checkpoint's acknowledgement needs once its state file is written.
+struct AsyncPart {
+    checkpoint_id: CheckpointId,
+    path: String,
+    started: Time,
+    start_delay_ms: u64,
+    alignment: AlignmentStats,
+    key_groups: KeyGroupRange,
 }
 
 /// How a task spends its time between two handler runs, as Flink's task metrics split it:
@@ -152,6 +165,7 @@ impl Task {
             bytes_out: 0,
             activity: (Activity::Idle, now),
             activity_ms: [0; 3],
+            async_parts: BTreeMap::new(),
         })
     }
 
@@ -456,33 +470,64 @@ impl Task {
         };
         // The file sink's part files the state refers to must be in the store first.
         self.flush_files(cx, 0)?;
-        let path = format!("{location}/{}", cx.random_hex32());
-        let bytes = state.to_bytes();
-        let written = cx.store().write(&path, &bytes).map(|()| bytes.len() as u64).map_err(|e| e.to_string());
-        let size = match written {
+        let file = cx.random_hex32();
+        let path = format!("{location}/{file}");
+        // The asynchronous part, as Flink's AsyncCheckpointRunnable: the state file is made
+        // and written off the task's thread while records keep flowing; the acknowledgement
+        // goes when the write is done (`store_written`). The write is known by the file's
+        // random name, which no other write of this TaskExecutor shares.
+        let write = u64::from_str_radix(&file[..16], 16).expect("random_hex32 is hex");
+        self.async_parts.insert(
+            write,
+            AsyncPart {
+                checkpoint_id: id,
+                path: path.clone(),
+                started: cx.now(),
+                start_delay_ms,
+                alignment,
+                key_groups: self.chain.key_group_range(),
+            },
+        );
+        cx.store_write(write, path, move || state.to_parts());
+        Ok(())
+    }
+
+    /// Whether `write` is the asynchronous part of one of this task's checkpoints.
+    pub fn has_async_part(&self, write: u64) -> bool {
+        self.async_parts.contains_key(&write)
+    }
+
+    /// The asynchronous part of a checkpoint of this task ended (`write` is its
+    /// [`engine::node::StoreWrite`] id): acknowledge it, or decline if the state file could
+    /// not be written.
+    pub fn store_written(&mut self, cx: &mut Cx, write: u64, result: Result<u64, String>) {
+        let Some(part) = self.async_parts.remove(&write) else { return };
+        let (id, name) = (part.checkpoint_id, self.name());
+        let size = match result {
             Ok(size) => size,
             Err(e) => {
                 // The coordinator prefixes the reason's own text ("Asynchronous task checkpoint failed.").
-                let message = format!("Could not write the state of {name} for checkpoint {id} to {path}: {e}");
+                let message = format!("Could not write the state of {name} for checkpoint {id} to {}: {e}", part.path);
                 self.decline(cx, id, DeclineReason::CheckpointAsyncException, message);
-                return Ok(());
+                return;
             }
         };
-        cx.trace("checkpoint.ack", format!("{} {id} {path}", self.execution_id()));
+        cx.trace("checkpoint.ack", format!("{} {id} {}", self.execution_id(), part.path));
         let metrics = CheckpointMetrics {
             state_size: size,
-            alignment_duration_ms: alignment.duration.as_millis() as u64,
-            bytes_processed_during_alignment: alignment.bytes,
-            // Sans-IO: the snapshot and the write take no time on the node's clock.
+            alignment_duration_ms: part.alignment.duration.as_millis() as u64,
+            bytes_processed_during_alignment: part.alignment.bytes,
+            // Sans-IO: the snapshot takes no time on the node's clock. The write does live
+            // (the node's clock is the wall's there); in the sim it is done at once.
             sync_duration_ms: 0,
-            async_duration_ms: 0,
-            start_delay_ms,
+            async_duration_ms: cx.now().since(part.started).as_millis() as u64,
+            start_delay_ms: part.start_delay_ms,
         };
         let state = TaskStateSnapshot {
             vertex_id: self.tdd.vertex_id,
             subtask_index: self.tdd.subtask_index,
-            key_groups: self.chain.key_group_range(),
-            handle: Some(StateHandle { path, size }),
+            key_groups: part.key_groups,
+            handle: Some(StateHandle { path: part.path, size }),
         };
         cx.send(
             self.tdd.job_master,
@@ -495,7 +540,6 @@ impl Task {
                 state,
             },
         );
-        Ok(())
     }
 
     fn decline(&self, cx: &mut Cx, checkpoint_id: CheckpointId, reason: DeclineReason, message: String) {
@@ -616,7 +660,7 @@ impl Task {
 
     /// True once the input ended and every consumer has been sent its end of partition.
     pub fn is_done(&self) -> bool {
-        self.phase == TaskPhase::Draining && self.partition.as_ref().is_none_or(|p| p.is_finished())
+        self.phase == TaskPhase::Draining && self.partition.as_ref().is_none_or(|p| p.is_finished()) && self.async_parts.is_empty()
     }
 
     /// The output flusher: sends the partly filled batches once they waited the job's

@@ -365,6 +365,19 @@ impl<N: Node> LiveNode<N> {
                     me.with(|n, cx| n.on_local_copy_done(cx, id, result));
                 });
             }
+            // The same for a store write (a checkpoint's state file): made and written on a
+            // blocking thread while the node handles its next inputs.
+            Effect::StoreWrite(w) => {
+                let me = self.clone();
+                let mut store = st.store.clone();
+                tokio::spawn(async move {
+                    let id = w.id;
+                    let result = tokio::task::spawn_blocking(move || w.run(&mut store))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the write task failed: {e}")));
+                    me.with(|n, cx| n.on_store_written(cx, id, result));
+                });
+            }
             Effect::Trace { kind, detail } => {
                 eprintln!("{} {} {kind} {detail}", wall_now(), self.inner.me);
             }

@@ -33,6 +33,9 @@ impl Store for DirStore {
         std::fs::read(&f).map_err(|e| io(e, &f))
     }
     fn write(&mut self, path: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.write_parts(path, &[data])
+    }
+    fn write_parts(&mut self, path: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
         let f = self.full(path)?;
         if let Some(d) = f.parent() {
             std::fs::create_dir_all(d).map_err(|e| io(e, d))?;
@@ -43,7 +46,14 @@ impl Store for DirStore {
         // different processes apart; within a process a node writes one file at a time.
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = f.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, data).map_err(|e| io(e, &f))?;
+        let written = std::fs::File::create(&tmp).and_then(|mut out| {
+            use std::io::Write;
+            parts.iter().try_for_each(|p| out.write_all(p))
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e, &f));
+        }
         std::fs::rename(&tmp, &f).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             io(e, &f)
@@ -84,5 +94,25 @@ impl Store for DirStore {
     }
     fn local_path(&self, path: &str) -> Option<PathBuf> {
         self.full(path).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_written_as_one_file_and_nothing_is_left_beside_it() {
+        let root = std::env::temp_dir().join(format!("dirstore-parts-{}", std::process::id()));
+        let mut s = DirStore::new(&root);
+        s.write_parts("chk-1/state", &[b"head", b"", b"er-and-body"]).unwrap();
+        assert_eq!(s.read("chk-1/state").unwrap(), b"header-and-body");
+        s.write("chk-1/state", b"again").unwrap();
+        assert_eq!(s.read("chk-1/state").unwrap(), b"again");
+        let names: Vec<String> =
+            std::fs::read_dir(root.join("chk-1")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["state".to_string()], "no temporary file is left");
+        assert!(s.write_parts("../escape", &[b"x"]).is_err());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -493,3 +493,60 @@ fn reordering_is_an_explicit_knob() {
     let reordered = (0..5).any(|seed| fifo_run(seed, true, 3).iter().any(|got| !in_order_per_sender(got)));
     assert!(reordered, "with reorder on, 50 ms jitter at 1-3 ms spacing overtakes");
 }
+
+/// Starts one asynchronous store write per tick and records what comes back.
+#[derive(Default)]
+struct AsyncWriter {
+    started: u64,
+    done: Vec<(Time, u64, Result<u64, String>)>,
+}
+
+impl Node for AsyncWriter {
+    fn on_start(&mut self, cx: &mut Cx) {
+        cx.set_timer(Duration::from_millis(100), TICK);
+    }
+    fn on_message(&mut self, _cx: &mut Cx, _from: Addr, _msg: Msg) {}
+    fn on_timer(&mut self, cx: &mut Cx, _t: TimerId) {
+        self.started += 1;
+        let n = self.started;
+        cx.store_write(n, format!("ckpt/chk-{n}/state"), move || vec![b"head:".to_vec(), vec![n as u8; n as usize]]);
+        cx.set_timer(Duration::from_millis(100), TICK);
+    }
+    fn on_store_written(&mut self, cx: &mut Cx, id: u64, result: Result<u64, String>) {
+        self.done.push((cx.now(), id, result));
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[test]
+fn a_store_write_lands_its_parts_as_one_file_and_reports_back_through_the_store_faults() {
+    let mut sim = Sim::new(SimConfig::new(3));
+    let m = sim.add_machine();
+    let w = sim.spawn(m, 1, Box::new(AsyncWriter::default()));
+    sim.run_for(Duration::from_millis(250));
+    sim.apply(Fault::StoreFault { prefix: "ckpt/chk-3".into(), kind: StoreFaultKind::Full }).unwrap();
+    sim.run_for(Duration::from_millis(100));
+    // A stopped process hears of its write when it continues, as of its timers.
+    sim.apply(Fault::Stop { process: w }).unwrap();
+    let stopped_at = sim.now();
+    sim.with_node::<AsyncWriter, _>(w, |n, cx| {
+        n.started += 1;
+        cx.store_write(4, "ckpt/chk-4/state".into(), || vec![b"late".to_vec()]);
+    });
+    sim.run_for(Duration::from_millis(50));
+    assert_eq!(sim.node::<AsyncWriter>(w).unwrap().done.len(), 3, "parked while stopped");
+    sim.apply(Fault::Continue { process: w }).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    let done = sim.node::<AsyncWriter>(w).unwrap().done.clone();
+    let ms = |t: u64| EPOCH + Duration::from_millis(t);
+    assert_eq!(done[0], (ms(100), 1, Ok(6)));
+    assert_eq!(done[1], (ms(200), 2, Ok(7)));
+    assert_eq!(done[2], (ms(300), 3, Err("ckpt/chk-3/state: No space left on device (os error 28)".into())));
+    assert_eq!(done[3].1, 4);
+    assert!(done[3].0 >= stopped_at + Duration::from_millis(50), "not before SIGCONT");
+    assert_eq!(sim.store().read("ckpt/chk-2/state").unwrap(), b"head:\x02\x02");
+    assert!(!sim.store().exists("ckpt/chk-3/state"));
+    assert_eq!(sim.store().read("ckpt/chk-4/state").unwrap(), b"late");
+}

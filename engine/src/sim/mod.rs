@@ -504,16 +504,17 @@ impl Sys for SimSys<'_> {
     }
 }
 
-/// The end of a [`LocalCopy`] as an input of the node in `slot`; a stopped process gets it on
-/// SIGCONT, like its timers.
-fn copy_done(slot: usize, id: u64, result: Result<(), String>) -> Event {
+/// The end of something a node started off its thread (a [`LocalCopy`], a
+/// [`crate::node::StoreWrite`]) as an input of the node in `slot`; a stopped process gets it
+/// on SIGCONT, like its timers.
+fn done_input(slot: usize, input: Box<dyn FnOnce(&mut dyn Node, &mut Cx) + Send>) -> Event {
     Event::Call(Box::new(move |sim: &mut Sim| {
         let Some(p) = sim.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
         if p.stopped {
-            p.cold.parked.push(copy_done(slot, id, result));
+            p.cold.parked.push(done_input(slot, input));
             return;
         }
-        sim.dispatch(slot, move |n, cx| n.on_local_copy_done(cx, id, result));
+        sim.dispatch(slot, input);
     }))
 }
 
@@ -1072,8 +1073,14 @@ impl Sim {
             // Done now; the outcome is a new input of the node at the same instant, after
             // what is already queued for it (as a completion from another thread would be).
             Effect::LocalCopy(copy) => {
-                let result = sim_local_copy(&mut self.local_files, *addr.ip(), &copy);
-                self.schedule(self.now, copy_done(slot, copy.id, result));
+                let (id, result) = (copy.id, sim_local_copy(&mut self.local_files, *addr.ip(), &copy));
+                self.schedule(self.now, done_input(slot, Box::new(move |n, cx| n.on_local_copy_done(cx, id, result))));
+            }
+            // The same: written now, through the store's faults, reported at this instant.
+            Effect::StoreWrite(w) => {
+                let id = w.id;
+                let result = w.run(&mut self.store_faults.wrap(&mut self.store));
+                self.schedule(self.now, done_input(slot, Box::new(move |n, cx| n.on_store_written(cx, id, result))));
             }
             Effect::Trace { kind, detail } => self.trace.event(self.now, addr, kind, &detail),
         }
