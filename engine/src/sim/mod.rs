@@ -504,10 +504,13 @@ impl Sys for SimSys<'_> {
     }
 }
 
+/// An input for a node, run when it comes due.
+type NodeInput = Box<dyn FnOnce(&mut dyn Node, &mut Cx) + Send>;
+
 /// The end of something a node started off its thread (a [`LocalCopy`], a
 /// [`crate::node::StoreWrite`]) as an input of the node in `slot`; a stopped process gets it
 /// on SIGCONT, like its timers.
-fn done_input(slot: usize, input: Box<dyn FnOnce(&mut dyn Node, &mut Cx) + Send>) -> Event {
+fn done_input(slot: usize, input: NodeInput) -> Event {
     Event::Call(Box::new(move |sim: &mut Sim| {
         let Some(p) = sim.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
         if p.stopped {
