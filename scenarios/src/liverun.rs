@@ -868,21 +868,20 @@ impl LiveRun<'_> {
                 let conf = self.c.conf_dir().display().to_string();
                 // An `nm-of` role restarts the NodeManager its last fault hit: its containers,
                 // which the role names, are gone by now.
-                let bound = match r {
-                    Role::NmOf(_) => self.nm_bound.get(&r.to_string()).copied(),
+                let nm = match r {
+                    Role::Nm(n) => Some(n - 1),
+                    Role::NmOf(inner) => match self.nm_bound.get(&r.to_string()).copied() {
+                        Some(i) => Some(i),
+                        None => Some(self.nm_of(r, inner, d)?.0),
+                    },
                     _ => None,
                 };
-                let nm = match (r, bound) {
-                    (Role::Nm(n), _) => Some(n - 1),
-                    (Role::NmOf(_), Some(i)) => Some(i),
-                    (Role::NmOf(inner), None) => Some(self.nm_of(r, inner, d)?.0),
-                    _ => None,
-                };
+                // A daemon still running is killed first: a restart is a kill -9 and a start.
                 let running = match nm {
-                    Some(i) => self.c.daemon_pid(&format!("nodemanager-{i}")).map(|pid| (pid, String::new())).ok_or(String::new()),
-                    None => self.resolve(r, d),
+                    Some(i) => self.c.daemon_pid(&format!("nodemanager-{i}")),
+                    None => self.resolve(r, d).ok().map(|(pid, _)| pid),
                 };
-                if let Ok((pid, _)) = running {
+                if let Some(pid) = running {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }
                 match (r, nm) {
