@@ -419,35 +419,31 @@ impl StateTable {
     /// The snapshot: every non-empty key group's entries, in key-group order; within a group
     /// in arena order (the order of insertion, as replays repeat it).
     pub(crate) fn snapshot(&self) -> Result<Vec<KeyGroupRows>, String> {
-        // First each group's size, from the headers alone, so every buffer is allocated once
-        // at its size: grown by doubling, they were copied again as they grew, and each new
-        // page faulted in on the task's thread.
-        let mut sizes: Vec<usize> = Vec::new();
+        // First each group's entries and bytes, from the headers alone, so every buffer is
+        // allocated once at its size: grown by doubling, they were copied again as they grew,
+        // and each new page faulted in on the task's thread.
+        let mut sizes: Vec<(u64, usize)> = Vec::new();
         let mut at = 0;
         while at < self.arena.len() {
             let (kg, dead, len) = Self::header(&self.arena[at..])?;
             if !dead {
                 let kg = usize::from(kg);
                 if sizes.len() <= kg {
-                    sizes.resize(kg + 1, 0);
+                    sizes.resize(kg + 1, (0, 0));
                 }
-                sizes[kg] += len - ENTRY_HEADER;
+                sizes[kg].0 += 1;
+                sizes[kg].1 += len - ENTRY_HEADER;
             }
             at += len;
         }
-        let mut groups: Vec<(u64, Vec<u8>)> = sizes.iter().map(|n| (0, Vec::with_capacity(*n))).collect();
+        let mut groups: Vec<(u64, Vec<u8>)> = sizes.iter().map(|(n, bytes)| (*n, Vec::with_capacity(*bytes))).collect();
         let mut at = 0;
         while at < self.arena.len() {
             let bytes = &self.arena[at..];
             let (kg, dead, len) = Self::header(bytes)?;
             if !dead {
-                let kg = usize::from(kg);
-                if groups.len() <= kg {
-                    groups.resize_with(kg + 1, Default::default);
-                }
-                groups[kg].0 += 1;
                 // The snapshot's entries are the arena's without the header.
-                groups[kg].1.extend_from_slice(&bytes[ENTRY_HEADER..len]);
+                groups[usize::from(kg)].1.extend_from_slice(&bytes[ENTRY_HEADER..len]);
             }
             at += len;
         }

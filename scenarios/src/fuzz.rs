@@ -325,9 +325,9 @@ pub fn fuzz(
         let first = r.verdicts.iter().find(|v| v.status == Status::Fail).map(|v| v.text.clone()).unwrap_or_default();
         Some((seed, spec, kind, first))
     };
+    // In seed order: the pool hands results back in the order of `seeds`, which ascend.
     let mut failing: Vec<(u64, Spec, String, String)> = Vec::new();
     crate::pool::run_in_order(&seeds, jobs, |s| check(*s), |_, f| failing.extend(f));
-    failing.sort_by_key(|f| f.0);
     // Phase 2: shrink each violation and write its scenario.
     for (seed, spec, kind, first) in failing {
         let small = shrink(&spec, seed, hooks, &kind);

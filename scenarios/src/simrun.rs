@@ -625,14 +625,19 @@ impl<'a> SimRun<'a> {
                 self.fault(Fault::MachineLoss { host: h }, format!("machine {h} lost ({what} and everything on it)"))?;
             }
             Action::Restart(r) => {
-                let (h, _, what) = match r {
-                    // The NodeManager the role's last fault hit: its containers are gone now.
-                    Role::NmOf(_) if self.nm_bound.contains_key(&r.to_string()) => {
-                        let a = self.nms[self.nm_bound[&r.to_string()]];
-                        (*a.ip(), Some(a), format!("NodeManager {} ({}, {r} when it was hit)", self.nm_bound[&r.to_string()] + 1, a.ip()))
+                // An `nm-of` role restarts the NodeManager its last fault hit: its containers,
+                // which the role names, are gone now.
+                let bound = match r {
+                    Role::NmOf(_) => self.nm_bound.get(&r.to_string()).copied(),
+                    _ => None,
+                };
+                let (h, _, what) = match (r, bound) {
+                    (_, Some(i)) => {
+                        let a = self.nms[i];
+                        (*a.ip(), Some(a), format!("NodeManager {} ({}, {r} when it was hit)", i + 1, a.ip()))
                     }
-                    Role::Nm(_) | Role::NmOf(_) | Role::Rm => self.host_of_role(r, d)?,
-                    other => return Err(format!("cannot restart {other}")),
+                    (Role::Nm(_) | Role::NmOf(_) | Role::Rm, None) => self.host_of_role(r, d)?,
+                    (other, None) => return Err(format!("cannot restart {other}")),
                 };
                 let recovery = self.spec.cluster.yarn.get("yarn.resourcemanager.recovery.enabled").is_some_and(|v| v.trim() == "true");
                 let note = match (r, recovery) {

@@ -778,12 +778,8 @@ impl Node for TaskExecutor {
     /// and may now finish if its input had ended meanwhile. A task that is gone (failed,
     /// canceled) takes no acknowledgement: the coordinator gives up on that checkpoint.
     fn on_store_written(&mut self, cx: &mut Cx, write: u64, result: Result<u64, String>) {
-        let mut result = Some(result);
-        for task in self.tasks.values_mut() {
-            if task.has_async_part(write) {
-                task.store_written(cx, write, result.take().expect("one task per write"));
-                break;
-            }
+        if let Some(task) = self.tasks.values_mut().find(|t| t.has_async_part(write)) {
+            task.store_written(cx, write, result);
         }
         self.drive(cx);
     }

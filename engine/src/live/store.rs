@@ -43,7 +43,8 @@ impl Store for DirStore {
         // Written beside the target and renamed over it, so a process killed mid-write (a
         // `kill -9` of the RM while it saves its state, of a TaskManager writing a checkpoint)
         // leaves the old file or the new one, never a truncated one. The pid keeps writers in
-        // different processes apart; within a process a node writes one file at a time.
+        // different processes apart; within a process, writes running at once (a TaskManager's
+        // checkpoint writes, `StoreWrite`) go to different paths, so their names differ too.
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = f.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let written = std::fs::File::create(&tmp).and_then(|mut out| {
