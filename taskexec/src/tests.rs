@@ -826,6 +826,48 @@ fn at_least_once_alignment_blocks_nothing() {
     c.await_acks(1, 1);
 }
 
+/// A checkpoint's asynchronous part holds its task open. Here the barrier and the end of the
+/// input come in one message: the state file is still being written when the input ends, and
+/// the task finishes only after its acknowledgement is out. (A task that finished first would
+/// be gone when its write completed, and the checkpoint would never be acknowledged.)
+#[test]
+fn a_task_whose_input_ends_during_its_checkpoint_write_acknowledges_before_it_finishes() {
+    let mut c = cluster(23, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    let peer = fake_peer(&mut c);
+    let mut t = tdd((21, 0, 1, 1), sum_chain(), vec![60], None, jm);
+    t.checkpointing = Some(CheckpointingMode::ExactlyOnce);
+    c.submit(0, t);
+    c.sim.run_for(Duration::from_millis(10));
+    let last = NetworkMsg::Data {
+        target: ExecutionAttemptId(21),
+        source: ExecutionAttemptId(60),
+        seq: 0,
+        elements: vec![word("a"), barrier(1)],
+        end_of_partition: true,
+    };
+    send_from(&mut c, peer, vec![last]);
+    // Checked after every event: when FINISHED arrives, the acknowledgement is already there.
+    let mut acked_when_finished = None;
+    let finished = c.sim.run_until_true(Duration::from_secs(10), |s| {
+        let j = s.node::<FakeJm>(jm).unwrap();
+        if j.state_of(ExecutionAttemptId(21)) != Some(ExecutionState::Finished) {
+            return false;
+        }
+        acked_when_finished = Some(j.acks.iter().any(|a| a.checkpoint == 1));
+        true
+    });
+    assert!(finished, "states {:?}", c.jm().states);
+    assert_eq!(acked_when_finished, Some(true), "the ack of checkpoint 1 came before FINISHED; declines {:?}", c.jm().declines);
+    let acks = c.acks_of(1);
+    assert_eq!(acks.len(), 1);
+    // The file the ack points to is in the store and holds the sum of "a".
+    let handle = acks[0].state.handle.clone().unwrap();
+    let file = c.sim.store().read(&handle.path).unwrap();
+    assert_eq!(file.len() as u64, handle.size);
+    assert!(c.stdout(0).contains("(a,1)"));
+}
+
 #[test]
 fn a_newer_barrier_declines_the_checkpoint_being_aligned() {
     let mut c = cluster(22, 1, FakeRm::default(), FakeJm::default()).with_slots();
