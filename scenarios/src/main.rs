@@ -300,6 +300,12 @@ fn cmd_fuzz(args: &[String]) -> u8 {
             }
         }
     }
+    // Seeds vary the library's scenarios: with none there is nothing to run, and "0 runs,
+    // 0 violations" would read as a pass.
+    if lib.is_empty() {
+        eprintln!("scenario fuzz: no scenario files (*.toml) in {}", dir.display());
+        return 2;
+    }
     let out = report::out_dir().join("fuzz");
     let start = std::time::Instant::now();
     let (a, b) = (range.start, range.end);

@@ -48,3 +48,14 @@ fn jobs_must_be_a_number_of_at_least_one() {
         assert!(!out.contains("==="), "nothing ran: {out}");
     }
 }
+
+#[test]
+fn fuzz_over_a_directory_without_scenarios_is_an_error_not_a_pass() {
+    let empty = std::env::temp_dir().join(format!("scenario-cli-empty-lib-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, out, err) = scenario("fuzz-empty", &["fuzz", "--seeds", "1..3", "--dir", empty.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&empty);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no scenario files (*.toml) in"), "{err}");
+    assert!(!out.contains("runs"), "nothing ran: {out}");
+}
