@@ -603,7 +603,10 @@ impl FlinkAppMaster {
         match msg {
             JobMasterGateway::OfferSlots { job_id, job_master_id, resource_id, slots } => match self.dispatcher.job_mut(&job_id) {
                 Some(jm) => jm.offer_slots(cx, from, resource_id, slots),
-                None => cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id, accepted: Vec::new() }),
+                None => {
+                    let rejected = slots.iter().map(|s| s.allocation_id).collect();
+                    cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id, accepted: Vec::new(), rejected })
+                }
             },
             JobMasterGateway::UpdateTaskExecutionState {
                 job_id,

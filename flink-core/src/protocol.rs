@@ -226,10 +226,13 @@ pub enum TaskExecutorGateway {
         reason: String,
     },
     // ---- from a JobMaster: each carries its JobMasterId
+    /// The answer to OfferSlots: the TaskExecutor activates the accepted slots and frees the
+    /// rejected ones (Flink's offerSlots returns the accepted; the caller frees the rest).
     AcceptSlots {
         job_id: JobId,
         job_master_id: JobMasterId,
         accepted: Vec<AllocationId>,
+        rejected: Vec<AllocationId>,
     },
     SubmitTask {
         job_master_id: JobMasterId,

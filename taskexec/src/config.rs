@@ -40,6 +40,10 @@ pub struct TaskExecutorConfig {
     pub heartbeat_interval: Duration,
     /// A peer silent for longer than this is considered lost. 5 s here (Flink: 50 s).
     pub heartbeat_timeout: Duration,
+    /// How long a slot reserved for a job (offered, or inactive after its job master went
+    /// silent) waits for the job master to accept it before it is freed (Flink's
+    /// `taskmanager.slot.timeout`, which defaults to the RPC ask timeout, 10 s).
+    pub slot_timeout: Duration,
     /// Pause between RegisterTaskExecutor attempts until the RM answers.
     pub registration_retry: Duration,
     /// Exclusive buffers per channel: the number of unacknowledged batches a producer may
@@ -82,6 +86,7 @@ impl TaskExecutorConfig {
             memory_mb,
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
+            slot_timeout: Duration::from_secs(10),
             registration_retry: Duration::from_millis(100),
             credits_per_channel: 4,
             buffer_size: 32 * 1024,

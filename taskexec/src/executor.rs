@@ -360,7 +360,7 @@ impl TaskExecutor {
         if let Some(old) = self.jobs.get(&job_id).filter(|c| c.job_master_id != job_master_id).map(|c| c.job_master) {
             self.job_master_revoked(cx, job_id, old);
         }
-        match self.slots.allocate(slot_index, allocation) {
+        match self.slots.allocate(slot_index, allocation, cx.now()) {
             Ok(_) => {
                 cx.trace("slot.allocated", format!("{slot_index} {allocation_id} {job_id}"));
                 let now = cx.now();
@@ -466,6 +466,11 @@ impl TaskExecutor {
             let error = format!("No task slot allocated for job ID {} and allocation ID {}.", tdd.job_id, tdd.allocation_id);
             return refuse(cx, &tdd, error);
         }
+        // Flink's tryMarkSlotActive: a job master deploying into the slot has taken it, even
+        // if its AcceptSlots answer was lost; the slot must not time out under a running task.
+        if self.slots.is_inactive(tdd.allocation_id) && self.slots.mark_active(tdd.allocation_id, tdd.job_id, cx.now()) {
+            cx.trace("slot.active", tdd.allocation_id);
+        }
         if self.lost_input.remove(&id) {
             let error = format!("Input data for {id} arrived before the task was deployed and had to be dropped.");
             return refuse(cx, &tdd, error);
@@ -527,6 +532,11 @@ impl TaskExecutor {
         for (job_id, job_master) in lost {
             self.job_master_lost(cx, job_id, job_master);
         }
+        for allocation_id in self.slots.timed_out(now, self.config.slot_timeout) {
+            let reason = format!("The slot {allocation_id} has timed out.");
+            cx.print(&format!("Free slot with allocation id {allocation_id} because: {reason}"));
+            self.free_slot(cx, allocation_id, &reason);
+        }
         for (job_id, conn) in &self.jobs {
             let tasks = self
                 .tasks
@@ -553,7 +563,13 @@ impl TaskExecutor {
         cx.set_timer(self.config.heartbeat_interval, HEARTBEAT_TIMER);
     }
 
-    /// Flink: the JobLeaderService lost the job master; its tasks fail and its slots are freed.
+    /// Flink's `disconnectJobManagerConnection` and the JobLeaderService's reconnect: the
+    /// job's tasks fail, its slots stay the job's but inactive, and they are offered to the
+    /// job master again. One that answers takes them back (it knows the allocations), so
+    /// its restart deploys into them; a job master that is gone leaves them to time out
+    /// (`slot_timeout`) and be freed. (Freeing them at once left a job master that had not
+    /// noticed the silence deploying into slots this TaskExecutor no longer had, restart
+    /// after restart.)
     fn job_master_lost(&mut self, cx: &mut Cx, job_id: JobId, job_master: Addr) {
         cx.print(&format!("The heartbeat of JobManager with id {job_master} timed out."));
         cx.trace("jm.lost", format!("{job_id} {job_master}"));
@@ -562,11 +578,19 @@ impl TaskExecutor {
         for id in doomed {
             self.end_task(cx, id, ExecutionState::Failed, Some(error.clone()));
         }
-        for allocation_id in self.slots.allocations_of(job_id) {
-            self.slots.free(allocation_id);
+        let now = cx.now();
+        let held = self.slots.mark_inactive(job_id, now);
+        let Some(conn) = self.jobs.get_mut(&job_id) else { return };
+        if held.is_empty() {
+            self.jobs.remove(&job_id);
+            return;
         }
-        self.jobs.remove(&job_id);
-        self.heartbeat_rm(cx);
+        // Reconnected: the silence is counted afresh from here.
+        conn.last_heard = now;
+        let (job_master_id, job_master) = (conn.job_master_id, conn.job_master);
+        cx.print(&format!("Offer reserved slots to the leader of job {job_id}."));
+        let slots = held.into_iter().map(|(allocation_id, slot_index)| SlotOffer { allocation_id, slot_index }).collect();
+        cx.send(job_master, JobMasterGateway::OfferSlots { job_id, job_master_id, resource_id: self.config.resource_id.clone(), slots });
     }
 
     // ---- data plane
@@ -864,13 +888,22 @@ impl Node for TaskExecutor {
                 self.request_slot(cx, slot_index, SlotAllocation { allocation_id, job_id, job_master }, job_master_id);
             }
             TaskExecutorGateway::Shutdown { reason, .. } => self.shutdown(cx, &reason),
-            TaskExecutorGateway::AcceptSlots { job_id, accepted, .. } => {
+            TaskExecutorGateway::AcceptSlots { job_id, accepted, rejected, .. } => {
                 self.touch_job(cx, job_id);
+                let now = cx.now();
                 for a in accepted {
-                    if self.slots.mark_active(a, job_id) {
+                    if self.slots.mark_active(a, job_id, now) {
                         cx.trace("slot.active", a);
                     }
                 }
+                // Flink's offerSlotsToJobManager frees what the job master did not take; an
+                // accepted (Active) slot is not given up by a late answer to an older offer.
+                for a in rejected {
+                    if self.slots.is_inactive(a) && self.slots.is_allocated(a, job_id) {
+                        self.free_slot(cx, a, "The slot was rejected by the JobManager.");
+                    }
+                }
+                self.drive(cx);
             }
             TaskExecutorGateway::SubmitTask { tdd, job_master_id } => {
                 if tdd.job_master_id != job_master_id {

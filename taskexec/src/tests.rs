@@ -76,6 +76,8 @@ impl Node for FakeRm {
 struct FakeJm {
     /// Stops answering TaskExecutor heartbeats.
     silent: bool,
+    /// Answers nothing at all (a job master that is gone): slot offers are recorded, not accepted.
+    mute: bool,
     offers: Vec<(Addr, SlotOffer)>,
     states: Vec<(ExecutionAttemptId, ExecutionState, Option<String>)>,
     heartbeats: u32,
@@ -118,7 +120,9 @@ impl Node for FakeJm {
             Ok(JobMasterGateway::OfferSlots { job_id, slots, .. }) => {
                 let accepted = slots.iter().map(|s| s.allocation_id).collect();
                 self.offers.extend(slots.into_iter().map(|s| (from, s)));
-                cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id: JM_ID, accepted });
+                if !self.mute {
+                    cx.send(from, TaskExecutorGateway::AcceptSlots { job_id, job_master_id: JM_ID, accepted, rejected: Vec::new() });
+                }
             }
             Ok(JobMasterGateway::UpdateTaskExecutionState { execution_id, state, error, committables, .. }) => {
                 if state == ExecutionState::Finished {
@@ -134,7 +138,7 @@ impl Node for FakeJm {
             }
             Ok(JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
                 self.heartbeats += 1;
-                if !self.silent {
+                if !self.silent && !self.mute {
                     cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id: JM_ID });
                 }
             }
@@ -549,20 +553,51 @@ fn cancel_stops_the_task() {
 }
 
 #[test]
-fn a_silent_job_master_fails_its_tasks_and_frees_its_slots() {
+fn a_job_master_that_is_gone_fails_the_tasks_and_its_slots_time_out() {
     let mut c = cluster(8, 1, FakeRm::default(), FakeJm::default()).with_slots();
-    let host = c.sim.add_machine();
-    let consumer = c.sim.spawn(host, 9000, Box::new(FakeConsumer { auto_credit: true, ..FakeConsumer::default() }));
-    sequence_to(&mut c, consumer, i64::MAX);
+    let jm = c.jm;
+    // A task waiting for input: running, and cheap to simulate for many seconds.
+    c.submit(0, tdd((5, 0, 1, 1), sum_chain(), vec![60], None, jm));
     c.sim.run_for(Duration::from_secs(3));
     assert!(c.jm().heartbeats >= 2);
     assert_eq!(c.te(0).num_tasks(), 1, "answered heartbeats keep the job alive");
-    c.jm().silent = true;
+    let offers = c.jm().offers.len();
+    c.jm().mute = true;
     c.sim.run_for(Duration::from_secs(7));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Failed));
     assert!(c.jm().error_of(ExecutionAttemptId(5)).unwrap().contains("lost leadership"));
-    assert_eq!(c.te(0).slot_table().num_free(), 2);
     assert!(c.stdout(0).contains("The heartbeat of JobManager with id"));
+    // The job's slot stays its own, offered again; nobody takes it.
+    assert_eq!(c.jm().offers.len(), offers + 1, "{:?}", c.jm().offers);
+    assert_eq!(c.te(0).slot_table().num_free(), 1);
+    let timeout = c.te(0).config().slot_timeout;
+    c.sim.run_for(timeout);
+    assert_eq!(c.te(0).slot_table().num_free(), 2, "freed after the slot timeout");
+    assert!(c.stdout(0).contains("has timed out"));
+}
+
+/// The fuzzer's case in small: this TaskExecutor stops hearing the job master (its answers
+/// were slow, or the process was stopped) while the job master still counts it alive. The
+/// tasks fail; the slots stay reserved and are offered again, the job master takes them back
+/// (it knows the allocations), and the restarted task deploys into the same allocation.
+/// Freeing them instead made every redeployment fail with "No task slot allocated".
+#[test]
+fn a_job_master_that_missed_the_silence_takes_the_slots_back_and_deploys_into_them() {
+    let mut c = cluster(8, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let jm = c.jm;
+    c.submit(0, tdd((5, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_secs(3));
+    c.jm().silent = true;
+    c.sim.run_for(Duration::from_secs(7));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Failed));
+    c.jm().silent = false;
+    let slot = c.te(0).slot_table().slots()[0].clone();
+    assert_eq!(slot.state, crate::slot_table::TaskSlotState::Active, "accepted again: {slot:?}");
+    // The restart: a new attempt into allocation 1, as the job master still holds it.
+    c.submit(0, tdd((6, 0, 1, 1), sum_chain(), vec![60], None, jm));
+    c.sim.run_for(Duration::from_secs(3));
+    assert_eq!(c.jm().state_of(ExecutionAttemptId(6)), Some(ExecutionState::Running), "{:?}", c.jm().error_of(ExecutionAttemptId(6)));
+    assert_eq!(c.te(0).num_tasks(), 1);
 }
 
 #[test]

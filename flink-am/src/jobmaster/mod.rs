@@ -326,7 +326,7 @@ impl JobMaster {
 
     /// OfferSlots from a TaskExecutor: accept until the job has what it needs.
     pub fn offer_slots(&mut self, cx: &mut Cx, from: Addr, resource_id: ResourceId, offers: Vec<SlotOffer>) {
-        let mut accepted = Vec::new();
+        let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
         let active = matches!(self.status, JobStatus::Running | JobStatus::Restarting);
         for o in offers {
             if self.slots.iter().any(|s| s.allocation_id == o.allocation_id) {
@@ -341,13 +341,15 @@ impl JobMaster {
                     address: from,
                 });
                 accepted.push(o.allocation_id);
+            } else {
+                rejected.push(o.allocation_id);
             }
         }
         if !accepted.is_empty() {
             let now = cx.now().as_millis();
             self.task_managers.entry(resource_id).or_insert((from, now)).1 = now;
         }
-        cx.send(from, TaskExecutorGateway::AcceptSlots { job_id: self.graph.job_id, job_master_id: self.id, accepted });
+        cx.send(from, TaskExecutorGateway::AcceptSlots { job_id: self.graph.job_id, job_master_id: self.id, accepted, rejected });
         self.maybe_deploy(cx);
     }
 
