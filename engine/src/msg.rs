@@ -19,6 +19,11 @@ use crate::trace::{Fnv64, HashSer};
 /// A protocol family: one message enum, one name on the wire.
 pub trait Wire: Any + Send + fmt::Debug + Serialize + DeserializeOwned + 'static {
     const FAMILY: &'static str;
+    /// True for a family carried on a connection that does not lose what it accepted (Flink's
+    /// data plane, on Netty over TCP): a partition delays its messages until the link heals,
+    /// as TCP's retransmissions do, instead of losing them. RPC families (Pekko's at-most-once
+    /// delivery, Hadoop IPC calls that time out) keep the default: a cut link loses them.
+    const STREAM: bool = false;
     /// A short name for the message kind, used in traces (e.g. the enum variant).
     fn kind(&self) -> &'static str;
     /// Appends the message's wire form to `out`. JSON by default; a family whose messages are
@@ -45,6 +50,7 @@ trait Payload: Send + fmt::Debug {
     fn hash_family_and_contents(&self, h: &mut Fnv64);
     /// The concrete type, in one call (through `as_any` it takes two).
     fn payload_type(&self) -> TypeId;
+    fn is_stream(&self) -> bool;
 }
 
 impl<T: Wire> Payload for T {
@@ -69,6 +75,9 @@ impl<T: Wire> Payload for T {
     }
     fn payload_type(&self) -> TypeId {
         TypeId::of::<T>()
+    }
+    fn is_stream(&self) -> bool {
+        T::STREAM
     }
 }
 
@@ -204,6 +213,11 @@ impl Msg {
     }
     pub fn kind(&self) -> &'static str {
         self.0.kind()
+    }
+    /// Whether its family is carried on a connection a partition delays, not loses
+    /// ([`Wire::STREAM`]).
+    pub fn is_stream(&self) -> bool {
+        self.0.is_stream()
     }
     /// The family's name as one stable word (what the trace hashes).
     pub fn family_id(&self) -> u64 {

@@ -466,6 +466,8 @@ const NET_CREDIT: u8 = 1;
 /// `0x01 target source varint(seq) varint(credits)` for credits; ids are 16 bytes little endian.
 impl engine::Wire for NetworkMsg {
     const FAMILY: &'static str = "flink-data";
+    /// Netty over TCP: a partition delays batches and credits, it does not lose them.
+    const STREAM: bool = true;
     fn kind(&self) -> &'static str {
         match self {
             NetworkMsg::Data { .. } => "Data",

@@ -400,7 +400,7 @@ impl<N: Node> LiveNode<N> {
         // The fault layer first (lost, held or delayed messages are its business).
         let decided = {
             let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
-            faults.decide(self.inner.me, to, msg.kind(), env, || (self.outbox(to), self.inner.stats.clone()))
+            faults.decide(self.inner.me, to, msg.kind(), msg.is_stream(), env, || (self.outbox(to), self.inner.stats.clone()))
         };
         if let net::Decision::Now(env) = decided {
             self.enqueue(to, env);

@@ -437,6 +437,7 @@ impl FaultLayer {
         me: Addr,
         to: Addr,
         kind: &str,
+        stream: bool,
         env: Envelope,
         outbox: impl FnOnce() -> (mpsc::Sender<Envelope>, Arc<Stats>),
     ) -> Decision {
@@ -444,6 +445,11 @@ impl FaultLayer {
             return Decision::Now(env);
         }
         let extra = match self.rules.on_send(&mut self.rng, me, to, &env.family, kind) {
+            // A connection's message waits for the link to heal, behind what waits already.
+            Verdict::Lost { why: "partition" } if stream => {
+                self.held.entry(to).or_default().push(env);
+                return Decision::Taken;
+            }
             Verdict::Lost { why } => {
                 self.lost += 1;
                 if self.lost.is_power_of_two() {
@@ -482,10 +488,10 @@ impl FaultLayer {
         Decision::Taken
     }
 
-    /// Held messages whose links are no longer held (after a release or a heal), by
-    /// destination, in order.
+    /// Held messages whose links are neither held nor cut any more (after a release or a
+    /// heal), by destination, in order.
     pub fn take_released(&mut self, me: Addr) -> Vec<(Addr, Envelope)> {
-        let free: Vec<Addr> = self.held.keys().copied().filter(|to| !self.rules.is_held(me, *to)).collect();
+        let free: Vec<Addr> = self.held.keys().copied().filter(|to| !self.rules.is_held(me, *to) && !self.rules.is_cut(me, *to)).collect();
         let mut out = Vec::new();
         for to in free {
             for env in self.held.remove(&to).unwrap_or_default() {
@@ -704,5 +710,31 @@ mod fuzz {
             let client = if wrong { Some(Client::Forger(ClusterSecret::from_hex(&"cd".repeat(32)).unwrap())) } else { None };
             prop_assert!(feed(input, client).is_empty());
         }
+    }
+}
+
+#[cfg(test)]
+mod fault_layer {
+    use super::*;
+    use crate::fault::{Endpoint, Fault};
+
+    /// A connection's messages (Flink's data plane) wait on a cut link and go out, in order,
+    /// when it heals; an RPC message on the same cut link is lost.
+    #[test]
+    fn a_cut_link_holds_a_connections_messages_until_it_heals_and_loses_the_rest() {
+        let (me, to): (Addr, Addr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let mut f = FaultLayer::new();
+        f.rules.apply(&Fault::Partition { a: Endpoint::Process(me), b: Endpoint::Process(to), one_way: true });
+        let env = |n: u8| Envelope { from: me, family: "flink-data".into(), body: vec![n] };
+        let no_line = || -> (mpsc::Sender<Envelope>, Arc<Stats>) { unreachable!("nothing is delayed") };
+        assert!(matches!(f.decide(me, to, "Data", true, env(1), no_line), Decision::Taken));
+        assert!(matches!(f.decide(me, to, "Heartbeat", false, env(9), no_line), Decision::Taken));
+        assert!(matches!(f.decide(me, to, "Data", true, env(2), no_line), Decision::Taken));
+        assert_eq!(f.lost, 1, "the heartbeat");
+        assert!(f.take_released(me).is_empty(), "still cut");
+        f.rules.apply(&Fault::Heal { a: Endpoint::Process(me), b: Endpoint::Process(to) });
+        let out: Vec<(Addr, u8)> = f.take_released(me).into_iter().map(|(t, e)| (t, e.body[0])).collect();
+        assert_eq!(out, vec![(to, 1), (to, 2)]);
+        assert!(matches!(f.decide(me, to, "Data", true, env(3), no_line), Decision::Now(_)), "a healed link sends at once");
     }
 }

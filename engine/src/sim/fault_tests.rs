@@ -303,6 +303,83 @@ fn a_one_way_partition_cuts_one_direction_only() {
     assert!(buf.text().contains("\"detail\":\"partition 127.0.0.1 -> 127.0.0.2\""));
 }
 
+/// A family on a connection (`Wire::STREAM`), as Flink's data plane is.
+#[derive(Debug, Serialize, Deserialize)]
+struct Conn(u32);
+
+impl Wire for Conn {
+    const FAMILY: &'static str = "test.conn";
+    const STREAM: bool = true;
+    fn kind(&self) -> &'static str {
+        "Conn"
+    }
+}
+
+/// Every 10 ms sends `Conn(n)` and `Net::Data(n)` to `to`; records what it receives.
+#[derive(Default)]
+struct Both {
+    to: Option<Addr>,
+    sent: u32,
+    conn: Vec<u32>,
+    data: Vec<u32>,
+}
+
+impl Node for Both {
+    fn on_start(&mut self, cx: &mut Cx) {
+        if self.to.is_some() {
+            cx.set_timer(Duration::from_millis(10), TICK);
+        }
+    }
+    fn on_message(&mut self, _cx: &mut Cx, _from: Addr, msg: Msg) {
+        match msg.downcast::<Conn>() {
+            Ok(Conn(n)) => self.conn.push(n),
+            Err(other) => match other.downcast::<Net>() {
+                Ok(Net::Data(n)) => self.data.push(n),
+                other => panic!("unexpected message {other:?}"),
+            },
+        }
+    }
+    fn on_timer(&mut self, cx: &mut Cx, _t: TimerId) {
+        let to = self.to.expect("a sender");
+        cx.send(to, Conn(self.sent));
+        cx.send(to, Net::Data(self.sent));
+        self.sent += 1;
+        cx.set_timer(Duration::from_millis(10), TICK);
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[test]
+fn a_partition_delays_a_connections_messages_and_loses_the_others() {
+    let buf = Buf::default();
+    let mut sim = Sim::with_trace(SimConfig::new(6), Trace::with_sink(Box::new(buf.clone())));
+    let (ha, hb) = (sim.add_machine(), sim.add_machine());
+    let b = sim.spawn(hb, 7000, Box::new(Both::default()));
+    sim.spawn(ha, 7000, Box::new(Both { to: Some(b), ..Both::default() }));
+    sim.run_for(Duration::from_millis(105));
+    let before = sim.node::<Both>(b).unwrap().conn.len();
+    assert!(before >= 9);
+    sim.apply(Fault::Partition { a: Endpoint::Host(ha), b: Endpoint::Host(hb), one_way: false }).unwrap();
+    sim.run_for(Duration::from_millis(300));
+    let got = sim.node::<Both>(b).unwrap();
+    assert_eq!(got.conn.len(), before, "nothing crosses a cut link");
+    let held = sim.held_messages();
+    assert!(held >= 29, "the connection's messages wait: {held}");
+    sim.apply(Fault::Heal { a: Endpoint::Host(hb), b: Endpoint::Host(ha) }).unwrap();
+    assert_eq!(sim.held_messages(), 0, "delivered when the link heals");
+    sim.run_for(Duration::from_millis(100));
+    let got = sim.node::<Both>(b).unwrap();
+    let sent = got.conn.len() as u32;
+    assert_eq!(got.conn, (0..sent).collect::<Vec<_>>(), "every Conn message, in send order");
+    assert!(sent as usize >= before + held);
+    // The RPC family lost what was sent while the link was cut.
+    let lost = (before as u32..sent).filter(|n| !got.data.contains(n)).count();
+    assert!(lost >= 29, "{lost} Data messages lost: {:?}", got.data);
+    assert!(buf.text().contains("\"detail\":\"partition 127.0.0.1 <-> 127.0.0.2\""), "{}", buf.text());
+}
+
 #[test]
 fn held_messages_are_released_in_order() {
     let mut t = two(4, |b| Peer::sender(b, 10, 1000));

@@ -881,7 +881,13 @@ impl Sim {
             Event::Deliver { from, to, hint, sender, msg } => {
                 if !self.faults.is_empty() {
                     if self.faults.is_cut(from, to) {
-                        self.trace.message(self.now, b'l', from, to, &msg);
+                        if msg.is_stream() {
+                            // On a connection: kept until the link heals (`release_unheld`).
+                            self.trace.message(self.now, b'h', from, to, &msg);
+                            self.held.push((from, to, msg));
+                        } else {
+                            self.trace.message(self.now, b'l', from, to, &msg);
+                        }
                         return;
                     }
                     if self.faults.is_held(from, to) {
@@ -1313,12 +1319,16 @@ impl Sim {
         Ok(())
     }
 
-    /// Delivers, in the order they arrived, the held messages no hold covers any more.
+    /// Delivers, in the order they arrived, the held messages no hold covers any more (and,
+    /// for a connection's messages, whose link is no longer cut).
     fn release_unheld(&mut self) {
         if self.held.is_empty() {
             return;
         }
-        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, _)| !self.faults.is_held(*f, *t));
+        let faults = &self.faults;
+        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(f, t, m)| !faults.is_held(*f, *t) && !(m.is_stream() && faults.is_cut(*f, *t)));
         self.held = keep;
         for (from, to, msg) in go {
             self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });
@@ -1371,6 +1381,8 @@ impl Sim {
         let mut extra = 0;
         if !self.faults.is_empty() {
             match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind()) {
+                // A connection keeps it: it waits on arrival for the link to heal.
+                Verdict::Lost { why: "partition" } if msg.is_stream() => {}
                 Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),
                 Verdict::Pass { extra: e } => extra = e.as_micros() as u64,
             }
