@@ -22,8 +22,15 @@ pub fn fuzzable(spec: &Spec) -> bool {
         && spec.expect.iter().all(|e| !matches!(&e.expect, Expect::Job { status, .. } if status != "FINISHED"))
 }
 
-/// Faults a deployment with a 3-attempt restart strategy must survive once they heal: each
-/// causes at most one restart.
+/// The restart attempts a fuzzed job gets at least (its own delay kept). Each drawn fault
+/// costs a restart or two, and they compound: a drop of TaskManager heartbeats that outlasts
+/// the heartbeat timeout also times out the replacement of a TaskManager killed meanwhile.
+/// With three faults a job's own budget (often 3) can run out, which is the configured outcome,
+/// not a failure to recover; ten leave room for that and still end a restart loop (a job that
+/// fails again at every redeployment) long before the run's timeout.
+pub const RESTART_BUDGET: u32 = 10;
+
+/// Faults a deployment must survive once they heal (given `RESTART_BUDGET`).
 fn draw_fault(rng: &mut engine::Rng, network: bool) -> Action {
     let tm = Role::TaskManager(rng.random_range(1..=2));
     let heal = Some(Duration::from_millis(rng.random_range(1_000..=8_000)));
@@ -52,10 +59,24 @@ pub fn schedule(base: &Spec, seed: u64, max_faults: usize, network: bool) -> Spe
     s.name = format!("fuzz-{}-{seed}", base.name);
     s.breaks = format!("{n} drawn faults on {}'s deployment", base.name);
     s.expects = "no invariant breaks; the job finishes once the faults heal".into();
+    s.restart_budget = Some(RESTART_BUDGET);
+    // At most one machine is lost for good: the library's clusters have three nodes, and
+    // with two gone a job's TaskManagers may fit nowhere. It then waits for resources (Flink
+    // fails it after slot.request.timeout), which is no failure to recover.
+    let mut machine_lost = false;
     s.steps = (0..n)
         .map(|_| {
             let at = Duration::from_millis(rng.random_range(1_500..=7_000));
-            Step { line: 0, trigger: Trigger::At(at), after: Duration::ZERO, action: draw_fault(&mut rng, network) }
+            let action = loop {
+                let a = draw_fault(&mut rng, network);
+                if !matches!(a, Action::LoseMachine(_)) {
+                    break a;
+                }
+                if !std::mem::replace(&mut machine_lost, true) {
+                    break a;
+                }
+            };
+            Step { line: 0, trigger: Trigger::At(at), after: Duration::ZERO, action }
         })
         .collect();
     s.steps.sort_by_key(|st| match st.trigger {
@@ -170,7 +191,11 @@ pub fn render(spec: &Spec, seed: u64) -> String {
     let _ = writeln!(o, "breaks = {}", toml_str(&spec.breaks));
     let _ = writeln!(o, "expects = {}", toml_str(&spec.expects));
     let _ = writeln!(o, "modes = [\"sim\"]");
-    let _ = writeln!(o, "timeout = \"{}\"\n", dur(spec.timeout));
+    let _ = writeln!(o, "timeout = \"{}\"", dur(spec.timeout));
+    if let Some(b) = spec.restart_budget {
+        let _ = writeln!(o, "restart-budget = {b}");
+    }
+    let _ = writeln!(o);
     let c = &spec.cluster;
     let _ = writeln!(o, "[cluster]\nnodes = {}\nnode-memory-mb = {}\nnode-vcores = {}", c.nodes, c.node_memory_mb, c.node_vcores);
     let kv = |m: &std::collections::BTreeMap<String, String>| {

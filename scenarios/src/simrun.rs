@@ -15,6 +15,7 @@ use engine::sim::{Sim, SimConfig};
 use engine::{Addr, Node, Store, Time, Trace};
 use flink_am::{AmMode, FlinkAppMaster};
 use flink_core::config::FlinkConfig;
+use flink_core::graph::RestartStrategy;
 use flink_core::operator::{OperatorSpec, SinkSpec};
 use flink_core::program::Program;
 use flink_core::{JobGraph, JobId, JobStatus};
@@ -330,9 +331,13 @@ impl<'a> SimRun<'a> {
         let mut modes: Vec<Option<(AmMode, FlinkConfig)>> = Vec::new();
         for (i, d) in self.spec.deploys.iter().enumerate() {
             let conf = flink_conf_ha(self.spec, i, self.zk)?;
-            let jobs = job_graphs(self.spec, i, self.seed)?;
-            for j in &jobs {
+            let mut jobs = job_graphs(self.spec, i, self.seed)?;
+            for j in &mut jobs {
                 self.job_owner.insert(j.job_id, i);
+                // The scenario's restart budget (fuzz reports) raises what the program set.
+                if let (Some(min), RestartStrategy::FixedDelay { attempts, .. }) = (self.spec.restart_budget, &mut j.restart_strategy) {
+                    *attempts = (*attempts).max(min);
+                }
             }
             self.deploys[i].jobs = jobs.clone();
             modes.push(match d.kind {
@@ -1126,6 +1131,11 @@ impl<'a> SimRun<'a> {
     }
 
     /// Runs the scenario. Returns the result (verdicts included).
+    /// The job graphs deployment `d` runs, as the run submits them.
+    pub fn deploy_jobs(&self, d: usize) -> &[JobGraph] {
+        &self.deploys[d].jobs
+    }
+
     pub fn run(&mut self) -> RunResult {
         let spec = self.spec;
         let nodes = spec.cluster.nodes;

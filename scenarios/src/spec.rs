@@ -68,6 +68,10 @@ pub struct Scenario {
     /// Virtual time in sim, wall time in live, before the run ends with a FAIL.
     #[serde(default = "default_timeout")]
     pub timeout: Spanned<String>,
+    /// Sim only: every job's fixed-delay restart strategy gets at least this many attempts
+    /// (what `scenario fuzz` gives the jobs it breaks, so its reports replay as found).
+    #[serde(default)]
+    pub restart_budget: Option<Spanned<u32>>,
     #[serde(default)]
     pub cluster: ClusterSpec,
     #[serde(default)]
@@ -614,6 +618,8 @@ pub struct Spec {
     pub requires: Vec<String>,
     pub modes: Vec<String>,
     pub timeout: Duration,
+    /// See `Scenario::restart_budget`.
+    pub restart_budget: Option<u32>,
     pub cluster: Cluster,
     pub deploys: Vec<Deploy>,
     pub steps: Vec<Step>,
@@ -695,6 +701,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         }
     }
     let timeout = parse_duration(raw.timeout.get_ref()).map_err(|e| cx.err(raw.timeout.span(), e))?;
+    if let Some(b) = &raw.restart_budget {
+        // Live jobs run the program as written (the real CLI submits it).
+        if raw.modes.iter().any(|m| m.get_ref() == "live") {
+            return Err(cx.err(b.span(), "restart-budget applies in sim only: set modes = [\"sim\"]"));
+        }
+        if *b.get_ref() == 0 {
+            return Err(cx.err(b.span(), "restart-budget must be at least 1"));
+        }
+    }
     let c = &raw.cluster;
     if c.nodes == 0 || c.nodes > 100 {
         return Err(cx.err(0..0, format!("[cluster] nodes must be 1..=100, got {}", c.nodes)));
@@ -1144,6 +1159,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         requires: raw.requires.iter().map(|r| r.get_ref().clone()).collect(),
         modes: raw.modes.iter().map(|m| m.get_ref().clone()).collect(),
         timeout,
+        restart_budget: raw.restart_budget.map(|b| *b.get_ref()),
         cluster,
         deploys,
         steps,

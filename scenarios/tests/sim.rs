@@ -312,3 +312,21 @@ fn the_acknowledgement_invariant_catches_a_checkpoint_whose_metadata_lacks_a_sub
     let v = v.unwrap_or_else(|| panic!("not caught: {}", r.verdict_line()));
     assert!(v.text.contains("_metadata holds 7 of 8 subtask states"), "{}", v.text);
 }
+
+/// Drawn schedules lose at most one machine for good (three-node clusters), give the job
+/// the fuzz restart budget, and a shrunk report carries that budget so it replays as found.
+#[test]
+fn fuzz_schedules_lose_one_machine_at_most_and_carry_their_restart_budget() {
+    let base = lib("tm-killed-mid-job");
+    let mut one_lost = 0;
+    for seed in 0..3000u64 {
+        let s = fuzz::schedule(&base, seed, 3, true);
+        let lost = s.steps.iter().filter(|st| matches!(st.action, spec::Action::LoseMachine(_))).count();
+        assert!(lost <= 1, "seed {seed}: {lost} machines lost");
+        one_lost += lost;
+        assert_eq!(s.restart_budget, Some(fuzz::RESTART_BUDGET));
+    }
+    assert!(one_lost > 100, "machine losses are still drawn: {one_lost}");
+    let text = fuzz::render(&fuzz::schedule(&base, 7, 3, true), 7);
+    assert!(text.contains(&format!("\nrestart-budget = {}\n", fuzz::RESTART_BUDGET)), "{text}");
+}

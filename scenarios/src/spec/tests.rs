@@ -278,6 +278,25 @@ fn unknown_keys_are_named_with_file_and_line() {
     }
 }
 
+/// A fuzz report's budget raises the program's own fixed-delay attempts (3) in the sim run.
+#[test]
+fn a_restart_budget_raises_the_programs_restart_attempts() {
+    let text = format!("{HEAD}modes = [\"sim\"]\nrestart-budget = 10\n{APP}[[expect]]\njob = \"FINISHED\"\n");
+    let spec = parse_str(&text).unwrap();
+    assert_eq!(spec.restart_budget, Some(10));
+    let run = crate::simrun::SimRun::new(&spec, 1, Default::default()).unwrap();
+    let jobs = run.deploy_jobs(0);
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        matches!(jobs[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 10, delay_ms: 500 }),
+        "{:?}",
+        jobs[0].restart_strategy
+    );
+    let without = parse_str(&with("[[expect]]\njob = \"FINISHED\"\n")).unwrap();
+    let run = crate::simrun::SimRun::new(&without, 1, Default::default()).unwrap();
+    assert!(matches!(run.deploy_jobs(0)[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 3, .. }));
+}
+
 #[test]
 fn every_semantic_error_has_a_clear_message() {
     let step = |s: &str| with(&format!("[[step]]\n{s}\n[[expect]]\njob = \"FINISHED\"\n"));
@@ -288,6 +307,8 @@ fn every_semantic_error_has_a_clear_message() {
         (format!("{HEAD}timeout = \"soon\"\n[[expect]]\ncontainers-leaked = 0\n"), "not a duration"),
         (format!("{HEAD}timeout = \"5 weeks\"\n[[expect]]\ncontainers-leaked = 0\n"), "unknown unit"),
         (format!("{HEAD}[cluster]\nnodes = 0\n[[expect]]\ncontainers-leaked = 0\n"), "nodes must be 1..=100"),
+        (format!("{HEAD}restart-budget = 10\n[[expect]]\ncontainers-leaked = 0\n"), "restart-budget applies in sim only"),
+        (format!("{HEAD}modes = [\"sim\"]\nrestart-budget = 0\n[[expect]]\ncontainers-leaked = 0\n"), "at least 1"),
         (format!("{HEAD}[cluster]\nqueues = {{ a = 50 }}\n[[expect]]\ncontainers-leaked = 0\n"), "add up to 50"),
         (step("action = \"kill\"\ntarget = \"am\""), "needs 'at'"),
         (step("at = \"1s\"\nwhen = { job = \"RUNNING\" }\naction = \"kill\"\ntarget = \"am\""), "not both"),
