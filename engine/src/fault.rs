@@ -255,6 +255,9 @@ impl fmt::Display for Fault {
 pub enum Verdict {
     /// Goes through, `extra` later than the latency model says.
     Pass { extra: Duration },
+    /// On a cut link, but its family is a connection (`Wire::STREAM`): it waits for the link
+    /// to heal, as TCP retransmits, instead of being lost.
+    Wait,
     /// Lost: the link is cut (`"partition"`) or a drop rule took it (`"dropped"`).
     Lost { why: &'static str },
 }
@@ -321,10 +324,11 @@ impl NetFaults {
     }
 
     /// Decides a message at send time. Draws from `rng` only when a probabilistic drop rule
-    /// matches, so a healthy run's random sequence is untouched.
-    pub fn on_send(&mut self, rng: &mut Rng, from: Addr, to: Addr, family: &str, kind: &str) -> Verdict {
+    /// matches, so a healthy run's random sequence is untouched. `stream`: the message's
+    /// family is a connection (`Wire::STREAM`).
+    pub fn on_send(&mut self, rng: &mut Rng, from: Addr, to: Addr, family: &str, kind: &str, stream: bool) -> Verdict {
         if self.is_cut(from, to) {
-            return Verdict::Lost { why: "partition" };
+            return if stream { Verdict::Wait } else { Verdict::Lost { why: "partition" } };
         }
         for d in &mut self.drops {
             if d.left == Some(0) || !d.rule.matches(from, to, family, kind) {
@@ -472,8 +476,9 @@ mod tests {
         let (h1, h2) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2));
         n.apply(&Fault::Partition { a: Endpoint::Host(h1), b: Endpoint::Host(h2), one_way: true });
         let mut rng = Rng::seed_from_u64(1);
-        assert_eq!(n.on_send(&mut rng, a("127.0.0.1:1"), a("127.0.0.2:1"), "f", "k"), Verdict::Lost { why: "partition" });
-        assert_eq!(n.on_send(&mut rng, a("127.0.0.2:1"), a("127.0.0.1:1"), "f", "k"), Verdict::Pass { extra: Duration::ZERO });
+        assert_eq!(n.on_send(&mut rng, a("127.0.0.1:1"), a("127.0.0.2:1"), "f", "k", false), Verdict::Lost { why: "partition" });
+        assert_eq!(n.on_send(&mut rng, a("127.0.0.1:1"), a("127.0.0.2:1"), "f", "k", true), Verdict::Wait, "a connection's message waits");
+        assert_eq!(n.on_send(&mut rng, a("127.0.0.2:1"), a("127.0.0.1:1"), "f", "k", false), Verdict::Pass { extra: Duration::ZERO });
         n.apply(&Fault::Heal { a: Endpoint::Host(h2), b: Endpoint::Host(h1) });
         assert!(n.is_empty());
     }
@@ -484,7 +489,7 @@ mod tests {
         let link = Link::new(Endpoint::Any, Endpoint::Process(a("127.0.0.1:8088")));
         n.apply(&Fault::DropMessages(DropRule { count: Some(2), ..DropRule::kind(link, "Heartbeat") }));
         let mut rng = Rng::seed_from_u64(1);
-        let mut send = |k| n.on_send(&mut rng, a("127.0.0.5:9"), a("127.0.0.1:8088"), "yarn", k);
+        let mut send = |k| n.on_send(&mut rng, a("127.0.0.5:9"), a("127.0.0.1:8088"), "yarn", k, false);
         assert_eq!(send("Allocate"), Verdict::Pass { extra: Duration::ZERO });
         assert_eq!(send("Heartbeat"), Verdict::Lost { why: "dropped" });
         assert_eq!(send("Heartbeat"), Verdict::Lost { why: "dropped" });

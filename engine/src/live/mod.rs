@@ -439,7 +439,8 @@ impl<N: Node> LiveNode<N> {
             let faults = &mut *faults;
             !faults.rules.is_empty()
                 && matches!(
-                    faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind()),
+                    // In-process: nothing to wait in, so a connection's message goes through.
+                    faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind(), msg.is_stream()),
                     crate::fault::Verdict::Lost { .. }
                 )
         };

@@ -444,9 +444,9 @@ impl FaultLayer {
         if self.rules.is_empty() && self.lines.is_empty() && self.held.is_empty() {
             return Decision::Now(env);
         }
-        let extra = match self.rules.on_send(&mut self.rng, me, to, &env.family, kind) {
+        let extra = match self.rules.on_send(&mut self.rng, me, to, &env.family, kind, stream) {
             // A connection's message waits for the link to heal, behind what waits already.
-            Verdict::Lost { why: "partition" } if stream => {
+            Verdict::Wait => {
                 self.held.entry(to).or_default().push(env);
                 return Decision::Taken;
             }

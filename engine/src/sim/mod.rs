@@ -1380,9 +1380,9 @@ impl Sim {
     fn send(&mut self, slot: usize, from: Addr, to: Addr, msg: Msg) {
         let mut extra = 0;
         if !self.faults.is_empty() {
-            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind()) {
-                // A connection keeps it: it waits on arrival for the link to heal.
-                Verdict::Lost { why: "partition" } if msg.is_stream() => {}
+            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream()) {
+                // Its connection keeps it: on arrival it waits for the link to heal.
+                Verdict::Wait => {}
                 Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),
                 Verdict::Pass { extra: e } => extra = e.as_micros() as u64,
             }
