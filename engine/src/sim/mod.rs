@@ -1326,9 +1326,8 @@ impl Sim {
             return;
         }
         let faults = &self.faults;
-        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|(f, t, m)| !faults.is_held(*f, *t) && !(m.is_stream() && faults.is_cut(*f, *t)));
+        let waits = |f: Addr, t: Addr, m: &Msg| faults.is_held(f, t) || (m.is_stream() && faults.is_cut(f, t));
+        let (keep, go): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, m)| waits(*f, *t, m));
         self.held = keep;
         for (from, to, msg) in go {
             self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });
