@@ -153,6 +153,10 @@ pub enum ZkMsg {
 
 impl Wire for ZkMsg {
     const FAMILY: &'static str = "zk";
+    /// A ZooKeeper client talks to its server over one TCP connection: a partition delays
+    /// requests, answers and pings (the session may expire meanwhile, and then the late
+    /// requests are answered with SessionExpired), it does not lose them one by one.
+    const STREAM: bool = true;
     fn kind(&self) -> &'static str {
         match self {
             ZkMsg::Connect { .. } => "Connect",

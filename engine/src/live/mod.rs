@@ -432,21 +432,21 @@ impl<N: Node> LiveNode<N> {
     }
 
     /// A message from a gateway in this process. The fault layer decides it as if `from` had
-    /// sent it (a cut or dropping link loses it; holds and delays apply to sends only).
+    /// sent it: a cut or dropping link loses it, or, for a connection's message on a cut link,
+    /// keeps it until the link heals (holds and delays apply to sends only).
     fn deliver_local(&self, from: Addr, msg: Msg) {
-        let lost = {
+        {
             let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
             let faults = &mut *faults;
-            !faults.rules.is_empty()
-                && matches!(
-                    // In-process: nothing to wait in, so a connection's message goes through.
-                    faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind(), msg.is_stream()),
-                    crate::fault::Verdict::Lost { .. }
-                )
-        };
-        if !lost {
-            self.with(|n, cx| n.on_message(cx, from, msg));
+            if !faults.rules.is_empty() {
+                match faults.rules.on_send(&mut faults.rng, from, self.inner.me, msg.family(), msg.kind(), msg.is_stream()) {
+                    crate::fault::Verdict::Lost { .. } => return,
+                    crate::fault::Verdict::Wait => return faults.held_in.push((from, msg)),
+                    crate::fault::Verdict::Pass { .. } => {}
+                }
+            }
         }
+        self.with(|n, cx| n.on_message(cx, from, msg));
     }
 
     fn enqueue(&self, to: Addr, env: Envelope) {
@@ -523,18 +523,21 @@ impl<N: Node> LiveNode<N> {
     /// Applies a network fault to this node's sends (the scenario runner's `POST /_fault`, or
     /// a test); logs it. Err for a fault that is not about the network.
     pub fn apply_fault(&self, f: &crate::fault::Fault) -> Result<(), String> {
-        let released = {
+        let (released, released_in) = {
             let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
             if !faults.rules.apply(f) {
                 return Err(format!(
                     "'{f}' is not a network fault: the live fault layer takes partition, heal, hold, release, clog and drop-messages (processes get signals)"
                 ));
             }
-            faults.take_released(self.inner.me)
+            (faults.take_released(self.inner.me), faults.take_released_in(self.inner.me))
         };
         eprintln!("{} {}: fault applied: {f}", wall_now(), self.inner.me);
         for (to, env) in released {
             self.enqueue(to, env);
+        }
+        for (from, msg) in released_in {
+            self.with(|n, cx| n.on_message(cx, from, msg));
         }
         Ok(())
     }
@@ -636,14 +639,30 @@ mod gateway_tests {
         }
     }
 
+    /// A family on a connection (`Wire::STREAM`): a cut link delays it.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Line(String);
+    impl Wire for Line {
+        const FAMILY: &'static str = "test.line";
+        const STREAM: bool = true;
+        fn kind(&self) -> &'static str {
+            "Line"
+        }
+    }
+
     /// Keeps what it hears, and from whom.
     #[derive(Default)]
     struct Ear(Vec<(Addr, String)>);
     impl Node for Ear {
         fn on_start(&mut self, _: &mut Cx) {}
         fn on_message(&mut self, _: &mut Cx, from: Addr, msg: Msg) {
-            if let Ok(Word(w)) = msg.downcast::<Word>() {
-                self.0.push((from, w));
+            match msg.downcast::<Word>() {
+                Ok(Word(w)) => self.0.push((from, w)),
+                Err(m) => {
+                    if let Ok(Line(l)) = m.downcast::<Line>() {
+                        self.0.push((from, l));
+                    }
+                }
             }
         }
         fn on_timer(&mut self, _: &mut Cx, _: TimerId) {}
@@ -658,6 +677,10 @@ mod gateway_tests {
     impl Gateway for Shout {
         fn on_envelope(&self, env: Envelope, inbox: &Inbox) {
             self.0.fetch_add(1, Ordering::SeqCst);
+            if env.family == Line::FAMILY {
+                let Line(l) = serde_json::from_slice(&env.body).expect("a line");
+                return inbox.deliver(Line(l.to_uppercase()));
+            }
             let Word(w) = serde_json::from_slice(&env.body).expect("a word");
             inbox.deliver(Word(w.to_uppercase()));
         }
@@ -698,6 +721,32 @@ mod gateway_tests {
             n.apply_fault(&Fault::HealAll).unwrap();
             n.with(|_, cx| cx.send(gw, Word("again".into())));
             assert_eq!(heard(&n, 2).await.last(), Some(&(gw, "AGAIN".to_string())));
+        });
+    }
+
+    /// A connection's messages wait on a cut link, both ways: the node's for the gateway, and
+    /// the gateway's answer for the node; both arrive when the link heals.
+    #[test]
+    fn a_connections_messages_wait_for_a_cut_link_through_a_gateway() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let me: Addr = "127.0.0.1:7".parse().unwrap();
+            let gw: Addr = "127.0.0.1:2181".parse().unwrap();
+            let shout = Arc::new(Shout::default());
+            let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+            n.apply_fault(&Fault::Partition { a: Endpoint::Process(me), b: Endpoint::Process(gw), one_way: false }).unwrap();
+            n.with(|_, cx| cx.send(gw, Line("later".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (0, 0), "held on the way out");
+            n.apply_fault(&Fault::HealAll).unwrap();
+            assert_eq!(heard(&n, 1).await, vec![(gw, "LATER".to_string())]);
+            // One way, from the gateway: it hears the node; its answer waits for the heal.
+            n.apply_fault(&Fault::Partition { a: Endpoint::Process(gw), b: Endpoint::Process(me), one_way: true }).unwrap();
+            n.with(|_, cx| cx.send(gw, Line("wait".into())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!((n.read(|e| e.0.len()), shout.0.load(Ordering::SeqCst)), (1, 2));
+            n.apply_fault(&Fault::Heal { a: Endpoint::Process(gw), b: Endpoint::Process(me) }).unwrap();
+            assert_eq!(heard(&n, 2).await.last(), Some(&(gw, "WAIT".to_string())));
         });
     }
 }

@@ -402,6 +402,9 @@ pub(super) struct FaultLayer {
     pub rng: crate::Rng,
     /// Messages held per destination, in send order.
     held: std::collections::BTreeMap<Addr, Vec<Envelope>>,
+    /// A connection's messages from an in-process gateway (its peer's side) that wait for a
+    /// cut link to heal, in arrival order.
+    pub held_in: Vec<(Addr, crate::Msg)>,
     /// Destinations with a delay line (created by the first delayed message to them; every
     /// later message to them goes through it) and the last release time on it.
     lines: std::collections::BTreeMap<Addr, (mpsc::UnboundedSender<(tokio::time::Instant, Envelope)>, tokio::time::Instant)>,
@@ -425,6 +428,7 @@ impl FaultLayer {
             rules: NetFaults::default(),
             rng: crate::Rng::seed_from_u64(seed),
             held: Default::default(),
+            held_in: Vec::new(),
             lines: Default::default(),
             lost: 0,
         }
@@ -486,6 +490,14 @@ impl FaultLayer {
         *last = at;
         let _ = line.send((at, env));
         Decision::Taken
+    }
+
+    /// A gateway's messages to `me` whose links are no longer cut, in arrival order.
+    pub fn take_released_in(&mut self, me: Addr) -> Vec<(Addr, crate::Msg)> {
+        let rules = &self.rules;
+        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held_in).into_iter().partition(|(from, _)| !rules.is_cut(*from, me));
+        self.held_in = keep;
+        go
     }
 
     /// Held messages whose links are neither held nor cut any more (after a release or a
