@@ -356,6 +356,12 @@ impl NetFaults {
     pub fn is_held(&self, from: Addr, to: Addr) -> bool {
         self.holds.iter().any(|l| l.matches(from, to))
     }
+
+    /// True if a message on this link waits rather than arrives: its link is held, or it is
+    /// a connection's (`stream`) and its link is cut.
+    pub fn waits(&self, from: Addr, to: Addr, stream: bool) -> bool {
+        self.is_held(from, to) || (stream && self.is_cut(from, to))
+    }
 }
 
 fn push_unique(v: &mut Vec<Link>, l: Link) {

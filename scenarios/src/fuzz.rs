@@ -69,12 +69,10 @@ pub fn schedule(base: &Spec, seed: u64, max_faults: usize, network: bool) -> Spe
             let at = Duration::from_millis(rng.random_range(1_500..=7_000));
             let action = loop {
                 let a = draw_fault(&mut rng, network);
-                if !matches!(a, Action::LoseMachine(_)) {
-                    break a;
+                if matches!(a, Action::LoseMachine(_)) && std::mem::replace(&mut machine_lost, true) {
+                    continue;
                 }
-                if !std::mem::replace(&mut machine_lost, true) {
-                    break a;
-                }
+                break a;
             };
             Step { line: 0, trigger: Trigger::At(at), after: Duration::ZERO, action }
         })

@@ -129,6 +129,10 @@ pub fn job_graphs(spec: &Spec, d: usize, seed: u64) -> Result<Vec<JobGraph>, Str
     let mut graphs = program.job_graphs_with(p, &settings.restart, &mut id_source(seed, d))?;
     for g in &mut graphs {
         settings.apply(g);
+        // The scenario's restart budget (fuzz reports) raises what the program set.
+        if let (Some(min), RestartStrategy::FixedDelay { attempts, .. }) = (spec.restart_budget, &mut g.restart_strategy) {
+            *attempts = (*attempts).max(min);
+        }
     }
     Ok(graphs)
 }
@@ -331,13 +335,9 @@ impl<'a> SimRun<'a> {
         let mut modes: Vec<Option<(AmMode, FlinkConfig)>> = Vec::new();
         for (i, d) in self.spec.deploys.iter().enumerate() {
             let conf = flink_conf_ha(self.spec, i, self.zk)?;
-            let mut jobs = job_graphs(self.spec, i, self.seed)?;
-            for j in &mut jobs {
+            let jobs = job_graphs(self.spec, i, self.seed)?;
+            for j in &jobs {
                 self.job_owner.insert(j.job_id, i);
-                // The scenario's restart budget (fuzz reports) raises what the program set.
-                if let (Some(min), RestartStrategy::FixedDelay { attempts, .. }) = (self.spec.restart_budget, &mut j.restart_strategy) {
-                    *attempts = (*attempts).max(min);
-                }
             }
             self.deploys[i].jobs = jobs.clone();
             modes.push(match d.kind {
@@ -1131,11 +1131,6 @@ impl<'a> SimRun<'a> {
     }
 
     /// Runs the scenario. Returns the result (verdicts included).
-    /// The job graphs deployment `d` runs, as the run submits them.
-    pub fn deploy_jobs(&self, d: usize) -> &[JobGraph] {
-        &self.deploys[d].jobs
-    }
-
     pub fn run(&mut self) -> RunResult {
         let spec = self.spec;
         let nodes = spec.cluster.nodes;

@@ -552,13 +552,19 @@ fn cancel_stops_the_task() {
     assert_eq!(c.sim.node::<FakeConsumer>(consumer).unwrap().records, got, "nothing is emitted after CANCELED");
 }
 
-#[test]
-fn a_job_master_that_is_gone_fails_the_tasks_and_its_slots_time_out() {
+/// Execution 5 running in allocation 1 for 3 s: a task waiting for input from producer 60,
+/// cheap to simulate for many seconds.
+fn a_task_waiting_for_input() -> Cluster {
     let mut c = cluster(8, 1, FakeRm::default(), FakeJm::default()).with_slots();
     let jm = c.jm;
-    // A task waiting for input: running, and cheap to simulate for many seconds.
     c.submit(0, tdd((5, 0, 1, 1), sum_chain(), vec![60], None, jm));
     c.sim.run_for(Duration::from_secs(3));
+    c
+}
+
+#[test]
+fn a_job_master_that_is_gone_fails_the_tasks_and_its_slots_time_out() {
+    let mut c = a_task_waiting_for_input();
     assert!(c.jm().heartbeats >= 2);
     assert_eq!(c.te(0).num_tasks(), 1, "answered heartbeats keep the job alive");
     let offers = c.jm().offers.len();
@@ -583,10 +589,8 @@ fn a_job_master_that_is_gone_fails_the_tasks_and_its_slots_time_out() {
 /// Freeing them instead made every redeployment fail with "No task slot allocated".
 #[test]
 fn a_job_master_that_missed_the_silence_takes_the_slots_back_and_deploys_into_them() {
-    let mut c = cluster(8, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    let mut c = a_task_waiting_for_input();
     let jm = c.jm;
-    c.submit(0, tdd((5, 0, 1, 1), sum_chain(), vec![60], None, jm));
-    c.sim.run_for(Duration::from_secs(3));
     c.jm().silent = true;
     c.sim.run_for(Duration::from_secs(7));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(5)), Some(ExecutionState::Failed));

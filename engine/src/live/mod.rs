@@ -686,6 +686,15 @@ mod gateway_tests {
         }
     }
 
+    /// A node at 127.0.0.1:7 (an `Ear`) with a `Shout` gateway standing in for 127.0.0.1:2181.
+    fn ear_and_shout() -> (LiveNode<Ear>, Arc<Shout>, Addr, Addr) {
+        let me: Addr = "127.0.0.1:7".parse().unwrap();
+        let gw: Addr = "127.0.0.1:2181".parse().unwrap();
+        let shout = Arc::new(Shout::default());
+        let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+        (n, shout, me, gw)
+    }
+
     async fn heard(n: &LiveNode<Ear>, want: usize) -> Vec<(Addr, String)> {
         for _ in 0..200 {
             if n.read(|e| e.0.len()) >= want {
@@ -700,10 +709,7 @@ mod gateway_tests {
     fn a_gateway_answers_as_its_address_and_faults_apply_both_ways() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let me: Addr = "127.0.0.1:7".parse().unwrap();
-            let gw: Addr = "127.0.0.1:2181".parse().unwrap();
-            let shout = Arc::new(Shout::default());
-            let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+            let (n, shout, me, gw) = ear_and_shout();
             n.with(|_, cx| cx.send(gw, Word("hello".into())));
             assert_eq!(heard(&n, 1).await, vec![(gw, "HELLO".to_string())]);
             // Cut: nothing reaches the gateway, and nothing it would say reaches the node.
@@ -730,10 +736,7 @@ mod gateway_tests {
     fn a_connections_messages_wait_for_a_cut_link_through_a_gateway() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let me: Addr = "127.0.0.1:7".parse().unwrap();
-            let gw: Addr = "127.0.0.1:2181".parse().unwrap();
-            let shout = Arc::new(Shout::default());
-            let n = LiveNode::new(Ear::default(), me, std::env::temp_dir(), Codecs::new(), 1).with_gateway(gw, shout.clone());
+            let (n, shout, me, gw) = ear_and_shout();
             n.apply_fault(&Fault::Partition { a: Endpoint::Process(me), b: Endpoint::Process(gw), one_way: false }).unwrap();
             n.with(|_, cx| cx.send(gw, Line("later".into())));
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -880,17 +880,12 @@ impl Sim {
             }
             Event::Deliver { from, to, hint, sender, msg } => {
                 if !self.faults.is_empty() {
-                    if self.faults.is_cut(from, to) {
-                        if msg.is_stream() {
-                            // On a connection: kept until the link heals (`release_unheld`).
-                            self.trace.message(self.now, b'h', from, to, &msg);
-                            self.held.push((from, to, msg));
-                        } else {
-                            self.trace.message(self.now, b'l', from, to, &msg);
-                        }
+                    if self.faults.is_cut(from, to) && !msg.is_stream() {
+                        self.trace.message(self.now, b'l', from, to, &msg);
                         return;
                     }
-                    if self.faults.is_held(from, to) {
+                    // Held, or a connection's on a cut link: kept until `release_unheld`.
+                    if self.faults.waits(from, to, msg.is_stream()) {
                         self.trace.message(self.now, b'h', from, to, &msg);
                         self.held.push((from, to, msg));
                         return;
@@ -1326,8 +1321,8 @@ impl Sim {
             return;
         }
         let faults = &self.faults;
-        let waits = |f: Addr, t: Addr, m: &Msg| faults.is_held(f, t) || (m.is_stream() && faults.is_cut(f, t));
-        let (keep, go): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|(f, t, m)| waits(*f, *t, m));
+        let (keep, go): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|(f, t, m)| faults.waits(*f, *t, m.is_stream()));
         self.held = keep;
         for (from, to, msg) in go {
             self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });

@@ -284,8 +284,7 @@ fn a_restart_budget_raises_the_programs_restart_attempts() {
     let text = format!("{HEAD}modes = [\"sim\"]\nrestart-budget = 10\n{APP}[[expect]]\njob = \"FINISHED\"\n");
     let spec = parse_str(&text).unwrap();
     assert_eq!(spec.restart_budget, Some(10));
-    let run = crate::simrun::SimRun::new(&spec, 1, Default::default()).unwrap();
-    let jobs = run.deploy_jobs(0);
+    let jobs = crate::simrun::job_graphs(&spec, 0, 1).unwrap();
     assert_eq!(jobs.len(), 1);
     assert!(
         matches!(jobs[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 10, delay_ms: 500 }),
@@ -293,8 +292,8 @@ fn a_restart_budget_raises_the_programs_restart_attempts() {
         jobs[0].restart_strategy
     );
     let without = parse_str(&with("[[expect]]\njob = \"FINISHED\"\n")).unwrap();
-    let run = crate::simrun::SimRun::new(&without, 1, Default::default()).unwrap();
-    assert!(matches!(run.deploy_jobs(0)[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 3, .. }));
+    let jobs = crate::simrun::job_graphs(&without, 0, 1).unwrap();
+    assert!(matches!(jobs[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 3, .. }));
 }
 
 #[test]
