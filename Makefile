@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build
 
 all: build
 
@@ -80,8 +80,13 @@ fuzz:
 	$(SCENARIO) fuzz --seeds 1..201 --kinds all --jobs 2
 
 # Speed and memory, as ratios against baselines measured in the same run.
-bench: build
+bench: build sim-build
 	./scripts/bench.sh
+
+# The simulation build: yarn-sim for long simulated runs, profile-guided and panic=abort
+# (target/sim/release/yarn-sim; it runs `simulate` only). See scripts/sim-build.sh.
+sim-build:
+	./scripts/sim-build.sh
 
 # Only the rows side by side with Apache Flink 2.3 standalone (bench runs them too).
 .PHONY: bench-flink

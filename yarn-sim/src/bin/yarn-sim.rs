@@ -144,8 +144,29 @@ enum Cmd {
     },
 }
 
+/// Set (to the profile's name) when this binary is the simulation build (`make sim-build`,
+/// `scripts/sim-build.sh`): optimized with a profile of simulated runs and built with
+/// `panic=abort`, so unwinding code leaves the hot path. A daemon must not run on it: one
+/// panic in a request handler would end the whole process, where the release build's
+/// handlers fail that request alone. So it runs `simulate` and refuses the rest.
+const SIMULATION_BUILD: Option<&str> = option_env!("YARN_SIM_SIMULATION_BUILD");
+
+/// `Err` (the message) for a command the simulation build does not run.
+fn refused_by_simulation_build(simulation_build: Option<&str>, cmd: &Cmd) -> Result<(), String> {
+    match (simulation_build, cmd) {
+        (None, _) | (Some(_), Cmd::Simulate { .. }) => Ok(()),
+        (Some(_), _) => Err("this is the simulation build of yarn-sim (profile-guided, panics abort): it runs `simulate` only; \
+             daemons and clients run from the release build (target/release/yarn-sim)"
+            .to_string()),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = refused_by_simulation_build(SIMULATION_BUILD, &cli.cmd) {
+        eprintln!("yarn-sim: {e}");
+        std::process::exit(2);
+    }
     let mut out = std::io::stdout();
     let work = |w: Option<PathBuf>| w.unwrap_or_else(cluster::default_work_dir);
     let r = match cli.cmd {
@@ -257,6 +278,9 @@ fn main() {
                 }
                 println!("apps finished: {} of {apps}, succeeded: {}", r.apps_finished, r.apps_succeeded);
                 println!("trace hash: {:016x}", r.trace_hash);
+                if let Some(profile) = SIMULATION_BUILD {
+                    println!("build: simulation (profile-guided by {profile}, panic=abort)");
+                }
                 0
             })
         }
@@ -285,6 +309,29 @@ fn huge_pages_for_the_heap() {
             // `exec` returns only if it failed.
             let _ =
                 std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1").exec();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The simulation build runs `simulate` and nothing that serves requests; the release
+    /// build runs everything.
+    #[test]
+    fn the_simulation_build_runs_simulate_only() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("yarn-sim").chain(args.iter().copied())).expect("parses").cmd;
+        let simulate = parse(&["simulate", "--nodes", "3"]);
+        let start = parse(&["start", "--nodes", "1"]);
+        let rm = parse(&["resourcemanager"]);
+        for cmd in [&simulate, &start, &rm] {
+            assert_eq!(refused_by_simulation_build(None, cmd), Ok(()));
+        }
+        assert_eq!(refused_by_simulation_build(Some("training runs"), &simulate), Ok(()));
+        for cmd in [&start, &rm] {
+            let e = refused_by_simulation_build(Some("training runs"), cmd).expect_err("refused");
+            assert!(e.contains("simulation build") && e.contains("target/release/yarn-sim"), "{e}");
         }
     }
 }
