@@ -627,6 +627,11 @@ impl FlinkAppMaster {
                     jm.task_executor_heartbeat(cx, &resource_id, &tasks);
                 }
             }
+            JobMasterGateway::FailSlot { job_id, resource_id, allocation_id, cause, .. } => {
+                if let Some(jm) = self.dispatcher.job_mut(&job_id) {
+                    jm.fail_slot(cx, &resource_id, allocation_id, &cause);
+                }
+            }
             JobMasterGateway::ResourcesUnavailable { job_id, reason, .. } => {
                 if let Some(jm) = self.dispatcher.job_mut(&job_id) {
                     jm.resources_unavailable(cx, &reason);

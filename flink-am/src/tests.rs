@@ -233,7 +233,7 @@ impl Node for FakeTaskExecutor {
                     self.report(cx, jm, job, execution_id, ExecutionState::Canceled, None);
                 }
             }
-            TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id } => {
+            TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id, .. } => {
                 let tasks = self.tasks.iter().filter(|(_, v)| v.0 == job_id).map(|(k, _)| (*k, 10, 10)).collect();
                 let resource_id = self.id.clone();
                 cx.send(

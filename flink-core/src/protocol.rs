@@ -121,6 +121,13 @@ pub struct SlotOffer {
     pub slot_index: u32,
 }
 
+/// One slot of a JobMaster's `AllocatedSlotReport` (Flink's `AllocatedSlotInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocatedSlotInfo {
+    pub slot_index: u32,
+    pub allocation_id: AllocationId,
+}
+
 /// Where a task sends its output: the consumers of its vertex's outgoing edge, one per
 /// consumer subtask, in subtask order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,9 +256,15 @@ pub enum TaskExecutorGateway {
         allocation_id: AllocationId,
         reason: String,
     },
+    /// Carries the JobMaster's `AllocatedSlotReport` for this TaskExecutor: the slots it holds
+    /// here. The TaskExecutor syncs with it (Flink's `syncSlotsWithSnapshotFromJobMaster`): a
+    /// reported slot it does not hold for the job is failed at the JobMaster (`FailSlot`), an
+    /// active slot of the job that is not reported is freed.
     JobManagerHeartbeat {
         job_id: JobId,
         job_master_id: JobMasterId,
+        #[serde(default)]
+        allocated_slots: Vec<AllocatedSlotInfo>,
     },
     /// To a source task: snapshot now and emit barrier `checkpoint_id` downstream.
     TriggerCheckpoint {
@@ -293,7 +306,7 @@ impl TaskExecutorGateway {
             G::AcceptSlots { job_id, job_master_id, .. }
             | G::CancelTask { job_id, job_master_id, .. }
             | G::FreeSlot { job_id, job_master_id, .. }
-            | G::JobManagerHeartbeat { job_id, job_master_id }
+            | G::JobManagerHeartbeat { job_id, job_master_id, .. }
             | G::TriggerCheckpoint { job_id, job_master_id, .. }
             | G::NotifyCheckpointComplete { job_id, job_master_id, .. }
             | G::NotifyCheckpointAborted { job_id, job_master_id, .. } => FencingToken::JobMaster(*job_id, *job_master_id),
@@ -354,6 +367,16 @@ pub enum JobMasterGateway {
         /// The same tasks' I/O and time metrics.
         #[serde(default)]
         io: Vec<(ExecutionAttemptId, TaskIoMetrics)>,
+    },
+    /// Flink's `failSlot`: the TaskExecutor does not hold a slot the JobMaster reported as
+    /// allocated to it (the slot timed out or was freed while they could not talk). The
+    /// JobMaster drops it from its pool and fails what runs in it.
+    FailSlot {
+        job_id: JobId,
+        job_master_id: JobMasterId,
+        resource_id: ResourceId,
+        allocation_id: AllocationId,
+        cause: String,
     },
     AcknowledgeCheckpoint {
         job_id: JobId,
@@ -438,6 +461,7 @@ impl JobMasterGateway {
             | G::OfferSlots { job_id, job_master_id, .. }
             | G::UpdateTaskExecutionState { job_id, job_master_id, .. }
             | G::TaskExecutorToJobManagerHeartbeat { job_id, job_master_id, .. }
+            | G::FailSlot { job_id, job_master_id, .. }
             | G::AcknowledgeCheckpoint { job_id, job_master_id, .. }
             | G::DeclineCheckpoint { job_id, job_master_id, .. } => (*job_id, *job_master_id),
         }
@@ -452,6 +476,7 @@ impl engine::Wire for JobMasterGateway {
             JobMasterGateway::OfferSlots { .. } => "OfferSlots",
             JobMasterGateway::UpdateTaskExecutionState { .. } => "UpdateTaskExecutionState",
             JobMasterGateway::TaskExecutorToJobManagerHeartbeat { .. } => "TaskExecutorToJobManagerHeartbeat",
+            JobMasterGateway::FailSlot { .. } => "FailSlot",
             JobMasterGateway::AcknowledgeCheckpoint { .. } => "AcknowledgeCheckpoint",
             JobMasterGateway::DeclineCheckpoint { .. } => "DeclineCheckpoint",
         }

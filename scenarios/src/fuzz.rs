@@ -184,7 +184,7 @@ fn toml_str(s: &str) -> String {
 /// A scenario file for a (fuzzed) spec.
 pub fn render(spec: &Spec, seed: u64) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# Found by `scenario fuzz` (seed {seed}); rerun: scenario run <this file> --seed {seed}");
+    let _ = writeln!(o, "# Found by `scenario fuzz` (seed {seed}); rerun: scenario run <this file>");
     let _ = writeln!(o, "name = {}", toml_str(&spec.name));
     let _ = writeln!(o, "breaks = {}", toml_str(&spec.breaks));
     let _ = writeln!(o, "expects = {}", toml_str(&spec.expects));
@@ -193,6 +193,8 @@ pub fn render(spec: &Spec, seed: u64) -> String {
     if let Some(b) = spec.restart_budget {
         let _ = writeln!(o, "restart-budget = {b}");
     }
+    // The seed it was found with: the file replays as found, without a flag.
+    let _ = writeln!(o, "seed = {seed}");
     let _ = writeln!(o);
     let c = &spec.cluster;
     let _ = writeln!(o, "[cluster]\nnodes = {}\nnode-memory-mb = {}\nnode-vcores = {}", c.nodes, c.node_memory_mb, c.node_vcores);

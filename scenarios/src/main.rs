@@ -61,7 +61,8 @@ fn main() -> ExitCode {
 fn cmd_run(args: &[String]) -> u8 {
     let mut files = Vec::new();
     let mut mode = "sim".to_string();
-    let mut seed = 1u64;
+    // Each scenario's own `seed` (default 1) unless given here.
+    let mut seed: Option<u64> = None;
     let mut quiet = false;
     let mut jobs = 1usize;
     let mut flink = spec::Flink::Model;
@@ -89,7 +90,7 @@ fn cmd_run(args: &[String]) -> u8 {
             "--seed" => {
                 i += 1;
                 match args.get(i).and_then(|s| s.parse().ok()) {
-                    Some(s) => seed = s,
+                    Some(s) => seed = Some(s),
                     None => {
                         eprintln!("scenario run: --seed needs a number");
                         return 2;
@@ -142,9 +143,10 @@ fn cmd_run(args: &[String]) -> u8 {
     scenarios::pool::run_in_order(
         &specs,
         jobs,
-        |s| scenarios::run_with(s, &mode, flink, seed),
+        |s| scenarios::run_with(s, &mode, flink, seed.or(s.seed).unwrap_or(1)),
         |i, (r, lines)| {
             let s = &specs[i];
+            let seed = seed.or(s.seed).unwrap_or(1);
             println!("=== {} ({} --mode {mode}{real} --seed {seed})", s.name, s.file.display());
             if let Some(why) = &r.skipped {
                 println!("SKIP {}: {why}", s.name);

@@ -72,6 +72,11 @@ pub struct Scenario {
     /// (what `scenario fuzz` gives the jobs it breaks, so its reports replay as found).
     #[serde(default)]
     pub restart_budget: Option<Spanned<u32>>,
+    /// The seed the scenario runs with unless `--seed` says otherwise (default 1): a fuzz
+    /// finding, or a library scenario whose fault lands where it matters with this seed's
+    /// placement and latencies.
+    #[serde(default)]
+    pub seed: Option<u64>,
     #[serde(default)]
     pub cluster: ClusterSpec,
     #[serde(default)]
@@ -620,6 +625,8 @@ pub struct Spec {
     pub timeout: Duration,
     /// See `Scenario::restart_budget`.
     pub restart_budget: Option<u32>,
+    /// See `Scenario::seed`.
+    pub seed: Option<u64>,
     pub cluster: Cluster,
     pub deploys: Vec<Deploy>,
     pub steps: Vec<Step>,
@@ -1160,6 +1167,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         modes: raw.modes.iter().map(|m| m.get_ref().clone()).collect(),
         timeout,
         restart_budget: raw.restart_budget.map(|b| *b.get_ref()),
+        seed: raw.seed,
         cluster,
         deploys,
         steps,

@@ -59,3 +59,25 @@ fn fuzz_over_a_directory_without_scenarios_is_an_error_not_a_pass() {
     assert!(err.contains("no scenario files (*.toml) in"), "{err}");
     assert!(!out.contains("runs"), "nothing ran: {out}");
 }
+
+/// A scenario's `seed` is what it runs with (a fuzz finding replays as found, without a
+/// flag); `--seed` still overrides it.
+#[test]
+fn a_scenarios_own_seed_is_used_unless_the_command_line_gives_one() {
+    let text = std::fs::read_to_string(library("tm-killed-mid-job")).unwrap();
+    let dir = std::env::temp_dir().join(format!("scenario-cli-seeded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeded = dir.join("seeded.toml");
+    std::fs::write(&seeded, format!("seed = 5\n{text}")).unwrap();
+    let f = seeded.to_str().unwrap();
+    let hash = |out: &str| out.lines().find_map(|l| l.split("trace hash ").nth(1).map(str::to_string)).unwrap_or_default();
+    let (c1, own, e1) = scenario("seed-own", &["run", f]);
+    let (c2, five, e2) = scenario("seed-five", &["run", f, "--seed", "5"]);
+    let (c3, one, e3) = scenario("seed-one", &["run", f, "--seed", "1"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((c1, c2, c3), (0, 0, 0), "{e1}{e2}{e3}");
+    assert!(own.contains("--mode sim --seed 5)"), "{own}");
+    assert!(one.contains("--mode sim --seed 1)"), "{one}");
+    assert_eq!(hash(&own), hash(&five), "the file's seed is seed 5's run");
+    assert_ne!(hash(&own), hash(&one), "--seed 1 overrides it: another run");
+}

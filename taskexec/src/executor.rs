@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Addr, Cx, Msg, Node, Time, TimerId};
 use flink_core::checkpoint::DeclineReason;
-use flink_core::protocol::{CheckpointBarrier, FencingToken, SlotOffer};
+use flink_core::protocol::{AllocatedSlotInfo, CheckpointBarrier, FencingToken, SlotOffer};
 use flink_core::{
-    ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, JobMasterId, NetworkMsg, ResourceManagerGateway, ResourceManagerId,
-    TaskDeploymentDescriptor, TaskExecutorGateway,
+    AllocationId, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway, JobMasterId, NetworkMsg, ResourceManagerGateway,
+    ResourceManagerId, TaskDeploymentDescriptor, TaskExecutorGateway,
 };
 
 use flink_core::zookeeper::{decode_leader, ZkClient, ZkError, ZkEvent, ZkMsg, ZkOp, ZkPaths, ZkReply};
@@ -404,6 +404,34 @@ impl TaskExecutor {
     fn touch_job(&mut self, cx: &Cx, job_id: JobId) {
         if let Some(c) = self.jobs.get_mut(&job_id) {
             c.last_heard = cx.now();
+        }
+    }
+
+    /// Flink's `syncSlotsWithSnapshotFromJobMaster`, on every heartbeat of a connected job
+    /// master: a slot it reports that this TaskExecutor does not hold for the job (timed out
+    /// or freed while they could not talk) is failed at the job master, which would otherwise
+    /// deploy into it again and again; an accepted slot it no longer reports (its FreeSlot was
+    /// lost) is freed. Only accepted slots: one whose offer is still being answered is not in
+    /// the report yet.
+    fn sync_slots_with_job_master(&mut self, cx: &mut Cx, job_id: JobId, job_master_id: JobMasterId, report: &[AllocatedSlotInfo]) {
+        let Some(job_master) = self.jobs.get(&job_id).map(|c| c.job_master) else { return };
+        for s in report {
+            if !self.slots.is_allocated_at(s.slot_index, s.allocation_id, job_id) {
+                let cause =
+                    format!("Slot {} on TaskExecutor {} is not allocated by job {job_id}.", s.allocation_id, self.config.resource_id);
+                cx.trace("slot.not-allocated", format!("{} {}", s.slot_index, s.allocation_id));
+                let resource_id = self.config.resource_id.clone();
+                cx.send(
+                    job_master,
+                    JobMasterGateway::FailSlot { job_id, job_master_id, resource_id, allocation_id: s.allocation_id, cause },
+                );
+            }
+        }
+        let reported: BTreeSet<AllocationId> = report.iter().map(|s| s.allocation_id).collect();
+        for a in self.slots.active_allocations_of(job_id) {
+            if !reported.contains(&a) {
+                self.free_slot(cx, a, &format!("{a} is no longer allocated by job {job_id}."));
+            }
         }
     }
 
@@ -928,7 +956,11 @@ impl Node for TaskExecutor {
                 self.free_slot(cx, allocation_id, &reason);
                 self.drive(cx);
             }
-            TaskExecutorGateway::JobManagerHeartbeat { job_id, .. } => self.touch_job(cx, job_id),
+            TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id, allocated_slots } => {
+                self.touch_job(cx, job_id);
+                self.sync_slots_with_job_master(cx, job_id, job_master_id, &allocated_slots);
+                self.drive(cx);
+            }
             TaskExecutorGateway::TriggerCheckpoint { job_id, job_master_id, execution_id, checkpoint_id, timestamp, options } => {
                 self.touch_job(cx, job_id);
                 let barrier = CheckpointBarrier { id: checkpoint_id, timestamp, options };

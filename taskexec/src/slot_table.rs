@@ -178,6 +178,26 @@ impl TaskSlotTable {
         self.find(allocation_id).and_then(|s| s.allocation.as_ref()).is_some_and(|a| a.job_id == job_id)
     }
 
+    /// True if slot `index` holds the allocation for `job_id` (in any state): Flink's
+    /// `isAllocated(index, jobId, allocationId)`.
+    pub fn is_allocated_at(&self, index: u32, allocation_id: AllocationId, job_id: JobId) -> bool {
+        self.slots
+            .get(index as usize)
+            .and_then(|s| s.allocation.as_ref())
+            .is_some_and(|a| a.allocation_id == allocation_id && a.job_id == job_id)
+    }
+
+    /// The job's slots its job master accepted, in slot order.
+    pub fn active_allocations_of(&self, job_id: JobId) -> Vec<AllocationId> {
+        self.slots
+            .iter()
+            .filter(|s| s.state == TaskSlotState::Active)
+            .filter_map(|s| s.allocation.as_ref())
+            .filter(|a| a.job_id == job_id)
+            .map(|a| a.allocation_id)
+            .collect()
+    }
+
     /// Allocations held for `job_id`, in slot order.
     pub fn allocations_of(&self, job_id: JobId) -> Vec<AllocationId> {
         self.slots.iter().filter_map(|s| s.allocation.as_ref()).filter(|a| a.job_id == job_id).map(|a| a.allocation_id).collect()

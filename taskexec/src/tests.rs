@@ -10,7 +10,7 @@ use engine::sim::{Sim, SimConfig};
 use engine::{Addr, Cx, MemStore, Msg, Node, Store as _, TimerId};
 use flink_core::checkpoint::{CheckpointMetrics, CheckpointOptions, DeclineReason, TaskRestore, TaskStateSnapshot};
 use flink_core::operator::{Aggregate, FlatMapFn, MapFn, SinkSpec, SourceSpec};
-use flink_core::protocol::{CheckpointBarrier, OutputSpec, SlotOffer, SlotStatus};
+use flink_core::protocol::{AllocatedSlotInfo, CheckpointBarrier, OutputSpec, SlotOffer, SlotStatus};
 use flink_core::runtime::{OperatorChain, Output, SourceStatus};
 use flink_core::{
     AllocationId, CheckpointId, CheckpointKind, CheckpointingMode, Element, ExecutionAttemptId, ExecutionState, JobId, JobMasterGateway,
@@ -85,6 +85,11 @@ struct FakeJm {
     declines: Vec<(ExecutionAttemptId, CheckpointId, DeclineReason, String)>,
     /// From FINISHED reports: the job's final commit.
     committables: Vec<(ExecutionAttemptId, Vec<(String, String)>)>,
+    /// What its heartbeats report as allocated (`None`: every slot it accepted from that
+    /// TaskExecutor, as a JobMaster's slot pool does).
+    report: Option<Vec<AllocatedSlotInfo>>,
+    /// FailSlot messages: (allocation, cause).
+    failed_slots: Vec<(AllocationId, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -139,9 +144,20 @@ impl Node for FakeJm {
             Ok(JobMasterGateway::TaskExecutorToJobManagerHeartbeat { job_id, .. }) => {
                 self.heartbeats += 1;
                 if !self.silent && !self.mute {
-                    cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id: JM_ID });
+                    let allocated_slots = self.report.clone().unwrap_or_else(|| {
+                        let mut held: Vec<AllocatedSlotInfo> = self
+                            .offers
+                            .iter()
+                            .filter(|(at, _)| *at == from)
+                            .map(|(_, o)| AllocatedSlotInfo { slot_index: o.slot_index, allocation_id: o.allocation_id })
+                            .collect();
+                        held.dedup();
+                        held
+                    });
+                    cx.send(from, TaskExecutorGateway::JobManagerHeartbeat { job_id, job_master_id: JM_ID, allocated_slots });
                 }
             }
+            Ok(JobMasterGateway::FailSlot { allocation_id, cause, .. }) => self.failed_slots.push((allocation_id, cause)),
             _ => {}
         }
     }
@@ -602,6 +618,42 @@ fn a_job_master_that_missed_the_silence_takes_the_slots_back_and_deploys_into_th
     c.sim.run_for(Duration::from_secs(3));
     assert_eq!(c.jm().state_of(ExecutionAttemptId(6)), Some(ExecutionState::Running), "{:?}", c.jm().error_of(ExecutionAttemptId(6)));
     assert_eq!(c.te(0).num_tasks(), 1);
+}
+
+/// The fuzzer's seed 66720 in small: while the job master and this TaskExecutor could not
+/// talk, the TaskExecutor freed a slot (its timeout) that the job master still holds. Its
+/// heartbeats report the slot; the TaskExecutor fails it there (Flink's
+/// `failNoLongerAllocatedSlots`), where the job master used to deploy into it, restart after
+/// restart, each attempt failing with "No task slot allocated".
+#[test]
+fn a_slot_the_job_master_holds_but_this_task_executor_freed_is_failed_at_the_job_master() {
+    let mut c = cluster(4, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    c.sim.run_for(Duration::from_secs(3));
+    assert!(c.jm().failed_slots.is_empty(), "the slot it holds is not failed: {:?}", c.jm().failed_slots);
+    let gone = AllocatedSlotInfo { slot_index: 1, allocation_id: AllocationId(42) };
+    let held = AllocatedSlotInfo { slot_index: 0, allocation_id: AllocationId(1) };
+    c.jm().report = Some(vec![held, gone]);
+    c.sim.run_for(Duration::from_secs(2));
+    let failed = c.jm().failed_slots.clone();
+    assert!(!failed.is_empty() && failed.iter().all(|(a, _)| *a == AllocationId(42)), "{failed:?}");
+    let want = format!("Slot {} on TaskExecutor container_1_0001_01_000002 is not allocated by job {JOB}.", AllocationId(42));
+    assert_eq!(failed[0].1, want);
+    assert_eq!(c.te(0).slot_table().slots()[0].state, crate::TaskSlotState::Active, "the slot both hold stays");
+}
+
+/// Flink's `freeNoLongerUsedSlots`: an accepted slot the job master no longer reports (its
+/// FreeSlot was lost on the way) is freed, and the ResourceManager told at once.
+#[test]
+fn an_accepted_slot_the_job_master_no_longer_reports_is_freed() {
+    let mut c = cluster(5, 1, FakeRm::default(), FakeJm::default()).with_slots();
+    c.sim.run_for(Duration::from_secs(2));
+    assert_eq!(c.te(0).slot_table().num_free(), 1, "a reported slot stays");
+    c.jm().report = Some(Vec::new());
+    c.sim.run_for(Duration::from_secs(2));
+    assert_eq!(c.te(0).slot_table().num_free(), 2);
+    let te = c.tes[0].1;
+    assert_eq!(c.rm().last_report[&te][0].allocation, None);
+    assert!(c.jm().failed_slots.is_empty());
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use engine::{Addr, Cx, TimerId};
 use flink_core::checkpoint::{CheckpointKind, CheckpointMetrics, DeclineReason, TaskStateSnapshot};
-use flink_core::protocol::{OutputSpec, SlotOffer};
+use flink_core::protocol::{AllocatedSlotInfo, OutputSpec, SlotOffer};
 use flink_core::{
     AllocationId, CheckpointId, ExecutionAttemptId, ExecutionState, FailoverStrategy, JobGraph, JobId, JobMasterId, JobStatus, ResourceId,
     TaskDeploymentDescriptor, TaskExecutorGateway,
@@ -616,16 +616,43 @@ impl JobMaster {
         if self.task_managers.remove(resource_id).is_none() && !lost_slots {
             return;
         }
+        let exception = format!("org.apache.flink.util.FlinkException: TaskManager {resource_id} is lost: {cause}");
+        self.fail_tasks_in_lost_slots(cx, &exception, |_, location| location.resource_id == resource_id);
+    }
+
+    /// Flink's `failSlot`: the TaskExecutor `resource_id` does not hold `allocation_id`, which
+    /// this JobMaster held there (it timed out or was freed while the two could not talk).
+    /// The slot leaves the pool and the tasks in it fail; redeploying into it would fail
+    /// every attempt with "No task slot allocated", restart after restart.
+    pub fn fail_slot(&mut self, cx: &mut Cx, resource_id: &str, allocation_id: AllocationId, cause: &str) {
+        let held = self.slots.len();
+        self.slots.retain(|s| !(s.allocation_id == allocation_id && s.resource_id == resource_id));
+        if held == self.slots.len() {
+            return;
+        }
+        cx.trace("slot.failed", format!("{allocation_id} {resource_id} {cause}"));
+        let in_slot: BTreeSet<u32> = self.slot_of.iter().filter(|(_, a)| **a == allocation_id).map(|(i, _)| *i).collect();
+        self.slot_of.retain(|_, a| *a != allocation_id);
+        let exception = format!("org.apache.flink.util.FlinkException: {cause}");
+        self.fail_tasks_in_lost_slots(cx, &exception, |subtask, location| {
+            in_slot.contains(&subtask) && location.resource_id == resource_id
+        });
+    }
+
+    /// Fails the live executions `lost(subtask index, location)` picks, whose slots are gone
+    /// (restart or job failure as the strategy says); with none to fail, a job still waiting
+    /// to deploy declares its slots again, and the RM replaces the lost ones.
+    fn fail_tasks_in_lost_slots(&mut self, cx: &mut Cx, exception: &str, lost: impl Fn(u32, &Location) -> bool) {
         let now = cx.now();
         let mut failed = Vec::new();
         for (vi, ejv) in self.execution_graph.vertices.iter_mut().enumerate() {
             for (si, ev) in ejv.subtasks.iter_mut().enumerate() {
                 let e = &mut ev.current;
-                if !e.state.is_terminal() && e.location.as_ref().map(|l| l.resource_id == resource_id).unwrap_or(false) {
+                if !e.state.is_terminal() && e.location.as_ref().is_some_and(|l| lost(ev.subtask, l)) {
                     let to = if e.state == ExecutionState::Canceling { ExecutionState::Canceled } else { ExecutionState::Failed };
                     e.transition(to, now);
                     if to == ExecutionState::Failed {
-                        e.failure = Some(cause.to_string());
+                        e.failure = Some(exception.to_string());
                         let name = format!("{} ({}/{})", ejv.vertex.name, ev.subtask + 1, ejv.vertex.parallelism);
                         failed.push(FailedTask { at: (vi, si), name, location: e.location.clone() });
                     }
@@ -633,8 +660,7 @@ impl JobMaster {
             }
         }
         if !failed.is_empty() {
-            let exception = format!("org.apache.flink.util.FlinkException: TaskManager {resource_id} is lost: {cause}");
-            self.handle_failure(cx, failed.into_iter().map(|f| (exception.clone(), Some(f))).collect(), false);
+            self.handle_failure(cx, failed.into_iter().map(|f| (exception.to_string(), Some(f))).collect(), false);
         } else if self.status == JobStatus::Running && self.has_scheduled() {
             // Lost slots before deployment: the declaration stands and the RM replaces them.
             let need = self.required_slots();
@@ -902,8 +928,15 @@ impl JobMaster {
             cx.print(&format!("INFO  {cause}"));
             self.task_manager_lost(cx, &id, &cause);
         }
-        for (addr, _) in self.task_managers.values() {
-            cx.send(*addr, TaskExecutorGateway::JobManagerHeartbeat { job_id: self.graph.job_id, job_master_id: self.id });
+        for (resource_id, (addr, _)) in &self.task_managers {
+            // The AllocatedSlotReport: what this JobMaster holds on that TaskExecutor.
+            let allocated_slots = self
+                .slots
+                .iter()
+                .filter(|s| s.resource_id == *resource_id)
+                .map(|s| AllocatedSlotInfo { slot_index: s.slot_index, allocation_id: s.allocation_id })
+                .collect();
+            cx.send(*addr, TaskExecutorGateway::JobManagerHeartbeat { job_id: self.graph.job_id, job_master_id: self.id, allocated_slots });
         }
         if !self.status.is_globally_terminal() {
             cx.set_timer(Duration::from_millis(self.heartbeat_interval_ms), self.timer(T_HEARTBEAT));

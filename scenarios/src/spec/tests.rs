@@ -296,6 +296,16 @@ fn a_restart_budget_raises_the_programs_restart_attempts() {
     assert!(matches!(jobs[0].restart_strategy, flink_core::graph::RestartStrategy::FixedDelay { attempts: 3, .. }));
 }
 
+/// `seed` is optional: absent, the runner uses 1 (or `--seed`).
+#[test]
+fn a_scenario_may_name_its_seed() {
+    let spec = parse_str(&format!("seed = 66720\n{HEAD}[[expect]]\ncontainers-leaked = 0\n")).unwrap();
+    assert_eq!(spec.seed, Some(66720));
+    assert_eq!(parse_str(&with("[[expect]]\njob = \"FINISHED\"\n")).unwrap().seed, None);
+    let e = parse_str(&format!("seed = \"soon\"\n{HEAD}[[expect]]\ncontainers-leaked = 0\n")).unwrap_err();
+    assert!(e.to_string().contains(":1:8: invalid type: string \"soon\", expected u64"), "{e}");
+}
+
 #[test]
 fn every_semantic_error_has_a_clear_message() {
     let step = |s: &str| with(&format!("[[step]]\n{s}\n[[expect]]\njob = \"FINISHED\"\n"));
