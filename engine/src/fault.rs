@@ -330,6 +330,17 @@ impl NetFaults {
         if self.is_cut(from, to) {
             return if stream { Verdict::Wait } else { Verdict::Lost { why: "partition" } };
         }
+        if self.dropped(rng, from, to, family, kind) {
+            return Verdict::Lost { why: "dropped" };
+        }
+        let extra = self.clogs.iter().filter(|(l, _)| l.matches(from, to)).map(|(_, d)| *d).max().unwrap_or_default();
+        Verdict::Pass { extra }
+    }
+
+    /// Whether a drop rule takes this message (and counts it). Send-time rules go through
+    /// [`NetFaults::on_send`]; a live receiver asks this on arrival, for the rules it was given
+    /// as the receiver of messages from anyone (so senders that start later are covered too).
+    pub fn dropped(&mut self, rng: &mut Rng, from: Addr, to: Addr, family: &str, kind: &str) -> bool {
         for d in &mut self.drops {
             if d.left == Some(0) || !d.rule.matches(from, to, family, kind) {
                 continue;
@@ -339,11 +350,10 @@ impl NetFaults {
                     *n -= 1;
                 }
                 self.drops.retain(|d| d.left != Some(0));
-                return Verdict::Lost { why: "dropped" };
+                return true;
             }
         }
-        let extra = self.clogs.iter().filter(|(l, _)| l.matches(from, to)).map(|(_, d)| *d).max().unwrap_or_default();
-        Verdict::Pass { extra }
+        false
     }
 
     /// True if the link from `from` to `to` is cut (checked again on arrival: a message in
@@ -501,6 +511,22 @@ mod tests {
         assert_eq!(send("Heartbeat"), Verdict::Lost { why: "dropped" });
         assert_eq!(send("Heartbeat"), Verdict::Pass { extra: Duration::ZERO });
         assert!(n.is_empty(), "an exhausted rule is gone");
+    }
+
+    /// A receiver's check on arrival: the same rule, counted once per message, and only for
+    /// messages to the receiver it names.
+    #[test]
+    fn a_receiver_drops_what_a_rule_from_anyone_names() {
+        let mut n = NetFaults::default();
+        let me = a("127.0.0.1:8081");
+        let link = Link::new(Endpoint::Any, Endpoint::Process(me));
+        n.apply(&Fault::DropMessages(DropRule { count: Some(1), ..DropRule::kind(link, "RegisterTaskExecutor") }));
+        let mut rng = Rng::seed_from_u64(1);
+        assert!(!n.dropped(&mut rng, a("127.0.0.1:40001"), a("127.0.0.1:9999"), "flink-rm", "RegisterTaskExecutor"), "another receiver");
+        assert!(!n.dropped(&mut rng, a("127.0.0.1:40001"), me, "flink-rm", "TaskExecutorHeartbeat"), "another kind");
+        assert!(n.dropped(&mut rng, a("127.0.0.1:40002"), me, "flink-rm", "RegisterTaskExecutor"), "any sender, even a new one");
+        assert!(!n.dropped(&mut rng, a("127.0.0.1:40002"), me, "flink-rm", "RegisterTaskExecutor"), "counted once: the rule is spent");
+        assert!(n.is_empty());
     }
 
     #[test]

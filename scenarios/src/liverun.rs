@@ -795,22 +795,16 @@ impl LiveRun<'_> {
             }
             Action::Drop { at, from, rpc, heal_after } => {
                 let (aa, wa) = self.node_addr(at, d)?;
-                // Rules act at senders: the one named, else the JobManager and every TaskManager.
+                // From one sender: the rule acts at it. From anyone: at the receiver (below).
                 let (senders, src, by) = match from {
                     Some(f) => {
                         let (fa, wf) = self.node_addr(f, d)?;
                         (vec![fa.clone()], p(&fa)?, format!(" from {wf}"))
                     }
-                    None => {
-                        let mut v = vec![self.node_addr(&Role::Am, d)?.0];
-                        for n in 1..=self.containers(d, false).len() {
-                            if let Ok((x, _)) = self.node_addr(&Role::TaskManager(n), d) {
-                                v.push(x);
-                            }
-                        }
-                        v.retain(|x| *x != aa);
-                        (v, Endpoint::Any, String::new())
-                    }
+                    // From anyone: the receiver itself drops them on arrival. Senders that
+                    // start later (a TaskManager whose registration is to be lost) are covered,
+                    // and each message is counted once.
+                    None => (vec![aa.clone()], Endpoint::Any, String::new()),
                 };
                 let link = Link::new(src, p(&aa)?);
                 let f = Fault::DropMessages(DropRule::kind(link, rpc));
