@@ -37,7 +37,7 @@ if [ -x "$PROFDATA" ]; then
   echo "sim-build: 1/3 instrumented build ($GEN_DIR)"
   rm -rf "$PROFILES"
   mkdir -p "$PROFILES"
-  YARN_SIM_SIMULATION_BUILD="training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-generate=$PROFILES/raw" \
+  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-generate=$PROFILES/raw" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$GEN_DIR"
   echo "sim-build: 2/3 training runs"
   for t in "${TRAINING[@]}"; do
@@ -46,11 +46,11 @@ if [ -x "$PROFDATA" ]; then
   done
   "$PROFDATA" merge -o "$PROFILES/yarn-sim.profdata" "$PROFILES"/raw/*.profraw
   echo "sim-build: 3/3 optimized build ($OUT_DIR)"
-  YARN_SIM_SIMULATION_BUILD="training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-use=$PROFILES/yarn-sim.profdata" \
+  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-use=$PROFILES/yarn-sim.profdata" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$OUT_DIR"
 else
   echo "sim-build: llvm-profdata not found (rustup's llvm-tools): building with panic=abort only, no profile"
-  YARN_SIM_SIMULATION_BUILD="none (no llvm-profdata)" RUSTFLAGS="-Cpanic=abort" \
+  YARN_SIM_SIMULATION_BUILD="no profile: llvm-profdata missing" RUSTFLAGS="-Cpanic=abort" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$OUT_DIR"
 fi
 echo "sim-build: $OUT_DIR/release/yarn-sim"

@@ -795,29 +795,22 @@ impl LiveRun<'_> {
             }
             Action::Drop { at, from, rpc, heal_after } => {
                 let (aa, wa) = self.node_addr(at, d)?;
-                // From one sender: the rule acts at it. From anyone: at the receiver (below).
-                let (senders, src, by) = match from {
+                // The receiver holds the rule and drops on arrival: a sender that starts after
+                // the step (a TaskManager whose registration is to be lost), or one the runner
+                // cannot address, is covered, and each message is counted once.
+                let (src, by) = match from {
                     Some(f) => {
                         let (fa, wf) = self.node_addr(f, d)?;
-                        (vec![fa.clone()], p(&fa)?, format!(" from {wf}"))
+                        (p(&fa)?, format!(" from {wf}"))
                     }
-                    // From anyone: the receiver itself drops them on arrival. Senders that
-                    // start later (a TaskManager whose registration is to be lost) are covered,
-                    // and each message is counted once.
-                    None => (vec![aa.clone()], Endpoint::Any, String::new()),
+                    None => (Endpoint::Any, String::new()),
                 };
                 let link = Link::new(src, p(&aa)?);
-                let f = Fault::DropMessages(DropRule::kind(link, rpc));
-                let rules: Vec<(String, Fault)> = senders.iter().map(|x| (x.clone(), f.clone())).collect();
-                self.post_all(&rules)?;
+                self.post_all(&[(aa.clone(), Fault::DropMessages(DropRule::kind(link, rpc)))])?;
                 self.event("fault", format!("drop {rpc} arriving at {wa}{by} (live fault layer)"));
                 if let Some(after) = heal_after {
                     let h = Fault::Heal { a: link.from, b: link.to };
-                    self.fault_heals.push((
-                        now + *after,
-                        senders.into_iter().map(|x| (x, h.clone())).collect(),
-                        format!("{rpc} reaches {wa}{by} again"),
-                    ));
+                    self.fault_heals.push((now + *after, vec![(aa, h)], format!("{rpc} reaches {wa}{by} again")));
                 }
             }
             other => return Err(format!("{other:?} is not a network fault")),

@@ -140,13 +140,14 @@ fn cmd_run(args: &[String]) -> u8 {
     let real = if flink == spec::Flink::Real { " --flink real" } else { "" };
     // `--jobs N` runs N scenarios at once (each live one on its own cluster, ports and
     // directory); their reports still print whole and in the order given.
+    let seed_of = |s: &spec::Spec| seed.or(s.seed).unwrap_or(1);
     scenarios::pool::run_in_order(
         &specs,
         jobs,
-        |s| scenarios::run_with(s, &mode, flink, seed.or(s.seed).unwrap_or(1)),
+        |s| scenarios::run_with(s, &mode, flink, seed_of(s)),
         |i, (r, lines)| {
             let s = &specs[i];
-            let seed = seed.or(s.seed).unwrap_or(1);
+            let seed = seed_of(s);
             println!("=== {} ({} --mode {mode}{real} --seed {seed})", s.name, s.file.display());
             if let Some(why) = &r.skipped {
                 println!("SKIP {}: {why}", s.name);

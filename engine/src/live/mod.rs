@@ -481,14 +481,13 @@ impl<N: Node> LiveNode<N> {
     pub fn deliver(&self, env: Envelope) -> Result<(), String> {
         let msg = self.inner.codecs.decode(&env.family, &env.body)?;
         {
-            // Drop rules given to this node as the receiver (messages of a kind from anyone:
-            // the runner cannot reach senders that start later, nor address one that never
-            // registers). Rules about this node's own sends never match here: their `to` is
-            // another node.
+            // Drop rules this node holds as the receiver (the scenario runner puts them here:
+            // a sender may start after the rule, or never be addressable). Rules about this
+            // node's own sends never match here: their `to` is another node.
             let mut faults = self.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
             let faults = &mut *faults;
             if !faults.rules.is_empty() && faults.rules.dropped(&mut faults.rng, env.from, self.inner.me, &env.family, msg.kind()) {
-                faults.lost += 1;
+                faults.note_lost(env.from, self.inner.me, msg.kind(), "dropped on arrival");
                 return Ok(());
             }
         }

@@ -395,7 +395,8 @@ async fn read_loop<N: Node, S: AsyncRead + AsyncWrite + Unpin>(host: LiveNode<N>
 /// lost on a cut link or by a drop rule, held while its link is held (delivered in order on
 /// release), or delayed on a clogged link. In live mode every process is on 127.0.0.1, so the
 /// runner names processes (`Endpoint::Process`) and installs each rule at the senders it
-/// concerns; both ends of a partition get it. Delayed messages go through a per-destination
+/// concerns; both ends of a partition get it. Drops are installed at the receiver, which
+/// checks them on arrival (`LiveNode::deliver`). Delayed messages go through a per-destination
 /// delay line whose release times never decrease, so a destination's order is kept.
 pub(super) struct FaultLayer {
     pub rules: NetFaults,
@@ -434,6 +435,14 @@ impl FaultLayer {
         }
     }
 
+    /// Counts a message the rules took (at its send, or on arrival), logged at powers of two.
+    pub fn note_lost(&mut self, from: Addr, to: Addr, kind: &str, why: &str) {
+        self.lost += 1;
+        if self.lost.is_power_of_two() {
+            eprintln!("live fault: {from} -> {to}: a {kind} message was lost ({why}); {} lost so far", self.lost);
+        }
+    }
+
     /// Decides a message from `me` to `to`. `outbox` is the destination's queue (for the delay
     /// line to feed).
     pub fn decide(
@@ -455,10 +464,7 @@ impl FaultLayer {
                 return Decision::Taken;
             }
             Verdict::Lost { why } => {
-                self.lost += 1;
-                if self.lost.is_power_of_two() {
-                    eprintln!("live fault: {me} -> {to}: a {kind} message was lost ({why}); {} lost so far", self.lost);
-                }
+                self.note_lost(me, to, kind, why);
                 return Decision::Taken;
             }
             Verdict::Pass { extra } => extra,

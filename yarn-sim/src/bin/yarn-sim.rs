@@ -144,7 +144,7 @@ enum Cmd {
     },
 }
 
-/// Set (to the profile's name) when this binary is the simulation build (`make sim-build`,
+/// Set (to how it was optimized) when this binary is the simulation build (`make sim-build`,
 /// `scripts/sim-build.sh`): optimized with a profile of simulated runs and built with
 /// `panic=abort`, so unwinding code leaves the hot path. A daemon must not run on it: one
 /// panic in a request handler would end the whole process, where the release build's
@@ -155,7 +155,7 @@ const SIMULATION_BUILD: Option<&str> = option_env!("YARN_SIM_SIMULATION_BUILD");
 fn refused_by_simulation_build(simulation_build: Option<&str>, cmd: &Cmd) -> Result<(), String> {
     match (simulation_build, cmd) {
         (None, _) | (Some(_), Cmd::Simulate { .. }) => Ok(()),
-        (Some(_), _) => Err("this is the simulation build of yarn-sim (profile-guided, panics abort): it runs `simulate` only; \
+        (Some(_), _) => Err("this is the simulation build of yarn-sim (panics abort): it runs `simulate` only; \
              daemons and clients run from the release build (target/release/yarn-sim)"
             .to_string()),
     }
@@ -278,8 +278,8 @@ fn main() {
                 }
                 println!("apps finished: {} of {apps}, succeeded: {}", r.apps_finished, r.apps_succeeded);
                 println!("trace hash: {:016x}", r.trace_hash);
-                if let Some(profile) = SIMULATION_BUILD {
-                    println!("build: simulation (profile-guided by {profile}, panic=abort)");
+                if let Some(how) = SIMULATION_BUILD {
+                    println!("build: simulation ({how}, panic=abort)");
                 }
                 0
             })
