@@ -64,7 +64,9 @@ fn fuzz_over_a_directory_without_scenarios_is_an_error_not_a_pass() {
 /// flag); `--seed` still overrides it.
 #[test]
 fn a_scenarios_own_seed_is_used_unless_the_command_line_gives_one() {
-    let text = std::fs::read_to_string(library("tm-killed-mid-job")).unwrap();
+    // Its program by an absolute path: the copy is not beside the library's `programs/`.
+    let programs = format!("{}/programs/", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(library("tm-killed-mid-job")).unwrap().replace("../programs/", &programs);
     let dir = std::env::temp_dir().join(format!("scenario-cli-seeded-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seeded = dir.join("seeded.toml");

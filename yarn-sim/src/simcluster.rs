@@ -28,11 +28,16 @@ pub struct SimClusterConfig {
     pub node_vcores: u32,
     /// yarn-site.xml overrides (queues, intervals, ...).
     pub conf: Configuration,
+    /// The NodeManagers start one after another over this span (evenly), as the machines
+    /// of a real cluster come up at their own moments, so their heartbeats keep those
+    /// phases; zero (the default) starts every one at once, and their heartbeats come in a
+    /// burst each interval.
+    pub nm_start_spread: Duration,
 }
 
 impl SimClusterConfig {
     pub fn new(seed: u64, nodes: u32) -> Self {
-        SimClusterConfig { seed, nodes, node_memory_mb: 8192, node_vcores: 8, conf: Configuration::new() }
+        SimClusterConfig { seed, nodes, node_memory_mb: 8192, node_vcores: 8, conf: Configuration::new(), nm_start_spread: Duration::ZERO }
     }
 }
 
@@ -90,7 +95,22 @@ impl SimCluster {
     }
 
     pub fn with_trace(cfg: SimClusterConfig, trace: Trace) -> Result<SimCluster, String> {
-        let mut sim = Sim::with_trace(SimConfig::new(cfg.seed), trace);
+        let mut sim_config = SimConfig::new(cfg.seed);
+        if !cfg.nm_start_spread.is_zero() {
+            // The calendar queue sized to the run: a heartbeat is about three events (the
+            // NM's timer, the heartbeat, the answer), and with the starts spread the
+            // heartbeats are spread as thin over each interval.
+            let interval_ms = cfg.conf.get_u64("yarn.resourcemanager.nodemanagers.heartbeat-interval-ms", 1000)?.max(1);
+            let spread_ms = (cfg.nm_start_spread.as_millis() as u64).clamp(1, interval_ms);
+            sim_config.queue_bucket_shift = SimConfig::bucket_shift_for(3 * cfg.nodes as u64 * 1000 / spread_ms);
+        }
+        SimCluster::with_sim_config(cfg, sim_config, trace)
+    }
+
+    /// [`SimCluster::with_trace`] on a simulation configured by hand (the engine's own knobs:
+    /// its network model, its queue's bucket width); `cfg.seed` is not used, `sim_config`'s is.
+    pub fn with_sim_config(cfg: SimClusterConfig, sim_config: SimConfig, trace: Trace) -> Result<SimCluster, String> {
+        let mut sim = Sim::with_trace(sim_config, trace);
         register_programs(sim.registry());
         let mut conf = cfg.conf.clone();
         let rm_host = sim.add_machine();
@@ -104,11 +124,21 @@ impl SimCluster {
         let rm_conf = RmConfig::from_conf(&conf)?;
         sim.spawn(rm_host, RM_PORT, Box::new(ResourceManager::new(rm_conf.clone())));
         let mut nms = Vec::new();
-        for _ in 0..cfg.nodes {
+        let spread = cfg.nm_start_spread.as_micros() as u64;
+        for i in 0..cfg.nodes as u64 {
             let host = sim.add_machine();
             let nm_conf = NmConfig::from_conf(&conf, format!("{host}:8042"), "/etc/hadoop")?;
             // The NodeManager is the machine's boot daemon: a `MachineRestart` fault starts it again.
-            nms.push(sim.spawn_boot(host, NM_PORT, Box::new(move || Box::new(NodeManager::new(nm_conf.clone())))));
+            let boot: engine::sim::Boot = Box::new(move || Box::new(NodeManager::new(nm_conf.clone())));
+            let after = spread * i / cfg.nodes.max(1) as u64;
+            if after == 0 {
+                nms.push(sim.spawn_boot(host, NM_PORT, boot));
+            } else {
+                sim.at(sim.now() + Duration::from_micros(after), move |sim| {
+                    sim.spawn_boot(host, NM_PORT, boot);
+                });
+                nms.push(Addr::new(host, NM_PORT));
+            }
         }
         Ok(SimCluster { sim, rm, nms, user: "sim".into(), rm_conf })
     }
@@ -198,6 +228,8 @@ pub struct SimulateOpts {
     /// A fixed number of containers per app instead of a draw from 1..=max.
     pub containers_per_app: Option<u32>,
     pub max_container_secs: u32,
+    /// The NodeManagers start evenly over this span ([`SimClusterConfig::nm_start_spread`]).
+    pub nm_start_spread: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +264,7 @@ pub const PROGRESS_EVERY: Duration = Duration::from_millis(2);
 /// hash are the same as without it.
 pub fn simulate_observed(o: &SimulateOpts, mut progress: impl FnMut(u64)) -> Result<(SimulateReport, SimCluster), String> {
     let mut cfg = SimClusterConfig::new(o.seed, o.nodes);
+    cfg.nm_start_spread = o.nm_start_spread;
     // YARN's own defaults for intervals: the sim has no reason to hurry.
     cfg.conf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "0.5");
     let mut c = SimCluster::new(cfg)?;

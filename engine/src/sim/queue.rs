@@ -15,14 +15,20 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// Bucket width: 64 µs. Heartbeats of 10,000 nodes bunch into a few milliseconds of each
-/// second, a few hundred events per bucket: sorting those is cheap and contiguous.
-const SHIFT: u32 = 6;
+/// Default bucket width: 64 µs (2^6). Heartbeats of 10,000 nodes started together bunch
+/// into a few milliseconds of each second, a few hundred events per bucket: sorting those is
+/// cheap and contiguous. A run whose events are spread thin takes wider buckets
+/// ([`EventQueue::with_bucket_shift`]), so that a bucket still holds the next few dozen
+/// events the sim prefetches for.
+pub(crate) const DEFAULT_SHIFT: u32 = 6;
+/// The widest bucket: 2^12 µs, about 4 ms.
+pub(crate) const MAX_SHIFT: u32 = 12;
+/// Bits of a time per pass of the sort that orders a bucket (`fill_current`): 64 lists, one
+/// word of flags.
+const LANE_BITS: u32 = 6;
 /// Ring length: 2^16 buckets of 64 µs, about 4.2 s: past the NodeManagers' 3 s monitor
 /// interval, which would otherwise send a third of all timers through the overflow heap.
 const BUCKETS: u64 = 1 << 16;
-// A bucket's microseconds index the bits of one word (`fill_current`).
-const _: () = assert!(SHIFT <= 6);
 
 struct Entry<E> {
     time: u64,
@@ -54,7 +60,9 @@ impl<E> Ord for Entry<E> {
 }
 
 pub(crate) struct EventQueue<E> {
-    /// Bucket `b` (absolute: `time >> SHIFT`) lives at `ring[b % BUCKETS]`, unsorted.
+    /// log2 of the bucket width in microseconds.
+    shift: u32,
+    /// Bucket `b` (absolute: `time >> shift`) lives at `ring[b % BUCKETS]`, unsorted.
     ring: Vec<Vec<Entry<E>>>,
     /// One bit per ring slot: set while the slot holds entries, so finding the next bucket
     /// skips the empty stretches between heartbeat bursts a word at a time.
@@ -70,7 +78,7 @@ pub(crate) struct EventQueue<E> {
     /// Emptied bucket buffers, reused by buckets that fill up again: a heartbeat burst fills
     /// some dozens of buckets a second, and allocating each afresh shows up in profiles.
     spare: Vec<Vec<Entry<E>>>,
-    /// One list per microsecond of a bucket, for putting a bucket in order (see
+    /// One list per value of six bits of a time, for putting a bucket in order (see
     /// `fill_current`); empty between uses, kept for their buffers.
     lanes: Vec<Vec<Entry<E>>>,
     len: usize,
@@ -78,7 +86,17 @@ pub(crate) struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
+        EventQueue::with_bucket_shift(DEFAULT_SHIFT)
+    }
+}
+
+impl<E> EventQueue<E> {
+    /// A queue whose buckets are 2^`shift` microseconds wide (at most [`MAX_SHIFT`]). The
+    /// width changes only how fast it runs, never the order it pops in.
+    pub fn with_bucket_shift(shift: u32) -> Self {
+        let shift = shift.min(MAX_SHIFT);
         EventQueue {
+            shift,
             ring: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: vec![0; (BUCKETS / 64) as usize],
             cur: 0,
@@ -86,14 +104,10 @@ impl<E> Default for EventQueue<E> {
             in_ring: 0,
             overflow: BinaryHeap::new(),
             spare: Vec::new(),
-            lanes: (0..1 << SHIFT).map(|_| Vec::new()).collect(),
+            lanes: (0..1usize << LANE_BITS).map(|_| Vec::new()).collect(),
             len: 0,
         }
     }
-}
-
-fn bucket(time: u64) -> u64 {
-    time >> SHIFT
 }
 
 impl<E> EventQueue<E> {
@@ -107,7 +121,7 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, time: u64, seq: u64, ev: E) {
         self.len += 1;
         let e = Entry { time, seq, ev };
-        let b = bucket(time).max(self.cur);
+        let b = self.bucket(time).max(self.cur);
         if b == self.cur {
             let at = self.current.partition_point(|x| x.key() > e.key());
             self.current.insert(at, e);
@@ -153,6 +167,11 @@ impl<E> EventQueue<E> {
     }
 
     #[inline(always)]
+    fn bucket(&self, time: u64) -> u64 {
+        time >> self.shift
+    }
+
+    #[inline(always)]
     fn ring_put(&mut self, b: u64, e: Entry<E>) {
         let i = (b % BUCKETS) as usize;
         if self.ring[i].capacity() == 0 {
@@ -173,14 +192,15 @@ impl<E> EventQueue<E> {
         self.cur = if self.in_ring > 0 {
             self.next_occupied()
         } else {
-            bucket(self.overflow.peek().expect("entries are in the ring or the overflow").0.time)
+            self.bucket(self.overflow.peek().expect("entries are in the ring or the overflow").0.time)
         };
         while let Some(Reverse(e)) = self.overflow.peek() {
-            if bucket(e.time) >= self.cur + BUCKETS {
+            if self.bucket(e.time) >= self.cur + BUCKETS {
                 break;
             }
             let Reverse(e) = self.overflow.pop().expect("peeked");
-            self.ring_put(bucket(e.time), e);
+            let b = self.bucket(e.time);
+            self.ring_put(b, e);
         }
         let i = (self.cur % BUCKETS) as usize;
         // The drained buffer goes to the spares rather than staying in its slot: slots the
@@ -192,28 +212,40 @@ impl<E> EventQueue<E> {
         self.occupied[i / 64] &= !(1 << (i % 64));
         self.in_ring -= self.current.len();
         // Popped from the end, so the bucket must be in descending (time, seq) order. Its
-        // entries share all but the low SHIFT bits of their time, and entries of one time
+        // entries share all but the low `shift` bits of their time, and entries of one time
         // are already in sequence order: a push appends, pushes come in sequence order, and
         // what the overflow hands over (earlier sequences, in order) is appended before any
-        // push can reach the bucket. So one stable pass by those low bits (a counting sort,
-        // through a list per microsecond) orders the bucket in linear time; a general sort
-        // of a heartbeat burst's ~800-entry buckets was a tenth of a 10,000-node run.
+        // push can reach the bucket. So stable passes by those low bits (a radix sort, six
+        // bits a pass through 64 lists: one pass at the default width, two up to 4 ms) order
+        // the bucket in linear time; a general sort of a heartbeat burst's ~800-entry
+        // buckets was a tenth of a 10,000-node run. (A list per microsecond of a wide bucket
+        // instead: thousands of lists, each a cache miss.)
         if self.current.is_sorted_by_key(|e| e.key()) {
             self.current.reverse();
         } else if self.current.len() <= 32 {
             // A small bucket (a small cluster's): an insertion sort beats 64 lists.
             self.current.sort_by_key(|e| std::cmp::Reverse(e.key()));
         } else {
-            let mut used = 0u64;
-            for e in self.current.drain(..) {
-                let lane = (e.time & ((1 << SHIFT) - 1)) as usize;
-                used |= 1 << lane;
-                self.lanes[lane].push(e);
-            }
-            while used != 0 {
-                let lane = 63 - used.leading_zeros() as usize;
-                used &= !(1 << lane);
-                self.current.extend(self.lanes[lane].drain(..).rev());
+            // Ascending by the lower bits first; the last pass takes the lists from the
+            // highest down, each reversed, which leaves the bucket descending.
+            let passes = self.shift.div_ceil(LANE_BITS).max(1);
+            for pass in 0..passes {
+                let mut used = 0u64;
+                for e in self.current.drain(..) {
+                    let lane = ((e.time >> (pass * LANE_BITS)) & ((1 << LANE_BITS) - 1)) as usize;
+                    used |= 1 << lane;
+                    self.lanes[lane].push(e);
+                }
+                let last = pass + 1 == passes;
+                while used != 0 {
+                    let lane = if last { 63 - used.leading_zeros() as usize } else { used.trailing_zeros() as usize };
+                    used &= !(1 << lane);
+                    if last {
+                        self.current.extend(self.lanes[lane].drain(..).rev());
+                    } else {
+                        self.current.extend(self.lanes[lane].drain(..));
+                    }
+                }
             }
             debug_assert!(
                 self.current.is_sorted_by_key(|e| std::cmp::Reverse(e.key())),
@@ -248,11 +280,13 @@ mod tests {
 
     /// Random pushes (near, far, same-time and past) interleaved with pops, checked against a
     /// binary heap ordered by (time, seq).
+    /// Every bucket width, from the default to the widest: the width changes nothing of the
+    /// order.
     #[test]
     fn pops_in_time_then_sequence_order() {
-        for seed in 0..20u64 {
+        for (seed, shift) in (0..20u64).zip((DEFAULT_SHIFT..=MAX_SHIFT).cycle()) {
             let mut rng = crate::Rng::seed_from_u64(seed);
-            let mut q = EventQueue::default();
+            let mut q = EventQueue::with_bucket_shift(shift);
             let mut reference = BinaryHeap::new();
             let (mut now, mut seq) = (1_767_225_600_000_000u64, 0u64);
             for _ in 0..20_000 {
@@ -283,6 +317,39 @@ mod tests {
             }
             while let Some(Reverse(k)) = reference.pop() {
                 assert_eq!(q.pop(), Some(k));
+            }
+            assert_eq!(q.pop(), None);
+        }
+    }
+
+    /// Bursts: thousands of events within a few buckets, pushed in random time order, so each
+    /// bucket is put in order by the pass over its microseconds (more than 32 entries), at
+    /// every width.
+    #[test]
+    fn bursts_pop_in_order_at_every_width() {
+        for shift in DEFAULT_SHIFT..=MAX_SHIFT {
+            let mut rng = crate::Rng::seed_from_u64(u64::from(shift));
+            let mut q = EventQueue::with_bucket_shift(shift);
+            let mut reference = Vec::new();
+            let width = 1u64 << shift;
+            let (mut now, mut seq) = (1_767_225_600_000_000u64, 0u64);
+            for _ in 0..4 {
+                for _ in 0..3_000 {
+                    let t = now + rng.random_range(0..4 * width);
+                    seq += 1;
+                    q.push(t, seq, seq);
+                    reference.push((t, seq));
+                }
+                reference.sort();
+                reference.reverse();
+                for _ in 0..1_500 {
+                    let want = reference.pop();
+                    assert_eq!(q.pop(), want, "shift {shift}");
+                    now = want.expect("pushed").0;
+                }
+            }
+            while let Some(k) = reference.pop() {
+                assert_eq!(q.pop(), Some(k), "shift {shift}");
             }
             assert_eq!(q.pop(), None);
         }

@@ -373,3 +373,17 @@ fn timers_keep_one_generation_per_id_inline_or_not() {
     assert!(t.take(&6, 60));
     assert_eq!((t.get(&6), t.get(&1), t.get(&3)), (None, Some(&10), Some(&30)));
 }
+
+/// The queue's bucket width follows the run's density: ~128 events a bucket, between the
+/// default 64 µs (bursts) and 4 ms.
+#[test]
+fn bucket_width_is_sized_to_the_events_per_second() {
+    assert_eq!(SimConfig::new(1).queue_bucket_shift, 6);
+    // 10,000 NodeManagers over a second: ~30,000 events a second, the widest bucket.
+    assert_eq!(SimConfig::bucket_shift_for(30_000), 12);
+    // Over 100 ms: 300,000 a second; 256 µs holds ~77 of them.
+    assert_eq!(SimConfig::bucket_shift_for(300_000), 8);
+    // Dense or unknown.
+    assert_eq!(SimConfig::bucket_shift_for(10_000_000), 6);
+    assert_eq!(SimConfig::bucket_shift_for(0), 12);
+}

@@ -135,6 +135,13 @@ enum Cmd {
         containers_per_app: Option<u32>,
         #[arg(long, default_value_t = 120)]
         max_container_secs: u32,
+        /// The NodeManagers start one after another, evenly, over this many milliseconds, as
+        /// a real cluster's machines come up at their own moments, and their heartbeats keep
+        /// those phases: the default, YARN's heartbeat interval, spreads them evenly over
+        /// each second, as a real ResourceManager sees them. 0 starts them all at once, and
+        /// every second's heartbeats then come in one burst of a few milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        nm_start_spread_ms: u64,
     },
     /// The distributed-shell ApplicationMaster (launched by a NodeManager).
     #[command(name = "dshell-am", hide = true)]
@@ -226,6 +233,7 @@ fn main() {
             max_containers_per_app,
             containers_per_app,
             max_container_secs,
+            nm_start_spread_ms,
         } => {
             huge_pages_for_the_heap();
             let o = yarn_sim::simcluster::SimulateOpts {
@@ -237,6 +245,7 @@ fn main() {
                 max_containers_per_app,
                 containers_per_app,
                 max_container_secs,
+                nm_start_spread: Duration::from_millis(nm_start_spread_ms),
             };
             let t0 = std::time::Instant::now();
             // The allocation waves: the simulated slices in which the allocation count rose,
