@@ -243,7 +243,7 @@ impl<E> EventQueue<E> {
                     if last {
                         self.current.extend(self.lanes[lane].drain(..).rev());
                     } else {
-                        self.current.extend(self.lanes[lane].drain(..));
+                        self.current.append(&mut self.lanes[lane]);
                     }
                 }
             }
