@@ -134,8 +134,12 @@ impl SimCluster {
             if after == 0 {
                 nms.push(sim.spawn_boot(host, NM_PORT, boot));
             } else {
+                // Unless the machine was lost before its NodeManager came up (a restart
+                // before then brings up nothing, since the boot daemon is set here).
                 sim.at(sim.now() + Duration::from_micros(after), move |sim| {
-                    sim.spawn_boot(host, NM_PORT, boot);
+                    if sim.machine_up(host) {
+                        sim.spawn_boot(host, NM_PORT, boot);
+                    }
                 });
                 nms.push(Addr::new(host, NM_PORT));
             }
