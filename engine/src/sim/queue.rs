@@ -323,7 +323,7 @@ mod tests {
     }
 
     /// Bursts: thousands of events within a few buckets, pushed in random time order, so each
-    /// bucket is put in order by the pass over its microseconds (more than 32 entries), at
+    /// bucket (more than 32 entries) is put in order by the radix passes (two past 64 us), at
     /// every width.
     #[test]
     fn bursts_pop_in_order_at_every_width() {
