@@ -154,6 +154,9 @@ pub fn committed_lines(files: &[(String, Vec<u8>)], dir: &str) -> Vec<String> {
 /// line after sorting. Err names the first difference (in sorted order). One sort per side and
 /// a merge walk: fault search compares tens of thousands of lines per seed.
 pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> {
+    if same_lines(got, want) {
+        return Ok(got.len());
+    }
     let mut g: Vec<&str> = got.iter().map(String::as_str).collect();
     let mut w: Vec<&str> = want.iter().map(String::as_str).collect();
     g.sort_unstable();
@@ -211,6 +214,33 @@ pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> 
     ))
 }
 
+/// Whether two outputs hold the same lines as many times each: both sorted by a hash of the
+/// line, then the line (a sort of integers, where sorting by the text itself compared tens of
+/// thousands of strings a seed), and compared in that order. Equal lines hash alike, so equal
+/// multisets sort to equal sequences, and a different line anywhere makes them differ.
+fn same_lines(a: &[String], b: &[String]) -> bool {
+    fn keyed(v: &[String]) -> Vec<(u64, &str)> {
+        let mut k: Vec<(u64, &str)> = v.iter().map(|s| (line_hash(s.as_bytes()), s.as_str())).collect();
+        k.sort_unstable();
+        k
+    }
+    a.len() == b.len() && keyed(a) == keyed(b)
+}
+
+/// A fixed 64-bit hash of a line, eight bytes a step (the same in every process and run).
+fn line_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K).rotate_left(31);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +267,36 @@ mod tests {
         assert!(e.contains("1 lost") && e.contains("missing 'b'"), "{e}");
         let e = compare_output(&s(&["a", "c"]), &s(&["a"])).unwrap_err();
         assert!(e.contains("1 unexpected"), "{e}");
+        // The same count of lines, one swapped for another: not the same output.
+        let e = compare_output(&s(&["a", "a", "c"]), &s(&["a", "c", "c"])).unwrap_err();
+        assert!(e.contains("1 lost") && e.contains("1 duplicated"), "{e}");
+    }
+
+    /// The hashed comparison agrees with comparing the sorted lines themselves, for outputs
+    /// that differ in one line, in a count, or not at all (lines of every length around the
+    /// eight-byte steps).
+    #[test]
+    fn hashed_comparison_agrees_with_sorting_the_lines() {
+        use rand::{Rng as _, SeedableRng};
+        let mut rng = engine::Rng::seed_from_u64(11);
+        for case in 0..300 {
+            let n = rng.random_range(0..40);
+            let want: Vec<String> = (0..n).map(|_| "k".repeat(rng.random_range(0..20)) + &rng.random_range(0..8).to_string()).collect();
+            let mut got = want.clone();
+            got.reverse();
+            match case % 3 {
+                0 => {}
+                1 if !got.is_empty() => {
+                    let i = rng.random_range(0..got.len());
+                    got[i].push('x');
+                }
+                _ => got.push(want.first().cloned().unwrap_or_default()),
+            }
+            let mut g = got.clone();
+            let mut w = want.clone();
+            g.sort();
+            w.sort();
+            assert_eq!(same_lines(&got, &want), g == w, "case {case}: {got:?} against {want:?}");
+        }
     }
 }

@@ -469,15 +469,14 @@ impl<'a> SimRun<'a> {
     /// Container processes: (address, container id, "AM" or "TaskManager").
     fn procs(&self) -> Vec<(Addr, String, &'static str)> {
         self.sim
-            .processes()
-            .into_iter()
-            .filter_map(|p| {
-                let label = match p.program.as_deref() {
-                    Some("flink-am") => "AM",
-                    Some("taskexec") => "TaskManager",
+            .launched()
+            .filter_map(|(addr, program, container)| {
+                let label = match program {
+                    "flink-am" => "AM",
+                    "taskexec" => "TaskManager",
                     _ => return None,
                 };
-                Some((p.addr, p.container_id()?.to_string(), label))
+                Some((addr, container?.to_string(), label))
             })
             .collect()
     }

@@ -1355,6 +1355,16 @@ impl Sim {
         self.procs.iter().flatten().map(|p| self.info(p)).collect()
     }
 
+    /// Launched processes as (address, program, the container id of its launch environment),
+    /// in the order of [`Sim::processes`]: what a scenario runner polls after each step,
+    /// without a copy of every launch spec and environment.
+    pub fn launched(&self) -> impl Iterator<Item = (Addr, &str, Option<&str>)> + '_ {
+        self.procs.iter().flatten().filter_map(|p| {
+            let (spec, program) = &**p.cold.launch.as_ref()?;
+            Some((p.addr, program.as_str(), spec.env.get("CONTAINER_ID").map(String::as_str)))
+        })
+    }
+
     /// The process at `addr`, if alive.
     pub fn process(&self, addr: Addr) -> Option<ProcInfo> {
         let slot = self.by_addr.get(&addr)?;
