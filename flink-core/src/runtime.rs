@@ -73,7 +73,8 @@ pub struct Output {
     pub elements: Vec<Element>,
     /// Lines for the TaskManager's stdout (print sink).
     pub printed: Vec<String>,
-    /// (store path, line) appended by a file sink (its in-progress part file).
+    /// (store path, lines) appended by a file sink (its in-progress part file): one or more
+    /// lines, each but the last followed by a newline.
     pub files: Vec<(String, String)>,
     /// (staging path, final path): part files to commit by rename, in order. The task flushes
     /// `files` first. A commit whose staging file is gone and whose final file exists was done
@@ -676,9 +677,12 @@ impl FileSink {
         }
     }
 
-    fn write(&mut self, line: String, out: &mut Output) {
+    /// Appends `r` as a line of the open part file (opening one if none is), to the entry
+    /// `out.files` already has for it if that is the last one: one path and one buffer per
+    /// batch of records instead of a copy of the path and a string per record.
+    fn write(&mut self, r: &Record, out: &mut Output) {
         let staging = match &self.current {
-            Some((staging, _)) => staging.clone(),
+            Some((staging, _)) => staging,
             None => {
                 // Flink names in-progress files `.part-<uid>-<n>.inprogress.<uuid>`; the suffix
                 // only has to be unique, and uid already is, so it is derived from (uid, n).
@@ -687,12 +691,21 @@ impl FileSink {
                 h.write_u64(self.counter);
                 let name = format!("part-{}-{}", self.uid, self.counter);
                 let staging = format!("{}/.{name}.inprogress.{:016x}", self.dir, h.finish());
-                self.current = Some((staging.clone(), format!("{}/{name}", self.dir)));
                 self.counter += 1;
-                staging
+                &self.current.insert((staging, format!("{}/{name}", self.dir))).0
             }
         };
-        out.files.push((staging, line));
+        match out.files.last_mut() {
+            Some((path, lines)) if path == staging => {
+                lines.push('\n');
+                r.render(lines);
+            }
+            _ => {
+                let mut line = String::new();
+                r.render(&mut line);
+                out.files.push((staging.clone(), line));
+            }
+        }
     }
 
     /// Closes the open file (if any) into the committables of `checkpoint_id`.
@@ -956,7 +969,7 @@ impl Op {
             Op::Sink(sink) => {
                 match sink {
                     Sink::Print => out.printed.push(if ctx.parallelism > 1 { format!("{}> {r}", ctx.subtask + 1) } else { r.to_string() }),
-                    Sink::File(f) => f.write(r.to_string(), out),
+                    Sink::File(f) => f.write(&r, out),
                     Sink::Discard => {}
                 }
                 Emitted::new()
@@ -1746,7 +1759,7 @@ mod tests {
         c.set_writer_uid("u1".into());
         let out = drain(&mut c, &store);
         let staging = "out/.part-u1-0.inprogress.".to_string();
-        assert_eq!(out.files.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["x", "y"]);
+        assert_eq!(out.files.iter().flat_map(|(_, l)| l.lines()).collect::<Vec<_>>(), ["x", "y"]);
         assert!(out.files.iter().all(|(p, _)| p.starts_with(&staging) && *p == out.files[0].0), "{:?}", out.files);
         assert!(out.commits.is_empty(), "nothing is committed before the job finished");
         assert_eq!(c.pending_commits(), vec![(out.files[0].0.clone(), "out/part-u1-0".to_string())]);
@@ -2118,7 +2131,7 @@ mod tests {
         assert_eq!(c.next_timer(), None);
         assert_eq!(c.on_processing_time(Time::from_millis(9000), &mut out), None);
         c.end_of_input(Time::from_millis(9000), &mut out);
-        assert_eq!(out.files.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["(a,1)"]);
+        assert_eq!(out.files.iter().flat_map(|(_, l)| l.lines()).collect::<Vec<_>>(), ["(a,1)"]);
         assert_eq!(c.pending_commits().len(), 1);
     }
 
@@ -2131,7 +2144,7 @@ mod tests {
     impl Files {
         fn apply(&mut self, out: &mut Output) {
             for (p, l) in out.files.drain(..) {
-                self.0.entry(p).or_default().push(l);
+                self.0.entry(p).or_default().extend(l.lines().map(str::to_string));
             }
             let commits: Vec<(String, String)> = out.commits.drain(..).collect();
             self.commit(&commits);

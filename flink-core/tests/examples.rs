@@ -72,9 +72,10 @@ fn run(g: &JobGraph, now: Time) -> (Vec<String>, Vec<(String, String)>) {
             // The file sink's lines become visible under the final name once the JobMaster
             // commits the part files pending at the end of input.
             let commits: BTreeMap<String, String> = chain.pending_commits().into_iter().collect();
-            for (staging, line) in out.files.drain(..) {
+            // An entry holds one or more lines of one part file.
+            for (staging, lines) in out.files.drain(..) {
                 let committed = commits.get(&staging).unwrap_or_else(|| panic!("{staging} is never committed"));
-                files.push((committed.clone(), line));
+                files.extend(lines.lines().map(|l| (committed.clone(), l.to_string())));
             }
             if let Some((cid, cp, ship)) = &consumer {
                 let mut rr = 0;
@@ -180,8 +181,8 @@ struct Files(BTreeMap<String, Vec<String>>);
 
 impl Files {
     fn apply(&mut self, out: &mut Output) {
-        for (p, l) in out.files.drain(..) {
-            self.0.entry(p).or_default().push(l);
+        for (p, lines) in out.files.drain(..) {
+            self.0.entry(p).or_default().extend(lines.lines().map(str::to_string));
         }
         let commits: Vec<(String, String)> = out.commits.drain(..).collect();
         self.commit(&commits);

@@ -685,9 +685,10 @@ impl Task {
         for line in &self.out.printed {
             cx.print(line);
         }
-        for (path, line) in self.out.files.drain(..) {
+        // Each entry is one or more lines (the sink joins a batch's lines for one file).
+        for (path, lines) in self.out.files.drain(..) {
             let buf = self.files.entry(path).or_default();
-            buf.push_str(&line);
+            buf.push_str(&lines);
             buf.push('\n');
         }
         let commits = std::mem::take(&mut self.out.commits);
