@@ -62,17 +62,7 @@ impl Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => {
-                if x.fract() == 0.0 && x.abs() < 1e15 {
-                    write!(f, "{x:.1}")
-                } else {
-                    write!(f, "{x}")
-                }
-            }
-            Value::Str(s) => f.write_str(s),
-        }
+        self.render(f)
     }
 }
 
@@ -99,23 +89,26 @@ impl Record {
 }
 
 impl Value {
-    /// Appends the value as [`fmt::Display`] prints it, integers and strings without the
-    /// formatting machinery: a file sink renders every record it writes, and a fuzz run writes
-    /// tens of thousands.
-    pub fn render(&self, out: &mut String) {
+    /// Writes the value as Flink prints it (what `Display` shows): integers and strings
+    /// without the formatting machinery, since a file sink renders every record it writes
+    /// straight into its buffer, and a fuzz run writes tens of thousands.
+    pub fn render(&self, out: &mut impl fmt::Write) -> fmt::Result {
         match self {
-            Value::Int(i) => push_int(out, *i),
-            Value::Str(s) => out.push_str(s),
-            Value::Float(_) => {
-                use fmt::Write as _;
-                let _ = write!(out, "{self}");
+            Value::Int(i) => write_int(out, *i),
+            Value::Float(x) => {
+                if x.fract() == 0.0 && x.abs() < 1e15 {
+                    write!(out, "{x:.1}")
+                } else {
+                    write!(out, "{x}")
+                }
             }
+            Value::Str(s) => out.write_str(s),
         }
     }
 }
 
-/// An integer in decimal, as `{}` prints it.
-fn push_int(out: &mut String, i: i64) {
+/// An integer in decimal.
+fn write_int(out: &mut impl fmt::Write, i: i64) -> fmt::Result {
     let mut digits = [0u8; 20];
     let mut n = i.unsigned_abs();
     let mut at = digits.len();
@@ -128,41 +121,32 @@ fn push_int(out: &mut String, i: i64) {
         }
     }
     if i < 0 {
-        out.push('-');
+        out.write_char('-')?;
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+    out.write_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"))
 }
 
 impl Record {
-    /// Appends the record as [`fmt::Display`] prints it (see [`Value::render`]).
-    pub fn render(&self, out: &mut String) {
+    /// Writes the record as Flink prints it (what `Display` shows): one value bare, several
+    /// as a tuple `(a,b,c)`.
+    pub fn render(&self, out: &mut impl fmt::Write) -> fmt::Result {
         if self.fields.len() == 1 {
             return self.fields[0].render(out);
         }
-        out.push('(');
+        out.write_char('(')?;
         for (i, v) in self.fields.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.write_char(',')?;
             }
-            v.render(out);
+            v.render(out)?;
         }
-        out.push(')');
+        out.write_char(')')
     }
 }
 
 impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.fields.len() == 1 {
-            return write!(f, "{}", self.fields[0]);
-        }
-        f.write_str("(")?;
-        for (i, v) in self.fields.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{v}")?;
-        }
-        f.write_str(")")
+        self.render(f)
     }
 }
 
@@ -170,33 +154,34 @@ impl fmt::Display for Record {
 mod tests {
     use super::*;
 
-    /// `render` writes what `Display` prints, for every kind of value, the integers' edges
-    /// and records of one, two and three fields.
+    /// `render` writes integers as the standard library prints them (the edges included),
+    /// floats and strings as Flink does, and tuples of one, two and three fields around them.
     #[test]
-    fn render_writes_what_display_prints() {
-        let values = [
-            Value::Int(0),
-            Value::Int(7),
-            Value::Int(-7),
-            Value::Int(1_000_000),
-            Value::Int(i64::MAX),
-            Value::Int(i64::MIN),
-            Value::Float(2.0),
-            Value::Float(-0.5),
-            Value::Float(1e20),
-            Value::Str(String::new()),
-            Value::Str("héllo, world".into()),
+    fn render_writes_values_and_tuples_as_flink_prints_them() {
+        let values: [(Value, String); 11] = [
+            (Value::Int(0), 0i64.to_string()),
+            (Value::Int(7), 7i64.to_string()),
+            (Value::Int(-7), (-7i64).to_string()),
+            (Value::Int(1_000_000), 1_000_000i64.to_string()),
+            (Value::Int(i64::MAX), i64::MAX.to_string()),
+            (Value::Int(i64::MIN), i64::MIN.to_string()),
+            (Value::Float(2.0), "2.0".into()),
+            (Value::Float(-0.5), "-0.5".into()),
+            (Value::Float(1e20), "100000000000000000000".into()),
+            (Value::Str(String::new()), String::new()),
+            (Value::Str("héllo, world".into()), "héllo, world".into()),
         ];
-        for a in &values {
-            for b in &values {
-                for r in [
-                    Record::new(vec![a.clone()]),
-                    Record::new(vec![a.clone(), b.clone()]),
-                    Record::new(vec![b.clone(), a.clone(), b.clone()]),
+        for (a, sa) in &values {
+            for (b, sb) in &values {
+                for (r, want) in [
+                    (Record::new(vec![a.clone()]), sa.clone()),
+                    (Record::new(vec![a.clone(), b.clone()]), format!("({sa},{sb})")),
+                    (Record::new(vec![b.clone(), a.clone(), b.clone()]), format!("({sb},{sa},{sb})")),
                 ] {
                     let mut out = String::from("x");
-                    r.render(&mut out);
-                    assert_eq!(out, format!("x{r}"));
+                    r.render(&mut out).unwrap();
+                    assert_eq!(out, format!("x{want}"));
+                    assert_eq!(r.to_string(), want);
                 }
             }
         }

@@ -696,16 +696,11 @@ impl FileSink {
             }
         };
         match out.files.last_mut() {
-            Some((path, lines)) if path == staging => {
-                lines.push('\n');
-                r.render(lines);
-            }
-            _ => {
-                let mut line = String::new();
-                r.render(&mut line);
-                out.files.push((staging.clone(), line));
-            }
+            Some((path, lines)) if path == staging => lines.push('\n'),
+            _ => out.files.push((staging.clone(), String::new())),
         }
+        let (_, lines) = out.files.last_mut().expect("an entry for the open part file");
+        r.render(lines).expect("writing to a String cannot fail");
     }
 
     /// Closes the open file (if any) into the committables of `checkpoint_id`.

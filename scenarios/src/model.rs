@@ -253,18 +253,11 @@ fn same_lines(a: &[String], b: &[String]) -> bool {
     true
 }
 
-/// A fixed 64-bit hash of a line, eight bytes a step (the same in every process and run).
+/// A line's hash: the trace's word-at-a-time hash (the same in every process and run).
 fn line_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K).rotate_left(31);
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    h ^ (h >> 29)
+    let mut h = engine::trace::Fnv64::default();
+    h.write(bytes);
+    h.finish()
 }
 
 #[cfg(test)]
