@@ -39,14 +39,24 @@ macro_rules! hex_id {
             }
         }
 
+        // JSON and the REST API get the 32 hex digits; a serializer that is not
+        // human-readable (the sim's trace hash, which hashes every delivered message) gets
+        // the number itself: the whole id, without formatting it to text only to hash the text.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                if s.is_human_readable() {
+                    s.collect_str(self)
+                } else {
+                    s.serialize_u128(self.0)
+                }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if !d.is_human_readable() {
+                    return u128::deserialize(d).map($name);
+                }
                 String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
             }
         }
@@ -119,6 +129,29 @@ mod tests {
         assert_eq!(j.to_string(), "00000000000000000000000000000abc");
         assert_eq!(j.to_string().parse::<JobId>().unwrap(), j);
         assert!("xyz".parse::<JobId>().unwrap_err().contains("32 hexadecimal"));
+    }
+
+    /// JSON (REST, the wire) keeps the hex text; the sim's trace hash gets the number, and
+    /// still tells every bit of it apart.
+    #[test]
+    fn ids_hash_as_numbers_and_print_as_hex() {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Carrier(ExecutionAttemptId);
+        impl engine::Wire for Carrier {
+            const FAMILY: &'static str = "ids-test";
+            fn kind(&self) -> &'static str {
+                "carrier"
+            }
+        }
+        let digest = |v: u128| engine::trace::message_digest(&engine::Msg::new(Carrier(ExecutionAttemptId(v))));
+        assert_eq!(serde_json::to_string(&Carrier(ExecutionAttemptId(0xab))).unwrap(), "\"000000000000000000000000000000ab\"");
+        let back: Carrier = serde_json::from_str("\"000000000000000000000000000000ab\"").unwrap();
+        assert_eq!(back.0, ExecutionAttemptId(0xab));
+        let base = digest(0xab);
+        assert_eq!(base, digest(0xab));
+        for bit in [0, 1, 63, 64, 100, 127] {
+            assert_ne!(digest(0xab ^ (1u128 << bit)), base, "bit {bit}");
+        }
     }
 
     #[test]

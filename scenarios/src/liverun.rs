@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use yarn_sim::cli::http::{s, Rest};
 
-use crate::model::{committed_lines, compare_output, ContainerSpan, Event, Observed, RunResult, Status, Verdict};
+use crate::model::{committed_lines, compare_output, ContainerSpan, Event, ExpectedLines, Observed, RunResult, Status, Verdict};
 use crate::spec::{Action, DeployKind, Expect, Flink, RealProgram, Role, Spec, Trigger, When};
 use engine::fault::{DropRule, Endpoint, Fault, Link};
 
@@ -1018,7 +1018,7 @@ impl LiveRun<'_> {
         distinct.dedup();
         let want = compat_fault_free(n);
         let dups = lines.len() - distinct.len();
-        match compare_output(&distinct, &want) {
+        match compare_output(&distinct, &ExpectedLines::new(want.clone())) {
             Ok(k) => (
                 Status::Pass,
                 format!(
@@ -1106,7 +1106,7 @@ impl LiveRun<'_> {
                 };
                 match reference(*deploy) {
                     Err(e) => (Status::Fail, format!("output exactly-once: the fault-free run failed: {e}")),
-                    Ok(want) => match compare_output(&got, &want) {
+                    Ok(want) => match compare_output(&got, &ExpectedLines::new(want)) {
                         Ok(n) => (Status::Pass, format!("output exactly-once ({n} lines = fault-free run)")),
                         Err(e) => (Status::Fail, format!("output exactly-once: {e}")),
                     },

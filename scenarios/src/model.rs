@@ -135,30 +135,75 @@ impl RunResult {
     }
 }
 
+/// Whether a file under `dir` is committed output: its path below `dir` has no segment
+/// starting with '.' or '_' (in-progress and pending files are not committed).
+fn is_committed(path: &str, dir: &str) -> bool {
+    let Some(rest) = path.strip_prefix(dir.trim_end_matches('/')).and_then(|r| r.strip_prefix('/')) else { return false };
+    !rest.split('/').any(|seg| seg.starts_with('.') || seg.starts_with('_'))
+}
+
 /// Lines of committed output: files under `dir` whose names do not start with '.' or '_'
 /// (in-progress and pending files are not committed), every line of each.
 pub fn committed_lines(files: &[(String, Vec<u8>)], dir: &str) -> Vec<String> {
-    let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut out = Vec::new();
     for (path, data) in files {
-        let Some(rest) = path.strip_prefix(&prefix) else { continue };
-        if rest.split('/').any(|seg| seg.starts_with('.') || seg.starts_with('_')) {
-            continue;
+        if is_committed(path, dir) {
+            out.extend(String::from_utf8_lossy(data).lines().map(str::to_string));
         }
-        out.extend(String::from_utf8_lossy(data).lines().map(str::to_string));
     }
     out
+}
+
+/// The committed output of a run: the committed part files' texts, whose lines the
+/// comparison borrows ([`CommittedOutput::lines`]) instead of copying each into a string of
+/// its own (fault search reads tens of thousands of lines a seed).
+#[derive(Default)]
+pub struct CommittedOutput {
+    texts: Vec<String>,
+}
+
+impl CommittedOutput {
+    /// Adds the committed files among `files` (paths under `dir`), in the given order.
+    pub fn add_files(&mut self, files: Vec<(String, Vec<u8>)>, dir: &str) {
+        for (path, data) in files {
+            if is_committed(&path, dir) {
+                // Valid UTF-8 (what the sinks write) is taken as it is, without a copy.
+                self.texts.push(String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
+            }
+        }
+    }
+    /// Every line of every committed file, in file order.
+    pub fn lines(&self) -> Vec<&str> {
+        self.texts.iter().flat_map(|t| t.lines()).collect()
+    }
+}
+
+/// A fault-free run's lines, with what every comparison against them needs computed once:
+/// fault search compares each seed's output with the same reference.
+pub struct ExpectedLines {
+    lines: Vec<String>,
+    keyed: Vec<(u64, u32)>,
+}
+
+impl ExpectedLines {
+    pub fn new(lines: Vec<String>) -> ExpectedLines {
+        let keyed = keyed(&lines);
+        ExpectedLines { lines, keyed }
+    }
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
 }
 
 /// Compares committed output with a fault-free run's: as multisets of lines, and line for
 /// line after sorting. Err names the first difference (in sorted order). One sort per side and
 /// a merge walk: fault search compares tens of thousands of lines per seed.
-pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> {
+pub fn compare_output<S: AsRef<str>>(got: &[S], want: &ExpectedLines) -> Result<usize, String> {
     if same_lines(got, want) {
         return Ok(got.len());
     }
-    let mut g: Vec<&str> = got.iter().map(String::as_str).collect();
-    let mut w: Vec<&str> = want.iter().map(String::as_str).collect();
+    let mut g: Vec<&str> = got.iter().map(AsRef::as_ref).collect();
+    let mut w: Vec<&str> = want.lines.iter().map(String::as_str).collect();
     g.sort_unstable();
     w.sort_unstable();
     if g == w {
@@ -209,9 +254,16 @@ pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> 
     Err(format!(
         "{} lines vs {} in the fault-free run: {lost} lost, {dup} duplicated, {unexpected} unexpected; first: {}",
         got.len(),
-        want.len(),
+        want.lines.len(),
         first.unwrap_or_default()
     ))
+}
+
+/// Each line's hash with its index, sorted by hash.
+fn keyed<S: AsRef<str>>(v: &[S]) -> Vec<(u64, u32)> {
+    let mut k: Vec<(u64, u32)> = v.iter().enumerate().map(|(i, s)| (line_hash(s.as_ref().as_bytes()), i as u32)).collect();
+    k.sort_unstable_by_key(|&(h, _)| h);
+    k
 }
 
 /// Whether two outputs hold the same lines as many times each. Each side's line hashes are
@@ -219,16 +271,12 @@ pub fn compare_output(got: &[String], want: &[String]) -> Result<usize, String> 
 /// seed); equal multisets give equal hash sequences, and then each run of one hash value
 /// holds the same lines on both sides, which is checked text for text (a run is one line
 /// unless lines repeat or hashes collide). Exact: a hash only orders the lines.
-fn same_lines(a: &[String], b: &[String]) -> bool {
-    fn keyed(v: &[String]) -> Vec<(u64, u32)> {
-        let mut k: Vec<(u64, u32)> = v.iter().enumerate().map(|(i, s)| (line_hash(s.as_bytes()), i as u32)).collect();
-        k.sort_unstable_by_key(|&(h, _)| h);
-        k
-    }
+fn same_lines<S: AsRef<str>>(a: &[S], want: &ExpectedLines) -> bool {
+    let b = &want.lines;
     if a.len() != b.len() {
         return false;
     }
-    let (ka, kb) = (keyed(a), keyed(b));
+    let (ka, kb) = (keyed(a), &want.keyed);
     if !ka.iter().map(|k| k.0).eq(kb.iter().map(|k| k.0)) {
         return false;
     }
@@ -236,10 +284,10 @@ fn same_lines(a: &[String], b: &[String]) -> bool {
     while i < ka.len() {
         let j = i + ka[i..].iter().take_while(|k| k.0 == ka[i].0).count();
         let same = if j - i == 1 {
-            a[ka[i].1 as usize] == b[kb[i].1 as usize]
+            a[ka[i].1 as usize].as_ref() == b[kb[i].1 as usize]
         } else {
-            fn run<'a>(k: &[(u64, u32)], v: &'a [String]) -> Vec<&'a str> {
-                let mut r: Vec<&str> = k.iter().map(|&(_, x)| v[x as usize].as_str()).collect();
+            fn run<'a, S: AsRef<str>>(k: &[(u64, u32)], v: &'a [S]) -> Vec<&'a str> {
+                let mut r: Vec<&str> = k.iter().map(|&(_, x)| v[x as usize].as_ref()).collect();
                 r.sort_unstable();
                 r
             }
@@ -274,20 +322,23 @@ mod tests {
             ("outer/part-0".to_string(), b"z\n".to_vec()),
         ];
         assert_eq!(committed_lines(&files, "out"), vec!["a", "b", "c"]);
+        let mut o = CommittedOutput::default();
+        o.add_files(files, "out/");
+        assert_eq!(o.lines(), vec!["a", "b", "c"]);
     }
 
     #[test]
     fn output_comparison_counts_duplicates_and_losses() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(compare_output(&s(&["b", "a"]), &s(&["a", "b"])), Ok(2));
-        let e = compare_output(&s(&["a", "a", "b"]), &s(&["a", "b"])).unwrap_err();
+        let s = |v: &[&str]| ExpectedLines::new(v.iter().map(|x| x.to_string()).collect());
+        assert_eq!(compare_output(&["b", "a"], &s(&["a", "b"])), Ok(2));
+        let e = compare_output(&["a", "a", "b"], &s(&["a", "b"])).unwrap_err();
         assert!(e.contains("1 duplicated"), "{e}");
-        let e = compare_output(&s(&["a"]), &s(&["a", "b"])).unwrap_err();
+        let e = compare_output(&["a"], &s(&["a", "b"])).unwrap_err();
         assert!(e.contains("1 lost") && e.contains("missing 'b'"), "{e}");
-        let e = compare_output(&s(&["a", "c"]), &s(&["a"])).unwrap_err();
+        let e = compare_output(&["a", "c"], &s(&["a"])).unwrap_err();
         assert!(e.contains("1 unexpected"), "{e}");
         // The same count of lines, one swapped for another: not the same output.
-        let e = compare_output(&s(&["a", "a", "c"]), &s(&["a", "c", "c"])).unwrap_err();
+        let e = compare_output(&["a", "a", "c"], &s(&["a", "c", "c"])).unwrap_err();
         assert!(e.contains("1 lost") && e.contains("1 duplicated"), "{e}");
     }
 
@@ -316,7 +367,7 @@ mod tests {
             let mut w = want.clone();
             g.sort();
             w.sort();
-            assert_eq!(same_lines(&got, &want), g == w, "case {case}: {got:?} against {want:?}");
+            assert_eq!(same_lines(&got, &ExpectedLines::new(want.clone())), g == w, "case {case}: {got:?} against {want:?}");
         }
     }
 }

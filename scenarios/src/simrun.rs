@@ -26,7 +26,7 @@ use yarn_sim::records::{ApplicationSubmissionContext, ContainerLaunchContext, Re
 use yarn_sim::rm::{ResourceManager, RmConfig};
 
 use crate::invariants::{self, Violation};
-use crate::model::{committed_lines, compare_output, ContainerSpan, Event, Observed, RunResult, Status, Verdict};
+use crate::model::{compare_output, CommittedOutput, ContainerSpan, Event, ExpectedLines, Observed, RunResult, Status, Verdict};
 use crate::spec::{Action, DeployKind, Expect, Role, Spec, Trigger, When};
 
 pub const RM_PORT: u16 = 8088;
@@ -1337,20 +1337,20 @@ impl<'a> SimRun<'a> {
     }
 
     /// Committed lines of the deployment's file sinks.
-    pub fn output(&mut self, d: usize) -> Option<Vec<String>> {
+    pub fn output(&mut self, d: usize) -> Option<CommittedOutput> {
         let g = self.deploys[d].jobs.first()?;
         let dirs = file_sink_dirs(g);
         if dirs.is_empty() {
             return None;
         }
-        let mut lines = Vec::new();
+        let mut out = CommittedOutput::default();
         for dir in dirs {
             let store = self.sim.store();
             let files: Vec<(String, Vec<u8>)> =
                 store.list(&dir).unwrap_or_default().into_iter().filter_map(|p| store.read(&p).ok().map(|b| (p, b))).collect();
-            lines.extend(committed_lines(&files, &dir));
+            out.add_files(files, &dir);
         }
-        Some(lines)
+        Some(out)
     }
 
     /// Containers still running on a NodeManager whose application is over (or unknown).
@@ -1430,7 +1430,7 @@ impl<'a> SimRun<'a> {
                 };
                 match reference_output(self.spec, self.seed, *deploy) {
                     Err(e) => (Status::Fail, format!("output exactly-once: the fault-free run failed: {e}")),
-                    Ok(want) => match compare_output(&got, &want) {
+                    Ok(want) => match compare_output(&got.lines(), &want) {
                         Ok(n) => (Status::Pass, format!("output exactly-once ({n} lines = fault-free run)")),
                         Err(e) => (Status::Fail, format!("output exactly-once: {e}")),
                     },
@@ -1531,7 +1531,7 @@ fn is_terminal_job(s: &str) -> bool {
 }
 
 /// Fault-free outputs by (scenario text, deployment).
-type ReferenceCache = BTreeMap<(String, usize), Result<Vec<String>, String>>;
+type ReferenceCache = BTreeMap<(String, usize), Result<Arc<ExpectedLines>, String>>;
 
 /// Shared by the fuzz workers: one fault-free run per deployment, not one per seed.
 static REFERENCE: Mutex<ReferenceCache> = Mutex::new(BTreeMap::new());
@@ -1539,17 +1539,13 @@ static REFERENCE: Mutex<ReferenceCache> = Mutex::new(BTreeMap::new());
 /// The committed output of the same deployment without the steps, memoized per deployment:
 /// the programs' data are seeded by the program (`seed = 7`), not by the simulator, so the
 /// fault-free committed lines (compared as a multiset) are the same for every simulator seed;
-/// the first seed asked runs it.
-pub fn reference_output(spec: &Spec, seed: u64, deploy: usize) -> Result<Vec<String>, String> {
+/// the first seed asked runs it. Shared, not copied: each seed reads the same lines.
+pub fn reference_output(spec: &Spec, seed: u64, deploy: usize) -> Result<Arc<ExpectedLines>, String> {
     let key = (spec.text.clone(), deploy);
     if let Some(r) = REFERENCE.lock().expect("reference cache").get(&key).cloned() {
         return r;
     }
-    // Sorted once here, so each comparison's sort of it is a linear pass.
-    let r = reference_inner(spec, seed, deploy).map(|mut v| {
-        v.sort_unstable();
-        v
-    });
+    let r = reference_inner(spec, seed, deploy).map(|v| Arc::new(ExpectedLines::new(v)));
     REFERENCE.lock().expect("reference cache").insert(key, r.clone());
     r
 }
@@ -1564,5 +1560,5 @@ fn reference_inner(spec: &Spec, seed: u64, deploy: usize) -> Result<Vec<String>,
     if let Some(v) = res.verdicts.iter().find(|v| v.status == Status::Fail) {
         return Err(v.text.clone());
     }
-    run.output(deploy).ok_or_else(|| "no file sink".into())
+    run.output(deploy).map(|o| o.lines().into_iter().map(str::to_string).collect()).ok_or_else(|| "no file sink".into())
 }

@@ -769,7 +769,14 @@ impl TaskExecutor {
     /// us back right away, after whatever messages arrived meanwhile).
     fn work(&mut self, cx: &mut Cx) {
         self.work_at = None;
-        for _ in 0..SOURCE_ROUNDS_PER_WAKE {
+        let now = cx.now();
+        for round in 0..SOURCE_ROUNDS_PER_WAKE {
+            // A round after the first runs only if some source or timer is due again at this
+            // instant (a source with more to emit): otherwise its polls would all decline and
+            // its passes over the tasks find nothing to do, as the first round's last pass did.
+            if round > 0 && !self.tasks.values().any(|t| t.is_due(now)) {
+                break;
+            }
             let ids = self.take_task_ids();
             let mut polled = false;
             for &id in &ids {

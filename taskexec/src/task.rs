@@ -603,6 +603,16 @@ impl Task {
         }
     }
 
+    /// Whether [`Task::poll_source`] or [`Task::fire_timers`] would do anything at `now`:
+    /// their own conditions, read without acting.
+    pub fn is_due(&self, now: Time) -> bool {
+        if self.phase != TaskPhase::Running {
+            return false;
+        }
+        let poll = matches!(self.source, SourcePoll::At(t) if t <= now && self.has_output_capacity());
+        poll || (self.next_timer.is_some_and(|t| t <= now) && !self.is_stopping())
+    }
+
     /// Polls the source if it is due and the output has credit (sources only produce when
     /// every channel can take a batch).
     pub fn poll_source(&mut self, cx: &mut Cx, config: &TaskExecutorConfig) -> Result<bool, String> {
