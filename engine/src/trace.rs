@@ -104,7 +104,37 @@ pub struct Trace {
     hash: Fnv64,
     events: u64,
     sink: Option<Box<dyn Write + Send>>,
+    /// Node events and faults kept as they are instead of written ([`Trace::collecting`]).
+    kept: Option<Vec<TraceEvent>>,
     all_steps: bool,
+}
+
+/// A node event or a fault as the trace records it: what its JSON line says.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    pub at: Time,
+    pub node: Addr,
+    pub kind: String,
+    pub detail: String,
+    /// The trace hash just after it.
+    pub hash: u64,
+    /// For a fault: the fault itself (its line carries it, for replay).
+    pub fault: Option<Fault>,
+}
+
+impl TraceEvent {
+    /// The JSON line [`Trace::with_sink`] writes for it (without the newline).
+    pub fn to_json_line(&self) -> String {
+        let h = format!("{:016x}", self.hash);
+        let (t_ms, t, node) = (self.at.as_millis(), self.at.as_micros(), self.node.to_string());
+        let line = match &self.fault {
+            None => serde_json::json!({"t_ms": t_ms, "t": t, "node": node, "kind": self.kind, "detail": self.detail, "h": h}),
+            Some(f) => {
+                serde_json::json!({"t_ms": t_ms, "t": t, "node": node, "kind": self.kind, "detail": self.detail, "fault": f, "h": h})
+            }
+        };
+        line.to_string()
+    }
 }
 
 impl Trace {
@@ -114,6 +144,18 @@ impl Trace {
     /// Also write JSON lines to `sink`: node events and faults.
     pub fn with_sink(sink: Box<dyn Write + Send>) -> Trace {
         Trace { sink: Some(sink), ..Trace::default() }
+    }
+    /// Keep node events and faults in memory, for [`Trace::take_events`], instead of writing
+    /// them: a reader that acts on each event (the scenario runner) gets it without a JSON
+    /// line written and parsed back.
+    pub fn collecting() -> Trace {
+        Trace { kept: Some(Vec::new()), ..Trace::default() }
+    }
+    /// The events kept since the last call ([`Trace::collecting`]; none otherwise), in order.
+    pub fn take_events(&mut self, into: &mut Vec<TraceEvent>) {
+        if let Some(k) = self.kept.as_mut() {
+            into.append(k);
+        }
     }
     /// Also write a line for every step (deliveries with their message digest, timers,
     /// starts, exits): large, but `first_divergence` then points at the very message.
@@ -165,10 +207,19 @@ impl Trace {
         self.mix(at, b'e', node, node);
         self.hash.write(kind.as_bytes());
         self.hash.write(detail.as_bytes());
-        let h = format!("{:016x}", self.hash.finish());
-        if let Some(w) = self.sink.as_mut() {
-            let line = serde_json::json!({"t_ms": at.as_millis(), "t": at.as_micros(), "node": node.to_string(), "kind": kind, "detail": detail, "h": h});
-            let _ = writeln!(w, "{line}");
+        self.record(at, node, kind, detail, None);
+    }
+    /// Keeps or writes a node event or fault just hashed.
+    fn record(&mut self, at: Time, node: Addr, kind: &str, detail: &str, fault: Option<&Fault>) {
+        if self.kept.is_none() && self.sink.is_none() {
+            return;
+        }
+        let e =
+            TraceEvent { at, node, kind: kind.to_string(), detail: detail.to_string(), hash: self.hash.finish(), fault: fault.cloned() };
+        if let Some(k) = self.kept.as_mut() {
+            k.push(e);
+        } else if let Some(w) = self.sink.as_mut() {
+            let _ = writeln!(w, "{}", e.to_json_line());
         }
     }
     /// A fault a driver applied: an event of kind `fault.<verb>` whose detail is the fault's
@@ -179,11 +230,7 @@ impl Trace {
         self.mix(at, b'f', node, node);
         self.hash.write(fault.verb().as_bytes());
         self.hash.write(detail.as_bytes());
-        let h = format!("{:016x}", self.hash.finish());
-        if let Some(w) = self.sink.as_mut() {
-            let line = serde_json::json!({"t_ms": at.as_millis(), "t": at.as_micros(), "node": node.to_string(), "kind": fault.verb(), "detail": detail, "fault": fault, "h": h});
-            let _ = writeln!(w, "{line}");
-        }
+        self.record(at, node, fault.verb(), &detail, Some(fault));
     }
     /// The hash of everything so far.
     pub fn hash(&self) -> u64 {
@@ -513,6 +560,44 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+
+    /// A collecting trace keeps what a writing one writes: the same events, the same hash,
+    /// and each kept event prints the very line the other wrote (faults with their JSON).
+    #[test]
+    fn kept_events_print_the_lines_a_sink_gets() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let mut written = Trace::with_sink(Box::new(buf.clone()));
+        let mut kept = Trace::collecting();
+        let node = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 8042);
+        for t in [&mut written, &mut kept] {
+            t.event(Time(5), node, "nm.start", "up");
+            t.fault(Time(9), node, &Fault::Kill { process: node });
+            t.event(Time(12), node, "rm.app.state", "application_1_0001 \"quoted\"");
+        }
+        assert_eq!(written.hash(), kept.hash());
+        let mut evs = Vec::new();
+        kept.take_events(&mut evs);
+        let lines: String = evs.iter().map(|e| e.to_json_line() + "\n").collect();
+        assert_eq!(lines, String::from_utf8(buf.0.lock().unwrap().clone()).unwrap());
+        assert_eq!(evs.len(), 3);
+        assert!(evs[1].to_json_line().contains(r#""fault":{"fault":"kill""#), "{}", evs[1].to_json_line());
+        // Taken once: the next call finds only what came after.
+        kept.event(Time(20), node, "x", "y");
+        let mut more = Vec::new();
+        kept.take_events(&mut more);
+        assert_eq!(more.len(), 1);
+    }
     use crate::msg::Wire;
 
     #[derive(Debug, Serialize, Deserialize)]

@@ -697,7 +697,10 @@ impl FileSink {
         };
         match out.files.last_mut() {
             Some((path, lines)) if path == staging => lines.push('\n'),
-            _ => out.files.push((staging.clone(), String::new())),
+            // Room for a few records at once: grown a byte at a time, a record's text cost
+            // two or three reallocations (the TaskManager wakes for each record of a slow
+            // source, so an entry often holds one).
+            _ => out.files.push((staging.clone(), String::with_capacity(64))),
         }
         let (_, lines) = out.files.last_mut().expect("an entry for the open part file");
         r.render(lines).expect("writing to a String cannot fail");

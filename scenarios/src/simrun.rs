@@ -4,7 +4,6 @@
 //! from the nodes' own trace events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +11,7 @@ use std::time::Duration;
 
 use engine::fault::{DropRule, Endpoint, Fault, Link, StoreFaultKind};
 use engine::sim::{Sim, SimConfig};
+use engine::trace::TraceEvent;
 use engine::{Addr, Node, Store, Time, Trace};
 use flink_am::{AmMode, FlinkAppMaster};
 use flink_core::config::FlinkConfig;
@@ -35,20 +35,6 @@ pub const NM_PORT: u16 = 8041;
 /// Whether TaskManager launches fail (the `fail-launch` verb: the command cannot start, as
 /// on a node whose disk or image is broken). The registered program reads it.
 pub type LaunchFault = Arc<AtomicBool>;
-
-/// Collects the trace's JSON lines.
-#[derive(Clone, Default)]
-struct SinkBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SinkBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("sink").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A deterministic id source (job and vertex ids) per deployment: the same on every attempt
 /// of an application, as Flink derives application-mode job ids from the cluster id.
@@ -237,8 +223,8 @@ pub struct SimRun<'a> {
     /// text: what a later `restart` of that role restarts.
     nm_bound: BTreeMap<String, usize>,
     launch_fault: LaunchFault,
-    sink: SinkBuf,
-    pending: Vec<u8>,
+    /// The trace's events not yet observed (a buffer kept across drains).
+    pending: Vec<TraceEvent>,
     /// Every trace line, when kept.
     pub lines: Vec<String>,
     start: Time,
@@ -271,8 +257,7 @@ fn us(d: Duration) -> u64 {
 
 impl<'a> SimRun<'a> {
     pub fn new(spec: &'a Spec, seed: u64, opts: SimOptions) -> Result<SimRun<'a>, String> {
-        let sink = SinkBuf::default();
-        let mut sim = Sim::with_trace(SimConfig::new(seed), Trace::with_sink(Box::new(sink.clone())));
+        let mut sim = Sim::with_trace(SimConfig::new(seed), Trace::collecting());
         let rm_host = sim.add_machine();
         let rm = Addr::new(rm_host, RM_PORT);
         let conf = yarn_conf(spec, rm);
@@ -308,7 +293,6 @@ impl<'a> SimRun<'a> {
             nms,
             nm_bound: BTreeMap::new(),
             launch_fault: LaunchFault::default(),
-            sink,
             pending: Vec::new(),
             lines: Vec::new(),
             start,
@@ -764,34 +748,21 @@ impl<'a> SimRun<'a> {
 
     /// Reads the nodes' new trace lines into the observed model. True when anything changed.
     fn drain_trace(&mut self) -> bool {
-        {
-            let mut b = self.sink.0.lock().expect("sink");
-            if b.is_empty() {
-                return false;
-            }
-            self.pending.extend_from_slice(&b);
-            b.clear();
+        let mut evs = std::mem::take(&mut self.pending);
+        self.sim.trace().take_events(&mut evs);
+        if evs.is_empty() {
+            self.pending = evs;
+            return false;
         }
-        let data = std::mem::take(&mut self.pending);
         let mut changed = false;
-        let mut rest: &[u8] = &data;
-        while let Some(nl) = rest.iter().position(|c| *c == b'\n') {
-            let line = &rest[..nl];
-            rest = &rest[nl + 1..];
+        for e in evs.drain(..) {
             if self.opts.keep_trace {
-                self.lines.push(String::from_utf8_lossy(line).into_owned());
+                self.lines.push(e.to_json_line());
             }
-            #[derive(serde::Deserialize)]
-            struct L<'x> {
-                t: u64,
-                kind: &'x str,
-                detail: String,
-            }
-            let Ok(l) = serde_json::from_slice::<L>(line) else { continue };
-            let t = l.t.saturating_sub(self.start.as_micros());
-            changed |= self.observe(t, l.kind, &l.detail);
+            let t = e.at.as_micros().saturating_sub(self.start.as_micros());
+            changed |= self.observe(t, &e.kind, &e.detail);
         }
-        self.pending = rest.to_vec();
+        self.pending = evs;
         changed
     }
 
