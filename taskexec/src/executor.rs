@@ -20,6 +20,7 @@ use crate::info::{slot_state_name, SlotInfo, TaskExecutorInfo, TaskInfo};
 use crate::network::{InputBatch, OutOfSequence, PendingData, PushError};
 use crate::slot_table::{SlotAllocation, TaskSlotTable};
 use crate::task::{CreditReturn, Task};
+use crate::task_table::TaskTable;
 
 /// Source polls per wake-up before other inputs get a turn (x source_step_budget records).
 const SOURCE_ROUNDS_PER_WAKE: usize = 32;
@@ -65,7 +66,7 @@ pub struct TaskExecutor {
     config: TaskExecutorConfig,
     rm: ResourceManagerConnection,
     slots: TaskSlotTable,
-    tasks: BTreeMap<ExecutionAttemptId, Task>,
+    tasks: TaskTable,
     jobs: BTreeMap<JobId, JobManagerConnection>,
     /// Batches for consumers not deployed yet.
     pending: PendingData,
@@ -98,7 +99,7 @@ impl TaskExecutor {
             config,
             rm: ResourceManagerConnection::Registering { attempts: 0 },
             slots,
-            tasks: BTreeMap::new(),
+            tasks: TaskTable::new(),
             jobs: BTreeMap::new(),
             pending: PendingData::default(),
             lost_input: BTreeSet::new(),

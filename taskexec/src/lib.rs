@@ -8,6 +8,7 @@ pub mod info;
 pub mod network;
 pub mod slot_table;
 pub mod task;
+pub mod task_table;
 
 pub use config::TaskExecutorConfig;
 pub use executor::TaskExecutor;

@@ -296,7 +296,16 @@ impl Task {
             _ => None,
         };
         let flush = self.partition.as_ref().and_then(|p| p.flush_deadline(self.tdd.buffer_timeout_ms));
-        [poll, self.next_timer, flush].into_iter().flatten().min()
+        // By hand: asked of every task at every wake-up, where a chain of iterator adapters
+        // over the three cost several times the comparisons.
+        fn earlier(a: Option<Time>, b: Option<Time>) -> Option<Time> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        earlier(earlier(poll, self.next_timer), flush)
     }
 
     /// Processes queued input batches while the output has room. Returns the credits to send

@@ -1565,3 +1565,45 @@ fn a_slot_request_under_a_new_job_master_id_revokes_the_old_job_master_and_fence
     );
     assert!(out.contains(&line), "missing '{line}' in:\n{out}");
 }
+
+/// The task table answers as a B-tree map of the same tasks would: the same task for each id,
+/// replaced and removed the same way, and passes in ascending id order (the order of every
+/// pass over the tasks, on which a simulated run's events depend).
+#[test]
+fn task_table_behaves_as_an_ordered_map() {
+    let jm = Addr::new(Ipv4Addr::new(127, 0, 0, 9), 6123);
+    let config = TaskExecutorConfig::new("container_1_0001_01_000002", (jm, RM_ID), 2, 1728);
+    // Each task carries the step that inserted it, as its allocation's number.
+    let task = |id: u128, step: u32| {
+        crate::task::Task::new(tdd((id, 0, 2, step as u128), sum_chain(), vec![1], None, jm), &config, engine::Time::ZERO).expect("task")
+    };
+    // A fixed xorshift sequence: the same operations every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut draw = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut table = crate::task_table::TaskTable::new();
+    let mut model: BTreeMap<ExecutionAttemptId, u32> = BTreeMap::new();
+    for step in 0..400u32 {
+        // Few ids, high bits included, so inserts hit present ids and removes find them.
+        let id = ExecutionAttemptId((draw(12) as u128) << 100 | draw(3) as u128);
+        match draw(3) {
+            0 => {
+                let old = table.insert(id, task(id.0, step));
+                assert_eq!(old.map(|t| t.tdd.allocation_id.0 as u32), model.insert(id, step), "insert at step {step}");
+            }
+            1 => assert_eq!(table.remove(&id).map(|t| t.tdd.allocation_id.0 as u32), model.remove(&id), "remove at step {step}"),
+            _ => {
+                assert_eq!(table.get(&id).map(|t| t.tdd.allocation_id.0 as u32), model.get(&id).copied());
+                assert_eq!(table.get_mut(&id).map(|t| t.tdd.allocation_id.0 as u32), model.get(&id).copied());
+                assert_eq!(table.contains_key(&id), model.contains_key(&id));
+            }
+        }
+        assert_eq!(table.len(), model.len());
+        assert!(table.keys().copied().eq(model.keys().copied()), "order at step {step}");
+        assert!(table.values().map(|t| t.tdd.allocation_id.0 as u32).eq(model.values().copied()));
+    }
+}
