@@ -127,12 +127,12 @@ impl TraceEvent {
     pub fn to_json_line(&self) -> String {
         let h = format!("{:016x}", self.hash);
         let (t_ms, t, node) = (self.at.as_millis(), self.at.as_micros(), self.node.to_string());
-        let line = match &self.fault {
-            None => serde_json::json!({"t_ms": t_ms, "t": t, "node": node, "kind": self.kind, "detail": self.detail, "h": h}),
-            Some(f) => {
-                serde_json::json!({"t_ms": t_ms, "t": t, "node": node, "kind": self.kind, "detail": self.detail, "fault": f, "h": h})
-            }
-        };
+        let mut line = serde_json::json!({"t_ms": t_ms, "t": t, "node": node, "kind": self.kind, "detail": self.detail});
+        // Keys keep their insertion order: a fault's JSON goes before the hash, as ever.
+        if let Some(f) = &self.fault {
+            line["fault"] = serde_json::json!(f);
+        }
+        line["h"] = h.into();
         line.to_string()
     }
 }
@@ -560,6 +560,7 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+    use crate::msg::Wire;
 
     /// A collecting trace keeps what a writing one writes: the same events, the same hash,
     /// and each kept event prints the very line the other wrote (faults with their JSON).
@@ -598,7 +599,6 @@ mod tests {
         kept.take_events(&mut more);
         assert_eq!(more.len(), 1);
     }
-    use crate::msg::Wire;
 
     #[derive(Debug, Serialize, Deserialize)]
     enum Probe {

@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use yarn_sim::cli::http::{s, Rest};
 
-use crate::model::{committed_lines, compare_output, ContainerSpan, Event, ExpectedLines, Observed, RunResult, Status, Verdict};
+use crate::model::{compare_output, CommittedOutput, ContainerSpan, Event, ExpectedLines, Observed, RunResult, Status, Verdict};
 use crate::spec::{Action, DeployKind, Expect, Flink, RealProgram, Role, Spec, Trigger, When};
 use engine::fault::{DropRule, Endpoint, Fault, Link};
 
@@ -998,7 +998,9 @@ impl LiveRun<'_> {
             }
         }
         files.sort();
-        committed_lines(&files, dir)
+        let mut out = CommittedOutput::default();
+        out.add_files(files, dir);
+        out.owned_lines()
     }
 
     /// `output = "exactly-once"` with the real Flink's CompatJob N: its print sink writes

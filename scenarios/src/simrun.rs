@@ -1531,5 +1531,5 @@ fn reference_inner(spec: &Spec, seed: u64, deploy: usize) -> Result<Vec<String>,
     if let Some(v) = res.verdicts.iter().find(|v| v.status == Status::Fail) {
         return Err(v.text.clone());
     }
-    run.output(deploy).map(|o| o.lines().into_iter().map(str::to_string).collect()).ok_or_else(|| "no file sink".into())
+    run.output(deploy).map(|o| o.owned_lines()).ok_or_else(|| "no file sink".into())
 }

@@ -612,23 +612,28 @@ impl Task {
         }
     }
 
-    /// Whether [`Task::poll_source`] or [`Task::fire_timers`] would do anything at `now`:
-    /// their own conditions, read without acting.
+    /// Whether [`Task::poll_source`] or [`Task::fire_timers`] would do anything at `now`.
     pub fn is_due(&self, now: Time) -> bool {
-        if self.phase != TaskPhase::Running {
-            return false;
-        }
-        let poll = matches!(self.source, SourcePoll::At(t) if t <= now && self.has_output_capacity());
-        poll || (self.next_timer.is_some_and(|t| t <= now) && !self.is_stopping())
+        self.source_due(now) || self.timers_due(now)
+    }
+
+    /// The source is due and its output has credit (sources only produce when every channel
+    /// can take a batch).
+    fn source_due(&self, now: Time) -> bool {
+        matches!(self.source, SourcePoll::At(t) if t <= now) && self.phase == TaskPhase::Running && self.has_output_capacity()
+    }
+
+    /// A processing-time timer is due (none fire while a synchronous savepoint stops the task).
+    fn timers_due(&self, now: Time) -> bool {
+        self.next_timer.is_some_and(|t| t <= now) && self.phase == TaskPhase::Running && !self.is_stopping()
     }
 
     /// Polls the source if it is due and the output has credit (sources only produce when
     /// every channel can take a batch).
     pub fn poll_source(&mut self, cx: &mut Cx, config: &TaskExecutorConfig) -> Result<bool, String> {
         let now = cx.now();
-        match self.source {
-            SourcePoll::At(t) if t <= now && self.phase == TaskPhase::Running && self.has_output_capacity() => {}
-            _ => return Ok(false),
+        if !self.source_due(now) {
+            return Ok(false);
         }
         let status = self.chain.poll_source(now, config.source_step_budget, &*cx.store(), &mut self.out)?;
         self.absorb(cx)?;
@@ -649,9 +654,8 @@ impl Task {
     /// Fires due processing-time timers (windows, periodic watermarks).
     pub fn fire_timers(&mut self, cx: &mut Cx, config: &TaskExecutorConfig) -> Result<bool, String> {
         let now = cx.now();
-        match self.next_timer {
-            Some(t) if t <= now && self.phase == TaskPhase::Running && !self.is_stopping() => {}
-            _ => return Ok(false),
+        if !self.timers_due(now) {
+            return Ok(false);
         }
         // A timer never re-fires in the same instant: that would spin the work timer.
         self.next_timer = self.chain.on_processing_time(now, &mut self.out).map(|t| t.max(now + config.source_poll_interval));

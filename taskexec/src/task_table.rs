@@ -20,6 +20,8 @@ impl TaskTable {
     fn position(&self, id: &ExecutionAttemptId) -> Option<usize> {
         self.entries.iter().position(|(k, _)| k == id)
     }
+    // `get` and `get_mut` search themselves rather than index through `position`: the
+    // index's bounds check on every step of every task cost 1% of a fault-search seed.
     pub fn get(&self, id: &ExecutionAttemptId) -> Option<&Task> {
         self.entries.iter().find(|(k, _)| k == id).map(|(_, t)| t)
     }
