@@ -101,11 +101,26 @@ mod spare {
 
     /// Per size: enough for every heartbeat of 50,000 NodeManagers in flight at once.
     const MAX_PER_LAYOUT: usize = 1 << 17;
+    /// Blocks aligned to 8 of up to `8 * (CLASSES - 1)` bytes (every message type of YARN's
+    /// and Flink's families) are kept in a list per size, found by indexing: a message's
+    /// size is a constant of its type, so its list is too. Any other layout is searched for.
+    const CLASSES: usize = 65;
 
-    #[derive(Default)]
+    /// The list a block of `layout` is kept in, if it has one of its own: exactly that size,
+    /// at alignment 8 (the block is then freed with the layout it was allocated with).
+    pub(super) const fn class(layout: Layout) -> Option<usize> {
+        let size = layout.size();
+        if layout.align() == 8 && size % 8 == 0 && size / 8 < CLASSES {
+            Some(size / 8)
+        } else {
+            None
+        }
+    }
+
     struct Spare {
         enabled: bool,
-        lists: Vec<(Layout, Vec<NonNull<u8>>)>,
+        by_class: [Vec<NonNull<u8>>; CLASSES],
+        others: Vec<(Layout, Vec<NonNull<u8>>)>,
     }
 
     pub(super) fn enable() {
@@ -114,8 +129,10 @@ mod spare {
 
     impl Drop for Spare {
         fn drop(&mut self) {
-            for (layout, list) in self.lists.drain(..) {
-                for p in list {
+            let classes =
+                self.by_class.iter_mut().enumerate().map(|(i, l)| (Layout::from_size_align(i * 8, 8).expect("a class's layout"), l));
+            for (layout, list) in classes.chain(self.others.iter_mut().map(|(l, v)| (*l, v))) {
+                for p in list.drain(..) {
                     // SAFETY: every pointer here came from the global allocator with `layout`
                     // (a `Box` of a type of that layout) and is owned by this list alone.
                     unsafe { std::alloc::dealloc(p.as_ptr(), layout) };
@@ -126,20 +143,40 @@ mod spare {
 
     thread_local! {
         // Const-initialized: each take and give skips the lazy-init check.
-        static SPARE: RefCell<Spare> = const { RefCell::new(Spare { enabled: false, lists: Vec::new() }) };
+        static SPARE: RefCell<Spare> = const {
+            RefCell::new(Spare { enabled: false, by_class: [const { Vec::new() }; CLASSES], others: Vec::new() })
+        };
     }
 
-    /// A block of `layout` the global allocator handed out earlier, if one is spare.
-    /// The next spare block of its size is prefetched: a block kept a while has left the
-    /// caches, and writing a message into it would stall the sender on the miss.
-    pub(super) fn take(layout: Layout) -> Option<NonNull<u8>> {
+    impl Spare {
+        fn list(&mut self, layout: Layout, class: Option<usize>) -> &mut Vec<NonNull<u8>> {
+            if let Some(c) = class {
+                return &mut self.by_class[c];
+            }
+            let i = match self.others.iter().position(|(l, _)| *l == layout) {
+                Some(i) => i,
+                None => {
+                    self.others.push((layout, Vec::new()));
+                    self.others.len() - 1
+                }
+            };
+            &mut self.others[i].1
+        }
+    }
+
+    /// A block of `layout` (whose list is `class`, [`class`]) the global allocator handed
+    /// out earlier, if one is spare. The next spare block of its size is prefetched: a block
+    /// kept a while has left the caches, and writing a message into it would stall the
+    /// sender on the miss.
+    #[inline(always)]
+    pub(super) fn take(layout: Layout, class: Option<usize>) -> Option<NonNull<u8>> {
         SPARE
             .try_with(|s| {
                 let mut s = s.borrow_mut();
                 if !s.enabled {
                     return None;
                 }
-                let (_, list) = s.lists.iter_mut().find(|(l, _)| *l == layout)?;
+                let list = s.list(layout, class);
                 let p = list.pop()?;
                 if let Some(next) = list.last() {
                     // Every line the block touches (it need not start on one): a plain loop,
@@ -157,23 +194,17 @@ mod spare {
             .flatten()
     }
 
-    /// Keeps a block of `layout` from the global allocator (whose contents were moved out) for
-    /// [`take`]; returns it if there is no room, for the caller to free.
-    pub(super) fn give(layout: Layout, p: NonNull<u8>) -> Option<NonNull<u8>> {
+    /// Keeps a block of `layout` (list `class`) from the global allocator (whose contents
+    /// were moved out) for [`take`]; returns it if there is no room, for the caller to free.
+    #[inline(always)]
+    pub(super) fn give(layout: Layout, class: Option<usize>, p: NonNull<u8>) -> Option<NonNull<u8>> {
         SPARE
             .try_with(|s| {
                 let mut s = s.borrow_mut();
                 if !s.enabled {
                     return Some(p);
                 }
-                let i = match s.lists.iter().position(|(l, _)| *l == layout) {
-                    Some(i) => i,
-                    None => {
-                        s.lists.push((layout, Vec::new()));
-                        s.lists.len() - 1
-                    }
-                };
-                let list = &mut s.lists[i].1;
+                let list = s.list(layout, class);
                 if list.len() >= MAX_PER_LAYOUT {
                     return Some(p);
                 }
@@ -181,6 +212,24 @@ mod spare {
                 None
             })
             .unwrap_or(Some(p))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A class is a layout exactly: the block goes back to the allocator with the
+        /// layout it came with.
+        #[test]
+        fn classes_are_exact_layouts() {
+            for size in (8..=512).step_by(8) {
+                let c = class(Layout::from_size_align(size, 8).unwrap()).expect("8-aligned up to 512 bytes");
+                assert_eq!(c * 8, size);
+            }
+            assert_eq!(class(Layout::from_size_align(520, 8).unwrap()), None);
+            assert_eq!(class(Layout::from_size_align(16, 16).unwrap()), None);
+            assert_eq!(class(Layout::from_size_align(4, 4).unwrap()), None);
+        }
     }
 }
 
@@ -194,7 +243,7 @@ impl Msg {
     pub fn new<T: Wire>(m: T) -> Msg {
         let layout = std::alloc::Layout::new::<T>();
         if layout.size() > 0 {
-            if let Some(p) = spare::take(layout) {
+            if let Some(p) = spare::take(layout, const { spare::class(std::alloc::Layout::new::<T>()) }) {
                 let p = p.as_ptr() as *mut T;
                 // SAFETY: `p` came from the global allocator with `T`'s layout (size and
                 // alignment), as a `Box` of some type with that layout, and holds nothing
@@ -244,7 +293,8 @@ impl Msg {
         // block or freed with that layout, exactly as the box would have freed it.
         unsafe {
             let m = raw.read();
-            if let Some(p) = spare::give(layout, std::ptr::NonNull::new_unchecked(raw as *mut u8)) {
+            let class = const { spare::class(std::alloc::Layout::new::<T>()) };
+            if let Some(p) = spare::give(layout, class, std::ptr::NonNull::new_unchecked(raw as *mut u8)) {
                 std::alloc::dealloc(p.as_ptr(), layout);
             }
             Ok(m)

@@ -314,14 +314,29 @@ impl Timers {
 
 /// When the last message a process sent on each of its links arrives: FIFO order. Links are
 /// keyed by the receiver's slot (slots are never reused, so a restarted process is a new
-/// connection). Most processes talk to a few peers (a list); a ResourceManager talks to every
-/// NodeManager (a table by slot). Kept per sender, so a process's links close with it.
-#[derive(Default)]
+/// connection). Most processes talk to a few peers: the first in the record itself (a
+/// NodeManager's one ResourceManager: its heartbeat's send reads no line of its own beyond
+/// the record, where a list's buffer was one more miss per heartbeat at 10,000 nodes), the
+/// next ones in a list; a ResourceManager talks to every NodeManager (a table by slot). Kept
+/// per sender, so a process's links close with it.
 struct LinkClock {
-    few: Vec<(usize, Time)>,
+    /// The first peer's slot (`NO_LINK` until there is one) and its link's last arrival.
+    first_to: usize,
+    first_at: Time,
+    /// Peers two to sixteen. Boxed: one word in the process record, as `Timers::more`.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<(usize, Time)>>>,
     /// Boxed: only a process with many peers has one.
-    #[allow(clippy::box_collection)] // one word in the process record, as `Timers::more`
+    #[allow(clippy::box_collection)]
     many: Option<Box<Vec<Time>>>,
+}
+
+const NO_LINK: usize = usize::MAX;
+
+impl Default for LinkClock {
+    fn default() -> Self {
+        LinkClock { first_to: NO_LINK, first_at: Time::ZERO, rest: None, many: None }
+    }
 }
 
 impl LinkClock {
@@ -330,18 +345,31 @@ impl LinkClock {
     /// previous one on the link (equal times pop in send order).
     fn arrival(&mut self, to: usize, at: Time) -> Time {
         if self.many.is_none() {
-            if let Some(e) = self.few.iter_mut().find(|(s, _)| *s == to) {
+            if self.first_to == to {
+                self.first_at = self.first_at.max(at);
+                return self.first_at;
+            }
+            if self.first_to == NO_LINK {
+                (self.first_to, self.first_at) = (to, at);
+                return at;
+            }
+            let rest = self.rest.get_or_insert_with(Default::default);
+            if let Some(e) = rest.iter_mut().find(|(s, _)| *s == to) {
                 e.1 = e.1.max(at);
                 return e.1;
             }
-            if self.few.len() < Self::FEW {
-                self.few.push((to, at));
+            if 1 + rest.len() < Self::FEW {
+                rest.push((to, at));
                 return at;
             }
             // The seventeenth peer: from now on every link is in the table (one lookup,
             // not a scan of the list first).
-            let mut many = vec![Time::ZERO; self.few.iter().map(|(s, _)| s + 1).max().unwrap_or(0)];
-            for (s, t) in self.few.drain(..) {
+            let rest = self.rest.take().map(|r| *r).unwrap_or_default();
+            let first = std::mem::replace(&mut self.first_to, NO_LINK);
+            let len = rest.iter().map(|(s, _)| s + 1).max().unwrap_or(0).max(first + 1);
+            let mut many = vec![Time::ZERO; len];
+            many[first] = self.first_at;
+            for (s, t) in rest {
                 many[s] = t;
             }
             self.many = Some(Box::new(many));
@@ -417,6 +445,9 @@ pub struct Sim {
     pub net: NetModel,
     net_rng: Rng,
     faults: NetFaults,
+    /// `!faults.is_empty()`, kept beside it: every message asks twice (at its send and its
+    /// arrival), and in a healthy run the answer is one flag rather than four lengths.
+    net_faulty: bool,
     store_faults: StoreFaults,
     /// Messages a `Hold` kept, in arrival order.
     held: Vec<(Addr, Addr, Msg)>,
@@ -588,8 +619,8 @@ fn prefetch_record(p: &Option<Proc>) {
 }
 
 /// Starts loading a process's node, once its record is cached: six lines (what a
-/// handler reads first is anywhere in the first few), and the link clocks what it sends goes
-/// through.
+/// handler reads first is anywhere in the first few). Its first link's clock is in the
+/// record.
 #[inline(always)]
 fn prefetch_node(p: &Proc) {
     if let Some(node) = &p.node {
@@ -604,7 +635,6 @@ fn prefetch_node(p: &Proc) {
         prefetch(at.wrapping_add(256));
         prefetch(at.wrapping_add(320));
     }
-    prefetch(p.links.few.as_ptr() as *const u8);
 }
 
 impl Sim {
@@ -626,6 +656,7 @@ impl Sim {
             net: config.net.clone(),
             net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
             faults: NetFaults::default(),
+            net_faulty: false,
             store_faults: StoreFaults::default(),
             held: Vec::new(),
             boot: BTreeMap::new(),
@@ -839,10 +870,10 @@ impl Sim {
     /// changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const RECORD: usize = 28;
-        const FAR: usize = 18;
-        const MID: usize = 10;
-        const NEAR: usize = 5;
-        if let Some(ev) = self.queue.peek_ahead(RECORD) {
+        const MID: usize = 5;
+        const NEAR: usize = 2;
+        let ahead = self.queue.ahead();
+        if let Some(ev) = ahead.get(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
                 prefetch_record(p);
             }
@@ -850,28 +881,36 @@ impl Sim {
                 prefetch(msg.data_ptr());
             }
         }
-        if let Some(ev) = self.queue.peek_ahead(FAR) {
-            self.node_hint(ev, 0);
-        }
-        if let Some(ev) = self.queue.peek_ahead(MID) {
+        if let Some(ev) = ahead.get(MID) {
             self.node_hint(ev, 1);
         }
-        let Some(ev) = self.queue.peek_ahead(NEAR) else { return };
-        if let Event::Deliver { from, .. } = ev {
-            // A reply goes back to the sender: its entry in the address index.
-            if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
-                prefetch(h as *const HostPorts as *const u8);
-            }
+        let Some(ev) = ahead.get(NEAR) else { return };
+        if let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) {
+            prefetch_node(p);
         }
-        let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) else { return };
-        // A reply's link clock: a ResourceManager keeps one per NodeManager, a table far
-        // larger than the caches.
-        if let (Event::Deliver { sender, .. }, Some(many)) = (ev, p.links.many.as_deref()) {
-            if let Some(t) = many.get(*sender as usize) {
-                prefetch(t as *const Time as *const u8);
-            }
+    }
+
+    /// At a send to a node that takes prefetch hints (one whose tables outgrow the caches, as
+    /// a ResourceManager's at 10,000 nodes): its first hint now, and what its answer will
+    /// touch on the way back (the sender's address entry, the receiver's link clock to it).
+    /// The message arrives 200 us or more later, a few dozen events, in which these lines stay
+    /// cached; most such messages land a few events ahead in the bucket being drained, where
+    /// `prefetch_ahead`'s far steps never see them.
+    fn prefetch_for_reply(&self, ev: &Event) {
+        let Event::Deliver { from, hint, sender, msg, .. } = ev else { return };
+        if !self.hints.get(*hint as usize).copied().unwrap_or(false) {
+            return;
         }
-        prefetch_node(p);
+        let Some(Some(p)) = self.procs.get(*hint as usize) else { return };
+        if let Some(node) = &p.node {
+            node.prefetch_message(msg, 0);
+        }
+        if let Some(t) = p.links.many.as_deref().and_then(|many| many.get(*sender as usize)) {
+            prefetch(t as *const Time as *const u8);
+        }
+        if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
+            prefetch(h as *const HostPorts as *const u8);
+        }
     }
 
     /// Passes a delivery's prefetch hint to the node that will receive it.
@@ -894,7 +933,7 @@ impl Sim {
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
             Event::Deliver { from, to, hint, sender, msg } => {
-                if !self.faults.is_empty() {
+                if self.net_faulty {
                     if self.faults.is_cut(from, to) && !msg.is_stream() {
                         self.trace.message(self.now, b'l', from, to, &msg);
                         return;
@@ -1326,6 +1365,7 @@ impl Sim {
                     }
                 }
                 self.faults.apply(&fault);
+                self.net_faulty = !self.faults.is_empty();
                 self.trace.fault(self.now, unspecified, &fault);
                 self.release_unheld();
                 return Ok(());
@@ -1404,8 +1444,11 @@ impl Sim {
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
     fn send(&mut self, slot: usize, from: Addr, to: Addr, msg: Msg) {
         let mut extra = 0;
-        if !self.faults.is_empty() {
-            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream()) {
+        if self.net_faulty {
+            let verdict = self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream());
+            // A drop rule that has taken its count is gone.
+            self.net_faulty = !self.faults.is_empty();
+            match verdict {
                 // Its connection keeps it: on arrival it waits for the link to heal.
                 Verdict::Wait => {}
                 Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),
@@ -1424,7 +1467,9 @@ impl Sim {
             }
         }
         let hint = dest.map_or(NO_SLOT, |d| d as u32);
-        self.schedule(at, Event::Deliver { from, to, hint, sender: slot as u32, msg });
+        let ev = Event::Deliver { from, to, hint, sender: slot as u32, msg };
+        self.prefetch_for_reply(&ev);
+        self.schedule(at, ev);
     }
 }
 

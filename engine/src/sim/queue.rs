@@ -59,6 +59,18 @@ impl<E> Ord for Entry<E> {
     }
 }
 
+/// The bucket being drained past its next event ([`EventQueue::ahead`]).
+pub(crate) struct Ahead<'a, E>(&'a [Entry<E>]);
+
+impl<'a, E> Ahead<'a, E> {
+    /// The event `k` places after the next one, if the bucket holds it.
+    #[inline(always)]
+    pub fn get(&self, k: usize) -> Option<&'a E> {
+        let i = self.0.len().checked_sub(1 + k)?;
+        Some(&self.0[i].ev)
+    }
+}
+
 pub(crate) struct EventQueue<E> {
     /// log2 of the bucket width in microseconds.
     shift: u32,
@@ -138,11 +150,11 @@ impl<E> EventQueue<E> {
         self.current.last().map(|e| e.time)
     }
 
-    /// The event `k` places after the next one, if it is already in the bucket being drained
-    /// (for prefetching what it will touch; it may still be overtaken by a later push).
-    pub fn peek_ahead(&self, k: usize) -> Option<&E> {
-        let i = self.current.len().checked_sub(1 + k)?;
-        Some(&self.current[i].ev)
+    /// The events after the next one that are already in the bucket being drained (for
+    /// prefetching what they will touch; a later push may still overtake them), looked at
+    /// once for several distances.
+    pub fn ahead(&self) -> Ahead<'_, E> {
+        Ahead(self.current.split_last().map_or(&[], |(_, rest)| rest))
     }
 
     /// Takes the earliest event, with its time, if it is due at or before `until`: one

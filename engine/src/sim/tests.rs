@@ -329,7 +329,7 @@ fn link_clocks_stay_fifo_past_sixteen_peers() {
     assert!(l.many.is_none());
     // The seventeenth peer moves every link to the table.
     assert_eq!(l.arrival(100, t(10)), t(10));
-    assert!(l.many.is_some() && l.few.is_empty());
+    assert!(l.many.is_some() && l.rest.is_none() && l.first_to == NO_LINK);
     for peer in 0..16 {
         assert_eq!(l.arrival(peer * 3, t(20)), t(500), "peer {peer} keeps its last arrival");
     }
