@@ -110,7 +110,7 @@ mod spare {
     /// at alignment 8 (the block is then freed with the layout it was allocated with).
     pub(super) const fn class(layout: Layout) -> Option<usize> {
         let size = layout.size();
-        if layout.align() == 8 && size % 8 == 0 && size / 8 < CLASSES {
+        if layout.align() == 8 && size.is_multiple_of(8) && size / 8 < CLASSES {
             Some(size / 8)
         } else {
             None
