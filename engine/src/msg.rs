@@ -108,7 +108,7 @@ mod spare {
 
     /// The list a block of `layout` is kept in, if it has one of its own: exactly that size,
     /// at alignment 8 (the block is then freed with the layout it was allocated with).
-    pub(super) const fn class(layout: Layout) -> Option<usize> {
+    const fn class(layout: Layout) -> Option<usize> {
         let size = layout.size();
         if layout.align() == 8 && size.is_multiple_of(8) && size / 8 < CLASSES {
             Some(size / 8)
@@ -164,12 +164,12 @@ mod spare {
         }
     }
 
-    /// A block of `layout` (whose list is `class`, [`class`]) the global allocator handed
-    /// out earlier, if one is spare. The next spare block of its size is prefetched: a block
-    /// kept a while has left the caches, and writing a message into it would stall the
-    /// sender on the miss.
+    /// A block for a `T` the global allocator handed out earlier, if one is spare.
+    /// The next spare block of its size is prefetched: a block kept a while has left the
+    /// caches, and writing a message into it would stall the sender on the miss.
     #[inline(always)]
-    pub(super) fn take(layout: Layout, class: Option<usize>) -> Option<NonNull<u8>> {
+    pub(super) fn take<T>() -> Option<NonNull<u8>> {
+        let (layout, class) = (Layout::new::<T>(), const { class(Layout::new::<T>()) });
         SPARE
             .try_with(|s| {
                 let mut s = s.borrow_mut();
@@ -194,10 +194,11 @@ mod spare {
             .flatten()
     }
 
-    /// Keeps a block of `layout` (list `class`) from the global allocator (whose contents
-    /// were moved out) for [`take`]; returns it if there is no room, for the caller to free.
+    /// Keeps a `T`'s block from the global allocator (whose contents were moved out) for
+    /// [`take`]; returns it if there is no room, for the caller to free.
     #[inline(always)]
-    pub(super) fn give(layout: Layout, class: Option<usize>, p: NonNull<u8>) -> Option<NonNull<u8>> {
+    pub(super) fn give<T>(p: NonNull<u8>) -> Option<NonNull<u8>> {
+        let (layout, class) = (Layout::new::<T>(), const { class(Layout::new::<T>()) });
         SPARE
             .try_with(|s| {
                 let mut s = s.borrow_mut();
@@ -243,7 +244,7 @@ impl Msg {
     pub fn new<T: Wire>(m: T) -> Msg {
         let layout = std::alloc::Layout::new::<T>();
         if layout.size() > 0 {
-            if let Some(p) = spare::take(layout, const { spare::class(std::alloc::Layout::new::<T>()) }) {
+            if let Some(p) = spare::take::<T>() {
                 let p = p.as_ptr() as *mut T;
                 // SAFETY: `p` came from the global allocator with `T`'s layout (size and
                 // alignment), as a `Box` of some type with that layout, and holds nothing
@@ -293,8 +294,7 @@ impl Msg {
         // block or freed with that layout, exactly as the box would have freed it.
         unsafe {
             let m = raw.read();
-            let class = const { spare::class(std::alloc::Layout::new::<T>()) };
-            if let Some(p) = spare::give(layout, class, std::ptr::NonNull::new_unchecked(raw as *mut u8)) {
+            if let Some(p) = spare::give::<T>(std::ptr::NonNull::new_unchecked(raw as *mut u8)) {
                 std::alloc::dealloc(p.as_ptr(), layout);
             }
             Ok(m)

@@ -445,9 +445,6 @@ pub struct Sim {
     pub net: NetModel,
     net_rng: Rng,
     faults: NetFaults,
-    /// `!faults.is_empty()`, kept beside it: every message asks twice (at its send and its
-    /// arrival), and in a healthy run the answer is one flag rather than four lengths.
-    net_faulty: bool,
     store_faults: StoreFaults,
     /// Messages a `Hold` kept, in arrival order.
     held: Vec<(Addr, Addr, Msg)>,
@@ -656,7 +653,6 @@ impl Sim {
             net: config.net.clone(),
             net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
             faults: NetFaults::default(),
-            net_faulty: false,
             store_faults: StoreFaults::default(),
             held: Vec::new(),
             boot: BTreeMap::new(),
@@ -861,12 +857,11 @@ impl Sim {
     /// Asks the CPU to start loading what the events a few places ahead will touch. At
     /// 10,000 NodeManagers nearly every event is for a process whose record and node were
     /// last touched a heartbeat ago and have left the caches: a NodeManager's first read of
-    /// its own state was a quarter of the run, spent waiting on memory. Four steps, as a
+    /// its own state was a quarter of the run, spent waiting on memory. Three steps, as a
     /// pipeline: the process record and a message's contents `RECORD` events ahead; the
-    /// receiving node's first hint for the (now cached) message `FAR` ahead
-    /// ([`Node::prefetch_message`]: where the ResourceManager's index entry for the
-    /// heartbeating node is); its second hint `MID` ahead (the node's entry itself); then the
-    /// node `NEAR` ahead. Only hints: nothing is read that
+    /// receiving node's second hint `MID` ahead ([`Node::prefetch_message`]: the
+    /// ResourceManager's `RMNode`, its first hint, the index entry, having come at the send,
+    /// `prefetch_for_reply`); then the node `NEAR` ahead. Only hints: nothing is read that
     /// changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const RECORD: usize = 28;
@@ -898,10 +893,7 @@ impl Sim {
     /// `prefetch_ahead`'s far steps never see them.
     fn prefetch_for_reply(&self, ev: &Event) {
         let Event::Deliver { from, hint, sender, msg, .. } = ev else { return };
-        if !self.hints.get(*hint as usize).copied().unwrap_or(false) {
-            return;
-        }
-        let Some(Some(p)) = self.procs.get(*hint as usize) else { return };
+        let Some(p) = self.hinted(*hint) else { return };
         if let Some(node) = &p.node {
             node.prefetch_message(msg, 0);
         }
@@ -916,13 +908,18 @@ impl Sim {
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
         if let Event::Deliver { msg, hint, .. } = ev {
-            if !self.hints.get(*hint as usize).copied().unwrap_or(false) {
-                return;
-            }
-            if let Some(Some(Proc { node: Some(node), .. })) = self.procs.get(*hint as usize) {
+            if let Some(Proc { node: Some(node), .. }) = self.hinted(*hint) {
                 node.prefetch_message(msg, stage);
             }
         }
+    }
+
+    /// The process in `slot` if its node takes prefetch hints.
+    fn hinted(&self, slot: u32) -> Option<&Proc> {
+        if !self.hints.get(slot as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        self.procs.get(slot as usize)?.as_ref()
     }
 
     fn handle(&mut self, ev: Event) {
@@ -933,7 +930,7 @@ impl Sim {
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
             Event::Deliver { from, to, hint, sender, msg } => {
-                if self.net_faulty {
+                if !self.faults.is_empty() {
                     if self.faults.is_cut(from, to) && !msg.is_stream() {
                         self.trace.message(self.now, b'l', from, to, &msg);
                         return;
@@ -1365,7 +1362,6 @@ impl Sim {
                     }
                 }
                 self.faults.apply(&fault);
-                self.net_faulty = !self.faults.is_empty();
                 self.trace.fault(self.now, unspecified, &fault);
                 self.release_unheld();
                 return Ok(());
@@ -1444,11 +1440,8 @@ impl Sim {
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
     fn send(&mut self, slot: usize, from: Addr, to: Addr, msg: Msg) {
         let mut extra = 0;
-        if self.net_faulty {
-            let verdict = self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream());
-            // A drop rule that has taken its count is gone.
-            self.net_faulty = !self.faults.is_empty();
-            match verdict {
+        if !self.faults.is_empty() {
+            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream()) {
                 // Its connection keeps it: on arrival it waits for the link to heal.
                 Verdict::Wait => {}
                 Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),

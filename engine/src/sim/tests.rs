@@ -327,6 +327,8 @@ fn link_clocks_stay_fifo_past_sixteen_peers() {
         assert_eq!(l.arrival(peer * 3, t(500)), t(500));
     }
     assert!(l.many.is_none());
+    // The first peer's link (in the record) is FIFO too.
+    assert_eq!(l.arrival(0, t(100)), t(500));
     // The seventeenth peer moves every link to the table.
     assert_eq!(l.arrival(100, t(10)), t(10));
     assert!(l.many.is_some() && l.rest.is_none() && l.first_to == NO_LINK);
