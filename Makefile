@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build prefetch-coverage
 
 all: build
 
@@ -54,6 +54,11 @@ chromium:
 # (perf + inferno) in target/profile/.
 profile: build
 	./scripts/profile.sh
+
+# Which cache lines a heartbeat of 10,000 NodeManagers reads from memory, and which of them a
+# prefetch asked for first (callgrind's cache model, prefetches built as loads).
+prefetch-coverage:
+	./scripts/prefetch-coverage.sh
 
 # The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:
 # Debian's zookeeper package, installed with apt-get when we are root, else they skip.
