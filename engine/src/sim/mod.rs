@@ -1038,27 +1038,23 @@ impl Sim {
     }
 
     fn dispatch(&mut self, slot: usize, f: impl FnOnce(&mut dyn Node, &mut Cx)) {
-        let Some(p) = self.procs[slot].as_mut() else { return };
-        let Some(mut node) = p.node.take() else { return };
-        let addr = p.addr;
+        // The node is borrowed where it lies, beside the other fields the context borrows
+        // (nothing the handler reaches can reach the process table), rather than taken out of
+        // its record and put back: one lookup of the record, no writes to it.
+        let Some(Proc { node: Some(node), cold, addr, .. }) = self.procs[slot].as_mut() else { return };
+        let addr = *addr;
         let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
-            let ProcCold { rng, children, .. } = &mut *p.cold;
+            let ProcCold { rng, children, .. } = &mut **cold;
             let store = self.store_faults.wrap(&mut self.store);
             let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
             let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
-            f(&mut *node, &mut cx);
-        }
-        let p = self.procs[slot].as_mut().expect("a dispatched process is not removed during dispatch");
-        // The slot is empty (its node was taken above, and a dispatch to it meanwhile finds
-        // none): nothing to drop, and no call to find that out.
-        debug_assert!(p.node.is_none(), "a node is put back where it was taken from");
-        if let Some(old) = p.node.replace(node) {
-            drop(old);
+            f(&mut **node, &mut cx);
         }
         if !out.is_empty() {
-            let path = p.cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", p.cold.os_pid));
+            let cold = &self.procs[slot].as_ref().expect("a dispatched process is not removed during dispatch").cold;
+            let path = cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", cold.os_pid));
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
         }
         // By hand rather than `drain(..)`, whose drop (a tail move, a check for elements
