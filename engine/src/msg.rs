@@ -179,14 +179,7 @@ mod spare {
                 let list = s.list(layout, class);
                 let p = list.pop()?;
                 if let Some(next) = list.last() {
-                    // Every line the block touches (it need not start on one): a plain loop,
-                    // not a chained iterator, on every message's path.
-                    let mut at = 0;
-                    while at < layout.size() {
-                        crate::prefetch(next.as_ptr().wrapping_add(at));
-                        at += 64;
-                    }
-                    crate::prefetch(next.as_ptr().wrapping_add(layout.size() - 1));
+                    crate::prefetch_range(next.as_ptr(), layout.size());
                 }
                 Some(p)
             })

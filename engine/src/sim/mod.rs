@@ -25,11 +25,11 @@ use rand::SeedableRng;
 use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults, Verdict};
 use crate::msg::Msg;
 use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
-use crate::prefetch;
 use crate::store::{MemStore, Store};
 use crate::time::Time;
 use crate::trace::Trace;
 use crate::Rng;
+use crate::{prefetch, prefetch_range};
 
 pub use net::NetModel;
 use queue::EventQueue;
@@ -1007,13 +1007,10 @@ impl Sim {
         self.events += due.len().saturating_sub(1) as u64;
         // This walk's lead reads the next list's first entries, and the next walk the list
         // after it: written a whole interval ago (a heartbeat's), they have left the caches.
-        // Once a tick, so the whole list (a few lines when heartbeats are spread, capped for a
-        // burst's thousands).
+        // Once a tick, so the whole list (a few lines when heartbeats are spread; a burst's
+        // thousands only as far as the lead reaches).
         if let Some((_, after_next)) = self.ticks.get(1) {
-            let at = after_next.as_ptr() as *const u8;
-            for line in 0..std::mem::size_of_val(after_next.as_slice()).div_ceil(64).min(8) {
-                prefetch(at.wrapping_add(64 * line));
-            }
+            prefetch_range(after_next.as_ptr() as *const u8, std::mem::size_of_val(after_next.as_slice()).min(512));
         }
         const RECORD: usize = 8;
         const NODE: usize = 4;
@@ -1053,7 +1050,6 @@ impl Sim {
             f(&mut **node, &mut cx);
         }
         if !out.is_empty() {
-            let cold = &self.procs[slot].as_ref().expect("a dispatched process is not removed during dispatch").cold;
             let path = cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", cold.os_pid));
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
         }

@@ -145,9 +145,7 @@ impl NodeTable {
         }
         if let Some(s) = self.slot(id) {
             let at = &self.slots[s.0 as usize] as *const RMNode as *const u8;
-            for line in 0..std::mem::size_of::<RMNode>().div_ceil(64) + 1 {
-                engine::prefetch(at.wrapping_add(64 * line));
-            }
+            engine::prefetch_range(at, std::mem::size_of::<RMNode>());
         }
     }
 
