@@ -51,8 +51,8 @@ fn recovery_files(conf: &NmConfig, id: &ContainerId) -> RecoveryFiles {
     RecoveryFiles { exit_code_file: format!("{pid_file}.exitcode"), pid_file }
 }
 
-/// `repr(C)`: the container map, which every heartbeat reads, stays first (see
-/// `NodeManager`'s layout).
+/// `repr(C)`: the container map and the history, which every heartbeat reads, stay first
+/// (see `NodeManager`'s layout).
 #[derive(Default, Debug)]
 #[repr(C)]
 pub struct ContainerManager {
@@ -140,6 +140,9 @@ impl ContainerManager {
 
     #[cfg(test)]
     pub(crate) const CONTAINERS_OFFSET: usize = std::mem::offset_of!(ContainerManager, containers);
+    /// Where the fields an idle heartbeat reads end (the map, then the history).
+    #[cfg(test)]
+    pub(crate) const HOT_END: usize = std::mem::offset_of!(ContainerManager, history) + std::mem::size_of::<VecDeque<(Time, Container)>>();
 
     /// True while a container's process runs (what the monitor has to watch).
     pub fn has_running(&self) -> bool {
@@ -537,10 +540,12 @@ impl ContainerManager {
             }
             if let Some((_, c)) = self.history.pop_front() {
                 self.stopped_log_dirs.push_back((c.id, c.log_dir));
+                // Trimmed only as it grows: an idle heartbeat reads nothing past `history`,
+                // the end of the NodeManager's first three cache lines.
+                if self.stopped_log_dirs.len() > RETAINED_FINISHED {
+                    self.stopped_log_dirs.pop_front();
+                }
             }
-        }
-        while self.stopped_log_dirs.len() > RETAINED_FINISHED {
-            self.stopped_log_dirs.pop_front();
         }
     }
 }

@@ -600,7 +600,7 @@ impl ResourceManager {
                 cx.send(from, reply);
             }
             YarnMsg::NodeHeartbeat { node_id, response_id, containers, healthy, health_report } => {
-                let reply = self.node_heartbeat(cx, node_id, response_id, containers, healthy, &health_report);
+                let reply = self.node_heartbeat(cx, node_id, response_id, containers, healthy, health_report);
                 cx.send(from, reply);
             }
             YarnMsg::RegisterApplicationMaster { attempt_id, host, rpc_port, tracking_url } => {

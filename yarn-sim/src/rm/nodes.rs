@@ -145,7 +145,7 @@ impl NodeTable {
         }
         if let Some(s) = self.slot(id) {
             let at = &self.slots[s.0 as usize] as *const RMNode as *const u8;
-            engine::prefetch_range(at, std::mem::size_of::<RMNode>());
+            engine::prefetch_range(at, RMNode::HOT_BYTES);
         }
     }
 

@@ -98,7 +98,7 @@ impl H {
     fn hb(&mut self, id: &NodeId, statuses: Vec<ContainerStatus>) -> (NodeAction, Vec<ContainerId>, Vec<ApplicationId>, Vec<ContainerId>) {
         let rid = *self.hb_ids.get(id).unwrap_or(&0);
         let nid = id.clone();
-        let r = self.call(|rm, cx| rm.node_heartbeat(cx, nid, rid, statuses, true, ""));
+        let r = self.call(|rm, cx| rm.node_heartbeat(cx, nid, rid, statuses, true, String::new()));
         match r {
             YarnMsg::NodeHeartbeatResponse {
                 response_id,

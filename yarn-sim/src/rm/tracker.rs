@@ -89,7 +89,7 @@ impl ResourceManager {
         response_id: u64,
         statuses: Vec<ContainerStatus>,
         healthy: bool,
-        health_report: &str,
+        health_report: String,
     ) -> YarnMsg {
         let now = cx.now();
         let next_heartbeat_ms = self.conf.nm_heartbeat_interval_ms;
