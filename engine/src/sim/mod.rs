@@ -141,6 +141,9 @@ enum Event {
         /// The sender's slot (`NO_SLOT` if unknown): a reply goes back on the receiver's
         /// link to it, whose clock the sim prefetches.
         sender: u32,
+        /// Queued fewer than `prefetch_ahead`'s middle distance before its turn: its node's
+        /// second hint comes at the near step instead, or never would.
+        late: bool,
         msg: Msg,
     },
     Timer {
@@ -607,6 +610,23 @@ fn sim_local_copy(local: &mut BTreeMap<(Ipv4Addr, String), Vec<u8>>, host: Ipv4A
     }
 }
 
+/// [`Sim::node_hint`] on the fields it reads, for a caller that holds the queue.
+fn node_hint_in(procs: &[Option<Proc>], hints: &[bool], ev: &Event, stage: u8) {
+    if let Event::Deliver { msg, hint, .. } = ev {
+        if let Some(Proc { node: Some(node), .. }) = hinted_in(procs, hints, *hint) {
+            node.prefetch_message(msg, stage);
+        }
+    }
+}
+
+/// [`Sim::hinted`] on the fields it reads.
+fn hinted_in<'a>(procs: &'a [Option<Proc>], hints: &[bool], slot: u32) -> Option<&'a Proc> {
+    if !hints.get(slot as usize).copied().unwrap_or(false) {
+        return None;
+    }
+    procs.get(slot as usize)?.as_ref()
+}
+
 /// Starts loading a process record (two cache lines) a few inputs before it is dispatched.
 #[inline(always)]
 fn prefetch_record(p: &Option<Proc>) {
@@ -763,6 +783,12 @@ impl Sim {
         }
     }
 
+    /// `prefetch_ahead`'s middle distance: a delivery that far ahead gets its node's second
+    /// prefetch hint.
+    const MID: usize = 5;
+    /// Its near distance: a delivery that far ahead gets its node's lines loaded.
+    const NEAR: usize = 2;
+
     fn schedule(&mut self, at: Time, ev: Event) {
         self.seq += 1;
         self.queue.push(at.as_micros(), self.seq, ev);
@@ -813,6 +839,9 @@ impl Sim {
 
     #[inline(always)]
     fn run_event(&mut self, at: u64, ev: Event) {
+        if self.queue.take_fresh() {
+            self.prefetch_bucket_start();
+        }
         self.prefetch_ahead();
         self.now = Time(at);
         self.events += 1;
@@ -859,12 +888,15 @@ impl Sim {
     /// pipeline: the process record and a message's contents `RECORD` events ahead; the
     /// receiving node's second hint `MID` ahead ([`Node::prefetch_message`]: the
     /// ResourceManager's `RMNode`, its first hint, the index entry, having come at the send,
-    /// `prefetch_for_reply`); then the node `NEAR` ahead. Only hints: nothing is read that
-    /// changes what runs, so the run is the same with or without them.
+    /// `prefetch_for_reply`); then the node `NEAR` ahead. A delivery queued too near the front
+    /// for the middle step gets its second hint at the near step or at its send (`send`
+    /// notes which), and a bucket's first events, which were in a later bucket while the one
+    /// before was drained, at its start (`prefetch_bucket_start`). Only hints: nothing is read
+    /// that changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const RECORD: usize = 28;
-        const MID: usize = 5;
-        const NEAR: usize = 2;
+        const MID: usize = Sim::MID;
+        const NEAR: usize = Sim::NEAR;
         let ahead = self.queue.ahead();
         if let Some(ev) = ahead.get(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
@@ -880,6 +912,26 @@ impl Sim {
         let Some(ev) = ahead.get(NEAR) else { return };
         if let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) {
             prefetch_node(p);
+        }
+        // Some heartbeats land too few events ahead for the middle step (200 us of latency is
+        // a few events at 10,000 nodes): their send noted it, and the second hint comes now.
+        if let Event::Deliver { late: true, .. } = ev {
+            self.node_hint(ev, 1);
+        }
+    }
+
+    /// A bucket's first events were in a later bucket while the one before was drained, out
+    /// of `prefetch_ahead`'s sight (it looks within the bucket being drained): messages sent
+    /// near a bucket's end arrive at the next one's start. Their nodes' second hints come
+    /// now, once a bucket.
+    #[cold]
+    fn prefetch_bucket_start(&self) {
+        let ahead = self.queue.ahead();
+        for k in 0..Self::MID {
+            match ahead.get(k) {
+                Some(ev) => self.node_hint(ev, 1),
+                None => break,
+            }
         }
     }
 
@@ -905,19 +957,12 @@ impl Sim {
 
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
-        if let Event::Deliver { msg, hint, .. } = ev {
-            if let Some(Proc { node: Some(node), .. }) = self.hinted(*hint) {
-                node.prefetch_message(msg, stage);
-            }
-        }
+        node_hint_in(&self.procs, &self.hints, ev, stage);
     }
 
     /// The process in `slot` if its node takes prefetch hints.
     fn hinted(&self, slot: u32) -> Option<&Proc> {
-        if !self.hints.get(slot as usize).copied().unwrap_or(false) {
-            return None;
-        }
-        self.procs.get(slot as usize)?.as_ref()
+        hinted_in(&self.procs, &self.hints, slot)
     }
 
     fn handle(&mut self, ev: Event) {
@@ -927,7 +972,7 @@ impl Sim {
                 self.trace.step(self.now, b's', p.addr, p.addr, "start");
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
-            Event::Deliver { from, to, hint, sender, msg } => {
+            Event::Deliver { from, to, hint, sender, msg, late } => {
                 if !self.faults.is_empty() {
                     if self.faults.is_cut(from, to) && !msg.is_stream() {
                         self.trace.message(self.now, b'l', from, to, &msg);
@@ -951,7 +996,7 @@ impl Sim {
                 let p = self.procs[slot].as_mut().expect("indexed processes exist");
                 if p.stopped {
                     // In the socket's receive queue until SIGCONT.
-                    p.cold.parked.push(Event::Deliver { from, to, hint, sender, msg });
+                    p.cold.parked.push(Event::Deliver { from, to, hint, sender, msg, late });
                     return;
                 }
                 self.trace.message(self.now, b'm', from, to, &msg);
@@ -1382,7 +1427,7 @@ impl Sim {
             std::mem::take(&mut self.held).into_iter().partition(|(f, t, m)| faults.waits(*f, *t, m.is_stream()));
         self.held = keep;
         for (from, to, msg) in go {
-            self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg });
+            self.handle(Event::Deliver { from, to, hint: NO_SLOT, sender: NO_SLOT, msg, late: false });
         }
     }
 
@@ -1460,9 +1505,26 @@ impl Sim {
             }
         }
         let hint = dest.map_or(NO_SLOT, |d| d as u32);
-        let ev = Event::Deliver { from, to, hint, sender: slot as u32, msg };
+        let ev = Event::Deliver { from, to, hint, sender: slot as u32, msg, late: false };
         self.prefetch_for_reply(&ev);
-        self.schedule(at, ev);
+        self.seq += 1;
+        // Where it landed decides which of `prefetch_ahead`'s steps will see it. The queue
+        // pops the front before each lookahead, so a delivery with `before` events ahead of
+        // it now comes to `ahead.get(before - 2)` next, and one step nearer per event after.
+        if let Some((before, ev)) = self.queue.push_near(at.as_micros(), self.seq, ev) {
+            if before < Self::MID + 2 {
+                // The middle step will not see it: the near one gives the second hint, or,
+                // nearer still, the hint goes now (the index entry the first hint asked for
+                // may not be in yet: one wait here, rather than two in the handler).
+                if before >= Self::NEAR + 2 {
+                    if let Event::Deliver { late, .. } = ev {
+                        *late = true;
+                    }
+                } else {
+                    node_hint_in(&self.procs, &self.hints, ev, 1);
+                }
+            }
+        }
     }
 }
 

@@ -94,6 +94,8 @@ pub(crate) struct EventQueue<E> {
     /// `fill_current`); empty between uses, kept for their buffers.
     lanes: Vec<Vec<Entry<E>>>,
     len: usize,
+    /// Set when a new bucket became the one being drained, until [`EventQueue::take_fresh`].
+    fresh: bool,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -118,6 +120,7 @@ impl<E> EventQueue<E> {
             spare: Vec::new(),
             lanes: (0..1usize << LANE_BITS).map(|_| Vec::new()).collect(),
             len: 0,
+            fresh: false,
         }
     }
 }
@@ -131,17 +134,29 @@ impl<E> EventQueue<E> {
     /// Queues `ev` at `time`; `seq` must be unique (the sim's counter).
     #[inline(always)]
     pub fn push(&mut self, time: u64, seq: u64, ev: E) {
+        self.push_near(time, seq, ev);
+    }
+
+    /// [`EventQueue::push`], and for an event that joins the bucket being drained, how many
+    /// events pop before it (as things stand) with the event itself, for the sim to note
+    /// what its lookahead will not see.
+    #[inline(always)]
+    pub fn push_near(&mut self, time: u64, seq: u64, ev: E) -> Option<(usize, &mut E)> {
         self.len += 1;
         let e = Entry { time, seq, ev };
         let b = self.bucket(time).max(self.cur);
         if b == self.cur {
             let at = self.current.partition_point(|x| x.key() > e.key());
             self.current.insert(at, e);
+            // Latest first: the entries after `at` pop before it.
+            let before = self.current.len() - 1 - at;
+            return Some((before, &mut self.current[at].ev));
         } else if b < self.cur + BUCKETS {
             self.ring_put(b, e);
         } else {
             self.overflow.push(Reverse(e));
         }
+        None
     }
 
     /// The time of the earliest event.
@@ -155,6 +170,13 @@ impl<E> EventQueue<E> {
     /// once for several distances.
     pub fn ahead(&self) -> Ahead<'_, E> {
         Ahead(self.current.split_last().map_or(&[], |(_, rest)| rest))
+    }
+
+    /// Whether a new bucket became the one being drained since the last call: its first
+    /// events were never far enough ahead for the sim's lookahead to see them.
+    #[inline(always)]
+    pub fn take_fresh(&mut self) -> bool {
+        std::mem::take(&mut self.fresh)
     }
 
     /// Takes the earliest event, with its time, if it is due at or before `until`: one
@@ -223,6 +245,7 @@ impl<E> EventQueue<E> {
         }
         self.occupied[i / 64] &= !(1 << (i % 64));
         self.in_ring -= self.current.len();
+        self.fresh = true;
         // Popped from the end, so the bucket must be in descending (time, seq) order. Its
         // entries share all but the low `shift` bits of their time, and entries of one time
         // are already in sequence order: a push appends, pushes come in sequence order, and
@@ -289,6 +312,27 @@ mod tests {
     use rand::{Rng as _, SeedableRng};
 
     use super::*;
+
+    /// `push_near` counts the events that pop before the one it queued in the bucket being
+    /// drained (none for a later bucket), and `take_fresh` tells once that a bucket began.
+    #[test]
+    fn push_near_counts_what_pops_first() {
+        let mut q = EventQueue::with_bucket_shift(DEFAULT_SHIFT);
+        for (seq, t) in [100u64, 110, 120, 130].into_iter().enumerate() {
+            q.push(t, seq as u64, t);
+        }
+        assert!(!q.take_fresh());
+        assert_eq!(q.pop(), Some((100, 100)));
+        assert!(q.take_fresh());
+        assert!(!q.take_fresh());
+        // 110 and 120 pop first; a same-time event pops after those already queued.
+        assert_eq!(q.push_near(125, 10, 125).map(|(n, e)| (n, *e)), Some((2, 125)));
+        assert_eq!(q.push_near(110, 11, 111).map(|(n, e)| (n, *e)), Some((1, 111)));
+        assert_eq!(q.push_near(105, 12, 105).map(|(n, e)| (n, *e)), Some((0, 105)));
+        assert!(q.push_near(100_000, 13, 0).is_none());
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, [105, 110, 111, 120, 125, 130, 0]);
+    }
 
     /// Random pushes (near, far, same-time and past) interleaved with pops, checked against a
     /// binary heap ordered by (time, seq).
