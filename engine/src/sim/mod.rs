@@ -619,7 +619,7 @@ fn node_hint_in(procs: &[Option<Proc>], hints: &[bool], ev: &Event, stage: u8) {
     }
 }
 
-/// [`Sim::hinted`] on the fields it reads.
+/// The process in `slot` if its node takes prefetch hints.
 fn hinted_in<'a>(procs: &'a [Option<Proc>], hints: &[bool], slot: u32) -> Option<&'a Proc> {
     if !hints.get(slot as usize).copied().unwrap_or(false) {
         return None;
@@ -943,7 +943,7 @@ impl Sim {
     /// `prefetch_ahead`'s far steps never see them.
     fn prefetch_for_reply(&self, ev: &Event) {
         let Event::Deliver { from, hint, sender, msg, .. } = ev else { return };
-        let Some(p) = self.hinted(*hint) else { return };
+        let Some(p) = hinted_in(&self.procs, &self.hints, *hint) else { return };
         if let Some(node) = &p.node {
             node.prefetch_message(msg, 0);
         }
@@ -958,11 +958,6 @@ impl Sim {
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
         node_hint_in(&self.procs, &self.hints, ev, stage);
-    }
-
-    /// The process in `slot` if its node takes prefetch hints.
-    fn hinted(&self, slot: u32) -> Option<&Proc> {
-        hinted_in(&self.procs, &self.hints, slot)
     }
 
     fn handle(&mut self, ev: Event) {
@@ -1511,19 +1506,19 @@ impl Sim {
         // Where it landed decides which of `prefetch_ahead`'s steps will see it. The queue
         // pops the front before each lookahead, so a delivery with `before` events ahead of
         // it now comes to `ahead.get(before - 2)` next, and one step nearer per event after.
-        if let Some((before, ev)) = self.queue.push_near(at.as_micros(), self.seq, ev) {
-            if before < Self::MID + 2 {
-                // The middle step will not see it: the near one gives the second hint, or,
-                // nearer still, the hint goes now (the index entry the first hint asked for
-                // may not be in yet: one wait here, rather than two in the handler).
-                if before >= Self::NEAR + 2 {
-                    if let Event::Deliver { late, .. } = ev {
-                        *late = true;
-                    }
-                } else {
-                    node_hint_in(&self.procs, &self.hints, ev, 1);
+        let Some((before, ev)) = self.queue.push_near(at.as_micros(), self.seq, ev) else { return };
+        match before {
+            // The middle step will see it.
+            b if b >= Self::MID + 2 => {}
+            // It will not: the near step gives the second hint.
+            b if b >= Self::NEAR + 2 => {
+                if let Event::Deliver { late, .. } = ev {
+                    *late = true;
                 }
             }
+            // Nearer still: the hint goes now (the index entry the first hint asked for may
+            // not be in yet: one wait here, rather than two in the handler).
+            _ => node_hint_in(&self.procs, &self.hints, ev, 1),
         }
     }
 }

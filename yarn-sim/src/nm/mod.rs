@@ -493,8 +493,9 @@ mod layout_tests {
     use super::*;
 
     /// What an idle heartbeat reads (the node id, the status updater, the parked monitor, the
-    /// container map and the history of stopped containers) lies in the node's first three cache lines, which the sim prefetches
-    /// before the heartbeat's timer or answer is handled.
+    /// container map and the history of stopped containers) lies in the node's first three
+    /// cache lines, which the sim prefetches before the heartbeat's timer or answer is
+    /// handled.
     #[test]
     fn heartbeat_fields_are_in_the_first_lines() {
         let end = |off: usize, size: usize| off + size;
