@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build prefetch-coverage
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build prefetch-coverage scale-gap
 
 all: build
 
@@ -59,6 +59,11 @@ profile: build
 # prefetch asked for first (callgrind's cache model, prefetches built as loads).
 prefetch-coverage:
 	./scripts/prefetch-coverage.sh
+
+# Where 10,000 NodeManagers spend the time 1,000 doing the same heartbeats do not (perf's CPU
+# clock samples, put back on our source). See scripts/scale-gap.sh.
+scale-gap:
+	./scripts/scale-gap.sh
 
 # The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:
 # Debian's zookeeper package, installed with apt-get when we are root, else they skip.

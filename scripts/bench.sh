@@ -51,9 +51,13 @@ row "sim: 10k NMs x ${SIM_HOURS} s of heartbeats, wall time (simulation build, m
 # machine's speed swings two- to threefold between hours, mostly in that second part (the
 # L3 cache and memory are shared with other machines' work): the ratio says which part moved.
 cached=$(field 's/^wall time: \([0-9.]*\) s.*/\1/p' "$("$SIMBIN" simulate --nodes 1000 --apps 0 --duration-secs "$((SIM_HOURS * 10))")")
+# What the caches were in this sitting, as one process sees them (scripts/memprobe.rs): past
+# the core's L2, ~100 ns a read is memory's latency (the shared L3 is not ours then).
+rustc -C opt-level=3 -o target/memprobe scripts/memprobe.rs
+memory=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 target/memprobe)
 row "sim: the same heartbeats with every node in cache (1k NMs x $((SIM_HOURS * 10)) s, simulation build)" "${cached} s" \
   "reported: the hour's floor in this sitting" \
-  "the 10k-node hour's median is $(awk -v a="$med" -v b="$cached" 'BEGIN { printf "%.2f", a / b }')x this: what reaching 10,000 nodes' records in memory costs"
+  "the 10k-node hour's median is $(awk -v a="$med" -v b="$cached" 'BEGIN { printf "%.2f", a / b }')x this: what reaching 10,000 nodes' records in memory costs; the machine in this sitting, ${memory}"
 
 # The same run's cost in instructions and in cache lines read from memory, which valgrind
 # counts exactly where wall time swings with the machine: the steady state is the 40 s run

@@ -15,9 +15,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
-GEN_DIR=target/sim-gen
-OUT_DIR=target/sim
-PROFILES=$PWD/target/sim-profiles
+# SIM_BUILD_DIR: where the three steps build (default target/sim, its -gen and -profiles
+# beside it). SIM_BUILD_LINE_TABLES=1: with line tables and symbols kept, for tools that map
+# samples back to source (scripts/scale-gap.sh); the code is the same.
+OUT_DIR=${SIM_BUILD_DIR:-target/sim}
+GEN_DIR=$OUT_DIR-gen
+PROFILES=$PWD/$OUT_DIR-profiles
+EXTRA_FLAGS=""
+if [ "${SIM_BUILD_LINE_TABLES:-0}" = 1 ]; then
+  EXTRA_FLAGS="-Cdebuginfo=line-tables-only"
+  export CARGO_PROFILE_RELEASE_STRIP=none
+fi
 SYSROOT=$(rustc --print sysroot)
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 PROFDATA=$SYSROOT/lib/rustlib/$HOST/bin/llvm-profdata
@@ -37,7 +45,7 @@ if [ -x "$PROFDATA" ]; then
   echo "sim-build: 1/3 instrumented build ($GEN_DIR)"
   rm -rf "$PROFILES"
   mkdir -p "$PROFILES"
-  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-generate=$PROFILES/raw" \
+  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="$EXTRA_FLAGS -Cpanic=abort -Cprofile-generate=$PROFILES/raw" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$GEN_DIR"
   echo "sim-build: 2/3 training runs"
   for t in "${TRAINING[@]}"; do
@@ -46,11 +54,11 @@ if [ -x "$PROFDATA" ]; then
   done
   "$PROFDATA" merge -o "$PROFILES/yarn-sim.profdata" "$PROFILES"/raw/*.profraw
   echo "sim-build: 3/3 optimized build ($OUT_DIR)"
-  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="-Cpanic=abort -Cprofile-use=$PROFILES/yarn-sim.profdata" \
+  YARN_SIM_SIMULATION_BUILD="profile-guided by training runs" RUSTFLAGS="$EXTRA_FLAGS -Cpanic=abort -Cprofile-use=$PROFILES/yarn-sim.profdata" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$OUT_DIR"
 else
   echo "sim-build: llvm-profdata not found (rustup's llvm-tools): building with panic=abort only, no profile"
-  YARN_SIM_SIMULATION_BUILD="no profile: llvm-profdata missing" RUSTFLAGS="-Cpanic=abort" \
+  YARN_SIM_SIMULATION_BUILD="no profile: llvm-profdata missing" RUSTFLAGS="$EXTRA_FLAGS -Cpanic=abort" \
     cargo build --quiet --release -p yarn-sim --bin yarn-sim --target-dir "$OUT_DIR"
 fi
 echo "sim-build: $OUT_DIR/release/yarn-sim"
