@@ -3,6 +3,7 @@
 # Writes the table to target/bench.md (the README carries the latest one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 BIN=target/release
 OUT=target/bench.md
 WORK=$(mktemp -d /tmp/yarn-sim-bench.XXXXXX)
@@ -53,8 +54,7 @@ row "sim: 10k NMs x ${SIM_HOURS} s of heartbeats, wall time (simulation build, m
 cached=$(field 's/^wall time: \([0-9.]*\) s.*/\1/p' "$("$SIMBIN" simulate --nodes 1000 --apps 0 --duration-secs "$((SIM_HOURS * 10))")")
 # What the caches were in this sitting, as one process sees them (scripts/memprobe.rs): past
 # the core's L2, ~100 ns a read is memory's latency (the shared L3 is not ours then).
-rustc -C opt-level=3 -o target/memprobe scripts/memprobe.rs
-memory=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 target/memprobe)
+memory=$(memprobe)
 row "sim: the same heartbeats with every node in cache (1k NMs x $((SIM_HOURS * 10)) s, simulation build)" "${cached} s" \
   "reported: the hour's floor in this sitting" \
   "the 10k-node hour's median is $(awk -v a="$med" -v b="$cached" 'BEGIN { printf "%.2f", a / b }')x this: what reaching 10,000 nodes' records in memory costs; the machine in this sitting, ${memory}"

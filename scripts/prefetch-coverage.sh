@@ -21,17 +21,10 @@ LL=${PREFETCH_LL:-1310720,20,64}
 BIN=$OUT/build/release/yarn-sim
 mkdir -p "$OUT"
 
-for tool in valgrind addr2line objdump; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    pkg=$([ "$tool" = valgrind ] && echo valgrind || echo binutils)
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      apt-get install -y -q "$pkg" >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$pkg" >/dev/null)
-    else
-      echo "prefetch-coverage: $tool is missing and cannot be installed here (not root, or no apt-get)" >&2
-      exit 1
-    fi
-  fi
-done
+. scripts/lib.sh
+need valgrind valgrind prefetch-coverage
+need addr2line binutils prefetch-coverage
+need objdump binutils prefetch-coverage
 
 if [ -z "${PREFETCH_ANALYZE_ONLY:-}" ]; then
 echo "prefetch-coverage: building yarn-sim with prefetches as loads ($OUT/build)"

@@ -14,14 +14,8 @@ N=${PROFILE_SHUFFLE_RECORDS:-2000000}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.data "$OUT"/*.data.old
 
-if ! perf --version >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get install -y -q linux-perf >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q linux-perf >/dev/null)
-  else
-    echo "profile: perf is missing and cannot be installed here (not root, or no apt-get)" >&2
-    exit 1
-  fi
-fi
+. scripts/lib.sh
+need perf linux-perf profile
 if [ ! -x "$TOOLS/bin/inferno-flamegraph" ]; then
   cargo install --quiet --locked --root "$TOOLS" inferno --version 0.12.8
 fi

@@ -20,17 +20,9 @@ SECS=${SCALE_GAP_SECS:-600}
 OUT=target/profile
 mkdir -p "$OUT"
 
-need() { # command package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get install -y -q "$2" >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$2" >/dev/null)
-  else
-    echo "scale-gap: $1 is missing and cannot be installed here (not root, or no apt-get)" >&2
-    exit 1
-  fi
-}
-need perf linux-perf
-need addr2line binutils
+. scripts/lib.sh
+need perf linux-perf scale-gap
+need addr2line binutils scale-gap
 [ "$(id -u)" = 0 ] && echo -1 > /proc/sys/kernel/perf_event_paranoid 2>/dev/null || true
 
 BIN=${SCALE_GAP_BIN:-}
@@ -40,13 +32,12 @@ if [ -z "$BIN" ]; then
 fi
 BIN=$(realpath "$BIN")
 
-[ target/memprobe -nt scripts/memprobe.rs ] || rustc -C opt-level=3 -o target/memprobe scripts/memprobe.rs
 # One process per run: `simulate` runs itself again to set this unless it is set.
 export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 {
   echo "scale-gap: $BIN"
-  echo "memory now: $(target/memprobe)"
+  echo "memory now: $(memprobe)"
   for run in "10000 $SECS" "1000 $((SECS * 10))"; do
     read -r n s <<<"$run"
     perf record -q -e cpu-clock -F 10000 -o "$OUT/scale-$n.data" "$BIN" simulate --nodes "$n" --apps 0 --duration-secs "$s" 2>/dev/null |
@@ -69,18 +60,21 @@ seg_off, seg_vaddr = text_segment()
 
 def samples(data):
     """Samples per instruction address of the binary (as in the file), and the total."""
-    mm = subprocess.run(["perf", "script", "-i", data, "--show-mmap-events"], capture_output=True, text=True).stdout
-    maps = [m for m in re.finditer(r"\[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) @ (0x[0-9a-f]+) [^\]]*\]: r-xp (\S+)", mm) if m.group(4) == binary]
-    if not maps:
-        raise SystemExit("scale-gap: no mapping of " + binary + " in " + data)
-    start, length, off = (int(maps[-1].group(i), 16) for i in (1, 2, 3))
-    counts, total = collections.Counter(), 0
-    ips = subprocess.run(["perf", "script", "-i", data, "-F", "ip"], capture_output=True, text=True).stdout
-    for line in ips.split():
+    # One pass: the binary's mapping comes before its samples (one process per run).
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "ip", "--show-mmap-events"], capture_output=True, text=True).stdout
+    counts, total, where = collections.Counter(), 0, None
+    for line in out.splitlines():
+        if "PERF_RECORD_MMAP" in line:
+            m = re.search(r"\[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) @ (0x[0-9a-f]+) [^\]]*\]: r-xp (\S+)", line)
+            if m and m.group(4) == binary:
+                where = tuple(int(m.group(i), 16) for i in (1, 2, 3))
+            continue
         ip = int(line, 16)
         total += 1
-        if start <= ip < start + length:
-            counts[ip - start + off - seg_off + seg_vaddr] += 1
+        if where and where[0] <= ip < where[0] + where[1]:
+            counts[ip - where[0] + where[2] - seg_off + seg_vaddr] += 1
+    if where is None:
+        raise SystemExit("scale-gap: no mapping of " + binary + " in " + data)
     return counts, total
 
 a, ta = samples(small)

@@ -1,0 +1,21 @@
+# Shell helpers the diagnostic scripts share; sourced, not run. The caller has cd'd to the
+# repository root.
+
+# need COMMAND PACKAGE WHO: COMMAND is on the PATH, or PACKAGE is installed with apt-get (when
+# we are root and have it); otherwise WHO says so and the script exits.
+need() {
+  "$1" --version >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q "$2" >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$2" >/dev/null)
+  else
+    echo "$3: $1 is missing and cannot be installed here (not root, or no apt-get)" >&2
+    exit 1
+  fi
+}
+
+# memprobe: prints scripts/memprobe.rs's reading of the caches now (built with plain rustc
+# when its binary is older than its source), on huge pages as the simulator's heap is.
+memprobe() {
+  [ target/memprobe -nt scripts/memprobe.rs ] || rustc -C opt-level=3 -o target/memprobe scripts/memprobe.rs
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 target/memprobe
+}
