@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release
 
-.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build prefetch-coverage scale-gap
+.PHONY: all build demo test lint bench compat clean scenarios fuzz chromium profile zookeeper sim-build prefetch-coverage scale-gap parallel-probe
 
 all: build
 
@@ -64,6 +64,13 @@ prefetch-coverage:
 # clock samples, put back on our source). See scripts/scale-gap.sh.
 scale-gap:
 	./scripts/scale-gap.sh
+
+# What a conservative two-thread simulation could win on this machine: the heartbeat model's
+# events run on one thread and split over two (scripts/parallel-probe.rs, plain rustc). NODES, SECS.
+parallel-probe:
+	@mkdir -p target
+	rustc -C opt-level=3 -o target/parallel-probe scripts/parallel-probe.rs
+	target/parallel-probe $${NODES:-10000} $${SECS:-60}
 
 # The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:
 # Debian's zookeeper package, installed with apt-get when we are root, else they skip.
