@@ -68,8 +68,7 @@ scale-gap:
 # What a conservative two-thread simulation could win on this machine: the heartbeat model's
 # events run on one thread and split over two (scripts/parallel-probe.rs, plain rustc). NODES, SECS.
 parallel-probe:
-	@mkdir -p target
-	rustc -C opt-level=3 -o target/parallel-probe scripts/parallel-probe.rs
+	bash -c '. scripts/lib.sh && probe_bin parallel-probe'
 	target/parallel-probe $${NODES:-10000} $${SECS:-60}
 
 # The live HA tests (tests/tests/ha.rs) and `yarn-sim start --zookeeper` need a real ZooKeeper:

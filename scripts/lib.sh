@@ -13,9 +13,15 @@ need() {
   fi
 }
 
-# memprobe: prints scripts/memprobe.rs's reading of the caches now (built with plain rustc
-# when its binary is older than its source), on huge pages as the simulator's heap is.
+# probe_bin NAME: target/NAME, built from scripts/NAME.rs with plain rustc (the probes need no
+# crates) when the binary is missing or older than its source.
+probe_bin() {
+  [ "target/$1" -nt "scripts/$1.rs" ] || { mkdir -p target && rustc -C opt-level=3 -o "target/$1" "scripts/$1.rs"; }
+}
+
+# memprobe: prints scripts/memprobe.rs's reading of the caches now, on huge pages as the
+# simulator's heap is.
 memprobe() {
-  [ target/memprobe -nt scripts/memprobe.rs ] || rustc -C opt-level=3 -o target/memprobe scripts/memprobe.rs
+  probe_bin memprobe
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1 target/memprobe
 }

@@ -35,22 +35,13 @@ const LOOKAHEAD: u64 = 200;
 const LAT_MAX: u64 = 1000;
 const SECOND: u64 = 1_000_000;
 
-/// A small deterministic generator (splitmix64) per sender, so both runs draw alike.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// A message's latency, drawn from what sends it (the time, the node, the kind): the same
-/// draw however the events are split between threads.
+/// A message's latency, drawn (splitmix64) from what sends it (the time, the node, the kind):
+/// the same draw however the events are split between threads.
 fn latency(t: u64, n: u32, k: u8) -> u64 {
-    LOOKAHEAD + Rng(t ^ (n as u64) << 40 ^ (k as u64) << 60).next() % (LAT_MAX - LOOKAHEAD + 1)
+    let mut z = (t ^ (n as u64) << 40 ^ (k as u64) << 60).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    LOOKAHEAD + (z ^ (z >> 31)) % (LAT_MAX - LOOKAHEAD + 1)
 }
 
 /// `iters` steps of dependent arithmetic: an event's work.
@@ -173,6 +164,17 @@ struct Lp {
     waits: u64,
 }
 
+impl Lp {
+    /// Publishes this LP's bound (nothing it sends from now on arrives earlier): its next
+    /// event, or `their` bound if that is earlier, plus the lookahead. Returns the next
+    /// event's time.
+    fn publish(&self, mine: &Bound, their: u64) -> u64 {
+        let next = self.q.peek().map_or(u64::MAX, |e| e.0 .0);
+        mine.0.store(next.min(their).saturating_add(LOOKAHEAD), Ordering::Release);
+        next
+    }
+}
+
 /// Runs one LP: `inbox` from the other, `outbox` to it, `mine`/`theirs` the published bounds.
 fn run_lp(m: &Model, lp: &mut Lp, inbox: &Ring, outbox: &Ring, mine: &Bound, theirs: &Bound) {
     let mut out = Vec::new();
@@ -185,8 +187,7 @@ fn run_lp(m: &Model, lp: &mut Lp, inbox: &Ring, outbox: &Ring, mine: &Bound, the
         inbox.drain(&mut lp.q);
         // Nothing earlier than `their` can still come: the queue's head is safe to run if it
         // is before that.
-        let next = lp.q.peek().map_or(u64::MAX, |e| e.0 .0);
-        mine.0.store(next.min(their).saturating_add(LOOKAHEAD), Ordering::Release);
+        let next = lp.publish(mine, their);
         if next >= their || next >= m.end {
             if next >= m.end && their >= m.end {
                 return;
@@ -211,8 +212,7 @@ fn run_lp(m: &Model, lp: &mut Lp, inbox: &Ring, outbox: &Ring, mine: &Bound, the
                 }
             }
             // Publish progress as it goes, so the other side need not wait for the batch.
-            let next = lp.q.peek().map_or(u64::MAX, |e| e.0 .0);
-            mine.0.store(next.min(their).saturating_add(LOOKAHEAD), Ordering::Release);
+            lp.publish(mine, their);
         }
     }
 }

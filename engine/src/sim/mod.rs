@@ -895,8 +895,6 @@ impl Sim {
     /// that changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const RECORD: usize = 28;
-        const MID: usize = Sim::MID;
-        const NEAR: usize = Sim::NEAR;
         let ahead = self.queue.ahead();
         if let Some(ev) = ahead.get(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
@@ -906,10 +904,10 @@ impl Sim {
                 prefetch(msg.data_ptr());
             }
         }
-        if let Some(ev) = ahead.get(MID) {
+        if let Some(ev) = ahead.get(Self::MID) {
             self.node_hint(ev, 1);
         }
-        let Some(ev) = ahead.get(NEAR) else { return };
+        let Some(ev) = ahead.get(Self::NEAR) else { return };
         if let Some(Some(p)) = ev.slot_hint().and_then(|s| self.procs.get(s)) {
             prefetch_node(p);
         }
@@ -1502,10 +1500,11 @@ impl Sim {
         let hint = dest.map_or(NO_SLOT, |d| d as u32);
         let ev = Event::Deliver { from, to, hint, sender: slot as u32, msg, late: false };
         self.prefetch_for_reply(&ev);
-        self.seq += 1;
         // Where it landed decides which of `prefetch_ahead`'s steps will see it. The queue
         // pops the front before each lookahead, so a delivery with `before` events ahead of
         // it now comes to `ahead.get(before - 2)` next, and one step nearer per event after.
+        // (`schedule` by hand: the queue alone is borrowed for the entry it returns.)
+        self.seq += 1;
         let Some((before, ev)) = self.queue.push_near(at.as_micros(), self.seq, ev) else { return };
         match before {
             // The middle step will see it.
