@@ -13,6 +13,7 @@
 //! must survive reordering.
 
 pub mod net;
+mod outbox;
 mod queue;
 pub mod shell;
 
@@ -22,14 +23,17 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 
-use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults, Verdict};
+use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults};
 use crate::msg::Msg;
-use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
+use crate::node::{
+    Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, Outbox as _, ProcId, ProcUsage, Signal, Sys, TimerId,
+};
 use crate::store::{MemStore, Store};
 use crate::time::Time;
 use crate::trace::Trace;
 use crate::Rng;
 use crate::{prefetch, prefetch_range};
+use outbox::{Own, Peers, SimOutbox, Wire};
 
 pub use net::NetModel;
 use queue::EventQueue;
@@ -440,14 +444,11 @@ struct Machine {
 /// A whole cluster in one thread.
 pub struct Sim {
     now: Time,
-    seq: u64,
-    queue: EventQueue<Event>,
+    /// What sends and timers touch (a dispatch lends it whole to the node's outbox).
+    wire: Wire,
     procs: Vec<Option<Proc>>,
-    by_addr: AddrIndex,
     machines: BTreeMap<Ipv4Addr, Machine>,
     pub net: NetModel,
-    net_rng: Rng,
-    faults: NetFaults,
     store_faults: StoreFaults,
     /// Messages a `Hold` kept, in arrival order.
     held: Vec<(Addr, Addr, Msg)>,
@@ -458,22 +459,10 @@ pub struct Sim {
     store: MemStore,
     /// Files processes wrote on their machines' local disks (container logs).
     local_files: BTreeMap<(Ipv4Addr, String), Vec<u8>>,
-    trace: Trace,
     config: SimConfig,
     effects: Vec<Effect>,
-    /// Tick timers by the whole millisecond they are due at (in microseconds), each list in
-    /// arming order; one `Event::Tick` per list. See [`Cx::set_tick_timer`].
-    /// Ascending by time. Nearly every arming is for the latest tick (now plus an interval)
-    /// and every firing takes the earliest, so both ends of a deque, where a B-tree searched
-    /// from the root on each.
-    ticks: std::collections::VecDeque<(u64, Vec<TickTimer>)>,
-    /// Emptied tick lists, kept for their buffers.
-    tick_spare: Vec<Vec<TickTimer>>,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
     rss: Vec<u64>,
-    /// [`Node::takes_prefetch_hints`] by slot, asked when the process is created: kept here,
-    /// not in its record, which is two cache lines to the byte.
-    hints: Vec<bool>,
     events: u64,
 }
 
@@ -611,7 +600,7 @@ fn sim_local_copy(local: &mut BTreeMap<(Ipv4Addr, String), Vec<u8>>, host: Ipv4A
 }
 
 /// [`Sim::node_hint`] on the fields it reads, for a caller that holds the queue.
-fn node_hint_in(procs: &[Option<Proc>], hints: &[bool], ev: &Event, stage: u8) {
+fn node_hint_in(procs: Peers, hints: &[bool], ev: &Event, stage: u8) {
     if let Event::Deliver { msg, hint, .. } = ev {
         if let Some(Proc { node: Some(node), .. }) = hinted_in(procs, hints, *hint) {
             node.prefetch_message(msg, stage);
@@ -620,11 +609,29 @@ fn node_hint_in(procs: &[Option<Proc>], hints: &[bool], ev: &Event, stage: u8) {
 }
 
 /// The process in `slot` if its node takes prefetch hints.
-fn hinted_in<'a>(procs: &'a [Option<Proc>], hints: &[bool], slot: u32) -> Option<&'a Proc> {
+fn hinted_in<'a>(procs: Peers<'a>, hints: &[bool], slot: u32) -> Option<&'a Proc> {
     if !hints.get(slot as usize).copied().unwrap_or(false) {
         return None;
     }
     procs.get(slot as usize)?.as_ref()
+}
+
+/// The record in `slot` lent mutably, and every other record as [`Peers`].
+fn split_procs(procs: &mut [Option<Proc>], slot: usize) -> (Option<&mut Proc>, Peers<'_>) {
+    let len = procs.len();
+    assert!(slot < len, "slot {slot} of {len}");
+    let base = procs.as_mut_ptr();
+    // SAFETY: `slot` is in bounds; the peers read every record but `slot`'s, which alone is
+    // lent mutably, for the same borrow of the table.
+    unsafe { ((*base.add(slot)).as_mut(), Peers::except(base, len, slot)) }
+}
+
+/// The [`SimOutbox`] of the process in `slot` (`own`: its record's parts), on the sim's
+/// fields other than the process table (whose other records are `peers`).
+macro_rules! outbox {
+    ($sim:expr, $slot:expr, $addr:expr, $own:expr, $peers:expr) => {
+        SimOutbox { now: $sim.now, slot: $slot, addr: $addr, own: $own, peers: $peers, wire: &mut $sim.wire, net: &$sim.net }
+    };
 }
 
 /// Starts loading a process record (two cache lines) a few inputs before it is dispatched.
@@ -663,14 +670,20 @@ impl Sim {
         let seed = config.seed;
         Sim {
             now: EPOCH,
-            seq: 0,
-            queue: EventQueue::with_bucket_shift(config.queue_bucket_shift),
+            wire: Wire {
+                seq: 0,
+                queue: EventQueue::with_bucket_shift(config.queue_bucket_shift),
+                by_addr: AddrIndex::default(),
+                net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
+                faults: NetFaults::default(),
+                trace,
+                ticks: std::collections::VecDeque::new(),
+                tick_spare: Vec::new(),
+                hints: Vec::new(),
+            },
             procs: Vec::new(),
-            by_addr: AddrIndex::default(),
             machines: BTreeMap::new(),
             net: config.net.clone(),
-            net_rng: Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00),
-            faults: NetFaults::default(),
             store_faults: StoreFaults::default(),
             held: Vec::new(),
             boot: BTreeMap::new(),
@@ -678,13 +691,9 @@ impl Sim {
             registry: Registry::default(),
             store: MemStore::default(),
             local_files: BTreeMap::new(),
-            trace,
             config,
             effects: Vec::new(),
-            ticks: std::collections::VecDeque::new(),
-            tick_spare: Vec::new(),
             rss: Vec::new(),
-            hints: Vec::new(),
             events: 0,
         }
     }
@@ -699,10 +708,10 @@ impl Sim {
         self.seed
     }
     pub fn trace(&mut self) -> &mut Trace {
-        &mut self.trace
+        &mut self.wire.trace
     }
     pub fn trace_hash(&self) -> u64 {
-        self.trace.hash()
+        self.wire.trace.hash()
     }
     /// Events processed so far.
     pub fn events(&self) -> u64 {
@@ -746,7 +755,7 @@ impl Sim {
     fn new_proc(&mut self, addr: Addr, node: Box<dyn Node>, parent: Option<(usize, ProcId)>) -> usize {
         let slot = self.procs.len();
         let rng = Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (slot as u64 + 1));
-        self.hints.push(node.takes_prefetch_hints());
+        self.wire.hints.push(node.takes_prefetch_hints());
         self.procs.push(Some(Proc {
             addr,
             links: LinkClock::default(),
@@ -767,7 +776,7 @@ impl Sim {
             }),
         }));
         self.rss.push(0);
-        if let Some(old) = self.by_addr.insert(addr, slot) {
+        if let Some(old) = self.wire.by_addr.insert(addr, slot) {
             self.unindexed(old);
         }
         if let Some(m) = self.machines.get_mut(addr.ip()) {
@@ -790,8 +799,7 @@ impl Sim {
     const NEAR: usize = 2;
 
     fn schedule(&mut self, at: Time, ev: Event) {
-        self.seq += 1;
-        self.queue.push(at.as_micros(), self.seq, ev);
+        self.wire.schedule(at, ev);
     }
 
     /// Runs `f` against the simulation at virtual time `at` (a scenario step, a fault).
@@ -801,7 +809,7 @@ impl Sim {
 
     /// True while the process at `addr` exists.
     pub fn alive(&self, addr: Addr) -> bool {
-        self.by_addr.contains_key(&addr)
+        self.wire.by_addr.contains_key(&addr)
     }
 
     /// Processes on a machine, in start order.
@@ -814,13 +822,13 @@ impl Sim {
 
     /// Borrows a node for reading its state.
     pub fn node<N: Node>(&mut self, addr: Addr) -> Option<&mut N> {
-        let slot = self.by_addr.get(&addr)?;
+        let slot = self.wire.by_addr.get(&addr)?;
         self.procs[slot].as_mut()?.node.as_mut()?.as_any().downcast_mut::<N>()
     }
 
     /// Runs `f` on a node with a context, as a client call does, and applies its effects.
     pub fn with_node<N: Node, R>(&mut self, addr: Addr, f: impl FnOnce(&mut N, &mut Cx) -> R) -> Option<R> {
-        let slot = self.by_addr.get(&addr)?;
+        let slot = self.wire.by_addr.get(&addr)?;
         let mut out = None;
         self.dispatch(slot, |node, cx| {
             if let Some(n) = node.as_any().downcast_mut::<N>() {
@@ -832,14 +840,14 @@ impl Sim {
 
     /// Processes one event. False when the queue is empty.
     pub fn step(&mut self) -> bool {
-        let Some((at, ev)) = self.queue.pop() else { return false };
+        let Some((at, ev)) = self.wire.queue.pop() else { return false };
         self.run_event(at, ev);
         true
     }
 
     #[inline(always)]
     fn run_event(&mut self, at: u64, ev: Event) {
-        if self.queue.take_fresh() {
+        if self.wire.queue.take_fresh() {
             self.prefetch_bucket_start();
         }
         self.prefetch_ahead();
@@ -850,7 +858,7 @@ impl Sim {
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        while let Some((at, ev)) = self.queue.pop_until(until.as_micros()) {
+        while let Some((at, ev)) = self.wire.queue.pop_until(until.as_micros()) {
             self.run_event(at, ev);
         }
         self.now = self.now.max(until);
@@ -869,7 +877,7 @@ impl Sim {
             if pred(self) {
                 return true;
             }
-            match self.queue.peek_time() {
+            match self.wire.queue.peek_time() {
                 Some(at) if Time(at) <= until => {
                     self.step();
                 }
@@ -895,7 +903,7 @@ impl Sim {
     /// that changes what runs, so the run is the same with or without them.
     fn prefetch_ahead(&self) {
         const RECORD: usize = 28;
-        let ahead = self.queue.ahead();
+        let ahead = self.wire.queue.ahead();
         if let Some(ev) = ahead.get(RECORD) {
             if let Some(p) = ev.slot_hint().and_then(|slot| self.procs.get(slot)) {
                 prefetch_record(p);
@@ -924,7 +932,7 @@ impl Sim {
     /// now, once a bucket.
     #[cold]
     fn prefetch_bucket_start(&self) {
-        let ahead = self.queue.ahead();
+        let ahead = self.wire.queue.ahead();
         for k in 0..Self::MID {
             match ahead.get(k) {
                 Some(ev) => self.node_hint(ev, 1),
@@ -933,57 +941,37 @@ impl Sim {
         }
     }
 
-    /// At a send to a node that takes prefetch hints (one whose tables outgrow the caches, as
-    /// a ResourceManager's at 10,000 nodes): its first hint now, and what its answer will
-    /// touch on the way back (the sender's address entry, the receiver's link clock to it).
-    /// The message arrives 200 us or more later, a few dozen events, in which these lines stay
-    /// cached; most such messages land a few events ahead in the bucket being drained, where
-    /// `prefetch_ahead`'s far steps never see them.
-    fn prefetch_for_reply(&self, ev: &Event) {
-        let Event::Deliver { from, hint, sender, msg, .. } = ev else { return };
-        let Some(p) = hinted_in(&self.procs, &self.hints, *hint) else { return };
-        if let Some(node) = &p.node {
-            node.prefetch_message(msg, 0);
-        }
-        if let Some(t) = p.links.many.as_deref().and_then(|many| many.get(*sender as usize)) {
-            prefetch(t as *const Time as *const u8);
-        }
-        if let Some(h) = self.by_addr.hosts.get(AddrIndex::host(from.ip())) {
-            prefetch(h as *const HostPorts as *const u8);
-        }
-    }
-
     /// Passes a delivery's prefetch hint to the node that will receive it.
     fn node_hint(&self, ev: &Event, stage: u8) {
-        node_hint_in(&self.procs, &self.hints, ev, stage);
+        node_hint_in(Peers::all(&self.procs), &self.wire.hints, ev, stage);
     }
 
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Start { slot } => {
                 let Some(p) = self.procs.get(slot).and_then(|p| p.as_ref()) else { return };
-                self.trace.step(self.now, b's', p.addr, p.addr, "start");
+                self.wire.trace.step(self.now, b's', p.addr, p.addr, "start");
                 self.dispatch(slot, |n, cx| n.on_start(cx));
             }
             Event::Deliver { from, to, hint, sender, msg, late } => {
-                if !self.faults.is_empty() {
-                    if self.faults.is_cut(from, to) && !msg.is_stream() {
-                        self.trace.message(self.now, b'l', from, to, &msg);
+                if !self.wire.faults.is_empty() {
+                    if self.wire.faults.is_cut(from, to) && !msg.is_stream() {
+                        self.wire.trace.message(self.now, b'l', from, to, &msg);
                         return;
                     }
                     // Held, or a connection's on a cut link: kept until `release_unheld`.
-                    if self.faults.waits(from, to, msg.is_stream()) {
-                        self.trace.message(self.now, b'h', from, to, &msg);
+                    if self.wire.faults.waits(from, to, msg.is_stream()) {
+                        self.wire.trace.message(self.now, b'h', from, to, &msg);
                         self.held.push((from, to, msg));
                         return;
                     }
                 }
                 let hinted = match self.procs.get(hint as usize) {
                     Some(Some(p)) if p.indexed && p.addr == to => Some(hint as usize),
-                    _ => self.by_addr.get(&to),
+                    _ => self.wire.by_addr.get(&to),
                 };
                 let Some(slot) = hinted else {
-                    self.trace.message(self.now, b'x', from, to, &msg);
+                    self.wire.trace.message(self.now, b'x', from, to, &msg);
                     return;
                 };
                 let p = self.procs[slot].as_mut().expect("indexed processes exist");
@@ -992,7 +980,7 @@ impl Sim {
                     p.cold.parked.push(Event::Deliver { from, to, hint, sender, msg, late });
                     return;
                 }
-                self.trace.message(self.now, b'm', from, to, &msg);
+                self.wire.trace.message(self.now, b'm', from, to, &msg);
                 self.dispatch(slot, move |n, cx| n.on_message(cx, from, msg));
             }
             Event::Timer { slot, id, gen } => self.fire_timer(slot, id, gen),
@@ -1004,7 +992,7 @@ impl Sim {
                     return;
                 }
                 let addr = p.addr;
-                self.trace.step(self.now, b'q', addr, addr, "exit");
+                self.wire.trace.step(self.now, b'q', addr, addr, "exit");
                 self.dispatch(parent, |n, cx| n.on_process_exit(cx, pid, code));
             }
             Event::Call(f) => f(self),
@@ -1026,7 +1014,7 @@ impl Sim {
             return;
         }
         let addr = p.addr;
-        self.trace.step(self.now, b't', addr, addr, "timer");
+        self.wire.trace.step(self.now, b't', addr, addr, "timer");
         self.dispatch(slot, |n, cx| n.on_timer(cx, id));
     }
 
@@ -1037,7 +1025,7 @@ impl Sim {
     /// tick while it fires (a zero delay) goes into a new list with its own event.
     fn fire_tick(&mut self, at: u64) {
         // The earliest list: each list has one event, and every earlier one fired at its own.
-        let (due_at, mut due) = self.ticks.pop_front().expect("a tick event's list is queued");
+        let (due_at, mut due) = self.wire.ticks.pop_front().expect("a tick event's list is queued");
         assert_eq!(due_at, at, "tick lists fire in time order");
         due.sort_by_key(|t| t.slot);
         self.events += due.len().saturating_sub(1) as u64;
@@ -1045,7 +1033,7 @@ impl Sim {
         // after it: written a whole interval ago (a heartbeat's), they have left the caches.
         // Once a tick, so the whole list (a few lines when heartbeats are spread; a burst's
         // thousands only as far as the lead reaches).
-        if let Some((_, after_next)) = self.ticks.get(1) {
+        if let Some((_, after_next)) = self.wire.ticks.get(1) {
             prefetch_range(after_next.as_ptr() as *const u8, std::mem::size_of_val(after_next.as_slice()).min(512));
         }
         const RECORD: usize = 8;
@@ -1055,7 +1043,7 @@ impl Sim {
             // interval a list holds a few timers, and its first ones would get no lead.
             let ahead = |k: usize| match due.get(i + k) {
                 Some(t) => Some(*t),
-                None => self.ticks.front().and_then(|(_, next)| next.get(i + k - due.len()).copied()),
+                None => self.wire.ticks.front().and_then(|(_, next)| next.get(i + k - due.len()).copied()),
             };
             if let Some(p) = ahead(RECORD).and_then(|t| self.procs.get(t.slot as usize)) {
                 prefetch_record(p);
@@ -1067,28 +1055,36 @@ impl Sim {
             self.fire_timer(t.slot as usize, t.id, t.gen);
         }
         due.clear();
-        self.tick_spare.push(due);
+        self.wire.tick_spare.push(due);
     }
 
     fn dispatch(&mut self, slot: usize, f: impl FnOnce(&mut dyn Node, &mut Cx)) {
         // The node is borrowed where it lies, beside the other fields the context borrows
-        // (nothing the handler reaches can reach the process table), rather than taken out of
-        // its record and put back: one lookup of the record, no writes to it.
-        let Some(Proc { node: Some(node), cold, addr, .. }) = self.procs[slot].as_mut() else { return };
+        // (nothing the handler reaches can reach its record but through the outbox, which
+        // has the link clocks and timers), rather than taken out of its record and put back:
+        // one lookup of the record, no writes to it.
+        let (own, peers) = split_procs(&mut self.procs, slot);
+        let Some(Proc { node: Some(node), cold, addr, links, timers, timer_gen, .. }) = own else { return };
         let addr = *addr;
-        let mut effects = std::mem::take(&mut self.effects);
         let mut out = Vec::new();
         {
             let ProcCold { rng, children, .. } = &mut **cold;
             let store = self.store_faults.wrap(&mut self.store);
             let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
-            let mut cx = Cx::new(self.now, addr, rng, &mut effects, &mut sys);
+            // Sends and timers go straight to the queue as the handler makes them; what else
+            // it asks for (and what comes after that) waits in `effects`.
+            let mut outbox = outbox!(self, slot, addr, Some(Own { links, timers, timer_gen }), peers);
+            let mut cx = Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, &mut outbox);
             f(&mut **node, &mut cx);
         }
         if !out.is_empty() {
             let path = cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", cold.os_pid));
             self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
         }
+        if self.effects.is_empty() {
+            return;
+        }
+        let mut effects = std::mem::take(&mut self.effects);
         // By hand rather than `drain(..)`, whose drop (a tail move, a check for elements
         // left) cost as much as a small effect's handling.
         let n = effects.len();
@@ -1111,46 +1107,19 @@ impl Sim {
         }
     }
 
-    /// Records timer `id` of the process in `slot` as armed by a new generation (replacing
-    /// any armed one) and returns it; `None` if the process is gone.
-    #[inline(always)]
-    fn arm_timer(&mut self, slot: usize, id: TimerId) -> Option<u64> {
-        let p = self.procs[slot].as_mut()?;
-        p.timer_gen += 1;
-        p.timers.insert(id, p.timer_gen);
-        Some(p.timer_gen)
+    /// The outbox of the process in `slot`, for an effect that waited in the list.
+    fn outbox(&mut self, slot: usize, addr: Addr) -> SimOutbox<'_> {
+        let (own, peers) = split_procs(&mut self.procs, slot);
+        let own = own.map(|Proc { links, timers, timer_gen, .. }| Own { links, timers, timer_gen });
+        outbox!(self, slot, addr, own, peers)
     }
 
     fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {
         match e {
-            Effect::Send { to, msg } => self.send(slot, addr, to, msg),
-            Effect::SetTimer { id, at } => {
-                let Some(gen) = self.arm_timer(slot, id) else { return };
-                self.schedule(at.max(self.now), Event::Timer { slot, id, gen });
-            }
-            Effect::SetTickTimer { id, at } => {
-                let Some(gen) = self.arm_timer(slot, id) else { return };
-                let at = at.max(self.now).as_micros();
-                let t = TickTimer { slot: slot as u32, id, gen };
-                // From the back: the latest tick, or a new one after it, nearly always.
-                let mut i = self.ticks.len();
-                while i > 0 && self.ticks[i - 1].0 > at {
-                    i -= 1;
-                }
-                if i > 0 && self.ticks[i - 1].0 == at {
-                    self.ticks[i - 1].1.push(t);
-                } else {
-                    let mut list = self.tick_spare.pop().unwrap_or_default();
-                    list.push(t);
-                    self.ticks.insert(i, (at, list));
-                    self.schedule(Time(at), Event::Tick { at });
-                }
-            }
-            Effect::CancelTimer { id } => {
-                if let Some(p) = self.procs[slot].as_mut() {
-                    p.timers.remove(&id);
-                }
-            }
+            Effect::Send { to, msg } => self.outbox(slot, addr).send(to, msg),
+            Effect::SetTimer { id, at } => self.outbox(slot, addr).set_timer(id, at, false),
+            Effect::SetTickTimer { id, at } => self.outbox(slot, addr).set_timer(id, at, true),
+            Effect::CancelTimer { id } => self.outbox(slot, addr).cancel_timer(id),
             Effect::Launch(spec) => self.launch(slot, addr, *spec),
             Effect::Signal { pid, signal } => {
                 let child = self.procs[slot].as_ref().and_then(|p| p.cold.children.get(&pid).copied());
@@ -1181,7 +1150,7 @@ impl Sim {
                 let result = w.run(&mut self.store_faults.wrap(&mut self.store));
                 self.schedule(self.now, done_input(slot, Box::new(move |n, cx| n.on_store_written(cx, id, result))));
             }
-            Effect::Trace { kind, detail } => self.trace.event(self.now, addr, kind, &detail),
+            Effect::Trace { kind, detail } => self.wire.trace.event(self.now, addr, kind, &detail),
         }
     }
 
@@ -1260,10 +1229,10 @@ impl Sim {
     /// parent is told the exit code.
     fn end_process(&mut self, slot: usize, code: ExitCode) {
         let Some(p) = self.procs[slot].take() else { return };
-        if let Some(s) = self.by_addr.remove(&p.addr) {
+        if let Some(s) = self.wire.by_addr.remove(&p.addr) {
             self.unindexed(s);
         }
-        self.trace.step(self.now, b'd', p.addr, p.addr, "end");
+        self.wire.trace.step(self.now, b'd', p.addr, p.addr, "end");
         for (_, c) in p.cold.children {
             self.remove_silently(c);
         }
@@ -1276,7 +1245,7 @@ impl Sim {
 
     fn remove_silently(&mut self, slot: usize) {
         if let Some(p) = self.procs[slot].take() {
-            if let Some(s) = self.by_addr.remove(&p.addr) {
+            if let Some(s) = self.wire.by_addr.remove(&p.addr) {
                 self.unindexed(s);
             }
             for (_, c) in p.cold.children {
@@ -1299,7 +1268,7 @@ impl Sim {
 
     /// Sets the resident memory a process reports to its NodeManager's monitor.
     pub fn set_rss(&mut self, addr: Addr, bytes: u64) {
-        if let Some(slot) = self.by_addr.get(&addr) {
+        if let Some(slot) = self.wire.by_addr.get(&addr) {
             if self.procs[slot].is_some() {
                 self.rss[slot] = bytes;
             }
@@ -1341,7 +1310,7 @@ impl Sim {
         let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         let node = match &fault {
             Fault::Kill { process } | Fault::Terminate { process } | Fault::Stop { process } | Fault::Continue { process } => {
-                let Some(slot) = self.by_addr.get(process) else {
+                let Some(slot) = self.wire.by_addr.get(process) else {
                     return Err(format!("no process at {process}"));
                 };
                 let signal = match &fault {
@@ -1351,7 +1320,7 @@ impl Sim {
                     _ => Signal::Cont,
                 };
                 // Traced before it acts: what a SIGCONT delivers comes after it in the trace.
-                self.trace.fault(self.now, *process, &fault);
+                self.wire.trace.fault(self.now, *process, &fault);
                 self.signal_slot(slot, signal);
                 return Ok(());
             }
@@ -1374,7 +1343,7 @@ impl Sim {
                     self.remove_silently(s);
                 }
                 self.machines.get_mut(host).expect("checked").up = true;
-                self.trace.fault(self.now, SocketAddrV4::new(*host, 0), &fault);
+                self.wire.trace.fault(self.now, SocketAddrV4::new(*host, 0), &fault);
                 let nodes: Vec<(u16, Box<dyn Node>)> =
                     self.boot.get(host).map(|l| l.iter().map(|(port, b)| (*port, b())).collect()).unwrap_or_default();
                 for (port, node) in nodes {
@@ -1399,13 +1368,13 @@ impl Sim {
                         return Err(format!("drop probability {} is not between 0 and 1", r.probability));
                     }
                 }
-                self.faults.apply(&fault);
-                self.trace.fault(self.now, unspecified, &fault);
+                self.wire.faults.apply(&fault);
+                self.wire.trace.fault(self.now, unspecified, &fault);
                 self.release_unheld();
                 return Ok(());
             }
         };
-        self.trace.fault(self.now, node, &fault);
+        self.wire.trace.fault(self.now, node, &fault);
         Ok(())
     }
 
@@ -1415,7 +1384,7 @@ impl Sim {
         if self.held.is_empty() {
             return;
         }
-        let faults = &self.faults;
+        let faults = &self.wire.faults;
         let (keep, go): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.held).into_iter().partition(|(f, t, m)| faults.waits(*f, *t, m.is_stream()));
         self.held = keep;
@@ -1441,7 +1410,7 @@ impl Sim {
 
     /// The process at `addr`, if alive.
     pub fn process(&self, addr: Addr) -> Option<ProcInfo> {
-        let slot = self.by_addr.get(&addr)?;
+        let slot = self.wire.by_addr.get(&addr)?;
         self.procs[slot].as_ref().map(|p| self.info(p))
     }
 
@@ -1472,52 +1441,6 @@ impl Sim {
             program: p.cold.launch.as_ref().map(|l| l.1.clone()),
             launch: p.cold.launch.as_ref().map(|l| l.0.clone()),
             stopped: p.stopped,
-        }
-    }
-
-    /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
-    fn send(&mut self, slot: usize, from: Addr, to: Addr, msg: Msg) {
-        let mut extra = 0;
-        if !self.faults.is_empty() {
-            match self.faults.on_send(&mut self.net_rng, from, to, msg.family(), msg.kind(), msg.is_stream()) {
-                // Its connection keeps it: on arrival it waits for the link to heal.
-                Verdict::Wait => {}
-                Verdict::Lost { .. } => return self.trace.message(self.now, b'l', from, to, &msg),
-                Verdict::Pass { extra: e } => extra = e.as_micros() as u64,
-            }
-        }
-        let Some(d) = self.net.delay_micros(&mut self.net_rng, *from.ip(), *to.ip()) else {
-            return self.trace.message(self.now, b'l', from, to, &msg);
-        };
-        let mut at = Time(self.now.as_micros().saturating_add(d).saturating_add(extra));
-        let dest = self.by_addr.get(&to);
-        if !self.net.reorder {
-            // A message to no one (yet) needs no order: it will find no process.
-            if let (Some(dest), Some(p)) = (dest, self.procs[slot].as_mut()) {
-                at = p.links.arrival(dest, at);
-            }
-        }
-        let hint = dest.map_or(NO_SLOT, |d| d as u32);
-        let ev = Event::Deliver { from, to, hint, sender: slot as u32, msg, late: false };
-        self.prefetch_for_reply(&ev);
-        // Where it landed decides which of `prefetch_ahead`'s steps will see it. The queue
-        // pops the front before each lookahead, so a delivery with `before` events ahead of
-        // it now comes to `ahead.get(before - 2)` next, and one step nearer per event after.
-        // (`schedule` by hand: the queue alone is borrowed for the entry it returns.)
-        self.seq += 1;
-        let Some((before, ev)) = self.queue.push_near(at.as_micros(), self.seq, ev) else { return };
-        match before {
-            // The middle step will see it.
-            b if b >= Self::MID + 2 => {}
-            // It will not: the near step gives the second hint.
-            b if b >= Self::NEAR + 2 => {
-                if let Event::Deliver { late, .. } = ev {
-                    *late = true;
-                }
-            }
-            // Nearer still: the hint goes now (the index entry the first hint asked for may
-            // not be in yet: one wait here, rather than two in the handler).
-            _ => node_hint_in(&self.procs, &self.hints, ev, 1),
         }
     }
 }

@@ -252,8 +252,8 @@ fn deliveries_find_the_process_at_their_address_on_arrival() {
     assert_eq!(got(&mut sim, other), Some(vec![100, 2]));
     // Sent now, then the address is unmapped before it arrives: nobody gets it.
     send(&mut sim, other, 3);
-    let slot = sim.by_addr.get(&other).unwrap();
-    sim.by_addr.remove(&other);
+    let slot = sim.wire.by_addr.get(&other).unwrap();
+    sim.wire.by_addr.remove(&other);
     sim.unindexed(slot);
     sim.run_for(Duration::from_millis(10));
     assert_eq!(
