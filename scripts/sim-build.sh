@@ -20,7 +20,11 @@ export CARGO_INCREMENTAL=0
 # samples back to source (scripts/scale-gap.sh); the code is the same.
 OUT_DIR=${SIM_BUILD_DIR:-target/sim}
 GEN_DIR=$OUT_DIR-gen
-PROFILES=$PWD/$OUT_DIR-profiles
+# Beside the build dir, which may be given relative to the repo or absolute.
+case $OUT_DIR in
+  /*) PROFILES=$OUT_DIR-profiles ;;
+  *) PROFILES=$PWD/$OUT_DIR-profiles ;;
+esac
 EXTRA_FLAGS=""
 if [ "${SIM_BUILD_LINE_TABLES:-0}" = 1 ]; then
   EXTRA_FLAGS="-Cdebuginfo=line-tables-only"
