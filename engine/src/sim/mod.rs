@@ -461,6 +461,9 @@ pub struct Sim {
     local_files: BTreeMap<(Ipv4Addr, String), Vec<u8>>,
     config: SimConfig,
     effects: Vec<Effect>,
+    /// Tests only: every effect through the list, as before the outbox, to compare runs.
+    #[cfg(test)]
+    effects_listed: bool,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
     rss: Vec<u64>,
     events: u64,
@@ -693,6 +696,8 @@ impl Sim {
             local_files: BTreeMap::new(),
             config,
             effects: Vec::new(),
+            #[cfg(test)]
+            effects_listed: false,
             rss: Vec::new(),
             events: 0,
         }
@@ -1074,6 +1079,13 @@ impl Sim {
             // Sends and timers go straight to the queue as the handler makes them; what else
             // it asks for (and what comes after that) waits in `effects`.
             let mut outbox = outbox!(self, slot, addr, Some(Own { links, timers, timer_gen }), peers);
+            #[cfg(test)]
+            let mut cx = if self.effects_listed {
+                Cx::new(self.now, addr, rng, &mut self.effects, &mut sys)
+            } else {
+                Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, &mut outbox)
+            };
+            #[cfg(not(test))]
             let mut cx = Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, &mut outbox);
             f(&mut **node, &mut cx);
         }
