@@ -229,8 +229,8 @@ pub trait Sys {
 }
 
 /// A driver's way to carry out a node's sends and timers while its handler runs, rather than
-/// after it returns (the sim's: a heartbeat's three effects each took a trip through the
-/// list, written, read back and matched, which cost as much as a tenth of the heartbeat).
+/// after it returns (the sim's: each of a heartbeat's three effects was written to the list,
+/// read back and matched, ~5 % of a heartbeat's instructions in the release build).
 /// Only while the input's effect list is empty: once one effect waits there, every later one
 /// of that input waits too, so effects are carried out in the order they were asked for
 /// either way, and a run is the same with an outbox or without.
