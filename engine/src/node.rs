@@ -9,6 +9,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::msg::{Msg, Wire};
+use crate::sim::SimOutbox;
 use crate::store::Store;
 use crate::time::Time;
 use crate::Rng;
@@ -228,19 +229,6 @@ pub trait Sys {
     fn local_stat(&mut self, path: &str) -> Option<LocalStat>;
 }
 
-/// A driver's way to carry out a node's sends and timers while its handler runs, rather than
-/// after it returns (the sim's: each of a heartbeat's three effects was written to the list,
-/// read back and matched, ~5 % of a heartbeat's instructions in the release build).
-/// Only while the input's effect list is empty: once one effect waits there, every later one
-/// of that input waits too, so effects are carried out in the order they were asked for
-/// either way, and a run is the same with an outbox or without.
-pub(crate) trait Outbox {
-    fn send(&mut self, to: Addr, msg: Msg);
-    /// Arms timer `id` for `at`; `tick`: a tick timer ([`Cx::set_tick_timer`]).
-    fn set_timer(&mut self, id: TimerId, at: Time, tick: bool);
-    fn cancel_timer(&mut self, id: TimerId);
-}
-
 /// The context of one input: the time, the node's own address and RNG, and the effect list.
 pub struct Cx<'a> {
     now: Time,
@@ -248,7 +236,13 @@ pub struct Cx<'a> {
     rng: &'a mut Rng,
     effects: &'a mut Vec<Effect>,
     sys: &'a mut dyn Sys,
-    outbox: Option<&'a mut dyn Outbox>,
+    /// The sim's: it carries out sends and timers as the handler makes them, rather than
+    /// after it returns (each of a heartbeat's three effects was written to the list, read
+    /// back and matched: ~5 % of a heartbeat's instructions in the release build). Only while
+    /// the effect list is empty: once one effect waits there, every later one of that input
+    /// waits too, so effects are carried out in the order they were asked for either way,
+    /// and a run is the same with an outbox or without.
+    outbox: Option<&'a mut SimOutbox<'a>>,
 }
 
 impl<'a> Cx<'a> {
@@ -256,20 +250,20 @@ impl<'a> Cx<'a> {
     pub fn new(now: Time, me: Addr, rng: &'a mut Rng, effects: &'a mut Vec<Effect>, sys: &'a mut dyn Sys) -> Self {
         Cx { now, me, rng, effects, sys, outbox: None }
     }
-    /// [`Cx::new`] with an [`Outbox`] that takes sends and timers as they are made.
+    /// [`Cx::new`] with the sim's outbox, which takes sends and timers as they are made.
     pub(crate) fn with_outbox(
         now: Time,
         me: Addr,
         rng: &'a mut Rng,
         effects: &'a mut Vec<Effect>,
         sys: &'a mut dyn Sys,
-        outbox: &'a mut dyn Outbox,
+        outbox: &'a mut SimOutbox<'a>,
     ) -> Self {
         Cx { now, me, rng, effects, sys, outbox: Some(outbox) }
     }
     /// The outbox, if there is one and no effect waits in the list before this one.
     #[inline(always)]
-    fn outbox(&mut self) -> Option<&mut (dyn Outbox + 'a)> {
+    fn outbox(&mut self) -> Option<&mut SimOutbox<'a>> {
         match &mut self.outbox {
             Some(o) if self.effects.is_empty() => Some(&mut **o),
             _ => None,

@@ -25,15 +25,14 @@ use rand::SeedableRng;
 
 use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults};
 use crate::msg::Msg;
-use crate::node::{
-    Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, Outbox as _, ProcId, ProcUsage, Signal, Sys, TimerId,
-};
+use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
 use crate::store::{MemStore, Store};
 use crate::time::Time;
 use crate::trace::Trace;
 use crate::Rng;
 use crate::{prefetch, prefetch_range};
-use outbox::{Own, Peers, SimOutbox, Wire};
+pub(crate) use outbox::SimOutbox;
+use outbox::{Own, Peers, Wire};
 
 pub use net::NetModel;
 use queue::EventQueue;

@@ -1,4 +1,4 @@
-//! A node's sends and timers, carried out as its handler makes them ([`crate::node::Outbox`]).
+//! A node's sends and timers, carried out as its handler makes them (see `Cx`'s outbox).
 //!
 //! A dispatch lends the node its own record's link clocks and timers, and the rest of the
 //! process table only as [`Peers`]: every record but the dispatched one's, read-only, for the
@@ -12,7 +12,7 @@ use super::queue::EventQueue;
 use super::{node_hint_in, AddrIndex, Event, HostPorts, LinkClock, Proc, TickTimer, Timers, NO_SLOT};
 use crate::fault::{NetFaults, Verdict};
 use crate::msg::Msg;
-use crate::node::{Addr, Outbox, TimerId};
+use crate::node::{Addr, TimerId};
 use crate::sim::NetModel;
 use crate::time::Time;
 use crate::trace::Trace;
@@ -84,16 +84,16 @@ pub(super) struct Wire {
 }
 
 /// The sim's outbox for one process: the parts of the sim its sends and timers touch.
-pub(super) struct SimOutbox<'a> {
-    pub now: Time,
-    pub slot: usize,
-    pub addr: Addr,
+pub(crate) struct SimOutbox<'a> {
+    pub(super) now: Time,
+    pub(super) slot: usize,
+    pub(super) addr: Addr,
     /// `None` once the process has gone (an effect that waited behind its exit): its sends
     /// still go, on no link clock, and its timers are not armed.
-    pub own: Option<Own<'a>>,
-    pub peers: Peers<'a>,
-    pub wire: &'a mut Wire,
-    pub net: &'a NetModel,
+    pub(super) own: Option<Own<'a>>,
+    pub(super) peers: Peers<'a>,
+    pub(super) wire: &'a mut Wire,
+    pub(super) net: &'a NetModel,
 }
 
 impl Wire {
@@ -136,9 +136,9 @@ impl SimOutbox<'_> {
     }
 }
 
-impl Outbox for SimOutbox<'_> {
+impl SimOutbox<'_> {
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
-    fn send(&mut self, to: Addr, msg: Msg) {
+    pub(crate) fn send(&mut self, to: Addr, msg: Msg) {
         let (from, now) = (self.addr, self.now);
         let mut extra = 0;
         if !self.wire.faults.is_empty() {
@@ -184,7 +184,8 @@ impl Outbox for SimOutbox<'_> {
         }
     }
 
-    fn set_timer(&mut self, id: TimerId, at: Time, tick: bool) {
+    /// Arms timer `id` for `at`; `tick`: a tick timer (`Cx::set_tick_timer`).
+    pub(crate) fn set_timer(&mut self, id: TimerId, at: Time, tick: bool) {
         let Some(gen) = self.arm(id) else { return };
         let at = at.max(self.now);
         if !tick {
@@ -207,7 +208,7 @@ impl Outbox for SimOutbox<'_> {
         }
     }
 
-    fn cancel_timer(&mut self, id: TimerId) {
+    pub(crate) fn cancel_timer(&mut self, id: TimerId) {
         if let Some(own) = self.own.as_mut() {
             own.timers.remove(&id);
         }
