@@ -165,7 +165,8 @@ impl StoreWrite {
     }
 }
 
-/// An effect a node asked for; drivers carry them out after the input handler returns.
+/// An effect a node asked for; drivers carry them out after the input handler returns (the
+/// sim carries out sends and timers as they are made, in the same order: see `Cx`'s outbox).
 #[derive(Debug)]
 pub enum Effect {
     Send {
