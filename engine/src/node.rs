@@ -251,16 +251,17 @@ impl<'a> Cx<'a> {
     pub fn new(now: Time, me: Addr, rng: &'a mut Rng, effects: &'a mut Vec<Effect>, sys: &'a mut dyn Sys) -> Self {
         Cx { now, me, rng, effects, sys, outbox: None }
     }
-    /// [`Cx::new`] with the sim's outbox, which takes sends and timers as they are made.
+    /// [`Cx::new`] with the sim's outbox (if any), which takes sends and timers as they are
+    /// made.
     pub(crate) fn with_outbox(
         now: Time,
         me: Addr,
         rng: &'a mut Rng,
         effects: &'a mut Vec<Effect>,
         sys: &'a mut dyn Sys,
-        outbox: &'a mut SimOutbox<'a>,
+        outbox: Option<&'a mut SimOutbox<'a>>,
     ) -> Self {
-        Cx { now, me, rng, effects, sys, outbox: Some(outbox) }
+        Cx { now, me, rng, effects, sys, outbox }
     }
     /// The outbox, if there is one and no effect waits in the list before this one.
     #[inline(always)]

@@ -1078,14 +1078,12 @@ impl Sim {
             // Sends and timers go straight to the queue as the handler makes them; what else
             // it asks for (and what comes after that) waits in `effects`.
             let mut outbox = outbox!(self, slot, addr, Some(Own { links, timers, timer_gen }), peers);
+            // Tests may send every effect through the list, as before the outbox, to compare.
             #[cfg(test)]
-            let mut cx = if self.effects_listed {
-                Cx::new(self.now, addr, rng, &mut self.effects, &mut sys)
-            } else {
-                Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, &mut outbox)
-            };
+            let direct = !self.effects_listed;
             #[cfg(not(test))]
-            let mut cx = Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, &mut outbox);
+            let direct = true;
+            let mut cx = Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, direct.then_some(&mut outbox));
             f(&mut **node, &mut cx);
         }
         if !out.is_empty() {

@@ -134,9 +134,7 @@ impl SimOutbox<'_> {
         own.timers.insert(id, *own.timer_gen);
         Some(*own.timer_gen)
     }
-}
 
-impl SimOutbox<'_> {
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
     pub(crate) fn send(&mut self, to: Addr, msg: Msg) {
         let (from, now) = (self.addr, self.now);

@@ -270,13 +270,14 @@ impl<E> EventQueue<E> {
         // the bucket in linear time; a general sort of a heartbeat burst's ~800-entry
         // buckets was a tenth of a 10,000-node run. (A list per microsecond of a wide bucket
         // instead: thousands of lists, each a cache miss.)
-        if self.current.is_sorted_by_key(|e| e.time) {
+        let sorted = self.current.is_sorted_by_key(|e| e.time);
+        if sorted || self.current.len() <= 32 {
+            // A small bucket (a small cluster's): an insertion sort beats 64 lists. Stable, so
+            // each time's entries stay in push order, and reversed, last pushed first.
+            if !sorted {
+                self.current.sort_by_key(|e| e.time);
+            }
             self.current.reverse();
-        } else if self.current.len() <= 32 {
-            // A small bucket (a small cluster's): an insertion sort beats 64 lists. Reversed
-            // first, so that the stable sort leaves each time's entries last pushed first.
-            self.current.reverse();
-            self.current.sort_by_key(|e| std::cmp::Reverse(e.time));
         } else {
             // Ascending by the lower bits first; the last pass takes the lists from the
             // highest down, each reversed, which leaves the bucket descending.
