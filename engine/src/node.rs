@@ -249,7 +249,7 @@ pub struct Cx<'a> {
 impl<'a> Cx<'a> {
     /// Drivers build one per input.
     pub fn new(now: Time, me: Addr, rng: &'a mut Rng, effects: &'a mut Vec<Effect>, sys: &'a mut dyn Sys) -> Self {
-        Cx { now, me, rng, effects, sys, outbox: None }
+        Cx::with_outbox(now, me, rng, effects, sys, None)
     }
     /// [`Cx::new`] with the sim's outbox (if any), which takes sends and timers as they are
     /// made.
