@@ -26,13 +26,13 @@ use rand::SeedableRng;
 use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults};
 use crate::msg::Msg;
 use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
-use crate::store::{MemStore, Store};
+use crate::store::{MemStore, Store, StoreError};
 use crate::time::Time;
 use crate::trace::Trace;
 use crate::Rng;
 use crate::{prefetch, prefetch_range};
 pub(crate) use outbox::SimOutbox;
-use outbox::{Own, Peers, Wire};
+use outbox::{Outgoing, Peers, Wire};
 
 pub use net::NetModel;
 use queue::EventQueue;
@@ -401,10 +401,9 @@ struct Proc {
     /// The address index maps `addr` to this process: a delivery whose send-time slot is
     /// still indexed at `to` needs no lookup (see `Event::Deliver`).
     indexed: bool,
-    timer_gen: u64,
-    timers: Timers,
+    /// Its link clocks and timers.
+    outgoing: Outgoing,
     node: Option<Box<dyn Node>>,
-    links: LinkClock,
     cold: Box<ProcCold>,
 }
 
@@ -448,42 +447,91 @@ pub struct Sim {
     procs: Vec<Option<Proc>>,
     machines: BTreeMap<Ipv4Addr, Machine>,
     pub net: NetModel,
-    store_faults: StoreFaults,
     /// Messages a `Hold` kept, in arrival order.
     held: Vec<(Addr, Addr, Msg)>,
     /// Daemons each machine starts when it (re)boots.
     boot: BTreeMap<Ipv4Addr, Vec<(u16, Boot)>>,
     seed: u64,
     registry: Registry,
-    store: MemStore,
-    /// Files processes wrote on their machines' local disks (container logs).
-    local_files: BTreeMap<(Ipv4Addr, String), Vec<u8>>,
+    /// What a process's calls to the system reach (one borrow for its [`SimSys`]).
+    os: Os,
     config: SimConfig,
     effects: Vec<Effect>,
     /// Tests only: every effect through the list, as before the outbox, to compare runs.
     #[cfg(test)]
     effects_listed: bool,
-    /// Resident memory each process reports to its NodeManager's monitor, by slot.
-    rss: Vec<u64>,
     events: u64,
 }
 
+/// The parts of the sim a process reaches through [`Sys`]: the store, the machines' disks,
+/// what processes report of their memory. One struct so that a dispatch lends them in one
+/// borrow, rather than building a context of a field each for every input.
+#[derive(Default)]
+struct Os {
+    store: SimStore,
+    /// Files processes wrote on their machines' local disks (container logs).
+    local_files: BTreeMap<(Ipv4Addr, String), Vec<u8>>,
+    /// Resident memory each process reports to its NodeManager's monitor, by slot.
+    rss: Vec<u64>,
+    /// What the process being dispatched printed, for its stdout file after the input
+    /// (empty between inputs).
+    stdout: Vec<u8>,
+}
+
+/// The sim's store behind its fault rules.
+#[derive(Default)]
+struct SimStore {
+    mem: MemStore,
+    faults: StoreFaults,
+}
+
+impl SimStore {
+    fn faulty(&mut self) -> FaultyStore<'_> {
+        self.faults.wrap(&mut self.mem)
+    }
+}
+
+impl Store for SimStore {
+    fn read(&self, path: &str) -> Result<Vec<u8>, StoreError> {
+        self.mem.read(path)
+    }
+    fn write(&mut self, path: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.faulty().write(path, data)
+    }
+    fn write_parts(&mut self, path: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
+        self.faulty().write_parts(path, parts)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        self.faulty().rename(from, to)
+    }
+    fn delete(&mut self, path: &str) -> Result<(), StoreError> {
+        self.faulty().delete(path)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.mem.list(prefix)
+    }
+    fn exists(&self, path: &str) -> bool {
+        self.mem.exists(path)
+    }
+    fn local_path(&self, path: &str) -> Option<std::path::PathBuf> {
+        self.mem.local_path(path)
+    }
+}
+
+/// A process's [`Sys`]: three words, built for every input.
 struct SimSys<'a> {
+    os: &'a mut Os,
     host: Ipv4Addr,
-    local: &'a mut BTreeMap<(Ipv4Addr, String), Vec<u8>>,
-    store: FaultyStore<'a>,
-    rss: &'a [u64],
     children: &'a BTreeMap<ProcId, usize>,
-    out: &'a mut Vec<u8>,
 }
 
 impl Sys for SimSys<'_> {
     fn store(&mut self) -> &mut dyn Store {
-        &mut self.store
+        &mut self.os.store
     }
     fn usage(&mut self, pid: ProcId) -> Option<ProcUsage> {
         let slot = *self.children.get(&pid)?;
-        let (os_pid, rss) = (os_pid(slot), *self.rss.get(slot)?);
+        let (os_pid, rss) = (os_pid(slot), *self.os.rss.get(slot)?);
         Some(ProcUsage {
             os_pid,
             rss_bytes: rss,
@@ -492,18 +540,19 @@ impl Sys for SimSys<'_> {
         })
     }
     fn stdout(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        self.os.stdout.extend_from_slice(bytes);
     }
     fn local_write(&mut self, path: &str, data: &[u8]) -> Result<(), String> {
-        self.local.insert((self.host, path.to_string()), data.to_vec());
+        self.os.local_files.insert((self.host, path.to_string()), data.to_vec());
         Ok(())
     }
     fn local_read(&mut self, path: &str) -> Option<Vec<u8>> {
-        self.local.get(&(self.host, path.to_string())).cloned()
+        self.os.local_files.get(&(self.host, path.to_string())).cloned()
     }
     fn local_list(&mut self, dir: &str) -> Vec<String> {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
-        self.local
+        self.os
+            .local_files
             .range((self.host, prefix.clone())..)
             .take_while(|((h, p), _)| *h == self.host && p.starts_with(&prefix))
             .map(|((_, p), _)| p.clone())
@@ -518,25 +567,30 @@ impl Sys for SimSys<'_> {
         // every machine: NodeManagers remove app dirs on every app end.
         let host = self.host;
         let gone: Vec<(Ipv4Addr, String)> = self
-            .local
+            .os
+            .local_files
             .range((host, path.to_string())..)
             .take_while(|((h, p), _)| *h == host && p.starts_with(path))
             .filter(|((_, p), _)| p == path || p.starts_with(&prefix))
             .map(|(k, _)| k.clone())
             .collect();
         for k in gone {
-            self.local.remove(&k);
+            self.os.local_files.remove(&k);
         }
     }
     /// The sim's files carry no times or modes: every file has mtime 0 and mode 0644; a path
     /// with files under it is a directory (0755).
     fn local_stat(&mut self, path: &str) -> Option<LocalStat> {
-        if let Some(data) = self.local.get(&(self.host, path.to_string())) {
+        if let Some(data) = self.os.local_files.get(&(self.host, path.to_string())) {
             return Some(LocalStat { is_dir: false, len: data.len() as u64, mtime_ms: 0, mode: 0o644 });
         }
         let prefix = format!("{}/", path.trim_end_matches('/'));
-        let is_dir =
-            self.local.range((self.host, prefix.clone())..).next().is_some_and(|((h, p), _)| *h == self.host && p.starts_with(&prefix));
+        let is_dir = self
+            .os
+            .local_files
+            .range((self.host, prefix.clone())..)
+            .next()
+            .is_some_and(|((h, p), _)| *h == self.host && p.starts_with(&prefix));
         is_dir.then_some(LocalStat { is_dir: true, len: 0, mtime_ms: 0, mode: 0o755 })
     }
 }
@@ -686,18 +740,15 @@ impl Sim {
             procs: Vec::new(),
             machines: BTreeMap::new(),
             net: config.net.clone(),
-            store_faults: StoreFaults::default(),
             held: Vec::new(),
             boot: BTreeMap::new(),
             seed,
             registry: Registry::default(),
-            store: MemStore::default(),
-            local_files: BTreeMap::new(),
+            os: Os::default(),
             config,
             effects: Vec::new(),
             #[cfg(test)]
             effects_listed: false,
-            rss: Vec::new(),
             events: 0,
         }
     }
@@ -723,17 +774,18 @@ impl Sim {
     }
     /// The shared store as the test harness sees it: without the store faults nodes see.
     pub fn store(&mut self) -> &mut MemStore {
-        &mut self.store
+        &mut self.os.store.mem
     }
     /// Puts a file on a machine's local disk (what a user or an installer left there).
     pub fn put_local_file(&mut self, host: Ipv4Addr, path: &str, data: &[u8]) {
-        self.local_files.insert((host, path.to_string()), data.to_vec());
+        self.os.local_files.insert((host, path.to_string()), data.to_vec());
     }
     pub fn local_file(&self, host: Ipv4Addr, path: &str) -> Option<&[u8]> {
-        self.local_files.get(&(host, path.to_string())).map(|v| v.as_slice())
+        self.os.local_files.get(&(host, path.to_string())).map(|v| v.as_slice())
     }
     pub fn local_files_under(&self, host: Ipv4Addr, dir: &str) -> Vec<(String, &[u8])> {
-        self.local_files
+        self.os
+            .local_files
             .range((host, dir.to_string())..)
             .take_while(|((h, p), _)| *h == host && p.starts_with(dir))
             .map(|((_, p), v)| (p.clone(), v.as_slice()))
@@ -762,10 +814,8 @@ impl Sim {
         self.wire.hints.push(node.takes_prefetch_hints());
         self.procs.push(Some(Proc {
             addr,
-            links: LinkClock::default(),
+            outgoing: Outgoing::default(),
             node: Some(node),
-            timers: Timers::default(),
-            timer_gen: 0,
             stopped: false,
             indexed: true,
             cold: Box::new(ProcCold {
@@ -779,7 +829,7 @@ impl Sim {
                 os_pid: os_pid(slot),
             }),
         }));
-        self.rss.push(0);
+        self.os.rss.push(0);
         if let Some(old) = self.wire.by_addr.insert(addr, slot) {
             self.unindexed(old);
         }
@@ -1008,13 +1058,13 @@ impl Sim {
     fn fire_timer(&mut self, slot: usize, id: TimerId, gen: u64) {
         let Some(p) = self.procs.get_mut(slot).and_then(|p| p.as_mut()) else { return };
         if p.stopped {
-            if p.timers.get(&id) == Some(&gen) {
+            if p.outgoing.timers.get(&id) == Some(&gen) {
                 p.cold.parked.push(Event::Timer { slot, id, gen });
             }
             return;
         }
         // Disarmed in the same pass that checks it is this generation's.
-        if !p.timers.take(&id, gen) {
+        if !p.outgoing.timers.take(&id, gen) {
             return;
         }
         let addr = p.addr;
@@ -1068,16 +1118,14 @@ impl Sim {
         // has the link clocks and timers), rather than taken out of its record and put back:
         // one lookup of the record, no writes to it.
         let (own, peers) = split_procs(&mut self.procs, slot);
-        let Some(Proc { node: Some(node), cold, addr, links, timers, timer_gen, .. }) = own else { return };
+        let Some(Proc { node: Some(node), cold, addr, outgoing, .. }) = own else { return };
         let addr = *addr;
-        let mut out = Vec::new();
         {
             let ProcCold { rng, children, .. } = &mut **cold;
-            let store = self.store_faults.wrap(&mut self.store);
-            let mut sys = SimSys { host: *addr.ip(), local: &mut self.local_files, store, rss: &self.rss, children, out: &mut out };
+            let mut sys = SimSys { os: &mut self.os, host: *addr.ip(), children };
             // Sends and timers go straight to the queue as the handler makes them; what else
             // it asks for (and what comes after that) waits in `effects`.
-            let mut outbox = outbox!(self, slot, addr, Some(Own { links, timers, timer_gen }), peers);
+            let mut outbox = outbox!(self, slot, addr, Some(outgoing), peers);
             // Tests may send every effect through the list, as before the outbox, to compare.
             #[cfg(test)]
             let direct = !self.effects_listed;
@@ -1086,9 +1134,11 @@ impl Sim {
             let mut cx = Cx::with_outbox(self.now, addr, rng, &mut self.effects, &mut sys, direct.then_some(&mut outbox));
             f(&mut **node, &mut cx);
         }
-        if !out.is_empty() {
+        if !self.os.stdout.is_empty() {
             let path = cold.stdout.clone().unwrap_or_else(|| format!("/proc/{}/stdout", cold.os_pid));
-            self.local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(&out);
+            let Os { local_files, stdout, .. } = &mut self.os;
+            local_files.entry((*addr.ip(), path)).or_default().extend_from_slice(stdout);
+            stdout.clear();
         }
         if self.effects.is_empty() {
             return;
@@ -1119,7 +1169,7 @@ impl Sim {
     /// The outbox of the process in `slot`, for an effect that waited in the list.
     fn outbox(&mut self, slot: usize, addr: Addr) -> SimOutbox<'_> {
         let (own, peers) = split_procs(&mut self.procs, slot);
-        let own = own.map(|Proc { links, timers, timer_gen, .. }| Own { links, timers, timer_gen });
+        let own = own.map(|p| &mut p.outgoing);
         outbox!(self, slot, addr, own, peers)
     }
 
@@ -1140,6 +1190,7 @@ impl Sim {
             // reports the exit code it left on the machine's disk, if any.
             Effect::Reacquire { pid, os_pid: _, exit_code_file } => {
                 let code = self
+                    .os
                     .local_files
                     .get(&(*addr.ip(), exit_code_file))
                     .and_then(|b| String::from_utf8_lossy(b).trim().parse::<ExitCode>().ok())
@@ -1150,13 +1201,13 @@ impl Sim {
             // Done now; the outcome is a new input of the node at the same instant, after
             // what is already queued for it (as a completion from another thread would be).
             Effect::LocalCopy(copy) => {
-                let (id, result) = (copy.id, sim_local_copy(&mut self.local_files, *addr.ip(), &copy));
+                let (id, result) = (copy.id, sim_local_copy(&mut self.os.local_files, *addr.ip(), &copy));
                 self.schedule(self.now, done_input(slot, Box::new(move |n, cx| n.on_local_copy_done(cx, id, result))));
             }
             // The same: written now, through the store's faults, reported at this instant.
             Effect::StoreWrite(w) => {
                 let id = w.id;
-                let result = w.run(&mut self.store_faults.wrap(&mut self.store));
+                let result = w.run(&mut self.os.store);
                 self.schedule(self.now, done_input(slot, Box::new(move |n, cx| n.on_store_written(cx, id, result))));
             }
             Effect::Trace { kind, detail } => self.wire.trace.event(self.now, addr, kind, &detail),
@@ -1199,7 +1250,7 @@ impl Sim {
             }
             Err(e) => {
                 let path = spec.stderr.clone();
-                self.local_files.entry((host, path)).or_default().extend_from_slice(format!("{e}\n").as_bytes());
+                self.os.local_files.entry((host, path)).or_default().extend_from_slice(format!("{e}\n").as_bytes());
                 let at = self.now + self.config.process_start;
                 self.schedule(at, Event::Exited { parent, pid, code: 127 });
             }
@@ -1279,7 +1330,7 @@ impl Sim {
     pub fn set_rss(&mut self, addr: Addr, bytes: u64) {
         if let Some(slot) = self.wire.by_addr.get(&addr) {
             if self.procs[slot].is_some() {
-                self.rss[slot] = bytes;
+                self.os.rss[slot] = bytes;
             }
         }
     }
@@ -1361,7 +1412,7 @@ impl Sim {
                 return Ok(());
             }
             Fault::StoreFault { .. } | Fault::ClearStoreFault { .. } => {
-                self.store_faults.apply(&fault);
+                self.os.store.faults.apply(&fault);
                 unspecified
             }
             Fault::Partition { .. }

@@ -53,11 +53,12 @@ impl<'a> Peers<'a> {
     }
 }
 
-/// What a send or a timer changes in the sender's own record.
-pub(super) struct Own<'a> {
-    pub links: &'a mut LinkClock,
-    pub timers: &'a mut Timers,
-    pub timer_gen: &'a mut u64,
+/// What a process's sends and timers change in its own record: one borrow for its outbox.
+#[derive(Default)]
+pub(super) struct Outgoing {
+    pub links: LinkClock,
+    pub timers: Timers,
+    pub timer_gen: u64,
 }
 
 /// The parts of the sim that sends and timers touch, besides the process table: one borrow
@@ -90,7 +91,7 @@ pub(crate) struct SimOutbox<'a> {
     pub(super) addr: Addr,
     /// `None` once the process has gone (an effect that waited behind its exit): its sends
     /// still go, on no link clock, and its timers are not armed.
-    pub(super) own: Option<Own<'a>>,
+    pub(super) own: Option<&'a mut Outgoing>,
     pub(super) peers: Peers<'a>,
     pub(super) wire: &'a mut Wire,
     pub(super) net: &'a NetModel,
@@ -117,7 +118,7 @@ impl SimOutbox<'_> {
         if let Some(node) = &p.node {
             node.prefetch_message(msg, 0);
         }
-        if let Some(t) = p.links.many.as_deref().and_then(|many| many.get(*sender as usize)) {
+        if let Some(t) = p.outgoing.links.many.as_deref().and_then(|many| many.get(*sender as usize)) {
             prefetch(t as *const Time as *const u8);
         }
         if let Some(h) = self.wire.by_addr.hosts.get(AddrIndex::host(from.ip())) {
@@ -130,9 +131,9 @@ impl SimOutbox<'_> {
     #[inline(always)]
     fn arm(&mut self, id: TimerId) -> Option<u64> {
         let own = self.own.as_mut()?;
-        *own.timer_gen += 1;
-        own.timers.insert(id, *own.timer_gen);
-        Some(*own.timer_gen)
+        own.timer_gen += 1;
+        own.timers.insert(id, own.timer_gen);
+        Some(own.timer_gen)
     }
 
     /// Puts a message on the wire: faults first, then latency, then FIFO order on its link.
