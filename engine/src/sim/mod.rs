@@ -682,11 +682,11 @@ fn split_procs(procs: &mut [Option<Proc>], slot: usize) -> (Option<&mut Proc>, P
     unsafe { ((*base.add(slot)).as_mut(), Peers::except(base, len, slot)) }
 }
 
-/// The [`SimOutbox`] of the process in `slot` (`own`: its record's parts), on the sim's
-/// fields other than the process table (whose other records are `peers`).
+/// The [`SimOutbox`] of the process whose record `peers` leave out (`own`: that record's
+/// parts), on the sim's fields other than the process table.
 macro_rules! outbox {
-    ($sim:expr, $slot:expr, $addr:expr, $own:expr, $peers:expr) => {
-        SimOutbox { now: $sim.now, slot: $slot, addr: $addr, own: $own, peers: $peers, wire: &mut $sim.wire, net: &$sim.net }
+    ($sim:expr, $addr:expr, $own:expr, $peers:expr) => {
+        SimOutbox { now: $sim.now, addr: $addr, own: $own, peers: $peers, wire: &mut $sim.wire, net: &$sim.net }
     };
 }
 
@@ -1125,7 +1125,7 @@ impl Sim {
             let mut sys = SimSys { os: &mut self.os, host: *addr.ip(), children };
             // Sends and timers go straight to the queue as the handler makes them; what else
             // it asks for (and what comes after that) waits in `effects`.
-            let mut outbox = outbox!(self, slot, addr, Some(outgoing), peers);
+            let mut outbox = outbox!(self, addr, Some(outgoing), peers);
             // Tests may send every effect through the list, as before the outbox, to compare.
             #[cfg(test)]
             let direct = !self.effects_listed;
@@ -1170,7 +1170,7 @@ impl Sim {
     fn outbox(&mut self, slot: usize, addr: Addr) -> SimOutbox<'_> {
         let (own, peers) = split_procs(&mut self.procs, slot);
         let own = own.map(|p| &mut p.outgoing);
-        outbox!(self, slot, addr, own, peers)
+        outbox!(self, addr, own, peers)
     }
 
     fn apply_effect(&mut self, slot: usize, addr: Addr, e: Effect) {
