@@ -486,6 +486,8 @@ struct SimStore {
 }
 
 impl SimStore {
+    /// The store as the nodes see it: what changes it goes through the fault rules (reads,
+    /// lists and lookups read the store itself, as they did through `FaultyStore`).
     fn faulty(&mut self) -> FaultyStore<'_> {
         self.faults.wrap(&mut self.mem)
     }
