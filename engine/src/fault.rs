@@ -425,10 +425,6 @@ impl StoreFaults {
             .max_by_key(|(pre, _)| pre.len())
             .map(|(_, k)| *k)
     }
-    /// `inner` as the nodes see it while these rules hold.
-    pub fn wrap<'a>(&'a self, inner: &'a mut dyn Store) -> FaultyStore<'a> {
-        FaultyStore { inner, faults: self }
-    }
 }
 
 fn norm_prefix(p: &str) -> String {
@@ -436,11 +432,13 @@ fn norm_prefix(p: &str) -> String {
     check_path(p).unwrap_or_default()
 }
 
-/// A store behind its fault rules: the errors read like the live store's (the path, then the
-/// OS error as Rust prints it).
-pub struct FaultyStore<'a> {
-    inner: &'a mut dyn Store,
-    faults: &'a StoreFaults,
+/// A store behind its fault rules, as the nodes see it: what changes the store goes through
+/// the rules, and the errors read like the live store's (the path, then the OS error as Rust
+/// prints it); reads, lists and lookups read the store itself.
+#[derive(Default)]
+pub struct FaultyStore<S> {
+    pub inner: S,
+    pub faults: StoreFaults,
 }
 
 fn os_error(path: &str, kind: StoreFaultKind) -> StoreError {
@@ -450,7 +448,7 @@ fn os_error(path: &str, kind: StoreFaultKind) -> StoreError {
     }
 }
 
-impl Store for FaultyStore<'_> {
+impl<S: Store> Store for FaultyStore<S> {
     fn read(&self, path: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.read(path)
     }
@@ -540,24 +538,20 @@ mod tests {
 
     #[test]
     fn faulty_store_fails_writes_under_its_prefix_only() {
-        let mut faults = StoreFaults::default();
-        faults.apply(&Fault::StoreFault { prefix: "/ckpt/".into(), kind: StoreFaultKind::Full });
-        let mut mem = MemStore::default();
-        mem.write("ckpt/old", b"x").unwrap();
-        {
-            let mut s = faults.wrap(&mut mem);
-            let e = s.write("ckpt/job/chk-1/_metadata", b"m").unwrap_err();
-            assert_eq!(e.to_string(), "ckpt/job/chk-1/_metadata: No space left on device (os error 28)");
-            assert!(s.write("ckptx/a", b"1").is_ok(), "a sibling with the same leading letters is not under the prefix");
-            assert_eq!(s.read("ckpt/old").unwrap(), b"x", "reads keep working");
-            assert!(s.delete("ckpt/old").is_ok(), "a full disk still deletes");
-        }
-        faults.apply(&Fault::StoreFault { prefix: String::new(), kind: StoreFaultKind::Io });
-        assert!(faults.wrap(&mut mem).write("any/where", b"1").unwrap_err().to_string().contains("Input/output error"));
-        faults.apply(&Fault::ClearStoreFault { prefix: String::new() });
-        faults.apply(&Fault::ClearStoreFault { prefix: "ckpt".into() });
-        assert!(faults.is_empty());
-        assert!(faults.wrap(&mut mem).write("ckpt/job/x", b"1").is_ok());
+        let mut s = FaultyStore { inner: MemStore::default(), faults: StoreFaults::default() };
+        s.faults.apply(&Fault::StoreFault { prefix: "/ckpt/".into(), kind: StoreFaultKind::Full });
+        s.inner.write("ckpt/old", b"x").unwrap();
+        let e = s.write("ckpt/job/chk-1/_metadata", b"m").unwrap_err();
+        assert_eq!(e.to_string(), "ckpt/job/chk-1/_metadata: No space left on device (os error 28)");
+        assert!(s.write("ckptx/a", b"1").is_ok(), "a sibling with the same leading letters is not under the prefix");
+        assert_eq!(s.read("ckpt/old").unwrap(), b"x", "reads keep working");
+        assert!(s.delete("ckpt/old").is_ok(), "a full disk still deletes");
+        s.faults.apply(&Fault::StoreFault { prefix: String::new(), kind: StoreFaultKind::Io });
+        assert!(s.write("any/where", b"1").unwrap_err().to_string().contains("Input/output error"));
+        s.faults.apply(&Fault::ClearStoreFault { prefix: String::new() });
+        s.faults.apply(&Fault::ClearStoreFault { prefix: "ckpt".into() });
+        assert!(s.faults.is_empty());
+        assert!(s.write("ckpt/job/x", b"1").is_ok());
     }
 
     #[test]

@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 
-use crate::fault::{Fault, FaultyStore, NetFaults, StoreFaults};
+use crate::fault::{Fault, FaultyStore, NetFaults};
 use crate::msg::Msg;
 use crate::node::{Addr, Cx, Effect, ExitCode, LaunchSpec, LocalCopy, LocalStat, Node, ProcId, ProcUsage, Signal, Sys, TimerId};
-use crate::store::{MemStore, Store, StoreError};
+use crate::store::{MemStore, Store};
 use crate::time::Time;
 use crate::trace::Trace;
 use crate::Rng;
@@ -468,7 +468,7 @@ pub struct Sim {
 /// borrow, rather than building a context of a field each for every input.
 #[derive(Default)]
 struct Os {
-    store: SimStore,
+    store: FaultyStore<MemStore>,
     /// Files processes wrote on their machines' local disks (container logs).
     local_files: BTreeMap<(Ipv4Addr, String), Vec<u8>>,
     /// Resident memory each process reports to its NodeManager's monitor, by slot.
@@ -476,48 +476,6 @@ struct Os {
     /// What the process being dispatched printed, for its stdout file after the input
     /// (empty between inputs).
     stdout: Vec<u8>,
-}
-
-/// The sim's store behind its fault rules.
-#[derive(Default)]
-struct SimStore {
-    mem: MemStore,
-    faults: StoreFaults,
-}
-
-impl SimStore {
-    /// The store as the nodes see it: what changes it goes through the fault rules (reads,
-    /// lists and lookups read the store itself, as they did through `FaultyStore`).
-    fn faulty(&mut self) -> FaultyStore<'_> {
-        self.faults.wrap(&mut self.mem)
-    }
-}
-
-impl Store for SimStore {
-    fn read(&self, path: &str) -> Result<Vec<u8>, StoreError> {
-        self.mem.read(path)
-    }
-    fn write(&mut self, path: &str, data: &[u8]) -> Result<(), StoreError> {
-        self.faulty().write(path, data)
-    }
-    fn write_parts(&mut self, path: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
-        self.faulty().write_parts(path, parts)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
-        self.faulty().rename(from, to)
-    }
-    fn delete(&mut self, path: &str) -> Result<(), StoreError> {
-        self.faulty().delete(path)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.mem.list(prefix)
-    }
-    fn exists(&self, path: &str) -> bool {
-        self.mem.exists(path)
-    }
-    fn local_path(&self, path: &str) -> Option<std::path::PathBuf> {
-        self.mem.local_path(path)
-    }
 }
 
 /// A process's [`Sys`]: three words, built for every input.
@@ -776,7 +734,7 @@ impl Sim {
     }
     /// The shared store as the test harness sees it: without the store faults nodes see.
     pub fn store(&mut self) -> &mut MemStore {
-        &mut self.os.store.mem
+        &mut self.os.store.inner
     }
     /// Puts a file on a machine's local disk (what a user or an installer left there).
     pub fn put_local_file(&mut self, host: Ipv4Addr, path: &str, data: &[u8]) {
