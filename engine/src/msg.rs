@@ -96,7 +96,7 @@ pub struct Msg(Box<dyn Payload>);
 /// where spares would pile up unused. Bounded; the rest go back to malloc.
 mod spare {
     use std::alloc::Layout;
-    use std::cell::RefCell;
+    use std::cell::UnsafeCell;
     use std::ptr::NonNull;
 
     /// Per size: enough for every heartbeat of 50,000 NodeManagers in flight at once.
@@ -124,7 +124,18 @@ mod spare {
     }
 
     pub(super) fn enable() {
-        let _ = SPARE.try_with(|s| s.borrow_mut().enabled = true);
+        with(|s| s.enabled = true);
+    }
+
+    /// The thread's lists, for `f`, which must not reach `with` again (nothing in this module
+    /// does: `f` only moves pointers), so there is never a second `&mut` to them. `None`
+    /// while the thread is being torn down. A `RefCell` would check that at run time, twice a
+    /// message.
+    #[inline(always)]
+    fn with<R>(f: impl FnOnce(&mut Spare) -> R) -> Option<R> {
+        // SAFETY: the cell is this thread's; `f` does not call `with` (above), so this is the
+        // only reference to its contents while `f` runs.
+        SPARE.try_with(|s| f(unsafe { &mut *s.get() })).ok()
     }
 
     impl Drop for Spare {
@@ -143,8 +154,8 @@ mod spare {
 
     thread_local! {
         // Const-initialized: each take and give skips the lazy-init check.
-        static SPARE: RefCell<Spare> = const {
-            RefCell::new(Spare { enabled: false, by_class: [const { Vec::new() }; CLASSES], others: Vec::new() })
+        static SPARE: UnsafeCell<Spare> = const {
+            UnsafeCell::new(Spare { enabled: false, by_class: [const { Vec::new() }; CLASSES], others: Vec::new() })
         };
     }
 
@@ -170,21 +181,18 @@ mod spare {
     #[inline(always)]
     pub(super) fn take<T>() -> Option<NonNull<u8>> {
         let (layout, class) = (Layout::new::<T>(), const { class(Layout::new::<T>()) });
-        SPARE
-            .try_with(|s| {
-                let mut s = s.borrow_mut();
-                if !s.enabled {
-                    return None;
-                }
-                let list = s.list(layout, class);
-                let p = list.pop()?;
-                if let Some(next) = list.last() {
-                    crate::prefetch_range(next.as_ptr(), layout.size());
-                }
-                Some(p)
-            })
-            .ok()
-            .flatten()
+        with(|s| {
+            if !s.enabled {
+                return None;
+            }
+            let list = s.list(layout, class);
+            let p = list.pop()?;
+            if let Some(next) = list.last() {
+                crate::prefetch_range(next.as_ptr(), layout.size());
+            }
+            Some(p)
+        })
+        .flatten()
     }
 
     /// Keeps a `T`'s block from the global allocator (whose contents were moved out) for
@@ -192,20 +200,18 @@ mod spare {
     #[inline(always)]
     pub(super) fn give<T>(p: NonNull<u8>) -> Option<NonNull<u8>> {
         let (layout, class) = (Layout::new::<T>(), const { class(Layout::new::<T>()) });
-        SPARE
-            .try_with(|s| {
-                let mut s = s.borrow_mut();
-                if !s.enabled {
-                    return Some(p);
-                }
-                let list = s.list(layout, class);
-                if list.len() >= MAX_PER_LAYOUT {
-                    return Some(p);
-                }
-                list.push(p);
-                None
-            })
-            .unwrap_or(Some(p))
+        with(|s| {
+            if !s.enabled {
+                return Some(p);
+            }
+            let list = s.list(layout, class);
+            if list.len() >= MAX_PER_LAYOUT {
+                return Some(p);
+            }
+            list.push(p);
+            None
+        })
+        .unwrap_or(Some(p))
     }
 
     #[cfg(test)]

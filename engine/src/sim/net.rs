@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng as _;
 
+use crate::time::micros;
 use crate::Rng;
 
 #[derive(Clone, Debug)]
@@ -52,33 +53,5 @@ impl NetModel {
         }
         let (lo, hi) = (micros(self.latency_min), micros(self.latency_max));
         Some(if hi > lo { rng.random_range(lo..=hi) } else { lo })
-    }
-}
-
-/// `d` in whole microseconds, exactly `d.as_micros() as u64` (wrapping as that cast does),
-/// in 64-bit arithmetic: that one goes through 128 bits, twice for every message.
-#[inline(always)]
-fn micros(d: Duration) -> u64 {
-    d.as_secs().wrapping_mul(1_000_000).wrapping_add(u64::from(d.subsec_micros()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The same microseconds as `Duration::as_micros`, truncated to 64 bits as the cast does.
-    #[test]
-    fn micros_are_as_micros() {
-        for d in [
-            Duration::ZERO,
-            Duration::from_nanos(999),
-            Duration::from_nanos(1_999),
-            Duration::from_micros(200),
-            Duration::new(3, 999_999_999),
-            Duration::from_secs(1 << 40),
-            Duration::MAX,
-        ] {
-            assert_eq!(micros(d), d.as_micros() as u64, "{d:?}");
-        }
     }
 }

@@ -151,7 +151,7 @@ impl SimOutbox<'_> {
                 // Its connection keeps it: on arrival it waits for the link to heal.
                 Verdict::Wait => {}
                 Verdict::Lost { .. } => return self.wire.trace.message(now, b'l', from, to, &msg),
-                Verdict::Pass { extra: e } => extra = e.as_micros() as u64,
+                Verdict::Pass { extra: e } => extra = crate::time::micros(e),
             }
         }
         let Some(d) = self.net.delay_micros(&mut self.wire.net_rng, *from.ip(), *to.ip()) else {
