@@ -96,7 +96,7 @@ fuzz:
 	$(SCENARIO) fuzz --seeds 1..201 --kinds all --jobs 2
 
 # Speed and memory, as ratios against baselines measured in the same run.
-bench: build sim-build
+bench: build sim-build zookeeper
 	./scripts/bench.sh
 
 # The simulation build: yarn-sim for long simulated runs, profile-guided and panic=abort
