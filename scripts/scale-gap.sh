@@ -32,8 +32,9 @@ if [ -z "$BIN" ]; then
 fi
 BIN=$(realpath "$BIN")
 
-# One process per run: `simulate` runs itself again to set this unless it is set.
-export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+# No GLIBC_TUNABLES here: `simulate` runs itself again with glibc's huge-page tunable and
+# checks that it took (yarn-sim.rs, `huge_pages_for_the_heap`); one set by the caller is used
+# as it is, unchecked.
 
 {
   echo "scale-gap: $BIN"
