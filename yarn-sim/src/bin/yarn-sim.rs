@@ -356,10 +356,17 @@ fn malloc_asks_for_huge_pages() -> Option<bool> {
         return None;
     }
     let block: Vec<u8> = Vec::with_capacity(4 << 20);
-    let at = block.as_ptr() as usize;
     let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    advised_huge(&smaps, block.as_ptr() as usize)
+}
+
+/// Whether the mapping holding `at` in an `smaps` listing carries the `hg` flag
+/// (`MADV_HUGEPAGE`); `None` if no mapping holds it or the listing has no flags for it.
+#[cfg(any(test, all(target_os = "linux", target_env = "gnu")))]
+fn advised_huge(smaps: &str, at: usize) -> Option<bool> {
     let mut inside = false;
     for line in smaps.lines() {
+        // A mapping's first line: `start-end perms offset dev inode [path]`, in hex.
         let mut range = line.split_whitespace().next().unwrap_or("").split('-');
         if let (Some(lo), Some(hi)) = (range.next(), range.next()) {
             if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)) {
@@ -379,6 +386,30 @@ fn malloc_asks_for_huge_pages() -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flags of the mapping that holds the address, not of its neighbours; an address no
+    /// mapping holds (or a mapping's end, which is outside it) gives no answer.
+    #[test]
+    fn advised_huge_reads_the_flags_of_the_mapping_that_holds_the_address() {
+        let smaps = "\
+55f3a8eca000-55f3a90ca000 rw-p 00000000 00:00 0                          [heap]
+Size:               2048 kB
+AnonHugePages:         0 kB
+VmFlags: rd wr mr mw me ac
+7f54d8b0d000-7f54d910f000 rw-p 00000000 00:00 0
+Size:               6152 kB
+THPeligible:    1
+AnonHugePages:      2048 kB
+VmFlags: rd wr mr mw me ac hg
+7f54d9593000-7f54d9677000 rw-p 00000000 00:00 0
+VmFlags: rd wr mr mw me nh
+";
+        assert_eq!(advised_huge(smaps, 0x55f3_a8ec_a000), Some(false));
+        assert_eq!(advised_huge(smaps, 0x7f54_d8b0_d000 + 4096), Some(true));
+        assert_eq!(advised_huge(smaps, 0x7f54_d910_f000), None, "the end is outside");
+        assert_eq!(advised_huge(smaps, 0x7f54_d959_3000), Some(false), "nh is not hg");
+        assert_eq!(advised_huge(smaps, 0x1000), None);
+    }
 
     /// The simulation build runs `simulate` and nothing that serves requests; the release
     /// build runs everything.
