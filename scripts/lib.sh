@@ -20,8 +20,8 @@ probe_bin() {
 }
 
 # memprobe: prints scripts/memprobe.rs's reading of the caches now, on huge pages as the
-# simulator's heap is.
+# simulator's heap is (the probe asks for them itself).
 memprobe() {
   probe_bin memprobe
-  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 target/memprobe
+  target/memprobe
 }
