@@ -305,7 +305,7 @@ fn main() {
 
 /// `simulate` walks tens of megabytes of process and node records in an order no hardware
 /// prefetcher predicts: with 4 KiB pages most of those reads also miss the TLB, and the page
-/// walks were ~15 % of a 10,000-node run (a fifth of it on the newer machine). glibc's malloc
+/// walks were ~15 % of a 10,000-node run (~20 % on the eighteenth round's machine). glibc's malloc
 /// backs its heap with transparent huge pages (2 MiB) when the `glibc.malloc.hugetlb=1`
 /// tunable is set, which it reads only at process start: so `simulate` runs itself again with
 /// it unless the caller set `GLIBC_TUNABLES` already. Where that fails (or on another libc) it
@@ -355,7 +355,8 @@ fn malloc_asks_for_huge_pages() -> Option<bool> {
     if !mode.contains("[madvise]") {
         return None;
     }
-    let block: Vec<u8> = Vec::with_capacity(4 << 20);
+    // Kept alive (and its address taken) until the listing is read: the mapping is there.
+    let block: Vec<u8> = std::hint::black_box(Vec::with_capacity(4 << 20));
     let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
     advised_huge(&smaps, block.as_ptr() as usize)
 }
@@ -364,20 +365,17 @@ fn malloc_asks_for_huge_pages() -> Option<bool> {
 /// (`MADV_HUGEPAGE`); `None` if no mapping holds it or the listing has no flags for it.
 #[cfg(any(test, all(target_os = "linux", target_env = "gnu")))]
 fn advised_huge(smaps: &str, at: usize) -> Option<bool> {
+    // A mapping's first line: `start-end perms offset dev inode [path]`, in hex.
+    let range = |line: &str| -> Option<(usize, usize)> {
+        let (lo, hi) = line.split_whitespace().next()?.split_once('-')?;
+        Some((usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?))
+    };
     let mut inside = false;
     for line in smaps.lines() {
-        // A mapping's first line: `start-end perms offset dev inode [path]`, in hex.
-        let mut range = line.split_whitespace().next().unwrap_or("").split('-');
-        if let (Some(lo), Some(hi)) = (range.next(), range.next()) {
-            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)) {
-                inside = lo <= at && at < hi;
-                continue;
-            }
-        }
-        if inside {
-            if let Some(flags) = line.strip_prefix("VmFlags:") {
-                return Some(flags.split_whitespace().any(|f| f == "hg"));
-            }
+        if let Some((lo, hi)) = range(line) {
+            inside = lo <= at && at < hi;
+        } else if let Some(flags) = line.strip_prefix("VmFlags:").filter(|_| inside) {
+            return Some(flags.split_whitespace().any(|f| f == "hg"));
         }
     }
     None
